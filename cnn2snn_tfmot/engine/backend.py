@@ -1,0 +1,94 @@
+"""The contract between the emulator's graph builder and its two arithmetic back-ends.
+
+An Akida layer is evaluated as one *block*: integer convolution (or separable convolution, or
+dense product) -> optional pooling of the potentials -> optional fire. ``tf_backend`` composes
+plain TensorFlow ops; ``custom_backend`` calls the compiled ops of ``custom_ops/`` and may fuse
+the whole block. Both must give bit-identical results for every input; the definition they
+implement is ``../shared/docs/akida-v1.md`` section 5 (copied into the docstrings below).
+
+Conventions shared by both back-ends:
+
+* Activations are ``uint8`` NHWC tensors (image pixels, sparse events or levels).
+* Kernels are given in *cross-correlation* orientation (Keras orientation, as ``tf.nn.conv2d``
+  uses them), as ``int8`` tensors. The Akida model stores Convolutional / Separable kernels
+  flipped as the runtime does; the graph builder un-flips them once, at build time.
+* Potentials are exact ``int32`` sums. FullyConnected potentials saturate to the signed 20-bit
+  range ``[-2**19, 2**19 - 1]`` after exact summation; convolutional ones do not saturate.
+* Padding follows TensorFlow: ``pad_total = max((out - 1) * stride + k - in, 0)``, top/left get
+  ``pad_total // 2``. Convolutions pad with ``padding_value`` (the input shift, InputConvolutional
+  only; 0 elsewhere).
+* Max pooling acts on potentials with the block's padding mode; "global_sum" sums the potentials
+  over H x W (Akida's global average pooling does not divide).
+* Fire, with ``b = act_bits`` in {1, 2, 4}::
+
+      step16 = floor(act_step * 16) * 2**(4 - b)          # integer, > 0
+      level  = clip(ceil(16 * (P - threshold) / step16), 0, 2**b - 1)
+
+  computed in integers (int64 for ``16 * (P - threshold)``) with an exact ceiling division.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Protocol, Tuple
+
+import numpy as np
+
+PADDINGS = ("same", "valid")
+POOL_KINDS = ("none", "max", "global_sum")
+ACT_BITS = (1, 2, 4)
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolSpec:
+    """Pooling of a block's potentials.
+
+    Arguments:
+        kind: "none", "max" or "global_sum".
+        size: (height, width) of the max-pooling window (ignored otherwise).
+        stride: (height, width) stride of the max pooling (ignored otherwise).
+
+    Example:
+        >>> PoolSpec("max", (2, 2), (2, 2))
+    """
+    kind: str = "none"
+    size: Tuple[int, int] = (1, 1)
+    stride: Tuple[int, int] = (1, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class FireSpec:
+    """Fire parameters of a block: per-output-channel threshold and act_step, and act_bits.
+
+    Arguments:
+        threshold: int32 array of shape (F,).
+        act_step: float32 array of shape (F,), each >= 1/16.
+        act_bits: 1, 2 or 4.
+
+    Example:
+        >>> FireSpec(np.zeros(8, np.int32), np.ones(8, np.float32), 4)
+    """
+    threshold: np.ndarray
+    act_step: np.ndarray
+    act_bits: int
+
+
+class Backend(Protocol):
+    """What a back-end module provides (``tf_backend`` and ``custom_backend``).
+
+    Each function returns uint8 levels when ``fire`` is given, else int32 potentials.
+    All arguments except ``x`` are Python / numpy values known when the graph is built.
+    """
+
+    name: str
+
+    def conv_block(self, x, kernel: np.ndarray, *, strides: Tuple[int, int], padding: str,
+                   padding_value: int, pool: PoolSpec, fire: Optional[FireSpec]):
+        """Convolution (kernel int8 (kh, kw, C, F), cross-correlation), pooling, fire."""
+
+    def separable_block(self, x, depthwise: np.ndarray, pointwise: np.ndarray, *,
+                        strides: Tuple[int, int], padding: str, pool: PoolSpec,
+                        fire: Optional[FireSpec]):
+        """Depthwise (int8 (kh, kw, C)) then pointwise (int8 (C, F)), exact, pooling, fire."""
+
+    def dense_block(self, x, weights: np.ndarray, *, fire: Optional[FireSpec]):
+        """x uint8 (N, K), already flattened in the runtime's order; weights int8 (K, U)."""
