@@ -1,0 +1,386 @@
+"""Weight quantizers and the quantized-activation formula (akida-v1.md sections 1 and 2).
+
+A weight quantizer is written once and serves twice: the seed-style ``Quantized*`` layers call
+it, and the TFMOT ``QuantizeConfig``s of :mod:`cnn2snn_tfmot.quantize_configs` return it, since
+every quantizer here implements TFMOT's ``Quantizer`` interface (``build`` creates its variables
+on the layer, ``__call__`` quantizes). Quantizers are registered Keras serializables, so saved
+models reload without ``custom_objects``.
+
+The arithmetic, for bitwidth ``b`` and ``kmax = 2**(b-1) - 1``::
+
+    w_q = clip(round(w * sf), -kmax, kmax) / sf       # round half to even
+
+with a straight-through estimator: the gradient with respect to ``w`` is 1 (through the round
+and the clip). The scale factor is computed from ``stop_gradient(w)``, so ``w`` gets no
+gradient through ``sf`` either, while a trainable quantizer's own variables do.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+import tensorflow_model_optimization as tfmot
+
+from cnn2snn_tfmot._keras import keras, tf
+
+__all__ = [
+    "WeightQuantizerBase", "LinearWeightQuantizer", "MaxQuantizer", "MaxPerAxisQuantizer",
+    "StdWeightQuantizer", "WeightQuantizer", "TrainableStdWeightQuantizer",
+    "TrainableWeightQuantizer", "WeightFloat", "check_weight_bitwidth",
+    "check_activation_bitwidth", "discrete_relu_parameters", "quantized_activation",
+]
+
+WEIGHT_BITWIDTHS = range(2, 9)
+ACTIVATION_BITWIDTHS = range(1, 9)
+_register = keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
+
+
+def check_weight_bitwidth(bitwidth, argument: str = "bitwidth") -> int:
+    """Returns ``bitwidth`` as an int if it is a valid weight bitwidth (2..8), else raises.
+
+    Arguments:
+        bitwidth: the value to check.
+        argument: the argument's name, for the message.
+
+    Returns:
+        The bitwidth as a Python int.
+
+    Example:
+        >>> check_weight_bitwidth(4)
+        4
+    """
+    if isinstance(bitwidth, (bool, np.bool_)) or not isinstance(bitwidth, (int, np.integer)) \
+            or int(bitwidth) not in WEIGHT_BITWIDTHS:
+        raise ValueError(f"`{argument}` must be an integer weight bitwidth in 2..8 (0 means "
+                         f"float, with WeightFloat); got {bitwidth!r}.")
+    return int(bitwidth)
+
+
+def check_activation_bitwidth(bitwidth, argument: str = "bitwidth") -> int:
+    """Returns ``bitwidth`` as an int if it is a valid activation bitwidth (1..8), else raises.
+
+    The chip itself runs 1, 2 and 4 bits; the converter enforces that.
+
+    Arguments:
+        bitwidth: the value to check.
+        argument: the argument's name, for the message.
+
+    Returns:
+        The bitwidth as a Python int.
+
+    Example:
+        >>> check_activation_bitwidth(2)
+        2
+    """
+    if isinstance(bitwidth, (bool, np.bool_)) or not isinstance(bitwidth, (int, np.integer)) \
+            or int(bitwidth) not in ACTIVATION_BITWIDTHS:
+        raise ValueError(f"`{argument}` must be an integer activation bitwidth in 1..8 (Akida "
+                         f"runs 1, 2 or 4); got {bitwidth!r}.")
+    return int(bitwidth)
+
+
+def _safe_scale(kmax: float, limit):
+    """``kmax / limit`` where ``limit > 0``, else 1: a dead (all-zero) channel stays finite."""
+    positive = limit > 0
+    return tf.where(positive, kmax / tf.where(positive, limit, tf.ones_like(limit)),
+                    tf.ones_like(limit))
+
+
+class WeightQuantizerBase(tfmot.quantization.keras.quantizers.Quantizer):
+    """Abstract base of the weight quantizers: ``scale_factor(w)`` and ``quantize(w)``.
+
+    It also implements TFMOT's ``Quantizer`` interface, so that any subclass can be returned by
+    a ``QuantizeConfig``: ``build(tensor_shape, name, layer)`` creates the quantizer's variables
+    on ``layer`` (none for most quantizers) and ``__call__`` quantizes.
+
+    Arguments:
+        bitwidth: the number of bits of the integer weights, 2..8.
+
+    Example:
+        >>> class Halves(WeightQuantizerBase):
+        ...     def scale_factor(self, w):
+        ...         return tf.constant(2.0)
+        ...     def quantize(self, w):
+        ...         return tf.round(w * 2.0) / 2.0
+    """
+
+    #: True when ``scale_factor`` returns one value per output channel (last axis).
+    per_axis = False
+
+    def __init__(self, bitwidth: int = 4):
+        self.bitwidth = check_weight_bitwidth(bitwidth)
+        self.kmax_ = 2 ** (self.bitwidth - 1) - 1
+        self._variables: Optional[dict] = None
+
+    def scale_factor(self, w):
+        """Evaluates the scale factor for the weights ``w``.
+
+        Arguments:
+            w: the float weights tensor.
+
+        Returns:
+            A scalar tensor, or one value per last-axis channel for a per-axis quantizer.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement scale_factor(w).")
+
+    def quantize(self, w):
+        """Quantizes the weights ``w``.
+
+        Arguments:
+            w: the float weights tensor.
+
+        Returns:
+            A tensor of the same shape and dtype holding the discretized float weights.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement quantize(w).")
+
+    # TFMOT Quantizer interface -------------------------------------------------------------
+    def build(self, tensor_shape, name: str, layer) -> dict:
+        """Creates the quantizer's variables on ``layer`` (TFMOT interface); none by default."""
+        return {}
+
+    def __call__(self, inputs, training=None, weights=None, **kwargs):
+        """Quantizes ``inputs`` (TFMOT interface); same result in training and inference."""
+        return self.quantize(inputs)
+
+    def get_config(self) -> dict:
+        """Returns the quantizer's configuration (its constructor arguments)."""
+        return {"bitwidth": self.bitwidth}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """Creates a quantizer from ``get_config()``'s output."""
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
+
+    def __repr__(self):
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
+
+
+class LinearWeightQuantizer(WeightQuantizerBase):
+    """Abstract symmetric linear quantizer: subclasses override only ``scale_factor``.
+
+    ``quantize(w) = clip(round(w * sf), -kmax, kmax) / sf`` with ``sf = scale_factor(w)``,
+    rounding half to even, and a straight-through gradient (1 with respect to ``w``).
+
+    Arguments:
+        bitwidth: the number of bits of the integer weights, 2..8.
+
+    Example:
+        >>> class TwoSigma(LinearWeightQuantizer):
+        ...     def scale_factor(self, w):
+        ...         return self.kmax_ / (2 * tf.math.reduce_std(w))
+        >>> TwoSigma(bitwidth=4).quantize(tf.constant([0.1, -0.5, 2.0]))
+    """
+
+    def quantize(self, w):
+        w = tf.convert_to_tensor(w)
+        # sf from stop_gradient(w): w's gradient stays exactly 1, while trainable variables
+        # inside scale_factor (TrainableStdWeightQuantizer's threshold) still get theirs.
+        sf = tf.cast(self.scale_factor(tf.stop_gradient(w)), w.dtype)
+        scaled = w * sf
+        levels = tf.clip_by_value(tf.round(scaled), -float(self.kmax_), float(self.kmax_))
+        return (scaled + tf.stop_gradient(levels - scaled)) / sf
+
+
+@_register
+class MaxQuantizer(LinearWeightQuantizer):
+    """Per-tensor quantizer on the range of the largest absolute weight.
+
+    ``sf = kmax / max|w|`` (1 when all weights are zero).
+
+    Arguments:
+        bitwidth: the number of bits of the integer weights, 2..8.
+
+    Example:
+        >>> MaxQuantizer(bitwidth=4).quantize(tf.constant([0.7, -0.05, 0.2]))  # steps of 0.1
+    """
+
+    def scale_factor(self, w):
+        return _safe_scale(float(self.kmax_), tf.reduce_max(tf.abs(w)))
+
+
+@_register
+class MaxPerAxisQuantizer(LinearWeightQuantizer):
+    """Per-output-channel quantizer: one ``kmax / max|w[..., f]|`` per last-axis index ``f``.
+
+    The default quantizer of :func:`cnn2snn_tfmot.quantize`. On a depthwise kernel of depth
+    multiplier 1 it equals :class:`MaxQuantizer`.
+
+    Arguments:
+        bitwidth: the number of bits of the integer weights, 2..8.
+
+    Example:
+        >>> MaxPerAxisQuantizer(bitwidth=8).scale_factor(tf.ones((3, 3, 1, 8)))  # 8 values
+    """
+
+    per_axis = True
+
+    def scale_factor(self, w):
+        axes = list(range(len(w.shape) - 1))
+        return _safe_scale(float(self.kmax_), tf.reduce_max(tf.abs(w), axis=axes))
+
+
+@_register
+class StdWeightQuantizer(LinearWeightQuantizer):
+    """Per-tensor quantizer on a range of ``threshold`` standard deviations of the weights.
+
+    ``sf = kmax / (threshold * std(w))``; weights beyond the range saturate at ``+-kmax``.
+    Also exported as ``WeightQuantizer``.
+
+    Arguments:
+        threshold: the number of standard deviations of the range (default 3).
+        bitwidth: the number of bits of the integer weights, 2..8.
+
+    Example:
+        >>> StdWeightQuantizer(threshold=3, bitwidth=4).quantize(tf.random.normal((64, 10)))
+    """
+
+    def __init__(self, threshold: float = 3, bitwidth: int = 4):
+        super().__init__(bitwidth)
+        if not isinstance(threshold, (int, float, np.floating, np.integer)) or not threshold > 0:
+            raise ValueError(f"`threshold` must be a positive number of standard deviations; "
+                             f"got {threshold!r}.")
+        self.threshold = float(threshold)
+
+    def _threshold(self):
+        return tf.constant(self.threshold, tf.float32)
+
+    def scale_factor(self, w):
+        limit = tf.cast(self._threshold(), w.dtype) * tf.math.reduce_std(w)
+        return _safe_scale(float(self.kmax_), limit)
+
+    def get_config(self) -> dict:
+        return {"threshold": self.threshold, "bitwidth": self.bitwidth}
+
+
+@_register
+class TrainableStdWeightQuantizer(StdWeightQuantizer):
+    """:class:`StdWeightQuantizer` whose ``threshold`` is a trainable variable of the layer.
+
+    The variable (named ``<weight>_threshold``, e.g. ``kernel_threshold``) is created when the
+    layer builds; it starts at ``threshold`` and learns through the straight-through estimator.
+    One instance serves one weight of one layer. Also exported as ``TrainableWeightQuantizer``.
+
+    Arguments:
+        threshold: the initial number of standard deviations (default 3).
+        bitwidth: the number of bits of the integer weights, 2..8.
+
+    Example:
+        >>> layer = QuantizedDense(10, quantizer=TrainableStdWeightQuantizer(bitwidth=4))
+    """
+
+    def build(self, tensor_shape, name: str, layer) -> dict:
+        if self._variables is not None:
+            raise ValueError(
+                f"This {type(self).__name__} already quantizes another weight; a trainable "
+                f"quantizer serves one weight of one layer. Give layer '{layer.name}' its own "
+                f"instance, e.g. {type(self).__name__}.from_config(quantizer.get_config()).")
+        variable = layer.add_weight(
+            name=f"{name}_threshold", shape=(), dtype=tf.float32, trainable=True,
+            initializer=keras.initializers.Constant(self.threshold))
+        self._variables = {"threshold": variable}
+        return self._variables
+
+    def _threshold(self):
+        if self._variables is None:  # used outside a layer: the initial value
+            return super()._threshold()
+        return self._variables["threshold"]
+
+
+@_register
+class WeightFloat(WeightQuantizerBase):
+    """A quantizer that does not quantize: float weights, for training or mixed models.
+
+    Arguments:
+        bitwidth: only 0 (float) is accepted; kept for symmetry with the other quantizers.
+
+    Example:
+        >>> WeightFloat().quantize(tf.constant([0.123]))  # unchanged
+    """
+
+    def __init__(self, bitwidth: int = 0):
+        if bitwidth != 0 or isinstance(bitwidth, bool):
+            raise ValueError(f"WeightFloat has `bitwidth` 0 (float weights); got {bitwidth!r}. "
+                             "Use a quantizer such as MaxQuantizer for 2..8 bits.")
+        self.bitwidth = 0
+        self.kmax_ = None  # no integer grid
+        self._variables = None
+
+    def scale_factor(self, w):
+        return tf.constant(1.0, tf.float32)
+
+    def quantize(self, w):
+        return tf.convert_to_tensor(w)
+
+    def get_config(self) -> dict:
+        return {}
+
+
+WeightQuantizer = StdWeightQuantizer
+TrainableWeightQuantizer = TrainableStdWeightQuantizer
+
+
+# Activations ------------------------------------------------------------------------------
+
+def discrete_relu_parameters(bitwidth: int) -> Tuple[float, float]:
+    """The (threshold, step) of ActivationDiscreteRelu(bitwidth), akida-v1.md section 2.
+
+    ``step = min(levels, 6) / levels`` with ``levels = 2**bitwidth - 1``, ``threshold = step/2``:
+    the activation covers [0, 6] (1-bit and 2-bit: [0, levels] with step 1).
+
+    Arguments:
+        bitwidth: the activation bitwidth, 1..8.
+
+    Returns:
+        ``(threshold, step)`` as Python floats.
+
+    Example:
+        >>> discrete_relu_parameters(4)
+        (0.2, 0.4)
+    """
+    levels = 2 ** check_activation_bitwidth(bitwidth) - 1
+    step = min(levels, 6) / levels
+    return step / 2, step
+
+
+def quantized_activation(x, threshold, step_height, step_width, levels: int):
+    """The quantized activation ``step_height * clip(ceil((x - threshold) / step_width), 0, levels)``.
+
+    Gradient (straight-through): that of the clipped linear function, i.e.
+    ``step_height / step_width`` where ``threshold < x < threshold + levels * step_width``, else
+    0; ``threshold``, ``step_height`` and ``step_width`` get their gradients too, so they can be
+    trainable variables.
+
+    Arguments:
+        x: the input potentials (float tensor).
+        threshold: scalar tensor or float, the activation threshold.
+        step_height: scalar, the height of one activation step.
+        step_width: scalar, the width of one step of input.
+        levels: the number of positive levels, ``2**bitwidth - 1``.
+
+    Returns:
+        A tensor like ``x`` holding ``step_height * level``.
+
+    Example:
+        >>> quantized_activation(tf.constant([0.1, 0.3, 9.0]), 0.2, 0.4, 0.4, 15)  # 0, .4, 6
+    """
+    x = tf.convert_to_tensor(x)
+    threshold = tf.cast(threshold, x.dtype)
+    step_height = tf.cast(step_height, x.dtype)
+    step_width = tf.cast(step_width, x.dtype)
+    z = (x - threshold) / step_width
+    level = tf.clip_by_value(tf.math.ceil(z), 0.0, float(levels))
+    inside = tf.logical_and(z > 0.0, z < float(levels))
+    # The linear part carries the gradient inside the range; outside it is a constant.
+    linear = tf.where(inside, z, tf.stop_gradient(level))
+    return step_height * (linear + tf.stop_gradient(level - linear))
