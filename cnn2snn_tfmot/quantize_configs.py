@@ -1,0 +1,464 @@
+"""TFMOT QuantizeConfigs, registry, layout transform and scheme for Akida quantization.
+
+The TFMOT way to the same quantized model as the seed-style ``Quantized*`` layers::
+
+    import tensorflow_model_optimization as tfmot
+    annotate = tfmot.quantization.keras.quantize_annotate_layer
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        annotate(keras.layers.Conv2D(8, 3), Conv2DQuantizeConfig(MaxPerAxisQuantizer(8))),
+        annotate(keras.layers.ReLU(), ReLUQuantizeConfig(bitwidth=4)),
+        keras.layers.Flatten(),
+        annotate(keras.layers.Dense(10), DenseQuantizeConfig(MaxPerAxisQuantizer(4))),
+    ])
+    with quantize_scope():
+        qat_model = tfmot.quantization.keras.quantize_apply(model, AkidaQuantizeScheme())
+
+The weight quantizers are those of :mod:`cnn2snn_tfmot.quantization_ops`, and the activation
+quantizer applies :func:`cnn2snn_tfmot.quantization_ops.quantized_activation`: one math for
+both kinds of model. The scheme's layout transform leaves the model as it is, so none of TFMOT's
+default 8-bit quantizers are inserted.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Tuple
+
+import tensorflow_model_optimization as tfmot
+
+from cnn2snn_tfmot import quantization_layers, quantization_ops
+from cnn2snn_tfmot._keras import keras, tf
+from cnn2snn_tfmot.quantization_layers import (as_weight_quantizer, call_once_with,
+                                               depthwise_quantizer)
+from cnn2snn_tfmot.quantization_ops import (MaxPerAxisQuantizer, MaxQuantizer,
+                                            check_activation_bitwidth, check_weight_bitwidth,
+                                            discrete_relu_parameters, quantized_activation)
+
+_tfmot_keras = tfmot.quantization.keras
+QuantizeConfig = _tfmot_keras.QuantizeConfig
+Quantizer = _tfmot_keras.quantizers.Quantizer
+
+__all__ = [
+    "ActivationQuantizer", "Conv2DQuantizeConfig", "DepthwiseConv2DQuantizeConfig",
+    "SeparableConv2DQuantizeConfig", "DenseQuantizeConfig", "ReLUQuantizeConfig",
+    "AkidaQuantizeRegistry", "AkidaQuantizeLayoutTransform", "AkidaQuantizeScheme",
+    "quantize_scope", "custom_objects",
+]
+
+_register = keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
+
+
+@_register
+class ActivationQuantizer(Quantizer):
+    """TFMOT quantizer of a ReLU's output, equal to ActivationDiscreteRelu or QuantizedReLU.
+
+    With ``trainable=False`` it computes ActivationDiscreteRelu(bitwidth); with
+    ``trainable=True`` it owns two trainable variables, ``threshold`` and ``step``, initialised
+    like QuantizedReLU(bitwidth).
+
+    Arguments:
+        bitwidth: the activation bitwidth, 1..8 (Akida runs 1, 2 and 4).
+        trainable: whether the threshold and step are trainable variables.
+
+    Example:
+        >>> ReLUQuantizeConfig(quantizer=ActivationQuantizer(bitwidth=2, trainable=True))
+    """
+
+    def __init__(self, bitwidth: int = 4, trainable: bool = False):
+        self.bitwidth = check_activation_bitwidth(bitwidth)
+        self.trainable = bool(trainable)
+        self.levels = 2 ** self.bitwidth - 1
+
+    def build(self, tensor_shape, name: str, layer) -> dict:
+        if not self.trainable:
+            return {}
+        threshold, step = discrete_relu_parameters(self.bitwidth)
+        return {
+            "threshold": layer.add_weight(
+                name=f"{name}_threshold", shape=(), dtype=tf.float32, trainable=True,
+                initializer=keras.initializers.Constant(threshold)),
+            "step": layer.add_weight(
+                name=f"{name}_step", shape=(), dtype=tf.float32, trainable=True,
+                initializer=keras.initializers.Constant(step)),
+        }
+
+    def parameters(self, weights: dict) -> Tuple[object, object, object]:
+        """Returns (threshold, step_height, step_width) given the variables from ``build``.
+
+        Arguments:
+            weights: the dict ``build`` returned (empty when not trainable).
+
+        Returns:
+            Three scalars (floats or variables).
+        """
+        if self.trainable:
+            return weights["threshold"], weights["step"], weights["step"]
+        threshold, step = discrete_relu_parameters(self.bitwidth)
+        return threshold, step, step
+
+    def __call__(self, inputs, training=None, weights=None, **kwargs):
+        threshold, step_height, step_width = self.parameters(weights or {})
+        return quantized_activation(inputs, threshold, step_height, step_width, self.levels)
+
+    def get_config(self) -> dict:
+        return {"bitwidth": self.bitwidth, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash((type(self).__name__, self.bitwidth, self.trainable))
+
+
+class _WeightsQuantizeConfig(QuantizeConfig):
+    """Base of the neural-layer configs: quantizes kernels, leaves bias and outputs float.
+
+    Subclasses set ``LAYER_TYPE`` and ``KERNELS`` (pairs of kernel attribute, quantizer
+    attribute), like the Quantized* layers' ``QUANTIZED_KERNELS``.
+    """
+
+    LAYER_TYPE: type = None
+    KERNELS: Tuple[Tuple[str, str], ...] = ()
+
+    def __init__(self, quantizer=None):
+        self.quantizer = as_weight_quantizer(quantizer, "quantizer", type(self).__name__)
+
+    def _check_layer(self, layer):
+        if type(layer) is not self.LAYER_TYPE:
+            raise ValueError(
+                f"{type(self).__name__} quantizes {self.LAYER_TYPE.__name__} layers; layer "
+                f"'{layer.name}' is a {type(layer).__name__}. Use the config of its type: "
+                f"{', '.join(t.__name__ + ' -> ' + c.__name__ for t, c in _CONFIG_TYPES.items())}.")
+        activation = getattr(layer, "activation", None)
+        if activation is not None and activation is not keras.activations.linear:
+            raise ValueError(
+                f"Layer '{layer.name}' has the fused activation "
+                f"'{getattr(activation, '__name__', activation)}'; Akida quantizes activations "
+                "in their own layer. Build it with activation=None and follow it with a "
+                "keras.layers.ReLU() annotated with ReLUQuantizeConfig.")
+
+    def get_weights_and_quantizers(self, layer):
+        self._check_layer(layer)
+        return [(getattr(layer, kernel), getattr(self, quantizer))
+                for kernel, quantizer in self.KERNELS]
+
+    def get_activations_and_quantizers(self, layer):
+        return []
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        if len(quantize_weights) != len(self.KERNELS):
+            raise ValueError(f"{type(self).__name__} expects {len(self.KERNELS)} quantized "
+                             f"weights for layer '{layer.name}', got {len(quantize_weights)}.")
+        call_once_with(layer, {kernel: weight
+                               for (kernel, _), weight in zip(self.KERNELS, quantize_weights)})
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        pass
+
+    def get_output_quantizers(self, layer):
+        return []
+
+    def get_config(self) -> dict:
+        return {quantizer: keras.utils.serialize_keras_object(getattr(self, quantizer))
+                for _, quantizer in self.KERNELS}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __ne__(self, other):
+        return not self == other
+
+
+@_register
+class Conv2DQuantizeConfig(_WeightsQuantizeConfig):
+    """Quantizes the kernel of a keras.layers.Conv2D (as QuantizedConv2D does).
+
+    Arguments:
+        quantizer: the weight quantizer (default WeightFloat).
+
+    Example:
+        >>> Conv2DQuantizeConfig(MaxPerAxisQuantizer(bitwidth=8))
+    """
+
+    LAYER_TYPE = keras.layers.Conv2D
+    KERNELS = (("kernel", "quantizer"),)
+
+
+@_register
+class DepthwiseConv2DQuantizeConfig(_WeightsQuantizeConfig):
+    """Quantizes the kernel of a keras.layers.DepthwiseConv2D (as QuantizedDepthwiseConv2D).
+
+    Arguments:
+        quantizer: the weight quantizer (default WeightFloat).
+
+    Example:
+        >>> DepthwiseConv2DQuantizeConfig(MaxQuantizer(bitwidth=4))
+    """
+
+    LAYER_TYPE = keras.layers.DepthwiseConv2D
+    KERNELS = (("depthwise_kernel", "quantizer"),)
+
+
+@_register
+class DenseQuantizeConfig(_WeightsQuantizeConfig):
+    """Quantizes the kernel of a keras.layers.Dense (as QuantizedDense does).
+
+    Arguments:
+        quantizer: the weight quantizer (default WeightFloat).
+
+    Example:
+        >>> DenseQuantizeConfig(MaxPerAxisQuantizer(bitwidth=4))
+    """
+
+    LAYER_TYPE = keras.layers.Dense
+    KERNELS = (("kernel", "quantizer"),)
+
+
+@_register
+class SeparableConv2DQuantizeConfig(_WeightsQuantizeConfig):
+    """Quantizes both kernels of a keras.layers.SeparableConv2D (as QuantizedSeparableConv2D).
+
+    Arguments:
+        quantizer: the pointwise quantizer (default WeightFloat).
+        quantizer_dw: the depthwise quantizer, per-tensor; defaults to one configured like
+            ``quantizer`` (an error if that is per-axis).
+
+    Example:
+        >>> SeparableConv2DQuantizeConfig(MaxPerAxisQuantizer(4), MaxQuantizer(4))
+    """
+
+    LAYER_TYPE = keras.layers.SeparableConv2D
+    KERNELS = (("depthwise_kernel", "quantizer_dw"), ("pointwise_kernel", "quantizer"))
+
+    def __init__(self, quantizer=None, quantizer_dw=None):
+        super().__init__(quantizer)
+        self.quantizer_dw = depthwise_quantizer(quantizer_dw, self.quantizer,
+                                                type(self).__name__)
+
+
+@_register
+class ReLUQuantizeConfig(QuantizeConfig):
+    """Quantizes the output of a ReLU (keras.layers.ReLU or Activation('relu')).
+
+    The result equals ActivationDiscreteRelu(bitwidth), or QuantizedReLU(bitwidth) when the
+    quantizer is trainable. The ReLU must have no negative slope and no threshold; a
+    ``max_value`` must not clip below the top quantization level.
+
+    Arguments:
+        bitwidth: the activation bitwidth, 1..8 (Akida runs 1, 2 and 4); ignored when
+            ``quantizer`` is given.
+        quantizer: an ActivationQuantizer (default ActivationQuantizer(bitwidth)).
+
+    Example:
+        >>> ReLUQuantizeConfig(bitwidth=4)
+    """
+
+    def __init__(self, bitwidth: int = 4, quantizer=None):
+        if isinstance(quantizer, dict):
+            quantizer = keras.utils.deserialize_keras_object(quantizer)
+        if quantizer is None:
+            quantizer = ActivationQuantizer(bitwidth)
+        if not isinstance(quantizer, ActivationQuantizer):
+            raise TypeError(f"ReLUQuantizeConfig: `quantizer` must be an ActivationQuantizer; "
+                            f"got {type(quantizer).__name__}.")
+        self.quantizer = quantizer
+
+    def _check_layer(self, layer):
+        if isinstance(layer, keras.layers.Activation) and type(layer) is keras.layers.Activation:
+            if layer.activation is not keras.activations.relu:
+                raise ValueError(f"ReLUQuantizeConfig quantizes ReLUs; layer '{layer.name}' is "
+                                 f"Activation('{getattr(layer.activation, '__name__', '?')}').")
+            return
+        if type(layer) is not keras.layers.ReLU:
+            raise ValueError(f"ReLUQuantizeConfig quantizes keras.layers.ReLU or "
+                             f"Activation('relu') layers; layer '{layer.name}' is a "
+                             f"{type(layer).__name__}.")
+        if float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0:
+            raise ValueError(f"ReLU '{layer.name}' has negative_slope={layer.negative_slope} "
+                             f"and threshold={layer.threshold}; Akida activations need both 0.")
+        if layer.max_value is not None:
+            threshold, step = discrete_relu_parameters(self.quantizer.bitwidth)
+            top = threshold + (self.quantizer.levels - 1) * step
+            if float(layer.max_value) <= top:
+                raise ValueError(
+                    f"ReLU '{layer.name}' clips at max_value={float(layer.max_value)}, below "
+                    f"the top level of a {self.quantizer.bitwidth}-bit activation (reached "
+                    f"above {top:g}); remove max_value (the quantizer clips by itself).")
+
+    def get_weights_and_quantizers(self, layer):
+        self._check_layer(layer)
+        return []
+
+    def get_activations_and_quantizers(self, layer):
+        return []
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        pass
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        pass
+
+    def get_output_quantizers(self, layer):
+        return [self.quantizer]
+
+    def get_config(self) -> dict:
+        return {"quantizer": keras.utils.serialize_keras_object(self.quantizer)}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.quantizer == other.quantizer
+
+    def __ne__(self, other):
+        return not self == other
+
+
+_CONFIG_TYPES = {
+    keras.layers.Conv2D: Conv2DQuantizeConfig,
+    keras.layers.DepthwiseConv2D: DepthwiseConv2DQuantizeConfig,
+    keras.layers.SeparableConv2D: SeparableConv2DQuantizeConfig,
+    keras.layers.Dense: DenseQuantizeConfig,
+}
+
+
+def _is_relu_activation(layer) -> bool:
+    return type(layer) is keras.layers.Activation and \
+        layer.activation is keras.activations.relu
+
+# Default configs of the registry: layer type -> (applies to this layer?, config factory).
+# The quantizer choices follow quantize(): per-axis kernels, per-tensor depthwise kernels.
+_REGISTRY: Dict[type, Tuple[Callable, Callable]] = {
+    keras.layers.Conv2D: (lambda layer: True,
+                          lambda w, a: Conv2DQuantizeConfig(MaxPerAxisQuantizer(w))),
+    keras.layers.DepthwiseConv2D: (lambda layer: True,
+                                   lambda w, a: DepthwiseConv2DQuantizeConfig(MaxQuantizer(w))),
+    keras.layers.SeparableConv2D: (lambda layer: True,
+                                   lambda w, a: SeparableConv2DQuantizeConfig(
+                                       MaxPerAxisQuantizer(w), MaxQuantizer(w))),
+    keras.layers.Dense: (lambda layer: True,
+                         lambda w, a: DenseQuantizeConfig(MaxPerAxisQuantizer(w))),
+    keras.layers.ReLU: (lambda layer: True, lambda w, a: ReLUQuantizeConfig(a)),
+    keras.layers.Activation: (_is_relu_activation, lambda w, a: ReLUQuantizeConfig(a)),
+}
+
+
+class AkidaQuantizeRegistry(_tfmot_keras.QuantizeRegistry):
+    """Which layers the Akida scheme quantizes by default, and with which config.
+
+    A table: Conv2D, SeparableConv2D, Dense -> per-axis weights of ``weight_bits``,
+    DepthwiseConv2D -> per-tensor weights, ReLU / Activation('relu') -> ``activ_bits``
+    activations. Used for layers annotated without a config.
+
+    Arguments:
+        weight_bits: default weight bitwidth, 2..8.
+        activ_bits: default activation bitwidth, 1..8.
+
+    Example:
+        >>> AkidaQuantizeRegistry(4, 4).get_quantize_config(keras.layers.Dense(3))
+    """
+
+    def __init__(self, weight_bits: int = 4, activ_bits: int = 4):
+        self.weight_bits = check_weight_bitwidth(weight_bits, "weight_bits")
+        self.activ_bits = check_activation_bitwidth(activ_bits, "activ_bits")
+
+    def supports(self, layer) -> bool:
+        entry = _REGISTRY.get(type(layer))
+        return entry is not None and entry[0](layer)
+
+    def get_quantize_config(self, layer):
+        if not self.supports(layer):
+            raise ValueError(
+                f"Layer '{layer.name}' ({type(layer).__name__}) has no Akida quantization; "
+                "supported: Conv2D, DepthwiseConv2D, SeparableConv2D, Dense, ReLU and "
+                "Activation('relu'). Leave other layers (pooling, BatchNormalization, Flatten, "
+                "Dropout, Softmax) unannotated.")
+        return _REGISTRY[type(layer)][1](self.weight_bits, self.activ_bits)
+
+
+class AkidaQuantizeLayoutTransform(_tfmot_keras.QuantizeLayoutTransform):
+    """Layout transform of the Akida scheme: the model is kept as it is.
+
+    TFMOT's default transform folds layers and inserts 8-bit input quantizers; Akida
+    quantization adds nothing beyond the annotated layers, so model inputs are taken out of
+    the quantize map (TFMOT adds them so that default schemes quantize the input).
+
+    Example:
+        >>> AkidaQuantizeLayoutTransform().apply(model, {})
+    """
+
+    def apply(self, model, layer_quantize_map):
+        input_names = {layer.name for layer in model._input_layers}  # noqa: SLF001
+        return model, {name: value for name, value in layer_quantize_map.items()
+                       if name not in input_names}
+
+
+class AkidaQuantizeScheme(_tfmot_keras.QuantizeScheme):
+    """TFMOT quantize scheme for Akida: pass it to ``quantize_apply(..., scheme=...)``.
+
+    Arguments:
+        weight_bits: weight bitwidth for layers annotated without a config (default 4).
+        activ_bits: activation bitwidth for ReLUs annotated without a config (default 4).
+
+    Example:
+        >>> with quantize_scope():
+        ...     qat = tfmot.quantization.keras.quantize_apply(annotated, AkidaQuantizeScheme())
+    """
+
+    def __init__(self, weight_bits: int = 4, activ_bits: int = 4):
+        self._registry = AkidaQuantizeRegistry(weight_bits, activ_bits)
+
+    def get_layout_transformer(self):
+        return AkidaQuantizeLayoutTransform()
+
+    def get_quantize_registry(self):
+        return self._registry
+
+
+def custom_objects() -> dict:
+    """The Keras custom objects of cnn2snn_tfmot (layers, quantizers, configs), by class name.
+
+    Returns:
+        A dict from class name to class, usable as ``custom_objects`` of Keras loaders.
+
+    Example:
+        >>> "QuantizedConv2D" in custom_objects()
+        True
+    """
+    objects = {}
+    for module in (quantization_ops, quantization_layers):
+        for name in module.__all__:
+            value = getattr(module, name)
+            if isinstance(value, type):
+                objects[name] = value
+    for value in (ActivationQuantizer, Conv2DQuantizeConfig, DepthwiseConv2DQuantizeConfig,
+                  SeparableConv2DQuantizeConfig, DenseQuantizeConfig, ReLUQuantizeConfig):
+        objects[value.__name__] = value
+    return objects
+
+
+def quantize_scope(*args):
+    """A scope in which Keras and TFMOT deserialize every cnn2snn_tfmot and TFMOT object.
+
+    Arguments:
+        *args: extra ``{name: class}`` dicts (e.g. your own quantizers).
+
+    Returns:
+        A context manager (a Keras CustomObjectScope).
+
+    Example:
+        >>> with quantize_scope():
+        ...     model = keras.models.load_model("qat_model.h5")
+    """
+    return _tfmot_keras.quantize_scope(custom_objects(), *args)
