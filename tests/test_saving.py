@@ -1,0 +1,133 @@
+"""Saving and loading quantized models; copying weights by layer name."""
+import os
+
+import numpy as np
+import pytest
+
+from cnn2snn_tfmot import quantization_layers as qlayers
+from cnn2snn_tfmot import quantization_ops as qops
+from cnn2snn_tfmot._keras import keras
+from cnn2snn_tfmot.saving import load_partial_weights, load_quantized_model
+from test_quantize_configs import annotated_and_seed_models, make_qat_model, randomize_batchnorm
+
+L = keras.layers
+X = np.random.default_rng(3).random((4, 12, 12, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def models():
+    annotated, seed = annotated_and_seed_models()
+    randomize_batchnorm(annotated)
+    qat = make_qat_model(annotated)
+    load_partial_weights(seed, qat)
+    # Move the trainable quantizer variables away from their initial values, so that a
+    # loader that forgets them would be caught.
+    for model in (qat, seed):
+        for variable in model.weights:
+            short = variable.name.split("/")[-1]
+            if variable.dtype.is_floating and short.startswith(("threshold", "step", "kernel_th",
+                                                                 "output_")):
+                variable.assign(variable * 1.1)
+    qat.compile("adam", "mse")
+    return {"tfmot": qat, "seed": seed}
+
+
+@pytest.mark.parametrize("kind", ["tfmot", "seed"])
+@pytest.mark.parametrize("suffix", [".h5", "_savedmodel"])
+def test_round_trip_gives_identical_outputs(models, kind, suffix, tmp_path):
+    model = models[kind]
+    path = str(tmp_path / f"model{suffix}")
+    model.save(path)
+    loaded = load_quantized_model(path)
+    np.testing.assert_array_equal(loaded(X).numpy(), model(X).numpy())
+    assert [type(layer).__name__ for layer in loaded.layers] == \
+        [type(layer).__name__ for layer in model.layers]
+    assert (loaded.optimizer is not None) == (model.optimizer is not None)
+
+
+def test_h5_loads_in_a_fresh_process_without_custom_objects(models, tmp_path, python_runner):
+    path = str(tmp_path / "qat.h5")
+    models["tfmot"].save(path)
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "y.npy", models["tfmot"](X).numpy())
+    result = python_runner(
+        "import numpy as np, cnn2snn_tfmot\n"
+        f"m = cnn2snn_tfmot.load_quantized_model({path!r})\n"
+        f"x = np.load({str(tmp_path / 'x.npy')!r}); y = np.load({str(tmp_path / 'y.npy')!r})\n"
+        "assert np.array_equal(m(x).numpy(), y)\nprint('SAME')\n")
+    assert "SAME" in result.stdout, result.stderr[-2000:]
+
+
+def test_keras_archive_of_tfmot_model_is_a_clear_error(models, tmp_path):
+    path = str(tmp_path / "qat.keras")
+    models["tfmot"].save(path)
+    with pytest.raises(ValueError, match=r"TFMOT-wrapped.*\.h5.*SavedModel"):
+        load_quantized_model(path)
+
+
+def test_keras_archive_of_seed_model_loads(models, tmp_path):
+    path = str(tmp_path / "seed.keras")
+    models["seed"].save(path)
+    np.testing.assert_array_equal(load_quantized_model(path)(X).numpy(),
+                                  models["seed"](X).numpy())
+
+
+@pytest.mark.parametrize("suffix", [".h5", "_savedmodel"])
+def test_lambda_layers_are_refused(tmp_path, suffix):
+    model = keras.Sequential([keras.Input((3,)), L.Lambda(lambda t: t * 2, name="double")])
+    path = str(tmp_path / f"lambda{suffix}")
+    model.save(path)
+    with pytest.raises(ValueError, match="'double' is a Lambda layer"):
+        load_quantized_model(path)
+
+
+def test_path_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.h5"):
+        load_quantized_model(str(tmp_path / "missing.h5"))
+    (tmp_path / "model.txt").write_text("x")
+    with pytest.raises(ValueError, match=r"\.h5.*SavedModel"):
+        load_quantized_model(str(tmp_path / "model.txt"))
+    (tmp_path / "bad.h5").write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match="not a readable HDF5"):
+        load_quantized_model(str(tmp_path / "bad.h5"))
+    os.mkdir(tmp_path / "empty_dir")
+    with pytest.raises(ValueError, match="not a SavedModel"):
+        load_quantized_model(str(tmp_path / "empty_dir"))
+
+
+def small_float_model():
+    return keras.Sequential([keras.Input((6, 6, 1)), L.Conv2D(4, 3, name="c"),
+                             L.ReLU(name="r"), L.Flatten(name="f"), L.Dense(3, name="d")])
+
+
+def test_load_partial_weights_tolerates_quantizer_variables():
+    float_model = small_float_model()
+    quantized = keras.Sequential([
+        keras.Input((6, 6, 1)),
+        qlayers.QuantizedConv2D(4, 3, quantizer=qops.TrainableStdWeightQuantizer(), name="c"),
+        qlayers.QuantizedReLU(4, name="r"), L.Flatten(name="f"),
+        qlayers.QuantizedDense(3, quantizer=qops.WeightFloat(), name="d")])
+    load_partial_weights(quantized, float_model)
+    np.testing.assert_array_equal(quantized.get_layer("c").kernel.numpy(),
+                                  float_model.get_layer("c").kernel.numpy())
+    np.testing.assert_array_equal(quantized.get_layer("d").bias.numpy(),
+                                  float_model.get_layer("d").bias.numpy())
+    assert float(quantized.get_layer("r").threshold) == pytest.approx(0.2)  # untouched
+    # And back: the float model ignores the quantization variables.
+    quantized.get_layer("d").kernel.assign(quantized.get_layer("d").kernel * 2)
+    load_partial_weights(float_model, quantized)
+    np.testing.assert_array_equal(float_model.get_layer("d").kernel.numpy(),
+                                  quantized.get_layer("d").kernel.numpy())
+
+
+def test_load_partial_weights_errors():
+    float_model = small_float_model()
+    no_bias = keras.Sequential([keras.Input((6, 6, 1)), L.Conv2D(4, 3, use_bias=False, name="c")])
+    with pytest.raises(ValueError, match=r"layer 'c'.*\['bias'\]"):
+        load_partial_weights(no_bias, float_model)
+    wider = keras.Sequential([keras.Input((6, 6, 1)), L.Conv2D(5, 3, name="c")])
+    with pytest.raises(ValueError, match=r"'kernel' of layer 'c' has shape"):
+        load_partial_weights(wider, float_model)
+    other = keras.Sequential([keras.Input((6, 6, 1)), L.Conv2D(4, 3, name="other")])
+    with pytest.raises(ValueError, match="share no layer name"):
+        load_partial_weights(other, float_model)
