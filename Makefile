@@ -22,7 +22,8 @@ test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: install
-	$(PY) examples/mnist_end_to_end.py
+	@if [ -f examples/mnist_end_to_end.py ]; then $(PY) examples/mnist_end_to_end.py; \
+	else echo "make demo: not yet - the end-to-end MNIST example lands with its issue."; fi
 
 bench: install
 	@for script in benchmarks/*.py; do $(PY) $$script || exit 1; done

@@ -1,7 +1,28 @@
 """cnn2snn_tfmot: quantize Keras CNNs, convert them to Akida 1.0 models, emulate the chip.
 
-Importing the package selects Keras 2 (tf_keras) for TensorFlow; see ``cnn2snn_tfmot._keras``.
+Importing the package selects Keras 2 (tf_keras) for TensorFlow (``TF_USE_LEGACY_KERAS=1``);
+see ``cnn2snn_tfmot._keras``. Public names follow BrainChip's cnn2snn.
+
+Example:
+    >>> import cnn2snn_tfmot            # before tensorflow.keras, or set TF_USE_LEGACY_KERAS=1
+    >>> from cnn2snn_tfmot import quantization_layers as qlayers, quantization_ops as qops
+    >>> layer = qlayers.QuantizedDense(10, quantizer=qops.MaxPerAxisQuantizer(bitwidth=4))
 """
 __version__ = "0.1.0"
 
 from cnn2snn_tfmot import _keras  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS)
+from cnn2snn_tfmot.callbacks import MinValueConstraint, add_gamma_constraint
+from cnn2snn_tfmot.quantization_layers import (ActivationDiscreteRelu, QuantizedActivation,
+                                               QuantizedConv2D, QuantizedDense,
+                                               QuantizedDepthwiseConv2D, QuantizedReLU,
+                                               QuantizedSeparableConv2D)
+from cnn2snn_tfmot.quantization_ops import (LinearWeightQuantizer, MaxPerAxisQuantizer,
+                                            MaxQuantizer, StdWeightQuantizer,
+                                            TrainableStdWeightQuantizer,
+                                            TrainableWeightQuantizer, WeightFloat,
+                                            WeightQuantizer, WeightQuantizerBase)
+from cnn2snn_tfmot.quantize_configs import (ActivationQuantizer, AkidaQuantizeScheme,
+                                            Conv2DQuantizeConfig, DenseQuantizeConfig,
+                                            DepthwiseConv2DQuantizeConfig, ReLUQuantizeConfig,
+                                            SeparableConv2DQuantizeConfig, quantize_scope)
+from cnn2snn_tfmot.saving import load_partial_weights, load_quantized_model

@@ -1,0 +1,27 @@
+"""The runnable examples run, and print what their documents say."""
+import os
+import re
+
+from conftest import REPO
+
+
+def test_advanced_tutorial(python_runner, tmp_path):
+    result = python_runner([os.path.join(REPO, "examples", "advanced_tutorial.py"),
+                            "--output-dir", str(tmp_path)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "Total params (native Keras model): 13,642" in out
+    assert "Total params (quantized model): 13,644" in out
+    assert "Activation step height: 0.40" in out
+    assert "Custom activation step height: 0.20" in out
+    max_values = int(re.search(r"MaxQuantizer: small weights discretized on (\d+) values",
+                               out).group(1))
+    custom_values = int(re.search(r"CustomStdQuantizer: small weights discretized on (\d+) "
+                                  r"values", out).group(1))
+    assert max_values == 3
+    assert custom_values >= 3 * max_values
+    figures = sorted(os.listdir(tmp_path))
+    assert figures == ["activation_discrete_relu.png", "custom_quantized_activation.png",
+                       "custom_std_quantizer_weights.png", "max_quantizer_weights.png"]
+    for name in figures:
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
