@@ -25,4 +25,6 @@ from cnn2snn_tfmot.quantize_configs import (ActivationQuantizer, AkidaQuantizeSc
                                             Conv2DQuantizeConfig, DenseQuantizeConfig,
                                             DepthwiseConv2DQuantizeConfig, ReLUQuantizeConfig,
                                             SeparableConv2DQuantizeConfig, quantize_scope)
+from cnn2snn_tfmot.quantize import create_trainable_quantizer_model, quantize, quantize_layer
 from cnn2snn_tfmot.saving import load_partial_weights, load_quantized_model
+from cnn2snn_tfmot.transforms import merge_separable_conv

@@ -31,6 +31,11 @@ def public_functions_taking_a_model():
     return {
         "load_partial_weights": lambda m: cnn2snn_tfmot.load_partial_weights(m, m),
         "add_gamma_constraint": lambda m: cnn2snn_tfmot.add_gamma_constraint(m),
+        "quantize": lambda m: cnn2snn_tfmot.quantize(m, 4, 4),
+        "quantize_layer": lambda m: cnn2snn_tfmot.quantize_layer(m, 0, 4),
+        "merge_separable_conv": lambda m: cnn2snn_tfmot.merge_separable_conv(m),
+        "create_trainable_quantizer_model":
+            lambda m: cnn2snn_tfmot.create_trainable_quantizer_model(m),
     }
 
 
