@@ -1,0 +1,24 @@
+"""The Akida 1.0 model: layers with integer variables stored as BrainChip's runtime stores them,
+a sequential ``Model`` run by the emulator engine, our safe model file, and runtime interop.
+
+The ``akida`` wheel is optional: it is imported only by ``to_akida`` / ``from_akida``.
+
+Example:
+    >>> from cnn2snn_tfmot.akida import Model, InputConvolutional, FullyConnected, PoolType
+    >>> model = Model()
+    >>> model.add(InputConvolutional((28, 28, 1), (3, 3), 8, weights_bits=8, act_bits=4,
+    ...                              pool_type=PoolType.Max, pool_size=(2, 2)))
+    >>> model.add(FullyConnected(10, weights_bits=4, activation=False))
+    >>> model.output_shape
+    (1, 1, 10)
+"""
+from cnn2snn_tfmot.akida.enums import Padding, PoolType
+from cnn2snn_tfmot.akida.fileformat import AkidaModelFileError
+from cnn2snn_tfmot.akida.interop import from_akida, to_akida
+from cnn2snn_tfmot.akida.layers import (Convolutional, FullyConnected, InputConvolutional,
+                                        InputData, Layer, SeparableConvolutional)
+from cnn2snn_tfmot.akida.model import Model
+
+__all__ = ["Model", "Layer", "InputData", "InputConvolutional", "Convolutional",
+           "SeparableConvolutional", "FullyConnected", "Padding", "PoolType",
+           "AkidaModelFileError", "to_akida", "from_akida"]

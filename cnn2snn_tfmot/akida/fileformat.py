@@ -1,0 +1,416 @@
+"""Our Akida model file: a versioned zip of a JSON manifest and .npy arrays, never unpickled.
+
+Layout (format ``cnn2snn_tfmot.akida-model``, version 1)::
+
+    manifest.json        {"format": "cnn2snn_tfmot.akida-model", "format_version": 1,
+                          "producer": "...", "layers": [
+                            {"type": "Convolutional", "name": "conv1",
+                             "parameters": {"kernel_size": [3, 3], "padding": "Same", ...},
+                             "variables": {"weights": {"file": "0001_weights.npy",
+                                                       "dtype": "int8", "shape": [3, 3, 8, 16]},
+                                           ...}}, ...]}
+    0001_weights.npy     little-endian, C order, .npy format 1.0
+    ...
+
+Writing is atomic (temporary file in the destination directory, fsync, ``os.replace``); no
+partial file is left on error. Reading trusts nothing: the manifest is size-capped strict JSON
+(no duplicate keys, no NaN), member names must be plain and declared exactly once, every array's
+dtype and shape must match both the manifest and the layer (computed from the parameters), sizes
+are checked before anything is read or allocated, the .npy header is parsed without
+``allow_pickle`` and object dtypes are refused. Any problem raises :class:`AkidaModelFileError`
+(a ValueError) naming it; only a missing or unreadable path raises the usual OSError.
+"""
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import math
+import os
+import re
+import struct
+import tempfile
+import zipfile
+import zlib
+from typing import Dict
+
+import numpy as np
+
+from cnn2snn_tfmot.akida.layers import LAYER_TYPES
+
+__all__ = ["AkidaModelFileError", "save", "load", "read_into", "FORMAT_NAME", "FORMAT_VERSION"]
+
+FORMAT_NAME = "cnn2snn_tfmot.akida-model"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+#: Reader caps (protection against hostile files).
+MAX_MANIFEST_BYTES = 1 << 20
+MAX_LAYERS = 4096
+MAX_ARRAY_BYTES = 1 << 31
+MAX_NPY_HEADER = 4096
+_MEMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\.npy$")
+_DTYPES = {"int8": np.dtype("<i1"), "int32": np.dtype("<i4"), "float32": np.dtype("<f4")}
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: identical models give identical files
+# What a corrupted zip or deflate stream can raise from the standard library.
+_CORRUPTION = (zipfile.BadZipFile, zlib.error, EOFError, struct.error, OverflowError,
+               UnicodeDecodeError, NotImplementedError, RuntimeError, ValueError, KeyError,
+               IndexError, TypeError, RecursionError, OSError)
+
+
+class AkidaModelFileError(ValueError):
+    """A model file is truncated, corrupted, of another format or version, or inconsistent.
+
+    Example:
+        >>> try:
+        ...     Model("not_a_model.txt")   # doctest: +SKIP
+        ... except AkidaModelFileError as err:
+        ...     print(err)
+    """
+
+
+# -- writing -------------------------------------------------------------------------------------
+def save(model, path) -> None:
+    """Writes ``model`` to ``path`` atomically (see the module docstring for the format).
+
+    Arguments:
+        model: a :class:`cnn2snn_tfmot.akida.Model`.
+        path: destination path; an existing file is replaced only once the new one is complete.
+
+    Example:
+        >>> save(model, "model.akida.zip")   # doctest: +SKIP
+    """
+    from cnn2snn_tfmot import __version__
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    layers, arrays = [], {}
+    for index, layer in enumerate(model.layers):
+        variables = {}
+        for var in layer.variables:
+            value = layer._value(var)
+            member = f"{index:04d}_{var}.npy"
+            arrays[member] = np.ascontiguousarray(value, dtype=_DTYPES[value.dtype.name])
+            variables[var] = {"file": member, "dtype": value.dtype.name,
+                              "shape": list(value.shape)}
+        parameters = layer.parameters.to_dict()
+        parameters.pop("layer_type")
+        layers.append({"type": layer.layer_type, "name": layer.name,
+                       "parameters": parameters, "variables": variables})
+    manifest = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+                "producer": f"cnn2snn_tfmot {__version__}", "layers": layers}
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                               dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            with zipfile.ZipFile(handle, "w") as archive:
+                _write_member(archive, MANIFEST,
+                              json.dumps(manifest, indent=1, sort_keys=False).encode("utf-8"))
+                for member, array in arrays.items():
+                    buffer = io.BytesIO()
+                    np.lib.format.write_array(buffer, array, version=(1, 0), allow_pickle=False)
+                    _write_member(archive, member, buffer.getvalue())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _write_member(archive, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, data)
+
+
+def _fsync_directory(directory: str) -> None:
+    """Makes the rename durable; best effort (not every platform can open a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# -- reading -------------------------------------------------------------------------------------
+def load(path):
+    """Reads a model file: same as ``Model(path)``.
+
+    Arguments:
+        path: a file written by :func:`save`.
+
+    Returns:
+        A :class:`cnn2snn_tfmot.akida.Model`.
+
+    Raises:
+        AkidaModelFileError: the file is invalid (the message says why).
+        OSError: the path cannot be opened.
+
+    Example:
+        >>> model = load("model.akida.zip")   # doctest: +SKIP
+    """
+    from cnn2snn_tfmot.akida.model import Model
+    return Model(path)
+
+
+def read_into(model, path) -> None:
+    """Fills the empty ``model`` with the layers of the file at ``path`` (used by ``Model``).
+
+    Raises:
+        AkidaModelFileError: the file is invalid.
+        OSError: the path cannot be opened.
+    """
+    from cnn2snn_tfmot.akida.model import Model
+    path = os.fspath(path)
+    with open(path, "rb") as handle:
+        try:
+            loaded = _read(handle, Model)
+        except AkidaModelFileError as err:
+            raise AkidaModelFileError(f"{path}: {err}") from None
+        except _CORRUPTION as err:
+            raise AkidaModelFileError(
+                f"{path}: corrupted model file ({type(err).__name__}: {err})") from None
+        except MemoryError:
+            raise AkidaModelFileError(f"{path}: corrupted model file (declares more data "
+                                      f"than fits in memory)") from None
+    model._layers = loaded._layers
+
+
+def _read(handle, model_class):
+    head = handle.read(4)
+    handle.seek(0)
+    if head[:2] != b"PK":
+        raise AkidaModelFileError(
+            "not a cnn2snn_tfmot model file (not a zip archive). A BrainChip .fbz file is read "
+            "with akida.Model(path), then cnn2snn_tfmot.akida.from_akida(model).")
+    with zipfile.ZipFile(handle) as archive:
+        infos = _check_members(archive)
+        manifest = _read_manifest(archive, infos)
+        layers = _check_manifest(manifest)
+        declared = {MANIFEST}
+        for entry in layers:
+            for var in entry["variables"].values():
+                if var["file"] in declared:
+                    raise AkidaModelFileError(f"member {var['file']!r} is declared twice in "
+                                              f"the manifest.")
+                declared.add(var["file"])
+        missing = sorted(declared - set(infos))
+        if missing:
+            raise AkidaModelFileError(f"member(s) {missing[:5]} declared in the manifest are "
+                                      f"missing (truncated file?).")
+        extra = sorted(set(infos) - declared)
+        if extra:
+            raise AkidaModelFileError(f"unexpected member(s) {extra[:5]} not declared in the "
+                                      f"manifest.")
+        model = model_class()
+        total = 0
+        for index, entry in enumerate(layers):
+            layer = _build_layer(index, entry)
+            where = f"layer {index} ({entry['type']} {entry['name']!r})"
+            try:
+                model.add(layer)
+            except (ValueError, TypeError) as err:
+                raise AkidaModelFileError(f"{where}: inconsistent model: {err}") from None
+            if set(entry["variables"]) != set(layer.variables):
+                raise AkidaModelFileError(
+                    f"{where}: variables {sorted(entry['variables'])} do not match the layer "
+                    f"type's {layer.variables}.")
+            for name in layer.variables:
+                declared_var = entry["variables"][name]
+                spec = layer._spec(name)
+                if declared_var["dtype"] != spec.dtype.name:
+                    raise AkidaModelFileError(
+                        f"{where}: variable {name!r} has dtype {declared_var['dtype']!r}, "
+                        f"expected {spec.dtype.name!r}.")
+                if tuple(declared_var["shape"]) != spec.shape:
+                    raise AkidaModelFileError(
+                        f"{where}: variable {name!r} has shape {tuple(declared_var['shape'])}, "
+                        f"but the layer parameters give {spec.shape}.")
+                total += math.prod(spec.shape) * spec.dtype.itemsize
+                if total > MAX_ARRAY_BYTES:
+                    raise AkidaModelFileError(f"the arrays total more than {MAX_ARRAY_BYTES} "
+                                              f"bytes; refusing to read them.")
+                array = _read_array(archive, infos[declared_var["file"]], spec, where, name)
+                try:
+                    layer.set_variable(name, array)
+                except (ValueError, TypeError) as err:
+                    raise AkidaModelFileError(f"{where}: invalid variable: {err}") from None
+        return model
+
+
+def _check_members(archive) -> Dict[str, zipfile.ZipInfo]:
+    infos = archive.infolist()
+    if len(infos) > 1 + 4 * MAX_LAYERS:
+        raise AkidaModelFileError(f"too many members ({len(infos)}).")
+    by_name = {}
+    for info in infos:
+        name = info.filename
+        if name in by_name:
+            raise AkidaModelFileError(f"duplicate member name {name!r}.")
+        if name != MANIFEST and not _MEMBER_RE.match(name):
+            raise AkidaModelFileError(f"invalid member name {name!r} (only plain names "
+                                      f"like '0001_weights.npy' are allowed).")
+        if info.flag_bits & 0x1:
+            raise AkidaModelFileError(f"member {name!r} is encrypted.")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise AkidaModelFileError(f"member {name!r} uses an unsupported compression "
+                                      f"method ({info.compress_type}).")
+        by_name[name] = info
+    if MANIFEST not in by_name:
+        raise AkidaModelFileError(f"no {MANIFEST} member (not a cnn2snn_tfmot model file, "
+                                  f"or truncated).")
+    return by_name
+
+
+def _read_capped(archive, info: zipfile.ZipInfo, cap: int) -> bytes:
+    if info.file_size > cap:
+        raise AkidaModelFileError(f"member {info.filename!r} declares {info.file_size} bytes, "
+                                  f"more than the {cap} allowed.")
+    with archive.open(info) as stream:
+        data = stream.read(cap + 1)  # never more than the cap, whatever the stream holds
+    if len(data) != info.file_size:
+        raise AkidaModelFileError(f"member {info.filename!r} holds {len(data)} bytes but "
+                                  f"declares {info.file_size}.")
+    return data
+
+
+def _reject_constant(value):
+    raise AkidaModelFileError(f"manifest contains the non-standard JSON value {value}.")
+
+
+def _no_duplicate_keys(pairs):
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise AkidaModelFileError(f"manifest has the key {key!r} twice in one object.")
+        result[key] = value
+    return result
+
+
+def _read_manifest(archive, infos) -> dict:
+    raw = _read_capped(archive, infos[MANIFEST], MAX_MANIFEST_BYTES)
+    try:
+        manifest = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant,
+                              object_pairs_hook=_no_duplicate_keys)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise AkidaModelFileError(f"{MANIFEST} is not valid UTF-8 JSON ({err}).") from None
+    if not isinstance(manifest, dict):
+        raise AkidaModelFileError(f"{MANIFEST} must be a JSON object.")
+    if manifest.get("format") != FORMAT_NAME:
+        raise AkidaModelFileError(f"{MANIFEST} has format {manifest.get('format')!r}, expected "
+                                  f"{FORMAT_NAME!r}.")
+    version = manifest.get("format_version")
+    if type(version) is not int:
+        raise AkidaModelFileError(f"{MANIFEST} has no integer format_version.")
+    if version != FORMAT_VERSION:
+        newer = " (written by a newer cnn2snn_tfmot: upgrade)" if version > FORMAT_VERSION \
+            else ""
+        raise AkidaModelFileError(f"unsupported format_version {version}{newer}; this reader "
+                                  f"reads version {FORMAT_VERSION}.")
+    _expect_keys(manifest, {"format", "format_version", "layers"}, {"producer"}, MANIFEST)
+    return manifest
+
+
+def _expect_keys(obj: dict, required: set, optional: set, where: str) -> None:
+    keys = set(obj)
+    if not required <= keys:
+        raise AkidaModelFileError(f"{where} lacks key(s) {sorted(required - keys)}.")
+    if not keys <= required | optional:
+        raise AkidaModelFileError(f"{where} has unknown key(s) "
+                                  f"{sorted(keys - required - optional)[:5]}.")
+
+
+def _check_manifest(manifest: dict) -> list:
+    layers = manifest["layers"]
+    if not isinstance(layers, list) or len(layers) > MAX_LAYERS:
+        raise AkidaModelFileError(f"'layers' must be a list of at most {MAX_LAYERS} layers.")
+    for index, entry in enumerate(layers):
+        where = f"layer {index}"
+        if not isinstance(entry, dict):
+            raise AkidaModelFileError(f"{where} must be a JSON object.")
+        _expect_keys(entry, {"type", "name", "parameters", "variables"}, set(), where)
+        if not isinstance(entry["type"], str) or entry["type"] not in LAYER_TYPES:
+            raise AkidaModelFileError(f"{where} has unknown type {entry['type']!r}; known "
+                                      f"types: {sorted(LAYER_TYPES)}.")
+        if not isinstance(entry["name"], str):
+            raise AkidaModelFileError(f"{where} name must be a string.")
+        if not isinstance(entry["parameters"], dict):
+            raise AkidaModelFileError(f"{where} parameters must be a JSON object.")
+        variables = entry["variables"]
+        if not isinstance(variables, dict):
+            raise AkidaModelFileError(f"{where} variables must be a JSON object.")
+        for var_name, var in variables.items():
+            what = f"{where} variable {var_name!r}"
+            if not isinstance(var, dict):
+                raise AkidaModelFileError(f"{what} must be a JSON object.")
+            _expect_keys(var, {"file", "dtype", "shape"}, set(), what)
+            if not isinstance(var["file"], str) or not _MEMBER_RE.match(var["file"]):
+                raise AkidaModelFileError(f"{what} has an invalid file name {var['file']!r}.")
+            if var["dtype"] not in _DTYPES:
+                raise AkidaModelFileError(f"{what} has dtype {var['dtype']!r}; allowed: "
+                                          f"{sorted(_DTYPES)}.")
+            shape = var["shape"]
+            if not isinstance(shape, list) or len(shape) > 8 or \
+                    not all(type(d) is int and 0 <= d < 2 ** 40 for d in shape):
+                raise AkidaModelFileError(f"{what} has an invalid shape {shape!r}.")
+    return layers
+
+
+def _build_layer(index: int, entry: dict):
+    cls = LAYER_TYPES[entry["type"]]
+    where = f"layer {index} ({entry['type']} {entry['name']!r})"
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self",
+                                                                                   "name")]
+    parameters = entry["parameters"]
+    if set(parameters) != set(accepted):
+        raise AkidaModelFileError(
+            f"{where}: parameters {sorted(parameters)} do not match {cls.__name__}'s "
+            f"{sorted(accepted)}.")
+    try:
+        return cls(name=entry["name"], **parameters)
+    except (ValueError, TypeError) as err:
+        raise AkidaModelFileError(f"{where}: invalid parameters: {err}") from None
+
+
+def _read_array(archive, info, spec, where: str, name: str) -> np.ndarray:
+    dtype = _DTYPES[spec.dtype.name]
+    count = math.prod(spec.shape)
+    data = _read_capped(archive, info, count * dtype.itemsize + MAX_NPY_HEADER)
+    buffer = io.BytesIO(data)
+    what = f"{where}: variable {name!r} ({info.filename})"
+    try:
+        version = np.lib.format.read_magic(buffer)
+        if version == (1, 0):
+            shape, fortran, file_dtype = np.lib.format.read_array_header_1_0(
+                buffer, max_header_size=MAX_NPY_HEADER)
+        elif version == (2, 0):
+            shape, fortran, file_dtype = np.lib.format.read_array_header_2_0(
+                buffer, max_header_size=MAX_NPY_HEADER)
+        else:
+            raise AkidaModelFileError(f"{what}: unsupported .npy version {version}.")
+    except (ValueError, SyntaxError, TypeError) as err:
+        raise AkidaModelFileError(f"{what}: invalid .npy header ({err}).") from None
+    if file_dtype != dtype or file_dtype.hasobject:
+        raise AkidaModelFileError(f"{what}: array dtype {file_dtype} differs from the expected "
+                                  f"{dtype} ({spec.dtype.name}, little-endian).")
+    if tuple(shape) != spec.shape or fortran:
+        raise AkidaModelFileError(f"{what}: array shape {tuple(shape)}"
+                                  f"{' (Fortran order)' if fortran else ''} differs from the "
+                                  f"expected C-order {spec.shape}.")
+    offset = buffer.tell()
+    if len(data) - offset != count * dtype.itemsize:
+        raise AkidaModelFileError(f"{what}: holds {len(data) - offset} data bytes, expected "
+                                  f"{count * dtype.itemsize}.")
+    array = np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(spec.shape)
+    return array.astype(spec.dtype, copy=True)

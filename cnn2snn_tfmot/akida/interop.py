@@ -1,0 +1,189 @@
+"""Interoperability with BrainChip's runtime (the ``akida`` wheel), imported lazily.
+
+``to_akida`` builds the equivalent ``akida.Model`` (layers added, then variables set, which the
+runtime requires); ``from_akida`` reads an ``akida.Model`` made of Akida 1.0 layers back into our
+model. Variables are copied unchanged: our layers store them exactly as the runtime does.
+
+The runtime names the first spatial axis "x"/"width": its ``kernel_width``, ``stride_x``,
+``pooling_width``, ``pooling_stride_x`` and ``input_width`` are the first elements of our tuples
+(measured: ``kernel_stride=(2, 1)`` halves the first axis of the input array).
+
+Example:
+    >>> runtime_model = to_akida(model)    # doctest: +SKIP
+    >>> runtime_model.save("model.fbz")    # doctest: +SKIP
+    >>> same = from_akida(runtime_model)   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import importlib
+
+from cnn2snn_tfmot.akida.enums import Padding, PoolType
+from cnn2snn_tfmot.akida.layers import LAYER_TYPES
+
+__all__ = ["to_akida", "from_akida", "import_akida"]
+
+_INSTALL_HINT = ("BrainChip's Akida runtime is not installed: `pip install akida` (or "
+                 "`pip install cnn2snn_tfmot[akida]`).")
+
+
+def import_akida():
+    """The ``akida`` module, or an ImportError saying how to install it.
+
+    Example:
+        >>> akida = import_akida()   # doctest: +SKIP
+    """
+    try:
+        return importlib.import_module("akida")
+    except ImportError as err:
+        raise ImportError(_INSTALL_HINT) from err
+
+
+def to_akida(model):
+    """The equivalent BrainChip runtime model.
+
+    Arguments:
+        model: a :class:`cnn2snn_tfmot.akida.Model`.
+
+    Returns:
+        An ``akida.Model`` with the same layers, parameters and variables.
+
+    Raises:
+        ImportError: the ``akida`` wheel is not installed.
+
+    Example:
+        >>> to_akida(model).forward(images)   # doctest: +SKIP
+    """
+    akida = import_akida()
+    result = akida.Model()
+    for layer in model.layers:
+        kwargs = {key: _to_runtime_value(akida, value)
+                  for key, value in _constructor_values(layer).items()}
+        runtime_layer = getattr(akida, layer.layer_type)(name=layer.name, **kwargs)
+        result.add(runtime_layer)
+        for name in layer.variables:
+            runtime_layer.set_variable(name, layer.get_variable(name))
+    return result
+
+
+def _constructor_values(layer) -> dict:
+    values = dict(layer.parameters.to_dict())
+    values.pop("layer_type")
+    for key in ("padding", "pool_type"):
+        if key in values:
+            values[key] = getattr(layer.parameters, key)
+    return values
+
+
+def _to_runtime_value(akida, value):
+    if isinstance(value, Padding):
+        return getattr(akida.Padding, value.name)
+    if isinstance(value, PoolType):
+        return getattr(akida.PoolType, value.name)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def from_akida(akida_model):
+    """Our model equivalent to a BrainChip runtime model of Akida 1.0 layers.
+
+    Arguments:
+        akida_model: an ``akida.Model`` (e.g. ``akida.Model("model.fbz")``) whose layers are
+            InputData, InputConvolutional, Convolutional, SeparableConvolutional and
+            FullyConnected, in a single chain.
+
+    Returns:
+        A :class:`cnn2snn_tfmot.akida.Model`.
+
+    Raises:
+        ValueError: a layer type or parameter we do not support (e.g. Akida 2.0 layers, signed
+            inputs, ``Padding.SameUpper``), or a value our validation refuses.
+
+    Example:
+        >>> import akida                                      # doctest: +SKIP
+        >>> model = from_akida(akida.Model("model.fbz"))      # doctest: +SKIP
+    """
+    from cnn2snn_tfmot.akida.model import Model
+    akida = import_akida()
+    model = Model()
+    previous = None
+    for runtime_layer in akida_model.layers:
+        layer_type = runtime_layer.parameters.layer_type.name
+        if layer_type not in LAYER_TYPES:
+            raise ValueError(f"layer '{runtime_layer.name}' has type {layer_type}, not an "
+                             f"Akida 1.0 layer; supported: {sorted(LAYER_TYPES)}.")
+        inbounds = [inbound.name for inbound in (runtime_layer.inbounds or [])]
+        expected = [] if previous is None else [previous]
+        if inbounds != expected:
+            raise ValueError(f"layer '{runtime_layer.name}' has inbound layers {inbounds}; "
+                             f"only sequential models are supported.")
+        values = _FROM_RUNTIME[layer_type](akida, runtime_layer.parameters)
+        layer = LAYER_TYPES[layer_type](name=runtime_layer.name, **values)
+        model.add(layer)
+        for name in runtime_layer.get_variable_names():
+            layer.set_variable(name, runtime_layer.get_variable(name))
+        previous = runtime_layer.name
+    return model
+
+
+def _pair(params, first: str, second: str) -> tuple:
+    return (int(getattr(params, first)), int(getattr(params, second)))
+
+
+def _enum(akida, runtime_enum, ours, value, what):
+    name = runtime_enum(int(value)).name
+    if name not in ours.__members__:
+        raise ValueError(f"{what} {name} is not supported (Akida 1.0 layers use "
+                         f"{', '.join(ours.__members__)}).")
+    return ours[name]
+
+
+def _input_data(akida, params) -> dict:
+    if getattr(params, "input_signed", 0):
+        raise ValueError("signed InputData is not an Akida 1.0 input.")
+    return {"input_shape": (int(params.input_width), int(params.input_height),
+                            int(params.input_channels)),
+            "input_bits": int(params.input_bits)}
+
+
+def _neural(params) -> dict:
+    return {"weights_bits": int(params.weights_bits), "activation": bool(params.activation),
+            "act_bits": int(params.act_bits)}
+
+
+def _conv(akida, params) -> dict:
+    values = {
+        "kernel_size": _pair(params, "kernel_width", "kernel_height"),
+        "filters": int(params.filters),
+        "padding": _enum(akida, akida.Padding, Padding, params.padding, "padding"),
+        "kernel_stride": _pair(params, "stride_x", "stride_y"),
+        "pool_type": _enum(akida, akida.PoolType, PoolType, params.pool_type, "pool_type"),
+        "pool_size": _pair(params, "pooling_width", "pooling_height"),
+        "pool_stride": _pair(params, "pooling_stride_x", "pooling_stride_y"),
+    }
+    values.update(_neural(params))
+    return values
+
+
+def _input_conv(akida, params) -> dict:
+    values = _conv(akida, params)
+    values["input_shape"] = (int(params.input_width), int(params.input_height),
+                             int(params.input_channels))
+    values["padding_value"] = int(params.padding_value)
+    return values
+
+
+def _fully_connected(akida, params) -> dict:
+    values = {"units": int(params.units)}
+    values.update(_neural(params))
+    return values
+
+
+#: Runtime layer type -> reader of its parameters into our constructor arguments.
+_FROM_RUNTIME = {
+    "InputData": _input_data,
+    "InputConvolutional": _input_conv,
+    "Convolutional": _conv,
+    "SeparableConvolutional": _conv,
+    "FullyConnected": _fully_connected,
+}

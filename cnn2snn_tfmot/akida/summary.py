@@ -1,0 +1,73 @@
+"""The text table printed by ``Model.summary()``.
+
+Example:
+    >>> print("\\n".join(summary_lines(model)))   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+
+HEADERS = ("Layer (name)", "Type", "Input shape", "Output shape", "Kernel shape",
+           "Weight bits", "Act bits")
+
+
+def _shape(dims) -> str:
+    return "-" if dims is None else "(" + ", ".join(str(d) for d in dims) + ")"
+
+
+def summary_rows(model) -> List[tuple]:
+    """One tuple of strings per layer, in the order of :data:`HEADERS`.
+
+    Arguments:
+        model: a :class:`cnn2snn_tfmot.akida.Model`.
+
+    Returns:
+        A list of 7-tuples of strings.
+
+    Example:
+        >>> summary_rows(model)[0][1]   # doctest: +SKIP
+        'InputData'
+    """
+    rows = []
+    for layer in model.layers:
+        kernels = " + ".join(_shape(s) for s in layer.kernel_shapes()) or "-"
+        weight_bits = "-" if layer.layer_type == "InputData" else \
+            str(layer.parameters.weights_bits)
+        out_bits = layer.output_bits
+        rows.append((layer.name, layer.layer_type, _shape(layer.input_dims),
+                     _shape(layer.output_dims), kernels, weight_bits,
+                     "-" if out_bits is None else str(out_bits)))
+    return rows
+
+
+def summary_lines(model) -> List[str]:
+    """The summary table as lines of text (header, rule, one line per layer, totals).
+
+    Arguments:
+        model: a :class:`cnn2snn_tfmot.akida.Model`.
+
+    Returns:
+        A list of strings.
+
+    Example:
+        >>> summary_lines(model)[0].startswith("Model:")   # doctest: +SKIP
+        True
+    """
+    rows = summary_rows(model)
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(HEADERS)]
+
+    def fmt(cells):
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+    rule = "=" * len(fmt(["-" * w for w in widths]))
+    lines = [f"Model: {len(rows)} layers, input {_shape(model.input_shape)}, output "
+             f"{_shape(model.output_shape)}", rule, fmt(HEADERS), rule]
+    lines += [fmt(r) for r in rows]
+    lines.append(rule)
+    weights = sum(int(np.prod(shape)) for layer in model.layers
+                  for shape in layer.kernel_shapes())
+    lines.append(f"Weights: {weights} integers; act bits '-' = int32 potentials "
+                 f"(no activation); InputData shows its input bits.")
+    return lines
