@@ -13,12 +13,17 @@ Conventions shared by both back-ends:
   uses them), as ``int8`` tensors. The Akida model stores Convolutional / Separable kernels
   flipped as the runtime does; the graph builder un-flips them once, at build time.
 * Potentials are exact ``int32`` sums. FullyConnected potentials saturate to the signed 20-bit
-  range ``[-2**19, 2**19 - 1]`` after exact summation; convolutional ones do not saturate.
+  range ``[-2**19, 2**19 - 1]`` after exact summation; unpooled convolutional ones do not
+  saturate (measured up to 7.6e8 on akida 2.19.3), POOLED ones do (below).
 * Padding follows TensorFlow: ``pad_total = max((out - 1) * stride + k - in, 0)``, top/left get
   ``pad_total // 2``. Convolutions pad with ``padding_value`` (the input shift, InputConvolutional
   only; 0 elsewhere).
-* Max pooling acts on potentials with the block's padding mode; "global_sum" sums the potentials
-  over H x W (Akida's global average pooling does not divide).
+* Max pooling acts on potentials with the block's padding mode (padded positions never win, as
+  TF's max_pool) and its result saturates to the 20-bit range. "global_sum" (Akida's global
+  average pooling, which does not divide) is a SEQUENTIAL SATURATING sum over H x W in row-major
+  order (h outer, w inner): ``acc = 0; acc = clip(acc + P[h, w], -2**19, 2**19 - 1)`` at each
+  position, so the order matters once a partial sum saturates (measured on akida 2.19.3:
+  potentials +975360 then -960120 give -435833; a plain clipped sum would give 15240).
 * Fire, with ``b = act_bits`` in {1, 2, 4}::
 
       step16 = floor(act_step * 16) * 2**(4 - b)          # integer, > 0

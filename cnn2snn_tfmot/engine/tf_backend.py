@@ -1,0 +1,312 @@
+"""The pure-TensorFlow back-end: the contract of :mod:`.backend` with stock TF ops, exact.
+
+Exactness strategy (every choice is made once, at graph-build time, from the actual kernel):
+
+* Convolutions and products run in floating point, because TF's integer support is partial
+  (conv2d has an int32 CPU kernel, slower than float64; depthwise conv has none; int8 none). A
+  float sum is exact while every partial sum stays below 2**24 (float32) or 2**53 (float64).
+  With inputs <= 255, ``bound = 255 * max over filters of sum(|w|)`` bounds every partial sum in
+  any summation order, so float32 is used when ``bound < 2**24`` and float64 otherwise. float32 is
+  never used when a GPU is visible with TensorFloat-32 enabled (TF32 keeps 10 mantissa bits).
+* Potentials are cast to int32 (exact integers). A potential beyond the int32 range (only
+  possible with ``bound >= 2**31``, i.e. absurd fan-ins) is wrapped modulo 2**32, like an int32
+  accumulator.
+* The fire is done in int64: ``16 * (P - threshold)`` against the integer step
+  ``floor(16 * act_step) * 2**(4 - b)`` with an exact ceiling division ``-((-n) // d)``; a float
+  division may be rewritten as a multiplication by the reciprocal and flip ceilings.
+* Saturation (measured on akida 2.19.3, see :mod:`cnn2snn_tfmot.akida.limits`): FullyConnected
+  and pooled potentials saturate to [-2**19, 2**19 - 1]; global pooling is a row-major sequential
+  saturating sum, computed here exactly with a log-depth tree of clamp compositions (or a plain
+  sum when the bound proves no step can saturate).
+
+Example:
+    >>> from cnn2snn_tfmot.engine import tf_backend
+    >>> tf_backend.name
+    'tf'
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from cnn2snn_tfmot._keras import tf
+from cnn2snn_tfmot.akida.shapes import out_size, pad_amounts
+from cnn2snn_tfmot.engine.backend import ACT_BITS, PADDINGS, POOL_KINDS, FireSpec, PoolSpec
+
+name = "tf"
+
+SAT_MIN = -(2 ** 19)
+SAT_MAX = 2 ** 19 - 1
+_INPUT_MAX = 255
+_FLOAT32_EXACT = 2 ** 24
+_FLOAT64_EXACT = 2 ** 53
+# Identity element of the clamp-composition tree: wider than any reachable partial sum.
+_BIG = 2 ** 60
+
+
+def conv_block(x, kernel: np.ndarray, *, strides: Tuple[int, int], padding: str,
+               padding_value: int, pool: PoolSpec, fire: Optional[FireSpec]):
+    """Convolution (cross-correlation, kernel int8 (kh, kw, C, F)), pooling, fire.
+
+    Arguments:
+        x: uint8 tensor (N, H, W, C) with static H, W, C.
+        kernel: int8 numpy array (kh, kw, C, F), cross-correlation orientation.
+        strides: (sh, sw).
+        padding: "same" or "valid".
+        padding_value: value of the padded pixels with "same" (0..255).
+        pool: a :class:`PoolSpec`.
+        fire: a :class:`FireSpec`, or None for int32 potentials.
+
+    Returns:
+        uint8 levels (N, H', W', F) when ``fire`` is given, else int32 potentials.
+
+    Example:
+        >>> conv_block(x, k, strides=(1, 1), padding="same", padding_value=0,
+        ...            pool=PoolSpec(), fire=None)   # doctest: +SKIP
+    """
+    kernel = _check_kernel(kernel, 4, "kernel")
+    _check_padding(padding)
+    bound = _INPUT_MAX * int(np.abs(kernel.astype(np.int64)).sum(axis=(0, 1, 2)).max(
+        initial=0))
+    dtype = _exact_float(bound)
+    y = _conv2d(tf.cast(x, dtype), tf.constant(kernel, dtype), kernel.shape[:2], strides,
+                padding, float(padding_value))
+    return _pool_fire(_to_int32(y, bound), bound, padding, pool, fire)
+
+
+def separable_block(x, depthwise: np.ndarray, pointwise: np.ndarray, *,
+                    strides: Tuple[int, int], padding: str, pool: PoolSpec,
+                    fire: Optional[FireSpec]):
+    """Depthwise (int8 (kh, kw, C)) then pointwise (int8 (C, F)) convolution, exact, with zero
+    padding, then pooling and fire.
+
+    Arguments:
+        x: uint8 tensor (N, H, W, C).
+        depthwise: int8 numpy array (kh, kw, C), cross-correlation orientation.
+        pointwise: int8 numpy array (C, F).
+        strides: depthwise strides (sh, sw).
+        padding: "same" or "valid".
+        pool: a :class:`PoolSpec`.
+        fire: a :class:`FireSpec`, or None for int32 potentials.
+
+    Returns:
+        uint8 levels when ``fire`` is given, else int32 potentials.
+
+    Example:
+        >>> separable_block(x, dw, pw, strides=(1, 1), padding="same", pool=PoolSpec(),
+        ...                 fire=None)   # doctest: +SKIP
+    """
+    depthwise = _check_kernel(depthwise, 3, "depthwise")
+    pointwise = _check_kernel(pointwise, 2, "pointwise")
+    _check_padding(padding)
+    if pointwise.shape[0] != depthwise.shape[2]:
+        raise ValueError(f"pointwise kernel has {pointwise.shape[0]} input channels, the "
+                         f"depthwise kernel {depthwise.shape[2]}.")
+    channel_bound = _INPUT_MAX * np.abs(depthwise.astype(np.int64)).sum(axis=(0, 1))
+    dw_dtype = _exact_float(int(channel_bound.max(initial=0)))
+    bound = int((channel_bound[:, None] * np.abs(pointwise.astype(np.int64))).sum(axis=0).max(
+        initial=0))
+    pw_dtype = _exact_float(bound)
+    xf = tf.cast(x, dw_dtype)
+    dw_kernel = tf.constant(depthwise[..., None], dw_dtype)
+    if strides[0] == strides[1]:
+        d = tf.nn.depthwise_conv2d(xf, dw_kernel, [1, strides[0], strides[1], 1],
+                                   padding.upper())
+    else:
+        # tf.nn.depthwise_conv2d needs equal strides: pad as the strided op would, convolve
+        # with stride 1 and subsample.
+        out_h, out_w = _out_hw(xf, depthwise.shape[:2], strides, padding)
+        if padding == "same":
+            xf = _pad_same(xf, depthwise.shape[:2], strides, 0.0)
+        d = tf.nn.depthwise_conv2d(xf, dw_kernel, [1, 1, 1, 1], "VALID")
+        d = d[:, :(out_h - 1) * strides[0] + 1:strides[0],
+              :(out_w - 1) * strides[1] + 1:strides[1], :]
+    d = tf.cast(d, pw_dtype)  # exact: integers, and float64 holds every float32 integer
+    y = _conv2d(d, tf.constant(pointwise[None, None], pw_dtype), (1, 1), (1, 1), "valid", 0.0)
+    return _pool_fire(_to_int32(y, bound), bound, padding, pool, fire)
+
+
+def dense_block(x, weights: np.ndarray, *, fire: Optional[FireSpec]):
+    """Dense product of x (uint8 (N, K), already in the runtime's order) with weights int8
+    (K, U); potentials saturate to [-2**19, 2**19 - 1]; then fire.
+
+    Arguments:
+        x: uint8 tensor (N, K).
+        weights: int8 numpy array (K, U).
+        fire: a :class:`FireSpec`, or None for int32 potentials.
+
+    Returns:
+        uint8 levels (N, U) when ``fire`` is given, else int32 potentials (N, U).
+
+    Example:
+        >>> dense_block(x, w, fire=None)   # doctest: +SKIP
+    """
+    weights = _check_kernel(weights, 2, "weights")
+    bound = _INPUT_MAX * int(np.abs(weights.astype(np.int64)).sum(axis=0).max(initial=0))
+    dtype = _exact_float(bound)
+    y = tf.matmul(tf.cast(x, dtype), tf.constant(weights, dtype))
+    potentials = _saturate(_to_int32(y, bound))
+    return potentials if fire is None else _fire(potentials, fire)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _check_kernel(kernel, rank: int, what: str) -> np.ndarray:
+    if not isinstance(kernel, np.ndarray) or kernel.dtype != np.int8 or kernel.ndim != rank:
+        raise TypeError(f"{what} must be an int8 numpy array of rank {rank}, got "
+                        f"{getattr(kernel, 'dtype', type(kernel))} "
+                        f"{getattr(kernel, 'shape', '')}.")
+    return kernel
+
+
+def _check_padding(padding: str) -> None:
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}.")
+
+
+def _float32_is_exact() -> bool:
+    """False when a GPU may run float32 products in TensorFloat-32."""
+    if not tf.config.list_logical_devices("GPU"):
+        return True
+    return not tf.config.experimental.tensor_float_32_execution_enabled()
+
+
+def _exact_float(bound: int):
+    """The float dtype whose sums are exact for partial sums up to ``bound``."""
+    if bound < _FLOAT32_EXACT and _float32_is_exact():
+        return tf.float32
+    if bound < _FLOAT64_EXACT:
+        return tf.float64
+    raise ValueError(f"potentials may reach {bound}, beyond exact float64 arithmetic; the "
+                     f"kernel's fan-in is too large for an Akida layer.")
+
+
+def _out_hw(x, window, strides, padding):
+    return (out_size(int(x.shape[1]), window[0], strides[0], padding),
+            out_size(int(x.shape[2]), window[1], strides[1], padding))
+
+
+def _conv2d(x, kernel, window, strides, padding: str, padding_value: float):
+    """``tf.nn.conv2d`` with TF's 'same' convention but any padding value, avoiding a oneDNN
+    defect.
+
+    Measured on TF 2.21 (CPU, oneDNN): float32 conv2d is WRONG when the batch is > 1, the input
+    has 1 channel, the output width is 1 and the width stride is > 1 (e.g. 9x3 input, 1x3 kernel,
+    strides (1, 2), 'valid'); float64 (Eigen) is right. On an axis with a single output the
+    stride is irrelevant, so that axis is padded explicitly, cropped to the window and convolved
+    with stride 1, which sidesteps the defect for every shape.
+    """
+    out_h, out_w = _out_hw(x, window, strides, padding)
+    strides = list(strides)
+    if padding == "same" and (padding_value != 0 or out_h == 1 or out_w == 1):
+        # TF pads with zeros only: pad explicitly (the input shift), then convolve 'valid'.
+        x = _pad_same(x, window, strides, padding_value)
+        padding = "valid"
+    if out_h == 1:
+        x, strides[0] = x[:, :window[0]], 1
+    if out_w == 1:
+        x, strides[1] = x[:, :, :window[1]], 1
+    return tf.nn.conv2d(x, kernel, strides=[1, strides[0], strides[1], 1],
+                        padding=padding.upper())
+
+
+def _pad_same(x, window, strides, value: float):
+    top, bottom = pad_amounts(int(x.shape[1]), window[0], strides[0], "same")
+    left, right = pad_amounts(int(x.shape[2]), window[1], strides[1], "same")
+    return tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], constant_values=value)
+
+
+def _to_int32(y, bound: int):
+    if bound < 2 ** 31:
+        return tf.cast(y, tf.int32)
+    return tf.cast(tf.cast(y, tf.int64), tf.int32)  # wraps modulo 2**32, like an int32 sum
+
+
+def _saturate(p):
+    return tf.clip_by_value(p, SAT_MIN, SAT_MAX)
+
+
+def _pool_fire(p, bound: int, padding: str, pool: PoolSpec, fire: Optional[FireSpec]):
+    if pool.kind not in POOL_KINDS:
+        raise ValueError(f"pool.kind must be one of {POOL_KINDS}, got {pool.kind!r}.")
+    if pool.kind == "max":
+        p = _saturate(tf.nn.max_pool2d(p, ksize=list(pool.size), strides=list(pool.stride),
+                                       padding=padding.upper()))
+    elif pool.kind == "global_sum":
+        p = _saturating_global_sum(p, bound)
+    return p if fire is None else _fire(p, fire)
+
+
+def _saturating_global_sum(p, bound: int):
+    """Row-major sequential 20-bit saturating sum of (N, H, W, F) over H x W -> (N, 1, 1, F).
+
+    Each position applies ``a -> clip(a + P, MIN, MAX)``; maps of the form
+    ``a -> clip(a + s, lo, hi)`` are closed under composition
+    (``g2(g1(a)) = clip(a + s1 + s2, clip(lo1 + s2, lo2, hi2), clip(hi1 + s2, lo2, hi2))``),
+    so the ordered fold is evaluated as a balanced tree of compositions, exactly, in int64.
+    """
+    height, width, filters = int(p.shape[1]), int(p.shape[2]), int(p.shape[3])
+    count = height * width
+    if bound * count <= SAT_MAX:
+        return tf.reduce_sum(p, axis=[1, 2], keepdims=True)  # no step can saturate
+    s = tf.reshape(tf.cast(p, tf.int64), [-1, count, filters])
+    lo = tf.fill(tf.shape(s), tf.constant(SAT_MIN, tf.int64))
+    hi = tf.fill(tf.shape(s), tf.constant(SAT_MAX, tf.int64))
+    size = 1
+    while size < count:
+        size *= 2
+    if size > count:  # pad at the end with identity maps, keeping the order
+        extra = [[0, 0], [0, size - count], [0, 0]]
+        s = tf.pad(s, extra)
+        lo = tf.pad(lo, extra, constant_values=-_BIG)
+        hi = tf.pad(hi, extra, constant_values=_BIG)
+    while size > 1:
+        size //= 2
+        s = tf.reshape(s, [-1, size, 2, filters])
+        lo = tf.reshape(lo, [-1, size, 2, filters])
+        hi = tf.reshape(hi, [-1, size, 2, filters])
+        s1, s2 = s[:, :, 0], s[:, :, 1]
+        lo1, lo2 = lo[:, :, 0], lo[:, :, 1]
+        hi1, hi2 = hi[:, :, 0], hi[:, :, 1]
+        s = s1 + s2
+        lo = tf.minimum(tf.maximum(lo1 + s2, lo2), hi2)
+        hi = tf.minimum(tf.maximum(hi1 + s2, lo2), hi2)
+    total = tf.minimum(tf.maximum(s, lo), hi)  # the composed map applied to 0
+    return tf.reshape(tf.cast(total, tf.int32), [-1, 1, 1, filters])
+
+
+def fire_steps(fire: FireSpec) -> np.ndarray:
+    """Integer step of each channel, in 1/16 units: ``floor(16 * act_step) * 2**(4 - b)``.
+
+    Arguments:
+        fire: a :class:`FireSpec`.
+
+    Returns:
+        int64 numpy array (F,), every value >= 1.
+
+    Raises:
+        ValueError: act_bits not in (1, 2, 4), or an act_step below 1/16 or not finite.
+
+    Example:
+        >>> fire_steps(FireSpec(np.zeros(1, np.int32), np.array([0.3], np.float32), 4)).tolist()
+        [4]
+    """
+    if fire.act_bits not in ACT_BITS:
+        raise ValueError(f"act_bits must be one of {ACT_BITS}, got {fire.act_bits!r}.")
+    act_step = np.asarray(fire.act_step, dtype=np.float32).astype(np.float64)
+    if not np.all(np.isfinite(act_step)) or np.any(act_step < 1 / 16):
+        raise ValueError(f"act_step must be finite and >= 1/16, got {act_step}.")
+    # 16 * act_step is exact in float64 (a power-of-two scaling of a float32).
+    return np.floor(act_step * 16).astype(np.int64) * 2 ** (4 - fire.act_bits)
+
+
+def _fire(p, fire: FireSpec):
+    steps = fire_steps(fire)
+    threshold = np.asarray(fire.threshold)
+    if threshold.dtype != np.int32 or threshold.shape != steps.shape:
+        raise ValueError(f"threshold must be int32 of shape {steps.shape}, got "
+                         f"{threshold.dtype} {threshold.shape}.")
+    numerator = (tf.cast(p, tf.int64) - tf.constant(threshold.astype(np.int64))) * 16
+    levels = -tf.math.floordiv(-numerator, tf.constant(steps))  # exact ceiling division
+    levels = tf.clip_by_value(levels, 0, 2 ** fire.act_bits - 1)
+    return tf.cast(levels, tf.uint8)
