@@ -16,14 +16,14 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from cnn2snn_tfmot._keras import check_keras_model, keras
+from cnn2snn_tfmot._keras import check_keras_model, keras, tf
 from cnn2snn_tfmot.quantization_layers import (QuantizedConv2D, QuantizedDense,
                                                QuantizedDepthwiseConv2D, QuantizedSeparableConv2D,
                                                as_weight_quantizer)
 from cnn2snn_tfmot.saving import weight_key
 
 __all__ = [
-    "LayerSpec", "model_chain", "build_model", "split_fused_activations",
+    "LayerSpec", "model_chain", "single_branch_layers", "channels_first_error", "build_model", "split_fused_activations",
     "swap_activation_pooling", "swap_pooling_batchnorm", "fold_batchnorms",
     "merge_separable_conv", "NEURAL_TYPES", "is_relu", "check_batchnorm", "fold_batchnorm",
 ]
@@ -89,6 +89,62 @@ def _chain_error(model, message: str) -> ValueError:
     return ValueError(f"Model '{model.name}': {message}")
 
 
+def single_branch_layers(model, caller: str = "quantize") -> list:
+    """Returns the layers of a single-branch Sequential or Functional model, input excluded.
+
+    Arguments:
+        model: a built tf_keras model with one input, one output and no branches.
+        caller: the public function's name, for messages.
+
+    Returns:
+        The live layers after the input, in order.
+
+    Raises:
+        ValueError: for subclassed, nested, multi-branch or unbuilt models, naming the layer
+            and the fix.
+
+    Example:
+        >>> [layer.name for layer in single_branch_layers(model)]
+    """
+    check_keras_model(model)
+    if not isinstance(model, keras.Sequential) and not getattr(model, "_is_graph_network",
+                                                               False):
+        raise _chain_error(model, f"{caller}() needs a Sequential or Functional model; this is "
+                           f"a subclassed model ({type(model).__name__}). Rebuild it with "
+                           "keras.Sequential or the functional API.")
+    if not model.built or not model.inputs:
+        raise _chain_error(model, f"{caller}() needs a built model with a known input shape: "
+                           "start it with keras.Input(shape) or call model.build(input_shape).")
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise _chain_error(model, f"{caller}() needs one input and one output; the model has "
+                           f"{len(model.inputs)} and {len(model.outputs)}.")
+    layers = [layer for layer in model.layers if not isinstance(layer, L.InputLayer)]
+    previous = model.inputs[0].node.layer
+    for layer in layers:
+        if isinstance(layer, keras.Model):
+            raise _chain_error(model, f"layer '{layer.name}' is a nested model; {caller}() "
+                               "needs a flat model. Add the nested model's layers directly.")
+        # Only this model's nodes count: a layer can also belong to other models (TFMOT's
+        # quantize_apply reuses the layers it does not wrap).
+        nodes = [node for index, node in enumerate(layer._inbound_nodes)  # noqa: SLF001
+                 if f"{layer.name}_ib-{index}" in model._network_nodes]  # noqa: SLF001
+        inbound = [] if len(nodes) != 1 else tf.nest.flatten(nodes[0].inbound_layers)
+        if len(inbound) != 1 or inbound[0] is not previous:
+            raise _chain_error(model, f"layer '{layer.name}' does not take the output of the "
+                               f"layer before it, or is used twice: {caller}() supports "
+                               "single-branch models only.")
+        previous = layer
+    return layers
+
+
+def channels_first_error(layer) -> Optional[str]:
+    """The message for a layer in channels_first format, or None."""
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        return (f"layer '{layer.name}' has data_format='channels_first'; Akida needs "
+                "channels_last (NHWC): rebuild it with data_format='channels_last'.")
+    return None
+
+
 def model_chain(model, caller: str = "quantize") -> List[LayerSpec]:
     """Reads a single-branch Sequential or Functional model into a chain of LayerSpecs.
 
@@ -106,37 +162,11 @@ def model_chain(model, caller: str = "quantize") -> List[LayerSpec]:
     Example:
         >>> [spec.name for spec in model_chain(model)]
     """
-    check_keras_model(model)
-    if not isinstance(model, keras.Sequential) and not getattr(model, "_is_graph_network",
-                                                               False):
-        raise _chain_error(model, f"{caller}() needs a Sequential or Functional model; this is "
-                           f"a subclassed model ({type(model).__name__}). Rebuild it with "
-                           "keras.Sequential or the functional API.")
-    if not model.built or not model.inputs:
-        raise _chain_error(model, f"{caller}() needs a built model with a known input shape: "
-                           "start it with keras.Input(shape) or call model.build(input_shape).")
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise _chain_error(model, f"{caller}() needs one input and one output; the model has "
-                           f"{len(model.inputs)} and {len(model.outputs)}.")
-    layers = [layer for layer in model.layers if not isinstance(layer, L.InputLayer)]
-    previous = model.inputs[0]
+    layers = single_branch_layers(model, caller)
     for layer in layers:
-        if isinstance(layer, keras.Model):
-            raise _chain_error(model, f"layer '{layer.name}' is a nested model; {caller}() "
-                               "needs a flat model. Add the nested model's layers directly.")
-        try:
-            layer_input = layer.input
-        except AttributeError:
-            layer_input = None
-        if layer_input is not previous:
-            raise _chain_error(model, f"layer '{layer.name}' does not take the output of the "
-                               f"layer before it, or is used twice: {caller}() supports "
-                               "single-branch models only.")
-        if getattr(layer, "data_format", "channels_last") != "channels_last":
-            raise _chain_error(model, f"layer '{layer.name}' has data_format='channels_first'; "
-                               "Akida needs channels_last (NHWC). Rebuild it with "
-                               "data_format='channels_last'.")
-        previous = layer.output
+        message = channels_first_error(layer)
+        if message:
+            raise _chain_error(model, message)
     return [LayerSpec.of(layer) for layer in layers]
 
 
