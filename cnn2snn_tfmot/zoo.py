@@ -30,10 +30,10 @@ def mnist_cnn(name: str = "mnist_cnn"):
         keras.Input((28, 28, 1), name="image"),
         L.Conv2D(32, 3, padding="same", use_bias=False, name="conv_0"),
         L.BatchNormalization(name="conv_0_bn"), L.ReLU(name="conv_0_relu"),
-        L.MaxPool2D(name="conv_0_pool"),
+        L.MaxPool2D(padding="same", name="conv_0_pool"),
         L.SeparableConv2D(64, 3, padding="same", use_bias=False, name="separable_1"),
         L.BatchNormalization(name="separable_1_bn"), L.ReLU(name="separable_1_relu"),
-        L.MaxPool2D(name="separable_1_pool"),
+        L.MaxPool2D(padding="same", name="separable_1_pool"),
         L.SeparableConv2D(64, 3, padding="same", use_bias=False, name="separable_2"),
         L.BatchNormalization(name="separable_2_bn"), L.ReLU(name="separable_2_relu"),
         L.Flatten(name="flatten"),
@@ -62,7 +62,7 @@ def cifar_separable_cnn(name: str = "cifar_separable_cnn"):
                                      name=f"separable_{index}"),
                    L.BatchNormalization(name=f"separable_{index}_bn")]
         if pool:
-            layers.append(L.MaxPool2D(name=f"separable_{index}_pool"))
+            layers.append(L.MaxPool2D(padding="same", name=f"separable_{index}_pool"))
         layers.append(L.ReLU(name=f"separable_{index}_relu"))
     layers += [L.GlobalAveragePooling2D(name="gap"), L.Dense(10, name="dense")]
     return keras.Sequential(layers, name=name)

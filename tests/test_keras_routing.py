@@ -36,6 +36,8 @@ def public_functions_taking_a_model():
         "merge_separable_conv": lambda m: cnn2snn_tfmot.merge_separable_conv(m),
         "create_trainable_quantizer_model":
             lambda m: cnn2snn_tfmot.create_trainable_quantizer_model(m),
+        "convert": lambda m: cnn2snn_tfmot.convert(m),
+        "check_model_compatibility": lambda m: cnn2snn_tfmot.check_model_compatibility(m),
     }
 
 

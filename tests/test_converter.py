@@ -1,0 +1,288 @@
+"""convert(): seed-style, quantize()-made and TFMOT models through one path."""
+import re
+
+import numpy as np
+import pytest
+import tensorflow_model_optimization as tfmot
+
+from cnn2snn_tfmot import quantization_layers as qlayers
+from cnn2snn_tfmot import quantization_ops as qops
+from cnn2snn_tfmot import quantize_configs as qc
+from cnn2snn_tfmot._keras import keras
+from cnn2snn_tfmot.akida import Model as AkidaModel
+from cnn2snn_tfmot.blocks import analyze
+from cnn2snn_tfmot.converter import IncompatibleModelError, block_registers, convert
+from cnn2snn_tfmot.quantize import quantize
+
+L = keras.layers
+annotate = tfmot.quantization.keras.quantize_annotate_layer
+
+
+def images(n=64, shape=(16, 16, 1), seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n,) + shape).astype(np.uint8)
+
+
+def set_bn(model, seed=0, low=0.5, high=2.0):
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, L.BatchNormalization):
+            n = layer.moving_mean.shape[0]
+            layer.set_weights([rng.uniform(low, high, n), rng.normal(size=n) * 0.3,
+                               rng.normal(size=n) * 0.3, rng.uniform(0.5, 2, n)])
+
+
+def float_cnn(channels=1):
+    keras.utils.set_random_seed(4)
+    return keras.Sequential([
+        keras.Input((16, 16, channels)),
+        L.Conv2D(8, 3, padding="same", name="c0"), L.BatchNormalization(name="bn0"),
+        L.ReLU(name="r0"), L.MaxPool2D(padding="same", name="p0"),
+        L.SeparableConv2D(16, 3, padding="same", name="s1"), L.BatchNormalization(name="bn1"),
+        L.ReLU(name="r1"), L.Dropout(0.1, name="drop"),
+        L.Conv2D(16, 3, strides=2, padding="valid", name="c2"), L.BatchNormalization(name="bn2"),
+        L.ReLU(name="r2"), L.Flatten(name="flat"), L.Dense(10, name="d"),
+        L.Softmax(name="softmax")])
+
+
+def keras_levels(model, x, layer_name, step):
+    """Integer levels of a quantized activation layer of a Keras model."""
+    probe = keras.Model(model.inputs, model.get_layer(layer_name).output)
+    return np.round(probe.predict(x, verbose=0) / step).astype(np.int64)
+
+
+def test_quantize_made_model_converts_and_matches_keras():
+    model = float_cnn()
+    set_bn(model)
+    quantized = quantize(model, 4, 4, 8)
+    x = images()
+    akida_model = convert(quantized, input_scaling=(255, 0))
+    assert [layer.layer_type for layer in akida_model.layers] == \
+        ["InputConvolutional", "SeparableConvolutional", "Convolutional", "FullyConnected"]
+    first = akida_model.layers[0].parameters
+    assert first.pool_type.name == "Max" and first.weights_bits == 8 and first.act_bits == 4
+    # First layer: the chip fires the Keras level or at most one level higher.
+    keras_first = keras_levels(quantized, x.astype(np.float32) / 255, "r0", 0.4)
+    probe = AkidaModel()
+    probe.add(akida_model.layers[0].__class__(**_layer_arguments(akida_model.layers[0])))
+    for name in ("weights", "threshold", "act_step"):
+        probe.layers[0].set_variable(name, akida_model.layers[0].get_variable(name))
+    akida_first = probe.forward(x, engine="tf").astype(np.int64)
+    difference = akida_first - keras_first
+    assert np.mean(difference == 0) > 0.95 and np.mean(np.isin(difference, (0, 1))) > 0.999
+    # Whole model: the logits agree closely.
+    keras_logits = keras.Model(quantized.inputs, quantized.get_layer("d").output).predict(
+        x.astype(np.float32) / 255, verbose=0)
+    akida_logits = akida_model.predict(x, engine="tf").reshape(len(x), -1)
+    assert np.mean(np.argmax(keras_logits, 1) == np.argmax(akida_logits, 1)) >= 0.9
+
+
+def _layer_arguments(layer):
+    arguments = dict(layer.parameters.to_dict())
+    arguments.pop("layer_type", None)
+    return {"name": layer.name, **arguments}
+
+
+def tutorial_style_model():
+    """Built by hand: BN left in the block (after the pooling), QuantizedReLU, Softmax."""
+    keras.utils.set_random_seed(5)
+    return keras.Sequential([
+        keras.Input((16, 16, 1)),
+        qlayers.QuantizedConv2D(8, 3, quantizer=qops.MaxQuantizer(8), name="conv"),
+        L.MaxPool2D(name="pool"), L.BatchNormalization(name="bn"),
+        qlayers.QuantizedReLU(bitwidth=4, name="relu"), L.Flatten(name="flatten"),
+        qlayers.QuantizedDense(10, quantizer=qops.MaxQuantizer(4), name="dense"),
+        L.Softmax(name="softmax")])
+
+
+def test_hand_built_model_with_batchnorm_in_the_block():
+    model = tutorial_style_model()
+    set_bn(model)
+    model.get_layer("relu").threshold_.assign(0.3)
+    model.get_layer("relu").step_.assign(0.35)
+    x = images(seed=1)
+    akida_model = convert(model, input_scaling=(255, 0))
+    assert [layer.layer_type for layer in akida_model.layers] == \
+        ["InputConvolutional", "FullyConnected"]
+    levels = keras_levels(model, x.astype(np.float32) / 255, "relu", 0.35)
+    probe = AkidaModel()
+    probe.add(akida_model.layers[0].__class__(**_layer_arguments(akida_model.layers[0])))
+    for name in ("weights", "threshold", "act_step"):
+        probe.layers[0].set_variable(name, akida_model.layers[0].get_variable(name))
+    difference = probe.forward(x, engine="tf").astype(np.int64) - levels
+    assert np.mean(difference == 0) > 0.95 and np.mean(np.isin(difference, (0, 1))) > 0.999
+
+
+def test_tfmot_model_converts_like_its_seed_twin():
+    keras.utils.set_random_seed(6)
+    annotated = keras.Sequential([
+        keras.Input((16, 16, 1)),
+        annotate(L.Conv2D(8, 3, padding="same", name="conv"),
+                 qc.Conv2DQuantizeConfig(qops.MaxPerAxisQuantizer(8))),
+        L.MaxPool2D(padding="same", name="pool"), L.BatchNormalization(name="bn"),
+        annotate(L.ReLU(name="relu"), qc.ReLUQuantizeConfig(quantizer=qc.ActivationQuantizer(
+            2, trainable=True))),
+        annotate(L.DepthwiseConv2D(3, padding="same", use_bias=False, name="dw"),
+                 qc.DepthwiseConv2DQuantizeConfig(qops.MaxQuantizer(4))),
+        annotate(L.Conv2D(12, 1, name="pw"), qc.Conv2DQuantizeConfig(qops.MaxPerAxisQuantizer(4))),
+        annotate(L.ReLU(name="relu2"), qc.ReLUQuantizeConfig(1)),
+        L.Flatten(name="flat"),
+        annotate(L.Dense(5, name="dense"), qc.DenseQuantizeConfig(
+            qops.TrainableStdWeightQuantizer(bitwidth=4)))])
+    set_bn(annotated)
+    with qc.quantize_scope():
+        qat = tfmot.quantization.keras.quantize_apply(annotated, qc.AkidaQuantizeScheme())
+    seed_twin = keras.Sequential([
+        keras.Input((16, 16, 1)),
+        qlayers.QuantizedConv2D(8, 3, padding="same", quantizer=qops.MaxPerAxisQuantizer(8),
+                                name="conv"),
+        L.MaxPool2D(padding="same", name="pool"), L.BatchNormalization(name="bn"),
+        qlayers.QuantizedReLU(2, name="relu"),
+        qlayers.QuantizedSeparableConv2D(12, 3, padding="same", name="dw",
+                                         quantizer=qops.MaxPerAxisQuantizer(4),
+                                         quantizer_dw=qops.MaxQuantizer(4)),
+        qlayers.ActivationDiscreteRelu(1, name="relu2"), L.Flatten(name="flat"),
+        qlayers.QuantizedDense(5, quantizer=qops.TrainableStdWeightQuantizer(bitwidth=4),
+                               name="dense")])
+    from cnn2snn_tfmot.saving import load_partial_weights
+    load_partial_weights(seed_twin, qat)
+    separable = seed_twin.get_layer("dw")
+    separable.depthwise_kernel.assign(qat.get_layer("quant_dw").layer.depthwise_kernel)
+    separable.pointwise_kernel.assign(qat.get_layer("quant_pw").layer.kernel)
+    separable.bias.assign(qat.get_layer("quant_pw").layer.bias)
+    from_tfmot = convert(qat, input_scaling=(255, 0))
+    from_seed = convert(seed_twin, input_scaling=(255, 0))
+    assert [layer.layer_type for layer in from_tfmot.layers] == \
+        ["InputConvolutional", "SeparableConvolutional", "FullyConnected"]
+    for mine, twin in zip(from_tfmot.layers, from_seed.layers):
+        for name in mine.variables:
+            np.testing.assert_array_equal(mine.get_variable(name), twin.get_variable(name))
+
+
+def test_registers_follow_section_4():
+    """An independent transcription of akida-v1.md section 4: BN absorbed, GAP, input shift."""
+    keras.utils.set_random_seed(7)
+    model = keras.Sequential([
+        keras.Input((10, 10, 3)),
+        qlayers.QuantizedConv2D(6, 3, quantizer=qops.MaxPerAxisQuantizer(8), name="conv"),
+        L.BatchNormalization(name="bn"), L.GlobalAveragePooling2D(name="gap"),
+        qlayers.ActivationDiscreteRelu(2, name="relu"),
+        qlayers.QuantizedDense(4, quantizer=qops.MaxPerAxisQuantizer(4), name="out")])
+    set_bn(model, seed=2)
+    scale, shift = 127.5, 3
+    registers = block_registers(analyze(model).blocks[0], (scale, shift), index=0)
+    kernel = model.get_layer("conv").kernel.numpy()
+    bias = model.get_layer("conv").bias.numpy().astype(np.float64)
+    gamma, beta, mean, variance = [w.astype(np.float64) for w in model.get_layer("bn").get_weights()]
+    epsilon = model.get_layer("bn").epsilon
+    sf = (np.float32(127) / np.max(np.abs(kernel), axis=(0, 1, 2))).astype(np.float32)
+    integers = np.clip(np.round(kernel * sf), -127, 127)
+    a = gamma / np.sqrt(variance + epsilon)
+    c = beta - mean * a
+    t, step = (0.5 - c) / a, 1.0 / a  # 2-bit ActivationDiscreteRelu: threshold 0.5, step 1
+    scaled = np.float32(scale) * sf  # s exactly representable: float32(s * sf)
+    area = 8 * 8
+    act_step = (scaled.astype(np.float64) * (step * 4 / 16)).astype(np.float32)
+    act_step = (act_step * np.float32(area)).astype(np.float32)
+    threshold = np.floor((scaled.astype(np.float64) * (t - bias) + shift * integers.reshape(
+        -1, 6).sum(0)) * area)
+    np.testing.assert_array_equal(registers.weights, integers.astype(np.int8))
+    np.testing.assert_array_equal(registers.act_step, act_step)
+    np.testing.assert_array_equal(registers.threshold, threshold.astype(np.int64))
+    assert registers.output_scaling == (1.0, 0)
+
+
+def test_last_layer_without_activation_dequantizes_to_the_keras_logits():
+    keras.utils.set_random_seed(8)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        qlayers.QuantizedConv2D(4, 3, quantizer=qops.MaxPerAxisQuantizer(8), name="conv"),
+        qlayers.ActivationDiscreteRelu(4, name="relu"), L.Flatten(name="flat"),
+        qlayers.QuantizedDense(3, quantizer=qops.MaxPerAxisQuantizer(4), name="out")])
+    x = images(32, (8, 8, 1), seed=3)
+    akida_model = convert(model, input_scaling=(255, 0))
+    registers = block_registers(analyze(model).blocks[1], (2.5, 0))
+    assert registers.act_bits is None
+    # With identical first-layer levels, predict() returns the Keras logits (up to float32).
+    levels = akida_model_levels(akida_model, x)
+    logits = model.get_layer("out")(model.get_layer("flat")(levels * 0.4)).numpy()
+    np.testing.assert_allclose(akida_model.predict(x, engine="tf").reshape(len(x), -1), logits,
+                               rtol=1e-4, atol=1e-3)
+
+
+def akida_model_levels(akida_model, x):
+    probe = AkidaModel()
+    probe.add(akida_model.layers[0].__class__(**_layer_arguments(akida_model.layers[0])))
+    for name in ("weights", "threshold", "act_step"):
+        probe.layers[0].set_variable(name, akida_model.layers[0].get_variable(name))
+    return probe.forward(x, engine="tf").astype(np.float32)
+
+
+def test_file_path_saves_the_model(tmp_path):
+    model = quantize(float_cnn(), 4, 4, 8)
+    path = tmp_path / "model.akida"
+    akida_model = convert(model, file_path=str(path), input_scaling=(255, 0))
+    reloaded = AkidaModel(str(path))
+    x = images(8, seed=4)
+    np.testing.assert_array_equal(reloaded.forward(x, engine="tf"),
+                                  akida_model.forward(x, engine="tf"))
+
+
+def test_sparse_input_model():
+    keras.utils.set_random_seed(9)
+    model = keras.Sequential([
+        keras.Input((6, 6, 2)),
+        qlayers.QuantizedConv2D(4, 3, quantizer=qops.MaxPerAxisQuantizer(4), name="conv"),
+        qlayers.ActivationDiscreteRelu(2, name="relu"), L.Flatten(name="flat"),
+        qlayers.QuantizedDense(3, quantizer=qops.MaxPerAxisQuantizer(2), name="out")])
+    akida_model = convert(model, input_scaling=(1, 0), input_is_sparse=True)
+    assert [layer.layer_type for layer in akida_model.layers] == \
+        ["InputData", "Convolutional", "FullyConnected"]
+    with pytest.raises(ValueError, match="shift must be 0 for sparse"):
+        convert(model, input_scaling=(1, 2), input_is_sparse=True)
+
+
+@pytest.mark.parametrize("scaling,match", [((0, 0), "positive"), ((-1, 0), "positive"),
+                                            ((1, 0.5), "integer"), ((1, 300), "0..255"),
+                                            ((1,), "pair"), ("255", "pair")])
+def test_input_scaling_errors(scaling, match):
+    with pytest.raises(ValueError, match=match):
+        convert(tutorial_style_model(), input_scaling=scaling)
+
+
+def test_act_step_below_one_sixteenth_is_refused():
+    model = tutorial_style_model()
+    with pytest.raises(ValueError, match=r"'conv': act_step .* below 1/16.*input scaling"):
+        convert(model, input_scaling=(1e-4, 0))
+
+
+def test_registers_out_of_range_name_the_layer_the_value_the_limit_and_the_fix():
+    model = tutorial_style_model()
+    set_bn(model, low=1e-5, high=1e-5)  # tiny gammas -> huge steps and thresholds
+    with pytest.raises(ValueError) as error:
+        convert(model, input_scaling=(255, 0))
+    message = str(error.value)
+    # The layer, the value, the limit (the 24-bit input register) and the fix.
+    assert re.search(r"Layer 'conv': (act_step|threshold) -?[0-9.e+]+ \(channel \d+\) does not "
+                     r"fit the (signed )?24-bit register", message), message
+    assert "add_gamma_constraint" in message
+
+
+def test_incompatible_model_lists_every_violation():
+    model = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(4, 3, name="float_conv"),
+                              L.ReLU(name="float_relu"), L.Flatten(), L.Dense(2)])
+    with pytest.raises(IncompatibleModelError) as error:
+        convert(model)
+    assert "'float_conv'" in str(error.value) and "'float_relu'" in str(error.value)
+
+
+def test_converted_model_runs_bit_exactly_on_brainchips_runtime():
+    pytest.importorskip("akida")
+    model = float_cnn(channels=3)
+    set_bn(model, seed=5)
+    akida_model = convert(quantize(model, 4, 4, 8), input_scaling=(255, 0))
+    x = images(32, (16, 16, 3), seed=6)
+    ours = akida_model.forward(x, engine="tf")
+    assert np.any(ours != 0)
+    np.testing.assert_array_equal(ours, akida_model.to_akida().forward(x))
+    np.testing.assert_array_equal(akida_model.predict(x, engine="tf"),
+                                  akida_model.to_akida().predict(x))
