@@ -11,7 +11,8 @@ Example:
 __version__ = "0.1.0"
 
 from cnn2snn_tfmot import _keras  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS)
-from cnn2snn_tfmot.callbacks import MinValueConstraint, add_gamma_constraint
+from cnn2snn_tfmot.callbacks import (AkidaRegisterWarning, GammaClipping, MinValueConstraint,
+                                     ScaleFactorMonitor, add_gamma_constraint)
 from cnn2snn_tfmot.compatibility import AkidaChipWarning, check_model_compatibility
 from cnn2snn_tfmot.converter import IncompatibleModelError, convert
 from cnn2snn_tfmot.quantization_layers import (ActivationDiscreteRelu, QuantizedActivation,

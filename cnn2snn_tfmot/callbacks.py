@@ -1,14 +1,31 @@
 """Training helpers that keep a model within what Akida can run.
 
-``add_gamma_constraint`` is the akida_models helper of the seeds' tutorial: BatchNormalization
-gammas that become tiny make folded weights tiny and scale factors huge, beyond the chip's
-registers.
+BatchNormalization gammas that become tiny make folded weights tiny and scale factors huge,
+beyond the chip's threshold and act_step registers (akida-v1.md section 6). Three tools:
+
+* ``add_gamma_constraint(model)``: the akida_models helper of the seeds' tutorial, a gamma
+  constraint on every BatchNormalization of a model you build;
+* ``GammaClipping``: a callback doing the same for models built elsewhere;
+* ``ScaleFactorMonitor``: a callback computing, from the current weights, the registers that
+  ``convert`` would produce (with the converter's own code) and logging each layer's margin,
+  so that a model that will not fit is caught while it trains.
+
+Example:
+    >>> model.fit(x, y, callbacks=[GammaClipping(), ScaleFactorMonitor((255, 0)),
+    ...                            keras.callbacks.CSVLogger("log.csv")])
 """
 from __future__ import annotations
 
+import math
+import warnings
+from typing import Dict, List, Tuple, Union
+
+import numpy as np
+
 from cnn2snn_tfmot._keras import check_keras_model, keras, tf
 
-__all__ = ["MinValueConstraint", "add_gamma_constraint"]
+__all__ = ["MinValueConstraint", "add_gamma_constraint", "GammaClipping", "ScaleFactorMonitor",
+           "AkidaRegisterWarning"]
 
 
 @keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
@@ -66,3 +83,188 @@ def add_gamma_constraint(model, min_value: float = 1e-2):
         model, clone_function=lambda layer: _constrained_clone(layer, min_value))
     clone.set_weights(model.get_weights())
     return clone
+
+
+def _batchnorm_gammas(model) -> List[tf.Variable]:
+    gammas = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            gammas += _batchnorm_gammas(layer)
+        elif isinstance(layer, keras.layers.BatchNormalization) and layer.gamma is not None:
+            gammas.append(layer.gamma)
+    return gammas
+
+
+@keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
+class GammaClipping(keras.callbacks.Callback):
+    """Clips every BatchNormalization gamma to at least ``min_value`` after each training batch.
+
+    For models built elsewhere (where ``add_gamma_constraint`` cannot be applied before
+    building); the effect is that of the constraint.
+
+    Arguments:
+        min_value: the smallest gamma allowed (default 1e-2).
+
+    Example:
+        >>> model.fit(x, y, callbacks=[GammaClipping(1e-2)])
+    """
+
+    def __init__(self, min_value: float = 1e-2):
+        super().__init__()
+        if not isinstance(min_value, (int, float)) or not min_value > 0:
+            raise ValueError(f"GammaClipping: `min_value` must be a positive number; got "
+                             f"{min_value!r}.")
+        self.min_value = float(min_value)
+        self._gammas: List[tf.Variable] = []
+
+    def on_train_begin(self, logs=None):
+        self._gammas = _batchnorm_gammas(self.model)
+        self._clip()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._clip()
+
+    def _clip(self):
+        for gamma in self._gammas:
+            gamma.assign(tf.maximum(gamma, self.min_value))
+
+    def get_config(self) -> dict:
+        return {"min_value": self.min_value}
+
+
+class AkidaRegisterWarning(UserWarning):
+    """A layer's thresholds or act_steps would not fit Akida 1.0's registers if converted now."""
+
+
+_VIOLATION_MODES = ("warn", "stop", "raise")
+
+
+@keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
+class ScaleFactorMonitor(keras.callbacks.Callback):
+    """Predicts during training whether ``convert`` will fit the model in Akida's registers.
+
+    At each check it computes, from the current weights and with the converter's own code
+    (:func:`cnn2snn_tfmot.converter.block_registers`), every layer's thresholds and act_steps,
+    and writes into the Keras ``logs`` each layer's margin in bits,
+    ``akida_margin/<layer>``: the smallest headroom, ``log2(limit / value)``, of its act_steps
+    (above 1/16 and below the 20- or 24-bit register) and thresholds (within the signed
+    register). A negative margin means the layer does not fit. Put the monitor before
+    ``CSVLogger`` / ``TensorBoard`` in the callbacks list so that they record the margins.
+
+    Arguments:
+        input_scaling: ``(scale, shift)`` that will be given to ``convert``.
+        frequency: "epoch" to check at the end of each epoch, or an int N to check every N
+            training batches.
+        on_violation: "warn" (an :class:`AkidaRegisterWarning`), "stop" (warn and stop
+            training) or "raise" (a ValueError) when a layer would not fit; the message names
+            the layer, the value, the limit and the fix.
+        input_is_sparse: as for ``convert``.
+
+    Example:
+        >>> model.fit(x, y, epochs=5, callbacks=[ScaleFactorMonitor((255, 0), on_violation="stop"),
+        ...                                      keras.callbacks.CSVLogger("train.csv")])
+    """
+
+    def __init__(self, input_scaling=(1.0, 0), frequency: Union[str, int] = "epoch",
+                 on_violation: str = "warn", input_is_sparse: bool = False):
+        super().__init__()
+        from cnn2snn_tfmot.converter import check_input_scaling
+
+        self.input_scaling = check_input_scaling(input_scaling, input_is_sparse)
+        if frequency != "epoch" and (isinstance(frequency, bool) or
+                                     not isinstance(frequency, int) or frequency < 1):
+            raise ValueError(f"ScaleFactorMonitor: `frequency` must be 'epoch' or a positive "
+                             f"number of batches; got {frequency!r}.")
+        if on_violation not in _VIOLATION_MODES:
+            raise ValueError(f"ScaleFactorMonitor: `on_violation` must be one of "
+                             f"{', '.join(map(repr, _VIOLATION_MODES))}; got {on_violation!r}.")
+        self.frequency = frequency
+        self.on_violation = on_violation
+        self.input_is_sparse = bool(input_is_sparse)
+        self.margins: Dict[str, float] = {}
+        self.problems: List[str] = []
+
+    def on_train_begin(self, logs=None):
+        from cnn2snn_tfmot.blocks import analyze
+
+        analysis = analyze(self.model, self.input_is_sparse)
+        if analysis.violations:
+            raise ValueError("ScaleFactorMonitor needs a model that convert() accepts; this "
+                             "one breaks Akida rules:\n  - " + "\n  - ".join(
+                                 analysis.violations))
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.frequency != "epoch" and (batch + 1) % self.frequency == 0:
+            self._check(logs, f"batch {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.frequency == "epoch":
+            self._check(logs, f"epoch {epoch + 1}")
+
+    def check(self) -> Tuple[Dict[str, float], List[str]]:
+        """Computes the margins and problems of the model's current weights.
+
+        Returns:
+            ``(margins, problems)``: margin in bits by layer name, and the messages of the
+            layers that do not fit (empty when all fit).
+        """
+        from cnn2snn_tfmot.blocks import analyze
+        from cnn2snn_tfmot.converter import model_registers, register_problems
+
+        analysis = analyze(self.model, self.input_is_sparse)
+        margins, problems = {}, []
+        for registers in model_registers(analysis, self.input_scaling, self.input_is_sparse):
+            margins[registers.name] = register_margin(registers)
+            problems += register_problems(registers)
+        return margins, problems
+
+    def _check(self, logs, when: str):
+        self.margins, self.problems = self.check()
+        if logs is not None:
+            for name, margin in self.margins.items():
+                logs[f"akida_margin/{name}"] = margin
+        if not self.problems:
+            return
+        message = (f"ScaleFactorMonitor ({when}): the model would not fit Akida 1.0's "
+                   "registers if converted now:\n  - " + "\n  - ".join(self.problems))
+        if self.on_violation == "raise":
+            raise ValueError(message)
+        warnings.warn(message, AkidaRegisterWarning, stacklevel=2)
+        if self.on_violation == "stop":
+            self.model.stop_training = True
+
+    def get_config(self) -> dict:
+        return {"input_scaling": list(self.input_scaling), "frequency": self.frequency,
+                "on_violation": self.on_violation, "input_is_sparse": self.input_is_sparse}
+
+
+def register_margin(registers) -> float:
+    """The smallest headroom, in bits, of a block's registers (negative: does not fit).
+
+    Arguments:
+        registers: a :class:`cnn2snn_tfmot.converter.BlockRegisters`.
+
+    Returns:
+        ``min(log2(act_step / (1/16)), log2(limit / act_step), log2(range / |threshold|))``
+        over channels; the last two only for blocks with an activation.
+
+    Example:
+        >>> register_margin(block_registers(block, (255, 0), index=0))
+        7.3
+    """
+    from cnn2snn_tfmot.akida import limits
+
+    act_step = registers.act_step.astype(np.float64)
+    if not np.all(np.isfinite(act_step)) or np.any(act_step <= 0):
+        return -math.inf
+    margins = [math.log2(act_step.min() / limits.ACT_STEP_MIN)]
+    if registers.act_bits is not None:
+        is_input = registers.kind == "input"
+        margins.append(math.log2(limits.act_step_limit(is_input) / act_step.max()))
+        low, high = limits.threshold_range(is_input)
+        highest, lowest = int(registers.threshold.max()), int(registers.threshold.min())
+        if highest > 0:
+            margins.append(math.log2(high / highest))
+        if lowest < 0:
+            margins.append(math.log2(low / lowest))
+    return float(min(margins))
