@@ -359,7 +359,8 @@ def quantized_activation(x, threshold, step_height, step_width, levels: int):
     Gradient (straight-through): that of the clipped linear function, i.e.
     ``step_height / step_width`` where ``threshold < x < threshold + levels * step_width``, else
     0; ``threshold``, ``step_height`` and ``step_width`` get their gradients too, so they can be
-    trainable variables.
+    trainable variables. The gradient is written by hand: the same values as differentiating
+    the clipped linear function, in a third of the elementwise passes.
 
     Arguments:
         x: the input potentials (float tensor).
@@ -375,12 +376,21 @@ def quantized_activation(x, threshold, step_height, step_width, levels: int):
         >>> quantized_activation(tf.constant([0.1, 0.3, 9.0]), 0.2, 0.4, 0.4, 15)  # 0, .4, 6
     """
     x = tf.convert_to_tensor(x)
-    threshold = tf.cast(threshold, x.dtype)
-    step_height = tf.cast(step_height, x.dtype)
-    step_width = tf.cast(step_width, x.dtype)
+    return _quantized_activation(x, tf.cast(threshold, x.dtype), tf.cast(step_height, x.dtype),
+                                 tf.cast(step_width, x.dtype),
+                                 tf.constant(float(levels), x.dtype))
+
+
+@tf.custom_gradient
+def _quantized_activation(x, threshold, step_height, step_width, levels):
     z = (x - threshold) / step_width
-    level = tf.clip_by_value(tf.math.ceil(z), 0.0, float(levels))
-    inside = tf.logical_and(z > 0.0, z < float(levels))
-    # The linear part carries the gradient inside the range; outside it is a constant.
-    linear = tf.where(inside, z, tf.stop_gradient(level))
-    return step_height * (linear + tf.stop_gradient(level - linear))
+    level = tf.clip_by_value(tf.math.ceil(z), 0.0, levels)
+
+    def gradient(upstream):
+        inside = tf.cast(tf.logical_and(z > 0.0, z < levels), upstream.dtype)
+        dx = upstream * inside * (step_height / step_width)
+        # y = h * z inside the range: dy/dt = -h/w, dy/dw = -h z / w, dy/dh = level.
+        return (dx, -tf.reduce_sum(dx), tf.reduce_sum(upstream * level),
+                -tf.reduce_sum(dx * z), None)
+
+    return step_height * level, gradient
