@@ -15,6 +15,9 @@ from cnn2snn_tfmot.callbacks import (AkidaRegisterWarning, GammaClipping, MinVal
                                      ScaleFactorMonitor, add_gamma_constraint)
 from cnn2snn_tfmot.compatibility import AkidaChipWarning, check_model_compatibility
 from cnn2snn_tfmot.converter import IncompatibleModelError, convert
+from cnn2snn_tfmot.engine import ops as _ops
+from cnn2snn_tfmot.engine.export import (EmulatorLoadError, export, export_saved_model,
+                                         load_saved_model)
 from cnn2snn_tfmot.quantization_layers import (ActivationDiscreteRelu, QuantizedActivation,
                                                QuantizedConv2D, QuantizedDense,
                                                QuantizedDepthwiseConv2D, QuantizedReLU,
@@ -31,3 +34,8 @@ from cnn2snn_tfmot.quantize_configs import (ActivationQuantizer, AkidaQuantizeSc
 from cnn2snn_tfmot.quantize import create_trainable_quantizer_model, quantize, quantize_layer
 from cnn2snn_tfmot.saving import load_partial_weights, load_quantized_model
 from cnn2snn_tfmot.transforms import merge_separable_conv
+
+# Registers the compiled Akida ops (when built), so that emulator SavedModels exported with
+# them reload in any process that imports the package. A missing library is reported when an
+# engine is first chosen, not here.
+_ops.is_available()

@@ -1,0 +1,98 @@
+"""Emulator SavedModel export and export() of the three artefacts."""
+import os
+
+import numpy as np
+import pytest
+
+from cnn2snn_tfmot import load_quantized_model
+from cnn2snn_tfmot.akida import Model as AkidaModel
+from cnn2snn_tfmot.converter import convert
+from cnn2snn_tfmot.engine.export import (_atomic_directory, export, export_saved_model,
+                                         load_saved_model)
+from cnn2snn_tfmot.quantize import quantize
+from test_converter import float_cnn, images, set_bn
+
+
+@pytest.fixture(scope="module")
+def converted():
+    model = float_cnn()
+    set_bn(model, seed=11)
+    quantized = quantize(model, 4, 4, 8)
+    return quantized, convert(quantized, input_scaling=(255, 0))
+
+
+def fresh_process_outputs(python_runner, path, x_path, preamble):
+    result = python_runner(
+        f"{preamble}\nimport numpy as np, tensorflow as tf\n"
+        f"m = tf.saved_model.load({path!r})\n"
+        f"out = m.signatures['serving_default'](images=tf.constant(np.load({x_path!r})))\n"
+        f"np.save({x_path!r} + '.outputs.npy', out['outputs'].numpy())\n"
+        f"np.save({x_path!r} + '.floats.npy', out['float_outputs'].numpy())\n")
+    return result
+
+
+def test_tf_engine_savedmodel_runs_in_plain_tensorflow(converted, tmp_path, python_runner):
+    _, akida_model = converted
+    path = export_saved_model(akida_model, str(tmp_path / "emulator"), engine="tf")
+    x = images(40, seed=12)
+    x_path = str(tmp_path / "x.npy")
+    np.save(x_path, x)
+    result = fresh_process_outputs(python_runner, path, x_path, "")  # no cnn2snn_tfmot
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(x_path + ".outputs.npy"),
+                                  akida_model.forward(x, engine="tf"))
+    np.testing.assert_array_equal(np.load(x_path + ".floats.npy"),
+                                  akida_model.predict(x, engine="tf"))
+    readme = open(os.path.join(path, "assets.extra", "README.txt")).read()
+    assert "stock TensorFlow ops only" in readme
+
+
+def test_signature(converted, tmp_path):
+    _, akida_model = converted
+    served = load_saved_model(export_saved_model(akida_model, str(tmp_path / "e"), engine="tf"))
+    signature = served.signatures["serving_default"]
+    spec = signature.structured_input_signature[1]["images"]
+    assert spec.dtype.name == "uint8" and spec.shape.as_list() == [None, 16, 16, 1]
+    outputs = signature.structured_outputs
+    assert outputs["outputs"].dtype.name == "int32" and outputs["float_outputs"].dtype.name == \
+        "float32"
+
+
+def test_export_writes_three_artefacts(converted, tmp_path):
+    quantized, akida_model = converted
+    paths = export(quantized, akida_model, str(tmp_path / "out"), engine="tf")
+    assert sorted(os.listdir(tmp_path / "out")) == ["emulator_savedmodel", "keras_savedmodel",
+                                                    "model.akida"]
+    x = images(16, seed=13)
+    keras_x = x.astype(np.float32) / 255
+    np.testing.assert_array_equal(load_quantized_model(paths["keras"])(keras_x).numpy(),
+                                  quantized(keras_x).numpy())
+    np.testing.assert_array_equal(AkidaModel(paths["akida"]).forward(x, engine="tf"),
+                                  akida_model.forward(x, engine="tf"))
+    again = export(quantized, akida_model, str(tmp_path / "out"), engine="tf")  # replaces
+    assert again == paths and not [n for n in os.listdir(tmp_path / "out") if n.startswith(".")]
+
+
+def test_atomic_directory_keeps_the_old_version_on_failure(tmp_path):
+    target = tmp_path / "artefact"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with _atomic_directory(str(target)) as temporary:
+            with open(os.path.join(temporary, "new.txt"), "w") as handle:
+                handle.write("half")
+            raise RuntimeError("interrupted")
+    assert os.listdir(target) == ["old.txt"]
+    assert os.listdir(tmp_path) == ["artefact"]  # no temporary left behind
+    with _atomic_directory(str(target)) as temporary:
+        with open(os.path.join(temporary, "new.txt"), "w") as handle:
+            handle.write("new")
+    assert os.listdir(target) == ["new.txt"] and os.listdir(tmp_path) == ["artefact"]
+
+
+def test_export_argument_errors(converted, tmp_path):
+    quantized, akida_model = converted
+    with pytest.raises(TypeError, match="cnn2snn_tfmot.akida.Model"):
+        export_saved_model(quantized, str(tmp_path / "x"))
+    with pytest.raises(ValueError, match="engine must be None, 'custom' or 'tf'"):
+        export_saved_model(akida_model, str(tmp_path / "x"), engine="fast")
