@@ -25,3 +25,25 @@ def test_advanced_tutorial(python_runner, tmp_path):
                        "custom_std_quantizer_weights.png", "max_quantizer_weights.png"]
     for name in figures:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mnist_end_to_end(python_runner, tmp_path):
+    import json
+
+    result = python_runner([os.path.join(REPO, "examples", "mnist_end_to_end.py"),
+                            "--output-dir", str(tmp_path)], timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    for row in ("| float Keras |", "| quantized Keras (8/4/4, QAT) |", "| Akida (emulated) |",
+                "| Keras-vs-Akida argmax agreement |"):
+        assert row in out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["akida_accuracy"] >= 0.97
+    assert summary["akida_accuracy"] >= summary["float_accuracy"] - 0.01
+    assert summary["exported_savedmodel_identical"] is True
+    assert summary["brainchip_runtime_identical"] is True  # the test extra installs akida
+    for name in ("keras_savedmodel", "emulator_savedmodel", "model.akida", "model.fbz",
+                 "qat_log.csv"):
+        assert (tmp_path / name).exists(), name
+    header = (tmp_path / "qat_log.csv").read_text().splitlines()[0]
+    assert "akida_margin/conv_0" in header
