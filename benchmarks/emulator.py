@@ -1,0 +1,202 @@
+"""Emulator speed and memory: one JSON line per model.
+
+For each model (the MNIST CNN and a CIFAR-size 4-block separable CNN of cnn2snn_tfmot.zoo),
+quantized 8/4/4 and converted, it measures images/s at batch 1 and batch 256 of:
+
+* ``custom``: the compiled-op engine's tf.function;
+* ``tf``: the pure-TensorFlow fallback's tf.function;
+* ``keras_float``: the float tf_keras model of the same architecture (a tf.function of
+  ``model(x, training=False)``, oneDNN kernels);
+* ``akida_runtime``: BrainChip's runtime (``akida`` wheel) ``forward``, when installed.
+
+Each engine runs in its own worker process, so that its peak resident memory (VmHWM) is its
+own; the figures are the median of several timed rounds after a warm-up. Inputs: the MNIST
+test images for MNIST, random uint8 images for CIFAR (no CIFAR data here); the average fraction
+of zero activation levels is reported, since it drives event-driven kernels.
+
+Run: ``python benchmarks/emulator.py [--rounds 5] [--models mnist cifar]``
+Targets: custom >= keras_float at batch 256, and custom >= 5 x akida_runtime.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ENGINES = ("custom", "tf", "keras_float", "akida_runtime")
+BATCHES = (1, 256)
+
+
+# Worker: one engine, in its own process -------------------------------------------------------
+
+def _runner(engine, directory):
+    import numpy as np
+
+    import cnn2snn_tfmot  # noqa: F401
+    from cnn2snn_tfmot._keras import keras, tf
+
+    if engine == "keras_float":
+        model = keras.models.load_model(os.path.join(directory, "float.h5"), compile=False)
+        function = tf.function(lambda x: model(x, training=False))
+        return lambda x: function(tf.constant(x.astype(np.float32) / 255)).numpy()
+    from cnn2snn_tfmot.akida import Model
+
+    akida_model = Model(os.path.join(directory, "model.akida"))
+    if engine == "akida_runtime":
+        runtime = akida_model.to_akida()
+        return runtime.forward
+    from cnn2snn_tfmot.engine.graph import model_function
+
+    function = model_function(akida_model, engine)
+    return lambda x: function(x).numpy()
+
+
+def worker(engine, directory, rounds):
+    import numpy as np
+
+    images = np.load(os.path.join(directory, "images.npy"))
+    run = _runner(engine, directory)
+    result = {}
+    for batch in BATCHES:
+        count = 64 if batch == 1 else max(len(images), 1024)
+        batches = [images[(i * batch) % len(images):][:batch] for i in range(count // batch)]
+        batches = [b for b in batches if len(b) == batch]
+        for b in batches[:3]:
+            run(b)  # trace / warm up
+        timings = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for b in batches:
+                run(b)
+            timings.append(len(batches) * batch / (time.perf_counter() - started))
+        result[f"batch_{batch}_images_per_s"] = round(statistics.median(timings), 1)
+    result["peak_rss_mb"] = _peak_rss_mb()
+    print(json.dumps(result))
+
+
+def _peak_rss_mb():
+    """Peak resident memory of this process's address space (VmHWM): unlike ru_maxrss, which
+    Linux keeps across execve, it does not include the parent's peak before the exec."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+# Orchestrator ---------------------------------------------------------------------------------
+
+def prepare(name, directory):
+    """Builds, quantizes and converts the model; writes what the workers load."""
+    import numpy as np
+
+    import cnn2snn_tfmot  # noqa: F401
+    from cnn2snn_tfmot import convert, quantize
+    from cnn2snn_tfmot._keras import keras
+    from cnn2snn_tfmot.datasets import mnist_split
+    from cnn2snn_tfmot.zoo import cifar_separable_cnn, mnist_cnn
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    if name == "mnist":
+        (train, labels), (images, _) = mnist_split()
+        model = mnist_cnn()
+        model.compile(keras.optimizers.Adam(1e-3),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(train.astype(np.float32) / 255, labels, epochs=1, batch_size=64, verbose=0)
+    else:
+        images = rng.integers(0, 256, (2048, 32, 32, 3)).astype(np.uint8)
+        model = cifar_separable_cnn()
+        # BatchNormalization statistics from the inputs, as a trained model would have them.
+        model(images[:512].astype(np.float32) / 255, training=True)
+        for _ in range(20):
+            model(images[:512].astype(np.float32) / 255, training=True)
+    model.save(os.path.join(directory, "float.h5"))
+    akida_model = convert(quantize(model, 4, 4, 8), input_scaling=(255, 0))
+    akida_model.save(os.path.join(directory, "model.akida"))
+    np.save(os.path.join(directory, "images.npy"), images)
+    return akida_model, images
+
+
+def sparsity(akida_model, images):
+    """Average fraction of zero levels over the layers with an activation."""
+    import numpy as np
+
+    from cnn2snn_tfmot.akida import Model
+
+    zeros = []
+    for depth, layer in enumerate(akida_model.layers):
+        if not layer.parameters.activation:
+            continue
+        prefix = Model()
+        for source in akida_model.layers[:depth + 1]:
+            prefix.add(type(source)(**_arguments(source)))
+            for variable in source.variables:
+                prefix.layers[-1].set_variable(variable, source.get_variable(variable))
+        zeros.append(float(np.mean(prefix.forward(images[:256], engine="tf") == 0)))
+    return round(float(np.mean(zeros)), 3) if zeros else None
+
+
+def _arguments(layer):
+    arguments = dict(layer.parameters.to_dict())
+    arguments.pop("layer_type", None)
+    return {"name": layer.name, **arguments}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--models", nargs="+", default=["mnist", "cifar"],
+                        choices=["mnist", "cifar"])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--directory", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.directory, args.rounds)
+        return
+    import platform
+
+    for name in args.models:
+        with tempfile.TemporaryDirectory() as directory:
+            akida_model, images = prepare(name, directory)
+            result = {"benchmark": "emulator", "model": name,
+                      "input_shape": list(akida_model.input_shape),
+                      "layers": [layer.layer_type for layer in akida_model.layers],
+                      "zero_activation_fraction": sparsity(akida_model, images)}
+            for engine in ENGINES:
+                process = subprocess.run(
+                    [sys.executable, __file__, "--worker", engine, "--directory", directory,
+                     "--rounds", str(args.rounds)], capture_output=True, text=True,
+                    env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+                lines = [line for line in process.stdout.splitlines() if line.startswith("{")]
+                if process.returncode != 0 or not lines:
+                    result[engine] = {"error": (process.stderr.strip().splitlines() or
+                                                ["failed"])[-1][:300]}
+                else:
+                    result[engine] = json.loads(lines[-1])
+            custom, keras_float, runtime = (result[e] for e in ("custom", "keras_float",
+                                                                "akida_runtime"))
+            try:
+                result["custom_over_keras_float_batch_256"] = round(
+                    custom["batch_256_images_per_s"] / keras_float["batch_256_images_per_s"], 2)
+                result["custom_over_akida_runtime_batch_256"] = round(
+                    custom["batch_256_images_per_s"] / runtime["batch_256_images_per_s"], 2)
+                result["custom_over_akida_runtime_batch_1"] = round(
+                    custom["batch_1_images_per_s"] / runtime["batch_1_images_per_s"], 2)
+                result["targets_met"] = (result["custom_over_keras_float_batch_256"] >= 1.0
+                                         and result["custom_over_akida_runtime_batch_256"] >= 5)
+            except (KeyError, TypeError, ZeroDivisionError):
+                result["targets_met"] = None
+            result.update({"cpus": os.cpu_count(), "machine": platform.machine()})
+            print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
