@@ -1,0 +1,30 @@
+"""forward/predict stream their input through the engine one batch at a time."""
+import numpy as np
+import pytest
+
+from cnn2snn_tfmot.engine import graph
+from cnn2snn_tfmot.converter import convert
+from cnn2snn_tfmot.quantize import quantize
+from test_converter import float_cnn, images
+
+
+@pytest.mark.parametrize("method", ["forward", "predict"])
+def test_engine_sees_at_most_one_batch(monkeypatch, method):
+    akida_model = convert(quantize(float_cnn(), 4, 4, 8), input_scaling=(255, 0))
+    x = images(1000, seed=30)
+    reference = getattr(akida_model, method)(x, batch_size=1000, engine="tf")
+    seen = []
+    original = graph.model_function
+
+    def spying(model, engine=None):
+        function = original(model, engine)
+
+        def run(batch):
+            seen.append(len(batch))
+            return function(batch)
+        return run
+
+    monkeypatch.setattr(graph, "model_function", spying)
+    result = getattr(akida_model, method)(x, batch_size=96, engine="tf")
+    assert max(seen) == 96 and sum(seen) == 1000 and len(seen) == 11
+    np.testing.assert_array_equal(result, reference)
