@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.cnn2snn_tfmot-installed
-OP_SOURCES := $(wildcard custom_ops/*.cc custom_ops/*.h)
+OP_SOURCES := $(wildcard custom_ops/*.cc custom_ops/*.h custom_ops/*.inc)
 PYTEST_ARGS ?=
 
 .PHONY: install test demo bench clean

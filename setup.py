@@ -12,6 +12,9 @@ from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OP_SOURCES = sorted(glob.glob(os.path.join("custom_ops", "*.cc")))
+# Headers and included kernel bodies: a change to any of them must rebuild the library.
+OP_DEPENDS = sorted(glob.glob(os.path.join("custom_ops", "*.h"))
+                    + glob.glob(os.path.join("custom_ops", "*.inc")))
 
 
 class TensorFlowBuildExt(build_ext):
@@ -27,7 +30,11 @@ class TensorFlowBuildExt(build_ext):
                 "`pip install --no-build-isolation -e .`") from err
         compile_flags = tf.sysconfig.get_compile_flags() + [
             "-std=c++17", "-D_GLIBCXX_USE_CXX11_ABI=1", "-Wno-deprecated-declarations",
-            "-O3", "-fPIC", "-DNDEBUG"]
+            "-O3", "-fPIC", "-DNDEBUG",
+            # Silences a warning TensorFlow's own Eigen headers raise in every file (GCC >= 12).
+            "-Wno-interference-size",
+            # Python's CFLAGS add -g: debug info of the TF headers makes an 8 MB library.
+            "-g0"]
         if os.environ.get("CNN2SNN_TFMOT_NATIVE", "0") == "1":
             # Opt-in: binaries built this way only run on CPUs like the build machine's.
             compile_flags.append("-march=native")
@@ -51,6 +58,7 @@ if OP_SOURCES:
     ext_modules.append(Extension(
         "cnn2snn_tfmot.engine._akida_ops",
         sources=OP_SOURCES,
+        depends=OP_DEPENDS,
         include_dirs=[os.path.join(HERE, "custom_ops")],
         language="c++"))
 

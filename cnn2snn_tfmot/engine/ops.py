@@ -2,7 +2,8 @@
 
 The library is loaded once per process. When it cannot be loaded (not built, or built against
 another TensorFlow), :func:`load_library` raises :class:`OpLibraryUnavailable` with the reason;
-the engine then falls back to the pure-TensorFlow back-end with one warning.
+the engine then falls back to the pure-TensorFlow back-end with one warning. The ops are listed
+in ``custom_ops/README.md``.
 """
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ import os
 import threading
 
 from cnn2snn_tfmot._keras import tf
+
+#: Environment variable forcing the ops' kernel set ("generic", "avx2", "avx512bw",
+#: "avx512vnni"); unset or "auto" picks the fastest one the CPU supports.
+ISA_ENV_VAR = "CNN2SNN_TFMOT_OPS_ISA"
+
+#: Environment variable that, set to "1", keeps the compiled ops from loading (the engine then
+#: uses the pure-TensorFlow back-end).
+DISABLE_ENV_VAR = "CNN2SNN_TFMOT_DISABLE_OPS"
 
 _LOCK = threading.Lock()
 _STATE: dict = {}
@@ -44,6 +53,10 @@ def load_library():
             return _STATE["module"]
         if "error" in _STATE:
             raise OpLibraryUnavailable(_STATE["error"])
+        if os.environ.get(DISABLE_ENV_VAR, "0") == "1":
+            _STATE["error"] = (f"the compiled Akida ops are disabled by the environment "
+                               f"variable {DISABLE_ENV_VAR}=1")
+            raise OpLibraryUnavailable(_STATE["error"])
         path = library_path()
         if path is None:
             _STATE["error"] = (
@@ -68,3 +81,23 @@ def is_available() -> bool:
     except OpLibraryUnavailable:
         return False
     return True
+
+
+def kernel_set() -> dict:
+    """The instruction-set kernels the ops use now, and those this CPU supports.
+
+    Returns:
+        ``{"selected": name, "supported": [names, fastest first]}``.
+
+    Raises:
+        OpLibraryUnavailable: when the library cannot be loaded.
+        tf.errors.InvalidArgumentError: when ``CNN2SNN_TFMOT_OPS_ISA`` names an unknown or
+            unsupported kernel set.
+
+    Example:
+        >>> kernel_set()["selected"]   # doctest: +SKIP
+        'avx512vnni'
+    """
+    selected, supported = load_library().cnn2snn_tfmot_akida_kernel_set()
+    return {"selected": selected.numpy().decode(),
+            "supported": [name.decode() for name in supported.numpy()]}

@@ -8,9 +8,9 @@ Exactness strategy (every choice is made once, at graph-build time, from the act
   With inputs <= 255, ``bound = 255 * max over filters of sum(|w|)`` bounds every partial sum in
   any summation order, so float32 is used when ``bound < 2**24`` and float64 otherwise. float32 is
   never used when a GPU is visible with TensorFloat-32 enabled (TF32 keeps 10 mantissa bits).
-* Potentials are cast to int32 (exact integers). A potential beyond the int32 range (only
-  possible with ``bound >= 2**31``, i.e. absurd fan-ins) is wrapped modulo 2**32, like an int32
-  accumulator.
+* Potentials are cast to int32 (exact integers). A convolution potential beyond the int32 range
+  (only possible with ``bound >= 2**31``, i.e. absurd fan-ins) is an InvalidArgumentError, as in
+  the compiled ops; FullyConnected sums are saturated to 20 bits from the exact int64 value.
 * The fire is done in int64: ``16 * (P - threshold)`` against the integer step
   ``floor(16 * act_step) * 2**(4 - b)`` with an exact ceiling division ``-((-n) // d)``; a float
   division may be rewritten as a multiplication by the reciprocal and flip ceilings.
@@ -146,7 +146,7 @@ def dense_block(x, weights: np.ndarray, *, fire: Optional[FireSpec]):
     bound = _INPUT_MAX * int(np.abs(weights.astype(np.int64)).sum(axis=0).max(initial=0))
     dtype = _exact_float(bound)
     y = tf.matmul(tf.cast(x, dtype), tf.constant(weights, dtype))
-    potentials = _saturate(_to_int32(y, bound))
+    potentials = _saturated_int32(y, bound)
     return potentials if fire is None else _fire(potentials, fire)
 
 
@@ -217,9 +217,24 @@ def _pad_same(x, window, strides, value: float):
 
 
 def _to_int32(y, bound: int):
+    """Exact float sums -> int32 potentials; a potential beyond int32 is an error, never wrapped
+    (as the compiled ops: ``InvalidArgumentError``)."""
     if bound < 2 ** 31:
         return tf.cast(y, tf.int32)
-    return tf.cast(tf.cast(y, tf.int64), tf.int32)  # wraps modulo 2**32, like an int32 sum
+    exact = tf.cast(y, tf.int64)
+    fits = tf.logical_and(tf.reduce_max(exact) <= 2 ** 31 - 1, tf.reduce_min(exact) >= -2 ** 31)
+    check = tf.debugging.Assert(fits, [
+        "a convolution potential does not fit int32: the layer's fan-in x 255 x max|weight| is "
+        "beyond what Akida accumulates"])
+    with tf.control_dependencies([check]):
+        return tf.cast(exact, tf.int32)
+
+
+def _saturated_int32(y, bound: int):
+    """Exact float sums -> potentials saturated to 20 bits, without an int32 detour."""
+    if bound < 2 ** 31:
+        return _saturate(tf.cast(y, tf.int32))
+    return tf.cast(tf.clip_by_value(tf.cast(y, tf.int64), SAT_MIN, SAT_MAX), tf.int32)
 
 
 def _saturate(p):

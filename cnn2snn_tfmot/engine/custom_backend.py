@@ -1,0 +1,166 @@
+"""The compiled back-end: the contract of :mod:`.backend` with the fused ops of ``custom_ops/``.
+
+Each block is one op (convolution or product, pooling and fire fused, so potentials never leave
+the cache); see ``custom_ops/README.md``. The ops compute in exact integer arithmetic (int32
+lanes, proven wide enough from the kernel before use, else int64), so no float rounding can
+occur. Numpy parameters become graph constants once, when the caller traces its ``tf.function``.
+
+The parameters are validated here, at build time, with the same errors as the pure-TF back-end
+(TypeError / ValueError naming the argument); the ops validate their inputs again at run time
+(InvalidArgumentError).
+
+Example:
+    >>> from cnn2snn_tfmot.engine import custom_backend   # doctest: +SKIP
+    >>> custom_backend.dense_block(x, w, fire=None)       # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from cnn2snn_tfmot._keras import tf
+from cnn2snn_tfmot.engine import ops
+from cnn2snn_tfmot.engine.backend import ACT_BITS, PADDINGS, POOL_KINDS, FireSpec, PoolSpec
+
+name = "custom"
+
+
+def conv_block(x, kernel: np.ndarray, *, strides: Tuple[int, int], padding: str,
+               padding_value: int, pool: PoolSpec, fire: Optional[FireSpec]):
+    """Convolution (cross-correlation, kernel int8 (kh, kw, C, F)), pooling, fire, as one op.
+
+    Arguments:
+        x: uint8 tensor (N, H, W, C).
+        kernel: int8 numpy array (kh, kw, C, F), cross-correlation orientation.
+        strides: (sh, sw).
+        padding: "same" or "valid".
+        padding_value: level of the padded pixels with "same" (0..255).
+        pool: a :class:`PoolSpec`.
+        fire: a :class:`FireSpec`, or None for int32 potentials.
+
+    Returns:
+        uint8 levels (N, H', W', F) when ``fire`` is given, else int32 potentials.
+
+    Example:
+        >>> conv_block(x, k, strides=(1, 1), padding="same", padding_value=0,
+        ...            pool=PoolSpec("max", (2, 2), (2, 2)), fire=None)   # doctest: +SKIP
+    """
+    kernel = _check_kernel(kernel, 4, "kernel")
+    if not 0 <= int(padding_value) <= 255:
+        raise ValueError(f"padding_value must be in [0, 255], got {padding_value!r}.")
+    attrs = _block_attrs(strides, padding, pool)
+    lib = ops.load_library()
+    if fire is None:
+        return lib.cnn2snn_tfmot_akida_conv(x, tf.constant(kernel), padding_value=int(padding_value), **attrs)
+    threshold, act_step = _fire_constants(fire, kernel.shape[3])
+    return lib.cnn2snn_tfmot_akida_conv_fire(x, tf.constant(kernel), threshold, act_step,
+                               padding_value=int(padding_value), act_bits=fire.act_bits,
+                               **attrs)
+
+
+def separable_block(x, depthwise: np.ndarray, pointwise: np.ndarray, *,
+                    strides: Tuple[int, int], padding: str, pool: PoolSpec,
+                    fire: Optional[FireSpec]):
+    """Depthwise (int8 (kh, kw, C)) then pointwise (int8 (C, F)), exact, zero padding, then
+    pooling and fire, as one op.
+
+    Arguments:
+        x: uint8 tensor (N, H, W, C).
+        depthwise: int8 numpy array (kh, kw, C), cross-correlation orientation.
+        pointwise: int8 numpy array (C, F).
+        strides: depthwise strides (sh, sw).
+        padding: "same" or "valid".
+        pool: a :class:`PoolSpec`.
+        fire: a :class:`FireSpec`, or None for int32 potentials.
+
+    Returns:
+        uint8 levels when ``fire`` is given, else int32 potentials.
+
+    Example:
+        >>> separable_block(x, dw, pw, strides=(1, 1), padding="same", pool=PoolSpec(),
+        ...                 fire=None)   # doctest: +SKIP
+    """
+    depthwise = _check_kernel(depthwise, 3, "depthwise")
+    pointwise = _check_kernel(pointwise, 2, "pointwise")
+    if pointwise.shape[0] != depthwise.shape[2]:
+        raise ValueError(f"pointwise kernel has {pointwise.shape[0]} input channels, the "
+                         f"depthwise kernel {depthwise.shape[2]}.")
+    attrs = _block_attrs(strides, padding, pool)
+    lib = ops.load_library()
+    dw, pw = tf.constant(depthwise), tf.constant(pointwise)
+    if fire is None:
+        return lib.cnn2snn_tfmot_akida_separable(x, dw, pw, **attrs)
+    threshold, act_step = _fire_constants(fire, pointwise.shape[1])
+    return lib.cnn2snn_tfmot_akida_separable_fire(x, dw, pw, threshold, act_step, act_bits=fire.act_bits,
+                                    **attrs)
+
+
+def dense_block(x, weights: np.ndarray, *, fire: Optional[FireSpec]):
+    """Dense product of x (uint8 (N, K), already in the runtime's order) with weights int8
+    (K, U), saturated to [-2**19, 2**19 - 1], then fire, as one op.
+
+    Arguments:
+        x: uint8 tensor (N, K).
+        weights: int8 numpy array (K, U).
+        fire: a :class:`FireSpec`, or None for int32 potentials.
+
+    Returns:
+        uint8 levels (N, U) when ``fire`` is given, else int32 potentials (N, U).
+
+    Example:
+        >>> dense_block(x, w, fire=FireSpec(np.zeros(10, np.int32),
+        ...                                 np.ones(10, np.float32), 4))   # doctest: +SKIP
+    """
+    weights = _check_kernel(weights, 2, "weights")
+    lib = ops.load_library()
+    if fire is None:
+        return lib.cnn2snn_tfmot_akida_dense(x, tf.constant(weights))
+    threshold, act_step = _fire_constants(fire, weights.shape[1])
+    return lib.cnn2snn_tfmot_akida_dense_fire(x, tf.constant(weights), threshold, act_step,
+                                act_bits=fire.act_bits)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _check_kernel(kernel, rank: int, what: str) -> np.ndarray:
+    if not isinstance(kernel, np.ndarray) or kernel.dtype != np.int8 or kernel.ndim != rank:
+        raise TypeError(f"{what} must be an int8 numpy array of rank {rank}, got "
+                        f"{getattr(kernel, 'dtype', type(kernel))} "
+                        f"{getattr(kernel, 'shape', '')}.")
+    return np.ascontiguousarray(kernel)
+
+
+def _pair(value, what: str) -> list:
+    pair = [int(v) for v in value]
+    if len(pair) != 2 or min(pair) < 1:
+        raise ValueError(f"{what} must be two positive integers, got {value!r}.")
+    return pair
+
+
+def _block_attrs(strides, padding: str, pool: PoolSpec) -> dict:
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}.")
+    if pool.kind not in POOL_KINDS:
+        raise ValueError(f"pool.kind must be one of {POOL_KINDS}, got {pool.kind!r}.")
+    attrs = {"strides": _pair(strides, "strides"), "padding": padding.upper(),
+             "pool_type": pool.kind}
+    if pool.kind == "max":
+        attrs["pool_size"] = _pair(pool.size, "pool.size")
+        attrs["pool_strides"] = _pair(pool.stride, "pool.stride")
+    return attrs
+
+
+def _fire_constants(fire: FireSpec, filters: int):
+    """threshold and act_step as graph constants, checked as the op would at run time."""
+    if fire.act_bits not in ACT_BITS:
+        raise ValueError(f"act_bits must be one of {ACT_BITS}, got {fire.act_bits!r}.")
+    threshold = np.asarray(fire.threshold)
+    act_step = np.asarray(fire.act_step, dtype=np.float32)  # as the pure-TF back-end reads it
+    if threshold.dtype != np.int32 or threshold.shape != (filters,):
+        raise ValueError(f"threshold must be int32 of shape ({filters},), got "
+                         f"{threshold.dtype} {threshold.shape}.")
+    if act_step.shape != (filters,):
+        raise ValueError(f"act_step must have shape ({filters},), got {act_step.shape}.")
+    if not np.all(np.isfinite(act_step)) or np.any(act_step < 1 / 16):
+        raise ValueError(f"act_step must be finite and >= 1/16, got {act_step}.")
+    return tf.constant(threshold), tf.constant(act_step)

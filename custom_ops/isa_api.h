@@ -1,0 +1,119 @@
+// The interface between the TensorFlow-facing op code and the per-instruction-set kernels.
+//
+// Each isa_*.cc file compiles the same kernels for one instruction set (baseline, AVX2,
+// AVX-512BW, AVX-512 VNNI) with a target pragma, so the library itself stays built for the
+// baseline CPU and the fastest table is picked at run time (isa_select.cc). Those files must not
+// share inline functions or templates with other files: the linker could keep an AVX-512 copy
+// and call it on a CPU without AVX-512. That is why this header holds only plain structs and
+// declarations (no inline code), and the kernels live in anonymous namespaces.
+//
+// All arithmetic is exact integer arithmetic: products of uint8 levels (or int16 depthwise sums)
+// with int8 weights are accumulated in int32 lanes. int32 additions wrap modulo 2**32, so the
+// result is exact whenever the true sum fits int32; the op code checks that bound first.
+#ifndef CNN2SNN_TFMOT_CUSTOM_OPS_ISA_API_H_
+#define CNN2SNN_TFMOT_CUSTOM_OPS_ISA_API_H_
+
+#include <cstdint>
+
+namespace akida_ops {
+
+// How a kernel wants its (K, F) weight matrix packed (see pack.cc).
+// Panels of `nr` output channels (the last one narrower, rounded up to `lanes`); inside a
+// panel, for each group of `group` consecutive k, the panel's channels each hold `group`
+// weights side by side, as `elem_bytes`-byte integers.
+struct PackingFormat {
+  int group;       // 4 for uint8 x int8 dot products (VNNI), 2 for int16 pair products
+  int elem_bytes;  // 1 (int8) or 2 (int16)
+  int nr;          // panel width in output channels
+  int lanes;       // int32 lanes per vector register
+};
+
+struct PackedB {
+  const void* data;
+  int64_t kgroups;  // ceil(K / group)
+  int64_t f;        // true number of output channels
+  int64_t fp;       // f rounded up to `lanes`; columns [f, fp) of C are written (zeros)
+  int64_t nr;
+};
+
+// Fire of one channel f (see fire.h for the proofs), in one of two exact forms:
+//  ladder:   level = min(max_level[f], #{j : P >= ladder[j * f_count + f]})
+//  division: level = min(levels, int(x * scale[f] + bias[f])),
+//            x = float(clamp(P, low[f], high[f]) - low[f]); valid when division_ok.
+struct FireTable {
+  const int32_t* ladder;     // [levels][f_count]
+  const int32_t* max_level;  // [f_count]
+  int levels;                // 2**act_bits - 1
+  int64_t f_count;
+  int division_ok;
+  const int32_t* low;        // [f_count] threshold
+  const int32_t* high;       // [f_count] threshold + x_max
+  const float* scale;        // [f_count] 16 / step16
+  const float* bias;         // [f_count] 1 - 0.5 / step16
+};
+
+// The A operand of a GEMM, read in place (no im2col): row i starts at
+//   base + (i / row_len) * row_stride + (i % row_len) * lda          (bytes)
+// and is `nseg` segments `seg_stride` bytes apart, each of `kgroups_per_seg` k groups. For a
+// convolution a row is an output pixel and a segment one kernel row (ky) of its patch, which is
+// contiguous in the padded input rows (conv_op.cc); plain matrices have nseg = 1. Kernels may
+// read up to 3 bytes past a segment's last group (the weights there are zero).
+struct AView {
+  const void* base;
+  int64_t lda, row_len, row_stride, nseg, seg_stride, kgroups_per_seg;
+};
+
+// Depthwise convolution of one output row band, from its padded input rows (block.h PadBand:
+// rows of `width` pixels, slack after). Weights are pre-widened to the sum type, (kh, kw, cw)
+// with cw = c rounded up to 32 and zeros beyond c. Output rows of `ldo` elements (int16 or
+// int32), channels [c, ldo) zeroed.
+struct DepthwiseArgs {
+  const uint8_t* band;
+  int64_t width, c, cw, kh, kw, sh, sw, ow, rows;
+  const void* weights;
+  void* out;
+  int64_t ldo;
+};
+
+enum PoolKind { kPoolNone = 0, kPoolMax = 1, kPoolGlobalSum = 2 };
+
+// Pooling and fire (or int32 store) of a tile of potentials: conv output rows
+// [row0, row0 + rows), each of `ow` pixels with channel stride `ldc`.
+struct EpilogueArgs {
+  const int32_t* tile;
+  int64_t ldc;
+  int64_t row0, rows, oh, ow, f;
+  int pool;
+  int64_t pool_h, pool_w, pool_sh, pool_sw, pool_top, pool_left, pow;  // max pooling
+  int64_t out_row0, out_rows;  // block output rows to write (pool none / max)
+  int saturate20;              // FullyConnected: clip to [-2**19, 2**19 - 1] first
+  const FireTable* fire;       // null: store int32 potentials
+  void* out;                   // the image's output, (rows, pow or ow, f), uint8 or int32
+  int64_t* gsum;               // global sum accumulator, [f], saturated to 20 bits
+  int32_t* scratch;            // >= (ow + 1) * f int32
+};
+
+struct IsaKernels {
+  const char* name;
+  PackingFormat u8_format;   // for gemm_u8
+  PackingFormat s16_format;  // for gemm_s16
+  // C[m, 0:fp] = A * B, exact int32. A: uint8 levels (gemm_u8) or int16 sums (gemm_s16).
+  void (*gemm_u8)(const AView& a, int64_t m, const PackedB& b, int32_t* c, int64_t ldc);
+  void (*gemm_s16)(const AView& a, int64_t m, const PackedB& b, int32_t* c, int64_t ldc);
+  // C[m, 0:f] = A[m, 0:k] * B, B unpacked int8 (k, f) row-major; the rare wide-sum path.
+  void (*gemm_s32)(const int32_t* a, int64_t lda, int64_t m, int64_t k, const int8_t* b,
+                   int64_t f, int32_t* c, int64_t ldc);
+  void (*depthwise_s16)(const DepthwiseArgs& args);
+  void (*depthwise_s32)(const DepthwiseArgs& args);
+  void (*epilogue)(const EpilogueArgs& args);
+};
+
+// Defined in the isa_*.cc files; null when the instruction set is not compiled in.
+const IsaKernels* IsaGeneric();
+const IsaKernels* IsaAvx2();
+const IsaKernels* IsaAvx512Bw();
+const IsaKernels* IsaAvx512Vnni();
+
+}  // namespace akida_ops
+
+#endif  // CNN2SNN_TFMOT_CUSTOM_OPS_ISA_API_H_

@@ -1,0 +1,31 @@
+// Packing of an int8 (K, F) weight matrix into the panel layout of a GEMM kernel.
+#ifndef CNN2SNN_TFMOT_CUSTOM_OPS_PACK_H_
+#define CNN2SNN_TFMOT_CUSTOM_OPS_PACK_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "isa_api.h"
+
+namespace akida_ops {
+
+// Returns the packed view of `weights` (row-major (k, f)); the bytes live in *storage.
+// Padding rows (k up to a whole group) and columns (f up to a whole vector) are zero, so the
+// kernels may read any value in the matching padding of A.
+PackedB PackWeights(const int8_t* weights, int64_t k, int64_t f, const PackingFormat& format,
+                    std::vector<uint8_t>* storage);
+
+// Weights packed once for a kernel set (cached per op kernel, weight_cache.h).
+struct PreparedWeights {
+  std::vector<uint8_t> storage;  // packed.data points here
+  PackedB packed{};
+  bool exact_int32 = false;      // int32 lanes are proven exact (else the int64 path)
+};
+
+// max over output channels of sum_k |weights[k, f]| * input_max[k] (input_max null: 1):
+// a bound on every partial sum of a channel, used to prove int32 (or int16) accumulation exact.
+int64_t MaxAbsColumnSum(const int8_t* weights, int64_t k, int64_t f, const int64_t* input_max);
+
+}  // namespace akida_ops
+
+#endif  // CNN2SNN_TFMOT_CUSTOM_OPS_PACK_H_
