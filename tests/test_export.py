@@ -96,3 +96,68 @@ def test_export_argument_errors(converted, tmp_path):
         export_saved_model(quantized, str(tmp_path / "x"))
     with pytest.raises(ValueError, match="engine must be None, 'custom' or 'tf'"):
         export_saved_model(akida_model, str(tmp_path / "x"), engine="fast")
+
+
+@pytest.fixture(scope="module")
+def custom_export(converted, tmp_path_factory):
+    from cnn2snn_tfmot.engine import ops
+
+    if not ops.is_available():
+        pytest.fail("the compiled op library must be built for these tests (make test builds it)")
+    _, akida_model = converted
+    directory = tmp_path_factory.mktemp("custom")
+    path = export_saved_model(akida_model, str(directory / "emulator"), engine="custom")
+    x = images(40, seed=14)
+    np.save(directory / "x.npy", x)
+    return path, str(directory / "x.npy"), akida_model, x
+
+
+def test_custom_savedmodel_reloads_in_a_process_that_imports_the_package(custom_export,
+                                                                         python_runner):
+    path, x_path, akida_model, x = custom_export
+    with open(os.path.join(path, "saved_model.pb"), "rb") as handle:
+        assert b"Cnn2snnTfmot>Akida" in handle.read()  # really the compiled ops
+    result = fresh_process_outputs(python_runner, path, x_path, "import cnn2snn_tfmot")
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(x_path + ".outputs.npy"),
+                                  akida_model.forward(x, engine="custom"))
+    np.testing.assert_array_equal(np.load(x_path + ".outputs.npy"),
+                                  akida_model.forward(x, engine="tf"))
+    np.testing.assert_array_equal(np.load(x_path + ".floats.npy"),
+                                  akida_model.predict(x, engine="tf"))
+
+
+def test_custom_savedmodel_without_the_op_library_names_the_package(custom_export,
+                                                                     python_runner):
+    path, x_path, _, _ = custom_export
+    result = fresh_process_outputs(python_runner, path, x_path, "")  # plain TensorFlow
+    assert result.returncode != 0
+    assert "Op type not registered 'Cnn2snnTfmot>Akida" in result.stderr
+    disabled = python_runner(
+        "import os\nos.environ['CNN2SNN_TFMOT_DISABLE_OPS'] = '1'\nimport cnn2snn_tfmot\n"
+        f"try:\n    cnn2snn_tfmot.load_saved_model({path!r})\n"
+        "except cnn2snn_tfmot.EmulatorLoadError as err:\n    print('ERROR:', err)\n")
+    assert "ERROR:" in disabled.stdout, disabled.stderr[-2000:]
+    assert "compiled Akida ops" in disabled.stdout and "CNN2SNN_TFMOT_DISABLE_OPS=1" in \
+        disabled.stdout and "engine='tf'" in disabled.stdout
+
+
+def test_default_engine_falls_back_with_one_warning_when_ops_are_unavailable(python_runner,
+                                                                             tmp_path):
+    _ = tmp_path
+    result = python_runner(
+        "import os, warnings\nos.environ['CNN2SNN_TFMOT_DISABLE_OPS'] = '1'\n"
+        "import numpy as np, cnn2snn_tfmot\nfrom cnn2snn_tfmot.akida import Model, InputData, "
+        "FullyConnected\nm = Model(); m.add(InputData((1, 1, 4), 4))\n"
+        "m.add(FullyConnected(2, weights_bits=4, activation=False))\n"
+        "m.layers[1].set_variable('weights', np.ones((1, 1, 4, 2), np.int8))\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    out = [m.forward(np.full((1, 1, 1, 4), 3, np.uint8)) for _ in range(3)]\n"
+        "names = [type(w.message).__name__ for w in caught]\n"
+        "print(names.count('EngineFallbackWarning'), out[0].ravel().tolist())\n"
+        "print([str(w.message) for w in caught][0])\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    first, message = result.stdout.splitlines()[:2]
+    assert first == "1 [12, 12]"
+    assert "CNN2SNN_TFMOT_DISABLE_OPS=1" in message and "pure-TensorFlow" in message

@@ -31,8 +31,9 @@ _README = """This SavedModel is a cnn2snn_tfmot Akida emulator.
 Signature '{key}': images (uint8, NHWC {shape}) -> outputs ({dtype}), float_outputs (float32).
 Engine: {engine}. {requirement}
 """
-_CUSTOM_REQUIREMENT = ("It uses the compiled ops of cnn2snn_tfmot: `import cnn2snn_tfmot` "
-                       "before tf.saved_model.load() (or use cnn2snn_tfmot.load_saved_model).")
+_CUSTOM_REQUIREMENT = ("It uses the compiled ops of cnn2snn_tfmot (op types 'Cnn2snnTfmot>...'): "
+                       "`import cnn2snn_tfmot` before tf.saved_model.load() (or use "
+                       "cnn2snn_tfmot.load_saved_model).")
 
 
 class EmulatorLoadError(RuntimeError):
@@ -152,8 +153,8 @@ def load_saved_model(path):
         reason = str(err)
     try:
         return tf.saved_model.load(os.fspath(path))
-    except (tf.errors.NotFoundError, ValueError) as err:
-        if "Op type not registered" not in str(err) or "Akida" not in str(err):
+    except (tf.errors.NotFoundError, RuntimeError, ValueError) as err:
+        if "Op type not registered" not in str(err) or "Cnn2snnTfmot>" not in str(err):
             raise
         raise EmulatorLoadError(
             f"{path} was exported with the compiled Akida ops (engine='custom'), which this "
