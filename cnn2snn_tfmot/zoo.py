@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from cnn2snn_tfmot._keras import keras
 
-__all__ = ["mnist_cnn", "cifar_separable_cnn"]
+__all__ = ["mnist_cnn", "cifar_separable_cnn", "calibrate_batchnorm"]
 
 L = keras.layers
 
@@ -56,13 +56,41 @@ def cifar_separable_cnn(name: str = "cifar_separable_cnn"):
     layers = [keras.Input((32, 32, 3), name="image"),
               L.Conv2D(32, 3, padding="same", use_bias=False, name="conv_0"),
               L.BatchNormalization(name="conv_0_bn"), L.ReLU(name="conv_0_relu")]
-    for index, (filters, pool) in enumerate([(64, True), (128, True), (128, True), (256, False)],
-                                            start=1):
+    # The last block pools globally before its activation: pooling belongs to the block.
+    pools = {1: L.MaxPool2D, 2: L.MaxPool2D, 3: L.MaxPool2D, 4: L.GlobalAveragePooling2D}
+    for index, filters in enumerate([64, 128, 128, 256], start=1):
+        pool = pools[index]
         layers += [L.SeparableConv2D(filters, 3, padding="same", use_bias=False,
                                      name=f"separable_{index}"),
-                   L.BatchNormalization(name=f"separable_{index}_bn")]
-        if pool:
-            layers.append(L.MaxPool2D(padding="same", name=f"separable_{index}_pool"))
-        layers.append(L.ReLU(name=f"separable_{index}_relu"))
-    layers += [L.GlobalAveragePooling2D(name="gap"), L.Dense(10, name="dense")]
+                   L.BatchNormalization(name=f"separable_{index}_bn"),
+                   pool(padding="same", name=f"separable_{index}_pool") if pool is L.MaxPool2D
+                   else pool(name=f"separable_{index}_pool"),
+                   L.ReLU(name=f"separable_{index}_relu")]
+    layers.append(L.Dense(10, name="dense"))
     return keras.Sequential(layers, name=name)
+
+
+def calibrate_batchnorm(model, x) -> None:
+    """Sets every BatchNormalization's moving statistics to those of the batch ``x``.
+
+    For untrained models used in benchmarks and tests: their moving statistics (mean 0,
+    variance 1) otherwise say nothing of the actual activations, and folding them gives
+    meaningless weights. One forward pass in training mode with momentum 0 sets each
+    layer's statistics in turn.
+
+    Arguments:
+        model: a tf_keras model (modified in place).
+        x: a batch of inputs, as the model takes them.
+
+    Example:
+        >>> calibrate_batchnorm(model, images[:512] / 255)
+    """
+    batchnorms = [layer for layer in model.layers if isinstance(layer, L.BatchNormalization)]
+    momenta = [layer.momentum for layer in batchnorms]
+    try:
+        for layer in batchnorms:
+            layer.momentum = 0.0
+        model(x, training=True)
+    finally:
+        for layer, momentum in zip(batchnorms, momenta):
+            layer.momentum = momentum

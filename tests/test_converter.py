@@ -286,3 +286,17 @@ def test_converted_model_runs_bit_exactly_on_brainchips_runtime():
     np.testing.assert_array_equal(ours, akida_model.to_akida().forward(x))
     np.testing.assert_array_equal(akida_model.predict(x, engine="tf"),
                                   akida_model.to_akida().predict(x))
+
+
+@pytest.mark.parametrize("name", ["mnist_cnn", "cifar_separable_cnn"])
+def test_zoo_models_convert(name):
+    from cnn2snn_tfmot import zoo
+    from cnn2snn_tfmot.compatibility import check_model_compatibility
+
+    model = getattr(zoo, name)()
+    shape = (64,) + tuple(model.inputs[0].shape[1:])
+    zoo.calibrate_batchnorm(model, images(*shape[:1], shape[1:], seed=9).astype(np.float32) / 255)
+    quantized = quantize(model, 4, 4, 8)
+    assert check_model_compatibility(quantized)
+    akida_model = convert(quantized, input_scaling=(255, 0))
+    assert akida_model.layers[0].layer_type == "InputConvolutional"
