@@ -3,9 +3,9 @@
 For each model (the MNIST CNN and a CIFAR-size 4-block separable CNN of cnn2snn_tfmot.zoo),
 quantized 8/4/4 and converted, it measures images/s at batch 1 and batch 256 of:
 
-* ``custom``: the compiled-op engine's tf.function;
-* ``tf``: the pure-TensorFlow fallback's tf.function;
-* ``keras_float``: the float tf_keras model of the same architecture (a tf.function of
+* ``custom``: the compiled-op engine's traced function (as ``Model.forward`` calls it);
+* ``tf``: the pure-TensorFlow fallback's traced function;
+* ``keras_float``: the float tf_keras model of the same architecture (the traced function of
   ``model(x, training=False)``, oneDNN kernels);
 * ``akida_runtime``: BrainChip's runtime (``akida`` wheel) ``forward``, when installed.
 
@@ -41,8 +41,10 @@ def _runner(engine, directory):
 
     if engine == "keras_float":
         model = keras.models.load_model(os.path.join(directory, "float.h5"), compile=False)
-        function = tf.function(lambda x: model(x, training=False))
-        return lambda x: function(tf.constant(x.astype(np.float32) / 255)).numpy()
+        function = tf.function(lambda x: model(x, training=False), input_signature=[
+            tf.TensorSpec([None] + list(model.inputs[0].shape[1:]), tf.float32)])
+        concrete = function.get_concrete_function()
+        return lambda x: concrete(tf.constant(x.astype(np.float32) / 255)).numpy()
     from cnn2snn_tfmot.akida import Model
 
     akida_model = Model(os.path.join(directory, "model.akida"))
@@ -51,8 +53,8 @@ def _runner(engine, directory):
         return runtime.forward
     from cnn2snn_tfmot.engine.graph import model_function
 
-    function = model_function(akida_model, engine)
-    return lambda x: function(x).numpy()
+    concrete = model_function(akida_model, engine).get_concrete_function()
+    return lambda x: concrete(tf.constant(x)).numpy()  # as Model.forward calls it
 
 
 def worker(engine, directory, rounds):
@@ -101,7 +103,7 @@ def prepare(name, directory):
     from cnn2snn_tfmot import convert, quantize
     from cnn2snn_tfmot._keras import keras
     from cnn2snn_tfmot.datasets import mnist_split
-    from cnn2snn_tfmot.zoo import cifar_separable_cnn, mnist_cnn
+    from cnn2snn_tfmot.zoo import calibrate_batchnorm, cifar_separable_cnn, mnist_cnn
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -115,9 +117,7 @@ def prepare(name, directory):
         images = rng.integers(0, 256, (2048, 32, 32, 3)).astype(np.uint8)
         model = cifar_separable_cnn()
         # BatchNormalization statistics from the inputs, as a trained model would have them.
-        model(images[:512].astype(np.float32) / 255, training=True)
-        for _ in range(20):
-            model(images[:512].astype(np.float32) / 255, training=True)
+        calibrate_batchnorm(model, images[:512].astype(np.float32) / 255)
     model.save(os.path.join(directory, "float.h5"))
     akida_model = convert(quantize(model, 4, 4, 8), input_scaling=(255, 0))
     akida_model.save(os.path.join(directory, "model.akida"))

@@ -16,13 +16,18 @@ def test_engine_sees_at_most_one_batch(monkeypatch, method):
     seen = []
     original = graph.model_function
 
-    def spying(model, engine=None):
-        function = original(model, engine)
+    class Spy:
+        def __init__(self, function):
+            self.concrete = function.get_concrete_function()
 
-        def run(batch):
-            seen.append(len(batch))
-            return function(batch)
-        return run
+        def get_concrete_function(self):
+            def run(batch):
+                seen.append(int(batch.shape[0]))
+                return self.concrete(batch)
+            return run
+
+    def spying(model, engine=None):
+        return Spy(original(model, engine))
 
     monkeypatch.setattr(graph, "model_function", spying)
     result = getattr(akida_model, method)(x, batch_size=96, engine="tf")
