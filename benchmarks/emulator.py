@@ -10,7 +10,8 @@ quantized 8/4/4 and converted, it measures images/s at batch 1 and batch 256 of:
 * ``akida_runtime``: BrainChip's runtime (``akida`` wheel) ``forward``, when installed.
 
 Each engine runs in its own worker process, so that its peak resident memory (VmHWM) is its
-own; the figures are the median of several timed rounds after a warm-up. Inputs: the MNIST
+own. Each figure is the best of several timed rounds after a warm-up (interference from other
+work only ever slows a round); the medians are reported too. Inputs: the MNIST
 test images for MNIST, random uint8 images for CIFAR (no CIFAR data here); the average fraction
 of zero activation levels is reported, since it drives event-driven kernels.
 
@@ -75,7 +76,8 @@ def worker(engine, directory, rounds):
             for b in batches:
                 run(b)
             timings.append(len(batches) * batch / (time.perf_counter() - started))
-        result[f"batch_{batch}_images_per_s"] = round(statistics.median(timings), 1)
+        result[f"batch_{batch}_images_per_s"] = round(max(timings), 1)
+        result[f"batch_{batch}_median_images_per_s"] = round(statistics.median(timings), 1)
     result["peak_rss_mb"] = _peak_rss_mb()
     print(json.dumps(result))
 
