@@ -47,3 +47,15 @@ def test_mnist_end_to_end(python_runner, tmp_path):
         assert (tmp_path / name).exists(), name
     header = (tmp_path / "qat_log.csv").read_text().splitlines()[0]
     assert "akida_margin/conv_0" in header
+
+
+def test_readme_quick_start_runs(python_runner, tmp_path):
+    with open(os.path.join(REPO, "README.md")) as handle:
+        readme = handle.read()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    result = python_runner(code.replace("epochs=6", "epochs=1").replace("epochs=2", "epochs=1"),
+                           cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert float(result.stdout.strip().splitlines()[-1]) > 0.9  # the printed accuracy
+    assert sorted(os.listdir(tmp_path / "exported")) == ["emulator_savedmodel",
+                                                         "keras_savedmodel", "model.akida"]
