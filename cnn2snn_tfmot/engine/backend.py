@@ -97,3 +97,71 @@ class Backend(Protocol):
 
     def dense_block(self, x, weights: np.ndarray, *, fire: Optional[FireSpec]):
         """x uint8 (N, K), already flattened in the runtime's order; weights int8 (K, U)."""
+
+
+# Argument checks shared by the back-ends: one definition of what the contract accepts. -------
+
+def check_kernel(kernel, rank: int, what: str) -> np.ndarray:
+    """Returns ``kernel`` (C-contiguous) if it is an int8 numpy array of ``rank``, else raises.
+
+    Arguments:
+        kernel: the weights given to a block function.
+        rank: the expected number of dimensions.
+        what: the argument's name, for the message.
+
+    Returns:
+        The kernel as a C-contiguous int8 array.
+
+    Example:
+        >>> check_kernel(np.zeros((3, 3, 1, 2), np.int8), 4, "kernel").shape
+        (3, 3, 1, 2)
+    """
+    if not isinstance(kernel, np.ndarray) or kernel.dtype != np.int8 or kernel.ndim != rank:
+        raise TypeError(f"{what} must be an int8 numpy array of rank {rank}, got "
+                        f"{getattr(kernel, 'dtype', type(kernel))} "
+                        f"{getattr(kernel, 'shape', '')}.")
+    return np.ascontiguousarray(kernel)
+
+
+def check_padding(padding: str) -> None:
+    """Raises unless ``padding`` is "same" or "valid"."""
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}.")
+
+
+def check_pool(pool: PoolSpec) -> None:
+    """Raises unless ``pool.kind`` is "none", "max" or "global_sum"."""
+    if pool.kind not in POOL_KINDS:
+        raise ValueError(f"pool.kind must be one of {POOL_KINDS}, got {pool.kind!r}.")
+
+
+def check_fire(fire: FireSpec, filters: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Validates a FireSpec for ``filters`` output channels.
+
+    Arguments:
+        fire: the FireSpec.
+        filters: the block's number of output channels.
+
+    Returns:
+        ``(threshold int32 (F,), act_step float32 (F,))``.
+
+    Raises:
+        ValueError: act_bits not in (1, 2, 4), a threshold that is not int32 (F,), an act_step
+            not of shape (F,), not finite or below 1/16.
+
+    Example:
+        >>> check_fire(FireSpec(np.zeros(2, np.int32), np.ones(2, np.float32), 4), 2)[1]
+        array([1., 1.], dtype=float32)
+    """
+    if fire.act_bits not in ACT_BITS:
+        raise ValueError(f"act_bits must be one of {ACT_BITS}, got {fire.act_bits!r}.")
+    threshold = np.asarray(fire.threshold)
+    act_step = np.asarray(fire.act_step, dtype=np.float32)
+    if threshold.dtype != np.int32 or threshold.shape != (filters,):
+        raise ValueError(f"threshold must be int32 of shape ({filters},), got "
+                         f"{threshold.dtype} {threshold.shape}.")
+    if act_step.shape != (filters,):
+        raise ValueError(f"act_step must have shape ({filters},), got {act_step.shape}.")
+    if not np.all(np.isfinite(act_step)) or np.any(act_step < 1 / 16):
+        raise ValueError(f"act_step must be finite and >= 1/16, got {act_step}.")
+    return threshold, act_step

@@ -21,7 +21,8 @@ import numpy as np
 
 from cnn2snn_tfmot._keras import tf
 from cnn2snn_tfmot.engine import ops
-from cnn2snn_tfmot.engine.backend import ACT_BITS, PADDINGS, POOL_KINDS, FireSpec, PoolSpec
+from cnn2snn_tfmot.engine.backend import (FireSpec, PoolSpec, check_fire, check_kernel,
+                                          check_padding, check_pool)
 
 name = "custom"
 
@@ -46,7 +47,7 @@ def conv_block(x, kernel: np.ndarray, *, strides: Tuple[int, int], padding: str,
         >>> conv_block(x, k, strides=(1, 1), padding="same", padding_value=0,
         ...            pool=PoolSpec("max", (2, 2), (2, 2)), fire=None)   # doctest: +SKIP
     """
-    kernel = _check_kernel(kernel, 4, "kernel")
+    kernel = check_kernel(kernel, 4, "kernel")
     if not 0 <= int(padding_value) <= 255:
         raise ValueError(f"padding_value must be in [0, 255], got {padding_value!r}.")
     attrs = _block_attrs(strides, padding, pool)
@@ -81,8 +82,8 @@ def separable_block(x, depthwise: np.ndarray, pointwise: np.ndarray, *,
         >>> separable_block(x, dw, pw, strides=(1, 1), padding="same", pool=PoolSpec(),
         ...                 fire=None)   # doctest: +SKIP
     """
-    depthwise = _check_kernel(depthwise, 3, "depthwise")
-    pointwise = _check_kernel(pointwise, 2, "pointwise")
+    depthwise = check_kernel(depthwise, 3, "depthwise")
+    pointwise = check_kernel(pointwise, 2, "pointwise")
     if pointwise.shape[0] != depthwise.shape[2]:
         raise ValueError(f"pointwise kernel has {pointwise.shape[0]} input channels, the "
                          f"depthwise kernel {depthwise.shape[2]}.")
@@ -112,7 +113,7 @@ def dense_block(x, weights: np.ndarray, *, fire: Optional[FireSpec]):
         >>> dense_block(x, w, fire=FireSpec(np.zeros(10, np.int32),
         ...                                 np.ones(10, np.float32), 4))   # doctest: +SKIP
     """
-    weights = _check_kernel(weights, 2, "weights")
+    weights = check_kernel(weights, 2, "weights")
     lib = ops.load_library()
     if fire is None:
         return lib.cnn2snn_tfmot_akida_dense(x, tf.constant(weights))
@@ -122,14 +123,6 @@ def dense_block(x, weights: np.ndarray, *, fire: Optional[FireSpec]):
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _check_kernel(kernel, rank: int, what: str) -> np.ndarray:
-    if not isinstance(kernel, np.ndarray) or kernel.dtype != np.int8 or kernel.ndim != rank:
-        raise TypeError(f"{what} must be an int8 numpy array of rank {rank}, got "
-                        f"{getattr(kernel, 'dtype', type(kernel))} "
-                        f"{getattr(kernel, 'shape', '')}.")
-    return np.ascontiguousarray(kernel)
-
-
 def _pair(value, what: str) -> list:
     pair = [int(v) for v in value]
     if len(pair) != 2 or min(pair) < 1:
@@ -138,10 +131,8 @@ def _pair(value, what: str) -> list:
 
 
 def _block_attrs(strides, padding: str, pool: PoolSpec) -> dict:
-    if padding not in PADDINGS:
-        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}.")
-    if pool.kind not in POOL_KINDS:
-        raise ValueError(f"pool.kind must be one of {POOL_KINDS}, got {pool.kind!r}.")
+    check_padding(padding)
+    check_pool(pool)
     attrs = {"strides": _pair(strides, "strides"), "padding": padding.upper(),
              "pool_type": pool.kind}
     if pool.kind == "max":
@@ -152,15 +143,5 @@ def _block_attrs(strides, padding: str, pool: PoolSpec) -> dict:
 
 def _fire_constants(fire: FireSpec, filters: int):
     """threshold and act_step as graph constants, checked as the op would at run time."""
-    if fire.act_bits not in ACT_BITS:
-        raise ValueError(f"act_bits must be one of {ACT_BITS}, got {fire.act_bits!r}.")
-    threshold = np.asarray(fire.threshold)
-    act_step = np.asarray(fire.act_step, dtype=np.float32)  # as the pure-TF back-end reads it
-    if threshold.dtype != np.int32 or threshold.shape != (filters,):
-        raise ValueError(f"threshold must be int32 of shape ({filters},), got "
-                         f"{threshold.dtype} {threshold.shape}.")
-    if act_step.shape != (filters,):
-        raise ValueError(f"act_step must have shape ({filters},), got {act_step.shape}.")
-    if not np.all(np.isfinite(act_step)) or np.any(act_step < 1 / 16):
-        raise ValueError(f"act_step must be finite and >= 1/16, got {act_step}.")
+    threshold, act_step = check_fire(fire, filters)
     return tf.constant(threshold), tf.constant(act_step)

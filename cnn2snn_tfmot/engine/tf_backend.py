@@ -32,7 +32,8 @@ import numpy as np
 
 from cnn2snn_tfmot._keras import tf
 from cnn2snn_tfmot.akida.shapes import out_size, pad_amounts
-from cnn2snn_tfmot.engine.backend import ACT_BITS, PADDINGS, POOL_KINDS, FireSpec, PoolSpec
+from cnn2snn_tfmot.engine.backend import (FireSpec, PoolSpec, check_fire, check_kernel,
+                                          check_padding, check_pool)
 
 name = "tf"
 
@@ -65,8 +66,8 @@ def conv_block(x, kernel: np.ndarray, *, strides: Tuple[int, int], padding: str,
         >>> conv_block(x, k, strides=(1, 1), padding="same", padding_value=0,
         ...            pool=PoolSpec(), fire=None)   # doctest: +SKIP
     """
-    kernel = _check_kernel(kernel, 4, "kernel")
-    _check_padding(padding)
+    kernel = check_kernel(kernel, 4, "kernel")
+    check_padding(padding)
     bound = _INPUT_MAX * int(np.abs(kernel.astype(np.int64)).sum(axis=(0, 1, 2)).max(
         initial=0))
     dtype = _exact_float(bound)
@@ -97,9 +98,9 @@ def separable_block(x, depthwise: np.ndarray, pointwise: np.ndarray, *,
         >>> separable_block(x, dw, pw, strides=(1, 1), padding="same", pool=PoolSpec(),
         ...                 fire=None)   # doctest: +SKIP
     """
-    depthwise = _check_kernel(depthwise, 3, "depthwise")
-    pointwise = _check_kernel(pointwise, 2, "pointwise")
-    _check_padding(padding)
+    depthwise = check_kernel(depthwise, 3, "depthwise")
+    pointwise = check_kernel(pointwise, 2, "pointwise")
+    check_padding(padding)
     if pointwise.shape[0] != depthwise.shape[2]:
         raise ValueError(f"pointwise kernel has {pointwise.shape[0]} input channels, the "
                          f"depthwise kernel {depthwise.shape[2]}.")
@@ -142,7 +143,7 @@ def dense_block(x, weights: np.ndarray, *, fire: Optional[FireSpec]):
     Example:
         >>> dense_block(x, w, fire=None)   # doctest: +SKIP
     """
-    weights = _check_kernel(weights, 2, "weights")
+    weights = check_kernel(weights, 2, "weights")
     bound = _INPUT_MAX * int(np.abs(weights.astype(np.int64)).sum(axis=0).max(initial=0))
     dtype = _exact_float(bound)
     y = tf.matmul(tf.cast(x, dtype), tf.constant(weights, dtype))
@@ -151,19 +152,6 @@ def dense_block(x, weights: np.ndarray, *, fire: Optional[FireSpec]):
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _check_kernel(kernel, rank: int, what: str) -> np.ndarray:
-    if not isinstance(kernel, np.ndarray) or kernel.dtype != np.int8 or kernel.ndim != rank:
-        raise TypeError(f"{what} must be an int8 numpy array of rank {rank}, got "
-                        f"{getattr(kernel, 'dtype', type(kernel))} "
-                        f"{getattr(kernel, 'shape', '')}.")
-    return kernel
-
-
-def _check_padding(padding: str) -> None:
-    if padding not in PADDINGS:
-        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}.")
-
-
 def _float32_is_exact() -> bool:
     """False when a GPU may run float32 products in TensorFloat-32."""
     if not tf.config.list_logical_devices("GPU"):
@@ -242,8 +230,7 @@ def _saturate(p):
 
 
 def _pool_fire(p, bound: int, padding: str, pool: PoolSpec, fire: Optional[FireSpec]):
-    if pool.kind not in POOL_KINDS:
-        raise ValueError(f"pool.kind must be one of {POOL_KINDS}, got {pool.kind!r}.")
+    check_pool(pool)
     if pool.kind == "max":
         p = _saturate(tf.nn.max_pool2d(p, ksize=list(pool.size), strides=list(pool.stride),
                                        padding=padding.upper()))
@@ -306,21 +293,14 @@ def fire_steps(fire: FireSpec) -> np.ndarray:
         >>> fire_steps(FireSpec(np.zeros(1, np.int32), np.array([0.3], np.float32), 4)).tolist()
         [4]
     """
-    if fire.act_bits not in ACT_BITS:
-        raise ValueError(f"act_bits must be one of {ACT_BITS}, got {fire.act_bits!r}.")
-    act_step = np.asarray(fire.act_step, dtype=np.float32).astype(np.float64)
-    if not np.all(np.isfinite(act_step)) or np.any(act_step < 1 / 16):
-        raise ValueError(f"act_step must be finite and >= 1/16, got {act_step}.")
+    act_step = check_fire(fire, np.asarray(fire.act_step).size)[1].astype(np.float64)
     # 16 * act_step is exact in float64 (a power-of-two scaling of a float32).
     return np.floor(act_step * 16).astype(np.int64) * 2 ** (4 - fire.act_bits)
 
 
 def _fire(p, fire: FireSpec):
+    threshold, _ = check_fire(fire, int(p.shape[-1]))
     steps = fire_steps(fire)
-    threshold = np.asarray(fire.threshold)
-    if threshold.dtype != np.int32 or threshold.shape != steps.shape:
-        raise ValueError(f"threshold must be int32 of shape {steps.shape}, got "
-                         f"{threshold.dtype} {threshold.shape}.")
     numerator = (tf.cast(p, tf.int64) - tf.constant(threshold.astype(np.int64))) * 16
     levels = -tf.math.floordiv(-numerator, tf.constant(steps))  # exact ceiling division
     levels = tf.clip_by_value(levels, 0, 2 ** fire.act_bits - 1)
