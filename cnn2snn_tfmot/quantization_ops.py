@@ -16,6 +16,7 @@ gradient through ``sf`` either, while a trainable quantizer's own variables do.
 """
 from __future__ import annotations
 
+import json
 from typing import Optional, Tuple
 
 import numpy as np
@@ -35,6 +36,14 @@ ACTIVATION_BITWIDTHS = range(1, 9)
 _register = keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
 
 
+def _check_bitwidth(bitwidth, argument: str, valid: range, what: str, hint: str) -> int:
+    if isinstance(bitwidth, (bool, np.bool_)) or not isinstance(bitwidth, (int, np.integer)) \
+            or int(bitwidth) not in valid:
+        raise ValueError(f"`{argument}` must be an integer {what} bitwidth in "
+                         f"{valid.start}..{valid.stop - 1} ({hint}); got {bitwidth!r}.")
+    return int(bitwidth)
+
+
 def check_weight_bitwidth(bitwidth, argument: str = "bitwidth") -> int:
     """Returns ``bitwidth`` as an int if it is a valid weight bitwidth (2..8), else raises.
 
@@ -49,11 +58,8 @@ def check_weight_bitwidth(bitwidth, argument: str = "bitwidth") -> int:
         >>> check_weight_bitwidth(4)
         4
     """
-    if isinstance(bitwidth, (bool, np.bool_)) or not isinstance(bitwidth, (int, np.integer)) \
-            or int(bitwidth) not in WEIGHT_BITWIDTHS:
-        raise ValueError(f"`{argument}` must be an integer weight bitwidth in 2..8 (0 means "
-                         f"float, with WeightFloat); got {bitwidth!r}.")
-    return int(bitwidth)
+    return _check_bitwidth(bitwidth, argument, WEIGHT_BITWIDTHS, "weight",
+                           "0 means float, with WeightFloat")
 
 
 def check_activation_bitwidth(bitwidth, argument: str = "bitwidth") -> int:
@@ -72,11 +78,34 @@ def check_activation_bitwidth(bitwidth, argument: str = "bitwidth") -> int:
         >>> check_activation_bitwidth(2)
         2
     """
-    if isinstance(bitwidth, (bool, np.bool_)) or not isinstance(bitwidth, (int, np.integer)) \
-            or int(bitwidth) not in ACTIVATION_BITWIDTHS:
-        raise ValueError(f"`{argument}` must be an integer activation bitwidth in 1..8 (Akida "
-                         f"runs 1, 2 or 4); got {bitwidth!r}.")
-    return int(bitwidth)
+    return _check_bitwidth(bitwidth, argument, ACTIVATION_BITWIDTHS, "activation",
+                           "Akida runs 1, 2 or 4")
+
+
+class ConfigEqualityMixin:
+    """Equality, hashing and ``from_config`` from ``get_config()``, for quantizers and configs.
+
+    Two objects are equal when they have the same type and the same configuration.
+
+    Example:
+        >>> MaxQuantizer(4) == MaxQuantizer(4)
+        True
+    """
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """Creates an object from ``get_config()``'s output."""
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash((type(self).__name__, json.dumps(self.get_config(), sort_keys=True,
+                                                     default=str)))
 
 
 def _safe_scale(kmax: float, limit):
@@ -86,7 +115,7 @@ def _safe_scale(kmax: float, limit):
                     tf.ones_like(limit))
 
 
-class WeightQuantizerBase(tfmot.quantization.keras.quantizers.Quantizer):
+class WeightQuantizerBase(ConfigEqualityMixin, tfmot.quantization.keras.quantizers.Quantizer):
     """Abstract base of the weight quantizers: ``scale_factor(w)`` and ``quantize(w)``.
 
     It also implements TFMOT's ``Quantizer`` interface, so that any subclass can be returned by
@@ -146,20 +175,6 @@ class WeightQuantizerBase(tfmot.quantization.keras.quantizers.Quantizer):
     def get_config(self) -> dict:
         """Returns the quantizer's configuration (its constructor arguments)."""
         return {"bitwidth": self.bitwidth}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        """Creates a quantizer from ``get_config()``'s output."""
-        return cls(**config)
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __ne__(self, other):
-        return not self == other
-
-    def __hash__(self):
-        return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
 
     def __repr__(self):
         arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

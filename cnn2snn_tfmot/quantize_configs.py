@@ -29,8 +29,9 @@ from cnn2snn_tfmot import quantization_layers, quantization_ops
 from cnn2snn_tfmot._keras import keras, tf
 from cnn2snn_tfmot.quantization_layers import (as_weight_quantizer, call_once_with,
                                                depthwise_quantizer)
-from cnn2snn_tfmot.quantization_ops import (MaxPerAxisQuantizer, MaxQuantizer,
-                                            check_activation_bitwidth, check_weight_bitwidth,
+from cnn2snn_tfmot.quantization_ops import (ConfigEqualityMixin, MaxPerAxisQuantizer,
+                                            MaxQuantizer, check_activation_bitwidth,
+                                            check_weight_bitwidth,
                                             discrete_relu_parameters, quantized_activation)
 
 _tfmot_keras = tfmot.quantization.keras
@@ -48,7 +49,7 @@ _register = keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
 
 
 @_register
-class ActivationQuantizer(Quantizer):
+class ActivationQuantizer(ConfigEqualityMixin, Quantizer):
     """TFMOT quantizer of a ReLU's output, equal to ActivationDiscreteRelu or QuantizedReLU.
 
     With ``trainable=False`` it computes ActivationDiscreteRelu(bitwidth); with
@@ -102,21 +103,8 @@ class ActivationQuantizer(Quantizer):
     def get_config(self) -> dict:
         return {"bitwidth": self.bitwidth, "trainable": self.trainable}
 
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
 
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __ne__(self, other):
-        return not self == other
-
-    def __hash__(self):
-        return hash((type(self).__name__, self.bitwidth, self.trainable))
-
-
-class _WeightsQuantizeConfig(QuantizeConfig):
+class _WeightsQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
     """Base of the neural-layer configs: quantizes kernels, leaves bias and outputs float.
 
     Subclasses set ``LAYER_TYPE`` and ``KERNELS`` (pairs of kernel attribute, quantizer
@@ -167,16 +155,6 @@ class _WeightsQuantizeConfig(QuantizeConfig):
     def get_config(self) -> dict:
         return {quantizer: keras.utils.serialize_keras_object(getattr(self, quantizer))
                 for _, quantizer in self.KERNELS}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __ne__(self, other):
-        return not self == other
 
 
 @_register
@@ -247,7 +225,7 @@ class SeparableConv2DQuantizeConfig(_WeightsQuantizeConfig):
 
 
 @_register
-class ReLUQuantizeConfig(QuantizeConfig):
+class ReLUQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
     """Quantizes the output of a ReLU (keras.layers.ReLU or Activation('relu')).
 
     The result equals ActivationDiscreteRelu(bitwidth), or QuantizedReLU(bitwidth) when the
@@ -313,16 +291,6 @@ class ReLUQuantizeConfig(QuantizeConfig):
 
     def get_config(self) -> dict:
         return {"quantizer": keras.utils.serialize_keras_object(self.quantizer)}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.quantizer == other.quantizer
-
-    def __ne__(self, other):
-        return not self == other
 
 
 _CONFIG_TYPES = {
