@@ -62,12 +62,7 @@ def test_quantize_made_model_converts_and_matches_keras():
     assert first.pool_type.name == "Max" and first.weights_bits == 8 and first.act_bits == 4
     # First layer: the chip fires the Keras level or at most one level higher.
     keras_first = keras_levels(quantized, x.astype(np.float32) / 255, "r0", 0.4)
-    probe = AkidaModel()
-    probe.add(akida_model.layers[0].__class__(**_layer_arguments(akida_model.layers[0])))
-    for name in ("weights", "threshold", "act_step"):
-        probe.layers[0].set_variable(name, akida_model.layers[0].get_variable(name))
-    akida_first = probe.forward(x, engine="tf").astype(np.int64)
-    difference = akida_first - keras_first
+    difference = first_layer_levels(akida_model, x) - keras_first
     assert np.mean(difference == 0) > 0.95 and np.mean(np.isin(difference, (0, 1))) > 0.999
     # Whole model: the logits agree closely.
     keras_logits = keras.Model(quantized.inputs, quantized.get_layer("d").output).predict(
@@ -104,11 +99,7 @@ def test_hand_built_model_with_batchnorm_in_the_block():
     assert [layer.layer_type for layer in akida_model.layers] == \
         ["InputConvolutional", "FullyConnected"]
     levels = keras_levels(model, x.astype(np.float32) / 255, "relu", 0.35)
-    probe = AkidaModel()
-    probe.add(akida_model.layers[0].__class__(**_layer_arguments(akida_model.layers[0])))
-    for name in ("weights", "threshold", "act_step"):
-        probe.layers[0].set_variable(name, akida_model.layers[0].get_variable(name))
-    difference = probe.forward(x, engine="tf").astype(np.int64) - levels
+    difference = first_layer_levels(akida_model, x) - levels
     assert np.mean(difference == 0) > 0.95 and np.mean(np.isin(difference, (0, 1))) > 0.999
 
 
@@ -203,18 +194,19 @@ def test_last_layer_without_activation_dequantizes_to_the_keras_logits():
     registers = block_registers(analyze(model).blocks[1], (2.5, 0))
     assert registers.act_bits is None
     # With identical first-layer levels, predict() returns the Keras logits (up to float32).
-    levels = akida_model_levels(akida_model, x)
+    levels = first_layer_levels(akida_model, x).astype(np.float32)
     logits = model.get_layer("out")(model.get_layer("flat")(levels * 0.4)).numpy()
     np.testing.assert_allclose(akida_model.predict(x, engine="tf").reshape(len(x), -1), logits,
                                rtol=1e-4, atol=1e-3)
 
 
-def akida_model_levels(akida_model, x):
+def first_layer_levels(akida_model, x):
+    """The levels of the Akida model's first layer alone (a one-layer copy of it), int64."""
     probe = AkidaModel()
     probe.add(akida_model.layers[0].__class__(**_layer_arguments(akida_model.layers[0])))
     for name in ("weights", "threshold", "act_step"):
         probe.layers[0].set_variable(name, akida_model.layers[0].get_variable(name))
-    return probe.forward(x, engine="tf").astype(np.float32)
+    return probe.forward(x, engine="tf").astype(np.int64)
 
 
 def test_file_path_saves_the_model(tmp_path):
