@@ -164,3 +164,44 @@ def test_sums_beyond_int32(backend_name):
     exact = 9 * (channels // 2) * 255 * 127
     assert backend.conv_block(tf.constant(image), kernel, strides=(1, 1), padding="valid",
                               padding_value=0, pool=PoolSpec(), fire=None).numpy().item() == exact
+
+
+def _float32_conv(x, kernel):
+    return tf.nn.conv2d(tf.cast(x, tf.float32), tf.constant(kernel, tf.float32), 1,
+                        "VALID").numpy()
+
+
+@pytest.mark.parametrize("block", ["conv", "separable"])
+def test_sums_a_float32_path_would_round_are_exact_in_both(block):
+    """Potentials beyond 2**24 (float32 loses units there) but within int32."""
+    from cnn2snn_tfmot.engine import get_backend
+    from cnn2snn_tfmot.engine.backend import PoolSpec
+
+    rng = np.random.default_rng(7)
+    if block == "conv":
+        channels = 2048  # 3 x 3 x 2048 x 255 x 127 = 6.0e8
+        x = rng.integers(200, 256, (2, 5, 5, channels)).astype(np.uint8)
+        kernel = rng.integers(60, 128, (3, 3, channels, 3)).astype(np.int8)
+        exact = np.einsum("nhwc,hwcf->nf", x.astype(np.int64)[:, 1:4, 1:4],
+                          kernel.astype(np.int64))
+        rounded = _float32_conv(x, kernel)[:, 1, 1]
+        run = lambda backend: backend.conv_block(  # noqa: E731
+            tf.constant(x), kernel, strides=(1, 1), padding="valid", padding_value=0,
+            pool=PoolSpec(), fire=None)
+        pick = lambda out: out[:, 1, 1]  # noqa: E731
+    else:
+        channels = 1024  # depthwise 3 x 3 x 255 x 7 = 16065, then x 7 x 1024 = 1.15e8
+        x = rng.integers(200, 256, (2, 3, 3, channels)).astype(np.uint8)
+        depthwise = rng.integers(4, 8, (3, 3, channels)).astype(np.int8)
+        pointwise = rng.integers(4, 8, (channels, 3)).astype(np.int8)
+        hidden = np.einsum("nhwc,hwc->nc", x.astype(np.int64), depthwise.astype(np.int64))
+        exact = hidden @ pointwise.astype(np.int64)
+        rounded = hidden.astype(np.float32) @ pointwise.astype(np.float32)
+        run = lambda backend: backend.separable_block(  # noqa: E731
+            tf.constant(x), depthwise, pointwise, strides=(1, 1), padding="valid",
+            pool=PoolSpec(), fire=None)
+        pick = lambda out: out[:, 0, 0]  # noqa: E731
+    assert exact.max() > 2 ** 24 and exact.max() < 2 ** 31
+    assert not np.array_equal(rounded.astype(np.int64), exact)  # float32 would round them
+    for name in ("tf", "custom"):
+        np.testing.assert_array_equal(pick(run(get_backend(name)).numpy()), exact, err_msg=name)
