@@ -38,6 +38,7 @@ def public_functions_taking_a_model():
             lambda m: cnn2snn_tfmot.create_trainable_quantizer_model(m),
         "convert": lambda m: cnn2snn_tfmot.convert(m),
         "check_model_compatibility": lambda m: cnn2snn_tfmot.check_model_compatibility(m),
+        "export": lambda m: cnn2snn_tfmot.export(m, None, "unused"),
     }
 
 
