@@ -118,7 +118,7 @@ def _integer_weights(kernel: np.ndarray, quantizer, name: str, role: str):
                          "weights on the grid of its scale factor (quantize(w) * "
                          "scale_factor(w) must be integers).")
     kmax = quantizer.kmax_
-    if kmax is None or np.max(np.abs(integers), initial=0) > max(kmax, 127):
+    if kmax is None or np.max(np.abs(integers), initial=0) > kmax:
         raise ValueError(f"Layer '{name}': {role} integer weights exceed the quantizer's "
                          f"range +-{kmax}.")
     return integers.astype(np.int8), scale_factor
