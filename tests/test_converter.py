@@ -71,12 +71,6 @@ def test_quantize_made_model_converts_and_matches_keras():
     assert np.mean(np.argmax(keras_logits, 1) == np.argmax(akida_logits, 1)) >= 0.9
 
 
-def _layer_arguments(layer):
-    arguments = dict(layer.parameters.to_dict())
-    arguments.pop("layer_type", None)
-    return {"name": layer.name, **arguments}
-
-
 def tutorial_style_model():
     """Built by hand: BN left in the block (after the pooling), QuantizedReLU, Softmax."""
     keras.utils.set_random_seed(5)
@@ -203,9 +197,10 @@ def test_last_layer_without_activation_dequantizes_to_the_keras_logits():
 def first_layer_levels(akida_model, x):
     """The levels of the Akida model's first layer alone (a one-layer copy of it), int64."""
     probe = AkidaModel()
-    probe.add(akida_model.layers[0].__class__(**_layer_arguments(akida_model.layers[0])))
+    first = akida_model.layers[0]
+    probe.add(type(first)(**first.constructor_arguments()))
     for name in ("weights", "threshold", "act_step"):
-        probe.layers[0].set_variable(name, akida_model.layers[0].get_variable(name))
+        probe.layers[0].set_variable(name, first.get_variable(name))
     return probe.forward(x, engine="tf").astype(np.int64)
 
 
@@ -292,3 +287,25 @@ def test_zoo_models_convert(name):
     assert check_model_compatibility(quantized)
     akida_model = convert(quantized, input_scaling=(255, 0))
     assert akida_model.layers[0].layer_type == "InputConvolutional"
+
+
+def test_integer_weights_beyond_the_quantizer_range_are_refused():
+    from cnn2snn_tfmot._keras import tf
+
+    class Unclipped(qops.WeightQuantizerBase):
+        """On its scale factor's grid, but not clipped to +-kmax."""
+
+        def scale_factor(self, w):
+            return tf.constant(100.0)
+
+        def quantize(self, w):
+            return tf.round(w * 100.0) / 100.0
+
+    keras.utils.set_random_seed(12)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        qlayers.QuantizedConv2D(4, 3, quantizer=Unclipped(bitwidth=4), name="conv"),
+        qlayers.ActivationDiscreteRelu(4, name="relu")])
+    with pytest.raises(ValueError, match=r"'conv': kernel integer weights exceed the "
+                                         r"quantizer's range \+-7"):
+        convert(model, input_scaling=(255, 0))
