@@ -139,17 +139,11 @@ def sparsity(akida_model, images):
             continue
         prefix = Model()
         for source in akida_model.layers[:depth + 1]:
-            prefix.add(type(source)(**_arguments(source)))
+            prefix.add(type(source)(**source.constructor_arguments()))
             for variable in source.variables:
                 prefix.layers[-1].set_variable(variable, source.get_variable(variable))
         zeros.append(float(np.mean(prefix.forward(images[:256], engine="tf") == 0)))
     return round(float(np.mean(zeros)), 3) if zeros else None
-
-
-def _arguments(layer):
-    arguments = dict(layer.parameters.to_dict())
-    arguments.pop("layer_type", None)
-    return {"name": layer.name, **arguments}
 
 
 def main():

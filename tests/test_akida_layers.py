@@ -304,3 +304,14 @@ def test_output_dims_match_the_runtime(case):
 def test_repr_names_type_and_parameters():
     text = repr(Convolutional((3, 3), 4, name="c", pool_type="max", pool_size=2))
     assert text.startswith("Convolutional(name='c'") and "pool_type='Max'" in text
+
+
+def test_constructor_arguments_rebuild_an_equal_layer():
+    from cnn2snn_tfmot.akida import Convolutional, PoolType
+
+    layer = Convolutional((3, 5), 7, name="c", kernel_stride=(1, 2), weights_bits=4,
+                          pool_type=PoolType.Max, pool_size=(2, 2), act_bits=2)
+    arguments = layer.constructor_arguments()
+    assert arguments["name"] == "c" and arguments["pool_type"] is PoolType.Max
+    copy = type(layer)(**arguments)
+    assert copy.parameters == layer.parameters and copy.name == layer.name

@@ -66,11 +66,8 @@ def to_akida(model):
 
 
 def _constructor_values(layer) -> dict:
-    values = dict(layer.parameters.to_dict())
-    values.pop("layer_type")
-    for key in ("padding", "pool_type"):
-        if key in values:
-            values[key] = getattr(layer.parameters, key)
+    values = layer.constructor_arguments()
+    values.pop("name")
     return values
 
 

@@ -102,6 +102,18 @@ class Layer:
     def _describe(self) -> str:
         return P.layer_prefix(self.layer_type, self._name)
 
+    def constructor_arguments(self) -> dict:
+        """The keyword arguments that build a copy of this layer (without its variables).
+
+        Returns:
+            ``{"name": ..., <parameter>: <value>, ...}``; padding and pool type as enum members.
+
+        Example:
+            >>> copy = type(layer)(**layer.constructor_arguments())   # doctest: +SKIP
+        """
+        names = [key for key in self._params.to_dict() if key != "layer_type"]
+        return {"name": self._name, **{key: getattr(self._params, key) for key in names}}
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._params.to_dict().items()
                          if k != "layer_type")
