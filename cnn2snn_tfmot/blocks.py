@@ -73,7 +73,6 @@ class PoolItem:
     size: Tuple[int, int] = (1, 1)
     strides: Tuple[int, int] = (1, 1)
     padding: str = "valid"
-    input_shape: Tuple[int, ...] = ()
 
 
 @dataclasses.dataclass
@@ -112,17 +111,6 @@ class Block:
     def name(self) -> str:
         return self.neural.name
 
-    @property
-    def pooled_shape(self) -> Tuple[int, ...]:
-        """The block's output shape (H, W, C) after pooling."""
-        shape = self.neural.output_shape
-        if self.pool is None or len(shape) != 3:
-            return shape
-        if self.pool.kind == "global":
-            return (1, 1, shape[2])
-        return tuple(_pooled_size(shape[i], self.pool.size[i], self.pool.strides[i],
-                                  self.pool.padding) for i in (0, 1)) + (shape[2],)
-
 
 @dataclasses.dataclass
 class Analysis:
@@ -131,12 +119,6 @@ class Analysis:
     violations: List[str]
     warnings: List[str]
     input_shape: Tuple[int, ...]
-
-
-def _pooled_size(size: int, window: int, stride: int, padding: str) -> int:
-    if padding == "same":
-        return -(-size // stride)
-    return (size - window) // stride + 1
 
 
 def _shape(shape) -> Tuple[int, ...]:
@@ -206,9 +188,9 @@ def _read_activation(layer):
 
 def _read_pool(layer):
     if isinstance(layer, L.GlobalAveragePooling2D):
-        return PoolItem(layer.name, "global", input_shape=_shape(layer.input_shape))
+        return PoolItem(layer.name, "global")
     return PoolItem(layer.name, "max", tuple(layer.pool_size), tuple(layer.strides),
-                    layer.padding, _shape(layer.input_shape))
+                    layer.padding)
 
 
 def _read_batchnorm(layer):

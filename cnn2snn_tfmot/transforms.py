@@ -330,7 +330,7 @@ def swap_pooling_batchnorm(chain: List[LayerSpec]) -> List[LayerSpec]:
         # both the pooled and the unpooled tensor.
         moved = batchnorm.replace(config={**batchnorm.config, "axis": -1},
                                   input_shape=pool.input_shape)
-        result[index], result[index + 1] = moved, pool.replace(input_shape=pool.input_shape)
+        result[index], result[index + 1] = moved, pool
     return result
 
 
