@@ -21,7 +21,7 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from cnn2snn_tfmot._keras import tf
+from cnn2snn_tfmot.tfkeras import tf
 from cnn2snn_tfmot.engine import ops
 
 try:

@@ -22,7 +22,7 @@ from typing import Dict, List, Tuple, Union
 
 import numpy as np
 
-from cnn2snn_tfmot._keras import check_keras_model, keras, tf
+from cnn2snn_tfmot.tfkeras import check_keras_model, keras, tf
 
 __all__ = ["MinValueConstraint", "add_gamma_constraint", "GammaClipping", "ScaleFactorMonitor",
            "AkidaRegisterWarning"]
@@ -144,7 +144,7 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
     """Predicts during training whether ``convert`` will fit the model in Akida's registers.
 
     At each check it computes, from the current weights and with the converter's own code
-    (:func:`cnn2snn_tfmot.converter.block_registers`), every layer's thresholds and act_steps,
+    (:func:`cnn2snn_tfmot.registers.block_registers`), every layer's thresholds and act_steps,
     and writes into the Keras ``logs`` each layer's margin in bits,
     ``akida_margin/<layer>``: the smallest headroom, ``log2(limit / value)``, of its act_steps
     (above 1/16 and below the 20- or 24-bit register) and thresholds (within the signed
@@ -168,7 +168,7 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
     def __init__(self, input_scaling=(1.0, 0), frequency: Union[str, int] = "epoch",
                  on_violation: str = "warn", input_is_sparse: bool = False):
         super().__init__()
-        from cnn2snn_tfmot.converter import check_input_scaling
+        from cnn2snn_tfmot.rules import check_input_scaling
 
         self.input_scaling = check_input_scaling(input_scaling, input_is_sparse)
         if frequency != "epoch" and (isinstance(frequency, bool) or
@@ -209,7 +209,8 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
             layers that do not fit (empty when all fit).
         """
         from cnn2snn_tfmot.blocks import analyze
-        from cnn2snn_tfmot.converter import model_registers, register_problems
+        from cnn2snn_tfmot.registers import model_registers
+        from cnn2snn_tfmot.rules import register_problems
 
         analysis = analyze(self.model, self.input_is_sparse)
         margins, problems = {}, []
@@ -242,7 +243,7 @@ def register_margin(registers) -> float:
     """The smallest headroom, in bits, of a block's registers (negative: does not fit).
 
     Arguments:
-        registers: a :class:`cnn2snn_tfmot.converter.BlockRegisters`.
+        registers: a :class:`cnn2snn_tfmot.registers.BlockRegisters`.
 
     Returns:
         ``min(log2(act_step / (1/16)), log2(limit / act_step), log2(range / |threshold|))``

@@ -31,7 +31,7 @@ def _load(path: str):
 
 def _check(args) -> int:
     from cnn2snn_tfmot.compatibility import check_model_compatibility
-    from cnn2snn_tfmot.converter import IncompatibleModelError
+    from cnn2snn_tfmot.rules import IncompatibleModelError
 
     model = _load(args.model)
     with warnings.catch_warnings(record=True) as caught:
@@ -48,7 +48,7 @@ def _check(args) -> int:
 
 
 def _quantize(args) -> int:
-    from cnn2snn_tfmot.quantize import quantize
+    from cnn2snn_tfmot.quantization import quantize
 
     model = quantize(_load(args.model), args.weight_bits, args.activ_bits, args.input_weight_bits)
     model.save(args.output)

@@ -22,13 +22,14 @@ from typing import Optional, Tuple
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
-from cnn2snn_tfmot._keras import keras, tf
+from cnn2snn_tfmot.tfkeras import keras, tf
 
 __all__ = [
     "WeightQuantizerBase", "LinearWeightQuantizer", "MaxQuantizer", "MaxPerAxisQuantizer",
     "StdWeightQuantizer", "WeightQuantizer", "TrainableStdWeightQuantizer",
     "TrainableWeightQuantizer", "WeightFloat", "check_weight_bitwidth",
-    "check_activation_bitwidth", "discrete_relu_parameters", "quantized_activation",
+    "check_activation_bitwidth", "default_weight_quantizer", "discrete_relu_parameters",
+    "add_activation_variables", "quantized_activation",
 ]
 
 WEIGHT_BITWIDTHS = range(2, 9)
@@ -345,6 +346,26 @@ WeightQuantizer = StdWeightQuantizer
 TrainableWeightQuantizer = TrainableStdWeightQuantizer
 
 
+def default_weight_quantizer(bitwidth: int, per_axis: bool) -> WeightQuantizerBase:
+    """The quantizer ``quantize()`` and the Akida TFMOT scheme give a kernel by default.
+
+    Arguments:
+        bitwidth: 2..8, or 0 for float weights.
+        per_axis: one scale factor per output channel (MaxPerAxisQuantizer) or one per tensor
+            (MaxQuantizer, required for depthwise kernels).
+
+    Returns:
+        A new quantizer instance.
+
+    Example:
+        >>> default_weight_quantizer(4, per_axis=False)
+        MaxQuantizer(bitwidth=4)
+    """
+    if bitwidth == 0 and not isinstance(bitwidth, bool):
+        return WeightFloat()
+    return MaxPerAxisQuantizer(bitwidth) if per_axis else MaxQuantizer(bitwidth)
+
+
 # Activations ------------------------------------------------------------------------------
 
 def discrete_relu_parameters(bitwidth: int) -> Tuple[float, float]:
@@ -366,6 +387,31 @@ def discrete_relu_parameters(bitwidth: int) -> Tuple[float, float]:
     levels = 2 ** check_activation_bitwidth(bitwidth) - 1
     step = min(levels, 6) / levels
     return step / 2, step
+
+
+def add_activation_variables(layer, bitwidth: int, prefix: str = "") -> dict:
+    """Creates the trainable ``threshold`` and ``step`` of a quantized ReLU on ``layer``.
+
+    They start at the ActivationDiscreteRelu values of ``bitwidth``. QuantizedReLU and the
+    trainable TFMOT ActivationQuantizer both create theirs here.
+
+    Arguments:
+        layer: the Keras layer that owns the variables.
+        bitwidth: the activation bitwidth, 1..8.
+        prefix: a prefix of the variable names (e.g. "output_" gives "output_threshold").
+
+    Returns:
+        ``{"threshold": variable, "step": variable}``.
+
+    Example:
+        >>> layer = keras.layers.Layer()
+        >>> sorted(add_activation_variables(layer, 4))
+        ['step', 'threshold']
+    """
+    threshold, step = discrete_relu_parameters(bitwidth)
+    return {name: layer.add_weight(name=f"{prefix}{name}", shape=(), dtype=tf.float32,
+                                   trainable=True, initializer=keras.initializers.Constant(value))
+            for name, value in (("threshold", threshold), ("step", step))}
 
 
 def quantized_activation(x, threshold, step_height, step_width, levels: int):

@@ -21,7 +21,7 @@ from typing import Callable, Dict, Iterator, Optional
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
-from cnn2snn_tfmot._keras import check_keras_model, keras
+from cnn2snn_tfmot.tfkeras import check_keras_model, keras
 from cnn2snn_tfmot.quantization_layers import QuantizedActivation, QuantizedLayerMixin
 from cnn2snn_tfmot.quantize_configs import quantize_scope
 

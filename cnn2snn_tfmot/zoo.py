@@ -5,7 +5,7 @@ optional max pooling and ReLU, and a last Dense layer without activation.
 """
 from __future__ import annotations
 
-from cnn2snn_tfmot._keras import keras
+from cnn2snn_tfmot.tfkeras import keras
 
 __all__ = ["mnist_cnn", "cifar_separable_cnn", "calibrate_batchnorm"]
 

@@ -19,7 +19,7 @@ import numpy as np
 from cnn2snn_tfmot import (GammaClipping, ScaleFactorMonitor, add_gamma_constraint,
                            check_model_compatibility, convert, export, load_saved_model,
                            quantize)
-from cnn2snn_tfmot._keras import keras
+from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.datasets import mnist_split
 from cnn2snn_tfmot.zoo import mnist_cnn
 

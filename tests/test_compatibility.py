@@ -6,9 +6,10 @@ import pytest
 
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot._keras import keras
+from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.compatibility import AkidaChipWarning, check_model_compatibility
-from cnn2snn_tfmot.converter import IncompatibleModelError
+from cnn2snn_tfmot.converter import convert
+from cnn2snn_tfmot.rules import IncompatibleModelError
 
 L = keras.layers
 
@@ -216,6 +217,18 @@ def test_other_activations_only_last():
                                   conv("conv2"), relu()))
     assert "Activation 'sig' (Activation): an activation other than a quantized one can only " \
            "be the last layer" in message
+
+
+def test_grouped_pointwise_after_depthwise_is_refused_naming_the_layers():
+    """The pair merge_separable_conv cannot merge: check refuses it, convert fails the same."""
+    keras_model = model(conv(bits=8), relu(), qlayers.QuantizedDepthwiseConv2D(
+        3, name="dw", use_bias=False, padding="same", quantizer=qops.MaxQuantizer(4)),
+        conv("pw", kernel=1, groups=2), relu("r2"))
+    message = violations_of(keras_model)
+    assert "Layers 'dw' + 'pw' cannot be merged into a separable convolution: 'pw' has " \
+           "groups=2" in message
+    with pytest.raises(IncompatibleModelError, match="'pw' has groups=2"):
+        convert(keras_model, input_scaling=(255, 0))
 
 
 def test_all_violations_in_one_error():

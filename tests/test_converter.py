@@ -8,11 +8,13 @@ import tensorflow_model_optimization as tfmot
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
 from cnn2snn_tfmot import quantize_configs as qc
-from cnn2snn_tfmot._keras import keras
+from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.akida import Model as AkidaModel
 from cnn2snn_tfmot.blocks import analyze
-from cnn2snn_tfmot.converter import IncompatibleModelError, block_registers, convert
-from cnn2snn_tfmot.quantize import quantize
+from cnn2snn_tfmot.converter import convert
+from cnn2snn_tfmot.registers import block_registers
+from cnn2snn_tfmot.rules import IncompatibleModelError
+from cnn2snn_tfmot.quantization import quantize
 
 L = keras.layers
 annotate = tfmot.quantization.keras.quantize_annotate_layer
@@ -249,8 +251,11 @@ def test_registers_out_of_range_name_the_layer_the_value_the_limit_and_the_fix()
         convert(model, input_scaling=(255, 0))
     message = str(error.value)
     # The layer, the value, the limit (the 24-bit input register) and the fix.
-    assert re.search(r"Layer 'conv': (act_step|threshold) -?[0-9.e+]+ \(channel \d+\) does not "
-                     r"fit the (signed )?24-bit register", message), message
+    assert re.search(r"Layer 'conv': act_step [0-9.e+]+ \(channel \d+\) does not fit the "
+                     r"24-bit act_step register \(20 integer and 4 fractional bits: limit "
+                     r"1\.04858e\+06\)", message), message
+    assert re.search(r"Layer 'conv': threshold -?\d+ \(channel \d+\) does not fit the signed "
+                     r"24-bit threshold register \[-8388608, 8388607\]", message), message
     assert "add_gamma_constraint" in message
 
 
@@ -290,7 +295,7 @@ def test_zoo_models_convert(name):
 
 
 def test_integer_weights_beyond_the_quantizer_range_are_refused():
-    from cnn2snn_tfmot._keras import tf
+    from cnn2snn_tfmot.tfkeras import tf
 
     class Unclipped(qops.WeightQuantizerBase):
         """On its scale factor's grid, but not clipped to +-kmax."""

@@ -10,7 +10,7 @@ import zlib
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot._keras import tf
+from cnn2snn_tfmot.tfkeras import tf
 from cnn2snn_tfmot.engine import ops
 
 SAT_MIN, SAT_MAX = -(2 ** 19), 2 ** 19 - 1

@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot._keras import tf
+from cnn2snn_tfmot.tfkeras import tf
 from cnn2snn_tfmot.engine import ops
 from cnn2snn_tfmot.engine.backend import FireSpec, PoolSpec
 

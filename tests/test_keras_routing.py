@@ -2,7 +2,7 @@
 import pytest
 
 import cnn2snn_tfmot
-from cnn2snn_tfmot._keras import check_keras_model, keras
+from cnn2snn_tfmot.tfkeras import check_keras_model, keras
 
 
 @pytest.mark.parametrize("first_imports", [

@@ -1,10 +1,10 @@
 """Post-training and quantization-aware quantization quality on the shipped MNIST data."""
 import numpy as np
 
-from cnn2snn_tfmot._keras import keras
+from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.datasets import mnist_split
 from cnn2snn_tfmot.converter import convert
-from cnn2snn_tfmot.quantize import quantize
+from cnn2snn_tfmot.quantization import quantize
 from cnn2snn_tfmot.zoo import mnist_cnn
 
 

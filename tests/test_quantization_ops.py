@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot._keras import keras, tf
+from cnn2snn_tfmot.tfkeras import keras, tf
 
 BITWIDTHS = range(2, 9)
 

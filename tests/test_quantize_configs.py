@@ -6,7 +6,7 @@ import tensorflow_model_optimization as tfmot
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
 from cnn2snn_tfmot import quantize_configs as qc
-from cnn2snn_tfmot._keras import keras
+from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.saving import load_partial_weights
 
 L = keras.layers

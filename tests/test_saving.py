@@ -6,7 +6,7 @@ import pytest
 
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot._keras import keras
+from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.saving import load_partial_weights, load_quantized_model
 from test_quantize_configs import annotated_and_seed_models, make_qat_model, randomize_batchnorm
 

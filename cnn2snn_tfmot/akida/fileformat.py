@@ -167,15 +167,26 @@ def load(path):
 def read_into(model, path) -> None:
     """Fills the empty ``model`` with the layers of the file at ``path`` (used by ``Model``).
 
+    Layers are added with ``Model.add`` and their variables set with ``Layer.set_variable``:
+    a file gets exactly the validation of a model built in code.
+
+    Arguments:
+        model: an empty :class:`cnn2snn_tfmot.akida.Model`.
+        path: a file written by :func:`save`.
+
     Raises:
         AkidaModelFileError: the file is invalid.
         OSError: the path cannot be opened.
+
+    Example:
+        >>> read_into(Model(), "model.akida")   # doctest: +SKIP
     """
-    from cnn2snn_tfmot.akida.model import Model
     path = os.fspath(path)
+    if model.layers:
+        raise ValueError("read_into() fills an empty model; this one has layers.")
     with open(path, "rb") as handle:
         try:
-            loaded = _read(handle, Model)
+            _read(handle, model)
         except AkidaModelFileError as err:
             raise AkidaModelFileError(f"{path}: {err}") from None
         except _CORRUPTION as err:
@@ -184,10 +195,9 @@ def read_into(model, path) -> None:
         except MemoryError:
             raise AkidaModelFileError(f"{path}: corrupted model file (declares more data "
                                       f"than fits in memory)") from None
-    model._layers = loaded._layers
 
 
-def _read(handle, model_class):
+def _read(handle, model):
     head = handle.read(4)
     handle.seek(0)
     if head[:2] != b"PK":
@@ -213,7 +223,6 @@ def _read(handle, model_class):
         if extra:
             raise AkidaModelFileError(f"unexpected member(s) {extra[:5]} not declared in the "
                                       f"manifest.")
-        model = model_class()
         total = 0
         for index, entry in enumerate(layers):
             layer = _build_layer(index, entry)
@@ -246,7 +255,6 @@ def _read(handle, model_class):
                     layer.set_variable(name, array)
                 except (ValueError, TypeError) as err:
                     raise AkidaModelFileError(f"{where}: invalid variable: {err}") from None
-        return model
 
 
 def _check_members(archive) -> Dict[str, zipfile.ZipInfo]:

@@ -21,9 +21,37 @@ import numpy as np
 from cnn2snn_tfmot.akida import params as P
 from cnn2snn_tfmot.akida.layers import Layer
 
-__all__ = ["Model"]
+__all__ = ["Model", "dequantize"]
 
 DEFAULT_BATCH_SIZE = 256
+
+
+def dequantize(outputs, threshold, act_step, cast: Callable):
+    """``float32(P - threshold) / act_step``: the dequantized output of a last layer without
+    activation, as BrainChip's runtime computes it (measured bit for bit).
+
+    One definition for every array library: ``predict`` calls it on numpy arrays, the exported
+    SavedModel on graph tensors.
+
+    Arguments:
+        outputs: int32 potentials (N, ..., F).
+        threshold: int64 thresholds (F,).
+        act_step: float32 act_steps (F,), raw (not truncated to 1/16).
+        cast: ``cast(x, dtype_name)`` of the array library, e.g. ``tf.cast``.
+
+    Returns:
+        float32 values like ``outputs``.
+
+    Example:
+        >>> cast = lambda x, dtype: np.asarray(x).astype(dtype)
+        >>> dequantize(np.array([7], np.int32), np.array([1]), np.float32([4.0]), cast)
+        array([1.5], dtype=float32)
+    """
+    return cast(cast(outputs, "int64") - threshold, "float32") / act_step
+
+
+def _numpy_cast(x, dtype: str):
+    return np.asarray(x).astype(dtype)
 
 
 class Model:
@@ -43,7 +71,7 @@ class Model:
 
     def __init__(self, path: Optional[str | os.PathLike] = None):
         self._layers: List[Layer] = []
-        self._graph_cache: dict = {}
+        self._functions: dict = {}  # engine name -> (state key, compiled function)
         if path is not None:
             from cnn2snn_tfmot.akida import fileformat
             fileformat.read_into(self, path)
@@ -231,7 +259,7 @@ class Model:
             act_step = last._value("act_step")
 
             def post(out):
-                return (out.astype(np.int64) - threshold).astype(np.float32) / act_step
+                return dequantize(out, threshold, act_step, _numpy_cast)
         return self._run(x, batch_size, verbose, engine, post=post, dtype=np.float32)
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -270,16 +298,42 @@ class Model:
             raise ValueError("the model is empty: add layers before running it.")
         return self._layers
 
+    def emulator_function(self, engine: Optional[str] = None):
+        """The ``tf.function`` computing this model's output for a uint8 NHWC batch.
+
+        Built by the emulator engine on first use and kept until a layer is added or a
+        variable is set.
+
+        Arguments:
+            engine: None (compiled ops when available, else pure TF), "custom" or "tf".
+
+        Returns:
+            A ``tf.function`` with input signature ``uint8 [None, H, W, C]`` returning the last
+            layer's uint8 levels or int32 potentials, shape ``[None] + output_shape``.
+
+        Example:
+            >>> model.emulator_function("tf").input_signature   # doctest: +SKIP
+        """
+        from cnn2snn_tfmot.engine import get_backend, graph
+
+        self._require_layers()
+        backend = get_backend(engine)
+        key = self._state_key()
+        cached = self._functions.get(backend.name)
+        if cached is None or cached[0] != key:
+            cached = (key, graph.build_function(self, backend))
+            self._functions[backend.name] = cached
+        return cached[1]
+
     def _run(self, x, batch_size, verbose, engine, post, dtype=None) -> np.ndarray:
-        from cnn2snn_tfmot._keras import tf
-        from cnn2snn_tfmot.engine.graph import model_function
+        from cnn2snn_tfmot.tfkeras import tf
         layers = self._require_layers()
         x = _check_input(x, layers[0], self.input_shape)
         batch_size = P.check_int(batch_size, "batch_size", low=1)
         verbose = P.check_int(verbose, "verbose", choices=(0, 1, 2))
         # The traced concrete function: calling it directly skips tf.function's dispatch, a
         # fifth of the time of a batch-1 call.
-        function = model_function(self, engine).get_concrete_function()
+        function = self.emulator_function(engine).get_concrete_function()
         last = layers[-1]
         if dtype is None:
             dtype = np.uint8 if last.parameters.activation else np.int32
@@ -287,7 +341,7 @@ class Model:
         output = np.empty((n,) + tuple(self.output_shape), dtype=dtype)
         progbar = None
         if verbose:
-            from cnn2snn_tfmot._keras import keras
+            from cnn2snn_tfmot.tfkeras import keras
             progbar = keras.utils.Progbar(n, verbose=verbose, unit_name="sample")
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)

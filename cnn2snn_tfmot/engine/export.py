@@ -20,7 +20,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from cnn2snn_tfmot._keras import check_keras_model, tf
+from cnn2snn_tfmot.tfkeras import check_keras_model, tf
 from cnn2snn_tfmot.engine import ops
 
 __all__ = ["export_saved_model", "export", "load_saved_model", "SIGNATURE_KEY",
@@ -66,13 +66,15 @@ def _atomic_directory(path: str):
 
 
 def _float_outputs(akida_model):
-    """The graph twin of ``Model.predict``'s post-processing."""
+    """``Model.predict``'s post-processing, in the graph (the same ``dequantize``)."""
+    from cnn2snn_tfmot.akida.model import dequantize
+
     last = akida_model.layers[-1]
     if last.parameters.activation:
         return lambda outputs: tf.cast(outputs, tf.float32)
-    threshold = tf.constant(last._value("threshold").astype(np.int64))
-    act_step = tf.constant(last._value("act_step"))
-    return lambda outputs: tf.cast(tf.cast(outputs, tf.int64) - threshold, tf.float32) / act_step
+    threshold = tf.constant(last.get_variable("threshold").astype(np.int64))
+    act_step = tf.constant(last.get_variable("act_step"))
+    return lambda outputs: dequantize(outputs, threshold, act_step, tf.cast)
 
 
 def export_saved_model(akida_model, path, engine: Optional[str] = None) -> str:
@@ -94,13 +96,12 @@ def export_saved_model(akida_model, path, engine: Optional[str] = None) -> str:
     """
     from cnn2snn_tfmot.akida.model import Model
     from cnn2snn_tfmot.engine import get_backend
-    from cnn2snn_tfmot.engine.graph import model_function
 
     if not isinstance(akida_model, Model):
         raise TypeError(f"`akida_model` must be a cnn2snn_tfmot.akida.Model, got "
                         f"{type(akida_model).__name__}.")
     backend = get_backend(engine)
-    forward = model_function(akida_model, backend.name)
+    forward = akida_model.emulator_function(backend.name)
     post = _float_outputs(akida_model)
     height, width, channels = akida_model.input_shape
 

@@ -6,7 +6,8 @@ the back-end's conventions once, at build time: Convolutional / Separable kernel
 to the runtime's column-major order before flattening, and pooling / fire parameters become
 :class:`PoolSpec` / :class:`FireSpec`.
 
-The function is cached on the model and rebuilt when a layer is added or a variable is set.
+The Akida model caches the function (:meth:`cnn2snn_tfmot.akida.Model.emulator_function`) and
+asks for a new one when a layer is added or a variable is set.
 
 Example:
     >>> fn = model_function(model, "tf")           # doctest: +SKIP
@@ -18,10 +19,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from cnn2snn_tfmot._keras import tf
 from cnn2snn_tfmot.akida.enums import PoolType
-from cnn2snn_tfmot.engine import get_backend
 from cnn2snn_tfmot.engine.backend import FireSpec, PoolSpec
+from cnn2snn_tfmot.tfkeras import tf
 
 __all__ = ["model_function", "build_function", "BUILDERS"]
 
@@ -29,7 +29,9 @@ _POOL_KINDS = {PoolType.NoPooling: "none", PoolType.Max: "max", PoolType.Average
 
 
 def model_function(model, engine: Optional[str] = None):
-    """The cached ``tf.function`` computing ``model``'s output for a uint8 NHWC batch.
+    """The ``tf.function`` computing ``model``'s output for a uint8 NHWC batch.
+
+    The same as ``model.emulator_function(engine)``, which caches it.
 
     Arguments:
         model: a :class:`cnn2snn_tfmot.akida.Model` with at least one neural layer.
@@ -42,15 +44,7 @@ def model_function(model, engine: Optional[str] = None):
     Example:
         >>> model_function(model, "tf").input_signature   # doctest: +SKIP
     """
-    backend = get_backend(engine)
-    key = model._state_key()
-    cache = model._graph_cache
-    cached = cache.get(backend.name)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    function = build_function(model, backend)
-    cache[backend.name] = (key, function)
-    return function
+    return model.emulator_function(engine)
 
 
 def build_function(model, backend):
@@ -111,7 +105,7 @@ def _fire(layer) -> Optional[FireSpec]:
     p = layer.parameters
     if not p.activation:
         return None
-    return FireSpec(layer._value("threshold"), layer._value("act_step"), p.act_bits)
+    return FireSpec(layer.get_variable("threshold"), layer.get_variable("act_step"), p.act_bits)
 
 
 def _input_data(layer, backend):
@@ -120,7 +114,7 @@ def _input_data(layer, backend):
 
 def _input_convolutional(layer, backend):
     p = layer.parameters
-    kernel = layer._value("weights")  # stored in cross-correlation orientation
+    kernel = layer.get_variable("weights")  # stored in cross-correlation orientation
     pool, fire = _pool(layer), _fire(layer)
     return lambda x: backend.conv_block(
         x, kernel, strides=tuple(p.kernel_stride), padding=p.padding.tf_name,
@@ -129,7 +123,7 @@ def _input_convolutional(layer, backend):
 
 def _convolutional(layer, backend):
     p = layer.parameters
-    kernel = np.ascontiguousarray(layer._value("weights")[::-1, ::-1])  # un-flip
+    kernel = np.ascontiguousarray(layer.get_variable("weights")[::-1, ::-1])  # un-flip
     pool, fire = _pool(layer), _fire(layer)
     return lambda x: backend.conv_block(
         x, kernel, strides=tuple(p.kernel_stride), padding=p.padding.tf_name,
@@ -138,8 +132,8 @@ def _convolutional(layer, backend):
 
 def _separable_convolutional(layer, backend):
     p = layer.parameters
-    depthwise = np.ascontiguousarray(layer._value("weights")[::-1, ::-1, :, 0])  # un-flip
-    pointwise = np.ascontiguousarray(layer._value("weights_pw")[0, 0])
+    depthwise = np.ascontiguousarray(layer.get_variable("weights")[::-1, ::-1, :, 0])  # un-flip
+    pointwise = np.ascontiguousarray(layer.get_variable("weights_pw")[0, 0])
     pool, fire = _pool(layer), _fire(layer)
     return lambda x: backend.separable_block(
         x, depthwise, pointwise, strides=tuple(p.kernel_stride), padding=p.padding.tf_name,
@@ -148,7 +142,7 @@ def _separable_convolutional(layer, backend):
 
 def _fully_connected(layer, backend):
     height, width, channels = layer.input_dims
-    weights = np.ascontiguousarray(layer._value("weights")[0, 0])
+    weights = np.ascontiguousarray(layer.get_variable("weights")[0, 0])
     fire = _fire(layer)
     units = layer.parameters.units
 

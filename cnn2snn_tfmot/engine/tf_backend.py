@@ -30,16 +30,16 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from cnn2snn_tfmot._keras import tf
+from cnn2snn_tfmot.akida.limits import IMAGE_MAX, POTENTIAL_MAX, POTENTIAL_MIN
 from cnn2snn_tfmot.akida.shapes import out_size, pad_amounts
+from cnn2snn_tfmot.tfkeras import tf
 from cnn2snn_tfmot.engine.backend import (FireSpec, PoolSpec, check_fire, check_kernel,
                                           check_padding, check_pool)
 
 name = "tf"
 
-SAT_MIN = -(2 ** 19)
-SAT_MAX = 2 ** 19 - 1
-_INPUT_MAX = 255
+SAT_MIN, SAT_MAX = POTENTIAL_MIN, POTENTIAL_MAX
+_INPUT_MAX = IMAGE_MAX
 _FLOAT32_EXACT = 2 ** 24
 _FLOAT64_EXACT = 2 ** 53
 # Identity element of the clamp-composition tree: wider than any reachable partial sum.

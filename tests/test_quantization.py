@@ -4,8 +4,8 @@ import pytest
 
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot._keras import keras
-from cnn2snn_tfmot.quantize import create_trainable_quantizer_model, quantize, quantize_layer
+from cnn2snn_tfmot.tfkeras import keras
+from cnn2snn_tfmot.quantization import create_trainable_quantizer_model, quantize, quantize_layer
 from cnn2snn_tfmot.saving import load_partial_weights
 
 L = keras.layers

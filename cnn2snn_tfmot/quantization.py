@@ -9,102 +9,63 @@ layers by Quantized* layers and ReLUs by ActivationDiscreteRelu. Layer names are
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Union
+from typing import List, Optional, Union
 
-from cnn2snn_tfmot._keras import keras
-from cnn2snn_tfmot.quantization_layers import (ActivationDiscreteRelu, QuantizedConv2D,
-                                               QuantizedDense, QuantizedDepthwiseConv2D,
-                                               QuantizedReLU, QuantizedSeparableConv2D,
-                                               as_weight_quantizer)
-from cnn2snn_tfmot.quantization_ops import (MaxPerAxisQuantizer, MaxQuantizer, StdWeightQuantizer,
-                                            TrainableStdWeightQuantizer, WeightFloat,
-                                            WeightQuantizerBase, check_activation_bitwidth,
-                                            check_weight_bitwidth)
-from cnn2snn_tfmot.transforms import (NEURAL_TYPES, LayerSpec, build_model, check_batchnorm,
-                                      fold_batchnorms, is_relu, model_chain,
-                                      split_fused_activations, swap_activation_pooling,
-                                      swap_pooling_batchnorm)
+from cnn2snn_tfmot import registry, rules
+from cnn2snn_tfmot.quantization_layers import (ActivationDiscreteRelu, QuantizedActivation,
+                                               QuantizedReLU, as_weight_quantizer)
+from cnn2snn_tfmot.quantization_ops import (StdWeightQuantizer, TrainableStdWeightQuantizer,
+                                            WeightFloat, WeightQuantizerBase,
+                                            check_activation_bitwidth, check_weight_bitwidth,
+                                            default_weight_quantizer)
+from cnn2snn_tfmot.tfkeras import keras
+from cnn2snn_tfmot.transforms import (LayerSpec, build_model, fold_batchnorms, is_relu,
+                                      model_chain, split_fused_activations,
+                                      swap_activation_pooling, swap_pooling_batchnorm)
 
 __all__ = ["quantize", "quantize_layer", "create_trainable_quantizer_model"]
 
 L = keras.layers
 
-#: Neural layer type -> its quantized class.
-_QUANTIZED_CLASS: Dict[type, type] = {
-    L.Conv2D: QuantizedConv2D, QuantizedConv2D: QuantizedConv2D,
-    L.DepthwiseConv2D: QuantizedDepthwiseConv2D,
-    QuantizedDepthwiseConv2D: QuantizedDepthwiseConv2D,
-    L.SeparableConv2D: QuantizedSeparableConv2D,
-    QuantizedSeparableConv2D: QuantizedSeparableConv2D,
-    L.Dense: QuantizedDense, QuantizedDense: QuantizedDense,
-}
-#: Config key of each kernel's quantizer, and whether quantize() quantizes it per axis.
-#: Depthwise kernels are per tensor: Akida requires it for separable layers, and a standalone
-#: depthwise layer must stay mergeable by merge_separable_conv.
-_KERNEL_QUANTIZERS = {"kernel": ("quantizer", True), "pointwise_kernel": ("quantizer", True),
-                      "depthwise_kernel": ("quantizer_dw", False)}
-_ACTIVATION_TYPES = (ActivationDiscreteRelu, QuantizedReLU)
-#: Layers quantize() keeps as they are.
-_KEPT_TYPES = (L.MaxPooling2D, L.GlobalAveragePooling2D, L.BatchNormalization, L.Dropout,
-               L.Flatten, L.Reshape, L.Softmax, L.Activation, L.ReLU)
-_SUPPORTED = ("Conv2D, SeparableConv2D, DepthwiseConv2D, Dense (or their Quantized* versions), "
-              "ReLU, ActivationDiscreteRelu, QuantizedReLU, BatchNormalization, MaxPool2D, "
-              "GlobalAveragePooling2D, Dropout, Flatten, Reshape, Softmax and Activation")
-
-
-def _quantizer_keys(spec: LayerSpec) -> List[tuple]:
-    """(config key, kernel attribute, per axis) of each kernel of a neural spec."""
-    kernels = NEURAL_TYPES[spec.cls]
-    if spec.cls in (L.DepthwiseConv2D, QuantizedDepthwiseConv2D):
-        return [("quantizer", "depthwise_kernel", False)]
-    return [(_KERNEL_QUANTIZERS[k][0], k, _KERNEL_QUANTIZERS[k][1]) for k in kernels]
-
-
-def _default_quantizer(bitwidth: int, per_axis: bool) -> WeightQuantizerBase:
-    if bitwidth == 0:
-        return WeightFloat()
-    return MaxPerAxisQuantizer(bitwidth) if per_axis else MaxQuantizer(bitwidth)
-
 
 def _is_activation(spec: LayerSpec) -> bool:
-    return is_relu(spec) or spec.cls in _ACTIVATION_TYPES
+    return is_relu(spec) or issubclass(spec.cls, QuantizedActivation)
 
 
-def _check_layer(spec: LayerSpec) -> None:
-    """Raises a ValueError naming the layer and the fix when quantize() cannot handle it."""
-    if spec.cls in NEURAL_TYPES:
-        dilation = tuple(spec.config.get("dilation_rate", (1, 1)))
-        if spec.cls is not L.Dense and dilation != (1, 1):
-            raise ValueError(f"Layer '{spec.name}' has dilation_rate={dilation}; Akida has no "
-                             "dilated convolution: use dilation_rate=1.")
-        if spec.config.get("groups", 1) != 1:
-            raise ValueError(f"Layer '{spec.name}' has groups={spec.config['groups']}; Akida "
-                             "convolutions are not grouped: use groups=1.")
-        if spec.cls in (L.DepthwiseConv2D, QuantizedDepthwiseConv2D, L.SeparableConv2D,
-                        QuantizedSeparableConv2D) and spec.config.get("depth_multiplier", 1) != 1:
-            raise ValueError(f"Layer '{spec.name}' has depth_multiplier="
-                             f"{spec.config['depth_multiplier']}; Akida needs 1.")
-        return
-    if spec.cls is L.ReLU and not is_relu(spec):
-        raise ValueError(f"ReLU '{spec.name}' has negative_slope={spec.config.get('negative_slope')}"
-                         f" and threshold={spec.config.get('threshold')}; Akida activations are "
-                         "plain ReLUs: use negative_slope=0 and threshold=0.")
-    if spec.cls is L.BatchNormalization:
-        check_batchnorm(spec, len(spec.input_shape))
-        return
-    if spec.cls in _ACTIVATION_TYPES or spec.cls in _KEPT_TYPES:
-        return
-    raise ValueError(f"Layer '{spec.name}' of type {spec.cls.__name__} is not supported by "
-                     f"quantize(); supported: {_SUPPORTED}. Replace or remove it.")
+def _layer_problems(spec: LayerSpec) -> List[str]:
+    """What keeps quantize() from handling a layer (the rules it cannot fix by itself)."""
+    table = registry.current()
+    entry = table.neural(spec.cls)
+    if entry is not None:
+        return rules.layer_parameter_problems(spec.name, spec.config, entry.akida_kind)
+    if issubclass(spec.cls, QuantizedActivation):
+        return []
+    role = table.role(spec.cls, spec.config)
+    if role == "relu":
+        return rules.relu_problems(spec.name, spec.config)
+    if role is not None:
+        return []
+    return [f"Layer '{spec.name}' of type {spec.cls.__name__} is not supported by quantize(); "
+            f"supported: {table.supported_names()}, ActivationDiscreteRelu and QuantizedReLU. "
+            "Replace or remove it."]
+
+
+def _check_layers(chain: List[LayerSpec], caller: str) -> None:
+    problems = [problem for spec in chain for problem in _layer_problems(spec)]
+    if problems:
+        raise ValueError(f"{caller}(): " + (problems[0] if len(problems) == 1 else
+                         f"{len(problems)} problems:\n  - " + "\n  - ".join(problems)))
 
 
 def _quantized_neural(spec: LayerSpec, bitwidth: int) -> LayerSpec:
+    entry = registry.current().neural(spec.cls)
     config = dict(spec.config)
-    for key, _, per_axis in _quantizer_keys(spec):
-        config[key] = keras.utils.serialize_keras_object(_default_quantizer(bitwidth, per_axis))
-    kept = set(NEURAL_TYPES[spec.cls]) | {"bias"}
+    for kernel in entry.kernels:
+        config[kernel.quantizer] = keras.utils.serialize_keras_object(
+            default_weight_quantizer(bitwidth, kernel.per_axis))
+    kept = {kernel.attribute for kernel in entry.kernels} | {"bias"}
     weights = {key: value for key, value in spec.weights.items() if key in kept}
-    return LayerSpec(_QUANTIZED_CLASS[spec.cls], config, weights, spec.input_shape)
+    return LayerSpec(entry.quantized_class, config, weights, spec.input_shape)
 
 
 def _activation(spec: LayerSpec, bitwidth: int, trainable: bool = False) -> LayerSpec:
@@ -154,14 +115,13 @@ def quantize(model, weight_quantization: int = 0, activ_quantization: int = 0,
     input_bits = _check_bitwidths(weight_quantization, activ_quantization,
                                   input_weight_quantization)
     chain = model_chain(model, "quantize")
-    for spec in chain:
-        _check_layer(spec)
+    _check_layers(chain, "quantize")
     for transform in (split_fused_activations, swap_activation_pooling, swap_pooling_batchnorm,
                       fold_batchnorms):
         chain = transform(chain)
     result, first = [], True
     for spec in chain:
-        if spec.cls in NEURAL_TYPES:
+        if registry.current().neural(spec.cls) is not None:
             result.append(_quantized_neural(spec, input_bits if first else weight_quantization))
             first = False
         elif _is_activation(spec):
@@ -191,10 +151,8 @@ def _resolve_target(model, chain: List[LayerSpec], target_layer: Union[str, int]
 
 def _requantized(quantizer: WeightQuantizerBase, bitwidth: int,
                  per_axis: bool) -> WeightQuantizerBase:
-    if bitwidth == 0:
-        return WeightFloat()
-    if isinstance(quantizer, WeightFloat):
-        return _default_quantizer(bitwidth, per_axis)
+    if bitwidth == 0 or isinstance(quantizer, WeightFloat):
+        return default_weight_quantizer(bitwidth, per_axis)
     return type(quantizer).from_config({**quantizer.get_config(), "bitwidth": bitwidth})
 
 
@@ -220,19 +178,21 @@ def quantize_layer(model, target_layer: Union[str, int], bitwidth: int):
     chain = model_chain(model, "quantize_layer")
     index = _resolve_target(model, chain, target_layer)
     spec = chain[index]
-    if spec.cls in NEURAL_TYPES:
+    entry = registry.current().neural(spec.cls)
+    if entry is not None:
         if bitwidth != 0 or isinstance(bitwidth, bool):
             check_weight_bitwidth(bitwidth)
         config, changed = dict(spec.config), False
-        for key, _, per_axis in _quantizer_keys(spec):
-            old = as_weight_quantizer(config.get(key), key, f"layer '{spec.name}'")
-            new = _requantized(old, bitwidth, per_axis)
+        for kernel in entry.kernels:
+            old = as_weight_quantizer(config.get(kernel.quantizer), kernel.quantizer,
+                                      f"layer '{spec.name}'")
+            new = _requantized(old, bitwidth, kernel.per_axis)
             changed |= type(new) is not type(old)
-            config[key] = keras.utils.serialize_keras_object(new)
-        base = set(NEURAL_TYPES[spec.cls]) | {"bias"}
+            config[kernel.quantizer] = keras.utils.serialize_keras_object(new)
+        base = {kernel.attribute for kernel in entry.kernels} | {"bias"}
         weights = spec.weights if not changed else {
             key: value for key, value in spec.weights.items() if key in base}
-        chain[index] = LayerSpec(_QUANTIZED_CLASS[spec.cls], config, weights, spec.input_shape)
+        chain[index] = LayerSpec(entry.quantized_class, config, weights, spec.input_shape)
     elif _is_activation(spec):
         if bitwidth != 0 or isinstance(bitwidth, bool):
             check_activation_bitwidth(bitwidth)
@@ -263,9 +223,10 @@ def create_trainable_quantizer_model(quantized_model):
     for index, spec in enumerate(chain):
         if spec.cls is ActivationDiscreteRelu:
             chain[index] = _activation(spec, spec.config["bitwidth"], trainable=True)
-        elif spec.cls in NEURAL_TYPES:
+        elif registry.current().neural(spec.cls) is not None:
             config = dict(spec.config)
-            for key, _, _ in _quantizer_keys(spec):
+            for kernel in registry.current().neural(spec.cls).kernels:
+                key = kernel.quantizer
                 quantizer = as_weight_quantizer(config.get(key), key, f"layer '{spec.name}'")
                 if type(quantizer) is StdWeightQuantizer:
                     config[key] = keras.utils.serialize_keras_object(

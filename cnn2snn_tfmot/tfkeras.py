@@ -5,7 +5,7 @@ routes ``tf.keras`` to ``tf_keras`` only when ``TF_USE_LEGACY_KERAS=1`` is set b
 is imported. Importing this module sets it and, when TensorFlow was imported earlier, re-routes
 ``tensorflow.keras`` the same way TensorFlow itself does under that flag, as long as nothing has
 loaded Keras 3 through ``tf.keras`` yet. Every other module of the package does
-``from cnn2snn_tfmot._keras import keras, tf``.
+``from cnn2snn_tfmot.tfkeras import keras, tf``.
 """
 import importlib
 import os
