@@ -24,8 +24,10 @@ import numpy as np
 from cnn2snn_tfmot.tfkeras import tf
 from cnn2snn_tfmot.engine import ops
 
+from cnn2snn_tfmot.akida import import_akida
+
 try:
-    import akida
+    akida = import_akida()
 except ImportError:  # the runtime column is then left out
     akida = None
 

@@ -200,7 +200,9 @@ def read_layer(layer):
         A NeuralItem, ActivationItem, PoolItem, BatchNormItem or OtherItem.
 
     Example:
-        >>> read_layer(keras.layers.Flatten(name="f"))   # doctest: +SKIP
+        >>> read_layer(model_quantized.get_layer("flatten"))
+        OtherItem(name='flatten', kind='flatten', type_name='Flatten', input_shape=(8, 8, 16), \
+output_shape=(1024,))
     """
     if isinstance(layer, _QuantizeWrapper):
         return _read_wrapper(layer)
@@ -402,7 +404,7 @@ def akida_kind(block: Block, index: int, input_is_sparse: bool) -> str:
         The kind; the first block of an image model is "input" (InputConvolutional).
 
     Example:
-        >>> akida_kind(analyze(model_quantized).blocks[0], 0, False)   # doctest: +SKIP
+        >>> akida_kind(analyze(model_quantized).blocks[0], 0, False)
         'input'
     """
     if index == 0 and not input_is_sparse:
@@ -420,7 +422,7 @@ def weights_bits(block: Block) -> int:
         The largest bitwidth of its quantizers (they must agree, see the quantizer rules).
 
     Example:
-        >>> weights_bits(analyze(model_quantized).blocks[0])   # doctest: +SKIP
+        >>> weights_bits(analyze(model_quantized).blocks[0])
         8
     """
     return max(q.bitwidth for q in block.neural.quantizers.values())
@@ -456,7 +458,7 @@ def analyze(model, input_is_sparse: bool = False) -> Analysis:
         An :class:`Analysis` (blocks, violations, chip-only warnings, input shape).
 
     Example:
-        >>> analyze(model_quantized).violations   # doctest: +SKIP
+        >>> analyze(model_quantized).violations
         []
     """
     try:

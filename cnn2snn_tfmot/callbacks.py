@@ -1,7 +1,7 @@
 """Training helpers that keep a model within what Akida can run.
 
 BatchNormalization gammas that become tiny make folded weights tiny and scale factors huge,
-beyond the chip's threshold and act_step registers (akida-v1.md section 6). Three tools:
+beyond the chip's threshold and act_step registers (docs/akida-v1.md section 6). Three tools:
 
 * ``add_gamma_constraint(model)``: the akida_models helper of the seeds' tutorial, a gamma
   constraint on every BatchNormalization of a model you build;
@@ -11,8 +11,12 @@ beyond the chip's threshold and act_step registers (akida-v1.md section 6). Thre
   so that a model that will not fit is caught while it trains.
 
 Example:
-    >>> model.fit(x, y, callbacks=[GammaClipping(), ScaleFactorMonitor((255, 0)),
-    ...                            keras.callbacks.CSVLogger("log.csv")])
+    >>> loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    >>> model_quantized.compile(keras.optimizers.Adam(1e-4), loss)
+    >>> history = model_quantized.fit(x, y, verbose=0, callbacks=[
+    ...     GammaClipping(), ScaleFactorMonitor((255, 0)), keras.callbacks.CSVLogger("log.csv")])
+    >>> sorted(history.history)[:2]
+    ['akida_margin/conv_0', 'akida_margin/dense']
 """
 from __future__ import annotations
 
@@ -36,7 +40,9 @@ class MinValueConstraint(keras.constraints.Constraint):
         min_value: the smallest value allowed.
 
     Example:
-        >>> keras.layers.BatchNormalization(gamma_constraint=MinValueConstraint(1e-2))
+        >>> bn = keras.layers.BatchNormalization(gamma_constraint=MinValueConstraint(1e-2))
+        >>> MinValueConstraint(1e-2)(tf.constant([-1.0, 0.5])).numpy()
+        array([0.01, 0.5 ], dtype=float32)
     """
 
     def __init__(self, min_value: float = 1e-2):
@@ -73,8 +79,13 @@ def add_gamma_constraint(model, min_value: float = 1e-2):
         A new model with constrained BatchNormalization layers and the same weights.
 
     Example:
-        >>> model = add_gamma_constraint(model)
-        >>> model.compile("adam", "sparse_categorical_crossentropy"); model.fit(x, y)
+        >>> constrained = add_gamma_constraint(model)
+        >>> constrained.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+        >>> constrained.get_layer("conv_0_bn").gamma.assign([-1.0] * 8)
+        <...>
+        >>> _ = constrained.fit(x, y, verbose=0)
+        >>> constrained.get_layer("conv_0_bn").gamma.numpy()  # clipped after the update
+        array([0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01], dtype=float32)
     """
     check_keras_model(model)
     if not isinstance(min_value, (int, float)) or not min_value > 0:
@@ -106,7 +117,12 @@ class GammaClipping(keras.callbacks.Callback):
         min_value: the smallest gamma allowed (default 1e-2).
 
     Example:
-        >>> model.fit(x, y, callbacks=[GammaClipping(1e-2)])
+        >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> model.get_layer("conv_0_bn").gamma.assign([-1.0] * 8)
+        <...>
+        >>> _ = model.fit(x, y, verbose=0, callbacks=[GammaClipping(1e-2)])
+        >>> bool(np.all(model.get_layer("conv_0_bn").gamma.numpy() >= np.float32(1e-2)))
+        True
     """
 
     def __init__(self, min_value: float = 1e-2):
@@ -161,8 +177,12 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
         input_is_sparse: as for ``convert``.
 
     Example:
-        >>> model.fit(x, y, epochs=5, callbacks=[ScaleFactorMonitor((255, 0), on_violation="stop"),
-        ...                                      keras.callbacks.CSVLogger("train.csv")])
+        >>> monitor = ScaleFactorMonitor((255, 0), on_violation="stop")
+        >>> model_quantized.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+        >>> _ = model_quantized.fit(x, y, epochs=2, verbose=0, callbacks=[
+        ...     monitor, keras.callbacks.CSVLogger("train.csv")])
+        >>> monitor.problems, sorted(monitor.margins)
+        ([], ['conv_0', 'dense', 'separable_1'])
     """
 
     def __init__(self, input_scaling=(1.0, 0), frequency: Union[str, int] = "epoch",
@@ -250,8 +270,11 @@ def register_margin(registers) -> float:
         over channels; the last two only for blocks with an activation.
 
     Example:
-        >>> register_margin(block_registers(block, (255, 0), index=0))
-        7.3
+        >>> from cnn2snn_tfmot.blocks import analyze
+        >>> from cnn2snn_tfmot.registers import block_registers
+        >>> block = analyze(model_quantized).blocks[0]
+        >>> register_margin(block_registers(block, (255, 0), index=0)) > 0
+        True
     """
     from cnn2snn_tfmot.akida import limits
 

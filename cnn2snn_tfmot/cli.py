@@ -135,7 +135,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         The exit status: 0 on success, 1 for an incompatible model (``check``), 2 for an error.
 
     Example:
-        >>> main(["summary", "mnist.akida"])
+        >>> akida_model.save("model.akida")
+        >>> main(["summary", "model.akida"])
+        Model: 3 layers, input (16, 16, 1), output (1, 1, 10)
+        ...
         0
     """
     args = _parser().parse_args(argv)

@@ -1,4 +1,4 @@
-"""convert(): a quantized Keras model -> an Akida 1.0 model (akida-v1.md sections 4 to 6).
+"""convert(): a quantized Keras model -> an Akida 1.0 model (docs/akida-v1.md sections 4 to 6).
 
 The model is read into blocks and checked by
 :func:`cnn2snn_tfmot.compatibility.checked_blocks` (the same check as
@@ -124,7 +124,10 @@ def convert(model, file_path: Optional[str] = None, input_scaling=(1.0, 0),
 
     Example:
         >>> akida_model = convert(model_quantized, input_scaling=(255, 0))
-        >>> akida_model.evaluate(x_test_uint8, y_test)
+        >>> [layer.layer_type for layer in akida_model.layers]
+        ['InputConvolutional', 'SeparableConvolutional', 'FullyConnected']
+        >>> 0 <= akida_model.evaluate(images, labels) <= 1  # uint8 images, as img / 255 in Keras
+        True
     """
     check_keras_model(model)
     scaling = check_input_scaling(input_scaling, input_is_sparse)

@@ -2,7 +2,7 @@
 create_trainable_quantizer_model().
 
 ``quantize`` reads the model into a chain (see :mod:`cnn2snn_tfmot.transforms`), applies the
-model transforms of akida-v1.md section 3 (fused activations split, ``ReLU -> MaxPool`` and
+model transforms of docs/akida-v1.md section 3 (fused activations split, ``ReLU -> MaxPool`` and
 ``pooling -> BatchNormalization`` swapped, BatchNormalization folded), then replaces neural
 layers by Quantized* layers and ReLUs by ActivationDiscreteRelu. Layer names are kept, so
 ``load_partial_weights`` works between the float and the quantized model.

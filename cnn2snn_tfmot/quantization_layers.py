@@ -229,7 +229,9 @@ class QuantizedConv2D(QuantizedLayerMixin, keras.layers.Conv2D):
         quantizer: the weight quantizer of the kernel (default WeightFloat: no quantization).
 
     Example:
-        >>> QuantizedConv2D(8, 3, quantizer=MaxPerAxisQuantizer(bitwidth=8))
+        >>> layer = QuantizedConv2D(8, 3, quantizer=MaxPerAxisQuantizer(bitwidth=8))
+        >>> layer(tf.ones((1, 5, 5, 1))).shape
+        TensorShape([1, 3, 3, 8])
     """
 
 
@@ -248,7 +250,9 @@ class QuantizedDepthwiseConv2D(QuantizedLayerMixin, keras.layers.DepthwiseConv2D
         quantizer: the weight quantizer of the depthwise kernel (default WeightFloat).
 
     Example:
-        >>> QuantizedDepthwiseConv2D(3, padding="same", quantizer=MaxQuantizer(bitwidth=4))
+        >>> layer = QuantizedDepthwiseConv2D(3, padding="same", quantizer=MaxQuantizer(4))
+        >>> layer(tf.ones((1, 5, 5, 2))).shape
+        TensorShape([1, 5, 5, 2])
     """
 
 
@@ -269,8 +273,10 @@ class QuantizedSeparableConv2D(QuantizedLayerMixin, keras.layers.SeparableConv2D
             Defaults to a quantizer configured like ``quantizer``.
 
     Example:
-        >>> QuantizedSeparableConv2D(32, 3, quantizer=MaxPerAxisQuantizer(4),
-        ...                          quantizer_dw=MaxQuantizer(4))
+        >>> layer = QuantizedSeparableConv2D(32, 3, quantizer=MaxPerAxisQuantizer(4),
+        ...                                  quantizer_dw=MaxQuantizer(4))
+        >>> layer(tf.ones((1, 5, 5, 2))).shape
+        TensorShape([1, 3, 3, 32])
     """
 
 
@@ -291,7 +297,8 @@ class QuantizedDense(QuantizedLayerMixin, keras.layers.Dense):
         quantizer: the weight quantizer of the kernel (default WeightFloat).
 
     Example:
-        >>> QuantizedDense(10, quantizer=MaxQuantizer(bitwidth=4))
+        >>> QuantizedDense(10, quantizer=MaxQuantizer(bitwidth=4))(tf.ones((2, 3))).shape
+        TensorShape([2, 10])
     """
 
 
@@ -373,8 +380,8 @@ class ActivationDiscreteRelu(QuantizedActivation):
         bitwidth: the activation bitwidth, 1..8 (Akida runs 1, 2 and 4).
 
     Example:
-        >>> ActivationDiscreteRelu(bitwidth=4).step_height.numpy()
-        0.4
+        >>> float(ActivationDiscreteRelu(bitwidth=4).step_height)
+        0.4000000059604645
     """
 
     def __init__(self, bitwidth: int = 1, **kwargs):
@@ -406,7 +413,11 @@ class QuantizedReLU(QuantizedActivation):
         bitwidth: the activation bitwidth, 1..8 (Akida runs 1, 2 and 4).
 
     Example:
-        >>> QuantizedReLU(bitwidth=4, name="relu")  # 2 trainable parameters
+        >>> relu = QuantizedReLU(bitwidth=4, name="relu")
+        >>> relu(tf.constant([0.1, 0.3, 9.0])).numpy()
+        array([0. , 0.4, 6. ], dtype=float32)
+        >>> [weight.name for weight in relu.trainable_weights]
+        ['relu/threshold:0', 'relu/step:0']
     """
 
     def build(self, input_shape):

@@ -1,4 +1,4 @@
-"""Weight quantizers and the quantized-activation formula (akida-v1.md sections 1 and 2).
+"""Weight quantizers and the quantized-activation formula (docs/akida-v1.md sections 1 and 2).
 
 A weight quantizer is written once and serves twice: the seed-style ``Quantized*`` layers call
 it, and the TFMOT ``QuantizeConfig``s of :mod:`cnn2snn_tfmot.quantize_configs` return it, since
@@ -108,6 +108,14 @@ class ConfigEqualityMixin:
         return hash((type(self).__name__, json.dumps(self.get_config(), sort_keys=True,
                                                      default=str)))
 
+    def __repr__(self):
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self._repr_arguments().items())
+        return f"{type(self).__name__}({arguments})"
+
+    def _repr_arguments(self) -> dict:
+        """The constructor arguments ``repr`` shows (the config, unless overridden)."""
+        return self.get_config()
+
 
 def _safe_scale(kmax: float, limit):
     """``kmax / limit`` where ``limit > 0``, else 1: a dead (all-zero) channel stays finite."""
@@ -177,10 +185,6 @@ class WeightQuantizerBase(ConfigEqualityMixin, tfmot.quantization.keras.quantize
         """Returns the quantizer's configuration (its constructor arguments)."""
         return {"bitwidth": self.bitwidth}
 
-    def __repr__(self):
-        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"
-
 
 class LinearWeightQuantizer(WeightQuantizerBase):
     """Abstract symmetric linear quantizer: subclasses override only ``scale_factor``.
@@ -195,7 +199,8 @@ class LinearWeightQuantizer(WeightQuantizerBase):
         >>> class TwoSigma(LinearWeightQuantizer):
         ...     def scale_factor(self, w):
         ...         return self.kmax_ / (2 * tf.math.reduce_std(w))
-        >>> TwoSigma(bitwidth=4).quantize(tf.constant([0.1, -0.5, 2.0]))
+        >>> TwoSigma(bitwidth=4).quantize(tf.constant([0.1, -0.5, 2.0])).numpy()
+        array([ 0.        , -0.60892826,  2.131249  ], dtype=float32)
     """
 
     def quantize(self, w):
@@ -218,7 +223,8 @@ class MaxQuantizer(LinearWeightQuantizer):
         bitwidth: the number of bits of the integer weights, 2..8.
 
     Example:
-        >>> MaxQuantizer(bitwidth=4).quantize(tf.constant([0.7, -0.05, 0.2]))  # steps of 0.1
+        >>> MaxQuantizer(bitwidth=4).quantize(tf.constant([0.7, -0.05, 0.2])).numpy()  # steps of 0.1
+        array([0.7, 0. , 0.2], dtype=float32)
     """
 
     def scale_factor(self, w):
@@ -236,7 +242,8 @@ class MaxPerAxisQuantizer(LinearWeightQuantizer):
         bitwidth: the number of bits of the integer weights, 2..8.
 
     Example:
-        >>> MaxPerAxisQuantizer(bitwidth=8).scale_factor(tf.ones((3, 3, 1, 8)))  # 8 values
+        >>> MaxPerAxisQuantizer(bitwidth=8).scale_factor(tf.ones((3, 3, 1, 2))).numpy()
+        array([127., 127.], dtype=float32)
     """
 
     per_axis = True
@@ -258,7 +265,9 @@ class StdWeightQuantizer(LinearWeightQuantizer):
         bitwidth: the number of bits of the integer weights, 2..8.
 
     Example:
-        >>> StdWeightQuantizer(threshold=3, bitwidth=4).quantize(tf.random.normal((64, 10)))
+        >>> w = tf.constant(np.random.default_rng(0).normal(size=(64, 10)), tf.float32)
+        >>> len(np.unique(StdWeightQuantizer(threshold=3, bitwidth=4).quantize(w)))  # 2 * 7 + 1
+        15
     """
 
     def __init__(self, threshold: float = 3, bitwidth: int = 4):
@@ -292,7 +301,10 @@ class TrainableStdWeightQuantizer(StdWeightQuantizer):
         bitwidth: the number of bits of the integer weights, 2..8.
 
     Example:
-        >>> layer = QuantizedDense(10, quantizer=TrainableStdWeightQuantizer(bitwidth=4))
+        >>> layer = QuantizedDense(10, quantizer=TrainableStdWeightQuantizer(bitwidth=4), name="d")
+        >>> _ = layer(tf.ones((1, 8)))
+        >>> [weight.name for weight in layer.trainable_weights]
+        ['d/kernel:0', 'd/bias:0', 'd/kernel_threshold:0']
     """
 
     def build(self, tensor_shape, name: str, layer) -> dict:
@@ -321,7 +333,8 @@ class WeightFloat(WeightQuantizerBase):
         bitwidth: only 0 (float) is accepted; kept for symmetry with the other quantizers.
 
     Example:
-        >>> WeightFloat().quantize(tf.constant([0.123]))  # unchanged
+        >>> WeightFloat().quantize(tf.constant([0.123])).numpy()  # unchanged
+        array([0.123], dtype=float32)
     """
 
     def __init__(self, bitwidth: int = 0):
@@ -369,7 +382,7 @@ def default_weight_quantizer(bitwidth: int, per_axis: bool) -> WeightQuantizerBa
 # Activations ------------------------------------------------------------------------------
 
 def discrete_relu_parameters(bitwidth: int) -> Tuple[float, float]:
-    """The (threshold, step) of ActivationDiscreteRelu(bitwidth), akida-v1.md section 2.
+    """The (threshold, step) of ActivationDiscreteRelu(bitwidth), docs/akida-v1.md section 2.
 
     ``step = min(levels, 6) / levels`` with ``levels = 2**bitwidth - 1``, ``threshold = step/2``:
     the activation covers [0, 6] (1-bit and 2-bit: [0, levels] with step 1).
@@ -434,7 +447,8 @@ def quantized_activation(x, threshold, step_height, step_width, levels: int):
         A tensor like ``x`` holding ``step_height * level``.
 
     Example:
-        >>> quantized_activation(tf.constant([0.1, 0.3, 9.0]), 0.2, 0.4, 0.4, 15)  # 0, .4, 6
+        >>> quantized_activation(tf.constant([0.1, 0.3, 9.0]), 0.2, 0.4, 0.4, 15).numpy()
+        array([0. , 0.4, 6. ], dtype=float32)
     """
     x = tf.convert_to_tensor(x)
     return _quantized_activation(x, tf.cast(threshold, x.dtype), tf.cast(step_height, x.dtype),

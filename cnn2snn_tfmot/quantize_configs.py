@@ -62,6 +62,7 @@ class ActivationQuantizer(ConfigEqualityMixin, Quantizer):
 
     Example:
         >>> ReLUQuantizeConfig(quantizer=ActivationQuantizer(bitwidth=2, trainable=True))
+        ReLUQuantizeConfig(quantizer=ActivationQuantizer(bitwidth=2, trainable=True))
     """
 
     def __init__(self, bitwidth: int = 4, trainable: bool = False):
@@ -161,6 +162,10 @@ class NeuralQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
                     getattr(self, kernel.quantizer))
                 for kernel in self.neural_type.kernels}
 
+    def _repr_arguments(self) -> dict:
+        return {kernel.quantizer: getattr(self, kernel.quantizer)
+                for kernel in reversed(self.neural_type.kernels)}
+
 
 @_register
 class Conv2DQuantizeConfig(NeuralQuantizeConfig):
@@ -171,6 +176,7 @@ class Conv2DQuantizeConfig(NeuralQuantizeConfig):
 
     Example:
         >>> Conv2DQuantizeConfig(MaxPerAxisQuantizer(bitwidth=8))
+        Conv2DQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=8))
     """
 
 
@@ -184,6 +190,7 @@ class DepthwiseConv2DQuantizeConfig(NeuralQuantizeConfig):
 
     Example:
         >>> DepthwiseConv2DQuantizeConfig(MaxQuantizer(bitwidth=4))
+        DepthwiseConv2DQuantizeConfig(quantizer=MaxQuantizer(bitwidth=4))
     """
 
 
@@ -197,6 +204,7 @@ class DenseQuantizeConfig(NeuralQuantizeConfig):
 
     Example:
         >>> DenseQuantizeConfig(MaxPerAxisQuantizer(bitwidth=4))
+        DenseQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4))
     """
 
 
@@ -212,6 +220,8 @@ class SeparableConv2DQuantizeConfig(NeuralQuantizeConfig):
 
     Example:
         >>> SeparableConv2DQuantizeConfig(MaxPerAxisQuantizer(4), MaxQuantizer(4))
+        SeparableConv2DQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4), \
+quantizer_dw=MaxQuantizer(bitwidth=4))
     """
 
 
@@ -236,6 +246,7 @@ class ReLUQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
 
     Example:
         >>> ReLUQuantizeConfig(bitwidth=4)
+        ReLUQuantizeConfig(quantizer=ActivationQuantizer(bitwidth=4, trainable=False))
     """
 
     def __init__(self, bitwidth: int = 4, quantizer=None):
@@ -289,6 +300,9 @@ class ReLUQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
     def get_config(self) -> dict:
         return {"quantizer": keras.utils.serialize_keras_object(self.quantizer)}
 
+    def _repr_arguments(self) -> dict:
+        return {"quantizer": self.quantizer}
+
 
 class AkidaQuantizeRegistry(_tfmot_keras.QuantizeRegistry):
     """Which layers the Akida scheme quantizes by default, and with which config.
@@ -305,6 +319,7 @@ class AkidaQuantizeRegistry(_tfmot_keras.QuantizeRegistry):
 
     Example:
         >>> AkidaQuantizeRegistry(4, 4).get_quantize_config(keras.layers.Dense(3))
+        DenseQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4))
     """
 
     def __init__(self, weight_bits: int = 4, activ_bits: int = 4):
@@ -340,7 +355,9 @@ class AkidaQuantizeLayoutTransform(_tfmot_keras.QuantizeLayoutTransform):
     the quantize map (TFMOT adds them so that default schemes quantize the input).
 
     Example:
-        >>> AkidaQuantizeLayoutTransform().apply(model, {})
+        >>> kept, quantize_map = AkidaQuantizeLayoutTransform().apply(model, {})
+        >>> kept is model
+        True
     """
 
     def apply(self, model, layer_quantize_map):
@@ -357,8 +374,15 @@ class AkidaQuantizeScheme(_tfmot_keras.QuantizeScheme):
         activ_bits: activation bitwidth for ReLUs annotated without a config (default 4).
 
     Example:
+        >>> annotate = tfmot.quantization.keras.quantize_annotate_layer
+        >>> annotated = keras.Sequential([
+        ...     keras.Input((8, 8, 1)), annotate(keras.layers.Conv2D(4, 3)),
+        ...     annotate(keras.layers.ReLU()), keras.layers.Flatten(),
+        ...     annotate(keras.layers.Dense(2))])
         >>> with quantize_scope():
         ...     qat = tfmot.quantization.keras.quantize_apply(annotated, AkidaQuantizeScheme())
+        >>> qat.layers[0].quantize_config
+        Conv2DQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4))
     """
 
     def __init__(self, weight_bits: int = 4, activ_bits: int = 4):
@@ -403,7 +427,10 @@ def quantize_scope(*args):
         A context manager (a Keras CustomObjectScope).
 
     Example:
+        >>> model_quantized.save("quantized.h5")
         >>> with quantize_scope():
-        ...     model = keras.models.load_model("qat_model.h5")
+        ...     reloaded = keras.models.load_model("quantized.h5")
+        >>> type(reloaded.layers[0]).__name__
+        'QuantizedConv2D'
     """
     return _tfmot_keras.quantize_scope(custom_objects(), *args)

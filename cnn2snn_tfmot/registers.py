@@ -1,4 +1,4 @@
-"""The registers of an Akida layer: integer weights, thresholds and act_steps (akida-v1.md
+"""The registers of an Akida layer: integer weights, thresholds and act_steps (docs/akida-v1.md
 section 4), computed once for ``convert()`` and for the training callbacks.
 
 Per output channel, with ``(s, z)`` the block's input scaling, ``sf`` the weight scale factor
@@ -95,9 +95,11 @@ def block_registers(block: Block, input_scaling: Tuple[float, int], index: int =
         :func:`cnn2snn_tfmot.rules.register_problems`).
 
     Example:
+        >>> from cnn2snn_tfmot.blocks import analyze
         >>> block = analyze(model_quantized).blocks[0]
-        >>> block_registers(block, (255, 0), index=0).kind
-        'input'
+        >>> registers = block_registers(block, (255, 0), index=0)
+        >>> registers.kind, registers.weights.shape, registers.act_bits
+        ('input', (3, 3, 1, 8), 4)
 
     """
     neural = block.neural

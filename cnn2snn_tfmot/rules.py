@@ -30,7 +30,7 @@ __all__ = [
     "chip_size_warnings", "max_pool_swap_problems", "register_problems",
 ]
 
-#: Integer weight bitwidths of the quantizers (akida-v1.md section 1).
+#: Integer weight bitwidths of the quantizers (docs/akida-v1.md section 1).
 QUANTIZER_WEIGHT_BITS = tuple(range(2, 9))
 #: What a converted inner layer can have: the runtime's inner weights_bits that a quantizer
 #: produces (1-bit weights are {0, 1}, which no symmetric quantizer gives).
@@ -554,7 +554,7 @@ _FIX_TOO_SMALL = ("its weights are too large for their input scaling: use a larg
 
 
 def register_problems(registers) -> List[str]:
-    """The ways a block's registers do not fit Akida 1.0 (akida-v1.md section 6).
+    """The ways a block's registers do not fit Akida 1.0 (docs/akida-v1.md section 6).
 
     Each message names the layer, the value, the limit and the fix; empty when it fits.
 
@@ -565,8 +565,13 @@ def register_problems(registers) -> List[str]:
         A list of messages.
 
     Example:
-        >>> register_problems(registers)   # doctest: +SKIP
-        []
+        >>> from cnn2snn_tfmot.blocks import analyze
+        >>> from cnn2snn_tfmot.registers import model_registers
+        >>> registers = model_registers(analyze(model_quantized), (255, 0), False)
+        >>> [register_problems(block) for block in registers]
+        [[], [], []]
+        >>> register_problems(model_registers(analyze(model_quantized), (1e-6, 0), False)[0])
+        ["Layer 'conv_0': act_step ... is below 1/16, the smallest step Akida represents; ..."]
     """
     problems = []
     name, is_input = registers.name, registers.kind == "input"

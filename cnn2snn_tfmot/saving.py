@@ -270,7 +270,10 @@ def load_partial_weights(dest_model, src_model) -> None:
             differ; the message names the layer and the weight.
 
     Example:
-        >>> load_partial_weights(model_quantized, model_keras)
+        >>> twin = quantize(model, 4, 4, 8)  # same layer names
+        >>> load_partial_weights(twin, model_quantized)
+        >>> np.array_equal(twin.get_layer("dense").kernel, model_quantized.get_layer("dense").kernel)
+        True
     """
     check_keras_model(dest_model, "dest_model")
     check_keras_model(src_model, "src_model")

@@ -1,4 +1,4 @@
-"""Model transforms on single-branch Keras models (akida-v1.md section 3).
+"""Model transforms on single-branch Keras models (docs/akida-v1.md section 3).
 
 A model is read into a chain of :class:`LayerSpec` (class, config, weights by name), each
 transform maps a chain to a new chain, and :func:`build_model` makes a new model of the same
@@ -41,7 +41,9 @@ class LayerSpec:
         input_shape: the layer's input shape in the model it was read from (batch included).
 
     Example:
-        >>> LayerSpec.of(keras.layers.Dense(3, name="d"))
+        >>> spec = LayerSpec.of(model.get_layer("dense"))
+        >>> spec.cls.__name__, sorted(spec.weights), spec.input_shape
+        ('Dense', ['bias', 'kernel'], (None, 1024))
     """
     cls: type
     config: dict
@@ -50,10 +52,20 @@ class LayerSpec:
 
     @classmethod
     def of(cls, layer) -> "LayerSpec":
-        """The spec of an existing layer (configs and weights are copies)."""
+        """The spec of an existing layer (configs and weights are copies).
+
+        Arguments:
+            layer: a Keras layer (its input shape is kept when it is known).
+
+        Returns:
+            A LayerSpec.
+        """
+        try:
+            input_shape = tuple(layer.input_shape)
+        except AttributeError:  # never called in a model: no input shape
+            input_shape = None
         return cls(type(layer), layer.get_config(),
-                   {weight_key(v): np.array(v.numpy()) for v in layer.weights},
-                   tuple(layer.input_shape))
+                   {weight_key(v): np.array(v.numpy()) for v in layer.weights}, input_shape)
 
     @property
     def name(self) -> str:
@@ -103,7 +115,8 @@ def single_branch_layers(model, caller: str = "quantize") -> list:
             and the fix.
 
     Example:
-        >>> [layer.name for layer in single_branch_layers(model)]
+        >>> [layer.name for layer in single_branch_layers(model)][-2:]
+        ['flatten', 'dense']
     """
     check_keras_model(model)
     if not isinstance(model, keras.Sequential) and not getattr(model, "_is_graph_network",
@@ -151,7 +164,8 @@ def model_chain(model, caller: str = "quantize") -> List[LayerSpec]:
             naming the layer and the fix.
 
     Example:
-        >>> [spec.name for spec in model_chain(model)]
+        >>> [spec.name for spec in model_chain(model)][:3]
+        ['conv_0', 'conv_0_bn', 'conv_0_relu']
     """
     layers = single_branch_layers(model, caller)
     problems = [problem for layer in layers
@@ -340,7 +354,7 @@ def _fold_scale(kernel: np.ndarray, scale: np.ndarray, attribute: str) -> np.nda
 
 
 def fold_batchnorm(neural: LayerSpec, batchnorm: LayerSpec) -> LayerSpec:
-    """Folds a BatchNormalization into the neural layer before it (akida-v1.md section 3).
+    """Folds a BatchNormalization into the neural layer before it (docs/akida-v1.md section 3).
 
     ``scale = gamma / sqrt(variance + epsilon)``; the output kernel (pointwise for a separable
     convolution) is multiplied by ``scale`` per output channel and the bias becomes
@@ -357,7 +371,10 @@ def fold_batchnorm(neural: LayerSpec, batchnorm: LayerSpec) -> LayerSpec:
         ValueError: a BatchNormalization that cannot be folded (axis, zero gammas).
 
     Example:
-        >>> folded = fold_batchnorm(conv_spec, batchnorm_spec)   # doctest: +SKIP
+        >>> chain = model_chain(model)
+        >>> folded = fold_batchnorm(chain[0], chain[1])   # conv_0 and conv_0_bn
+        >>> folded.config["use_bias"], sorted(folded.weights)
+        (True, ['bias', 'kernel'])
     """
     gamma, beta, mean, variance, epsilon = batchnorm_parameters(batchnorm)
     problems = rules.batchnorm_problems(batchnorm.name, batchnorm.config.get("axis", -1),
@@ -499,7 +516,11 @@ def merge_separable_conv(model):
         ValueError: naming each pair that cannot be merged and why.
 
     Example:
-        >>> merged = merge_separable_conv(model)   # doctest: +SKIP
+        >>> pair = keras.Sequential([keras.Input((8, 8, 3)),
+        ...                          keras.layers.DepthwiseConv2D(3, name="dw"),
+        ...                          keras.layers.Conv2D(4, 1, name="pw")])
+        >>> [type(layer).__name__ for layer in merge_separable_conv(pair).layers]
+        ['SeparableConv2D']
     """
     chain = model_chain(model, "merge_separable_conv")
     kinds = [getattr(_neural(spec), "akida_kind", None) for spec in chain]

@@ -24,7 +24,8 @@ def mnist_cnn(name: str = "mnist_cnn"):
         An uncompiled float tf_keras Sequential model for (28, 28, 1) inputs and 10 logits.
 
     Example:
-        >>> model = mnist_cnn(); model.count_params()
+        >>> mnist_cnn().count_params()
+        39306
     """
     return keras.Sequential([
         keras.Input((28, 28, 1), name="image"),

@@ -1,6 +1,6 @@
 """MNIST end to end: float CNN -> quantized (8/4/4) -> QAT -> Akida model -> emulator -> export.
 
-Uses the MNIST test set shipped in examples/data: the first 8,000 images train, the last 2,000
+Uses the MNIST test set shipped in the package (cnn2snn_tfmot.datasets): the first 8,000 images train, the last 2,000
 test. Prints a table of float / quantized Keras / Akida accuracy and the Keras-vs-Akida argmax
 agreement, and writes the quantized Keras model, the Akida model and the emulator SavedModel to
 ``--output-dir``.
@@ -46,7 +46,7 @@ def main():
     os.makedirs(args.output_dir, exist_ok=True)
     started = time.time()
 
-    step("Data: MNIST test set shipped in examples/data (train 8,000 / test 2,000)")
+    step("Data: the MNIST test set shipped in the package (train 8,000 / test 2,000)")
     (images_train, y_train), (images_test, y_test) = mnist_split()
     x_train = images_train.astype(np.float32) / 255
     x_test = images_test.astype(np.float32) / 255
@@ -100,11 +100,10 @@ def main():
     print(f"reloaded emulator SavedModel gives the same outputs: {exported_same}")
     runtime_same = None
     try:
-        import akida  # noqa: F401  (optional: BrainChip's runtime)
-    except ImportError:
-        print("BrainChip's akida runtime is not installed: skipping the cross-check")
+        runtime = akida_model.to_akida()  # BrainChip's runtime, when installed
+    except ImportError as err:
+        print(f"{err} Skipping the cross-check.")
     else:
-        runtime = akida_model.to_akida()
         runtime.save(os.path.join(args.output_dir, "model.fbz"))
         runtime_same = bool(np.array_equal(runtime.forward(images_test),
                                            akida_model.forward(images_test, engine=args.engine)))

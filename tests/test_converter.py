@@ -15,35 +15,10 @@ from cnn2snn_tfmot.converter import convert
 from cnn2snn_tfmot.registers import block_registers
 from cnn2snn_tfmot.rules import IncompatibleModelError
 from cnn2snn_tfmot.quantization import quantize
+from helpers import float_cnn, images, set_bn
 
 L = keras.layers
 annotate = tfmot.quantization.keras.quantize_annotate_layer
-
-
-def images(n=64, shape=(16, 16, 1), seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (n,) + shape).astype(np.uint8)
-
-
-def set_bn(model, seed=0, low=0.5, high=2.0):
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, L.BatchNormalization):
-            n = layer.moving_mean.shape[0]
-            layer.set_weights([rng.uniform(low, high, n), rng.normal(size=n) * 0.3,
-                               rng.normal(size=n) * 0.3, rng.uniform(0.5, 2, n)])
-
-
-def float_cnn(channels=1):
-    keras.utils.set_random_seed(4)
-    return keras.Sequential([
-        keras.Input((16, 16, channels)),
-        L.Conv2D(8, 3, padding="same", name="c0"), L.BatchNormalization(name="bn0"),
-        L.ReLU(name="r0"), L.MaxPool2D(padding="same", name="p0"),
-        L.SeparableConv2D(16, 3, padding="same", name="s1"), L.BatchNormalization(name="bn1"),
-        L.ReLU(name="r1"), L.Dropout(0.1, name="drop"),
-        L.Conv2D(16, 3, strides=2, padding="valid", name="c2"), L.BatchNormalization(name="bn2"),
-        L.ReLU(name="r2"), L.Flatten(name="flat"), L.Dense(10, name="d"),
-        L.Softmax(name="softmax")])
 
 
 def keras_levels(model, x, layer_name, step):
@@ -146,7 +121,7 @@ def test_tfmot_model_converts_like_its_seed_twin():
 
 
 def test_registers_follow_section_4():
-    """An independent transcription of akida-v1.md section 4: BN absorbed, GAP, input shift."""
+    """An independent transcription of docs/akida-v1.md section 4: BN absorbed, GAP, input shift."""
     keras.utils.set_random_seed(7)
     model = keras.Sequential([
         keras.Input((10, 10, 3)),
@@ -267,8 +242,7 @@ def test_incompatible_model_lists_every_violation():
     assert "'float_conv'" in str(error.value) and "'float_relu'" in str(error.value)
 
 
-def test_converted_model_runs_bit_exactly_on_brainchips_runtime():
-    pytest.importorskip("akida")
+def test_converted_model_runs_bit_exactly_on_brainchips_runtime(akida_runtime):
     model = float_cnn(channels=3)
     set_bn(model, seed=5)
     akida_model = convert(quantize(model, 4, 4, 8), input_scaling=(255, 0))

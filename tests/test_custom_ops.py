@@ -1,7 +1,8 @@
 """The compiled Akida ops (custom_ops/) against an independent numpy int64 reference.
 
-The reference below follows akida-v1.md section 5 literally (padding, cross-correlation,
-max pooling with ignored padding cells, 20-bit saturations, fire as a ceiling division); the ops
+The reference (chip_reference.py) follows docs/akida-v1.md section 5 literally (padding,
+cross-correlation, max pooling with ignored padding cells, 20-bit saturations, fire as a ceiling
+division); the ops
 implement it differently (im2col GEMMs in int32 lanes, a fire ladder), so agreement is evidence.
 Every comparison is on exact integers.
 """
@@ -10,10 +11,12 @@ import zlib
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot.tfkeras import tf
+from chip_reference import (SAT_MAX, SAT_MIN, ref_conv, ref_depthwise, ref_fire, ref_global_sum,
+                            ref_maxpool)
 from cnn2snn_tfmot.engine import ops
+from cnn2snn_tfmot.tfkeras import tf
+from helpers import AKIDA
 
-SAT_MIN, SAT_MAX = -(2 ** 19), 2 ** 19 - 1
 INT32_MIN, INT32_MAX = np.iinfo(np.int32).min, np.iinfo(np.int32).max
 ISA_ENV = ops.ISA_ENV_VAR
 
@@ -23,73 +26,14 @@ def lib():
     return ops.load_library()
 
 
-# -- the reference -----------------------------------------------------------------------------
-def axis(size, k, stride, padding):
-    """(out, pad_before, pad_after) by TensorFlow's rule."""
-    if padding == "same":
-        out = -(-size // stride)
-        total = max((out - 1) * stride + k - size, 0)
-        return out, total // 2, total - total // 2
-    return (size - k) // stride + 1, 0, 0
-
-
-def ref_conv(x, w, strides, padding, pad_value=0):
-    n, h, wd, _ = x.shape
-    kh, kw = w.shape[:2]
-    oh, top, bottom = axis(h, kh, strides[0], padding)
-    ow, left, right = axis(wd, kw, strides[1], padding)
-    xp = np.pad(x.astype(np.int64), ((0, 0), (top, bottom), (left, right), (0, 0)),
-                constant_values=pad_value)
-    out = np.zeros((n, oh, ow, w.shape[-1]), np.int64)
-    for i in range(kh):
-        for j in range(kw):
-            patch = xp[:, i:i + (oh - 1) * strides[0] + 1:strides[0],
-                       j:j + (ow - 1) * strides[1] + 1:strides[1]]
-            out += patch @ w[i, j].astype(np.int64)
-    return out
-
-
-def ref_depthwise(x, dw, strides, padding):
-    n, h, wd, c = x.shape
-    kh, kw = dw.shape[:2]
-    oh, top, bottom = axis(h, kh, strides[0], padding)
-    ow, left, right = axis(wd, kw, strides[1], padding)
-    xp = np.pad(x.astype(np.int64), ((0, 0), (top, bottom), (left, right), (0, 0)))
-    out = np.zeros((n, oh, ow, c), np.int64)
-    for i in range(kh):
-        for j in range(kw):
-            out += xp[:, i:i + (oh - 1) * strides[0] + 1:strides[0],
-                      j:j + (ow - 1) * strides[1] + 1:strides[1]] * dw[i, j].astype(np.int64)
-    return out
-
-
+# -- the reference (chip_reference.py), in this module's pooling notation ------------------------
 def ref_pool(p, pool, padding):
-    """pool: None, "global" or (size, stride) pairs."""
+    """pool: None, "global" or ((size), (stride)) pairs."""
     if pool is None:
         return p
-    if pool == "global":  # row-major sequential sum, saturating after every addition
-        acc = np.zeros((p.shape[0], p.shape[3]), np.int64)
-        for i in range(p.shape[1]):
-            for j in range(p.shape[2]):
-                acc = np.clip(acc + p[:, i, j], SAT_MIN, SAT_MAX)
-        return acc[:, None, None, :]
-    (ph, pw), (sh, sw) = pool
-    oh, top, bottom = axis(p.shape[1], ph, sh, padding)
-    ow, left, right = axis(p.shape[2], pw, sw, padding)
-    lowest = np.iinfo(np.int64).min  # padded cells never win
-    pp = np.pad(p, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=lowest)
-    out = np.full((p.shape[0], oh, ow, p.shape[3]), lowest)
-    for i in range(ph):
-        for j in range(pw):
-            out = np.maximum(out, pp[:, i:i + (oh - 1) * sh + 1:sh, j:j + (ow - 1) * sw + 1:sw])
-    return np.clip(out, SAT_MIN, SAT_MAX)
-
-
-def ref_fire(p, threshold, act_step, bits):
-    step16 = np.floor(act_step.astype(np.float64) * 16).astype(np.int64) * 2 ** (4 - bits)
-    numerator = 16 * (p.astype(np.int64) - threshold.astype(np.int64))
-    levels = -((-numerator) // step16)  # exact ceiling division
-    return np.clip(levels, 0, 2 ** bits - 1).astype(np.uint8)
+    if pool == "global":
+        return ref_global_sum(p)
+    return np.clip(ref_maxpool(p, pool[0], pool[1], padding), SAT_MIN, SAT_MAX)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -526,18 +470,17 @@ def test_empty_batch(lib):
 
 # -- the real runtime --------------------------------------------------------------------------
 def runtime_model(layer, variables, input_shape=None):
-    akida = pytest.importorskip("akida")
-    model = akida.Model()
+    model = AKIDA.Model()
     if input_shape is not None:
-        model.add(akida.InputData(input_shape, input_bits=4))
+        model.add(AKIDA.InputData(input_shape, input_bits=4))
     model.add(layer)
     for name, value in variables.items():
         layer.set_variable(name, value)
     return model
 
 
-def test_runtime_input_convolutional(lib):
-    akida = pytest.importorskip("akida")
+def test_runtime_input_convolutional(lib, akida_runtime):
+    akida = akida_runtime
     rng = np.random.default_rng(10)
     x = rng.integers(0, 256, (3, 13, 11, 3)).astype(np.uint8)
     w = weights(rng, (3, 3, 3, 8), 8)
@@ -556,8 +499,8 @@ def test_runtime_input_convolutional(lib):
 
 
 @pytest.mark.parametrize("pool", ("max", "global"))
-def test_runtime_convolutional(lib, pool):
-    akida = pytest.importorskip("akida")
+def test_runtime_convolutional(lib, pool, akida_runtime):
+    akida = akida_runtime
     rng = np.random.default_rng(11)
     x = rng.integers(0, 16, (3, 9, 9, 16)).astype(np.uint8)
     w = weights(rng, (3, 3, 16, 12), 4)
@@ -578,8 +521,8 @@ def test_runtime_convolutional(lib, pool):
     assert_same(got, model.forward(x))
 
 
-def test_runtime_separable(lib):
-    akida = pytest.importorskip("akida")
+def test_runtime_separable(lib, akida_runtime):
+    akida = akida_runtime
     rng = np.random.default_rng(12)
     x = rng.integers(0, 16, (2, 10, 10, 8)).astype(np.uint8)
     dw, pw = weights(rng, (3, 3, 8), 4), weights(rng, (8, 16), 4)
@@ -599,8 +542,8 @@ def test_runtime_separable(lib):
 
 
 @pytest.mark.parametrize("act_bits", (None, 4))
-def test_runtime_fully_connected(lib, act_bits):
-    akida = pytest.importorskip("akida")
+def test_runtime_fully_connected(lib, act_bits, akida_runtime):
+    akida = akida_runtime
     rng = np.random.default_rng(13)
     x = rng.integers(0, 16, (4, 5, 8, 130)).astype(np.uint8)
     x[0] = 15  # with the all-positive unit below: 5200 * 15 * 7 > 2**19, saturated

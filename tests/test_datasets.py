@@ -61,5 +61,5 @@ def test_malformed_files_are_clear_errors(tmp_path, payload, match):
 
 
 def test_missing_directory_says_where_the_files_are(tmp_path):
-    with pytest.raises(FileNotFoundError, match="examples/data"):
+    with pytest.raises(FileNotFoundError, match="cnn2snn_tfmot/data/mnist"):
         load_mnist(str(tmp_path))

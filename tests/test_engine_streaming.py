@@ -4,7 +4,7 @@ import pytest
 
 from cnn2snn_tfmot.converter import convert
 from cnn2snn_tfmot.quantization import quantize
-from test_converter import float_cnn, images
+from helpers import float_cnn, images
 
 
 @pytest.mark.parametrize("method", ["forward", "predict"])

@@ -1,8 +1,10 @@
 """The runnable examples run, and print what their documents say."""
 import os
+
+import pytest
 import re
 
-from conftest import REPO
+from helpers import AKIDA, REPO
 
 
 def test_advanced_tutorial(python_runner, tmp_path):
@@ -27,6 +29,7 @@ def test_advanced_tutorial(python_runner, tmp_path):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_mnist_end_to_end(python_runner, tmp_path):
     import json
 
@@ -41,14 +44,16 @@ def test_mnist_end_to_end(python_runner, tmp_path):
     assert summary["akida_accuracy"] >= 0.97
     assert summary["akida_accuracy"] >= summary["float_accuracy"] - 0.01
     assert summary["exported_savedmodel_identical"] is True
-    assert summary["brainchip_runtime_identical"] is True  # the test extra installs akida
-    for name in ("keras_savedmodel", "emulator_savedmodel", "model.akida", "model.fbz",
-                 "qat_log.csv"):
+    # Cross-checked against BrainChip's runtime when it is installed (the test extra has it).
+    assert summary["brainchip_runtime_identical"] is (True if AKIDA else None)
+    for name in ("keras_savedmodel", "emulator_savedmodel", "model.akida", "qat_log.csv") + (
+            ("model.fbz",) if AKIDA else ()):
         assert (tmp_path / name).exists(), name
     header = (tmp_path / "qat_log.csv").read_text().splitlines()[0]
     assert "akida_margin/conv_0" in header
 
 
+@pytest.mark.slow
 def test_readme_quick_start_runs(python_runner, tmp_path):
     with open(os.path.join(REPO, "README.md")) as handle:
         readme = handle.read()

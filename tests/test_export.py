@@ -10,7 +10,7 @@ from cnn2snn_tfmot.converter import convert
 from cnn2snn_tfmot.engine.export import (_atomic_directory, export, export_saved_model,
                                          load_saved_model)
 from cnn2snn_tfmot.quantization import quantize
-from test_converter import float_cnn, images, set_bn
+from helpers import float_cnn, images, set_bn
 
 
 @pytest.fixture(scope="module")

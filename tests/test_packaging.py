@@ -3,7 +3,7 @@ import configparser
 import os
 import re
 
-from conftest import REPO
+from helpers import REPO
 
 
 def requirement_specs(lines):

@@ -9,7 +9,7 @@ BITWIDTHS = range(2, 9)
 
 
 def np_quantize(w, sf, kmax):
-    """akida-v1.md section 1, in numpy float32 (np.round rounds half to even)."""
+    """docs/akida-v1.md section 1, in numpy float32 (np.round rounds half to even)."""
     w = np.asarray(w, np.float32)
     sf = np.asarray(sf, np.float32)
     return (np.clip(np.round(w * sf), -kmax, kmax) / sf).astype(np.float32)

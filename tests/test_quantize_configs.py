@@ -8,60 +8,11 @@ from cnn2snn_tfmot import quantization_ops as qops
 from cnn2snn_tfmot import quantize_configs as qc
 from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.saving import load_partial_weights
+from helpers import annotated_and_seed_models, make_qat_model, randomize_batchnorm
 
 L = keras.layers
 annotate = tfmot.quantization.keras.quantize_annotate_layer
 quantize_apply = tfmot.quantization.keras.quantize_apply
-
-
-def annotated_and_seed_models(seed=0):
-    """A model using every config, and its Quantized* twin (same layer names)."""
-    keras.utils.set_random_seed(seed)
-    annotated = keras.Sequential([
-        keras.Input((12, 12, 3)),
-        annotate(L.Conv2D(8, 3, name="conv"), qc.Conv2DQuantizeConfig(qops.MaxPerAxisQuantizer(8))),
-        L.MaxPool2D(name="pool"), L.BatchNormalization(name="bn"),
-        annotate(L.ReLU(name="relu1"),
-                 qc.ReLUQuantizeConfig(quantizer=qc.ActivationQuantizer(4, trainable=True))),
-        annotate(L.SeparableConv2D(6, 3, padding="same", name="sep"),
-                 qc.SeparableConv2DQuantizeConfig(qops.MaxPerAxisQuantizer(4),
-                                                  qops.MaxQuantizer(4))),
-        annotate(L.ReLU(name="relu2"), qc.ReLUQuantizeConfig(2)),
-        annotate(L.DepthwiseConv2D(3, name="dw"),
-                 qc.DepthwiseConv2DQuantizeConfig(qops.StdWeightQuantizer(2, 4))),
-        annotate(L.Activation("relu", name="relu3"), qc.ReLUQuantizeConfig(1)),
-        L.Flatten(name="flat"),
-        annotate(L.Dense(10, name="dense"),
-                 qc.DenseQuantizeConfig(qops.TrainableStdWeightQuantizer(bitwidth=4))),
-    ])
-    seed = keras.Sequential([
-        keras.Input((12, 12, 3)),
-        qlayers.QuantizedConv2D(8, 3, quantizer=qops.MaxPerAxisQuantizer(8), name="conv"),
-        L.MaxPool2D(name="pool"), L.BatchNormalization(name="bn"),
-        qlayers.QuantizedReLU(4, name="relu1"),
-        qlayers.QuantizedSeparableConv2D(6, 3, padding="same", name="sep",
-                                         quantizer=qops.MaxPerAxisQuantizer(4),
-                                         quantizer_dw=qops.MaxQuantizer(4)),
-        qlayers.ActivationDiscreteRelu(2, name="relu2"),
-        qlayers.QuantizedDepthwiseConv2D(3, quantizer=qops.StdWeightQuantizer(2, 4), name="dw"),
-        qlayers.ActivationDiscreteRelu(1, name="relu3"),
-        L.Flatten(name="flat"),
-        qlayers.QuantizedDense(10, quantizer=qops.TrainableStdWeightQuantizer(bitwidth=4),
-                               name="dense"),
-    ])
-    return annotated, seed
-
-
-def make_qat_model(annotated):
-    with qc.quantize_scope():
-        return quantize_apply(annotated, qc.AkidaQuantizeScheme())
-
-
-def randomize_batchnorm(model, seed=0):
-    rng = np.random.default_rng(seed)
-    bn = model.get_layer("bn")
-    bn.set_weights([rng.uniform(0.5, 2, 8), rng.normal(size=8), rng.normal(size=8) * 0.1,
-                    rng.uniform(0.5, 2, 8)])
 
 
 @pytest.mark.parametrize("seed_value", [0, 1])

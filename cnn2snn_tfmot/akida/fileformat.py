@@ -62,10 +62,13 @@ class AkidaModelFileError(ValueError):
     """A model file is truncated, corrupted, of another format or version, or inconsistent.
 
     Example:
+        >>> from cnn2snn_tfmot.akida import Model
+        >>> _ = open("not_a_model.txt", "w").write("text")
         >>> try:
-        ...     Model("not_a_model.txt")   # doctest: +SKIP
+        ...     Model("not_a_model.txt")
         ... except AkidaModelFileError as err:
         ...     print(err)
+        not_a_model.txt: not a cnn2snn_tfmot model file (not a zip archive). ...
     """
 
 
@@ -78,7 +81,9 @@ def save(model, path) -> None:
         path: destination path; an existing file is replaced only once the new one is complete.
 
     Example:
-        >>> save(model, "model.akida.zip")   # doctest: +SKIP
+        >>> save(akida_model, "model.akida")
+        >>> sorted(zipfile.ZipFile("model.akida").namelist())[-1]
+        'manifest.json'
     """
     from cnn2snn_tfmot import __version__
     path = os.fspath(path)
@@ -158,7 +163,9 @@ def load(path):
         OSError: the path cannot be opened.
 
     Example:
-        >>> model = load("model.akida.zip")   # doctest: +SKIP
+        >>> akida_model.save("model.akida")
+        >>> [layer.layer_type for layer in load("model.akida").layers]
+        ['InputConvolutional', 'SeparableConvolutional', 'FullyConnected']
     """
     from cnn2snn_tfmot.akida.model import Model
     return Model(path)
@@ -179,7 +186,12 @@ def read_into(model, path) -> None:
         OSError: the path cannot be opened.
 
     Example:
-        >>> read_into(Model(), "model.akida")   # doctest: +SKIP
+        >>> from cnn2snn_tfmot.akida import Model
+        >>> akida_model.save("model.akida")
+        >>> empty = Model()
+        >>> read_into(empty, "model.akida")
+        >>> len(empty.layers)
+        3
     """
     path = os.fspath(path)
     if model.layers:

@@ -30,7 +30,7 @@ Measured (akida 2.19.3):
   act_step >= 1/16 (including 2**20, 1e9, inf and even NaN) and computes with the raw values (no
   saturation, no wrap: measured with thresholds beyond 2**19 and act_steps beyond 2**20). It refuses
   act_step < 1/16 ("Unsupported act_step, it should be equal or greater than 1/16").
-  The chip's registers cannot hold more (akida-v1.md section 6), so with ``activation=True`` we
+  The chip's registers cannot hold more (docs/akida-v1.md section 6), so with ``activation=True`` we
   refuse what the chip cannot store: threshold outside the signed 20-bit range (24-bit on
   InputConvolutional) and act_step >= 2**16 (2**20 on InputConvolutional). With
   ``activation=False`` the chip outputs raw potentials and these two variables only serve
@@ -54,12 +54,12 @@ from __future__ import annotations
 INNER_WEIGHTS_BITS = (1, 2, 4, 8)
 #: Weight bitwidths accepted on InputConvolutional (the runtime accepts any value).
 INPUT_WEIGHTS_BITS = tuple(range(1, 9))
-#: Weight bitwidths the Akida 1.0 chip itself maps, per Akida layer kind (akida-v1.md
+#: Weight bitwidths the Akida 1.0 chip itself maps, per Akida layer kind (docs/akida-v1.md
 #: section 6); the runtime accepts more (8-bit inner weights).
 CHIP_WEIGHTS_BITS = {"input": (1, 2, 4, 8), "conv": (1, 2, 4), "separable": (2, 4),
                      "dense": (1, 2, 4)}
 #: Image widths the chip's input layer takes, and map widths its global average pooling sums
-#: (inclusive; akida-v1.md section 6).
+#: (inclusive; docs/akida-v1.md section 6).
 CHIP_INPUT_WIDTH = (5, 256)
 CHIP_GLOBAL_POOL_WIDTH = (1, 32)
 #: Activation bitwidths.

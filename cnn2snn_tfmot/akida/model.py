@@ -55,18 +55,33 @@ def _numpy_cast(x, dtype: str):
 
 
 class Model:
-    """A sequential Akida 1.0 model.
+    """A sequential Akida 1.0 model: layers with integer weights, thresholds and act_steps,
+    run by the emulator engine exactly as the chip computes.
+
+    Build one layer by layer with :meth:`add` (then ``layer.set_variable``), get one from
+    ``cnn2snn_tfmot.convert(keras_model)``, or reload a file written by :meth:`save` with
+    ``Model(path)``. :meth:`forward` gives the chip's outputs (uint8 levels, or int32
+    potentials of a last layer without activation), :meth:`predict` the dequantized outputs,
+    :meth:`evaluate` the accuracy; :meth:`to_akida` gives BrainChip's runtime model (``.fbz``).
 
     Arguments:
         path: optional path of a model file written by :meth:`save` (our own safe format, see
             :mod:`cnn2snn_tfmot.akida.fileformat`); None creates an empty model.
 
     Raises:
-        AkidaModelFileError: the file is not a valid model file.
+        AkidaModelFileError: the file is not a valid model file (a BrainChip ``.fbz`` is read
+            with ``akida.Model(path)`` and :func:`cnn2snn_tfmot.akida.from_akida`).
 
     Example:
-        >>> model = Model()
-        >>> model.add(InputConvolutional((28, 28, 1), (3, 3), 8, weights_bits=8))  # doctest: +SKIP
+        >>> from cnn2snn_tfmot.akida import Model, InputConvolutional
+        >>> built = Model()
+        >>> built.add(InputConvolutional((28, 28, 1), (3, 3), 8, weights_bits=8, act_bits=4))
+        >>> built.output_shape
+        (28, 28, 8)
+        >>> akida_model.save("model.akida")
+        >>> reloaded = Model("model.akida")
+        >>> np.array_equal(reloaded.forward(images), akida_model.forward(images))
+        True
     """
 
     def __init__(self, path: Optional[str | os.PathLike] = None):
@@ -94,7 +109,12 @@ class Model:
                 fit the input.
 
         Example:
-            >>> model.add(Convolutional((3, 3), 16, weights_bits=4, act_bits=4))  # doctest: +SKIP
+            >>> from cnn2snn_tfmot.akida import Model, InputData, Convolutional
+            >>> model = Model()
+            >>> model.add(InputData((8, 8, 2), input_bits=4))
+            >>> model.add(Convolutional((3, 3), 16, weights_bits=4, act_bits=4))
+            >>> [layer.name for layer in model.layers]
+            ['InputData_1', 'Conv_2']
         """
         if not isinstance(layer, Layer) or type(layer) is Layer:
             hint = (" To use a BrainChip runtime model, convert it with "
@@ -163,8 +183,8 @@ class Model:
             ValueError: no layer has that name (the message lists the names).
 
         Example:
-            >>> model.get_layer("conv1").parameters.filters   # doctest: +SKIP
-            16
+            >>> akida_model.get_layer("conv_0").parameters.filters
+            8
         """
         for layer in self._layers:
             if layer.name == name:
@@ -199,7 +219,9 @@ class Model:
             print_fn: called with each line. Defaults to ``print``.
 
         Example:
-            >>> model.summary()   # doctest: +SKIP
+            >>> akida_model.summary()
+            Model: 3 layers, input (16, 16, 1), output (1, 1, 10)
+            ...
         """
         from cnn2snn_tfmot.akida.summary import summary_lines
         for line in summary_lines(self):
@@ -227,8 +249,8 @@ class Model:
                 and what is expected).
 
         Example:
-            >>> model.forward(images, engine="tf").shape   # doctest: +SKIP
-            (100, 1, 1, 10)
+            >>> akida_model.forward(images, engine="tf").shape
+            (32, 1, 1, 10)
         """
         return self._run(x, batch_size, verbose, engine, post=None)
 
@@ -249,7 +271,9 @@ class Model:
             float32 numpy array (N,) + output_shape.
 
         Example:
-            >>> logits = model.predict(images, engine="tf")   # doctest: +SKIP
+            >>> logits = akida_model.predict(images, engine="tf")
+            >>> logits.dtype, logits.shape
+            (dtype('float32'), (32, 1, 1, 10))
         """
         last = self._require_layers()[-1]
         if last.parameters.activation:
@@ -276,8 +300,9 @@ class Model:
             The accuracy, a float in [0, 1].
 
         Example:
-            >>> model.evaluate(images, labels, engine="tf")   # doctest: +SKIP
-            0.98
+            >>> accuracy = akida_model.evaluate(images, labels, engine="tf")
+            >>> 0.0 <= accuracy <= 1.0
+            True
         """
         if not isinstance(y, np.ndarray) or y.dtype.kind not in "iu":
             raise TypeError(f"y must be an integer numpy array of labels, got "
@@ -312,7 +337,8 @@ class Model:
             layer's uint8 levels or int32 potentials, shape ``[None] + output_shape``.
 
         Example:
-            >>> model.emulator_function("tf").input_signature   # doctest: +SKIP
+            >>> akida_model.emulator_function("tf").input_signature
+            (TensorSpec(shape=(None, 16, 16, 1), dtype=tf.uint8, name=None),)
         """
         from cnn2snn_tfmot.engine import get_backend, graph
 
@@ -360,7 +386,9 @@ class Model:
             path: destination file (replaced atomically if it exists).
 
         Example:
-            >>> model.save("mnist.akida.zip")   # doctest: +SKIP
+            >>> akida_model.save("mnist.akida")
+            >>> len(Model("mnist.akida").layers)
+            3
         """
         from cnn2snn_tfmot.akida import fileformat
         fileformat.save(self, path)
@@ -368,11 +396,13 @@ class Model:
     def to_akida(self):
         """The equivalent BrainChip runtime model (``akida.Model``), needs ``pip install akida``.
 
+        (The example needs that optional wheel: it is not run as a doctest.)
+
         Returns:
             An ``akida.Model`` with the same layers and variables (its ``save("x.fbz")`` works).
 
         Example:
-            >>> model.to_akida().save("model.fbz")   # doctest: +SKIP
+            >>> akida_model.to_akida().save("model.fbz")  # doctest: +SKIP
         """
         from cnn2snn_tfmot.akida.interop import to_akida
         return to_akida(self)

@@ -55,6 +55,7 @@ class PoolSpec:
 
     Example:
         >>> PoolSpec("max", (2, 2), (2, 2))
+        PoolSpec(kind='max', size=(2, 2), stride=(2, 2))
     """
     kind: str = "none"
     size: Tuple[int, int] = (1, 1)
@@ -71,7 +72,8 @@ class FireSpec:
         act_bits: 1, 2 or 4.
 
     Example:
-        >>> FireSpec(np.zeros(8, np.int32), np.ones(8, np.float32), 4)
+        >>> FireSpec(np.zeros(2, np.int32), np.ones(2, np.float32), 4).act_bits
+        4
     """
     threshold: np.ndarray
     act_step: np.ndarray

@@ -90,9 +90,11 @@ def export_saved_model(akida_model, path, engine: Optional[str] = None) -> str:
         The absolute path written.
 
     Example:
-        >>> export_saved_model(akida_model, "emulator")
-        >>> served = cnn2snn_tfmot.load_saved_model("emulator")
-        >>> served.signatures["serving_default"](images=tf.constant(x))["float_outputs"]
+        >>> path = export_saved_model(akida_model, "emulator", engine="tf")
+        >>> served = load_saved_model(path).signatures["serving_default"]
+        >>> outputs = served(images=tf.constant(images[:4]))
+        >>> np.array_equal(outputs["float_outputs"].numpy(), akida_model.predict(images[:4]))
+        True
     """
     from cnn2snn_tfmot.akida.model import Model
     from cnn2snn_tfmot.engine import get_backend
@@ -145,7 +147,9 @@ def load_saved_model(path):
             here; the message gives the reason and the fix.
 
     Example:
-        >>> served = load_saved_model("emulator")
+        >>> path = export_saved_model(akida_model, "emulator")
+        >>> sorted(load_saved_model(path).signatures)
+        ['serving_default']
     """
     reason = None
     try:
@@ -182,6 +186,8 @@ def export(keras_model, akida_model, directory, engine: Optional[str] = None) ->
 
     Example:
         >>> paths = export(model_quantized, akida_model, "exported")
+        >>> sorted(paths)
+        ['akida', 'emulator', 'keras']
     """
     check_keras_model(keras_model, "keras_model")
     directory = os.path.abspath(os.fspath(directory))

@@ -10,8 +10,9 @@ The Akida model caches the function (:meth:`cnn2snn_tfmot.akida.Model.emulator_f
 asks for a new one when a layer is added or a variable is set.
 
 Example:
-    >>> fn = model_function(model, "tf")           # doctest: +SKIP
-    >>> levels = fn(tf.constant(images)).numpy()   # doctest: +SKIP
+    >>> fn = model_function(akida_model, "tf")
+    >>> fn(tf.constant(images)).numpy().dtype   # int32 potentials of the last layer
+    dtype('int32')
 """
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def model_function(model, engine: Optional[str] = None):
         layer's uint8 levels or int32 potentials, shape ``[None] + output_shape``.
 
     Example:
-        >>> model_function(model, "tf").input_signature   # doctest: +SKIP
+        >>> model_function(akida_model, "tf").input_signature
+        (TensorSpec(shape=(None, 16, 16, 1), dtype=tf.uint8, name=None),)
     """
     return model.emulator_function(engine)
 
@@ -59,7 +61,9 @@ def build_function(model, backend):
 
     Example:
         >>> from cnn2snn_tfmot.engine import tf_backend
-        >>> build_function(model, tf_backend)   # doctest: +SKIP
+        >>> fn = build_function(akida_model, tf_backend)
+        >>> np.array_equal(fn(tf.constant(images)), akida_model.forward(images))
+        True
     """
     layers = model.layers
     if not any(not layer.is_input or layer.layer_type == "InputConvolutional"

@@ -63,8 +63,10 @@ def conv_block(x, kernel: np.ndarray, *, strides: Tuple[int, int], padding: str,
         uint8 levels (N, H', W', F) when ``fire`` is given, else int32 potentials.
 
     Example:
-        >>> conv_block(x, k, strides=(1, 1), padding="same", padding_value=0,
-        ...            pool=PoolSpec(), fire=None)   # doctest: +SKIP
+        >>> x = tf.constant(np.arange(2 * 4 * 4 * 2, dtype=np.uint8).reshape(2, 4, 4, 2))
+        >>> conv_block(x, np.ones((3, 3, 2, 1), np.int8), strides=(1, 1), padding="same",
+        ...            padding_value=0, pool=PoolSpec(), fire=None).shape
+        TensorShape([2, 4, 4, 1])
     """
     kernel = check_kernel(kernel, 4, "kernel")
     check_padding(padding)
@@ -95,8 +97,10 @@ def separable_block(x, depthwise: np.ndarray, pointwise: np.ndarray, *,
         uint8 levels when ``fire`` is given, else int32 potentials.
 
     Example:
-        >>> separable_block(x, dw, pw, strides=(1, 1), padding="same", pool=PoolSpec(),
-        ...                 fire=None)   # doctest: +SKIP
+        >>> x = tf.constant(np.arange(2 * 4 * 4 * 2, dtype=np.uint8).reshape(2, 4, 4, 2))
+        >>> separable_block(x, np.ones((3, 3, 2), np.int8), np.ones((2, 4), np.int8),
+        ...                 strides=(2, 2), padding="same", pool=PoolSpec(), fire=None).shape
+        TensorShape([2, 2, 2, 4])
     """
     depthwise = check_kernel(depthwise, 3, "depthwise")
     pointwise = check_kernel(pointwise, 2, "pointwise")
@@ -141,7 +145,9 @@ def dense_block(x, weights: np.ndarray, *, fire: Optional[FireSpec]):
         uint8 levels (N, U) when ``fire`` is given, else int32 potentials (N, U).
 
     Example:
-        >>> dense_block(x, w, fire=None)   # doctest: +SKIP
+        >>> dense_block(tf.constant([[1, 2, 3]], tf.uint8), np.ones((3, 2), np.int8),
+        ...             fire=None).numpy()
+        array([[6, 6]], dtype=int32)
     """
     weights = check_kernel(weights, 2, "weights")
     bound = _INPUT_MAX * int(np.abs(weights.astype(np.int64)).sum(axis=0).max(initial=0))
