@@ -9,11 +9,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from _pytest.doctest import DoctestItem  # noqa: E402
+import numpy as np
+import pytest
+from _pytest.doctest import DoctestItem
 
-import cnn2snn_tfmot  # noqa: E402  (selects tf_keras before TensorFlow is imported)
+import cnn2snn_tfmot
 
 
 def _float_model(keras):

@@ -103,8 +103,8 @@ def prepare(name, directory):
 
     import cnn2snn_tfmot  # noqa: F401
     from cnn2snn_tfmot import convert, quantize
-    from cnn2snn_tfmot.tfkeras import keras
     from cnn2snn_tfmot.datasets import mnist_split
+    from cnn2snn_tfmot.tfkeras import keras
     from cnn2snn_tfmot.zoo import calibrate_batchnorm, cifar_separable_cnn, mnist_cnn
 
     keras.utils.set_random_seed(0)

@@ -21,10 +21,9 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from cnn2snn_tfmot.tfkeras import tf
-from cnn2snn_tfmot.engine import ops
-
 from cnn2snn_tfmot.akida import import_akida
+from cnn2snn_tfmot.engine import ops
+from cnn2snn_tfmot.tfkeras import tf
 
 try:
     akida = import_akida()

@@ -23,8 +23,12 @@ from cnn2snn_tfmot.quantization_ops import WeightQuantizerBase
 from cnn2snn_tfmot.quantize_configs import NeuralQuantizeConfig, ReLUQuantizeConfig
 from cnn2snn_tfmot.saving import layer_key
 from cnn2snn_tfmot.tfkeras import tf
-from cnn2snn_tfmot.transforms import (LayerSpec, batchnorm_parameters, merged_separable_bias,
-                                      single_branch_layers)
+from cnn2snn_tfmot.transforms import (
+    LayerSpec,
+    batchnorm_parameters,
+    merged_separable_bias,
+    single_branch_layers,
+)
 
 __all__ = ["NeuralItem", "ActivationItem", "PoolItem", "BatchNormItem", "OtherItem", "Block",
            "Analysis", "analyze", "read_layer", "akida_kind", "weights_bits"]

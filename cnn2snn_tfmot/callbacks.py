@@ -149,7 +149,15 @@ class GammaClipping(keras.callbacks.Callback):
 
 
 class AkidaRegisterWarning(UserWarning):
-    """A layer's thresholds or act_steps would not fit Akida 1.0's registers if converted now."""
+    """A layer's thresholds or act_steps would not fit Akida 1.0's registers if converted now.
+
+    :class:`ScaleFactorMonitor` emits it (``on_violation="warn"`` or ``"stop"``).
+
+    Example:
+        >>> import warnings
+        >>> warnings.simplefilter("error", AkidaRegisterWarning)  # turn it into an exception
+        >>> warnings.resetwarnings()
+    """
 
 
 _VIOLATION_MODES = ("warn", "stop", "raise")

@@ -14,8 +14,13 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from cnn2snn_tfmot.akida.enums import PoolType
-from cnn2snn_tfmot.akida.layers import (Convolutional, FullyConnected, InputConvolutional,
-                                        InputData, SeparableConvolutional)
+from cnn2snn_tfmot.akida.layers import (
+    Convolutional,
+    FullyConnected,
+    InputConvolutional,
+    InputData,
+    SeparableConvolutional,
+)
 from cnn2snn_tfmot.akida.model import Model
 from cnn2snn_tfmot.blocks import Block, weights_bits
 from cnn2snn_tfmot.compatibility import checked_blocks

@@ -12,16 +12,32 @@ from __future__ import annotations
 from typing import List, Optional, Union
 
 from cnn2snn_tfmot import registry, rules
-from cnn2snn_tfmot.quantization_layers import (ActivationDiscreteRelu, QuantizedActivation,
-                                               QuantizedReLU, as_weight_quantizer)
-from cnn2snn_tfmot.quantization_ops import (StdWeightQuantizer, TrainableStdWeightQuantizer,
-                                            WeightFloat, WeightQuantizerBase,
-                                            check_activation_bitwidth, check_weight_bitwidth,
-                                            default_weight_quantizer)
+from cnn2snn_tfmot.quantization_layers import (
+    ActivationDiscreteRelu,
+    QuantizedActivation,
+    QuantizedReLU,
+    as_weight_quantizer,
+)
+from cnn2snn_tfmot.quantization_ops import (
+    StdWeightQuantizer,
+    TrainableStdWeightQuantizer,
+    WeightFloat,
+    WeightQuantizerBase,
+    check_activation_bitwidth,
+    check_weight_bitwidth,
+    default_weight_quantizer,
+)
 from cnn2snn_tfmot.tfkeras import keras
-from cnn2snn_tfmot.transforms import (LayerSpec, build_model, fold_batchnorms, is_relu,
-                                      model_chain, split_fused_activations,
-                                      swap_activation_pooling, swap_pooling_batchnorm)
+from cnn2snn_tfmot.transforms import (
+    LayerSpec,
+    build_model,
+    fold_batchnorms,
+    is_relu,
+    model_chain,
+    split_fused_activations,
+    swap_activation_pooling,
+    swap_pooling_batchnorm,
+)
 
 __all__ = ["quantize", "quantize_layer", "create_trainable_quantizer_model"]
 

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from typing import Dict
 
-from cnn2snn_tfmot.quantization_ops import (WeightFloat, WeightQuantizerBase,
-                                            add_activation_variables, check_activation_bitwidth,
-                                            discrete_relu_parameters, quantized_activation)
+from cnn2snn_tfmot.quantization_ops import (
+    WeightFloat,
+    WeightQuantizerBase,
+    add_activation_variables,
+    check_activation_bitwidth,
+    discrete_relu_parameters,
+    quantized_activation,
+)
 from cnn2snn_tfmot.tfkeras import keras, tf
 
 __all__ = [

@@ -223,7 +223,7 @@ class MaxQuantizer(LinearWeightQuantizer):
         bitwidth: the number of bits of the integer weights, 2..8.
 
     Example:
-        >>> MaxQuantizer(bitwidth=4).quantize(tf.constant([0.7, -0.05, 0.2])).numpy()  # steps of 0.1
+        >>> MaxQuantizer(bitwidth=4).quantize(tf.constant([0.7, -0.05, 0.2])).numpy()  # 0.1 steps
         array([0.7, 0. , 0.2], dtype=float32)
     """
 
@@ -428,7 +428,9 @@ def add_activation_variables(layer, bitwidth: int, prefix: str = "") -> dict:
 
 
 def quantized_activation(x, threshold, step_height, step_width, levels: int):
-    """The quantized activation ``step_height * clip(ceil((x - threshold) / step_width), 0, levels)``.
+    """The quantized activation ``step_height * clip(ceil((x - threshold) / step_width), 0, L)``.
+
+    ``L`` is ``levels``.
 
     Gradient (straight-through): that of the clipped linear function, i.e.
     ``step_height / step_width`` where ``threshold < x < threshold + levels * step_width``, else

@@ -26,12 +26,20 @@ from typing import Tuple
 import tensorflow_model_optimization as tfmot
 
 from cnn2snn_tfmot import quantization_layers, quantization_ops, registry, rules
-from cnn2snn_tfmot.quantization_layers import (as_weight_quantizer, call_once_with,
-                                               depthwise_quantizer)
-from cnn2snn_tfmot.quantization_ops import (ConfigEqualityMixin, add_activation_variables,
-                                            check_activation_bitwidth, check_weight_bitwidth,
-                                            default_weight_quantizer, discrete_relu_parameters,
-                                            quantized_activation)
+from cnn2snn_tfmot.quantization_layers import (
+    as_weight_quantizer,
+    call_once_with,
+    depthwise_quantizer,
+)
+from cnn2snn_tfmot.quantization_ops import (
+    ConfigEqualityMixin,
+    add_activation_variables,
+    check_activation_bitwidth,
+    check_weight_bitwidth,
+    default_weight_quantizer,
+    discrete_relu_parameters,
+    quantized_activation,
+)
 from cnn2snn_tfmot.tfkeras import keras
 
 _tfmot_keras = tfmot.quantization.keras
@@ -361,7 +369,7 @@ class AkidaQuantizeLayoutTransform(_tfmot_keras.QuantizeLayoutTransform):
     """
 
     def apply(self, model, layer_quantize_map):
-        input_names = {layer.name for layer in model._input_layers}  # noqa: SLF001
+        input_names = {layer.name for layer in model._input_layers}
         return model, {name: value for name, value in layer_quantize_map.items()
                        if name not in input_names}
 

@@ -23,7 +23,8 @@ from cnn2snn_tfmot.akida import limits
 
 __all__ = [
     "IncompatibleModelError", "CONVERTIBLE_INNER_WEIGHT_BITS", "check_input_scaling",
-    "data_format_problems", "layer_parameter_problems", "fused_activation_problems", "relu_problems",
+    "data_format_problems", "layer_parameter_problems", "fused_activation_problems",
+    "relu_problems",
     "activation_bits_problems", "batchnorm_problems", "pool_problems",
     "is_separable_merge_candidate", "separable_merge_problems", "lone_depthwise_problem",
     "quantizer_problems", "weight_bits_problems", "stride_problems", "dense_input_problems",

@@ -21,9 +21,9 @@ from typing import Callable, Dict, Iterator, Optional
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
-from cnn2snn_tfmot.tfkeras import check_keras_model, keras
 from cnn2snn_tfmot.quantization_layers import QuantizedActivation, QuantizedLayerMixin
 from cnn2snn_tfmot.quantize_configs import quantize_scope
+from cnn2snn_tfmot.tfkeras import check_keras_model, keras
 
 __all__ = ["load_quantized_model", "load_partial_weights", "weight_key", "layer_key"]
 
@@ -32,7 +32,9 @@ _QuantizeWrapper = tfmot.quantization.keras.QuantizeWrapper
 
 
 def weight_key(variable) -> str:
-    """The short name of a layer's variable: ``"quant_d/kernel_threshold:0"`` -> ``"kernel_threshold"``.
+    """The short name of a layer's variable, without scope and ``:0``.
+
+    ``"quant_d/kernel_threshold:0"`` becomes ``"kernel_threshold"``.
 
     Arguments:
         variable: a tf.Variable or its name.
@@ -272,7 +274,8 @@ def load_partial_weights(dest_model, src_model) -> None:
     Example:
         >>> twin = quantize(model, 4, 4, 8)  # same layer names
         >>> load_partial_weights(twin, model_quantized)
-        >>> np.array_equal(twin.get_layer("dense").kernel, model_quantized.get_layer("dense").kernel)
+        >>> np.array_equal(twin.get_layer("dense").kernel,
+        ...                model_quantized.get_layer("dense").kernel)
         True
     """
     check_keras_model(dest_model, "dest_model")

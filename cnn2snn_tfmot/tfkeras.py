@@ -14,8 +14,8 @@ import warnings
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
-import tensorflow as tf  # noqa: E402  (must follow the environment variable)
-import tf_keras as keras  # noqa: E402
+import tensorflow as tf
+import tf_keras as keras
 
 __all__ = ["tf", "keras", "check_keras_model", "is_keras3_object"]
 

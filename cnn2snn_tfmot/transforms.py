@@ -138,8 +138,8 @@ def single_branch_layers(model, caller: str = "quantize") -> list:
                                "needs a flat model. Add the nested model's layers directly.")
         # Only this model's nodes count: a layer can also belong to other models (TFMOT's
         # quantize_apply reuses the layers it does not wrap).
-        nodes = [node for index, node in enumerate(layer._inbound_nodes)  # noqa: SLF001
-                 if f"{layer.name}_ib-{index}" in model._network_nodes]  # noqa: SLF001
+        nodes = [node for index, node in enumerate(layer._inbound_nodes)
+                 if f"{layer.name}_ib-{index}" in model._network_nodes]
         inbound = [] if len(nodes) != 1 else tf.nest.flatten(nodes[0].inbound_layers)
         if len(inbound) != 1 or inbound[0] is not previous:
             raise _chain_error(model, f"layer '{layer.name}' does not take the output of the "

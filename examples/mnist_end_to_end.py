@@ -1,9 +1,9 @@
 """MNIST end to end: float CNN -> quantized (8/4/4) -> QAT -> Akida model -> emulator -> export.
 
-Uses the MNIST test set shipped in the package (cnn2snn_tfmot.datasets): the first 8,000 images train, the last 2,000
-test. Prints a table of float / quantized Keras / Akida accuracy and the Keras-vs-Akida argmax
-agreement, and writes the quantized Keras model, the Akida model and the emulator SavedModel to
-``--output-dir``.
+Uses the MNIST test set shipped in the package (cnn2snn_tfmot.datasets): the first 8,000 images
+train, the last 2,000 test. Prints a table of float / quantized Keras / Akida accuracy and the
+Keras-vs-Akida argmax agreement, and writes the quantized Keras model, the Akida model and the
+emulator SavedModel to ``--output-dir``.
 
 Run: ``python examples/mnist_end_to_end.py [--output-dir DIR] [--epochs N] [--qat-epochs N]``
 """
@@ -12,15 +12,20 @@ import json
 import os
 import time
 
-import cnn2snn_tfmot  # first: routes tensorflow.keras to tf_keras
-
 import numpy as np
 
-from cnn2snn_tfmot import (GammaClipping, ScaleFactorMonitor, add_gamma_constraint,
-                           check_model_compatibility, convert, export, load_saved_model,
-                           quantize)
-from cnn2snn_tfmot.tfkeras import keras
+from cnn2snn_tfmot import (
+    GammaClipping,
+    ScaleFactorMonitor,
+    add_gamma_constraint,
+    check_model_compatibility,
+    convert,
+    export,
+    load_saved_model,
+    quantize,
+)
 from cnn2snn_tfmot.datasets import mnist_split
+from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.zoo import mnist_cnn
 
 

@@ -94,8 +94,12 @@ def image_max_model():
 def image_gap_model():
     """InputConvolutional valid stride 2, 1-bit act -> Separable + max pool 3/2 -> Conv with
     global average pooling -> FC 2-bit act."""
-    from cnn2snn_tfmot.akida import (Convolutional, FullyConnected, InputConvolutional,
-                                     SeparableConvolutional)
+    from cnn2snn_tfmot.akida import (
+        Convolutional,
+        FullyConnected,
+        InputConvolutional,
+        SeparableConvolutional,
+    )
     return _build(
         InputConvolutional((15, 13, 1), (5, 5), 6, padding="valid", kernel_stride=(2, 2),
                            weights_bits=4, act_bits=1),
@@ -108,8 +112,7 @@ def image_gap_model():
 
 def events_separable_model():
     """InputData 4-bit -> Separable valid stride 2 -> Conv 1x1 8-bit weights -> FC no act."""
-    from cnn2snn_tfmot.akida import (Convolutional, FullyConnected, InputData,
-                                     SeparableConvolutional)
+    from cnn2snn_tfmot.akida import Convolutional, FullyConnected, InputData, SeparableConvolutional
     return _build(
         InputData((12, 12, 4), input_bits=4),
         SeparableConvolutional((3, 3), 8, padding="valid", kernel_stride=(2, 2),

@@ -3,10 +3,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import cnn2snn_tfmot  # noqa: E402,F401  (selects tf_keras before anything imports TensorFlow)
-import pytest  # noqa: E402
+import pytest
 
-from helpers import AKIDA, run_python  # noqa: E402
+import cnn2snn_tfmot  # noqa: F401  (selects tf_keras before anything imports TensorFlow)
+
+from helpers import AKIDA, run_python
 
 
 @pytest.fixture

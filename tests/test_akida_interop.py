@@ -4,10 +4,18 @@ import sys
 import numpy as np
 import pytest
 
+from cnn2snn_tfmot.akida import (
+    Convolutional,
+    FullyConnected,
+    InputConvolutional,
+    InputData,
+    Model,
+    from_akida,
+    to_akida,
+)
+
 from akida_helpers import MODEL_FACTORIES, random_input, randomize
 from chip_reference import ref_layer
-from cnn2snn_tfmot.akida import (Convolutional, FullyConnected, InputConvolutional, InputData,
-                                 Model, from_akida, to_akida)
 from helpers import AKIDA as akida
 from helpers import requires_akida
 
@@ -166,7 +174,7 @@ def test_fbz_file_round_trip(tmp_path):
 def test_from_akida_round_trip(name):
     model, _ = _prepared(name, seed=7, n=4)
     back = from_akida(to_akida(model))
-    assert [l.name for l in back.layers] == [l.name for l in model.layers]
+    assert [layer.name for layer in back.layers] == [layer.name for layer in model.layers]
     for ours, theirs in zip(model.layers, back.layers):
         assert ours.layer_type == theirs.layer_type
         assert ours.parameters == theirs.parameters

@@ -2,9 +2,17 @@
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot.akida import (Convolutional, FullyConnected, InputConvolutional, InputData,
-                                 Model, Padding, PoolType, SeparableConvolutional)
-from cnn2snn_tfmot.akida import limits
+from cnn2snn_tfmot.akida import (
+    Convolutional,
+    FullyConnected,
+    InputConvolutional,
+    InputData,
+    Model,
+    Padding,
+    PoolType,
+    SeparableConvolutional,
+    limits,
+)
 
 
 def _model(*layers):

@@ -6,7 +6,7 @@ import pytest
 
 from cnn2snn_tfmot.akida import Model as AkidaModel
 from cnn2snn_tfmot.cli import main
-from cnn2snn_tfmot.quantization import quantize
+
 from helpers import float_cnn, images, set_bn
 
 

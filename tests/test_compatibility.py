@@ -1,15 +1,14 @@
 """check_model_compatibility(): one test per rule of the seeds' sections 2 to 5, plus warnings."""
 import warnings
 
-import numpy as np
 import pytest
 
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.compatibility import AkidaChipWarning, check_model_compatibility
 from cnn2snn_tfmot.converter import convert
 from cnn2snn_tfmot.rules import IncompatibleModelError
+from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers
 

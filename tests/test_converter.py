@@ -8,13 +8,14 @@ import tensorflow_model_optimization as tfmot
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
 from cnn2snn_tfmot import quantize_configs as qc
-from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.akida import Model as AkidaModel
 from cnn2snn_tfmot.blocks import analyze
 from cnn2snn_tfmot.converter import convert
+from cnn2snn_tfmot.quantization import quantize
 from cnn2snn_tfmot.registers import block_registers
 from cnn2snn_tfmot.rules import IncompatibleModelError
-from cnn2snn_tfmot.quantization import quantize
+from cnn2snn_tfmot.tfkeras import keras
+
 from helpers import float_cnn, images, set_bn
 
 L = keras.layers
@@ -134,7 +135,8 @@ def test_registers_follow_section_4():
     registers = block_registers(analyze(model).blocks[0], (scale, shift), index=0)
     kernel = model.get_layer("conv").kernel.numpy()
     bias = model.get_layer("conv").bias.numpy().astype(np.float64)
-    gamma, beta, mean, variance = [w.astype(np.float64) for w in model.get_layer("bn").get_weights()]
+    gamma, beta, mean, variance = [weight.astype(np.float64)
+                                   for weight in model.get_layer("bn").get_weights()]
     epsilon = model.get_layer("bn").epsilon
     sf = (np.float32(127) / np.max(np.abs(kernel), axis=(0, 1, 2))).astype(np.float32)
     integers = np.clip(np.round(kernel * sf), -127, 127)

@@ -11,10 +11,18 @@ import zlib
 import numpy as np
 import pytest
 
-from chip_reference import (SAT_MAX, SAT_MIN, ref_conv, ref_depthwise, ref_fire, ref_global_sum,
-                            ref_maxpool)
 from cnn2snn_tfmot.engine import ops
 from cnn2snn_tfmot.tfkeras import tf
+
+from chip_reference import (
+    SAT_MAX,
+    SAT_MIN,
+    ref_conv,
+    ref_depthwise,
+    ref_fire,
+    ref_global_sum,
+    ref_maxpool,
+)
 from helpers import AKIDA
 
 INT32_MIN, INT32_MAX = np.iinfo(np.int32).min, np.iinfo(np.int32).max

@@ -6,7 +6,13 @@ import os
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot.datasets import DEFAULT_MNIST_DIR, IdxFormatError, load_mnist, mnist_split, read_idx
+from cnn2snn_tfmot.datasets import (
+    DEFAULT_MNIST_DIR,
+    IdxFormatError,
+    load_mnist,
+    mnist_split,
+    read_idx,
+)
 
 
 def test_shipped_files_are_the_reference_mnist_test_set():

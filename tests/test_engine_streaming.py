@@ -4,6 +4,7 @@ import pytest
 
 from cnn2snn_tfmot.converter import convert
 from cnn2snn_tfmot.quantization import quantize
+
 from helpers import float_cnn, images
 
 

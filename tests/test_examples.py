@@ -1,8 +1,8 @@
 """The runnable examples run, and print what their documents say."""
 import os
+import re
 
 import pytest
-import re
 
 from helpers import AKIDA, REPO
 

@@ -7,9 +7,14 @@ import pytest
 from cnn2snn_tfmot import load_quantized_model
 from cnn2snn_tfmot.akida import Model as AkidaModel
 from cnn2snn_tfmot.converter import convert
-from cnn2snn_tfmot.engine.export import (_atomic_directory, export, export_saved_model,
-                                         load_saved_model)
+from cnn2snn_tfmot.engine.export import (
+    _atomic_directory,
+    export,
+    export_saved_model,
+    load_saved_model,
+)
 from cnn2snn_tfmot.quantization import quantize
+
 from helpers import float_cnn, images, set_bn
 
 

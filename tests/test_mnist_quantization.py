@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot.tfkeras import keras
-from cnn2snn_tfmot.datasets import mnist_split
 from cnn2snn_tfmot.converter import convert
+from cnn2snn_tfmot.datasets import mnist_split
 from cnn2snn_tfmot.quantization import quantize
+from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.zoo import mnist_cnn
 
 

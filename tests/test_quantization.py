@@ -4,9 +4,9 @@ import pytest
 
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.quantization import create_trainable_quantizer_model, quantize, quantize_layer
 from cnn2snn_tfmot.saving import load_partial_weights
+from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers
 
@@ -27,7 +27,8 @@ def test_layers_and_quantizers():
                          input_weight_quantization=8)
     types = {layer.name: type(layer) for layer in quantized.layers}
     assert types == {"conv": qlayers.QuantizedConv2D, "pool1": L.MaxPooling2D,
-                     "relu1": qlayers.ActivationDiscreteRelu, "sep": qlayers.QuantizedSeparableConv2D,
+                     "relu1": qlayers.ActivationDiscreteRelu,
+                     "sep": qlayers.QuantizedSeparableConv2D,
                      "relu2": qlayers.ActivationDiscreteRelu, "gap": L.GlobalAveragePooling2D,
                      "drop": L.Dropout, "dense": qlayers.QuantizedDense, "softmax": L.Softmax}
     assert quantized.get_layer("conv").quantizer == qops.MaxPerAxisQuantizer(8)
@@ -92,8 +93,10 @@ def test_bitwidth_errors(arguments, match):
 
 
 @pytest.mark.parametrize("layer,match", [
-    (L.Conv2D(4, 3, dilation_rate=2, name="dil"), r"'dil' has dilation_rate=\(2, 2\).*use dilation_rate=1"),
-    (L.AveragePooling2D(name="avg"), r"'avg' of type AveragePooling2D is not supported.*supported: Conv2D"),
+    (L.Conv2D(4, 3, dilation_rate=2, name="dil"),
+     r"'dil' has dilation_rate=\(2, 2\).*use dilation_rate=1"),
+    (L.AveragePooling2D(name="avg"),
+     r"'avg' of type AveragePooling2D is not supported.*supported: Conv2D"),
     (L.ReLU(negative_slope=0.2, name="leaky"), r"'leaky' has negative_slope=0.2"),
     (L.BatchNormalization(axis=1, name="bn_h"), r"'bn_h' normalizes axis \[1\].*axis=-1"),
     (L.DepthwiseConv2D(3, depth_multiplier=2, name="dm"), r"'dm' has depth_multiplier=2"),

@@ -4,7 +4,7 @@ import pytest
 
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot.tfkeras import keras, tf
+from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers
 

@@ -6,8 +6,9 @@ import tensorflow_model_optimization as tfmot
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
 from cnn2snn_tfmot import quantize_configs as qc
-from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.saving import load_partial_weights
+from cnn2snn_tfmot.tfkeras import keras
+
 from helpers import annotated_and_seed_models, make_qat_model, randomize_batchnorm
 
 L = keras.layers

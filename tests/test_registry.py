@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 import tensorflow_model_optimization as tfmot
 
-from cnn2snn_tfmot import (AkidaQuantizeScheme, check_model_compatibility, convert, quantize,
-                           quantize_scope, registry)
+from cnn2snn_tfmot import (
+    AkidaQuantizeScheme,
+    check_model_compatibility,
+    convert,
+    quantize,
+    quantize_scope,
+    registry,
+)
 from cnn2snn_tfmot.blocks import analyze
 from cnn2snn_tfmot.quantization_layers import QuantizedLayerMixin, as_weight_quantizer
 from cnn2snn_tfmot.quantize_configs import NeuralQuantizeConfig

@@ -4,8 +4,8 @@ import pytest
 
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot.tfkeras import keras, tf
 from cnn2snn_tfmot.quantization import quantize
+from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.transforms import merge_separable_conv, model_chain
 
 L = keras.layers
@@ -18,7 +18,8 @@ def set_batchnorm_statistics(model, seed=0):
         if isinstance(layer, L.BatchNormalization):
             n = layer.moving_mean.shape[0]
             values = {"gamma": rng.uniform(0.3, 3, n), "beta": rng.normal(size=n),
-                      "moving_mean": rng.normal(size=n) * 2, "moving_variance": rng.uniform(0.1, 5, n)}
+                      "moving_mean": rng.normal(size=n) * 2,
+                      "moving_variance": rng.uniform(0.1, 5, n)}
             for variable in layer.weights:
                 variable.assign(values[variable.name.split("/")[-1].split(":")[0]])
 

@@ -15,8 +15,14 @@ Example:
 from cnn2snn_tfmot.akida.enums import Padding, PoolType
 from cnn2snn_tfmot.akida.fileformat import AkidaModelFileError
 from cnn2snn_tfmot.akida.interop import from_akida, import_akida, to_akida
-from cnn2snn_tfmot.akida.layers import (Convolutional, FullyConnected, InputConvolutional,
-                                        InputData, Layer, SeparableConvolutional)
+from cnn2snn_tfmot.akida.layers import (
+                                        Convolutional,
+                                        FullyConnected,
+                                        InputConvolutional,
+                                        InputData,
+                                        Layer,
+                                        SeparableConvolutional,
+)
 from cnn2snn_tfmot.akida.model import Model
 
 __all__ = ["Model", "Layer", "InputData", "InputConvolutional", "Convolutional",

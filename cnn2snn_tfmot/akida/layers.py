@@ -27,7 +27,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from cnn2snn_tfmot.akida import limits, params as P
+from cnn2snn_tfmot.akida import limits
+from cnn2snn_tfmot.akida import params as P
 from cnn2snn_tfmot.akida.enums import Padding, PoolType
 from cnn2snn_tfmot.akida.shapes import out_size
 from cnn2snn_tfmot.akida.variables import VariableSpec

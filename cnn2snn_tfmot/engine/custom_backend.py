@@ -21,10 +21,16 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from cnn2snn_tfmot.tfkeras import tf
 from cnn2snn_tfmot.engine import ops
-from cnn2snn_tfmot.engine.backend import (FireSpec, PoolSpec, check_fire, check_kernel,
-                                          check_padding, check_pool)
+from cnn2snn_tfmot.engine.backend import (
+    FireSpec,
+    PoolSpec,
+    check_fire,
+    check_kernel,
+    check_padding,
+    check_pool,
+)
+from cnn2snn_tfmot.tfkeras import tf
 
 name = "custom"
 

@@ -20,8 +20,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from cnn2snn_tfmot.tfkeras import check_keras_model, tf
 from cnn2snn_tfmot.engine import ops
+from cnn2snn_tfmot.tfkeras import check_keras_model, tf
 
 __all__ = ["export_saved_model", "export", "load_saved_model", "SIGNATURE_KEY",
            "EmulatorLoadError"]
@@ -37,7 +37,15 @@ _CUSTOM_REQUIREMENT = ("It uses the compiled ops of cnn2snn_tfmot (op types 'Cnn
 
 
 class EmulatorLoadError(RuntimeError):
-    """An emulator SavedModel could not be loaded; the message says what to import or fix."""
+    """An emulator SavedModel could not be loaded; the message says what to import or fix.
+
+    Example:
+        >>> try:
+        ...     load_saved_model("emulator_exported_with_custom_ops")
+        ... except (EmulatorLoadError, OSError) as err:
+        ...     print(type(err).__name__)
+        OSError
+    """
 
 
 @contextlib.contextmanager

@@ -32,9 +32,15 @@ import numpy as np
 
 from cnn2snn_tfmot.akida.limits import IMAGE_MAX, POTENTIAL_MAX, POTENTIAL_MIN
 from cnn2snn_tfmot.akida.shapes import out_size, pad_amounts
+from cnn2snn_tfmot.engine.backend import (
+    FireSpec,
+    PoolSpec,
+    check_fire,
+    check_kernel,
+    check_padding,
+    check_pool,
+)
 from cnn2snn_tfmot.tfkeras import tf
-from cnn2snn_tfmot.engine.backend import (FireSpec, PoolSpec, check_fire, check_kernel,
-                                          check_padding, check_pool)
 
 name = "tf"
 
