@@ -419,8 +419,10 @@ def custom_objects() -> dict:
             value = getattr(module, name)
             if isinstance(value, type):
                 objects[name] = value
-    for value in (ActivationQuantizer, Conv2DQuantizeConfig, DepthwiseConv2DQuantizeConfig,
-                  SeparableConv2DQuantizeConfig, DenseQuantizeConfig, ReLUQuantizeConfig):
+    for entry in registry.current().neural_types():
+        for value in (entry.quantized_class, entry.quantize_config):
+            objects[value.__name__] = value
+    for value in (ActivationQuantizer, ReLUQuantizeConfig):
         objects[value.__name__] = value
     return objects
 
