@@ -7,7 +7,7 @@ import pytest
 from cnn2snn_tfmot.akida import Model as AkidaModel
 from cnn2snn_tfmot.cli import main
 
-from helpers import float_cnn, images, set_bn
+from helpers import AKIDA, float_cnn, images, set_bn
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,11 @@ def test_quantize_check_convert_summary_export(files, capsys):
     assert "compatible with Akida" in capsys.readouterr().out
     output = str(files / "m.akida")
     fbz = str(files / "m.fbz")
-    assert main(["convert", quantized, output, "--input-scaling", "255", "0", "--fbz", fbz]) == 0
-    assert os.path.exists(fbz)
+    status = main(["convert", quantized, output, "--input-scaling", "255", "0", "--fbz", fbz])
+    if AKIDA is not None:
+        assert status == 0 and os.path.exists(fbz)
+    else:  # BrainChip's runtime writes .fbz files: without it, the fix is named
+        assert status == 2 and "pip install akida" in capsys.readouterr().err
     x = images(8, seed=22)
     from cnn2snn_tfmot import load_quantized_model
     from cnn2snn_tfmot.converter import convert
