@@ -55,6 +55,11 @@ class MinValueConstraint(keras.constraints.Constraint):
         return {"min_value": self.min_value}
 
 
+# A layer's config names its constraint by class name only, and Keras's .h5 loader looks it
+# up by that name: register it under it too, so plain keras.models.load_model reloads it.
+keras.utils.get_custom_objects()[MinValueConstraint.__name__] = MinValueConstraint
+
+
 def _constrained_clone(layer, min_value: float):
     config = layer.get_config()
     if isinstance(layer, keras.layers.BatchNormalization):
