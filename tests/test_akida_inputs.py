@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from akida_helpers import MODEL_FACTORIES, random_input, randomize
 from cnn2snn_tfmot.akida.inputs import batches
 from cnn2snn_tfmot.tfkeras import tf
+
+from akida_helpers import MODEL_FACTORIES, random_input, randomize
 
 
 @pytest.fixture(scope="module")
