@@ -18,12 +18,14 @@ __version__ = "0.2.0"
 # First: sets TF_USE_LEGACY_KERAS before TensorFlow is imported.
 from cnn2snn_tfmot.tfkeras import keras, tf  # noqa: I001
 
-from cnn2snn_tfmot import (akida, datasets, quantization_layers, quantization_ops,
+from cnn2snn_tfmot import (akida, datasets, distributed, quantization_layers, quantization_ops,
                            quantize_configs, registry, zoo)
 from cnn2snn_tfmot.callbacks import (AkidaRegisterWarning, GammaClipping, MinValueConstraint,
                                      ScaleFactorMonitor, add_gamma_constraint)
 from cnn2snn_tfmot.compatibility import AkidaChipWarning, check_model_compatibility
 from cnn2snn_tfmot.converter import convert
+from cnn2snn_tfmot.distributed import (ChiefOnly, evaluate_sharded, is_chief,
+                                       synchronize_batchnorm)
 from cnn2snn_tfmot.engine.export import (EmulatorLoadError, export, export_saved_model,
                                          load_saved_model)
 from cnn2snn_tfmot.engine.ops import is_available as _ops_available
@@ -66,11 +68,13 @@ __all__ = [
     "AkidaRegisterWarning",
     # compatibility and conversion
     "check_model_compatibility", "AkidaChipWarning", "convert", "IncompatibleModelError",
+    # scaling out (tf.distribute)
+    "synchronize_batchnorm", "ChiefOnly", "is_chief", "evaluate_sharded",
     # the emulator
     "export", "export_saved_model", "load_saved_model", "EmulatorLoadError",
     # public modules
     "akida", "quantization_ops", "quantization_layers", "quantize_configs", "registry",
-    "datasets", "zoo",
+    "datasets", "zoo", "distributed",
     "__version__",
 ]
 

@@ -118,6 +118,13 @@ class Analysis:
     input_shape: Tuple[int, ...]
 
 
+def _scalar(value) -> float:
+    """A number, a tensor or a variable as a float. A distributed variable (a MirroredVariable
+    under ``tf.distribute``) has no ``float()``; its ``numpy()`` is the value every replica
+    holds (in a callback, outside the replicas)."""
+    return float(np.asarray(value.numpy() if hasattr(value, "numpy") else value))
+
+
 def _shape(shape) -> Tuple[int, ...]:
     return tuple(int(d) for d in shape[1:])
 
@@ -128,13 +135,16 @@ _CONFIG_KEYS = ("strides", "padding", "kernel_size", "dilation_rate", "depth_mul
                 "groups", "activation", "use_bias", "data_format")
 
 
-def _neural_item(name, layer, entry, kernels, quantizers) -> NeuralItem:
+def _neural_item(name, layer, entry, kernels, quantizers, called=None) -> NeuralItem:
+    """``called``: the layer that was called in the model (a TFMOT wrapper for its inner
+    layer, which a cloned or reloaded model never calls itself); it gives the shapes."""
+    called = called or layer
     config = {key: value for key, value in layer.get_config().items() if key in _CONFIG_KEYS}
     bias = getattr(layer, "bias", None) if getattr(layer, "use_bias", False) else None
     return NeuralItem(name=name, kind=entry.akida_kind, kernels=kernels, quantizers=quantizers,
                       bias=None if bias is None else np.array(bias.numpy(), np.float32),
-                      config=config, input_shape=_shape(layer.input_shape),
-                      output_shape=_shape(layer.output_shape), layers=(name,))
+                      config=config, input_shape=_shape(called.input_shape),
+                      output_shape=_shape(called.output_shape), layers=(name,))
 
 
 def _read_seed_neural(layer, entry):
@@ -153,13 +163,13 @@ def _read_wrapper(layer):
         for kernel, (variable, quantizer, _) in zip(entry.kernels, layer._weight_vars):
             kernels[kernel.role] = np.array(variable.numpy(), np.float32)
             quantizers[kernel.role] = quantizer
-        return _neural_item(name, inner, entry, kernels, quantizers)
+        return _neural_item(name, inner, entry, kernels, quantizers, called=layer)
     if isinstance(config, ReLUQuantizeConfig):
         quantizer = config.quantizer
         threshold, height, width = quantizer.parameters(
             getattr(layer, "_output_quantizer_vars", None) or {})
-        return ActivationItem(name, quantizer.bitwidth, float(threshold), float(height),
-                              float(width))
+        return ActivationItem(name, quantizer.bitwidth, _scalar(threshold), _scalar(height),
+                              _scalar(width))
     return OtherItem(name, "unsupported", f"QuantizeWrapper({type(config).__name__})",
                      _shape(layer.input_shape), _shape(layer.output_shape))
 
@@ -212,8 +222,8 @@ output_shape=(1024,))
         return _read_wrapper(layer)
     table = registry.current()
     if isinstance(layer, QuantizedActivation):
-        return ActivationItem(layer.name, layer.bitwidth, float(layer.threshold),
-                              float(layer.step_height), float(layer.step_width))
+        return ActivationItem(layer.name, layer.bitwidth, _scalar(layer.threshold),
+                              _scalar(layer.step_height), _scalar(layer.step_width))
     entry = table.neural(type(layer))
     if entry is not None:
         if table.is_quantized(type(layer)):

@@ -179,6 +179,8 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
     (above 1/16 and below the 20- or 24-bit register) and thresholds (within the signed
     register). A negative margin means the layer does not fit. Put the monitor before
     ``CSVLogger`` / ``TensorBoard`` in the callbacks list so that they record the margins.
+    Under ``tf.distribute`` it reads the weights every replica holds and acts on every worker
+    alike; only the chief warns (see :mod:`cnn2snn_tfmot.distributed`).
 
     Arguments:
         input_scaling: ``(scale, shift)`` that will be given to ``convert``.
@@ -263,13 +265,23 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
                    "registers if converted now:\n  - " + "\n  - ".join(self.problems))
         if self.on_violation == "raise":
             raise ValueError(message)
-        warnings.warn(message, AkidaRegisterWarning, stacklevel=2)
+        if _reports(self.model):
+            warnings.warn(message, AkidaRegisterWarning, stacklevel=2)
         if self.on_violation == "stop":
             self.model.stop_training = True
 
     def get_config(self) -> dict:
         return {"input_scaling": list(self.input_scaling), "frequency": self.frequency,
                 "on_violation": self.on_violation, "input_is_sparse": self.input_is_sparse}
+
+
+def _reports(model) -> bool:
+    """Whether this process reports (prints, writes): the chief of a multi-worker job. Every
+    worker computes the same margins from the synchronized weights and takes the same
+    decision (a worker stopping alone would leave the others waiting); one of them speaks."""
+    from cnn2snn_tfmot.distributed.cluster import is_chief
+
+    return model is None or is_chief(model.distribute_strategy)
 
 
 def register_margin(registers) -> float:

@@ -23,7 +23,7 @@ from typing import Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["batches", "is_array", "sample_count"]
+__all__ = ["batches", "is_array", "sample_count", "dataset_layout"]
 
 Batch = Tuple[np.ndarray, Optional[np.ndarray]]
 
@@ -143,7 +143,26 @@ def _split(item, index: int) -> Tuple[object, Optional[object]]:
     return item, None
 
 
-def _dataset_batches(dataset, batch_size: int) -> Iterable:
+def dataset_layout(dataset) -> Tuple[bool, bool]:
+    """Checks a ``tf.data.Dataset`` of images or (images, labels) and says how it is laid out.
+
+    Arguments:
+        dataset: the dataset.
+
+    Returns:
+        ``(has_labels, batched)``: whether elements are (images, labels) pairs, and whether
+        they are batches (N, H, W, C) rather than single images (H, W, C) (True when the rank
+        is unknown: each batch is checked as it comes).
+
+    Raises:
+        TypeError / ValueError: elements that are not uint8 images (never cast silently) or
+            (images, labels) pairs.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> dataset_layout(tf.data.Dataset.from_tensor_slices(np.zeros((4, 2, 2, 1), np.uint8)))
+        (False, False)
+    """
     spec = dataset.element_spec
     images_spec = spec[0] if isinstance(spec, tuple) else spec
     if isinstance(spec, tuple) and len(spec) != 2:
@@ -156,7 +175,16 @@ def _dataset_batches(dataset, batch_size: int) -> Iterable:
         raise TypeError(f"the dataset yields {images_spec.dtype.name} images; Akida inputs are "
                         "uint8 and are never cast silently: add .map(...) with an explicit "
                         "conversion to uint8.")
-    if images_spec.shape.rank == 3:  # unbatched elements
+    if isinstance(spec, tuple) and not (hasattr(spec[1], "dtype") and spec[1].dtype.is_integer):
+        raise TypeError(f"the dataset's labels must be integer class labels, got {spec[1]}.")
+    if images_spec.shape.rank not in (None, 3, 4):
+        raise ValueError(f"the dataset's images have shape {images_spec.shape}; they must be "
+                         "(H, W, C) images or (N, H, W, C) batches.")
+    return isinstance(spec, tuple), images_spec.shape.rank != 3  # unknown: checked per batch
+
+
+def _dataset_batches(dataset, batch_size: int) -> Iterable:
+    if not dataset_layout(dataset)[1]:  # unbatched elements
         dataset = dataset.batch(batch_size)
     return dataset.as_numpy_iterator()
 

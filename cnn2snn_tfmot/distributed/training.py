@@ -1,0 +1,186 @@
+"""Training under ``tf.distribute``: synchronized BatchNormalization and chief-only callbacks.
+
+Under ``MirroredStrategy`` / ``MultiWorkerMirroredStrategy`` each replica computes its part of
+the global batch; gradients are summed across replicas, so a model trains as on one device,
+except where a layer looks at the batch itself: BatchNormalization in training mode normalizes
+with the statistics of the replica's own slice. :func:`synchronize_batchnorm` makes those
+statistics global (Keras's ``BatchNormalization(synchronized=True)``: one all-reduce of the
+sums per layer and step), so that the model trains as on one device.
+
+The callbacks of the package run on every worker, as they must: ``GammaClipping`` assigns in
+cross-replica context, which updates every replica's copy; ``ScaleFactorMonitor`` reads the
+synchronized weights and takes the same decision everywhere (a worker that stopped alone would
+leave the others waiting), and only the chief prints its warnings. Callbacks that write files
+(``CSVLogger``, your own) go in :class:`ChiefOnly`; Keras's ``ModelCheckpoint`` and
+``TensorBoard`` already handle several workers.
+
+Example:
+    >>> synchronized = synchronize_batchnorm(model)
+    >>> synchronized.get_layer("conv_0_bn").synchronized
+    True
+"""
+from __future__ import annotations
+
+from typing import List
+
+from cnn2snn_tfmot.distributed.cluster import is_chief
+from cnn2snn_tfmot.tfkeras import check_keras_model, keras
+
+__all__ = ["synchronize_batchnorm", "unsynchronized_batchnorms", "ChiefOnly"]
+
+
+def _batchnorms(model) -> List:
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found += _batchnorms(layer)
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+    return found
+
+
+def unsynchronized_batchnorms(model) -> List[str]:
+    """The names of the BatchNormalization layers of ``model`` that are not synchronized.
+
+    Under a strategy with several replicas these normalize each replica's slice of the batch
+    with its own statistics while training (see :func:`synchronize_batchnorm`).
+
+    Arguments:
+        model: a tf_keras model.
+
+    Returns:
+        Layer names, in model order (nested models included).
+
+    Example:
+        >>> unsynchronized_batchnorms(model)
+        ['conv_0_bn', 'separable_1_bn']
+    """
+    check_keras_model(model)
+    return [layer.name for layer in _batchnorms(model) if not layer.synchronized]
+
+
+def _synchronized_clone(layer):
+    if isinstance(layer, keras.Model):
+        return _clone(layer)
+    config = layer.get_config()
+    if isinstance(layer, keras.layers.BatchNormalization):
+        config["synchronized"] = True
+        config["fused"] = False  # Keras computes synchronized statistics without fusing
+    return type(layer).from_config(config)
+
+
+def _clone(model):
+    from cnn2snn_tfmot.quantize_configs import quantize_scope
+
+    with quantize_scope():  # TFMOT wrappers and our layers deserialize
+        clone = keras.models.clone_model(model, clone_function=_synchronized_clone)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def synchronize_batchnorm(model):
+    """Returns a copy of ``model`` whose BatchNormalization layers use global batch statistics
+    under ``tf.distribute`` (``synchronized=True``).
+
+    While training with several replicas, each synchronized layer sums its inputs' moments
+    across replicas (one all-reduce per layer and step) and normalizes with the statistics of
+    the global batch, as one device would: the model's weights and moving statistics stay those
+    of single-device training (within float tolerance). Without it, each replica normalizes
+    its slice with its own statistics (for a global batch of 64 on 2 replicas: 32 images),
+    which trains a different model. Inference, a single device and folded models (``quantize()``
+    folds BatchNormalization into the weights) are unaffected. Call it inside
+    ``strategy.scope()``, on the model you train (float, seed-style quantized or
+    TFMOT-annotated); the copy has the same layers, names and weights, and saves and reloads
+    like any model. Nothing else changes: the input model is not modified.
+
+    Arguments:
+        model: a Sequential or Functional tf_keras model (nested models included).
+
+    Returns:
+        A new model with synchronized BatchNormalization layers and the same weights.
+
+    Example:
+        >>> strategy = tf.distribute.get_strategy()   # e.g. MirroredStrategy()
+        >>> with strategy.scope():
+        ...     synchronized = synchronize_batchnorm(model)
+        >>> unsynchronized_batchnorms(synchronized)
+        []
+    """
+    check_keras_model(model)
+    if isinstance(model, keras.Sequential) or model._is_graph_network:
+        return _clone(model)
+    raise TypeError(f"synchronize_batchnorm needs a Sequential or Functional model; "
+                    f"'{model.name}' is a subclassed {type(model).__name__}: build its "
+                    f"BatchNormalization layers with synchronized=True instead.")
+
+
+_HOOKS = tuple(f"on_{mode}_{event}" for mode in ("train", "test", "predict")
+               for event in ("begin", "end", "batch_begin", "batch_end")) + (
+    "on_epoch_begin", "on_epoch_end")
+
+
+def _forward(hook: str):
+    def call(self, *args, **kwargs):
+        if self.active:
+            getattr(self.callback, hook)(*args, **kwargs)
+    call.__name__ = hook
+    return call
+
+
+class ChiefOnly(keras.callbacks.Callback):
+    """Runs a Keras callback on the chief only (worker 0 of a multi-worker job).
+
+    For callbacks that write files or print (``CSVLogger``, your own loggers): every worker of
+    ``MultiWorkerMirroredStrategy`` runs the same script with the same callbacks, and N
+    processes writing one file give a garbled file. On the other workers the wrapped callback
+    receives no event. Do not wrap callbacks that change training (``EarlyStopping``,
+    ``GammaClipping``, ``ScaleFactorMonitor``): they must act on every worker, or the workers
+    would part ways (and wait for each other forever). On one process it is the callback
+    itself.
+
+    Arguments:
+        callback: a tf_keras Callback.
+
+    Attributes:
+        active: whether this process is the chief (known once training starts).
+
+    Example:
+        >>> logger = ChiefOnly(keras.callbacks.CSVLogger("train.csv"))
+        >>> model_quantized.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+        >>> _ = model_quantized.fit(x, y, verbose=0, callbacks=[logger])
+        >>> logger.active, open("train.csv").readline().strip()
+        (True, 'epoch,loss')
+    """
+
+    def __init__(self, callback):
+        super().__init__()
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise TypeError(f"ChiefOnly wraps a tf_keras Callback; got "
+                            f"{type(callback).__name__}.")
+        self.callback = callback
+        self.active = None
+        self._supports_tf_logs = getattr(callback, "_supports_tf_logs", False)
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.active = is_chief(model.distribute_strategy)
+        self.callback.set_model(model)
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.callback.set_params(params)
+
+    # Keras skips per-batch work for callbacks without batch hooks: keep the wrapped one's.
+    def _implements_train_batch_hooks(self):
+        return self.callback._implements_train_batch_hooks()
+
+    def _implements_test_batch_hooks(self):
+        return self.callback._implements_test_batch_hooks()
+
+    def _implements_predict_batch_hooks(self):
+        return self.callback._implements_predict_batch_hooks()
+
+
+for _hook in _HOOKS:
+    setattr(ChiefOnly, _hook, _forward(_hook))
+del _hook
