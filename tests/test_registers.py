@@ -159,7 +159,7 @@ CASES = [(kind, quantizer, act_bits, trainable, batchnorm, pool, bits)
 @pytest.mark.parametrize("scaling", [(255.0, 0), (127.5, 3), (1 / np.float32(0.4), 0), (3.0, 0)])
 def test_tensorflow_formula_equals_the_numpy_transcription(case, scaling):
     rng = np.random.default_rng(zlib.crc32(repr((case, scaling)).encode()))
-    for trial in range(3):
+    for _ in range(3):
         model = random_model(rng, *case)
         block = analyze(model).blocks[0]
         for index in (0, 1):  # the input layer (shift) and an inner layer
