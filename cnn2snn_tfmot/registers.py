@@ -93,6 +93,9 @@ class RegisterInputs:
 
 
 def _f64(value):
+    # A Python float would become a float32 tensor before the cast: convert it directly.
+    if isinstance(value, (float, int, np.floating, np.integer)):
+        return tf.constant(value, tf.float64)
     return tf.cast(value, tf.float64)
 
 

@@ -156,7 +156,8 @@ CASES = [(kind, quantizer, act_bits, trainable, batchnorm, pool, bits)
 
 
 @pytest.mark.parametrize("case", CASES, ids=["-".join(map(str, c)) for c in CASES])
-@pytest.mark.parametrize("scaling", [(255.0, 0), (127.5, 3), (1 / np.float32(0.4), 0), (3.0, 0)])
+@pytest.mark.parametrize("scaling", [(255.0, 0), (127.5, 3), (1 / np.float32(0.4), 0), (3.0, 0),
+                                     (1.0 / float(np.float32(0.4)), 0), (1.0 / 3.0, 0)])
 def test_tensorflow_formula_equals_the_numpy_transcription(case, scaling):
     rng = np.random.default_rng(zlib.crc32(repr((case, scaling)).encode()))
     for _ in range(3):
