@@ -335,6 +335,10 @@ class TrainableStdWeightQuantizer(StdWeightQuantizer):
         ['d/kernel:0', 'd/bias:0', 'd/kernel_threshold:0']
     """
 
+    # It owns a variable: two instances of the same configuration are still different objects
+    # for Keras's shared-object tracking (keyed by hash), which would otherwise merge them.
+    __hash__ = None
+
     def build(self, tensor_shape, name: str, layer) -> dict:
         if self._variables is not None:
             raise ValueError(
