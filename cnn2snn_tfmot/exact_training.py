@@ -166,7 +166,8 @@ class HardwareExactNetwork(keras.layers.Layer):
         Example:
             >>> exact = hardware_exact(model_quantized, input_scaling=(255, 0))
             >>> levels = exact.get_layer("hardware_exact").block_outputs(x)[0]
-            >>> bool(levels.min() >= 0 and levels.max() <= 15 and np.all(levels == np.round(levels)))
+            >>> bool(levels.min() >= 0 and levels.max() <= 15
+            ...      and np.all(levels == np.round(levels)))
             True
         """
         return [output.numpy() for output in self._forward(tf.convert_to_tensor(x, tf.float32))]
