@@ -114,11 +114,12 @@ class HardwareExactNetwork(keras.layers.Layer):
     # -- structure --------------------------------------------------------------------------
     def build(self, input_shape):
         shape = tf.TensorShape(input_shape)
+        shapes = {}
         for layer in self.chain:
             if not layer.built:  # (a SavedModel revives them built)
                 with tf.name_scope(layer.name):  # unique variable names (.h5 files need them)
                     layer.build(shape)
-            shape = layer.compute_output_shape(shape)
+            shape = shapes[layer.name] = layer.compute_output_shape(shape)
         analysis = analyze_layers(self.chain, tuple(int(d) for d in input_shape[1:]),
                                   self.input_is_sparse)
         if analysis.violations:
@@ -145,12 +146,12 @@ class HardwareExactNetwork(keras.layers.Layer):
             self._blocks.append(layers)
             if block.activation is not None:
                 input_max = 2 ** block.activation.bitwidth - 1
+        last = self._blocks[-1]
+        self._output_shape = shapes[(last.pool or last.neural).name][1:]
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
-        last = self._blocks[-1]
-        layer = last.pool or last.neural
-        return tf.TensorShape([input_shape[0]] + list(layer.output_shape[1:]))
+        return tf.TensorShape([input_shape[0]] + list(self._output_shape))
 
     # -- computation ------------------------------------------------------------------------
     def call(self, inputs):
