@@ -486,6 +486,15 @@ def analyze(model, input_is_sparse: bool = False) -> Analysis:
     return analyze_layers(expanded, _shape(model.inputs[0].shape), input_is_sparse)
 
 
+def _output_shape(layer, shape):
+    """``layer.compute_output_shape(shape)``; TFMOT's wrapper would ask its inner layer for the
+    input shape of its last call, which the inner layers of a cloned or reloaded model never
+    had."""
+    if isinstance(layer, _QuantizeWrapper):
+        return layer.layer.compute_output_shape(shape)
+    return layer.compute_output_shape(shape)
+
+
 def analyze_layers(layers, input_shape, input_is_sparse: bool = False) -> Analysis:
     """Reads a chain of built Keras layers into Akida blocks and checks every rule.
 
@@ -507,7 +516,7 @@ def analyze_layers(layers, input_shape, input_is_sparse: bool = False) -> Analys
                                                                        layer.get_config())]
     items, shape = [], (None,) + input_shape
     for layer in layers:  # shapes propagated: the layers need not have been called
-        output = tuple(layer.compute_output_shape(shape))
+        output = tuple(_output_shape(layer, shape))
         items.append(read_layer(layer, (_shape(shape), _shape(output))))
         shape = output
     items = _merge_pairs(items, violations)

@@ -20,7 +20,8 @@ import warnings
 
 import numpy as np
 
-KINDS = ("quantize", "tfmot", "tfmot_unsynchronized", "trainable", "violation")
+KINDS = ("quantize", "tfmot", "tfmot_unsynchronized", "trainable", "hardware_exact",
+         "violation")
 INPUT_SCALING = (255, 0)
 MIN_GAMMA = 0.5  # the BatchNormalization gammas set to -1 below are lifted to it
 
@@ -115,7 +116,7 @@ def _std_quantizers(model):
 
 
 def build(kind, float_model):
-    from cnn2snn_tfmot import create_trainable_quantizer_model, quantize
+    from cnn2snn_tfmot import create_trainable_quantizer_model, hardware_exact, quantize
 
     if kind == "quantize":
         return quantize(float_model, 4, 4, 8)
@@ -129,6 +130,9 @@ def build(kind, float_model):
         return model
     if kind == "trainable":
         return create_trainable_quantizer_model(_std_quantizers(quantize(float_model, 4, 4, 8)))
+    if kind == "hardware_exact":
+        return hardware_exact(create_trainable_quantizer_model(quantize(float_model, 4, 4, 8)),
+                              INPUT_SCALING)
     if kind == "violation":  # registers overflow: the monitor warns (on the chief only)
         model = quantize(float_model, 4, 4, 8)
         layer = model.get_layer("separable_2")  # tiny weights: huge scale factors, act_steps
@@ -192,7 +196,8 @@ def train(out, strategy_name, steps, batch, kinds, optimizer_name, tag):
     dataset = tf.data.Dataset.from_tensor_slices(
         (images[:count].astype(np.float32) / 255, labels[:count])).batch(batch)
     report = {"strategy": strategy_name, "replicas": strategy.num_replicas_in_sync,
-              "chief": chief, "kinds": {}}
+              "local_replicas": len(strategy.extended.worker_devices), "chief": chief,
+              "kinds": {}}
     for kind in kinds:
         with strategy.scope():
             keras.utils.set_random_seed(0)

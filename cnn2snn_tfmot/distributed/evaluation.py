@@ -137,13 +137,15 @@ def _indexed(dataset, input_shape) -> Tuple[object, bool]:
     return dataset.enumerate().map(lambda index, element: (index,) + element), has_labels
 
 
+_BEYOND_INPUT_BITS = "images beyond the input bits"
+
+
 def _replica_step(emulate, input_bits):
     def step(index, images, labels):
         if input_bits is not None:  # as Model.forward: values beyond the input bits are refused
             tf.debugging.assert_less_equal(
                 tf.reduce_max(tf.concat([tf.reshape(images, [-1]), [0]], 0)),
-                tf.constant(2 ** input_bits - 1, tf.uint8),
-                message=f"images have values beyond the InputData layer's {input_bits} bits")
+                tf.constant(2 ** input_bits - 1, tf.uint8), message=_BEYOND_INPUT_BITS)
         outputs = emulate(images)
         flat = tf.reshape(outputs, [tf.shape(outputs)[0], -1])
         correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(flat, axis=1), labels), tf.int64))
@@ -285,9 +287,16 @@ def evaluate_sharded(model, dataset, strategy=None, service=None, batch_size: in
                         f"{type(strategy).__name__}.")
     emulate, input_shape, input_bits = _emulator(model, engine)
     indexed, has_labels = _indexed(dataset, input_shape)
-    if service is not None:
-        return _with_service(emulate, input_bits, indexed, has_labels, service, batch_size,
-                             bool(outputs))
-    return _with_strategy(emulate, input_bits, indexed, has_labels,
-                          strategy if strategy is not None else tf.distribute.get_strategy(),
-                          batch_size, bool(outputs))
+    try:
+        if service is not None:
+            return _with_service(emulate, input_bits, indexed, has_labels, service, batch_size,
+                                 bool(outputs))
+        return _with_strategy(emulate, input_bits, indexed, has_labels,
+                              strategy if strategy is not None else tf.distribute.get_strategy(),
+                              batch_size, bool(outputs))
+    except tf.errors.InvalidArgumentError as err:
+        if _BEYOND_INPUT_BITS not in str(err):
+            raise
+        raise ValueError(f"the dataset has values beyond the model's InputData layer's "
+                         f"input_bits={input_bits}: inputs must be in [0, "
+                         f"{2 ** input_bits - 1}].") from None

@@ -29,6 +29,30 @@ from cnn2snn_tfmot.tfkeras import check_keras_model, keras
 __all__ = ["synchronize_batchnorm", "unsynchronized_batchnorms", "ChiefOnly"]
 
 
+def _keep_synchronized_in_config() -> None:
+    """tf_keras's ``BatchNormalization.get_config`` leaves ``synchronized`` out: a synchronized
+    layer saved (.h5, SavedModel) or cloned came back unsynchronized, silently. The package
+    adds the key when it is True (other layers' configs are unchanged; ``from_config`` and
+    plain tf_keras take it)."""
+    cls = keras.layers.BatchNormalization
+    original = cls.get_config
+    if getattr(original, "keeps_synchronized", False):
+        return
+
+    def get_config(self):
+        config = original(self)
+        if getattr(self, "synchronized", False):
+            config["synchronized"] = True
+        return config
+
+    get_config.keeps_synchronized = True
+    get_config.__doc__ = original.__doc__
+    cls.get_config = get_config
+
+
+_keep_synchronized_in_config()
+
+
 def _batchnorms(model) -> List:
     found = []
     for layer in model.layers:
@@ -61,20 +85,26 @@ def unsynchronized_batchnorms(model) -> List[str]:
 
 def _synchronized_clone(layer):
     if isinstance(layer, keras.Model):
-        return _clone(layer)
+        return _clone(layer)  # with its weights
     config = layer.get_config()
     if isinstance(layer, keras.layers.BatchNormalization):
-        config["synchronized"] = True
-        config["fused"] = False  # Keras computes synchronized statistics without fusing
+        config["synchronized"] = True  # (Keras computes synchronized statistics unfused)
     return type(layer).from_config(config)
 
 
 def _clone(model):
     from cnn2snn_tfmot.quantize_configs import quantize_scope
+    from cnn2snn_tfmot.saving import weight_key
 
     with quantize_scope():  # TFMOT wrappers and our layers deserialize
         clone = keras.models.clone_model(model, clone_function=_synchronized_clone)
-    clone.set_weights(model.get_weights())
+    # By layer and name: the order of a layer's weights follows the creation of its variables,
+    # which differs for the trainable quantizers of a cloned TFMOT wrapper.
+    for source, target in zip(model.layers, clone.layers):
+        if not isinstance(source, keras.Model):
+            values = {weight_key(variable): variable for variable in source.weights}
+            for variable in target.weights:
+                variable.assign(values[weight_key(variable)])
     return clone
 
 
@@ -91,7 +121,8 @@ def synchronize_batchnorm(model):
     folds BatchNormalization into the weights) are unaffected. Call it inside
     ``strategy.scope()``, on the model you train (float, seed-style quantized or
     TFMOT-annotated); the copy has the same layers, names and weights, and saves and reloads
-    like any model. Nothing else changes: the input model is not modified.
+    synchronized (.h5 and SavedModel; the package makes tf_keras keep the setting in the
+    layer's config, which tf_keras alone drops). The input model is not modified.
 
     Arguments:
         model: a Sequential or Functional tf_keras model (nested models included).
