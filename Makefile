@@ -50,6 +50,11 @@ ci: test test-without-akida wheel-check
 demo: install
 	$(PY) examples/mnist_end_to_end.py
 
+# MNIST QAT on 2 local workers (MultiWorkerMirroredStrategy), then convert and evaluate sharded.
+.PHONY: demo-distributed
+demo-distributed: install
+	$(PY) examples/distributed_qat.py
+
 bench: install
 	@for script in benchmarks/*.py; do $(PY) $$script || exit 1; done
 

@@ -64,3 +64,24 @@ def test_readme_quick_start_runs(python_runner, tmp_path):
     assert float(result.stdout.strip().splitlines()[-1]) > 0.9  # the printed accuracy
     assert sorted(os.listdir(tmp_path / "exported")) == ["emulator_savedmodel",
                                                          "keras_savedmodel", "model.akida"]
+
+
+def test_distributed_qat_short(python_runner, tmp_path):
+    """examples/distributed_qat.py --short: 2 local workers (MultiWorkerMirroredStrategy) train,
+    convert, evaluate sharded across themselves; CI runs it."""
+    import json
+
+    result = python_runner([os.path.join(REPO, "examples", "distributed_qat.py"), "--short",
+                            "--output-dir", str(tmp_path)], timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "| Akida (emulated, sharded over 2 workers) |" in result.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["workers"] == 2 and summary["short"] is True
+    assert summary["sharded_outputs_identical"] is True
+    assert summary["akida_accuracy"] == summary["akida_accuracy_single_process"]
+    assert summary["akida_accuracy"] >= 0.9 and summary["argmax_agreement"] >= 0.99
+    assert summary["monitor_problems"] == []
+    rows = (tmp_path / "qat_log.csv").read_text().splitlines()
+    assert len(rows) == 2 and "akida_margin/conv_0" in rows[0]  # the chief's log, one epoch
+    assert sorted(os.listdir(tmp_path)) == ["emulator_savedmodel", "keras_savedmodel",
+                                            "model.akida", "qat_log.csv", "summary.json"]

@@ -56,7 +56,7 @@ class LocalDataService:
         >>> with LocalDataService(num_workers=2, processes=False) as service:
         ...     dataset = tf.data.Dataset.range(6).apply(tf.data.experimental.service.distribute(
         ...         "distributed_epoch", service.target))
-        ...     sorted(dataset.as_numpy_iterator())
+        ...     sorted(int(value) for value in dataset.as_numpy_iterator())
         [0, 1, 2, 3, 4, 5]
     """
 

@@ -1,0 +1,81 @@
+"""Datasets read from files (cnn2snn_tfmot.datafiles): .npy (memory-mapped), .npz, TFRecord."""
+import numpy as np
+import pytest
+
+from cnn2snn_tfmot import convert, evaluate_sharded, quantize, tf
+from cnn2snn_tfmot.datafiles import DataFileError, open_dataset
+from cnn2snn_tfmot.zoo import calibrate_batchnorm
+
+from helpers import float_cnn, images
+
+COUNT = 1100  # more than one element of BATCH images
+
+
+@pytest.fixture(scope="module")
+def setup():
+    x = images(COUNT, (16, 16, 1), seed=2)
+    labels = np.random.default_rng(2).integers(0, 10, COUNT)
+    model = float_cnn()
+    calibrate_batchnorm(model, x[:256] / 255)
+    akida_model = convert(quantize(model, 4, 4, 8), input_scaling=(255, 0))
+    return akida_model, x, labels
+
+
+def test_npy_images_and_labels_stream(setup, tmp_path):
+    model, x, labels = setup
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", labels.astype(np.int32))
+    stream = open_dataset(tmp_path / "x.npy", labels=str(tmp_path / "y.npy"))
+    assert model.evaluate(stream) == model.evaluate(x, labels)
+    np.testing.assert_array_equal(model.predict(open_dataset(str(tmp_path / "x.npy"))),
+                                  model.predict(x))
+    assert evaluate_sharded(model, stream).accuracy == model.evaluate(x, labels)
+
+
+def test_npz(setup, tmp_path):
+    model, x, labels = setup
+    np.savez(tmp_path / "set.npz", x=x, y=labels)
+    assert model.evaluate(open_dataset(str(tmp_path / "set.npz"))) == model.evaluate(x, labels)
+    np.savez(tmp_path / "images_only.npz", images=x)
+    np.testing.assert_array_equal(model.forward(open_dataset(str(tmp_path / "images_only.npz"))),
+                                  model.forward(x))
+
+
+def test_tfrecord_files_of_encoded_images(setup, tmp_path):
+    model, x, labels = setup
+    for part, (start, stop) in enumerate([(0, 600), (600, COUNT)]):
+        with tf.io.TFRecordWriter(str(tmp_path / f"part-{part}.tfrecord")) as writer:
+            for image, label in zip(x[start:stop], labels[start:stop]):
+                example = tf.train.Example(features=tf.train.Features(feature={
+                    "image": tf.train.Feature(bytes_list=tf.train.BytesList(
+                        value=[tf.io.encode_png(image).numpy()])),
+                    "label": tf.train.Feature(int64_list=tf.train.Int64List(
+                        value=[int(label)]))}))
+                writer.write(example.SerializeToString())
+    stream = open_dataset(str(tmp_path / "part-*.tfrecord"))
+    assert model.evaluate(stream) == model.evaluate(x, labels)
+    only_images = open_dataset([str(tmp_path / "part-0.tfrecord")], tfrecord_labels=False)
+    np.testing.assert_array_equal(model.forward(only_images), model.forward(x[:600]))
+
+
+def test_clear_errors(setup, tmp_path):
+    _, x, labels = setup
+    np.save(tmp_path / "float.npy", x.astype(np.float32))
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "short.npy", labels[:5])
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.savez(tmp_path / "other.npz", data=x)
+    (tmp_path / "x.csv").write_text("0,1\n")
+    cases = [
+        ((str(tmp_path / "float.npy"),), "images must be a uint8 array"),
+        ((str(tmp_path / "x.npy"), str(tmp_path / "short.npy")), r"labels must be integers of "
+                                                                 r"shape \(1100,\)"),
+        ((str(tmp_path / "objects.npy"),), "cannot read images"),
+        ((str(tmp_path / "other.npz"),), r"no 'images' \(or 'x'\) array; it has \['data'\]"),
+        ((str(tmp_path / "missing.npy"),), "missing.npy: no such file"),
+        ((str(tmp_path / "none-*.tfrecord"),), "no such TFRecord file"),
+        ((str(tmp_path / "x.csv"),), "unknown file type"),
+    ]
+    for arguments, message in cases:
+        with pytest.raises(DataFileError, match=message):
+            open_dataset(*arguments)
