@@ -159,7 +159,7 @@ class HardwareExactNetwork(keras.layers.Layer):
     # Python loops over the blocks only, no tensor-dependent control flow: nothing for
     # autograph to convert.
     @tf.autograph.experimental.do_not_convert
-    def call(self, inputs):
+    def call(self, inputs, training=None):  # the chip has no training mode
         return self._forward(inputs)[-1]
 
     def block_outputs(self, x) -> List[np.ndarray]:
