@@ -128,10 +128,10 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="timing rounds (default 5)")
     parser.add_argument("--steps", type=int, default=20, help="steps per timing round")
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 512 images, 1 epoch each, 2 timing rounds")
+                        help="a smoke run: 2,000 images, 1 epoch each, 2 timing rounds")
     args = parser.parse_args(argv)
     if args.quick:
-        args.train, args.epochs, args.qat_epochs, args.rounds, args.steps = 512, 1, 1, 2, 4
+        args.train, args.epochs, args.qat_epochs, args.rounds, args.steps = 2000, 1, 1, 2, 4
     for bits in args.activation_bits:
         print(json.dumps(run(bits, args.epochs, args.qat_epochs, args.train, args.batch_size,
                              args.rounds, args.steps)), flush=True)
