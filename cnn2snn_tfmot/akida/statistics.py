@@ -46,7 +46,7 @@ import dataclasses
 import math
 import textwrap
 import types
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -244,6 +244,20 @@ class Statistics:
         frame.index.name = "name"
         return frame.drop(columns="name")
 
+    def rows(self) -> Tuple[Tuple[str, ...], List[Tuple[str, ...]]]:
+        """The table's cells as text: the headers and one row per layer (what :meth:`table`
+        prints and the HTML report shows).
+
+        Returns:
+            ``(headers, rows)``, tuples of strings.
+
+        Example:
+            >>> headers, rows = akida_model.statistics(images, engine="tf").rows()
+            >>> headers[:2], [row[0] for row in rows]
+            (('Layer', 'Bits'), ['conv_0', 'separable_1', 'dense'])
+        """
+        return HEADERS, [_row(layer) for layer in self.layers]
+
     def table(self) -> List[str]:
         """The table that ``print`` shows, as lines.
 
@@ -256,10 +270,7 @@ class Statistics:
         """
         from cnn2snn_tfmot.akida.summary import format_table
 
-        headers = ("Layer", "Bits", "Non-zero", "Events/img", "Potentials [min, max]",
-                   "Headroom", "Saturated", "Thresholds [min, max]", "Act steps [min, max]",
-                   "Margin")
-        rows = [_row(layer) for layer in self.layers]
+        headers, rows = self.rows()
         title = (f"Statistics of {len(self.layers)} layers over {self.samples} images (input: "
                  f"{self.input_events_per_image:.1f} events per image)")
         legend = (f"Events/img: non-zero outputs per image ({self.total_events_per_image:.1f} "
@@ -273,6 +284,11 @@ class Statistics:
         return "\n".join(self.table())
 
     __repr__ = __str__
+
+
+#: The columns of the statistics table.
+HEADERS = ("Layer", "Bits", "Non-zero", "Events/img", "Potentials [min, max]", "Headroom",
+           "Saturated", "Thresholds [min, max]", "Act steps [min, max]", "Margin")
 
 
 def _bits(value: Optional[float]) -> str:
