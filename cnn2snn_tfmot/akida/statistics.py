@@ -230,8 +230,8 @@ class Statistics:
             ImportError: pandas is not installed (it is not a dependency of this package).
 
         Example:
-            >>> frame = akida_model.statistics(images, engine="tf").to_pandas()  # doctest: +SKIP
-            >>> frame.loc["conv_0", "outputs_per_image"]                       # doctest: +SKIP
+            >>> frame = akida_model.statistics(images, engine="tf").to_pandas()
+            >>> int(frame.loc["conv_0", "outputs_per_image"])
             512
         """
         try:
