@@ -60,6 +60,13 @@ def _figure(panels: int, columns: int = 3, size: Tuple[float, float] = (3.6, 2.8
     return fig, axes
 
 
+def _integer_ticks(ax) -> None:
+    """Ticks on integers only (levels, integer weights, epochs)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _selected(names: Sequence[str], layers: Optional[Sequence[str]], what: str) -> List[str]:
     if layers is None:
         return list(names)
@@ -142,15 +149,13 @@ def weight_histograms(model, layers: Optional[Sequence[str]] = None, columns: in
     chosen = _selected(names, layers, "the model")
     panels = [panel for panel in panels if panel[0].split(" ")[0] in chosen]
     fig, axes = _figure(len(panels), columns)
-    from matplotlib.ticker import MaxNLocator  # after _figure: it explains a missing matplotlib
-
     for ax, (name, weights, bits) in zip(axes, panels):
         low, high = weight_range(bits)
         low, high = min(low, int(weights.min())), max(high, int(weights.max()))
         values = np.arange(low, high + 1)
         counts = np.bincount(weights.astype(np.int64).ravel() - low, minlength=values.size)
         ax.bar(values, counts, width=0.8, color="tab:blue")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _integer_ticks(ax)
         ax.set_title(f"{name} ({bits}-bit)")
         ax.set_xlabel("integer weight")
         ax.set_ylabel("count")
@@ -335,6 +340,7 @@ def activation_histograms(model_or_statistics, x=None, layers: Optional[Sequence
         counts = np.asarray(layer.level_counts)
         ax.bar(np.arange(counts.size), counts, width=0.8, color="tab:green")
         ax.set_yscale("symlog", linthresh=1)
+        _integer_ticks(ax)
         ax.set_title(f"{layer.name} ({layer.output_bits}-bit, "
                      f"{100 * layer.sparsity:.1f}% zeros)")
         ax.set_xlabel("output level")
@@ -468,6 +474,7 @@ def margins(log, layers: Optional[Sequence[str]] = None):
         steps, values = found[name]
         ax.plot(steps, values, marker="o", markersize=3, label=name)
     ax.axhline(0.0, color="tab:red", linestyle="--", label="limit")
+    _integer_ticks(ax)
     ax.set_xlabel("epoch (or step)")
     ax.set_ylabel("register margin (bits)")
     ax.set_title("Akida register margins during training")
