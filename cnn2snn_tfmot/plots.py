@@ -130,7 +130,7 @@ def weight_histograms(model, layers: Optional[Sequence[str]] = None, columns: in
 
     Returns:
         A ``matplotlib.figure.Figure``; each panel has one bar per integer value of the layer's
-        weight range, titled "<layer> (<bits>-bit)".
+        weight range, titled ``"<layer> (<bits>-bit)"``.
 
     Example:
         >>> fig = weight_histograms(model_quantized, layers=["dense"])

@@ -171,3 +171,11 @@ def test_to_pandas():
     assert isinstance(frame, pandas.DataFrame)
     assert list(frame.index) == [layer.name for layer in model.layers]
     assert frame.loc["Fully_2", "events_per_image"] == stats["Fully_2"].events_per_image
+
+
+def test_verbose_shows_a_progress_bar(capsys):
+    model, x = _model("dense_model")
+    model.statistics(x, batch_size=8, verbose=1, engine="tf")
+    assert f"{len(x)}/{len(x)}" in capsys.readouterr().out
+    model.statistics(x, engine="tf")
+    assert capsys.readouterr().out == ""
