@@ -27,6 +27,7 @@ from cnn2snn_tfmot.converter import convert
 from cnn2snn_tfmot.engine.export import (EmulatorLoadError, export, export_saved_model,
                                          load_saved_model)
 from cnn2snn_tfmot.engine.ops import is_available as _ops_available
+from cnn2snn_tfmot.exact_training import hardware_exact
 from cnn2snn_tfmot.quantization import create_trainable_quantizer_model, quantize, quantize_layer
 from cnn2snn_tfmot.quantization_layers import (ActivationDiscreteRelu, QuantizedActivation,
                                                QuantizedConv2D, QuantizedDense,
@@ -68,6 +69,8 @@ __all__ = [
     "AkidaRegisterWarning", "AkidaTensorBoard",
     # compatibility and conversion
     "check_model_compatibility", "AkidaChipWarning", "convert", "IncompatibleModelError",
+    # training what the chip computes
+    "hardware_exact",
     # the emulator
     "export", "export_saved_model", "load_saved_model", "EmulatorLoadError",
     # seeing inside: the HTML report (statistics: akida.Model.statistics; figures: plots)
