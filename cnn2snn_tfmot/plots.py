@@ -228,12 +228,11 @@ def _activation_items(model) -> list:
     from cnn2snn_tfmot.tfkeras import keras
 
     layers = [model] if not isinstance(model, keras.Model) else model.layers
+    # A layer holding a quantized network (hardware_exact's) lists its layers as akida_layers.
+    layers = [inner for layer in layers for inner in getattr(layer, "akida_layers", [layer])]
     items = []
     for layer in layers:
-        try:
-            item = read_layer(layer)
-        except (ValueError, TypeError, AttributeError):
-            continue
+        item = read_layer(layer, io=((), ()))  # shapes are not needed for activations
         if isinstance(item, ActivationItem):
             items.append(item)
     return items

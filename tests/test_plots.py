@@ -111,6 +111,19 @@ def test_transfer_curves_are_the_activations_own_outputs(converted):
         assert max(linear.get_ydata()) == pytest.approx(float(layer.step_height) * 15)
 
 
+def test_transfer_curves_of_a_hardware_exact_model(converted):
+    from cnn2snn_tfmot import hardware_exact
+
+    model_q, _, _, _ = converted
+    exact = hardware_exact(model_q, input_scaling=(255, 0))
+    fig = plots.transfer_curves(exact)
+    assert [ax.get_title().split()[0] for ax in fig.axes] == ["r0", "r1", "r2"]
+    reference = plots.transfer_curves(model_q)
+    for exact_ax, ax in zip(fig.axes, reference.axes):
+        np.testing.assert_array_equal(exact_ax.get_lines()[0].get_ydata(),
+                                      ax.get_lines()[0].get_ydata())
+
+
 def test_transfer_curves_read_tfmot_activations_like_seed_ones():
     annotated, seed = annotated_and_seed_models()
     tfmot_fig = plots.transfer_curves(make_qat_model(annotated))
