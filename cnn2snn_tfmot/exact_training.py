@@ -69,6 +69,7 @@ class _BlockLayers:
     block: Block
     kind: str              # Akida kind: "input", "conv", "separable" or "dense"
     input_max: int         # the largest input level the block can receive
+    bound: int = 0         # the largest |partial sum| of its potentials (exact float dtype)
 
 
 @_register
@@ -136,10 +137,12 @@ class HardwareExactNetwork(keras.layers.Layer):
             def layer_of(item):
                 return None if item is None else by_name[item.name]
 
-            self._blocks.append(_BlockLayers(
+            layers = _BlockLayers(
                 neural=by_name[block.neural.name], batchnorm=layer_of(block.batchnorm),
                 pool=layer_of(block.pool), activation=layer_of(block.activation), block=block,
-                kind=akida_kind(block, index, self.input_is_sparse), input_max=input_max))
+                kind=akida_kind(block, index, self.input_is_sparse), input_max=input_max)
+            layers.bound = _potential_bound(layers)
+            self._blocks.append(layers)
             if block.activation is not None:
                 input_max = 2 ** block.activation.bitwidth - 1
         super().build(input_shape)
@@ -216,28 +219,19 @@ class HardwareExactNetwork(keras.layers.Layer):
 
     def _potentials(self, block: _BlockLayers, levels, integers):
         """The block's integer potentials (exact floats, with the gradient of the product)."""
-        neural = block.neural
-        kmax = max(q.kmax_ for q in (getattr(neural, k.quantizer) for k in
-                                     registry.current().for_quantized(type(neural)).kernels))
+        dtype = tf_backend.exact_dtype(block.bound)
+        levels = tf.cast(levels, dtype)
         if block.kind == "dense":
             flat = tf.reshape(levels, [-1, int(np.prod(levels.shape[1:]))])
-            dtype = tf_backend.exact_dtype(block.input_max * kmax * int(flat.shape[1]))
-            return tf.matmul(tf.cast(flat, dtype), tf.cast(integers["kernel"], dtype))
-        strides = tuple(neural.strides)
-        padding = neural.padding
+            return tf.matmul(flat, tf.cast(integers["kernel"], dtype))
+        strides, padding = tuple(block.neural.strides), block.neural.padding
         if block.kind == "separable":
-            depthwise = integers["depthwise"]
-            taps = int(np.prod(depthwise.shape[:2]))
-            channels = int(depthwise.shape[2])
-            dtype = tf_backend.exact_dtype(block.input_max * kmax * taps * kmax * channels)
-            sums = tf_backend.depthwise_conv2d(tf.cast(levels, dtype),
-                                               tf.cast(depthwise, dtype), strides, padding)
+            sums = tf_backend.depthwise_conv2d(levels, tf.cast(integers["depthwise"], dtype),
+                                               strides, padding)
             return tf_backend.conv2d(sums, tf.cast(integers["pointwise"], dtype), (1, 1),
                                      (1, 1), "valid", 0.0)
         kernel = integers["kernel"]
-        fan_in = int(np.prod(kernel.shape[:3]))
-        dtype = tf_backend.exact_dtype(block.input_max * kmax * fan_in)
-        return tf_backend.conv2d(tf.cast(levels, dtype), tf.cast(kernel, dtype),
+        return tf_backend.conv2d(levels, tf.cast(kernel, dtype),
                                  tuple(int(k) for k in kernel.shape[:2]), strides, padding,
                                  float(self.shift if block.kind == "input" else 0))
 
@@ -259,8 +253,7 @@ class HardwareExactNetwork(keras.layers.Layer):
                                          pool.padding.upper()), tf.int64)
             p = tf_backend.saturate(p)
         elif pool is not None:
-            bound = self._potential_bound(block)
-            p = tf.cast(tf_backend.saturating_global_sum(p, bound), tf.int64)
+            p = tf.cast(tf_backend.saturating_global_sum(p, block.bound), tf.int64)
             p = tf.reshape(p, [-1, int(p.shape[-1])])
         elif block.kind == "dense":
             p = tf_backend.saturate(p)
@@ -271,15 +264,6 @@ class HardwareExactNetwork(keras.layers.Layer):
         levels = tf_backend.fire_levels(p, threshold, tf_backend.step16(
             registers["act_step"], bits), bits)
         return tf.cast(levels, tf.float32)
-
-    def _potential_bound(self, block: _BlockLayers) -> int:
-        integers = registry.current().for_quantized(type(block.neural)).kernels
-        kmax = max(getattr(block.neural, k.quantizer).kmax_ for k in integers)
-        fan_in = int(np.prod(block.block.neural.input_shape)) if block.kind == "dense" else \
-            int(np.prod(getattr(block.neural, integers[0].attribute).shape[:3]))
-        if block.kind == "separable":
-            fan_in *= int(block.neural.pointwise_kernel.shape[2]) * kmax
-        return block.input_max * kmax * fan_in
 
     def _keras(self, block: _BlockLayers, potentials, registers, scale):
         """The quantized Keras computation of the block, from the same potentials: its values
@@ -328,6 +312,18 @@ def _fresh_layer(layer):
         k: v for k, v in layer.items() if k != "build_config"}
     # Keras's .h5 loader looks nested layers up by class name: name the package's classes.
     return keras.layers.deserialize(config, custom_objects=custom_objects())
+
+
+def _potential_bound(block: _BlockLayers) -> int:
+    """The largest absolute value any partial sum of the block's potentials can take."""
+    kernels = registry.current().for_quantized(type(block.neural)).kernels
+    kmax = max(getattr(block.neural, kernel.quantizer).kmax_ for kernel in kernels)
+    shapes = {kernel.role: tuple(getattr(block.neural, kernel.attribute).shape)
+              for kernel in kernels}
+    if block.kind == "separable":  # (taps) depthwise sums, then C of them per output
+        depthwise = shapes["depthwise"]
+        return block.input_max * kmax * int(np.prod(depthwise[:2])) * kmax * depthwise[2]
+    return block.input_max * kmax * int(np.prod(shapes["kernel"][:-1]))
 
 
 def _batchnorm_tensors(layer):
