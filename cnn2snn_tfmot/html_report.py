@@ -262,7 +262,7 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=(1.0
         out_dir: the directory to write (created if needed; our files in it are replaced).
         y: integer labels for an array ``x`` (accuracy and per-class agreement), or None.
         input_scaling: ``(scale, shift)`` as for ``convert``: Akida input =
-            ``scale * Keras input + shift``.
+            ``scale * Keras input + shift`` (for a Keras model; an Akida model has its own).
         input_is_sparse: as for ``convert``.
         log: optional training log with register margins (a CSVLogger file, a TensorBoard
             log directory, a Keras History): adds the margins figure.
@@ -286,8 +286,11 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=(1.0
     from cnn2snn_tfmot import __version__, plots
     from cnn2snn_tfmot.akida import Model
     from cnn2snn_tfmot.comparison import compare
+    from cnn2snn_tfmot.rules import check_input_scaling
 
     model = _load_model(model)
+    if not isinstance(model, Model):  # an argument error, not a problem of the model
+        input_scaling = check_input_scaling(input_scaling, input_is_sparse)
     _check_replayable(x)
     plots._require_matplotlib()  # before any work: the fix, not a late failure
     out_dir = os.fspath(out_dir)

@@ -167,6 +167,8 @@ def test_errors_are_clear(written, tmp_path, capsys, monkeypatch):
     with pytest.raises(TypeError, match="not an iterator"):
         report(model_q, (images[i:i + 8] for i in range(0, 48, 8)), tmp_path / "gen",
                input_scaling=(255, 0))
+    with pytest.raises(ValueError, match="scale must be a positive number"):
+        report(model_q, images, tmp_path / "scale", input_scaling=(0, 0))
     with pytest.raises(TypeError, match="must be a tf_keras Model"):
         report(object(), images, tmp_path / "obj")
     assert _main([str(tmp_path / "missing.h5"), "--data", str(tmp_path / "missing.npz"),

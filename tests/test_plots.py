@@ -111,6 +111,7 @@ def test_transfer_curves_are_the_activations_own_outputs(converted):
         assert max(linear.get_ydata()) == pytest.approx(float(layer.step_height) * 15)
 
 
+@pytest.mark.slow
 def test_transfer_curves_of_a_hardware_exact_model(converted):
     from cnn2snn_tfmot import hardware_exact
 

@@ -81,11 +81,17 @@ def test_read_scalars_reads_our_margins_and_keras_epoch_tags(trained, tmp_path):
         read_scalars(tmp_path / "nothing")
 
 
-def test_batch_frequency_steps_are_batches_seen(tmp_path):
-    model_q, _, images, labels = converted_cnn(n=24)
-    model_q.compile("adam", keras.losses.SparseCategoricalCrossentropy())
+def test_batch_frequency_steps_are_batches_seen(trained, tmp_path):
+    """The Keras callback protocol, driven by hand: 6 batches over two epochs, every 2."""
+    model_q, _ = trained
     board = AkidaTensorBoard(tmp_path, input_scaling=(255, 0), frequency=2)
-    model_q.fit(images / 255, labels, batch_size=8, epochs=2, verbose=0, callbacks=[board])
+    board.set_model(model_q)
+    board.on_train_begin()
+    for epoch in range(2):
+        for batch in range(3):
+            board.on_train_batch_end(batch)
+        board.on_epoch_end(epoch)
+    board.on_train_end()
     scalars = read_scalars(tmp_path, prefix="akida_margin/")
     assert [step for step, _ in scalars["akida_margin/c0"]] == [2, 4, 6]
 
