@@ -224,6 +224,9 @@ def test_outputs_and_block_levels_equal_the_chip(case):
     exact = hardware_exact(model, case.scaling, input_is_sparse=case.sparse)
     akida_model = convert(model, input_scaling=case.scaling, input_is_sparse=case.sparse)
     assert_chip_equal(exact, case, akida_model, x, levels)
+    network = exact.get_layer("hardware_exact")
+    assert tuple(network.compute_output_shape((None,) + case.shape))[1:] == \
+        tuple(exact(x[:2]).shape)[1:]
     # convert() reads the hardware-exact model as the model it was made from.
     again = convert(exact, input_scaling=case.scaling, input_is_sparse=case.sparse)
     assert_same_akida_model(again, akida_model)
