@@ -26,8 +26,15 @@ import time
 import numpy as np
 
 import cnn2snn_tfmot  # noqa: F401  (selects tf_keras)
-from cnn2snn_tfmot import (GammaClipping, ScaleFactorMonitor, add_gamma_constraint, convert,
-                           hardware_exact, keras, quantize)
+from cnn2snn_tfmot import (
+    GammaClipping,
+    ScaleFactorMonitor,
+    add_gamma_constraint,
+    convert,
+    hardware_exact,
+    keras,
+    quantize,
+)
 from cnn2snn_tfmot.datasets import mnist_split
 from cnn2snn_tfmot.zoo import deep_separable_cnn
 
@@ -57,7 +64,7 @@ def _step_times(models, x, y, batch_size, steps, rounds):
     batches = [(x[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size])
                for i in range(steps)]
     timings = {name: [] for name in models}
-    for name, model in models.items():  # warm-up: tracing
+    for model in models.values():  # warm-up: tracing
         for xb, yb in batches[:3]:
             model.train_on_batch(xb, yb)
     for _ in range(rounds):
@@ -128,10 +135,10 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="timing rounds (default 5)")
     parser.add_argument("--steps", type=int, default=20, help="steps per timing round")
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 512 images, 1 epoch each, 2 timing rounds")
+                        help="a smoke run: 2,000 images, 1 epoch each, 2 timing rounds")
     args = parser.parse_args(argv)
     if args.quick:
-        args.train, args.epochs, args.qat_epochs, args.rounds, args.steps = 512, 1, 1, 2, 4
+        args.train, args.epochs, args.qat_epochs, args.rounds, args.steps = 2000, 1, 1, 2, 4
     for bits in args.activation_bits:
         print(json.dumps(run(bits, args.epochs, args.qat_epochs, args.train, args.batch_size,
                              args.rounds, args.steps)), flush=True)

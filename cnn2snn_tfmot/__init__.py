@@ -18,8 +18,8 @@ __version__ = "0.2.0"
 # First: sets TF_USE_LEGACY_KERAS before TensorFlow is imported.
 from cnn2snn_tfmot.tfkeras import keras, tf  # noqa: I001
 
-from cnn2snn_tfmot import (akida, datasets, distributed, quantization_layers, quantization_ops,
-                           quantize_configs, registry, zoo)
+from cnn2snn_tfmot import (akida, datasets, distributed, plots, quantization_layers,
+                           quantization_ops, quantize_configs, registry, zoo)
 from cnn2snn_tfmot.callbacks import (AkidaRegisterWarning, GammaClipping, MinValueConstraint,
                                      ScaleFactorMonitor, add_gamma_constraint)
 from cnn2snn_tfmot.compatibility import AkidaChipWarning, check_model_compatibility
@@ -46,6 +46,8 @@ from cnn2snn_tfmot.quantize_configs import (ActivationQuantizer, AkidaQuantizeSc
                                             SeparableConv2DQuantizeConfig, quantize_scope)
 from cnn2snn_tfmot.rules import IncompatibleModelError
 from cnn2snn_tfmot.saving import load_partial_weights, load_quantized_model
+from cnn2snn_tfmot.tensorboard import AkidaTensorBoard
+from cnn2snn_tfmot.html_report import report
 from cnn2snn_tfmot.transforms import merge_separable_conv
 
 __all__ = [
@@ -66,7 +68,7 @@ __all__ = [
     "load_quantized_model", "load_partial_weights",
     # training callbacks
     "GammaClipping", "ScaleFactorMonitor", "MinValueConstraint", "add_gamma_constraint",
-    "AkidaRegisterWarning",
+    "AkidaRegisterWarning", "AkidaTensorBoard",
     # compatibility and conversion
     "check_model_compatibility", "AkidaChipWarning", "convert", "IncompatibleModelError",
     # training what the chip computes
@@ -75,9 +77,11 @@ __all__ = [
     "synchronize_batchnorm", "ChiefOnly", "is_chief", "evaluate_sharded",
     # the emulator
     "export", "export_saved_model", "load_saved_model", "EmulatorLoadError",
+    # seeing inside: the HTML report (statistics: akida.Model.statistics; figures: plots)
+    "report",
     # public modules
     "akida", "quantization_ops", "quantization_layers", "quantize_configs", "registry",
-    "datasets", "zoo", "distributed",
+    "datasets", "zoo", "plots", "distributed",
     "__version__",
 ]
 

@@ -69,6 +69,7 @@ class _BlockLayers:
     block: Block
     kind: str              # Akida kind: "input", "conv", "separable" or "dense"
     input_max: int         # the largest input level the block can receive
+    kernels: tuple = ()    # the registry's kernels of the neural layer's type
     bound: int = 0         # the largest |partial sum| of its potentials (exact float dtype)
 
 
@@ -141,7 +142,8 @@ class HardwareExactNetwork(keras.layers.Layer):
             layers = _BlockLayers(
                 neural=by_name[block.neural.name], batchnorm=layer_of(block.batchnorm),
                 pool=layer_of(block.pool), activation=layer_of(block.activation), block=block,
-                kind=akida_kind(block, index, self.input_is_sparse), input_max=input_max)
+                kind=akida_kind(block, index, self.input_is_sparse), input_max=input_max,
+                kernels=registry.current().for_quantized(type(by_name[block.neural.name])).kernels)
             layers.bound = _potential_bound(layers)
             self._blocks.append(layers)
             if block.activation is not None:
@@ -154,7 +156,10 @@ class HardwareExactNetwork(keras.layers.Layer):
         return tf.TensorShape([input_shape[0]] + list(self._output_shape))
 
     # -- computation ------------------------------------------------------------------------
-    def call(self, inputs):
+    # Python loops over the blocks only, no tensor-dependent control flow: nothing for
+    # autograph to convert.
+    @tf.autograph.experimental.do_not_convert
+    def call(self, inputs, training=None):  # the chip has no training mode
         return self._forward(inputs)[-1]
 
     def block_outputs(self, x) -> List[np.ndarray]:
@@ -196,13 +201,12 @@ class HardwareExactNetwork(keras.layers.Layer):
         return outputs
 
     def _register_inputs(self, block: _BlockLayers, scale) -> RegisterInputs:
-        entry = registry.current().for_quantized(type(block.neural))
         activation = block.activation
         batchnorm = block.batchnorm
         return RegisterInputs(
             kind=block.kind,
-            kernels={k.role: getattr(block.neural, k.attribute) for k in entry.kernels},
-            quantizers={k.role: getattr(block.neural, k.quantizer) for k in entry.kernels},
+            kernels={k.role: getattr(block.neural, k.attribute) for k in block.kernels},
+            quantizers={k.role: getattr(block.neural, k.quantizer) for k in block.kernels},
             bias=block.neural.bias if block.neural.use_bias else None,
             activation=None if activation is None else (
                 activation.bitwidth, activation.threshold, activation.step_width),
@@ -317,10 +321,9 @@ def _fresh_layer(layer):
 
 def _potential_bound(block: _BlockLayers) -> int:
     """The largest absolute value any partial sum of the block's potentials can take."""
-    kernels = registry.current().for_quantized(type(block.neural)).kernels
-    kmax = max(getattr(block.neural, kernel.quantizer).kmax_ for kernel in kernels)
+    kmax = max(getattr(block.neural, kernel.quantizer).kmax_ for kernel in block.kernels)
     shapes = {kernel.role: tuple(getattr(block.neural, kernel.attribute).shape)
-              for kernel in kernels}
+              for kernel in block.kernels}
     if block.kind == "separable":  # (taps) depthwise sums, then C of them per output
         depthwise = shapes["depthwise"]
         return block.input_max * kmax * int(np.prod(depthwise[:2])) * kmax * depthwise[2]
