@@ -125,51 +125,6 @@ def test_chief_only_forwards_every_event_on_one_process(tmp_path):
         ChiefOnly(lambda logs: None)
 
 
-def test_callbacks_under_mirrored_strategy_with_trainable_quantizers():
-    """create_trainable_quantizer_model's QuantizedReLU thresholds are MirroredVariables under
-    MirroredStrategy: the monitor reads them (it called float() on them and failed at once),
-    and GammaClipping lifts every replica's copy of the gammas."""
-    code = """
-import json
-import numpy as np
-import cnn2snn_tfmot
-from cnn2snn_tfmot import (GammaClipping, ScaleFactorMonitor, create_trainable_quantizer_model,
-                           keras, quantize, tf)
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-import sys
-sys.path.insert(0, "tests")
-from helpers import annotated_and_seed_models, float_cnn
-with strategy.scope():
-    trainable = create_trainable_quantizer_model(quantize(float_cnn(), 4, 4, 8))
-    _, seed = annotated_and_seed_models()  # seed-style, with a BatchNormalization left
-    for model in (trainable, seed):
-        model.compile(keras.optimizers.Adam(1e-4),
-                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-bn = seed.get_layer("bn")
-bn.gamma.assign([-1.0] * 8)
-rng = np.random.default_rng(0)
-monitor = ScaleFactorMonitor((255, 0), frequency=1)
-trainable.fit(rng.random((64, 16, 16, 1), np.float32), rng.integers(0, 10, 64), batch_size=32,
-              verbose=0, callbacks=[monitor])
-seed.fit(rng.random((64, 12, 12, 3), np.float32), rng.integers(0, 10, 64), batch_size=32,
-         verbose=0, callbacks=[GammaClipping(0.5)])
-print(json.dumps({
-    "threshold": type(trainable.get_layer("r0").threshold).__name__,
-    "margins": sorted(monitor.margins),
-    "gammas": [v.numpy().tolist() for v in bn.gamma.values]}))
-"""
-    result = run_python(code, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
-    assert seen["threshold"] == "MirroredVariable"
-    assert seen["margins"] == ["c0", "c2", "d", "s1"]
-    assert len(seen["gammas"]) == 2  # one copy per replica, both clipped, both the same
-    assert min(min(values) for values in seen["gammas"]) >= 0.5
-    assert seen["gammas"][0] == seen["gammas"][1]
-
-
 # End to end: one device vs 2 devices vs 2 workers -----------------------------------------------
 
 def _worker(out, command, *options, timeout=900):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 __all__ = ["tf_config", "free_ports", "is_chief", "run_local_workers", "WorkerResult",
-           "WorkerError"]
+           "WorkerError", "stop_process_group"]
 
 
 def tf_config(addresses: Sequence[str], index: int, job: str = "worker") -> dict:
@@ -145,8 +145,21 @@ class WorkerError(RuntimeError):
         self.results = results
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """Stops a worker and everything it started (its own process group)."""
+def stop_process_group(process: subprocess.Popen) -> None:
+    """Stops a process started with ``start_new_session=True`` and everything it started:
+    SIGTERM to its group, SIGKILL after 10 s; then reaps it.
+
+    Arguments:
+        process: the ``subprocess.Popen`` (nothing happens if it has exited).
+
+    Example:
+        >>> import subprocess, sys
+        >>> process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+        ...                            start_new_session=True)
+        >>> stop_process_group(process)
+        >>> process.returncode
+        -15
+    """
     if process.poll() is not None:
         return
     try:
@@ -222,7 +235,7 @@ def run_local_workers(argv: Sequence[str], num_workers: int = 2, timeout: float 
                            if process.returncode != 0), None)
     finally:
         for process in processes:
-            _stop(process)
+            stop_process_group(process)
     results = []
     for index, (process, (out, err)) in enumerate(zip(processes, logs)):
         texts = []

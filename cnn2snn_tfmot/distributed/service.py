@@ -25,14 +25,13 @@ Example:
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import subprocess
 import sys
+import tempfile
 import time
 from typing import List, Optional, Sequence
 
-from cnn2snn_tfmot.distributed.cluster import free_ports
+from cnn2snn_tfmot.distributed.cluster import free_ports, stop_process_group
 
 __all__ = ["LocalDataService", "main"]
 
@@ -73,15 +72,18 @@ class LocalDataService:
         self.target = f"grpc://localhost:{port}"
         self._servers: List[object] = []
         self._processes: List[subprocess.Popen] = []
+        self._logs: list = []
         try:
             for worker_port in worker_ports:
                 if processes:
+                    log = tempfile.TemporaryFile()  # not a pipe: nobody reads it while it runs
+                    self._logs.append(log)
                     self._processes.append(subprocess.Popen(
                         [sys.executable, "-m", "cnn2snn_tfmot.distributed.service", "worker",
                          "--dispatcher", f"localhost:{port}",
                          "--address", f"localhost:{worker_port}"],
-                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                        stderr=subprocess.PIPE, start_new_session=True))
+                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                        start_new_session=True))
                 else:
                     self._servers.append(service.WorkerServer(service.WorkerConfig(
                         dispatcher_address=f"localhost:{port}", port=worker_port,
@@ -95,10 +97,11 @@ class LocalDataService:
         deadline = time.monotonic() + timeout
         registered = getattr(self._dispatcher, "_num_workers", None)
         while registered is not None and registered() < count:
-            for process in self._processes:
+            for process, log in zip(self._processes, self._logs):
                 if process.poll() is not None:
+                    log.seek(0)
                     raise RuntimeError("a tf.data service worker exited at start: " +
-                                       process.stderr.read().decode(errors="replace")[-2000:])
+                                       log.read().decode(errors="replace")[-2000:])
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {registered()} of {count} tf.data service workers "
                                    f"registered within {timeout} s.")
@@ -107,19 +110,10 @@ class LocalDataService:
     def close(self) -> None:
         """Stops the workers and the dispatcher."""
         for process in self._processes:
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                    process.wait(timeout=10)
-                except (ProcessLookupError, subprocess.TimeoutExpired):
-                    try:
-                        os.killpg(process.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                    process.wait()
-            if process.stderr is not None:
-                process.stderr.close()
-        self._processes = []
+            stop_process_group(process)
+        for log in self._logs:
+            log.close()
+        self._processes, self._logs = [], []
         for server in self._servers + [self._dispatcher]:
             stop = getattr(server, "_stop", None)  # in-process servers otherwise live on
             if stop is not None:
