@@ -23,9 +23,12 @@ import pytest
 
 from cnn2snn_tfmot import (
     ChiefOnly,
+    GammaClipping,
+    ScaleFactorMonitor,
     keras,
     quantize,
     synchronize_batchnorm,
+    tf,
 )
 from cnn2snn_tfmot.distributed import run_local_workers, unsynchronized_batchnorms
 
@@ -123,6 +126,25 @@ def test_chief_only_forwards_every_event_on_one_process(tmp_path):
     assert len((tmp_path / "log.csv").read_text().splitlines()) == 4  # header + 3 epochs
     with pytest.raises(TypeError, match="wraps a tf_keras Callback"):
         ChiefOnly(lambda logs: None)
+
+
+def test_monitor_reads_mirrored_variables_of_trainable_quantizers():
+    """Under MirroredStrategy the QuantizedReLU thresholds and steps of a
+    create_trainable_quantizer_model are MirroredVariables, which have no float(): the
+    monitor's fit failed at once. (One device is enough to make them mirrored.)"""
+    from cnn2snn_tfmot import create_trainable_quantizer_model
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        model = create_trainable_quantizer_model(quantize(float_cnn(), 4, 4, 8))
+        model.compile(keras.optimizers.Adam(1e-4),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert type(model.get_layer("r0").threshold).__name__ == "MirroredVariable"
+    monitor = ScaleFactorMonitor((255, 0), frequency=1)
+    rng = np.random.default_rng(0)
+    model.fit(rng.random((32, 16, 16, 1), np.float32), rng.integers(0, 10, 32), batch_size=16,
+              verbose=0, callbacks=[GammaClipping(), monitor])
+    assert sorted(monitor.margins) == ["c0", "c2", "d", "s1"]
 
 
 # End to end: one device vs 2 devices vs 2 workers -----------------------------------------------
