@@ -21,6 +21,7 @@ namespace {
 
 #include "plain_kernels.inc"
 #include "avx512_fire.inc"
+#include "avx512_depthwise.inc"
 
 struct Bw {
   using V = __m512i;
@@ -38,6 +39,7 @@ struct Bw {
     return _mm512_set1_epi32(v);
   }
   static V MacS16(V acc, V a, V b) { return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b)); }
+  static constexpr auto kDepthwiseU8 = &DepthwiseU8Avx512;
 };
 
 #include "gemm_simd.inc"

@@ -23,6 +23,7 @@ namespace {
 
 #include "plain_kernels.inc"
 #include "avx512_fire.inc"
+#include "avx512_depthwise.inc"
 
 struct Vnni {
   using V = __m512i;
@@ -42,6 +43,7 @@ struct Vnni {
     return _mm512_set1_epi32(v);
   }
   static V MacS16(V acc, V a, V b) { return _mm512_dpwssd_epi32(acc, a, b); }
+  static constexpr auto kDepthwiseU8 = &DepthwiseU8Avx512;
 };
 
 #include "gemm_simd.inc"

@@ -1,0 +1,359 @@
+// Running a direct plan (direct_plan.h), and the C ABI of direct_api.h.
+//
+// Batches of at least as many images as threads: each thread runs whole images through the
+// whole network (taking the next image when it is done, so a thread slowed by other work takes
+// fewer), with its own activation buffers, which stay in its cache from one layer to the next.
+// The images left over (all of them at batch 1) run on every thread together: each layer's
+// work items (row bands x channel parts) are shared out, and the next layer starts when they
+// are all done.
+//
+// A work item computes its conv output rows into a potentials tile (the depthwise sums of a
+// separable layer first, as uint8 operands), then pools and fires the tile straight into the
+// next layer's input buffer, whose padding is already in place.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <vector>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <string>
+
+#include "direct_api.h"
+#include "direct_plan.h"
+#include "spin_pool.h"
+
+namespace akida_ops {
+namespace {
+
+// Where a layer writes: pixel (y, x), channel j at base + (y * row + x * px + j) * elem bytes.
+struct OutView {
+  char* base;
+  int64_t row, px, elem;
+};
+
+struct Scratch {
+  int32_t* tile;
+  const char** rows;
+  uint8_t* operands;
+  DwOutlier* outliers;
+  int32_t* pool;
+  int64_t* gsum;
+};
+
+Scratch GetScratch(const DirectPlan& plan) {
+  Scratch s;
+  s.tile = static_cast<int32_t*>(ThreadScratch(5, plan.tile_bytes + 64));
+  s.rows = static_cast<const char**>(ThreadScratch(6, plan.rows_count * sizeof(char*) + 64));
+  s.operands = static_cast<uint8_t*>(ThreadScratch(7, plan.operand_bytes + 64));
+  s.outliers =
+      static_cast<DwOutlier*>(ThreadScratch(8, plan.outlier_count * sizeof(DwOutlier) + 64));
+  s.pool = static_cast<int32_t*>(ThreadScratch(9, plan.pool_bytes + 64));
+  s.gsum = static_cast<int64_t*>(ThreadScratch(10, plan.gsum_count * sizeof(int64_t) + 64));
+  return s;
+}
+
+// Conv output rows that block output rows [o0, o1) read.
+void ConvRows(const BlockGeometry& g, int64_t o0, int64_t o1, int64_t* c0, int64_t* c1) {
+  if (g.pool == kPoolMax) {
+    *c0 = std::max<int64_t>(o0 * g.pool_sh - g.pool_top, 0);
+    *c1 = std::min<int64_t>((o1 - 1) * g.pool_sh - g.pool_top + g.pool_h, g.oh);
+  } else {
+    *c0 = o0;
+    *c1 = o1;
+  }
+}
+
+// Potentials of conv rows [c0, c1), channels [f0, f1), into s.tile; returns its channel stride.
+int64_t ComputeTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t* in, int64_t c0,
+                    int64_t c1, int64_t f0, int64_t f1, const Scratch& s) {
+  const IsaKernels& k = *plan.kernels;
+  const BlockGeometry& g = L.g;
+  const PackedB& full = L.packed.packed;
+  const int64_t lanes = k.u8_format.lanes;
+  PackedB b = full;
+  b.data = static_cast<const char*>(full.data) + f0 * full.kgroups * 4;  // panel-aligned f0
+  b.f = f1 - f0;
+  b.fp = std::min(full.fp, (f1 + lanes - 1) / lanes * lanes) - f0;
+  const int64_t ldc = b.fp;
+  const int64_t m = (c1 - c0) * g.ow;
+  AView view{};
+  view.nseg = L.nseg;
+  view.kgroups_per_seg = L.kps;
+  const int64_t row_bytes = L.in_cols * L.in_ch;
+  if (L.kind == kDirectConv) {
+    view.seg_stride = row_bytes;
+    int64_t i = 0;
+    for (int64_t r = c0; r < c1; ++r) {
+      const char* row = reinterpret_cast<const char*>(in) + r * g.sh * row_bytes;
+      for (int64_t ox = 0; ox < g.ow; ++ox) s.rows[i++] = row + ox * g.sw * g.c;
+    }
+    k.gemm_u8_rows(s.rows, view, m, b, nullptr, s.tile, ldc);
+    return ldc;
+  }
+  if (L.kind == kDirectDense) {
+    s.rows[0] = reinterpret_cast<const char*>(in);
+    k.gemm_u8_rows(s.rows, view, 1, b, nullptr, s.tile, ldc);
+    return ldc;
+  }
+  DepthwiseU8Args a{in + c0 * g.sh * row_bytes, L.in_cols, g.c, L.cw, g.kh, g.kw, g.sh, g.sw,
+                    g.ow, c1 - c0, L.dw16.data(), s.operands, L.cp, s.outliers};
+  const int64_t outliers = k.depthwise_u8(a);
+  for (int64_t i = 0; i < m; ++i) {
+    s.rows[i] = reinterpret_cast<const char*>(s.operands + i * L.cp);
+  }
+  k.gemm_u8_rows(s.rows, view, m, b, L.bias.data() + f0, s.tile, ldc);
+  // Depthwise sums beyond [-128, 127]: add what the clamp removed (unsigned: wraps like the
+  // kernels; the exact potential fits int32).
+  for (int64_t o = 0; o < outliers; ++o) {
+    const DwOutlier& out = s.outliers[o];
+    uint32_t* t = reinterpret_cast<uint32_t*>(s.tile + out.pixel * ldc);
+    const int8_t* w = L.pw.data() + out.channel * L.f + f0;
+    const uint32_t excess = static_cast<uint32_t>(out.excess);
+    for (int64_t j = 0; j < f1 - f0; ++j) t[j] += excess * static_cast<uint32_t>(int32_t{w[j]});
+  }
+  return ldc;
+}
+
+// Block output rows [o0, o1) (all rows for a global sum), channels [f0, f1).
+void ExecItem(const DirectPlan& plan, const DirectLayer& L, const uint8_t* in,
+              const OutView& out, int64_t o0, int64_t o1, int64_t f0, int64_t f1,
+              const Scratch& s) {
+  const BlockGeometry& g = L.g;
+  const int64_t nch = f1 - f0;
+  PoolFireArgs a{};
+  a.oh = g.oh; a.ow = g.ow; a.nch = nch; a.f0 = f0;
+  a.pool = g.pool;
+  a.pool_h = g.pool_h; a.pool_w = g.pool_w; a.pool_sh = g.pool_sh; a.pool_sw = g.pool_sw;
+  a.pool_top = g.pool_top; a.pool_left = g.pool_left; a.pow = g.pow;
+  a.saturate20 = L.saturate20 ? 1 : 0;
+  a.fire = L.fires ? &L.fire.table() : nullptr;
+  a.out = out.base + f0 * out.elem;
+  a.out_row = out.row;
+  a.out_px = out.px;
+  a.scratch = s.pool;
+  if (g.pool == kPoolGlobalSum) {
+    // Sequential and saturating: the rows go in order, in bands that fit the cache.
+    std::fill(s.gsum, s.gsum + nch, 0);
+    a.gsum = s.gsum;
+    for (int64_t c0 = 0; c0 < g.oh; c0 += L.band) {
+      const int64_t c1 = std::min(c0 + L.band, g.oh);
+      a.ldc = ComputeTile(plan, L, in, c0, c1, f0, f1, s);
+      a.tile = s.tile;
+      a.row0 = c0;
+      a.rows = c1 - c0;
+      plan.kernels->pool_fire(a);
+    }
+    for (int64_t j = 0; j < nch; ++j) {
+      if (L.fires) {
+        static_cast<uint8_t*>(a.out)[j] = L.fire.Level(f0 + j, s.gsum[j]);
+      } else {
+        static_cast<int32_t*>(a.out)[j] = static_cast<int32_t>(s.gsum[j]);
+      }
+    }
+    return;
+  }
+  int64_t c0, c1;
+  ConvRows(g, o0, o1, &c0, &c1);
+  a.ldc = ComputeTile(plan, L, in, c0, c1, f0, f1, s);
+  a.tile = s.tile;
+  a.row0 = c0;
+  a.rows = c1 - c0;
+  a.out_row0 = o0;
+  a.out_rows = o1 - o0;
+  plan.kernels->pool_fire(a);
+}
+
+OutView OutputOf(const DirectPlan& plan, DirectContext& ctx, size_t i, char* image_out) {
+  if (i + 1 < plan.layers.size()) {
+    const DirectLayer& next = plan.layers[i + 1];
+    char* base = reinterpret_cast<char*>(ctx.buffers[i + 1].data());
+    return OutView{base + (next.in_top * next.in_cols + next.in_left) * next.in_ch,
+                   next.in_cols * next.in_ch, next.in_ch, 1};
+  }
+  return OutView{image_out, plan.out_w * plan.out_f, plan.out_f, plan.out_u8 ? 1 : 4};
+}
+
+void CopyInput(const DirectPlan& plan, DirectContext& ctx, const uint8_t* image) {
+  const DirectLayer& L = plan.layers[0];
+  const int64_t row = plan.in_w * plan.in_c;
+  uint8_t* base = ctx.buffers[0].data();
+  for (int64_t y = 0; y < plan.in_h; ++y) {
+    std::memcpy(base + ((y + L.in_top) * L.in_cols + L.in_left) * L.in_ch, image + y * row, row);
+  }
+}
+
+// Development aid: per-layer nanoseconds of thread 0 (CNN2SNN_TFMOT_DIRECT_PROFILE=1).
+std::vector<double> g_profile;
+bool ProfileOn() {
+  static const bool on = std::getenv("CNN2SNN_TFMOT_DIRECT_PROFILE") != nullptr;
+  return on;
+}
+
+// One image on one thread.
+void RunImage(const DirectPlan& plan, DirectContext& ctx, const uint8_t* image, char* image_out,
+              const Scratch& s) {
+  CopyInput(plan, ctx, image);
+  const bool profile = ProfileOn() && &ctx == plan.contexts[0].get();
+  if (profile && g_profile.size() < plan.layers.size()) g_profile.resize(plan.layers.size());
+  for (size_t i = 0; i < plan.layers.size(); ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    const DirectLayer& L = plan.layers[i];
+    const OutView out = OutputOf(plan, ctx, i, image_out);
+    const uint8_t* in = ctx.buffers[i].data();
+    if (L.g.pool == kPoolGlobalSum) {
+      ExecItem(plan, L, in, out, 0, L.rows_out, 0, L.f, s);
+    } else {
+      for (int64_t o0 = 0; o0 < L.rows_out; o0 += L.band) {
+        ExecItem(plan, L, in, out, o0, std::min(o0 + L.band, L.rows_out), 0, L.f, s);
+      }
+    }
+    if (profile) {
+      g_profile[i] += std::chrono::duration<double, std::nano>(
+          std::chrono::steady_clock::now() - start).count();
+    }
+  }
+}
+
+// Progress of one image run by every thread: per layer (and the input copy, "layer" 0), the
+// next work item to take and the number of items done.
+struct Progress {
+  std::atomic<int64_t> next{0};
+  std::atomic<int64_t> done{0};
+};
+
+// One image on every thread that joins. Work items are taken from shared counters and a layer
+// starts when all the items of the previous one are done (not when all threads arrive), so a
+// thread descheduled by other work only delays the items it holds.
+void RunImageTogether(const DirectPlan& plan, DirectContext& ctx, const uint8_t* image,
+                      char* image_out, const Scratch& s, Progress* progress) {
+  if (progress[0].next.fetch_add(1, std::memory_order_relaxed) == 0) {
+    CopyInput(plan, ctx, image);
+    progress[0].done.store(1, std::memory_order_release);
+  }
+  int64_t previous_items = 1;
+  for (size_t i = 0; i < plan.layers.size(); ++i) {
+    const DirectLayer& L = plan.layers[i];
+    Progress& before = progress[i];
+    Progress& mine = progress[i + 1];
+    SpinPool::WaitUntil([&] {
+      return before.done.load(std::memory_order_acquire) == previous_items;
+    });
+    const OutView out = OutputOf(plan, ctx, i, image_out);
+    const uint8_t* in = ctx.buffers[i].data();
+    const int64_t items = L.coop_bands * L.coop_parts;
+    const int64_t per_band = (L.rows_out + L.coop_bands - 1) / L.coop_bands;
+    const int64_t panels = (L.f + L.panel - 1) / L.panel;
+    const int64_t per_part = (panels + L.coop_parts - 1) / L.coop_parts * L.panel;
+    for (;;) {
+      const int64_t item = mine.next.fetch_add(1, std::memory_order_relaxed);
+      if (item >= items) break;
+      const int64_t o0 = item / L.coop_parts * per_band;
+      const int64_t f0 = item % L.coop_parts * per_part;
+      if (o0 < L.rows_out && f0 < L.f) {
+        ExecItem(plan, L, in, out, o0, std::min(o0 + per_band, L.rows_out), f0,
+                 std::min(f0 + per_part, L.f), s);
+      }
+      mine.done.fetch_add(1, std::memory_order_acq_rel);
+    }
+    previous_items = items;
+  }
+  Progress& last = progress[plan.layers.size()];
+  SpinPool::WaitUntil([&] { return last.done.load(std::memory_order_acquire) == previous_items; });
+}
+
+absl::Status RunPlan(DirectPlan* plan, const uint8_t* x, int64_t n, void* out, int threads) {
+  std::lock_guard<std::mutex> lock(plan->mu);
+  if (n <= 0) return absl::OkStatus();
+  threads = std::clamp(threads, 1, 256);
+  SpinPool& pool = SpinPool::Get(threads);
+  if (plan->coop_threads != threads) SplitForThreads(plan, threads);
+  // One context per thread for whole images, and one shared by the images run together (a
+  // thread may still be finishing its own image when another starts those).
+  for (int t = 0; t <= threads; ++t) ContextFor(plan, t);
+  const int64_t together = threads > 1 ? n % threads : 0;
+  const int64_t alone = n - together;
+  const int64_t in_bytes = plan->in_h * plan->in_w * plan->in_c;
+  const int64_t out_bytes = plan->out_h * plan->out_w * plan->out_f * (plan->out_u8 ? 1 : 4);
+  const size_t nlayers = plan->layers.size();
+  const size_t stages = nlayers + 1;
+  std::unique_ptr<Progress[]> progress(new Progress[static_cast<size_t>(together) * stages + 1]);
+  std::atomic<int64_t> next{0};
+  char* outputs = static_cast<char*>(out);
+  const DirectPlan& p = *plan;
+  pool.Run([&](int t) {
+    const Scratch s = GetScratch(p);
+    DirectContext& own = *p.contexts[t];
+    for (;;) {
+      const int64_t i = next.fetch_add(1, std::memory_order_relaxed);
+      if (i >= alone) break;
+      RunImage(p, own, x + i * in_bytes, outputs + i * out_bytes, s);
+    }
+    for (int64_t i = alone; i < n; ++i) {
+      RunImageTogether(p, *p.contexts[threads], x + i * in_bytes, outputs + i * out_bytes, s,
+                       progress.get() + (i - alone) * stages);
+    }
+  });
+  return absl::OkStatus();
+}
+
+void WriteError(char* error, int64_t size, const std::string& message) {
+  if (error == nullptr || size <= 0) return;
+  const size_t n = std::min<size_t>(message.size(), static_cast<size_t>(size - 1));
+  std::memcpy(error, message.data(), n);
+  error[n] = '\0';
+}
+
+}  // namespace
+}  // namespace akida_ops
+
+#define AKIDA_EXPORT extern "C" __attribute__((visibility("default")))
+
+AKIDA_EXPORT void* cnn2snn_tfmot_direct_create(const AkidaDirectLayer* layers, int32_t count,
+                                               char* error, int64_t error_size) {
+  try {
+    auto plan = std::make_unique<akida_ops::DirectPlan>();
+    const absl::Status status = akida_ops::BuildDirectPlan(layers, count, plan.get());
+    if (!status.ok()) {
+      akida_ops::WriteError(error, error_size, std::string(status.message()));
+      return nullptr;
+    }
+    return plan.release();
+  } catch (const std::exception& err) {
+    akida_ops::WriteError(error, error_size, err.what());
+    return nullptr;
+  }
+}
+
+AKIDA_EXPORT int32_t cnn2snn_tfmot_direct_run(void* plan, const uint8_t* x, int64_t n,
+                                              void* out, int32_t threads, char* error,
+                                              int64_t error_size) {
+  try {
+    const absl::Status status =
+        akida_ops::RunPlan(static_cast<akida_ops::DirectPlan*>(plan), x, n, out, threads);
+    if (!status.ok()) {
+      akida_ops::WriteError(error, error_size, std::string(status.message()));
+      return -1;
+    }
+    return 0;
+  } catch (const std::exception& err) {
+    akida_ops::WriteError(error, error_size, err.what());
+    return -1;
+  }
+}
+
+AKIDA_EXPORT const char* cnn2snn_tfmot_direct_kernel_set(void* plan) {
+  return static_cast<akida_ops::DirectPlan*>(plan)->kernels->name;
+}
+
+AKIDA_EXPORT void cnn2snn_tfmot_direct_destroy(void* plan) {
+  delete static_cast<akida_ops::DirectPlan*>(plan);
+}
+
+AKIDA_EXPORT int32_t cnn2snn_tfmot_direct_profile(double* out, int32_t count) {
+  const int32_t n = std::min<int32_t>(count, static_cast<int32_t>(akida_ops::g_profile.size()));
+  for (int32_t i = 0; i < n; ++i) out[i] = akida_ops::g_profile[i];
+  akida_ops::g_profile.assign(akida_ops::g_profile.size(), 0.0);
+  return n;
+}
