@@ -271,15 +271,14 @@ class Model:
         return self._layers
 
     def _run(self, x, batch_size, verbose, engine, post, dtype=None) -> np.ndarray:
-        from cnn2snn_tfmot._keras import tf
-        from cnn2snn_tfmot.engine.graph import model_function
+        from cnn2snn_tfmot.engine import direct
         layers = self._require_layers()
         x = _check_input(x, layers[0], self.input_shape)
         batch_size = P.check_int(batch_size, "batch_size", low=1)
         verbose = P.check_int(verbose, "verbose", choices=(0, 1, 2))
-        # The traced concrete function: calling it directly skips tf.function's dispatch, a
-        # fifth of the time of a batch-1 call.
-        function = model_function(self, engine).get_concrete_function()
+        # The direct engine (one C call per batch, no TensorFlow dispatch) when it can run the
+        # model, else the TensorFlow graph of the chosen back-end.
+        run = direct.runner(self, engine) or self._graph_runner(engine)
         last = layers[-1]
         if dtype is None:
             dtype = np.uint8 if last.parameters.activation else np.int32
@@ -291,11 +290,19 @@ class Model:
             progbar = keras.utils.Progbar(n, verbose=verbose, unit_name="sample")
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            result = function(tf.constant(x[start:stop])).numpy()
+            result = run(x[start:stop])
             output[start:stop] = result if post is None else post(result)
             if progbar is not None:
                 progbar.update(stop)
         return output
+
+    def _graph_runner(self, engine):
+        from cnn2snn_tfmot._keras import tf
+        from cnn2snn_tfmot.engine.graph import model_function
+        # The traced concrete function: calling it directly skips tf.function's dispatch, a
+        # fifth of the time of a batch-1 call.
+        function = model_function(self, engine).get_concrete_function()
+        return lambda batch: function(tf.constant(batch)).numpy()
 
     # -- files and interop ---------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
