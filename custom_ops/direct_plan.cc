@@ -60,6 +60,9 @@ absl::Status CheckLayerFields(const AkidaDirectLayer& s, int i, int count) {
   return absl::OkStatus();
 }
 
+void PrepareWinograd(const AkidaDirectLayer& s, const IsaKernels& k, int64_t xmax,
+                     DirectLayer* L);
+
 absl::Status PrepareConv(const AkidaDirectLayer& s, int i, const IsaKernels& k,
                          DirectLayer* L) {
   const BlockGeometry& g = L->g;
@@ -76,7 +79,70 @@ absl::Status PrepareConv(const AkidaDirectLayer& s, int i, const IsaKernels& k,
   L->packed.packed = PackWeights(rows.data(), g.kh * L->kps * group, L->f, k.u8_format,
                                  &L->packed.storage);
   L->packed.exact_int32 = true;
+  PrepareWinograd(s, k, xmax, L);
   return absl::OkStatus();
+}
+
+// Winograd pays off when the GEMMs over channels are long enough to hide the transforms.
+constexpr int64_t kWinogradMinChannels = 32;
+
+// Sets up Winograd F(2x2, 3x3) when it is exact in the kernels' lanes: transformed inputs plus
+// the offset 2 * xmax within uint8 (V lies in [-2 xmax, 4 xmax]), U' = (2G) g (2G)^T within
+// int8, and 4 * |potential| within int32 (the output transform computes 4 Y).
+void PrepareWinograd(const AkidaDirectLayer& s, const IsaKernels& k, int64_t xmax,
+                     DirectLayer* L) {
+  const BlockGeometry& g = L->g;
+  const int64_t c = g.c, f = L->f;
+  if (k.winograd_gemm == nullptr || g.kh != 3 || g.kw != 3 || g.sh != 1 || g.sw != 1 ||
+      c < kWinogradMinChannels ||
+      6 * xmax > 255 ||
+      4 * xmax * MaxAbsColumnSum(s.weights, 9 * c, f, nullptr) > kInt32Max) {
+    return;
+  }
+  static const int kG[4][3] = {{2, 0, 0}, {1, 1, 1}, {1, -1, 1}, {0, 0, 2}};
+  std::vector<int8_t> u(static_cast<size_t>(16 * c * f));
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 4; ++j) {
+      for (int64_t ch = 0; ch < c; ++ch) {
+        for (int64_t o = 0; o < f; ++o) {
+          int64_t sum = 0;
+          for (int ky = 0; ky < 3; ++ky) {
+            for (int kx = 0; kx < 3; ++kx) {
+              sum += kG[i][ky] * kG[j][kx] * int64_t{s.weights[((ky * 3 + kx) * c + ch) * f + o]};
+            }
+          }
+          if (sum < -127 || sum > 127) return;  // does not fit int8: direct convolution
+          u[((4 * i + j) * c + ch) * f + o] = static_cast<int8_t>(sum);
+        }
+      }
+    }
+  }
+  L->winograd = true;
+  L->wino_offset = static_cast<uint8_t>(2 * xmax);
+  L->tiles_w = (g.ow + 1) / 2;
+  L->wino.clear();
+  L->wino.reserve(16);  // PackedB points into each entry's storage: no reallocation
+  for (int p = 0; p < 16; ++p) {
+    L->wino.emplace_back();
+    PreparedWeights& w = L->wino.back();
+    w.packed = PackWeights(u.data() + p * c * f, c, f, k.u8_format, &w.storage);
+    w.exact_int32 = true;
+  }
+  const int64_t fp = L->wino[0].packed.fp;
+  L->wino_bias.assign(static_cast<size_t>(16 * fp), 0);
+  for (int p = 0; p < 16; ++p) {
+    for (int64_t ch = 0; ch < c; ++ch) {
+      for (int64_t o = 0; o < f; ++o) {
+        uint32_t& b = reinterpret_cast<uint32_t&>(L->wino_bias[p * fp + o]);
+        b -= uint32_t{L->wino_offset} * static_cast<uint32_t>(int32_t{u[(p * c + ch) * f + o]});
+      }
+    }
+  }
+  L->kps = L->wino[0].packed.kgroups;
+  L->cp = L->kps * k.u8_format.group;
+  // Tiles at the bottom / right edge read one row / column past the padded input.
+  L->in_rows = std::max(L->in_rows, 2 * ((g.oh + 1) / 2) + 2);
+  L->in_cols = std::max(L->in_cols, 2 * L->tiles_w + 2);
 }
 
 absl::Status PrepareSeparable(const AkidaDirectLayer& s, int i, const IsaKernels& k,
@@ -170,7 +236,9 @@ absl::Status MakeLayerGeometry(const AkidaDirectLayer& s, int i, DirectLayer* L)
 void SizeBands(DirectPlan* plan, DirectLayer* L) {
   const BlockGeometry& g = L->g;
   const int64_t fp = L->packed.packed.fp;
-  const int64_t per_conv_row = g.ow * (fp * 4 + L->cp);
+  // Winograd: per two conv rows, tiles_w tiles of 16 operand rows.
+  const int64_t per_conv_row = L->winograd ? g.ow * fp * 4 + 8 * L->tiles_w * L->cp
+                                           : g.ow * (fp * 4 + L->cp);
   const int64_t conv_rows = std::max<int64_t>(1, kItemBudgetBytes / per_conv_row);
   if (g.pool == kPoolMax) {
     L->rows_out = g.poh;
@@ -186,6 +254,12 @@ void SizeBands(DirectPlan* plan, DirectLayer* L) {
   const int64_t pixels = item_rows * g.ow;
   plan->tile_bytes = std::max(plan->tile_bytes, static_cast<size_t>(pixels * fp * 4));
   plan->rows_count = std::max(plan->rows_count, static_cast<size_t>(pixels));
+  if (L->winograd) {
+    const int64_t tiles = (item_rows / 2 + 1) * L->tiles_w;
+    plan->operand_bytes = std::max(plan->operand_bytes, static_cast<size_t>(16 * tiles * L->cp));
+    plan->wino_bytes = std::max(
+        plan->wino_bytes, static_cast<size_t>((16 * 8 + 4) * L->packed.packed.nr * 4));
+  }
   if (L->kind == kDirectSeparable) {
     plan->operand_bytes = std::max(plan->operand_bytes, static_cast<size_t>(pixels * L->cp));
     plan->outlier_count = std::max(plan->outlier_count, static_cast<size_t>(pixels * g.c));

@@ -59,6 +59,14 @@ struct DirectLayer {
   std::vector<int32_t> bias;
   int64_t cp = 0;
 
+  // Winograd F(2x2, 3x3) (isa_api.h) for stride-1 3x3 convolutions whose transformed weights
+  // fit int8: the 16 positions' packed weights and GEMM biases -offset * sum_c U'[p][c][f].
+  bool winograd = false;
+  std::vector<PreparedWeights> wino;
+  std::vector<int32_t> wino_bias;  // [16][fp]
+  uint8_t wino_offset = 0;
+  int64_t tiles_w = 0;
+
   // Work split: block output rows (pooled rows; conv rows for a global sum, done in order).
   int64_t rows_out = 0;
   int64_t band = 0;        // output rows per work item on one thread (fits the cache budget)
@@ -82,7 +90,7 @@ struct DirectPlan {
 
   // Scratch sizes for one work item, max over layers (bytes).
   size_t tile_bytes = 0, operand_bytes = 0, outlier_count = 0, rows_count = 0,
-         pool_bytes = 0, gsum_count = 0;
+         pool_bytes = 0, gsum_count = 0, wino_bytes = 0;
 
   std::mutex mu;  // one run at a time (the contexts and the thread pool are shared)
   std::vector<std::unique_ptr<DirectContext>> contexts;

@@ -40,6 +40,7 @@ struct Scratch {
   DwOutlier* outliers;
   int32_t* pool;
   int64_t* gsum;
+  int32_t* wino;
 };
 
 Scratch GetScratch(const DirectPlan& plan) {
@@ -51,6 +52,7 @@ Scratch GetScratch(const DirectPlan& plan) {
       static_cast<DwOutlier*>(ThreadScratch(8, plan.outlier_count * sizeof(DwOutlier) + 64));
   s.pool = static_cast<int32_t*>(ThreadScratch(9, plan.pool_bytes + 64));
   s.gsum = static_cast<int64_t*>(ThreadScratch(10, plan.gsum_count * sizeof(int64_t) + 64));
+  s.wino = static_cast<int32_t*>(ThreadScratch(11, plan.wino_bytes + 64));
   return s;
 }
 
@@ -65,17 +67,43 @@ void ConvRows(const BlockGeometry& g, int64_t o0, int64_t o1, int64_t* c0, int64
   }
 }
 
+// Channels [f0, f1) of packed weights (f0 a multiple of the panel width).
+PackedB SubPanels(const PackedB& full, int64_t lanes, int64_t f0, int64_t f1) {
+  PackedB b = full;
+  b.data = static_cast<const char*>(full.data) + f0 * full.kgroups * 4;
+  b.f = f1 - f0;
+  b.fp = std::min(full.fp, (f1 + lanes - 1) / lanes * lanes) - f0;
+  return b;
+}
+
+// Winograd F(2x2, 3x3): conv rows [c0, c1) from the tile rows that cover them.
+int64_t WinogradTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t* in,
+                     int64_t c0, int64_t c1, int64_t f0, int64_t f1, const Scratch& s) {
+  const IsaKernels& k = *plan.kernels;
+  const int64_t first = c0 & ~int64_t{1};
+  const int64_t tiles_h = (c1 - first + 1) / 2, tiles = tiles_h * L.tiles_w;
+  const int64_t row_bytes = L.in_cols * L.in_ch;
+  k.winograd_input(WinogradInputArgs{in + first * row_bytes, L.in_cols, L.g.c, tiles_h,
+                                     L.tiles_w, L.wino_offset, s.operands, L.cp});
+  PackedB b[16];
+  const int32_t* bias[16];
+  for (int p = 0; p < 16; ++p) {
+    b[p] = SubPanels(L.wino[p].packed, k.u8_format.lanes, f0, f1);
+    bias[p] = L.wino_bias.data() + p * L.wino[0].packed.fp + f0;
+  }
+  const int64_t ldc = b[0].fp;
+  k.winograd_gemm(WinogradGemmArgs{s.operands, L.cp, tiles_h, L.tiles_w, b, bias, first, c0,
+                                   c1 - c0, L.g.ow, s.tile, ldc, s.wino});
+  return ldc;
+}
+
 // Potentials of conv rows [c0, c1), channels [f0, f1), into s.tile; returns its channel stride.
 int64_t ComputeTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t* in, int64_t c0,
                     int64_t c1, int64_t f0, int64_t f1, const Scratch& s) {
+  if (L.winograd) return WinogradTile(plan, L, in, c0, c1, f0, f1, s);
   const IsaKernels& k = *plan.kernels;
   const BlockGeometry& g = L.g;
-  const PackedB& full = L.packed.packed;
-  const int64_t lanes = k.u8_format.lanes;
-  PackedB b = full;
-  b.data = static_cast<const char*>(full.data) + f0 * full.kgroups * 4;  // panel-aligned f0
-  b.f = f1 - f0;
-  b.fp = std::min(full.fp, (f1 + lanes - 1) / lanes * lanes) - f0;
+  const PackedB b = SubPanels(L.packed.packed, k.u8_format.lanes, f0, f1);
   const int64_t ldc = b.fp;
   const int64_t m = (c1 - c0) * g.ow;
   AView view{};

@@ -135,6 +135,33 @@ struct PoolFireArgs {
   int32_t* scratch;            // >= (pow or ow) * nch int32
 };
 
+// Winograd F(2x2, 3x3) for stride-1 3x3 convolutions (direct engine, exact integers):
+//   4 Y = A^T [sum_c U'_c (.) V_c] A,  U' = (2G) g (2G)^T (int8),  V = B^T d B,
+// with 4x4 input patches d at even positions of a padded band. The input transform writes the
+// 16 positions' uint8 GEMM operands V + offset (0 <= V + offset <= 255, so uint8 wrap-around is
+// exact), position-major: out + (p * tiles + t) * ldo; channels [c, ldo) are set to 0.
+struct WinogradInputArgs {
+  const uint8_t* band;  // rows of `width` pixels of c bytes, the first row of tile row 0
+  int64_t width, c, tiles_h, tiles_w;
+  uint8_t offset;
+  uint8_t* out;
+  int64_t ldo;
+};
+// The 16 GEMMs (one per position: tiles x C operands times C x F transformed weights) and the
+// output transform, a block of tiles at a time so that the 16 results stay in L1: writes the
+// potentials of conv rows [row0, row0 + rows) (tile row 0 starts at conv row first_row, even),
+// ow pixels each, channels [0, b[0].f), into tile (channel stride ldc).
+struct WinogradGemmArgs {
+  const uint8_t* v;  // the input transform's output, ldv bytes per operand row
+  int64_t ldv, tiles_h, tiles_w;
+  const PackedB* b;              // [16], channels of this call
+  const int32_t* const* bias;    // [16], the GEMM start values of those channels
+  int64_t first_row, row0, rows, ow;
+  int32_t* tile;
+  int64_t ldc;
+  int32_t* scratch;  // >= (16 * 8 + 4) * b[0].nr int32
+};
+
 struct IsaKernels {
   const char* name;
   PackingFormat u8_format;   // for gemm_u8
@@ -155,6 +182,9 @@ struct IsaKernels {
                        const int32_t* bias, int32_t* c, int64_t ldc);
   // Returns the number of outliers written.
   int64_t (*depthwise_u8)(const DepthwiseU8Args& args);
+  // Null where the direct engine convolves directly instead.
+  void (*winograd_input)(const WinogradInputArgs& args);
+  void (*winograd_gemm)(const WinogradGemmArgs& args);
   void (*pool_fire)(const PoolFireArgs& args);
 };
 

@@ -22,6 +22,7 @@ namespace {
 #include "plain_kernels.inc"
 #include "avx512_fire.inc"
 #include "avx512_depthwise.inc"
+#include "avx512_winograd.inc"
 
 struct Bw {
   using V = __m512i;
@@ -40,6 +41,8 @@ struct Bw {
   }
   static V MacS16(V acc, V a, V b) { return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b)); }
   static constexpr auto kDepthwiseU8 = &DepthwiseU8Avx512;
+  static constexpr auto kWinogradInput = &WinogradInputAvx512;
+  static constexpr auto kWinogradOutTile = &WinogradOutTile;
 };
 
 #include "gemm_simd.inc"

@@ -24,6 +24,7 @@ namespace {
 #include "plain_kernels.inc"
 #include "avx512_fire.inc"
 #include "avx512_depthwise.inc"
+#include "avx512_winograd.inc"
 
 struct Vnni {
   using V = __m512i;
@@ -44,6 +45,8 @@ struct Vnni {
   }
   static V MacS16(V acc, V a, V b) { return _mm512_dpwssd_epi32(acc, a, b); }
   static constexpr auto kDepthwiseU8 = &DepthwiseU8Avx512;
+  static constexpr auto kWinogradInput = &WinogradInputAvx512;
+  static constexpr auto kWinogradOutTile = &WinogradOutTile;
 };
 
 #include "gemm_simd.inc"

@@ -97,6 +97,8 @@ IsaKernels MakeGenericKernels() {
   k.gemm_u8_rows = &GemmU8Rows;
   k.depthwise_u8 = &DepthwiseU8;
   k.pool_fire = &PoolFire;
+  k.winograd_input = nullptr;  // the direct engine convolves directly
+  k.winograd_gemm = nullptr;
   return k;
 }
 
