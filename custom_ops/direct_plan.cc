@@ -19,6 +19,9 @@ constexpr int64_t kInt16Max = std::numeric_limits<int16_t>::max();
 // layer's input and output buffers it should stay in the per-core L2 cache (1 MiB or more on
 // the CPUs with the wide kernels).
 constexpr int64_t kItemBudgetBytes = 160 * 1024;
+// Activations of the images a thread runs as a group (their largest layer input + output).
+constexpr int64_t kGroupBudgetBytes = 256 * 1024;
+constexpr int64_t kMaxGroup = 4;
 
 int64_t RoundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -324,6 +327,18 @@ absl::Status BuildDirectPlan(const AkidaDirectLayer* layers, int32_t count, Dire
   plan->out_w = last.g.out_w;
   plan->out_f = last.f;
   plan->out_u8 = last.fires;
+  int64_t footprint = 0;
+  for (size_t i = 0; i < plan->layers.size(); ++i) {
+    const DirectLayer& L = plan->layers[i];
+    int64_t bytes = L.in_rows * L.in_cols * L.in_ch;
+    if (i + 1 < plan->layers.size()) {
+      const DirectLayer& next = plan->layers[i + 1];
+      bytes += next.in_rows * next.in_cols * next.in_ch;
+    }
+    footprint = std::max(footprint, bytes);
+  }
+  plan->group = std::clamp<int64_t>(kGroupBudgetBytes / std::max<int64_t>(footprint, 1), 1,
+                                    kMaxGroup);
   return absl::OkStatus();
 }
 
@@ -345,8 +360,8 @@ void SplitForThreads(DirectPlan* plan, int threads) {
   }
 }
 
-DirectContext& ContextFor(DirectPlan* plan, int t) {
-  while (static_cast<int>(plan->contexts.size()) <= t) {
+DirectContext& ContextFor(DirectPlan* plan, int i) {
+  while (static_cast<int>(plan->contexts.size()) <= i) {
     auto context = std::make_unique<DirectContext>();
     context->buffers.resize(plan->layers.size());
     for (size_t i = 0; i < plan->layers.size(); ++i) {
@@ -356,7 +371,7 @@ DirectContext& ContextFor(DirectPlan* plan, int t) {
     }
     plan->contexts.push_back(std::move(context));
   }
-  return *plan->contexts[t];
+  return *plan->contexts[i];
 }
 
 }  // namespace akida_ops

@@ -87,6 +87,9 @@ struct DirectPlan {
   int64_t out_h = 0, out_w = 0, out_f = 0;
   bool out_u8 = false;
   int coop_threads = 0;  // the thread count coop_bands / coop_parts were chosen for
+  // Images a thread runs layer by layer together, so that a layer's weights are read from L2
+  // once for all of them: more than one only when their activations are small.
+  int64_t group = 1;
 
   // Scratch sizes for one work item, max over layers (bytes).
   size_t tile_bytes = 0, operand_bytes = 0, outlier_count = 0, rows_count = 0,
@@ -102,8 +105,9 @@ absl::Status BuildDirectPlan(const AkidaDirectLayer* layers, int32_t count, Dire
 // Chooses each layer's cooperative split for `threads` threads.
 void SplitForThreads(DirectPlan* plan, int threads);
 
-// The per-thread buffers of thread t (created on first use, under plan->mu).
-DirectContext& ContextFor(DirectPlan* plan, int t);
+// The activation buffers of slot i (created on first use, under plan->mu): thread t's image
+// g of a group is slot t * group + g.
+DirectContext& ContextFor(DirectPlan* plan, int i);
 
 }  // namespace akida_ops
 

@@ -33,6 +33,8 @@ struct OutView {
   int64_t row, px, elem;
 };
 
+constexpr int64_t kMaxGroupSlots = 16;
+
 struct Scratch {
   int32_t* tile;
   const char** rows;
@@ -219,22 +221,27 @@ bool ProfileOn() {
   return on;
 }
 
-// One image on one thread.
-void RunImage(const DirectPlan& plan, DirectContext& ctx, const uint8_t* image, char* image_out,
-              const Scratch& s) {
-  CopyInput(plan, ctx, image);
-  const bool profile = ProfileOn() && &ctx == plan.contexts[0].get();
+// A group of images on one thread, layer by layer (contexts[g] holds image g's buffers).
+void RunGroup(const DirectPlan& plan, DirectContext* const* contexts, int64_t count,
+              const uint8_t* images, char* outputs, const Scratch& s) {
+  const int64_t in_bytes = plan.in_h * plan.in_w * plan.in_c;
+  const int64_t out_bytes = plan.out_h * plan.out_w * plan.out_f * (plan.out_u8 ? 1 : 4);
+  for (int64_t g = 0; g < count; ++g) CopyInput(plan, *contexts[g], images + g * in_bytes);
+  const bool profile = ProfileOn() && contexts[0] == plan.contexts[0].get();
   if (profile && g_profile.size() < plan.layers.size()) g_profile.resize(plan.layers.size());
   for (size_t i = 0; i < plan.layers.size(); ++i) {
     const auto start = std::chrono::steady_clock::now();
     const DirectLayer& L = plan.layers[i];
-    const OutView out = OutputOf(plan, ctx, i, image_out);
-    const uint8_t* in = ctx.buffers[i].data();
-    if (L.g.pool == kPoolGlobalSum) {
-      ExecItem(plan, L, in, out, 0, L.rows_out, 0, L.f, s);
-    } else {
-      for (int64_t o0 = 0; o0 < L.rows_out; o0 += L.band) {
-        ExecItem(plan, L, in, out, o0, std::min(o0 + L.band, L.rows_out), 0, L.f, s);
+    for (int64_t g = 0; g < count; ++g) {
+      DirectContext& ctx = *contexts[g];
+      const OutView out = OutputOf(plan, ctx, i, outputs + g * out_bytes);
+      const uint8_t* in = ctx.buffers[i].data();
+      if (L.g.pool == kPoolGlobalSum) {
+        ExecItem(plan, L, in, out, 0, L.rows_out, 0, L.f, s);
+      } else {
+        for (int64_t o0 = 0; o0 < L.rows_out; o0 += L.band) {
+          ExecItem(plan, L, in, out, o0, std::min(o0 + L.band, L.rows_out), 0, L.f, s);
+        }
       }
     }
     if (profile) {
@@ -297,11 +304,14 @@ absl::Status RunPlan(DirectPlan* plan, const uint8_t* x, int64_t n, void* out, i
   threads = std::clamp(threads, 1, 256);
   SpinPool& pool = SpinPool::Get(threads);
   if (plan->coop_threads != threads) SplitForThreads(plan, threads);
-  // One context per thread for whole images, and one shared by the images run together (a
-  // thread may still be finishing its own image when another starts those).
-  for (int t = 0; t <= threads; ++t) ContextFor(plan, t);
+  // Contexts for each thread's group of whole images, and one shared by the images run
+  // together (a thread may still be finishing its own images when another starts those).
   const int64_t together = threads > 1 ? n % threads : 0;
   const int64_t alone = n - together;
+  // Groups no larger than an even share of the batch, so that every thread gets images.
+  const int64_t group = std::clamp<int64_t>(alone / threads, 1, plan->group);
+  const int shared = static_cast<int>(threads * plan->group);
+  for (int i = 0; i <= shared; ++i) ContextFor(plan, i);
   const int64_t in_bytes = plan->in_h * plan->in_w * plan->in_c;
   const int64_t out_bytes = plan->out_h * plan->out_w * plan->out_f * (plan->out_u8 ? 1 : 4);
   const size_t nlayers = plan->layers.size();
@@ -312,14 +322,15 @@ absl::Status RunPlan(DirectPlan* plan, const uint8_t* x, int64_t n, void* out, i
   const DirectPlan& p = *plan;
   pool.Run([&](int t) {
     const Scratch s = GetScratch(p);
-    DirectContext& own = *p.contexts[t];
+    DirectContext* own[kMaxGroupSlots];
+    for (int64_t g = 0; g < group; ++g) own[g] = p.contexts[t * group + g].get();
     for (;;) {
-      const int64_t i = next.fetch_add(1, std::memory_order_relaxed);
+      const int64_t i = next.fetch_add(group, std::memory_order_relaxed);
       if (i >= alone) break;
-      RunImage(p, own, x + i * in_bytes, outputs + i * out_bytes, s);
+      RunGroup(p, own, std::min(group, alone - i), x + i * in_bytes, outputs + i * out_bytes, s);
     }
     for (int64_t i = alone; i < n; ++i) {
-      RunImageTogether(p, *p.contexts[threads], x + i * in_bytes, outputs + i * out_bytes, s,
+      RunImageTogether(p, *p.contexts[shared], x + i * in_bytes, outputs + i * out_bytes, s,
                        progress.get() + (i - alone) * stages);
     }
   });
