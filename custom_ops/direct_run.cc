@@ -386,6 +386,15 @@ AKIDA_EXPORT const char* cnn2snn_tfmot_direct_kernel_set(void* plan) {
   return static_cast<akida_ops::DirectPlan*>(plan)->kernels->name;
 }
 
+AKIDA_EXPORT const char* cnn2snn_tfmot_direct_layer_algorithm(void* plan, int32_t i) {
+  const auto& layers = static_cast<akida_ops::DirectPlan*>(plan)->layers;
+  if (i < 0 || i >= static_cast<int32_t>(layers.size())) return nullptr;
+  const akida_ops::DirectLayer& L = layers[i];
+  if (L.kind == akida_ops::kDirectSeparable) return "separable";
+  if (L.kind == akida_ops::kDirectDense) return "dense";
+  return L.winograd ? "winograd" : "convolution";
+}
+
 AKIDA_EXPORT void cnn2snn_tfmot_direct_destroy(void* plan) {
   delete static_cast<akida_ops::DirectPlan*>(plan);
 }

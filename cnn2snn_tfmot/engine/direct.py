@@ -82,6 +82,8 @@ def _library() -> ctypes.CDLL:
                                              ctypes.c_int64]
     lib.cnn2snn_tfmot_direct_kernel_set.restype = ctypes.c_char_p
     lib.cnn2snn_tfmot_direct_kernel_set.argtypes = [ctypes.c_void_p]
+    lib.cnn2snn_tfmot_direct_layer_algorithm.restype = ctypes.c_char_p
+    lib.cnn2snn_tfmot_direct_layer_algorithm.argtypes = [ctypes.c_void_p, ctypes.c_int32]
     lib.cnn2snn_tfmot_direct_destroy.restype = None
     lib.cnn2snn_tfmot_direct_destroy.argtypes = [ctypes.c_void_p]
     with _LOCK:
@@ -218,6 +220,9 @@ class DirectPlan:
         self.output_shape = tuple(model.output_shape)
         self.dtype = np.dtype(np.uint8 if model.layers[-1].parameters.activation else np.int32)
         self.kernel_set = self._lib.cnn2snn_tfmot_direct_kernel_set(handle).decode()
+        #: How each neural layer is computed ("convolution", "winograd", "separable", "dense").
+        self.algorithms = [self._lib.cnn2snn_tfmot_direct_layer_algorithm(handle, i).decode()
+                           for i in range(len(descriptors))]
 
     def run(self, x: np.ndarray, threads: Optional[int] = None) -> np.ndarray:
         """The model's output for a batch (as ``Model.forward``, without its input checks).
