@@ -19,9 +19,10 @@ constexpr int64_t kInt16Max = std::numeric_limits<int16_t>::max();
 // layer's input and output buffers it should stay in the per-core L2 cache (1 MiB or more on
 // the CPUs with the wide kernels).
 constexpr int64_t kItemBudgetBytes = 160 * 1024;
-// Activations of the images a thread runs as a group (their largest layer input + output).
-constexpr int64_t kGroupBudgetBytes = 256 * 1024;
-constexpr int64_t kMaxGroup = 4;
+// Images a thread runs as a group, and the largest input + output buffers of a layer that runs
+// for the whole group at once (all of them stay in L2 with the layer's weights).
+constexpr int64_t kGroup = 4;
+constexpr int64_t kGroupedLayerBytes = 48 * 1024;
 
 int64_t RoundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -327,18 +328,31 @@ absl::Status BuildDirectPlan(const AkidaDirectLayer* layers, int32_t count, Dire
   plan->out_w = last.g.out_w;
   plan->out_f = last.f;
   plan->out_u8 = last.fires;
-  int64_t footprint = 0;
-  for (size_t i = 0; i < plan->layers.size(); ++i) {
+  plan->group = kGroup;
+  plan->grouped_from = plan->layers.size();
+  for (size_t i = plan->layers.size(); i-- > 0;) {
     const DirectLayer& L = plan->layers[i];
     int64_t bytes = L.in_rows * L.in_cols * L.in_ch;
     if (i + 1 < plan->layers.size()) {
       const DirectLayer& next = plan->layers[i + 1];
       bytes += next.in_rows * next.in_cols * next.in_ch;
     }
-    footprint = std::max(footprint, bytes);
+    if (L.winograd || L.band < L.rows_out || bytes > kGroupedLayerBytes) break;
+    plan->grouped_from = i;
   }
-  plan->group = std::clamp<int64_t>(kGroupBudgetBytes / std::max<int64_t>(footprint, 1), 1,
-                                    kMaxGroup);
+  // Scratch for the grouped layers' items (a whole image each, kGroup images).
+  for (size_t i = plan->grouped_from; i < plan->layers.size(); ++i) {
+    const DirectLayer& L = plan->layers[i];
+    const int64_t pixels = kGroup * L.g.oh * L.g.ow;
+    plan->tile_bytes = std::max(plan->tile_bytes,
+                                static_cast<size_t>(pixels * L.packed.packed.fp * 4));
+    plan->rows_count = std::max(plan->rows_count, static_cast<size_t>(pixels));
+    if (L.kind == kDirectSeparable) {
+      plan->operand_bytes = std::max(plan->operand_bytes, static_cast<size_t>(pixels * L.cp));
+      plan->outlier_count = std::max(plan->outlier_count, static_cast<size_t>(pixels * L.g.c));
+    }
+    plan->gsum_count = std::max(plan->gsum_count, static_cast<size_t>(kGroup * L.f));
+  }
   return absl::OkStatus();
 }
 

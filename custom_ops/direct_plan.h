@@ -87,9 +87,11 @@ struct DirectPlan {
   int64_t out_h = 0, out_w = 0, out_f = 0;
   bool out_u8 = false;
   int coop_threads = 0;  // the thread count coop_bands / coop_parts were chosen for
-  // Images a thread runs layer by layer together, so that a layer's weights are read from L2
-  // once for all of them: more than one only when their activations are small.
+  // Batches: each thread runs groups of `group` images; the layers from grouped_from on (small
+  // activations, one work item per image) run for the whole group at once, one GEMM over all
+  // the images' rows, so that their weights are read once per group.
   int64_t group = 1;
+  size_t grouped_from = 0;
 
   // Scratch sizes for one work item, max over layers (bytes).
   size_t tile_bytes = 0, operand_bytes = 0, outlier_count = 0, rows_count = 0,

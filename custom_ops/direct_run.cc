@@ -99,15 +99,18 @@ int64_t WinogradTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t
   return ldc;
 }
 
-// Potentials of conv rows [c0, c1), channels [f0, f1), into s.tile; returns its channel stride.
-int64_t ComputeTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t* in, int64_t c0,
-                    int64_t c1, int64_t f0, int64_t f1, const Scratch& s) {
-  if (L.winograd) return WinogradTile(plan, L, in, c0, c1, f0, f1, s);
+// Potentials of conv rows [c0, c1), channels [f0, f1), of `count` images (inputs ins[g]), into
+// s.tile, image after image, by one GEMM over all their rows (a group of images shares each
+// weight panel); returns the tile's channel stride. Winograd layers take one image at a time.
+int64_t ComputeTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
+                    int64_t count, int64_t c0, int64_t c1, int64_t f0, int64_t f1,
+                    const Scratch& s) {
+  if (L.winograd) return WinogradTile(plan, L, ins[0], c0, c1, f0, f1, s);
   const IsaKernels& k = *plan.kernels;
   const BlockGeometry& g = L.g;
   const PackedB b = SubPanels(L.packed.packed, k.u8_format.lanes, f0, f1);
   const int64_t ldc = b.fp;
-  const int64_t m = (c1 - c0) * g.ow;
+  const int64_t pixels = (c1 - c0) * g.ow, m = count * pixels;
   AView view{};
   view.nseg = L.nseg;
   view.kgroups_per_seg = L.kps;
@@ -115,21 +118,31 @@ int64_t ComputeTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t*
   if (L.kind == kDirectConv) {
     view.seg_stride = row_bytes;
     int64_t i = 0;
-    for (int64_t r = c0; r < c1; ++r) {
-      const char* row = reinterpret_cast<const char*>(in) + r * g.sh * row_bytes;
-      for (int64_t ox = 0; ox < g.ow; ++ox) s.rows[i++] = row + ox * g.sw * g.c;
+    for (int64_t n = 0; n < count; ++n) {
+      for (int64_t r = c0; r < c1; ++r) {
+        const char* row = reinterpret_cast<const char*>(ins[n]) + r * g.sh * row_bytes;
+        for (int64_t ox = 0; ox < g.ow; ++ox) s.rows[i++] = row + ox * g.sw * g.c;
+      }
     }
     k.gemm_u8_rows(s.rows, view, m, b, nullptr, s.tile, ldc);
     return ldc;
   }
   if (L.kind == kDirectDense) {
-    s.rows[0] = reinterpret_cast<const char*>(in);
-    k.gemm_u8_rows(s.rows, view, 1, b, nullptr, s.tile, ldc);
+    for (int64_t n = 0; n < count; ++n) s.rows[n] = reinterpret_cast<const char*>(ins[n]);
+    k.gemm_u8_rows(s.rows, view, count, b, nullptr, s.tile, ldc);
     return ldc;
   }
-  DepthwiseU8Args a{in + c0 * g.sh * row_bytes, L.in_cols, g.c, L.cw, g.kh, g.kw, g.sh, g.sw,
-                    g.ow, c1 - c0, L.dw16.data(), s.operands, L.cp, s.outliers};
-  const int64_t outliers = k.depthwise_u8(a);
+  int64_t outliers = 0;
+  for (int64_t n = 0; n < count; ++n) {
+    DepthwiseU8Args a{ins[n] + c0 * g.sh * row_bytes, L.in_cols, g.c, L.cw, g.kh, g.kw, g.sh,
+                      g.sw, g.ow, c1 - c0, L.dw16.data(), s.operands + n * pixels * L.cp, L.cp,
+                      s.outliers + outliers};
+    const int64_t found = k.depthwise_u8(a);
+    for (int64_t o = outliers; o < outliers + found; ++o) {
+      s.outliers[o].pixel += static_cast<int32_t>(n * pixels);
+    }
+    outliers += found;
+  }
   for (int64_t i = 0; i < m; ++i) {
     s.rows[i] = reinterpret_cast<const char*>(s.operands + i * L.cp);
   }
@@ -146,10 +159,11 @@ int64_t ComputeTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t*
   return ldc;
 }
 
-// Block output rows [o0, o1) (all rows for a global sum), channels [f0, f1).
-void ExecItem(const DirectPlan& plan, const DirectLayer& L, const uint8_t* in,
-              const OutView& out, int64_t o0, int64_t o1, int64_t f0, int64_t f1,
-              const Scratch& s) {
+// Block output rows [o0, o1) (all rows for a global sum), channels [f0, f1), of `count` images
+// (more than one only when one item covers a whole image: see DirectLayer::grouped).
+void ExecItem(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
+              const OutView* outs, int64_t count, int64_t o0, int64_t o1, int64_t f0,
+              int64_t f1, const Scratch& s) {
   const BlockGeometry& g = L.g;
   const int64_t nch = f1 - f0;
   PoolFireArgs a{};
@@ -159,40 +173,48 @@ void ExecItem(const DirectPlan& plan, const DirectLayer& L, const uint8_t* in,
   a.pool_top = g.pool_top; a.pool_left = g.pool_left; a.pow = g.pow;
   a.saturate20 = L.saturate20 ? 1 : 0;
   a.fire = L.fires ? &L.fire.table() : nullptr;
-  a.out = out.base + f0 * out.elem;
-  a.out_row = out.row;
-  a.out_px = out.px;
   a.scratch = s.pool;
   if (g.pool == kPoolGlobalSum) {
     // Sequential and saturating: the rows go in order, in bands that fit the cache.
-    std::fill(s.gsum, s.gsum + nch, 0);
-    a.gsum = s.gsum;
+    std::fill(s.gsum, s.gsum + count * nch, 0);
     for (int64_t c0 = 0; c0 < g.oh; c0 += L.band) {
       const int64_t c1 = std::min(c0 + L.band, g.oh);
-      a.ldc = ComputeTile(plan, L, in, c0, c1, f0, f1, s);
-      a.tile = s.tile;
+      a.ldc = ComputeTile(plan, L, ins, count, c0, c1, f0, f1, s);
       a.row0 = c0;
       a.rows = c1 - c0;
-      plan.kernels->pool_fire(a);
+      for (int64_t n = 0; n < count; ++n) {
+        a.tile = s.tile + n * a.rows * g.ow * a.ldc;
+        a.gsum = s.gsum + n * nch;
+        plan.kernels->pool_fire(a);
+      }
     }
-    for (int64_t j = 0; j < nch; ++j) {
-      if (L.fires) {
-        static_cast<uint8_t*>(a.out)[j] = L.fire.Level(f0 + j, s.gsum[j]);
-      } else {
-        static_cast<int32_t*>(a.out)[j] = static_cast<int32_t>(s.gsum[j]);
+    for (int64_t n = 0; n < count; ++n) {
+      char* out = outs[n].base + f0 * outs[n].elem;
+      const int64_t* sum = s.gsum + n * nch;
+      for (int64_t j = 0; j < nch; ++j) {
+        if (L.fires) {
+          reinterpret_cast<uint8_t*>(out)[j] = L.fire.Level(f0 + j, sum[j]);
+        } else {
+          reinterpret_cast<int32_t*>(out)[j] = static_cast<int32_t>(sum[j]);
+        }
       }
     }
     return;
   }
   int64_t c0, c1;
   ConvRows(g, o0, o1, &c0, &c1);
-  a.ldc = ComputeTile(plan, L, in, c0, c1, f0, f1, s);
-  a.tile = s.tile;
+  a.ldc = ComputeTile(plan, L, ins, count, c0, c1, f0, f1, s);
   a.row0 = c0;
   a.rows = c1 - c0;
   a.out_row0 = o0;
   a.out_rows = o1 - o0;
-  plan.kernels->pool_fire(a);
+  for (int64_t n = 0; n < count; ++n) {
+    a.tile = s.tile + n * a.rows * g.ow * a.ldc;
+    a.out = outs[n].base + f0 * outs[n].elem;
+    a.out_row = outs[n].row;
+    a.out_px = outs[n].px;
+    plan.kernels->pool_fire(a);
+  }
 }
 
 OutView OutputOf(const DirectPlan& plan, DirectContext& ctx, size_t i, char* image_out) {
@@ -221,29 +243,53 @@ bool ProfileOn() {
   return on;
 }
 
-// A group of images on one thread, layer by layer (contexts[g] holds image g's buffers).
+// All the work items of layer i for one image on one thread.
+void RunLayer(const DirectPlan& plan, size_t i, DirectContext& ctx, char* image_out,
+              const Scratch& s) {
+  const DirectLayer& L = plan.layers[i];
+  const OutView out = OutputOf(plan, ctx, i, image_out);
+  const uint8_t* in = ctx.buffers[i].data();
+  if (L.g.pool == kPoolGlobalSum) {
+    ExecItem(plan, L, &in, &out, 1, 0, L.rows_out, 0, L.f, s);
+    return;
+  }
+  for (int64_t o0 = 0; o0 < L.rows_out; o0 += L.band) {
+    ExecItem(plan, L, &in, &out, 1, o0, std::min(o0 + L.band, L.rows_out), 0, L.f, s);
+  }
+}
+
+// A group of images on one thread (contexts[g] holds image g's buffers): the layers before
+// plan.grouped_from image by image (their activations are large: each image's stay in cache),
+// the later ones one at a time for all the images, by one GEMM (their weights are large and
+// their activations small: each weight panel is read once for the group).
 void RunGroup(const DirectPlan& plan, DirectContext* const* contexts, int64_t count,
               const uint8_t* images, char* outputs, const Scratch& s) {
   const int64_t in_bytes = plan.in_h * plan.in_w * plan.in_c;
   const int64_t out_bytes = plan.out_h * plan.out_w * plan.out_f * (plan.out_u8 ? 1 : 4);
-  for (int64_t g = 0; g < count; ++g) CopyInput(plan, *contexts[g], images + g * in_bytes);
   const bool profile = ProfileOn() && contexts[0] == plan.contexts[0].get();
   if (profile && g_profile.size() < plan.layers.size()) g_profile.resize(plan.layers.size());
-  for (size_t i = 0; i < plan.layers.size(); ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    const DirectLayer& L = plan.layers[i];
-    for (int64_t g = 0; g < count; ++g) {
-      DirectContext& ctx = *contexts[g];
-      const OutView out = OutputOf(plan, ctx, i, outputs + g * out_bytes);
-      const uint8_t* in = ctx.buffers[i].data();
-      if (L.g.pool == kPoolGlobalSum) {
-        ExecItem(plan, L, in, out, 0, L.rows_out, 0, L.f, s);
-      } else {
-        for (int64_t o0 = 0; o0 < L.rows_out; o0 += L.band) {
-          ExecItem(plan, L, in, out, o0, std::min(o0 + L.band, L.rows_out), 0, L.f, s);
-        }
+  const size_t split = std::min(plan.grouped_from, plan.layers.size());
+  for (int64_t n = 0; n < count; ++n) {
+    CopyInput(plan, *contexts[n], images + n * in_bytes);
+    for (size_t i = 0; i < split; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      RunLayer(plan, i, *contexts[n], outputs + n * out_bytes, s);
+      if (profile) {
+        g_profile[i] += std::chrono::duration<double, std::nano>(
+            std::chrono::steady_clock::now() - start).count();
       }
     }
+  }
+  const uint8_t* ins[kMaxGroupSlots];
+  OutView outs[kMaxGroupSlots];
+  for (size_t i = split; i < plan.layers.size(); ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    const DirectLayer& L = plan.layers[i];
+    for (int64_t n = 0; n < count; ++n) {
+      ins[n] = contexts[n]->buffers[i].data();
+      outs[n] = OutputOf(plan, *contexts[n], i, outputs + n * out_bytes);
+    }
+    ExecItem(plan, L, ins, outs, count, 0, L.rows_out, 0, L.f, s);
     if (profile) {
       g_profile[i] += std::chrono::duration<double, std::nano>(
           std::chrono::steady_clock::now() - start).count();
@@ -287,7 +333,7 @@ void RunImageTogether(const DirectPlan& plan, DirectContext& ctx, const uint8_t*
       const int64_t o0 = item / L.coop_parts * per_band;
       const int64_t f0 = item % L.coop_parts * per_part;
       if (o0 < L.rows_out && f0 < L.f) {
-        ExecItem(plan, L, in, out, o0, std::min(o0 + per_band, L.rows_out), f0,
+        ExecItem(plan, L, &in, &out, 1, o0, std::min(o0 + per_band, L.rows_out), f0,
                  std::min(f0 + per_part, L.f), s);
       }
       mine.done.fetch_add(1, std::memory_order_acq_rel);
