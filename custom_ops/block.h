@@ -83,7 +83,7 @@ void PadBand(const BlockGeometry& g, const uint8_t* image, uint8_t pad, int64_t 
 
 // Per-thread grow-only scratch buffers (slots 0 .. kScratchSlots - 1), 64-byte aligned; slots 0
 // and 1 are for TileFns, 2..4 for the driver, 5.. for the direct engine (direct_run.cc).
-inline constexpr int kScratchSlots = 12;
+inline constexpr int kScratchSlots = 13;
 void* ThreadScratch(int slot, size_t bytes);
 
 // Validation helpers shared by the ops (InvalidArgument with the op's argument names).

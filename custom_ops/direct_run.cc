@@ -12,7 +12,7 @@
 // next layer's input buffer, whose padding is already in place.
 #include <algorithm>
 #include <atomic>
-#include <chrono>
+#include <ctime>
 #include <cstdlib>
 #include <vector>
 #include <cstring>
@@ -43,6 +43,7 @@ struct Scratch {
   int32_t* pool;
   int64_t* gsum;
   int32_t* wino;
+  uint8_t** outs;
 };
 
 Scratch GetScratch(const DirectPlan& plan) {
@@ -55,6 +56,7 @@ Scratch GetScratch(const DirectPlan& plan) {
   s.pool = static_cast<int32_t*>(ThreadScratch(9, plan.pool_bytes + 64));
   s.gsum = static_cast<int64_t*>(ThreadScratch(10, plan.gsum_count * sizeof(int64_t) + 64));
   s.wino = static_cast<int32_t*>(ThreadScratch(11, plan.wino_bytes + 64));
+  s.outs = static_cast<uint8_t**>(ThreadScratch(12, plan.rows_count * sizeof(uint8_t*) + 64));
   return s;
 }
 
@@ -99,24 +101,26 @@ int64_t WinogradTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t
   return ldc;
 }
 
-// Potentials of conv rows [c0, c1), channels [f0, f1), of `count` images (inputs ins[g]), into
-// s.tile, image after image, by one GEMM over all their rows (a group of images shares each
-// weight panel); returns the tile's channel stride. Winograd layers take one image at a time.
-int64_t ComputeTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
-                    int64_t count, int64_t c0, int64_t c1, int64_t f0, int64_t f1,
-                    const Scratch& s) {
-  if (L.winograd) return WinogradTile(plan, L, ins[0], c0, c1, f0, f1, s);
-  const IsaKernels& k = *plan.kernels;
+// The GEMM operands of conv rows [c0, c1) of `count` images (inputs ins[g]), image after image:
+// row pointers in s.rows, for a separable layer its depthwise operands (s.operands) and
+// outliers (s.outliers, pixels numbered across the images).
+struct GemmInput {
+  int64_t m;
+  AView view;
+  const int32_t* bias;  // the GEMM's start values at channel 0, or null
+  int64_t outliers;
+};
+
+GemmInput PrepareGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
+                      int64_t count, int64_t c0, int64_t c1, const Scratch& s) {
   const BlockGeometry& g = L.g;
-  const PackedB b = SubPanels(L.packed.packed, k.u8_format.lanes, f0, f1);
-  const int64_t ldc = b.fp;
-  const int64_t pixels = (c1 - c0) * g.ow, m = count * pixels;
-  AView view{};
-  view.nseg = L.nseg;
-  view.kgroups_per_seg = L.kps;
+  const int64_t pixels = (c1 - c0) * g.ow;
+  GemmInput in{count * pixels, AView{}, nullptr, 0};
+  in.view.nseg = L.nseg;
+  in.view.kgroups_per_seg = L.kps;
   const int64_t row_bytes = L.in_cols * L.in_ch;
   if (L.kind == kDirectConv) {
-    view.seg_stride = row_bytes;
+    in.view.seg_stride = row_bytes;
     int64_t i = 0;
     for (int64_t n = 0; n < count; ++n) {
       for (int64_t r = c0; r < c1; ++r) {
@@ -124,32 +128,45 @@ int64_t ComputeTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t*
         for (int64_t ox = 0; ox < g.ow; ++ox) s.rows[i++] = row + ox * g.sw * g.c;
       }
     }
-    k.gemm_u8_rows(s.rows, view, m, b, nullptr, s.tile, ldc);
-    return ldc;
+    return in;
   }
   if (L.kind == kDirectDense) {
     for (int64_t n = 0; n < count; ++n) s.rows[n] = reinterpret_cast<const char*>(ins[n]);
-    k.gemm_u8_rows(s.rows, view, count, b, nullptr, s.tile, ldc);
-    return ldc;
+    in.m = count;
+    return in;
   }
-  int64_t outliers = 0;
   for (int64_t n = 0; n < count; ++n) {
     DepthwiseU8Args a{ins[n] + c0 * g.sh * row_bytes, L.in_cols, g.c, L.cw, g.kh, g.kw, g.sh,
                       g.sw, g.ow, c1 - c0, L.dw16.data(), s.operands + n * pixels * L.cp, L.cp,
-                      s.outliers + outliers};
-    const int64_t found = k.depthwise_u8(a);
-    for (int64_t o = outliers; o < outliers + found; ++o) {
+                      s.outliers + in.outliers};
+    const int64_t found = plan.kernels->depthwise_u8(a);
+    for (int64_t o = in.outliers; o < in.outliers + found; ++o) {
       s.outliers[o].pixel += static_cast<int32_t>(n * pixels);
     }
-    outliers += found;
+    in.outliers += found;
   }
-  for (int64_t i = 0; i < m; ++i) {
+  for (int64_t i = 0; i < in.m; ++i) {
     s.rows[i] = reinterpret_cast<const char*>(s.operands + i * L.cp);
   }
-  k.gemm_u8_rows(s.rows, view, m, b, L.bias.data() + f0, s.tile, ldc);
+  in.bias = L.bias.data();
+  return in;
+}
+
+// Potentials of conv rows [c0, c1), channels [f0, f1), of `count` images into s.tile, image
+// after image, by one GEMM over all their rows (a group of images shares each weight panel);
+// returns the tile's channel stride. Winograd layers take one image at a time.
+int64_t ComputeTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
+                    int64_t count, int64_t c0, int64_t c1, int64_t f0, int64_t f1,
+                    const Scratch& s) {
+  if (L.winograd) return WinogradTile(plan, L, ins[0], c0, c1, f0, f1, s);
+  const GemmInput in = PrepareGemm(plan, L, ins, count, c0, c1, s);
+  const PackedB b = SubPanels(L.packed.packed, plan.kernels->u8_format.lanes, f0, f1);
+  const int64_t ldc = b.fp;
+  plan.kernels->gemm_u8_rows(s.rows, in.view, in.m, b, in.bias ? in.bias + f0 : nullptr, s.tile,
+                             ldc);
   // Depthwise sums beyond [-128, 127]: add what the clamp removed (unsigned: wraps like the
   // kernels; the exact potential fits int32).
-  for (int64_t o = 0; o < outliers; ++o) {
+  for (int64_t o = 0; o < in.outliers; ++o) {
     const DwOutlier& out = s.outliers[o];
     uint32_t* t = reinterpret_cast<uint32_t*>(s.tile + out.pixel * ldc);
     const int8_t* w = L.pw.data() + out.channel * L.f + f0;
@@ -157,6 +174,49 @@ int64_t ComputeTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t*
     for (int64_t j = 0; j < f1 - f0; ++j) t[j] += excess * static_cast<uint32_t>(int32_t{w[j]});
   }
   return ldc;
+}
+
+// Whether the kernels fire layer L's potentials in the GEMM itself (no int32 tile): no pooling,
+// the 4-bit division form of the fire.
+bool FusesFire(const DirectPlan& plan, const DirectLayer& L) {
+  if (plan.kernels->gemm_u8_fire == nullptr || !L.fires || L.winograd ||
+      L.kind == kDirectDense || L.g.pool != kPoolNone) {
+    return false;
+  }
+  const FireTable& t = L.fire.table();
+  return t.division_ok && t.levels > 3;
+}
+
+// Conv rows [c0, c1), channels [f0, f1), of `count` images, fired by the GEMM.
+void FireInGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
+                const OutView* outs, int64_t count, int64_t c0, int64_t c1, int64_t f0,
+                int64_t f1, const Scratch& s) {
+  const GemmInput in = PrepareGemm(plan, L, ins, count, c0, c1, s);
+  if (in.outliers > 1) {
+    std::sort(s.outliers, s.outliers + in.outliers,
+              [](const DwOutlier& a, const DwOutlier& b) { return a.pixel < b.pixel; });
+  }
+  int64_t i = 0;
+  for (int64_t n = 0; n < count; ++n) {
+    for (int64_t r = c0; r < c1; ++r) {
+      uint8_t* row = reinterpret_cast<uint8_t*>(outs[n].base) + r * outs[n].row + f0;
+      for (int64_t ox = 0; ox < L.g.ow; ++ox) s.outs[i++] = row + ox * outs[n].px;
+    }
+  }
+  GemmFireArgs a{};
+  a.rows = s.rows;
+  a.view = in.view;
+  a.m = in.m;
+  a.b = SubPanels(L.packed.packed, plan.kernels->u8_format.lanes, f0, f1);
+  a.bias = in.bias ? in.bias + f0 : nullptr;
+  a.fire = &L.fire.table();
+  a.f0 = f0;
+  a.out = s.outs;
+  a.outliers = s.outliers;
+  a.outlier_count = in.outliers;
+  a.pw = L.kind == kDirectSeparable ? L.pw.data() + f0 : nullptr;
+  a.pw_stride = L.f;
+  plan.kernels->gemm_u8_fire(a);
 }
 
 // Block output rows [o0, o1) (all rows for a global sum), channels [f0, f1), of `count` images
@@ -203,6 +263,10 @@ void ExecItem(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const
   }
   int64_t c0, c1;
   ConvRows(g, o0, o1, &c0, &c1);
+  if (FusesFire(plan, L)) {
+    FireInGemm(plan, L, ins, outs, count, c0, c1, f0, f1, s);
+    return;
+  }
   a.ldc = ComputeTile(plan, L, ins, count, c0, c1, f0, f1, s);
   a.row0 = c0;
   a.rows = c1 - c0;
@@ -236,11 +300,16 @@ void CopyInput(const DirectPlan& plan, DirectContext& ctx, const uint8_t* image)
   }
 }
 
-// Development aid: per-layer nanoseconds of thread 0 (CNN2SNN_TFMOT_DIRECT_PROFILE=1).
+// Development aid: per-layer CPU nanoseconds of thread 0 (CNN2SNN_TFMOT_DIRECT_PROFILE=1).
 std::vector<double> g_profile;
 bool ProfileOn() {
   static const bool on = std::getenv("CNN2SNN_TFMOT_DIRECT_PROFILE") != nullptr;
   return on;
+}
+double ThreadNanos() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec * 1e9 + t.tv_nsec;
 }
 
 // All the work items of layer i for one image on one thread.
@@ -272,28 +341,22 @@ void RunGroup(const DirectPlan& plan, DirectContext* const* contexts, int64_t co
   for (int64_t n = 0; n < count; ++n) {
     CopyInput(plan, *contexts[n], images + n * in_bytes);
     for (size_t i = 0; i < split; ++i) {
-      const auto start = std::chrono::steady_clock::now();
+      const double start = profile ? ThreadNanos() : 0;
       RunLayer(plan, i, *contexts[n], outputs + n * out_bytes, s);
-      if (profile) {
-        g_profile[i] += std::chrono::duration<double, std::nano>(
-            std::chrono::steady_clock::now() - start).count();
-      }
+      if (profile) g_profile[i] += ThreadNanos() - start;
     }
   }
   const uint8_t* ins[kMaxGroupSlots];
   OutView outs[kMaxGroupSlots];
   for (size_t i = split; i < plan.layers.size(); ++i) {
-    const auto start = std::chrono::steady_clock::now();
+    const double start = profile ? ThreadNanos() : 0;
     const DirectLayer& L = plan.layers[i];
     for (int64_t n = 0; n < count; ++n) {
       ins[n] = contexts[n]->buffers[i].data();
       outs[n] = OutputOf(plan, *contexts[n], i, outputs + n * out_bytes);
     }
     ExecItem(plan, L, ins, outs, count, 0, L.rows_out, 0, L.f, s);
-    if (profile) {
-      g_profile[i] += std::chrono::duration<double, std::nano>(
-          std::chrono::steady_clock::now() - start).count();
-    }
+    if (profile) g_profile[i] += ThreadNanos() - start;
   }
 }
 

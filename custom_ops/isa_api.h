@@ -162,6 +162,25 @@ struct WinogradGemmArgs {
   int32_t* scratch;  // >= (16 * 8 + 4) * b[0].nr int32
 };
 
+// The direct engine's GEMM with the fire fused in (4-bit division form of FireTable, no
+// pooling): as gemm_u8_rows, then each potential is corrected by the outliers of its row (a
+// separable layer's depthwise sums outside int8, see DepthwiseU8Args) and fired into
+// out[i] + j (uint8), without an int32 tile.
+struct GemmFireArgs {
+  const char* const* rows;
+  AView view;
+  int64_t m;
+  PackedB b;
+  const int32_t* bias;        // may be null
+  const FireTable* fire;
+  int64_t f0;                 // fire table channel of b's column 0
+  uint8_t* const* out;        // [m], each at output channel f0
+  const DwOutlier* outliers;  // sorted by pixel (= GEMM row)
+  int64_t outlier_count;
+  const int8_t* pw;           // pointwise weights at column f0 (row stride pw_stride)
+  int64_t pw_stride;
+};
+
 struct IsaKernels {
   const char* name;
   PackingFormat u8_format;   // for gemm_u8
@@ -180,6 +199,8 @@ struct IsaKernels {
   // bias may be null (zeros). Exact int32 with wrap-around, as gemm_u8.
   void (*gemm_u8_rows)(const char* const* rows, const AView& view, int64_t m, const PackedB& b,
                        const int32_t* bias, int32_t* c, int64_t ldc);
+  // Null where the kernels do not fuse the fire.
+  void (*gemm_u8_fire)(const GemmFireArgs& args);
   // Returns the number of outliers written.
   int64_t (*depthwise_u8)(const DepthwiseU8Args& args);
   // Null where the direct engine convolves directly instead.

@@ -42,6 +42,7 @@ struct Avx2 {
   static V MacS16(V acc, V a, V b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
   static constexpr auto kDepthwiseU8 = &DepthwiseU8;
   static constexpr void (*kWinogradInput)(const WinogradInputArgs&) = nullptr;
+  static constexpr bool kFusedFire = false;
 };
 
 #include "gemm_simd.inc"

@@ -43,6 +43,10 @@ struct Bw {
   static constexpr auto kDepthwiseU8 = &DepthwiseU8Avx512;
   static constexpr auto kWinogradInput = &WinogradInputAvx512;
   static constexpr auto kWinogradOutTile = &WinogradOutTile;
+  static constexpr bool kFusedFire = true;
+  using FireVec = FireVec512;
+  static FireVec LoadFire(const FireTable& t, int64_t c, int64_t n) { return LoadFire512(t, c, n); }
+  static void FireStore(V v, const FireVec& p, uint8_t* out) { FireStore512(v, p, out); }
 };
 
 #include "gemm_simd.inc"
