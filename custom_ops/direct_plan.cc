@@ -374,18 +374,21 @@ void SplitForThreads(DirectPlan* plan, int threads) {
   }
 }
 
-DirectContext& ContextFor(DirectPlan* plan, int i) {
-  while (static_cast<int>(plan->contexts.size()) <= i) {
-    auto context = std::make_unique<DirectContext>();
+DirectContext& ContextFor(DirectPlan* plan, int i, size_t from_layer) {
+  if (static_cast<int>(plan->contexts.size()) <= i) plan->contexts.resize(i + 1);
+  std::unique_ptr<DirectContext>& context = plan->contexts[i];
+  if (context == nullptr) {
+    context = std::make_unique<DirectContext>();
     context->buffers.resize(plan->layers.size());
-    for (size_t i = 0; i < plan->layers.size(); ++i) {
-      const DirectLayer& L = plan->layers[i];
-      context->buffers[i].Assign(static_cast<size_t>(L.in_rows * L.in_cols * L.in_ch),
+  }
+  for (size_t j = from_layer; j < plan->layers.size(); ++j) {
+    const DirectLayer& L = plan->layers[j];
+    if (context->buffers[j].data() == nullptr) {
+      context->buffers[j].Assign(static_cast<size_t>(L.in_rows * L.in_cols * L.in_ch),
                                  L.pad_value);
     }
-    plan->contexts.push_back(std::move(context));
   }
-  return *plan->contexts[i];
+  return *context;
 }
 
 }  // namespace akida_ops

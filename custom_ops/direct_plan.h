@@ -107,9 +107,10 @@ absl::Status BuildDirectPlan(const AkidaDirectLayer* layers, int32_t count, Dire
 // Chooses each layer's cooperative split for `threads` threads.
 void SplitForThreads(DirectPlan* plan, int threads);
 
-// The activation buffers of slot i (created on first use, under plan->mu): thread t's image
-// g of a group is slot t * group + g.
-DirectContext& ContextFor(DirectPlan* plan, int i);
+// The activation buffers of slot i, those of layers from_layer on (created on first use, under
+// plan->mu): thread t's image g of a group is slot t * group + g. Only a thread's slot 0 holds
+// the buffers of the layers run image by image (before grouped_from).
+DirectContext& ContextFor(DirectPlan* plan, int i, size_t from_layer);
 
 }  // namespace akida_ops
 

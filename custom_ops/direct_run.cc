@@ -1,24 +1,25 @@
 // Running a direct plan (direct_plan.h), and the C ABI of direct_api.h.
 //
-// Batches of at least as many images as threads: each thread runs whole images through the
-// whole network (taking the next image when it is done, so a thread slowed by other work takes
-// fewer), with its own activation buffers, which stay in its cache from one layer to the next.
-// The images left over (all of them at batch 1) run on every thread together: each layer's
-// work items (row bands x channel parts) are shared out, and the next layer starts when they
-// are all done.
+// Batches of at least as many images as threads: each thread runs groups of images through the
+// whole network (taking the next group when it is done, so a thread slowed by other work takes
+// fewer), with its own activation buffers: the early layers image by image (the activations
+// stay in the thread's cache from one layer to the next), the late ones for the whole group at
+// once (RunGroup). The images left over (all of them at batch 1) run on every thread together:
+// each layer's work items (row bands x channel parts) are shared out, and the next layer
+// starts when they are all done.
 //
 // A work item computes its conv output rows into a potentials tile (the depthwise sums of a
 // separable layer first, as uint8 operands), then pools and fires the tile straight into the
 // next layer's input buffer, whose padding is already in place.
 #include <algorithm>
 #include <atomic>
-#include <ctime>
 #include <cstdlib>
-#include <vector>
 #include <cstring>
+#include <ctime>
 #include <exception>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "direct_api.h"
 #include "direct_plan.h"
@@ -313,10 +314,10 @@ double ThreadNanos() {
 }
 
 // All the work items of layer i for one image on one thread.
-void RunLayer(const DirectPlan& plan, size_t i, DirectContext& ctx, char* image_out,
-              const Scratch& s) {
+void RunLayer(const DirectPlan& plan, size_t i, DirectContext& ctx, DirectContext& out_ctx,
+              char* image_out, const Scratch& s) {
   const DirectLayer& L = plan.layers[i];
-  const OutView out = OutputOf(plan, ctx, i, image_out);
+  const OutView out = OutputOf(plan, out_ctx, i, image_out);
   const uint8_t* in = ctx.buffers[i].data();
   if (L.g.pool == kPoolGlobalSum) {
     ExecItem(plan, L, &in, &out, 1, 0, L.rows_out, 0, L.f, s);
@@ -339,10 +340,12 @@ void RunGroup(const DirectPlan& plan, DirectContext* const* contexts, int64_t co
   if (profile && g_profile.size() < plan.layers.size()) g_profile.resize(plan.layers.size());
   const size_t split = std::min(plan.grouped_from, plan.layers.size());
   for (int64_t n = 0; n < count; ++n) {
-    CopyInput(plan, *contexts[n], images + n * in_bytes);
+    // Image by image in slot 0's buffers, up to the first grouped layer's input (slot n's).
+    CopyInput(plan, split == 0 ? *contexts[n] : *contexts[0], images + n * in_bytes);
     for (size_t i = 0; i < split; ++i) {
       const double start = profile ? ThreadNanos() : 0;
-      RunLayer(plan, i, *contexts[n], outputs + n * out_bytes, s);
+      RunLayer(plan, i, *contexts[0], i + 1 == split ? *contexts[n] : *contexts[0],
+               outputs + n * out_bytes, s);
       if (profile) g_profile[i] += ThreadNanos() - start;
     }
   }
@@ -420,7 +423,10 @@ absl::Status RunPlan(DirectPlan* plan, const uint8_t* x, int64_t n, void* out, i
   // Groups no larger than an even share of the batch, so that every thread gets images.
   const int64_t group = std::clamp<int64_t>(alone / threads, 1, plan->group);
   const int shared = static_cast<int>(threads * plan->group);
-  for (int i = 0; i <= shared; ++i) ContextFor(plan, i);
+  for (int i = 0; i < shared; ++i) {
+    ContextFor(plan, i, i % plan->group == 0 ? 0 : plan->grouped_from);
+  }
+  ContextFor(plan, shared, 0);
   const int64_t in_bytes = plan->in_h * plan->in_w * plan->in_c;
   const int64_t out_bytes = plan->out_h * plan->out_w * plan->out_f * (plan->out_u8 ? 1 : 4);
   const size_t nlayers = plan->layers.size();
@@ -432,7 +438,7 @@ absl::Status RunPlan(DirectPlan* plan, const uint8_t* x, int64_t n, void* out, i
   pool.Run([&](int t) {
     const Scratch s = GetScratch(p);
     DirectContext* own[kMaxGroupSlots];
-    for (int64_t g = 0; g < group; ++g) own[g] = p.contexts[t * group + g].get();
+    for (int64_t g = 0; g < group; ++g) own[g] = p.contexts[t * p.group + g].get();
     for (;;) {
       const int64_t i = next.fetch_add(group, std::memory_order_relaxed);
       if (i >= alone) break;
