@@ -414,7 +414,6 @@ absl::Status RunPlan(DirectPlan* plan, const uint8_t* x, int64_t n, void* out, i
   std::lock_guard<std::mutex> lock(plan->mu);
   if (n <= 0) return absl::OkStatus();
   threads = std::clamp(threads, 1, 256);
-  SpinPool& pool = SpinPool::Get(threads);
   if (plan->coop_threads != threads) SplitForThreads(plan, threads);
   // Contexts for each thread's group of whole images, and one shared by the images run
   // together (a thread may still be finishing its own images when another starts those).
@@ -435,7 +434,7 @@ absl::Status RunPlan(DirectPlan* plan, const uint8_t* x, int64_t n, void* out, i
   std::atomic<int64_t> next{0};
   char* outputs = static_cast<char*>(out);
   const DirectPlan& p = *plan;
-  pool.Run([&](int t) {
+  SpinPool::RunOn(threads, [&](int t) {
     const Scratch s = GetScratch(p);
     DirectContext* own[kMaxGroupSlots];
     for (int64_t g = 0; g < group; ++g) own[g] = p.contexts[t * p.group + g].get();

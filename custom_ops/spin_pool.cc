@@ -28,8 +28,9 @@ pid_t g_pool_pid = 0;
 
 }  // namespace
 
-SpinPool& SpinPool::Get(int threads) {
+void SpinPool::RunOn(int threads, const std::function<void(int)>& fn) {
   if (threads < 1) threads = 1;
+  // Held for the whole run: the pool (and its single job slot) serves one caller at a time.
   std::lock_guard<std::mutex> lock(g_pool_mu);
   const pid_t pid = getpid();
   if (g_pool != nullptr && g_pool_pid != pid) {
@@ -45,7 +46,7 @@ SpinPool& SpinPool::Get(int threads) {
     g_pool = new SpinPool(threads);
     g_pool_pid = pid;
   }
-  return *g_pool;
+  g_pool->Run(fn);
 }
 
 SpinPool::SpinPool(int threads) : threads_(threads) {

@@ -20,21 +20,10 @@ namespace akida_ops {
 
 class SpinPool {
  public:
-  // The pool of `threads` participants (the caller is one of them), created on first use, and
-  // again when `threads` changes or after a fork (a child has none of its parent's threads).
-  // Callers must serialise their use of the pool (the direct engine holds a lock).
-  static SpinPool& Get(int threads);
-
-  SpinPool(const SpinPool&) = delete;
-  SpinPool& operator=(const SpinPool&) = delete;
-
-  int threads() const { return threads_; }
-
-  // Runs fn(0) on the calling thread and fn(t) on each worker t that joins before fn(0)
-  // returns; returns when every call has returned. A worker descheduled by other work may never
-  // join: fn(0) alone must be able to do all the work (take work from shared counters, and wait
-  // for work items to complete rather than for threads to arrive).
-  void Run(const std::function<void(int)>& fn);
+  // Runs `fn` (see Run) on the process's pool of `threads` participants (the caller is one of
+  // them), created on first use, and again when `threads` changes or after a fork (a child has
+  // none of its parent's threads). Calls from several threads take turns.
+  static void RunOn(int threads, const std::function<void(int)>& fn);
 
   // Waits (spinning, then yielding the CPU) until done() is true.
   template <typename Done>
@@ -42,11 +31,20 @@ class SpinPool {
     for (int i = 1; !done(); ++i) Pause(i);
   }
 
-  private:
+  SpinPool(const SpinPool&) = delete;
+  SpinPool& operator=(const SpinPool&) = delete;
+
+ private:
   explicit SpinPool(int threads);
   static void Pause(int iteration);
   void Stop();
   void Worker(int t);
+
+  // Runs fn(0) on the calling thread and fn(t) on each worker t that joins before fn(0)
+  // returns; returns when every call has returned. A worker descheduled by other work may never
+  // join: fn(0) alone must be able to do all the work (take work from shared counters, and wait
+  // for work items to complete rather than for threads to arrive).
+  void Run(const std::function<void(int)>& fn);
 
   const int threads_;
   std::vector<std::thread> workers_;

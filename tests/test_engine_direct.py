@@ -243,11 +243,16 @@ def test_threads_variable_must_be_a_positive_integer(monkeypatch, value):
 
 
 def test_concurrent_calls_from_python_threads():
-    model = MODEL_FACTORIES["image_gap_model"]()
-    x, reference = _randomized(model, 41, n=24)
+    """One model and two models at once, from four Python threads (the thread pool and each
+    plan's buffers are shared)."""
+    cases = []
+    for seed, factory in enumerate(["image_gap_model", "strided_model"]):
+        model = MODEL_FACTORIES[factory]()
+        cases.append((model,) + _randomized(model, 41 + seed, n=24))
     results, errors = {}, []
 
     def work(index):
+        model, x, _ = cases[index % 2]
         try:
             for _ in range(5):
                 results[index] = model.forward(x, batch_size=5 + index)
@@ -259,9 +264,9 @@ def test_concurrent_calls_from_python_threads():
         worker.start()
     for worker in workers:
         worker.join()
-    assert not errors
-    for out in results.values():
-        np.testing.assert_array_equal(out, reference)
+    assert not errors and len(results) == 4
+    for index, out in results.items():
+        np.testing.assert_array_equal(out, cases[index % 2][2])
 
 
 def test_akidanet_like_end_to_end():
