@@ -319,6 +319,10 @@ absl::Status BuildDirectPlan(const AkidaDirectLayer* layers, int32_t count, Dire
     }
     L.panel = k.u8_format.nr;
     SizeBands(plan, &L);
+    const BlockGeometry& g = L.g;
+    plan->macs += s.kind == kDirectSeparable
+                      ? g.oh * g.ow * g.c * (g.kh * g.kw + L.f)
+                      : g.oh * g.ow * g.kh * g.kw * g.c * L.f;
   }
   plan->in_h = layers[0].in_h;
   plan->in_w = layers[0].in_w;

@@ -87,6 +87,7 @@ struct DirectPlan {
   int64_t out_h = 0, out_w = 0, out_f = 0;
   bool out_u8 = false;
   int coop_threads = 0;  // the thread count coop_bands / coop_parts were chosen for
+  int64_t macs = 0;      // multiply-adds of one image (direct convolution count)
   // Batches: each thread runs groups of `group` images; the layers from grouped_from on (small
   // activations, one work item per image) run for the whole group at once, one GEMM over all
   // the images' rows, so that their weights are read once per group.

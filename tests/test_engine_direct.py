@@ -22,6 +22,10 @@ if not ops.is_available():  # pragma: no cover - the op library is built by `mak
     pytest.skip("the compiled op library is not built", allow_module_level=True)
 
 THREADS = (1, 2, 3)
+# Multiply-adds per thread sharing an image: the default leaves the small test models on one
+# thread per image; "1" makes every thread share each left-over image.
+SHARING = ("1", None)
+SHARING_ENV_VAR = "CNN2SNN_TFMOT_DIRECT_MACS_PER_THREAD"
 
 
 def _build(*layers):
@@ -45,15 +49,21 @@ def assert_direct_exact(model, x, reference):
     for engine in ("custom", "tf"):
         function = graph.model_function(model, engine).get_concrete_function()
         np.testing.assert_array_equal(function(x).numpy(), expected, err_msg=engine)
-    for threads in THREADS:
-        for n in sorted({1, 2, 3, 5, len(x)}):
-            out = plan.run(x[:n], threads=threads)
-            assert out.dtype == plan.dtype and out.shape == expected[:n].shape
-            mismatch = np.argwhere(out != expected[:n])
-            assert mismatch.size == 0, (
-                f"threads={threads} n={n}: {len(mismatch)} mismatches, first at "
-                f"{mismatch[0].tolist()}: direct {out[tuple(mismatch[0])]}, expected "
-                f"{expected[:n][tuple(mismatch[0])]}")
+    with pytest.MonkeyPatch.context() as patch:
+        for sharing in SHARING:
+            if sharing is None:
+                patch.delenv(SHARING_ENV_VAR, raising=False)
+            else:
+                patch.setenv(SHARING_ENV_VAR, sharing)
+            for threads in THREADS:
+                for n in sorted({1, 2, 3, 5, len(x)}):
+                    out = plan.run(x[:n], threads=threads)
+                    assert out.dtype == plan.dtype and out.shape == expected[:n].shape
+                    mismatch = np.argwhere(out != expected[:n])
+                    assert mismatch.size == 0, (
+                        f"sharing={sharing} threads={threads} n={n}: {len(mismatch)} "
+                        f"mismatches, first at {mismatch[0].tolist()}: direct "
+                        f"{out[tuple(mismatch[0])]}, expected {expected[:n][tuple(mismatch[0])]}")
     return plan
 
 
