@@ -215,6 +215,14 @@ def _zero_fraction(akida_model, images):
     return round(float(np.mean(zeros)), 3) if zeros else None
 
 
+def _load_average():
+    """The 1-minute load average: other work on the machine slows every engine."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # pragma: no cover - not available
+        return None
+
+
 def _run_worker(engine, directory, args):
     process = subprocess.run(
         [sys.executable, __file__, "--worker", engine, "--directory", directory,
@@ -295,7 +303,8 @@ def main():
                                                  "met_median": value["median"] >= 1.0}
                 for key, value in targets.items()}
             result.update({"cpus": os.cpu_count(), "machine": platform.machine(),
-                           "passes": args.passes, "round_seconds": args.round_seconds})
+                           "passes": args.passes, "round_seconds": args.round_seconds,
+                           "load_average_after": _load_average()})
             print(json.dumps(result), flush=True)
 
 

@@ -251,6 +251,11 @@ void SizeBands(DirectPlan* plan, DirectLayer* L) {
     L->rows_out = g.oh;
     L->band = conv_rows;
   }
+  if (L->winograd && g.pool != kPoolMax) {
+    // A Winograd tile covers two conv rows: an odd band would compute a row twice.
+    L->band_align = 2;
+    L->band = std::max<int64_t>(2, L->band & ~int64_t{1});
+  }
   L->band = std::min(L->band, L->rows_out);
   const int64_t item_rows = g.pool == kPoolMax
                                 ? std::min((L->band - 1) * g.pool_sh + g.pool_h, g.oh)

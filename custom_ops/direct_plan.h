@@ -70,6 +70,7 @@ struct DirectLayer {
   // Work split: block output rows (pooled rows; conv rows for a global sum, done in order).
   int64_t rows_out = 0;
   int64_t band = 0;        // output rows per work item on one thread (fits the cache budget)
+  int64_t band_align = 1;  // bands are multiples of this (2 for Winograd tiles of 2 rows)
   int64_t panel = 0;       // channel alignment of a split (the kernels' panel width)
   int64_t coop_bands = 1;  // one image on all threads: bands x channel parts work items
   int64_t coop_parts = 1;

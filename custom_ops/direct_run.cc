@@ -398,7 +398,8 @@ void RunImageTogether(const DirectPlan& plan, DirectContext& ctx, const uint8_t*
     const OutView out = OutputOf(plan, ctx, i, image_out);
     const uint8_t* in = ctx.buffers[i].data();
     const int64_t items = L.coop_bands * L.coop_parts;
-    const int64_t per_band = (L.rows_out + L.coop_bands - 1) / L.coop_bands;
+    int64_t per_band = (L.rows_out + L.coop_bands - 1) / L.coop_bands;
+    per_band = (per_band + L.band_align - 1) / L.band_align * L.band_align;
     const int64_t panels = (L.f + L.panel - 1) / L.panel;
     const int64_t per_part = (panels + L.coop_parts - 1) / L.coop_parts * L.panel;
     for (;;) {
