@@ -15,7 +15,6 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <exception>
 #include <memory>
 #include <string>
@@ -309,18 +308,6 @@ void CopyInput(const DirectPlan& plan, DirectContext& ctx, const uint8_t* image)
   }
 }
 
-// Development aid: per-layer CPU nanoseconds of thread 0 (CNN2SNN_TFMOT_DIRECT_PROFILE=1).
-std::vector<double> g_profile;
-bool ProfileOn() {
-  static const bool on = std::getenv("CNN2SNN_TFMOT_DIRECT_PROFILE") != nullptr;
-  return on;
-}
-double ThreadNanos() {
-  timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return t.tv_sec * 1e9 + t.tv_nsec;
-}
-
 // All the work items of layer i for one image on one thread.
 void RunLayer(const DirectPlan& plan, size_t i, DirectContext& ctx, DirectContext& out_ctx,
               char* image_out, const Scratch& s) {
@@ -344,30 +331,24 @@ void RunGroup(const DirectPlan& plan, DirectContext* const* contexts, int64_t co
               const uint8_t* images, char* outputs, const Scratch& s) {
   const int64_t in_bytes = plan.in_h * plan.in_w * plan.in_c;
   const int64_t out_bytes = plan.out_h * plan.out_w * plan.out_f * (plan.out_u8 ? 1 : 4);
-  const bool profile = ProfileOn() && contexts[0] == plan.contexts[0].get();
-  if (profile && g_profile.size() < plan.layers.size()) g_profile.resize(plan.layers.size());
   const size_t split = std::min(plan.grouped_from, plan.layers.size());
   for (int64_t n = 0; n < count; ++n) {
     // Image by image in slot 0's buffers, up to the first grouped layer's input (slot n's).
     CopyInput(plan, split == 0 ? *contexts[n] : *contexts[0], images + n * in_bytes);
     for (size_t i = 0; i < split; ++i) {
-      const double start = profile ? ThreadNanos() : 0;
       RunLayer(plan, i, *contexts[0], i + 1 == split ? *contexts[n] : *contexts[0],
                outputs + n * out_bytes, s);
-      if (profile) g_profile[i] += ThreadNanos() - start;
     }
   }
   const uint8_t* ins[kMaxGroupSlots];
   OutView outs[kMaxGroupSlots];
   for (size_t i = split; i < plan.layers.size(); ++i) {
-    const double start = profile ? ThreadNanos() : 0;
     const DirectLayer& L = plan.layers[i];
     for (int64_t n = 0; n < count; ++n) {
       ins[n] = contexts[n]->buffers[i].data();
       outs[n] = OutputOf(plan, *contexts[n], i, outputs + n * out_bytes);
     }
     ExecItem(plan, L, ins, outs, count, 0, L.rows_out, 0, L.f, s);
-    if (profile) g_profile[i] += ThreadNanos() - start;
   }
 }
 
@@ -525,11 +506,4 @@ AKIDA_EXPORT const char* cnn2snn_tfmot_direct_layer_algorithm(void* plan, int32_
 
 AKIDA_EXPORT void cnn2snn_tfmot_direct_destroy(void* plan) {
   delete static_cast<akida_ops::DirectPlan*>(plan);
-}
-
-AKIDA_EXPORT int32_t cnn2snn_tfmot_direct_profile(double* out, int32_t count) {
-  const int32_t n = std::min<int32_t>(count, static_cast<int32_t>(akida_ops::g_profile.size()));
-  for (int32_t i = 0; i < n; ++i) out[i] = akida_ops::g_profile[i];
-  akida_ops::g_profile.assign(akida_ops::g_profile.size(), 0.0);
-  return n;
 }
