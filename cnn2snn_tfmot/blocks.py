@@ -191,6 +191,8 @@ _ROLE_READERS = {
     "batchnorm": lambda layer, role: _read_batchnorm(layer),
     "relu": lambda layer, role: _other(layer, "float_relu"),
     "identity": _other, "flatten": _other, "reshape": _other, "final": _other,
+    # The remembered input scaling computes nothing: read as an identity.
+    "input_scaling": lambda layer, role: _other(layer, "identity"),
 }
 
 

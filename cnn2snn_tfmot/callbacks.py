@@ -92,7 +92,7 @@ def add_gamma_constraint(model, min_value: float = 1e-2):
         >>> constrained.get_layer("conv_0_bn").gamma.numpy()  # clipped after the update
         array([0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01], dtype=float32)
     """
-    check_keras_model(model)
+    model = check_keras_model(model)
     if not isinstance(min_value, (int, float)) or not min_value > 0:
         raise ValueError(f"`min_value` must be a positive gamma; got {min_value!r}.")
     clone = keras.models.clone_model(
@@ -181,7 +181,13 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
     ``CSVLogger`` / ``TensorBoard`` in the callbacks list so that they record the margins.
 
     Arguments:
-        input_scaling: ``(scale, shift)`` that will be given to ``convert``.
+        input_scaling: ``(scale, shift)`` that will be given to ``convert``, or None (default):
+            the one the model remembers (``quantize(..., input_scaling=...)``); a model that
+            remembers none is then an error. An explicit pair must agree with the remembered
+            one. A callback does not add layers to the model it watches, so an explicit pair
+            is not remembered by the model: the monitor warns (:class:`InputScalingWarning`)
+            when the model does not remember it, because ``convert`` and the command line will
+            need it again.
         frequency: "epoch" to check at the end of each epoch, or an int N to check every N
             training batches.
         on_violation: "warn" (an :class:`AkidaRegisterWarning`), "stop" (warn and stop
@@ -198,12 +204,13 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
         ([], ['conv_0', 'dense', 'separable_1'])
     """
 
-    def __init__(self, input_scaling=(1.0, 0), frequency: Union[str, int] = "epoch",
+    def __init__(self, input_scaling=None, frequency: Union[str, int] = "epoch",
                  on_violation: str = "warn", input_is_sparse: bool = False):
         super().__init__()
         from cnn2snn_tfmot.rules import check_input_scaling
 
-        self.input_scaling = check_input_scaling(input_scaling, input_is_sparse)
+        self.input_scaling = (None if input_scaling is None
+                              else check_input_scaling(input_scaling, input_is_sparse))
         if frequency != "epoch" and (isinstance(frequency, bool) or
                                      not isinstance(frequency, int) or frequency < 1):
             raise ValueError(f"ScaleFactorMonitor: `frequency` must be 'epoch' or a positive "
@@ -225,6 +232,31 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
             raise ValueError("ScaleFactorMonitor needs a model that convert() accepts; this "
                              "one breaks Akida rules:\n  - " + "\n  - ".join(
                                  analysis.violations))
+        scaling, source = self._scaling()
+        if source == "given":  # a callback does not change the model's layers: say so
+            from cnn2snn_tfmot.input_scaling import InputScalingWarning, input_scaling_of
+
+            if input_scaling_of(self.model) is None:
+                warnings.warn(
+                    f"ScaleFactorMonitor checks model '{self.model.name}' for input_scaling="
+                    f"{scaling}, which the model does not remember: convert() and the command "
+                    "line will need it again. quantize(..., input_scaling="
+                    f"{scaling}) makes the model remember it.", InputScalingWarning,
+                    stacklevel=2)
+
+    def _scaling(self):
+        """The monitor's input scaling (given, else the model's) and where it came from."""
+        from cnn2snn_tfmot.input_scaling import resolve_input_scaling
+
+        scaling, source = resolve_input_scaling(self.model, self.input_scaling,
+                                                self.input_is_sparse)
+        if scaling is None:
+            raise ValueError(
+                f"ScaleFactorMonitor: model '{self.model.name}' does not remember an input "
+                "scaling and none was given: pass ScaleFactorMonitor(input_scaling=(255, 0)) "
+                "(for Keras inputs img / 255), or quantize the model with "
+                "quantize(..., input_scaling=(255, 0)) so that it remembers it.")
+        return scaling, source
 
     def on_train_batch_end(self, batch, logs=None):
         if self.frequency != "epoch" and (batch + 1) % self.frequency == 0:
@@ -247,7 +279,8 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
 
         analysis = analyze(self.model, self.input_is_sparse)
         margins, problems = {}, []
-        for registers in model_registers(analysis, self.input_scaling, self.input_is_sparse):
+        scaling, _ = self._scaling()
+        for registers in model_registers(analysis, scaling, self.input_is_sparse):
             margins[registers.name] = register_margin(registers)
             problems += register_problems(registers)
         return margins, problems
@@ -268,7 +301,8 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def get_config(self) -> dict:
-        return {"input_scaling": list(self.input_scaling), "frequency": self.frequency,
+        scaling = None if self.input_scaling is None else list(self.input_scaling)
+        return {"input_scaling": scaling, "frequency": self.frequency,
                 "on_violation": self.on_violation, "input_is_sparse": self.input_is_sparse}
 
 

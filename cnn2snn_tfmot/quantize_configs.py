@@ -424,6 +424,9 @@ def custom_objects() -> dict:
             objects[value.__name__] = value
     for value in (ActivationQuantizer, ReLUQuantizeConfig):
         objects[value.__name__] = value
+    for value in registry.current().role_classes():  # the package's own, e.g. InputScaling
+        if value.__module__.startswith("cnn2snn_tfmot."):
+            objects[value.__name__] = value
     return objects
 
 

@@ -278,8 +278,8 @@ def load_partial_weights(dest_model, src_model) -> None:
         ...                model_quantized.get_layer("dense").kernel)
         True
     """
-    check_keras_model(dest_model, "dest_model")
-    check_keras_model(src_model, "src_model")
+    check_keras_model(dest_model, "dest_model", rebuild=False)  # changed in place
+    src_model = check_keras_model(src_model, "src_model")
     sources = {layer_key(layer): layer for layer in src_model.layers if layer.weights}
     matched = 0
     for dest_layer in dest_model.layers:

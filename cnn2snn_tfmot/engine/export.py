@@ -197,7 +197,7 @@ def export(keras_model, akida_model, directory, engine: Optional[str] = None) ->
         >>> sorted(paths)
         ['akida', 'emulator', 'keras']
     """
-    check_keras_model(keras_model, "keras_model")
+    keras_model = check_keras_model(keras_model, "keras_model")
     directory = os.path.abspath(os.fspath(directory))
     os.makedirs(directory, exist_ok=True)
     paths = {"keras": os.path.join(directory, "keras_savedmodel"),
