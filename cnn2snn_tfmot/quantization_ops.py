@@ -172,6 +172,30 @@ class WeightQuantizerBase(ConfigEqualityMixin, tfmot.quantization.keras.quantize
         """
         raise NotImplementedError(f"{type(self).__name__} must implement quantize(w).")
 
+    def integer_weights(self, w):
+        """The integer weights the chip stores, and the scale factor: ``w_int = w_q * sf``.
+
+        ``round(quantize(w) * scale_factor(w))``, with a straight-through gradient through the
+        rounding; :class:`LinearWeightQuantizer` gives the integers of its formula directly.
+        ``convert()`` and hardware-exact training both take their integers from here.
+
+        Arguments:
+            w: the float weights tensor.
+
+        Returns:
+            ``(integers, sf)``: a float tensor of integer values like ``w``, and the scale
+            factor (scalar or per last-axis channel).
+
+        Example:
+            >>> integers, sf = MaxQuantizer(4).integer_weights(tf.constant([0.7, -0.05, 0.2]))
+            >>> integers.numpy(), float(sf)
+            (array([7., 0., 2.], dtype=float32), 10.0)
+        """
+        w = tf.convert_to_tensor(w)
+        sf = tf.cast(self.scale_factor(tf.stop_gradient(w)), w.dtype)
+        scaled = self.quantize(w) * sf
+        return scaled + tf.stop_gradient(tf.round(scaled) - scaled), sf
+
     # TFMOT Quantizer interface -------------------------------------------------------------
     def build(self, tensor_shape, name: str, layer) -> dict:
         """Creates the quantizer's variables on ``layer`` (TFMOT interface); none by default."""
@@ -204,13 +228,17 @@ class LinearWeightQuantizer(WeightQuantizerBase):
     """
 
     def quantize(self, w):
+        integers, sf = self.integer_weights(w)
+        return integers / sf
+
+    def integer_weights(self, w):
         w = tf.convert_to_tensor(w)
         # sf from stop_gradient(w): w's gradient stays exactly 1, while trainable variables
         # inside scale_factor (TrainableStdWeightQuantizer's threshold) still get theirs.
         sf = tf.cast(self.scale_factor(tf.stop_gradient(w)), w.dtype)
         scaled = w * sf
         levels = tf.clip_by_value(tf.round(scaled), -float(self.kmax_), float(self.kmax_))
-        return (scaled + tf.stop_gradient(levels - scaled)) / sf
+        return scaled + tf.stop_gradient(levels - scaled), sf
 
 
 @_register

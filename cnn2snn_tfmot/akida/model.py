@@ -19,6 +19,7 @@ from typing import Callable, List, Optional, Tuple
 import numpy as np
 
 from cnn2snn_tfmot.akida import params as P
+from cnn2snn_tfmot.akida.inputs import batches, sample_count
 from cnn2snn_tfmot.akida.layers import Layer
 
 __all__ = ["Model", "dequantize"]
@@ -228,16 +229,19 @@ class Model:
             print_fn(line)
 
     # -- inference ---------------------------------------------------------------------------
-    def forward(self, x: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,
+    def forward(self, x, batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,
                 engine: Optional[str] = None) -> np.ndarray:
         """Runs the model: the last layer's uint8 levels, or int32 potentials when the last
         layer has no activation.
 
         Arguments:
-            x: uint8 numpy array (N, H, W, C) of the model's input shape (values within
-                ``2**input_bits - 1`` for an InputData model). Never cast: another dtype is an
-                error.
-            batch_size: samples per step (memory is bounded by one batch). Defaults to 256.
+            x: uint8 images of the model's input shape (N, H, W, C) (values within
+                ``2**input_bits - 1`` for an InputData model), never cast: a numpy array, a
+                ``tf.data.Dataset`` of images or of (images, labels), or any iterable of such
+                batches (see :mod:`cnn2snn_tfmot.akida.inputs`). Streams are read one batch at
+                a time.
+            batch_size: samples per step for arrays and unbatched datasets (memory is bounded
+                by one batch). Defaults to 256.
             verbose: 1 shows a progress bar, 0 (default) is silent.
             engine: None (compiled ops when available, else pure TF), "custom" or "tf".
 
@@ -251,10 +255,15 @@ class Model:
         Example:
             >>> akida_model.forward(images, engine="tf").shape
             (32, 1, 1, 10)
+            >>> dataset = tf.data.Dataset.from_tensor_slices(images)
+            >>> akida_model.forward(dataset, batch_size=8, engine="tf").shape
+            (32, 1, 1, 10)
         """
-        return self._run(x, batch_size, verbose, engine, post=None)
+        last = self._require_layers()[-1]
+        dtype = np.int32 if last.output_bits is None else np.uint8
+        return self._collect(x, batch_size, verbose, engine, None, dtype)
 
-    def predict(self, x: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,
+    def predict(self, x, batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,
                 engine: Optional[str] = None) -> np.ndarray:
         """Dequantized outputs as float32.
 
@@ -275,26 +284,19 @@ class Model:
             >>> logits.dtype, logits.shape
             (dtype('float32'), (32, 1, 1, 10))
         """
-        last = self._require_layers()[-1]
-        if last.parameters.activation:
-            post = lambda out: out.astype(np.float32)  # noqa: E731
-        else:
-            threshold = last._value("threshold").astype(np.int64)
-            act_step = last._value("act_step")
+        return self._collect(x, batch_size, verbose, engine, self._dequantizer(), np.float32)
 
-            def post(out):
-                return dequantize(out, threshold, act_step, _numpy_cast)
-        return self._run(x, batch_size, verbose, engine, post=post, dtype=np.float32)
-
-    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE,
+    def evaluate(self, x, y: Optional[np.ndarray] = None, batch_size: int = DEFAULT_BATCH_SIZE,
                  verbose: int = 0, engine: Optional[str] = None) -> float:
         """Accuracy: fraction of samples whose label equals the argmax of the flattened
         :meth:`predict` output (the dequantized logits, as the runtime's ``evaluate``; ties go to
-        the first index).
+        the first index). Streamed: only the running count is kept.
 
         Arguments:
-            x, batch_size, verbose, engine: as for :meth:`forward`.
-            y: integer numpy array (N,) of class labels.
+            x, batch_size, verbose, engine: as for :meth:`forward`; a stream must yield
+                (images, labels) batches.
+            y: integer numpy array (N,) of class labels when ``x`` is an array; None when the
+                labels come with ``x``.
 
         Returns:
             The accuracy, a float in [0, 1].
@@ -303,25 +305,31 @@ class Model:
             >>> accuracy = akida_model.evaluate(images, labels, engine="tf")
             >>> 0.0 <= accuracy <= 1.0
             True
+            >>> dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+            >>> akida_model.evaluate(dataset, engine="tf") == accuracy
+            True
         """
-        if not isinstance(y, np.ndarray) or y.dtype.kind not in "iu":
-            raise TypeError(f"y must be an integer numpy array of labels, got "
-                            f"{type(y).__name__}" +
-                            (f" of dtype {y.dtype}" if isinstance(y, np.ndarray) else "") + ".")
-        n = _sample_count(x)
-        if y.shape != (n,):
-            raise ValueError(f"y must have shape ({n},) (one label per sample of x), got "
-                             f"{y.shape}.")
-        if n == 0:
+        if sample_count(x) is not None:
+            if y is None:
+                raise ValueError("evaluate needs labels: pass y (an integer array of shape "
+                                 "(N,)) with an array x, or give (images, labels) batches.")
+            if not isinstance(y, np.ndarray) or y.dtype.kind not in "iu":
+                raise TypeError(f"y must be an integer numpy array of labels, got "
+                                f"{type(y).__name__}" +
+                                (f" of dtype {y.dtype}" if isinstance(y, np.ndarray) else "")
+                                + ".")
+        correct = total = 0
+        for outputs, labels in self._stream(x, y, batch_size, verbose, engine,
+                                            self._dequantizer()):
+            if labels is None:
+                raise ValueError("evaluate needs labels: the batches of x have none; give "
+                                 "(images, labels) batches, or an array x with y.")
+            guesses = outputs.reshape(outputs.shape[0], -1).argmax(axis=1)
+            correct += int(np.sum(guesses == labels))
+            total += outputs.shape[0]
+        if total == 0:
             raise ValueError("x has no samples: accuracy is undefined.")
-        predictions = self.predict(x, batch_size, verbose, engine)
-        guesses = predictions.reshape(n, -1).argmax(axis=1)
-        return float(np.mean(guesses == y))
-
-    def _require_layers(self) -> List[Layer]:
-        if not self._layers:
-            raise ValueError("the model is empty: add layers before running it.")
-        return self._layers
+        return correct / total
 
     def emulator_function(self, engine: Optional[str] = None):
         """The ``tf.function`` computing this model's output for a uint8 NHWC batch.
@@ -351,31 +359,61 @@ class Model:
             self._functions[backend.name] = cached
         return cached[1]
 
-    def _run(self, x, batch_size, verbose, engine, post, dtype=None) -> np.ndarray:
+    def _require_layers(self) -> List[Layer]:
+        if not self._layers:
+            raise ValueError("the model is empty: add layers before running it.")
+        return self._layers
+
+    def _dequantizer(self) -> Callable[[np.ndarray], np.ndarray]:
+        """``predict``'s post-processing of the last layer's outputs."""
+        last = self._require_layers()[-1]
+        if last.parameters.activation:
+            return lambda out: out.astype(np.float32)
+        threshold = last._value("threshold").astype(np.int64)
+        act_step = last._value("act_step")
+        return lambda out: dequantize(out, threshold, act_step, _numpy_cast)
+
+    def _input_bits(self) -> Optional[int]:
+        first = self._require_layers()[0]
+        return first.parameters.input_bits if first.layer_type == "InputData" else None
+
+    def _stream(self, x, y, batch_size, verbose, engine, post):
+        """Yields (outputs, labels) batch by batch (``post`` applied to the outputs)."""
         from cnn2snn_tfmot.tfkeras import tf
-        layers = self._require_layers()
-        x = _check_input(x, layers[0], self.input_shape)
+
+        self._require_layers()
         batch_size = P.check_int(batch_size, "batch_size", low=1)
         verbose = P.check_int(verbose, "verbose", choices=(0, 1, 2))
+        stream = batches(x, batch_size, self.input_shape, self._input_bits(), y)
         # The traced concrete function: calling it directly skips tf.function's dispatch, a
         # fifth of the time of a batch-1 call.
         function = self.emulator_function(engine).get_concrete_function()
-        last = layers[-1]
-        if dtype is None:
-            dtype = np.uint8 if last.parameters.activation else np.int32
-        n = x.shape[0]
-        output = np.empty((n,) + tuple(self.output_shape), dtype=dtype)
         progbar = None
         if verbose:
             from cnn2snn_tfmot.tfkeras import keras
-            progbar = keras.utils.Progbar(n, verbose=verbose, unit_name="sample")
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            result = function(tf.constant(x[start:stop])).numpy()
-            output[start:stop] = result if post is None else post(result)
+            progbar = keras.utils.Progbar(sample_count(x), verbose=verbose, unit_name="sample")
+        seen = 0
+        for images, labels in stream:
+            result = function(tf.constant(images)).numpy()
+            yield (result if post is None else post(result)), labels
+            seen += images.shape[0]
             if progbar is not None:
-                progbar.update(stop)
-        return output
+                progbar.update(seen)
+
+    def _collect(self, x, batch_size, verbose, engine, post, dtype) -> np.ndarray:
+        """The outputs of every batch in one array (preallocated when the size is known)."""
+        count = sample_count(x)
+        shape = tuple(self.output_shape)
+        if count is not None:
+            output = np.empty((count,) + shape, dtype=dtype)
+            start = 0
+            for result, _ in self._stream(x, None, batch_size, verbose, engine, post):
+                output[start:start + result.shape[0]] = result
+                start += result.shape[0]
+            return output
+        parts = [result for result, _ in self._stream(x, None, batch_size, verbose, engine,
+                                                      post)]
+        return np.concatenate(parts) if parts else np.empty((0,) + shape, dtype=dtype)
 
     # -- files and interop ---------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
@@ -406,35 +444,3 @@ class Model:
         """
         from cnn2snn_tfmot.akida.interop import to_akida
         return to_akida(self)
-
-
-def _sample_count(x) -> int:
-    shape = getattr(x, "shape", None)
-    if shape is None or len(shape) < 1:
-        raise TypeError(f"x must be a uint8 numpy array (N, H, W, C), got "
-                        f"{type(x).__name__}.")
-    return int(shape[0])
-
-
-def _check_input(x, first: Layer, input_shape) -> np.ndarray:
-    expected = f"a uint8 numpy array of shape (N, {', '.join(map(str, input_shape))})"
-    if not isinstance(x, np.ndarray):
-        if hasattr(x, "numpy") and getattr(getattr(x, "dtype", None), "name", "") == "uint8":
-            x = x.numpy()  # an eager uint8 tf.Tensor: same values, no cast
-        else:
-            raise TypeError(f"x must be {expected}, got {type(x).__name__}.")
-    if x.dtype != np.uint8:
-        raise TypeError(f"x must be {expected}, got dtype {x.dtype}. Akida inputs are unsigned "
-                        f"8-bit integers and are never cast silently: quantize the data "
-                        f"explicitly (e.g. images in 0..255 with x.astype(np.uint8)).")
-    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(input_shape):
-        hint = " (for one sample, use x[None])" if tuple(x.shape) == tuple(input_shape) else ""
-        raise ValueError(f"x must be {expected}, got shape {x.shape}{hint}.")
-    if first.layer_type == "InputData" and x.size:
-        high = 2 ** first.parameters.input_bits - 1
-        found = int(x.max())
-        if found > high:
-            raise ValueError(f"x has values up to {found} but layer '{first.name}' has "
-                             f"input_bits={first.parameters.input_bits}: inputs must be in "
-                             f"[0, {high}].")
-    return x
