@@ -475,7 +475,16 @@ def analyze(model, input_is_sparse: bool = False) -> Analysis:
     violations: List[str] = [problem for layer in layers
                              for problem in rules.data_format_problems(layer.name,
                                                                        layer.get_config())]
-    items = _merge_pairs([read_layer(layer) for layer in layers], violations)
+    items = [read_layer(layer) for layer in layers]
+    float_layers = [item.name for item in items
+                    if isinstance(item, OtherItem) and item.kind == "float_neural"]
+    if float_layers and not any(isinstance(item, NeuralItem) for item in items):
+        # A float model breaks every block rule: one message says what to do instead.
+        refused = [f"{item.type_name} '{item.name}'" for item in items
+                   if isinstance(item, OtherItem) and item.kind == "unsupported"]
+        return Analysis([], [rules.float_model_problem(model.name, float_layers, refused)],
+                        [], input_shape)
+    items = _merge_pairs(items, violations)
     blocks = _group(items, violations)
     _input_rules(blocks, input_shape, input_is_sparse, violations)
     warnings = _runtime_rules(blocks, input_shape, input_is_sparse, violations)

@@ -409,7 +409,8 @@ def check_keras3_config(config: dict, path: str) -> None:
         module = str(entry.get("module") or "")
         known = class_name in TRANSLATIONS or class_name in _MODEL_CLASSES or \
             class_name == "InputLayer"
-        if entry.get("registered_name") or not known or not module.startswith("keras"):
+        foreign = module and not module.startswith("keras")  # .h5 configs name no module
+        if entry.get("registered_name") or not known or foreign:
             raise Keras3IntakeError(
                 f"{path}: layer '{layer_config.get('name', '?')}' ({class_name}) cannot be "
                 f"rebuilt in tf_keras: cnn2snn_tfmot takes Keras 3 models made of "

@@ -221,7 +221,7 @@ def absorb_zero_padding(chain: Chain, exact_only: bool = True) -> None:
             raise ValueError(
                 f"{chain.caller}(): ZeroPadding2D '{spec.name}' pads {padding} (rows, columns) "
                 f"before '{conv.name}', but TensorFlow's and Akida's 'same' padding would pad "
-                f"{same}: the two are not equivalent. {fix[0].upper() + fix[1:]}.")
+                f"{same}, so the two are not equivalent: {fix}.")
         chain.specs[target] = conv.replace(config={**conv.config, "padding": "same"})
         del chain.specs[index]
         if exact:
