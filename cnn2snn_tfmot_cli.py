@@ -27,7 +27,7 @@ DESCRIPTION = ("Take a Keras CNN to BrainChip's Akida 1.0: check, adapt, quantiz
                "(.akida). Errors are one line on stderr with exit status 2; check exits with "
                "1 when the model is not compatible.")
 #: The Python warnings of these libraries are hidden with their logs (ours are kept).
-_QUIET_MODULES = r"(tensorflow|tf_keras|keras|tensorflow_model_optimization|h5py|absl)(\.|$)"
+QUIET_MODULES = r"(tensorflow|tf_keras|keras|tensorflow_model_optimization|h5py|absl)(\.|$)"
 _SCALING_HELP = ("the input scaling (x_akida = SCALE * x_keras + SHIFT; 255 0 for Keras inputs "
                  "img / 255). Default: the one the model remembers (quantize --input-scaling); "
                  "a model that remembers none is refused")
@@ -195,7 +195,7 @@ def quiet_tensorflow() -> None:
         >>> quiet_tensorflow()
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    warnings.filterwarnings("ignore", module=_QUIET_MODULES)
+    warnings.filterwarnings("ignore", module=QUIET_MODULES)
     try:
         import absl.logging
 
@@ -262,18 +262,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version, usage errors
         return int(exit_.code or 0)
-    if not args.tf_logs:
-        quiet_tensorflow()
-    from cnn2snn_tfmot import cli  # imports TensorFlow: only now that a command runs
+    with warnings.catch_warnings():  # the filters last as long as the command
+        if not args.tf_logs:
+            quiet_tensorflow()
+        from cnn2snn_tfmot import cli  # imports TensorFlow: only now that a command runs
 
-    if not args.tf_logs:
-        cli.quiet_tensorflow_loggers()
-    try:
-        return cli.COMMANDS[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, ImportError, OSError) as err:
-        message = " ".join(str(err).split("\n  - ")) if str(err).count("\n") else str(err)
-        print(f"{PROG} {args.command}: {message}", file=sys.stderr)
-        return 2
+        if not args.tf_logs:
+            cli.quiet_tensorflow_loggers()
+        try:
+            return cli.COMMANDS[args.command](args)
+        except (ValueError, TypeError, FileNotFoundError, ImportError, OSError) as err:
+            lines = [line.strip(" -") for line in str(err).splitlines() if line.strip(" -")]
+            message = " ".join(lines[:1] + ["; ".join(lines[1:])] if lines[1:] else lines)
+            print(f"{PROG} {args.command}: {message}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

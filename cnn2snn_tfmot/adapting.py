@@ -140,9 +140,25 @@ def _flat_input(chain: Chain, index: int) -> int:
     return index + 1
 
 
+_SPATIAL_ROLES = ("max_pool", "global_pool")
+_SPATIAL_KINDS = ("conv", "depthwise", "separable")
+
+
+def _is_head(chain: Chain, index: int) -> bool:
+    """Whether layer ``index`` is in the classifier head: nothing after it needs a feature map,
+    and it is not the pointwise half of a depthwise + pointwise pair."""
+    neural_before = [position for position in range(index) if chain.kind(position)]
+    if neural_before and chain.kind(neural_before[-1]) == "depthwise":
+        return False
+    return not any(chain.role(position) in _SPATIAL_ROLES
+                   or chain.kind(position) in _SPATIAL_KINDS
+                   for position in range(index + 1, len(chain.specs)))
+
+
 def classifier_convs_to_dense(chain: Chain) -> None:
-    """A 1x1 Conv2D applied to a 1x1 map (a convolutional classifier head) becomes a Dense
-    layer with the same weights and name (exact), its input flattened.
+    """A 1x1 Conv2D applied to a 1x1 map in the classifier head (no pooling or convolution
+    after it) becomes a Dense layer with the same weights and name (exact), its input
+    flattened.
 
     Arguments:
         chain: the chain being rewritten.
@@ -161,7 +177,7 @@ def classifier_convs_to_dense(chain: Chain) -> None:
         shape = _dims(chain.input_shape(index))
         if not (spec.cls is L.Conv2D and tuple(spec.config["kernel_size"]) == (1, 1)
                 and spec.config.get("groups", 1) == 1 and len(shape) == 3
-                and shape[:2] == (1, 1)):
+                and shape[:2] == (1, 1) and _is_head(chain, index)):
             index += 1
             continue
         config = {key: spec.config[key] for key in

@@ -115,6 +115,10 @@ def _check(args) -> int:
     scaling, source = resolve_input_scaling(model, args.input_scaling, args.sparse)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        if not getattr(args, "tf_logs", False):
+            from cnn2snn_tfmot_cli import QUIET_MODULES
+
+            warnings.filterwarnings("ignore", module=QUIET_MODULES)
         try:
             check_model_compatibility(model, input_is_sparse=args.sparse, input_scaling=scaling)
         except IncompatibleModelError as err:

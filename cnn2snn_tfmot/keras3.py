@@ -259,8 +259,8 @@ def _rebuild_sequential(model):
     if not inputs:
         raise Keras3IntakeError(f"Keras 3 model '{model.name}' is not built: start it with "
                                 "keras.Input(shape) so that its input shape is known.")
-    input_layer = model._layers[0] if getattr(model, "_layers", None) else None
-    name = input_layer.name if type(input_layer).__name__ == "InputLayer" else None
+    first = (model.get_config().get("layers") or [{}])[0]
+    name = first["config"].get("name") if first.get("class_name") == "InputLayer" else None
     tensor = _input(inputs[0].shape, inputs[0].dtype, name)
     layers, pairs = [], []
     for layer in model.layers:
@@ -346,12 +346,20 @@ def _rebuild_functional(model):
     return rebuilt_model
 
 
+def _functional_config(model) -> Optional[dict]:
+    """The configuration of a Functional model, None for a subclassed one."""
+    try:
+        config = model.get_config()
+    except NotImplementedError:
+        return None
+    return config if {"layers", "input_layers", "output_layers"} <= set(config or {}) else None
+
+
 def _rebuild(model):
     name = type(model).__name__
     if name == "Sequential":
         return _rebuild_sequential(model)
-    if name in ("Functional", "Model") and hasattr(model, "_operations") and \
-            getattr(model, "_inputs_struct", None) is not None:
+    if _functional_config(model) is not None:
         return _rebuild_functional(model)
     raise Keras3IntakeError(
         f"Keras 3 model '{getattr(model, 'name', '?')}' is a {name}: from_keras3 rebuilds "

@@ -53,7 +53,7 @@ class Changes(list):
     """The list of :class:`Change` records a rewrite returns; prints one change per line.
 
     Arguments:
-        changes: the records (optional).
+        iterable: the records (optional).
 
     Example:
         >>> changes = Changes([Change("drop", "removed", "an identity at inference")])

@@ -63,7 +63,7 @@ def test_integer_arrays_in_range_are_taken_float_ones_refused(tmp_path):
 
 def test_a_folder_of_class_subfolders(tmp_path):
     rng = np.random.default_rng(4)
-    for label, name in enumerate(["cat", "dog"]):
+    for name in ["cat", "dog"]:
         os.makedirs(tmp_path / "data" / name)
         for index in range(3):
             image = rng.integers(0, 256, (20, 24, 3)).astype(np.uint8)

@@ -102,7 +102,7 @@ def test_check_uses_the_remembered_scaling_for_the_registers(float_model):
 
 def test_quantize_keeps_a_remembered_scaling_and_refuses_another(float_model):
     scaled = keras.Sequential([keras.Input((16, 16, 1)), InputScaling(255, 0)]
-                              + [layer for layer in float_cnn().layers])
+                              + list(float_cnn().layers))
     scaled.set_weights(float_model.get_weights())
     assert input_scaling_of(quantize(scaled, 4, 4, 8)) == (255.0, 0)
     assert input_scaling_of(quantize(scaled, 4, 4, 8, input_scaling=(255, 0))) == (255.0, 0)

@@ -84,8 +84,9 @@ def test_every_supported_layer_is_rebuilt_with_the_same_outputs(name, kind):
     randomized(model3)
     rebuilt = from_keras3(model3)
     assert isinstance(rebuilt, keras.Model) and rebuilt.name == "m"
-    assert [layer.name for layer in rebuilt.layers if not isinstance(layer, keras.layers.InputLayer)] \
-        == [layer.name for layer in layers]
+    rebuilt_layers = [layer for layer in rebuilt.layers
+                      if not isinstance(layer, keras.layers.InputLayer)]
+    assert [layer.name for layer in rebuilt_layers] == [layer.name for layer in layers]
     assert same_outputs(model3, rebuilt, shape) <= 1e-5
 
 
