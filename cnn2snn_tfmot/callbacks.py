@@ -12,9 +12,10 @@ beyond the chip's threshold and act_step registers (docs/akida-v1.md section 6).
 
 Example:
     >>> loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    >>> model_quantized.compile(keras.optimizers.Adam(1e-4), loss)
-    >>> history = model_quantized.fit(x, y, verbose=0, callbacks=[
-    ...     GammaClipping(), ScaleFactorMonitor((255, 0)), keras.callbacks.CSVLogger("log.csv")])
+    >>> quantized = quantize(model, 4, 4, 8, input_scaling=(255, 0))  # remembers its scaling
+    >>> quantized.compile(keras.optimizers.Adam(1e-4), loss)
+    >>> history = quantized.fit(x, y, verbose=0, callbacks=[
+    ...     GammaClipping(), ScaleFactorMonitor(), keras.callbacks.CSVLogger("log.csv")])
     >>> sorted(history.history)[:2]
     ['akida_margin/conv_0', 'akida_margin/dense']
 """
@@ -184,10 +185,9 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
         input_scaling: ``(scale, shift)`` that will be given to ``convert``, or None (default):
             the one the model remembers (``quantize(..., input_scaling=...)``); a model that
             remembers none is then an error. An explicit pair must agree with the remembered
-            one. A callback does not add layers to the model it watches, so an explicit pair
-            is not remembered by the model: the monitor warns (:class:`InputScalingWarning`)
-            when the model does not remember it, because ``convert`` and the command line will
-            need it again.
+            one. A model that remembers none is made to remember the given pair when training
+            begins (it is kept in the first quantized layer's config, so it is saved with the
+            model, and a line says so): ``convert`` and the command line then use it.
         frequency: "epoch" to check at the end of each epoch, or an int N to check every N
             training batches.
         on_violation: "warn" (an :class:`AkidaRegisterWarning`), "stop" (warn and stop
@@ -196,10 +196,13 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
         input_is_sparse: as for ``convert``.
 
     Example:
+        >>> quantized = quantize(model, 4, 4, 8)            # remembers no input scaling
         >>> monitor = ScaleFactorMonitor((255, 0), on_violation="stop")
-        >>> model_quantized.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
-        >>> _ = model_quantized.fit(x, y, epochs=2, verbose=0, callbacks=[
+        >>> quantized.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+        >>> _ = quantized.fit(x, y, epochs=2, verbose=0, callbacks=[
         ...     monitor, keras.callbacks.CSVLogger("train.csv")])
+        ScaleFactorMonitor: model 'doctest_cnn' now remembers input_scaling=(255.0, 0) (in layer \
+'conv_0'); convert() and the command line use it.
         >>> monitor.problems, sorted(monitor.margins)
         ([], ['conv_0', 'dense', 'separable_1'])
     """
@@ -233,16 +236,15 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
                              "one breaks Akida rules:\n  - " + "\n  - ".join(
                                  analysis.violations))
         scaling, source = self._scaling()
-        if source == "given":  # a callback does not change the model's layers: say so
-            from cnn2snn_tfmot.input_scaling import InputScalingWarning, input_scaling_of
+        if source == "given":
+            from cnn2snn_tfmot.input_scaling import input_scaling_of, remember_input_scaling
 
-            if input_scaling_of(self.model) is None:
-                warnings.warn(
-                    f"ScaleFactorMonitor checks model '{self.model.name}' for input_scaling="
-                    f"{scaling}, which the model does not remember: convert() and the command "
-                    "line will need it again. quantize(..., input_scaling="
-                    f"{scaling}) makes the model remember it.", InputScalingWarning,
-                    stacklevel=2)
+            if input_scaling_of(self.model) is None:  # remembered from now on, and reported
+                layer = remember_input_scaling(self.model, scaling)
+                print(
+                    f"ScaleFactorMonitor: model '{self.model.name}' now remembers "
+                    f"input_scaling={scaling} (in layer '{layer}'); convert() and the command "
+                    "line use it.")
 
     def _scaling(self):
         """The monitor's input scaling (given, else the model's) and where it came from."""

@@ -10,7 +10,11 @@ model can carry the pair it is meant for:
   input_scaling=...)`` adds it; ``quantize()``, ``check_model_compatibility()`` and
   ``convert()`` keep or ignore it like any inference-time identity.
 * :func:`input_scaling_of` reads it back, duck-typed: the ``akida_input_scaling`` attribute of
-  the first layer that has one (other layers, e.g. hardware-exact ones, may expose it too).
+  the first layer that has one (other layers, e.g. hardware-exact ones, may expose it too; a
+  TFMOT wrapper's QuantizeConfig may carry it).
+* :func:`remember_input_scaling` makes an existing quantized model remember a pair on its first
+  quantized neural layer, in that layer's config (``ScaleFactorMonitor`` does this when it is
+  given a pair the model does not remember yet).
 * :func:`resolve_input_scaling` is the one rule shared by ``convert``,
   ``check_model_compatibility``, ``ScaleFactorMonitor`` and the command line: an explicit pair
   must agree with the remembered one; no pair means the remembered one.
@@ -28,8 +32,8 @@ from typing import Optional, Tuple
 from cnn2snn_tfmot.rules import check_input_scaling
 from cnn2snn_tfmot.tfkeras import keras
 
-__all__ = ["InputScaling", "InputScalingWarning", "input_scaling_of", "resolve_input_scaling",
-           "scaling_for_conversion", "DEFAULT_INPUT_SCALING"]
+__all__ = ["InputScaling", "InputScalingWarning", "input_scaling_of", "remember_input_scaling",
+           "resolve_input_scaling", "scaling_for_conversion", "DEFAULT_INPUT_SCALING"]
 
 #: The seeds' default of ``convert``: the Keras model takes the uint8 values themselves.
 DEFAULT_INPUT_SCALING = (1.0, 0)
@@ -108,10 +112,52 @@ def input_scaling_of(model) -> Optional[Tuple[float, int]]:
     """
     for layer in getattr(model, "layers", ()):
         value = getattr(layer, "akida_input_scaling", None)
+        if value is None:  # a TFMOT wrapper: its QuantizeConfig carries it
+            value = getattr(getattr(layer, "quantize_config", None), "akida_input_scaling", None)
         if value is not None:
             scale, shift = value
             return (float(scale), int(shift))
     return None
+
+
+def remember_input_scaling(model, input_scaling) -> str:
+    """Makes a quantized model remember its input scaling, on its first neural layer.
+
+    For a model that already exists (``ScaleFactorMonitor`` cannot add a layer to the model it
+    watches): the first quantized neural layer (a ``Quantized*`` layer, or a TFMOT wrapper with
+    an Akida QuantizeConfig) keeps the pair in its config, so that it is saved with the model.
+
+    Arguments:
+        model: a quantized tf_keras model that remembers no scaling yet.
+        input_scaling: ``(scale, shift)``.
+
+    Returns:
+        The name of the layer that remembers it.
+
+    Raises:
+        ValueError: the model has no quantized neural layer.
+
+    Example:
+        >>> remember_input_scaling(model_quantized, (255, 0))
+        'conv_0'
+        >>> input_scaling_of(model_quantized)
+        (255.0, 0)
+        >>> model_quantized.layers[0].akida_input_scaling = None  # as it was
+    """
+    from cnn2snn_tfmot import registry
+    from cnn2snn_tfmot.quantize_configs import NeuralQuantizeConfig
+
+    scaling = check_input_scaling(input_scaling, input_is_sparse=False)
+    for layer in model.layers:
+        config = getattr(layer, "quantize_config", None)
+        if isinstance(config, NeuralQuantizeConfig):
+            config.akida_input_scaling = scaling
+            return layer.layer.name  # the wrapped layer's, as the user named it
+        if registry.current().is_quantized(type(layer)):
+            layer.akida_input_scaling = scaling
+            return layer.name
+    raise ValueError(f"Model '{model.name}' has no quantized neural layer to remember its input "
+                     "scaling: quantize it first (quantize(..., input_scaling=...)).")
 
 
 def resolve_input_scaling(model, input_scaling, input_is_sparse: bool = False,

@@ -35,6 +35,7 @@ def test_directories_are_replaced_whole(tmp_path):
             open(os.path.join(temporary, "new.txt"), "w").close()
             raise RuntimeError("interrupted")
     assert os.listdir(target) == ["old.txt"]
+    assert os.listdir(tmp_path) == ["saved"]  # no temporary left behind
     with atomic_directory(str(target)) as temporary:
         open(os.path.join(temporary, "new.txt"), "w").close()
     assert os.listdir(target) == ["new.txt"] and os.listdir(tmp_path) == ["saved"]

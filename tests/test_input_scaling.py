@@ -122,15 +122,17 @@ def test_the_scaling_survives_saving(remembering, tmp_path, suffix):
 def test_plain_keras_reloads_it_once_the_package_is_imported(remembering, tmp_path,
                                                              python_runner):
     scaled = keras.Sequential([keras.Input((8, 8, 1)), InputScaling(255, 0), L.Conv2D(2, 3)])
-    paths = [str(tmp_path / "float.h5"), str(tmp_path / "quantized_savedmodel")]
+    paths = [str(tmp_path / "float.h5"), str(tmp_path / "quantized_savedmodel"),
+             str(tmp_path / "quantized.h5")]
     scaled.save(paths[0])
     remembering.save(paths[1])
+    remembering.save(paths[2])
     result = python_runner("import cnn2snn_tfmot\nfrom tensorflow import keras\n"
                            f"for path in {paths!r}:\n"
                            "    print(cnn2snn_tfmot.input_scaling_of("
                            "keras.models.load_model(path)))")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.splitlines()[-2:] == ["(255.0, 0)", "(255.0, 0)"]
+    assert result.stdout.splitlines()[-3:] == ["(255.0, 0)"] * 3
 
 
 def test_duck_typing_reads_any_layer_that_exposes_a_scaling():
@@ -146,20 +148,25 @@ def test_duck_typing_reads_any_layer_that_exposes_a_scaling():
     assert input_scaling_of(keras.Sequential([keras.Input((3,)), L.Dense(2)])) is None
 
 
-def test_tfmot_annotated_models_keep_and_ignore_it():
+def tfmot_model(*first):
+    """A TFMOT-annotated model (Akida QuantizeConfigs), quantize_apply'd."""
     from tensorflow_model_optimization.quantization.keras import quantize_annotate_layer
 
     from cnn2snn_tfmot import Conv2DQuantizeConfig, DenseQuantizeConfig, ReLUQuantizeConfig
     from cnn2snn_tfmot.quantization_ops import MaxPerAxisQuantizer
 
     annotated = keras.Sequential([
-        keras.Input((8, 8, 1)), InputScaling(255, 0),
+        keras.Input((8, 8, 1)), *first,
         quantize_annotate_layer(L.Conv2D(4, 3, name="conv"),
                                 Conv2DQuantizeConfig(MaxPerAxisQuantizer(8))),
         quantize_annotate_layer(L.ReLU(name="relu"), ReLUQuantizeConfig(4)),
         L.Flatten(), quantize_annotate_layer(L.Dense(3, name="dense"),
                                              DenseQuantizeConfig(MaxPerAxisQuantizer(4)))])
-    qat = make_qat_model(annotated)
+    return make_qat_model(annotated)
+
+
+def test_tfmot_annotated_models_keep_and_ignore_it():
+    qat = tfmot_model(InputScaling(255, 0))
     assert input_scaling_of(qat) == (255.0, 0)
     assert check_model_compatibility(qat)
     assert [layer.name for layer in convert(qat).layers] == ["conv", "dense"]
@@ -167,9 +174,9 @@ def test_tfmot_annotated_models_keep_and_ignore_it():
 
 # ScaleFactorMonitor -------------------------------------------------------------------------
 
-def fit(model, monitor):
+def fit(model, monitor, shape=(16, 16, 1)):
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    x, y = images(32, seed=4) / 255, np.arange(32) % 10
+    x, y = images(32, shape=shape, seed=4) / 255, np.arange(32) % 3
     model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
 
 
@@ -188,9 +195,27 @@ def test_monitor_without_any_scaling_says_how_to_give_one(float_model):
         fit(quantize(float_model, 4, 4, 8), ScaleFactorMonitor())
 
 
-def test_monitor_warns_that_an_explicit_scaling_is_not_remembered(float_model):
-    with pytest.warns(InputScalingWarning, match="does not remember"):
-        fit(quantize(float_model, 4, 4, 8), ScaleFactorMonitor((255, 0)))
+@pytest.mark.parametrize("kind", ["seed", "tfmot"])
+def test_monitor_makes_the_model_remember_an_explicit_scaling(float_model, kind, tmp_path,
+                                                              capsys):
+    if kind == "seed":
+        model = quantize(float_model, 4, 4, 8)
+    else:
+        model = tfmot_model()
+    assert input_scaling_of(model) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputScalingWarning)
+        fit(model, ScaleFactorMonitor((255, 0)), shape=tuple(model.inputs[0].shape[1:]))
+    first = "c0" if kind == "seed" else "conv"
+    assert f"now remembers input_scaling=(255.0, 0) (in layer '{first}')" in \
+        capsys.readouterr().out
+    assert input_scaling_of(model) == (255.0, 0)
+    for path in (str(tmp_path / "m.h5"), str(tmp_path / "m_savedmodel")):
+        model.save(path)
+        assert input_scaling_of(load_quantized_model(path)) == (255.0, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputScalingWarning)
+        convert(model)  # the remembered scaling, no warning
 
 
 def test_monitor_refuses_a_contradicting_scaling(float_model):
