@@ -28,6 +28,7 @@ from cnn2snn_tfmot.converter import convert
 from cnn2snn_tfmot.engine.export import (EmulatorLoadError, export, export_saved_model,
                                          load_saved_model)
 from cnn2snn_tfmot.engine.ops import is_available as _ops_available
+from cnn2snn_tfmot.exact_training import hardware_exact
 from cnn2snn_tfmot.input_scaling import InputScaling, InputScalingWarning, input_scaling_of
 from cnn2snn_tfmot.keras3 import Keras3IntakeError, from_keras3
 from cnn2snn_tfmot.quantization import create_trainable_quantizer_model, quantize, quantize_layer
@@ -75,6 +76,8 @@ __all__ = [
     "AkidaRegisterWarning",
     # compatibility and conversion
     "check_model_compatibility", "AkidaChipWarning", "convert", "IncompatibleModelError",
+    # training what the chip computes
+    "hardware_exact",
     # the emulator
     "export", "export_saved_model", "load_saved_model", "EmulatorLoadError",
     # public modules

@@ -31,7 +31,7 @@ from cnn2snn_tfmot.transforms import (
 )
 
 __all__ = ["NeuralItem", "ActivationItem", "PoolItem", "BatchNormItem", "OtherItem", "Block",
-           "Analysis", "analyze", "read_layer", "akida_kind", "weights_bits"]
+           "Analysis", "analyze", "analyze_layers", "read_layer", "akida_kind", "weights_bits"]
 
 _QuantizeWrapper = tfmot.quantization.keras.QuantizeWrapper
 
@@ -128,23 +128,22 @@ _CONFIG_KEYS = ("strides", "padding", "kernel_size", "dilation_rate", "depth_mul
                 "groups", "activation", "use_bias", "data_format")
 
 
-def _neural_item(name, layer, entry, kernels, quantizers) -> NeuralItem:
+def _neural_item(name, layer, entry, kernels, quantizers, io) -> NeuralItem:
     config = {key: value for key, value in layer.get_config().items() if key in _CONFIG_KEYS}
     bias = getattr(layer, "bias", None) if getattr(layer, "use_bias", False) else None
     return NeuralItem(name=name, kind=entry.akida_kind, kernels=kernels, quantizers=quantizers,
                       bias=None if bias is None else np.array(bias.numpy(), np.float32),
-                      config=config, input_shape=_shape(layer.input_shape),
-                      output_shape=_shape(layer.output_shape), layers=(name,))
+                      config=config, input_shape=io[0], output_shape=io[1], layers=(name,))
 
 
-def _read_seed_neural(layer, entry):
+def _read_seed_neural(layer, entry, io):
     kernels = {kernel.role: np.array(getattr(layer, kernel.attribute).numpy(), np.float32)
                for kernel in entry.kernels}
     quantizers = {kernel.role: getattr(layer, kernel.quantizer) for kernel in entry.kernels}
-    return _neural_item(layer.name, layer, entry, kernels, quantizers)
+    return _neural_item(layer.name, layer, entry, kernels, quantizers, io)
 
 
-def _read_wrapper(layer):
+def _read_wrapper(layer, io):
     inner, config = layer.layer, layer.quantize_config
     name = layer_key(layer)
     if isinstance(config, NeuralQuantizeConfig):
@@ -153,54 +152,53 @@ def _read_wrapper(layer):
         for kernel, (variable, quantizer, _) in zip(entry.kernels, layer._weight_vars):
             kernels[kernel.role] = np.array(variable.numpy(), np.float32)
             quantizers[kernel.role] = quantizer
-        return _neural_item(name, inner, entry, kernels, quantizers)
+        return _neural_item(name, inner, entry, kernels, quantizers, io)
     if isinstance(config, ReLUQuantizeConfig):
         quantizer = config.quantizer
         threshold, height, width = quantizer.parameters(
             getattr(layer, "_output_quantizer_vars", None) or {})
         return ActivationItem(name, quantizer.bitwidth, float(threshold), float(height),
                               float(width))
-    return OtherItem(name, "unsupported", f"QuantizeWrapper({type(config).__name__})",
-                     _shape(layer.input_shape), _shape(layer.output_shape))
+    return OtherItem(name, "unsupported", f"QuantizeWrapper({type(config).__name__})", *io)
 
 
-def _read_batchnorm(layer):
+def _read_batchnorm(layer, io):
     gamma, beta, mean, variance, epsilon = batchnorm_parameters(LayerSpec.of(layer))
     axes = tuple(int(a) for a in (layer.axis if isinstance(layer.axis, (list, tuple))
                                   else [layer.axis]))
-    return BatchNormItem(layer.name, gamma, beta, mean, variance, epsilon, axes,
-                         len(layer.input_shape))
+    return BatchNormItem(layer.name, gamma, beta, mean, variance, epsilon, axes, len(io[0]) + 1)
 
 
-def _read_pool(layer, role):
+def _read_pool(layer, role, io):
     if role == "global_pool":
         return PoolItem(layer.name, "global")
     return PoolItem(layer.name, "max", tuple(layer.pool_size), tuple(layer.strides),
                     layer.padding)
 
 
-def _other(layer, kind):
-    return OtherItem(layer.name, kind, type(layer).__name__, _shape(layer.input_shape),
-                     _shape(layer.output_shape))
+def _other(layer, kind, io):
+    return OtherItem(layer.name, kind, type(layer).__name__, *io)
 
 
 #: Role of a non-neural layer (registry) -> its item. Float ReLUs are kept as "float_relu"
 #: items, for the message that says to quantize them.
 _ROLE_READERS = {
     "max_pool": _read_pool, "global_pool": _read_pool,
-    "batchnorm": lambda layer, role: _read_batchnorm(layer),
-    "relu": lambda layer, role: _other(layer, "float_relu"),
+    "batchnorm": lambda layer, role, io: _read_batchnorm(layer, io),
+    "relu": lambda layer, role, io: _other(layer, "float_relu", io),
     "identity": _other, "flatten": _other, "reshape": _other, "final": _other,
     # The remembered input scaling computes nothing: read as an identity.
-    "input_scaling": lambda layer, role: _other(layer, "identity"),
+    "input_scaling": lambda layer, role, io: _other(layer, "identity", io),
 }
 
 
-def read_layer(layer):
+def read_layer(layer, io: Optional[Tuple[tuple, tuple]] = None):
     """Reads one Keras layer into an item (see the module docstring).
 
     Arguments:
         layer: a layer of a seed-style or TFMOT-quantized model.
+        io: its (input, output) shapes without the batch axis; by default those of the model
+            it was called in.
 
     Returns:
         A NeuralItem, ActivationItem, PoolItem, BatchNormItem or OtherItem.
@@ -210,8 +208,10 @@ def read_layer(layer):
         OtherItem(name='flatten', kind='flatten', type_name='Flatten', input_shape=(8, 8, 16), \
 output_shape=(1024,))
     """
+    if io is None:
+        io = (_shape(layer.input_shape), _shape(layer.output_shape))
     if isinstance(layer, _QuantizeWrapper):
-        return _read_wrapper(layer)
+        return _read_wrapper(layer, io)
     table = registry.current()
     if isinstance(layer, QuantizedActivation):
         return ActivationItem(layer.name, layer.bitwidth, float(layer.threshold),
@@ -219,12 +219,12 @@ output_shape=(1024,))
     entry = table.neural(type(layer))
     if entry is not None:
         if table.is_quantized(type(layer)):
-            return _read_seed_neural(layer, entry)
-        return _other(layer, "float_neural")
+            return _read_seed_neural(layer, entry, io)
+        return _other(layer, "float_neural", io)
     role = table.role(type(layer), layer.get_config())
     if role is None:
-        return _other(layer, "unsupported")
-    return _ROLE_READERS[role](layer, role)
+        return _other(layer, "unsupported", io)
+    return _ROLE_READERS[role](layer, role, io)
 
 
 # Rules -------------------------------------------------------------------------------------
@@ -455,6 +455,9 @@ def _runtime_rules(blocks: List[Block], input_shape, input_is_sparse: bool,
 def analyze(model, input_is_sparse: bool = False) -> Analysis:
     """Reads a quantized Keras model into Akida blocks and checks every compatibility rule.
 
+    A layer that holds a quantized network of its own (a ``HardwareExactNetwork``, which lists
+    it as ``akida_layers``) is read as those layers.
+
     Arguments:
         model: a seed-style or TFMOT-quantized tf_keras model.
         input_is_sparse: whether the Akida model starts with InputData (events) instead of an
@@ -471,18 +474,46 @@ def analyze(model, input_is_sparse: bool = False) -> Analysis:
         layers = single_branch_layers(model, "check_model_compatibility")
     except ValueError as err:
         return Analysis([], [str(err)], [], ())
-    input_shape = _shape(model.inputs[0].shape)
+    expanded = []
+    for layer in layers:
+        inner = getattr(layer, "akida_layers", None)
+        expanded += list(inner) if inner is not None else [layer]
+    return analyze_layers(expanded, _shape(model.inputs[0].shape), input_is_sparse, model.name)
+
+
+def analyze_layers(layers, input_shape, input_is_sparse: bool = False,
+                   model_name: str = "model") -> Analysis:
+    """Reads a chain of built Keras layers into Akida blocks and checks every rule.
+
+    Arguments:
+        layers: the layers after the model's input, in order.
+        input_shape: the model's input shape, batch excluded.
+        input_is_sparse: whether the Akida model starts with InputData.
+        model_name: the model's name, for messages.
+
+    Returns:
+        An :class:`Analysis`.
+
+    Example:
+        >>> len(analyze_layers(model_quantized.layers, (16, 16, 1)).blocks)
+        3
+    """
+    input_shape = tuple(input_shape)
     violations: List[str] = [problem for layer in layers
                              for problem in rules.data_format_problems(layer.name,
                                                                        layer.get_config())]
-    items = [read_layer(layer) for layer in layers]
+    items, shape = [], (None,) + input_shape
+    for layer in layers:  # shapes propagated: the layers need not have been called
+        output = tuple(layer.compute_output_shape(shape))
+        items.append(read_layer(layer, (_shape(shape), _shape(output))))
+        shape = output
     float_layers = [item.name for item in items
                     if isinstance(item, OtherItem) and item.kind == "float_neural"]
     if float_layers and not any(isinstance(item, NeuralItem) for item in items):
         # A float model breaks every block rule: one message says what to do instead.
         refused = [f"{item.type_name} '{item.name}'" for item in items
                    if isinstance(item, OtherItem) and item.kind == "unsupported"]
-        return Analysis([], [rules.float_model_problem(model.name, float_layers, refused)],
+        return Analysis([], [rules.float_model_problem(model_name, float_layers, refused)],
                         [], input_shape)
     items = _merge_pairs(items, violations)
     blocks = _group(items, violations)

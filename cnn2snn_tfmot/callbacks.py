@@ -103,13 +103,9 @@ def add_gamma_constraint(model, min_value: float = 1e-2):
 
 
 def _batchnorm_gammas(model) -> List[tf.Variable]:
-    gammas = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            gammas += _batchnorm_gammas(layer)
-        elif isinstance(layer, keras.layers.BatchNormalization) and layer.gamma is not None:
-            gammas.append(layer.gamma)
-    return gammas
+    """Every BatchNormalization gamma of the model, nested layers and models included."""
+    return [layer.gamma for layer in model.submodules
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.gamma is not None]
 
 
 @keras.utils.register_keras_serializable(package="cnn2snn_tfmot")

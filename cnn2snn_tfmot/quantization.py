@@ -27,6 +27,7 @@ from cnn2snn_tfmot.quantization_ops import (
     check_activation_bitwidth,
     check_weight_bitwidth,
     default_weight_quantizer,
+    relu_max_value,
 )
 from cnn2snn_tfmot.tfkeras import check_keras_model, keras
 from cnn2snn_tfmot.transforms import (
@@ -86,10 +87,24 @@ def _quantized_neural(spec: LayerSpec, bitwidth: int) -> LayerSpec:
 
 
 def _activation(spec: LayerSpec, bitwidth: int, trainable: bool = False) -> LayerSpec:
+    """The activation ``spec`` becomes with ``bitwidth`` bits (0: a float ReLU).
+
+    A float ReLU keeps its clip: ``max_value`` goes to the quantized activation when it is not
+    the default top level (a warning says so), and back to the float ReLU.
+    """
+    max_value = spec.config.get("max_value")
+    if bitwidth and not issubclass(spec.cls, QuantizedActivation):
+        max_value = relu_max_value(spec.name, max_value, bitwidth)
     if bitwidth == 0:
-        return LayerSpec(L.ReLU, {"name": spec.name}, {}, spec.input_shape)
+        config = {"name": spec.name}
+        if max_value is not None:
+            config["max_value"] = max_value
+        return LayerSpec(L.ReLU, config, {}, spec.input_shape)
     cls = QuantizedReLU if trainable else ActivationDiscreteRelu
-    return LayerSpec(cls, {"name": spec.name, "bitwidth": bitwidth}, {}, spec.input_shape)
+    config = {"name": spec.name, "bitwidth": bitwidth}
+    if max_value is not None:
+        config["max_value"] = max_value
+    return LayerSpec(cls, config, {}, spec.input_shape)
 
 
 def _check_bitwidths(weight_quantization, activ_quantization, input_weight_quantization):
@@ -129,8 +144,10 @@ def quantize(model, weight_quantization: int = 0, activ_quantization: int = 0,
     """Converts a Keras model into a quantized model compatible with Akida conversion.
 
     Conv2D, SeparableConv2D, DepthwiseConv2D and Dense become Quantized* layers with
-    MaxPerAxisQuantizer (MaxQuantizer for depthwise kernels), every ReLU (any max_value)
-    becomes ActivationDiscreteRelu, ``MaxPool2D -> BN`` and ``GlobalAveragePooling2D -> BN``
+    MaxPerAxisQuantizer (MaxQuantizer for depthwise kernels), every ReLU becomes
+    ActivationDiscreteRelu (a ReLU with a ``max_value`` other than the default top level keeps
+    its clip as the top level, with a warning naming it; without activation bits activations
+    are kept exactly as they are), ``MaxPool2D -> BN`` and ``GlobalAveragePooling2D -> BN``
     are swapped, ``ReLU -> MaxPool2D`` becomes ``MaxPool2D -> ReLU``, fused activations get
     their own layer, and BatchNormalization layers are folded into the neural layer before
     them. The model can be converted directly, or retrained a few epochs first.
@@ -138,7 +155,8 @@ def quantize(model, weight_quantization: int = 0, activ_quantization: int = 0,
     Arguments:
         model: a Sequential or single-branch Functional tf_keras model; not modified.
         weight_quantization: weight bitwidth, 2..8, or 0 for float weights.
-        activ_quantization: activation bitwidth, 1..8, or 0 to keep float ReLUs.
+        activ_quantization: activation bitwidth, 1..8, or 0 to keep the activations as they
+            are.
         input_weight_quantization: weight bitwidth of the first neural layer only (None:
             ``weight_quantization``).
         input_scaling: ``(scale, shift)``, the input scaling the model is meant for
@@ -176,7 +194,8 @@ def quantize(model, weight_quantization: int = 0, activ_quantization: int = 0,
             result.append(_quantized_neural(spec, input_bits if first else weight_quantization))
             first = False
         elif _is_activation(spec):
-            result.append(_activation(spec, activ_quantization))
+            # Without activation bits every activation stays exactly as it was.
+            result.append(_activation(spec, activ_quantization) if activ_quantization else spec)
         else:
             result.append(spec)
     return build_model(model, result)

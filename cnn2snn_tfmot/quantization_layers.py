@@ -9,13 +9,14 @@ not quantized here: Akida folds them into the thresholds at conversion.
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 from cnn2snn_tfmot.quantization_ops import (
     WeightFloat,
     WeightQuantizerBase,
     add_activation_variables,
     check_activation_bitwidth,
+    check_max_value,
     discrete_relu_parameters,
     quantized_activation,
 )
@@ -395,19 +396,30 @@ class ActivationDiscreteRelu(QuantizedActivation):
     """A discrete ReLU: ``2**bitwidth`` values in [0, 6] (in [0, levels] for 1 and 2 bits).
 
     ``step = min(levels, 6) / levels``, ``step_height = step_width = step``,
-    ``threshold = step / 2``: 4 bits gives steps of 0.4.
+    ``threshold = step / 2``: 4 bits gives steps of 0.4. With ``max_value`` the steps are
+    ``max_value / levels``: the top level equals the clip of the bounded ReLU it replaces.
 
     Arguments:
         bitwidth: the activation bitwidth, 1..8 (Akida runs 1, 2 and 4).
+        max_value: the value of the top level, or None (default) for ``min(levels, 6)``.
 
     Example:
         >>> float(ActivationDiscreteRelu(bitwidth=4).step_height)
         0.4000000059604645
+        >>> ActivationDiscreteRelu(2, max_value=6.0)(tf.constant([3.0, 7.0])).numpy()
+        array([2., 6.], dtype=float32)
     """
 
-    def __init__(self, bitwidth: int = 1, **kwargs):
+    def __init__(self, bitwidth: int = 1, max_value: Optional[float] = None, **kwargs):
         super().__init__(bitwidth, **kwargs)
-        self._threshold, self._step = discrete_relu_parameters(self.bitwidth)
+        self.max_value = None if max_value is None else check_max_value(max_value)
+        self._threshold, self._step = discrete_relu_parameters(self.bitwidth, self.max_value)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        if self.max_value is not None:
+            config["max_value"] = self.max_value
+        return config
 
     @property
     def threshold(self):
@@ -426,12 +438,13 @@ class ActivationDiscreteRelu(QuantizedActivation):
 class QuantizedReLU(QuantizedActivation):
     """A trainable quantized ReLU: the threshold and the step are two trainable variables.
 
-    They start at the values of ActivationDiscreteRelu(bitwidth); ``step_height`` equals
-    ``step_width`` (slope 1, as a ReLU). Inputs below ``threshold`` give 0, inputs above
+    They start at the values of ActivationDiscreteRelu(bitwidth, max_value); ``step_height``
+    equals ``step_width`` (slope 1, as a ReLU). Inputs below ``threshold`` give 0, inputs above
     ``threshold + levels * step`` give ``levels * step``.
 
     Arguments:
         bitwidth: the activation bitwidth, 1..8 (Akida runs 1, 2 and 4).
+        max_value: the initial top level, or None (default) for ``min(levels, 6)``.
 
     Example:
         >>> relu = QuantizedReLU(bitwidth=4, name="relu")
@@ -441,10 +454,20 @@ class QuantizedReLU(QuantizedActivation):
         ['relu/threshold:0', 'relu/step:0']
     """
 
+    def __init__(self, bitwidth: int = 1, max_value: Optional[float] = None, **kwargs):
+        super().__init__(bitwidth, **kwargs)
+        self.max_value = None if max_value is None else check_max_value(max_value)
+
     def build(self, input_shape):
-        variables = add_activation_variables(self, self.bitwidth)
+        variables = add_activation_variables(self, self.bitwidth, max_value=self.max_value)
         self.threshold_, self.step_ = variables["threshold"], variables["step"]
         super().build(input_shape)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        if self.max_value is not None:
+            config["max_value"] = self.max_value
+        return config
 
     @property
     def threshold(self):

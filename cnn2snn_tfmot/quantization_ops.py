@@ -17,6 +17,7 @@ gradient through ``sf`` either, while a trainable quantizer's own variables do.
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Optional, Tuple
 
 import numpy as np
@@ -29,6 +30,7 @@ __all__ = [
     "StdWeightQuantizer", "WeightQuantizer", "TrainableStdWeightQuantizer",
     "TrainableWeightQuantizer", "WeightFloat", "check_weight_bitwidth",
     "check_activation_bitwidth", "default_weight_quantizer", "discrete_relu_parameters",
+    "default_top_level", "check_max_value", "relu_max_value",
     "add_activation_variables", "quantized_activation",
 ]
 
@@ -335,6 +337,10 @@ class TrainableStdWeightQuantizer(StdWeightQuantizer):
         ['d/kernel:0', 'd/bias:0', 'd/kernel_threshold:0']
     """
 
+    # It owns a variable: two instances of the same configuration are still different objects
+    # for Keras's shared-object tracking (keyed by hash), which would otherwise merge them.
+    __hash__ = None
+
     def build(self, tensor_shape, name: str, layer) -> dict:
         if self._variables is not None:
             raise ValueError(
@@ -409,14 +415,19 @@ def default_weight_quantizer(bitwidth: int, per_axis: bool) -> WeightQuantizerBa
 
 # Activations ------------------------------------------------------------------------------
 
-def discrete_relu_parameters(bitwidth: int) -> Tuple[float, float]:
-    """The (threshold, step) of ActivationDiscreteRelu(bitwidth), docs/akida-v1.md section 2.
+def discrete_relu_parameters(bitwidth: int, max_value: Optional[float] = None
+                             ) -> Tuple[float, float]:
+    """The (threshold, step) of ActivationDiscreteRelu(bitwidth, max_value), docs/akida-v1.md
+    section 2.
 
-    ``step = min(levels, 6) / levels`` with ``levels = 2**bitwidth - 1``, ``threshold = step/2``:
-    the activation covers [0, 6] (1-bit and 2-bit: [0, levels] with step 1).
+    ``step = top / levels`` with ``levels = 2**bitwidth - 1`` and ``top = min(levels, 6)`` (or
+    ``max_value`` when given: the top level then equals a bounded ReLU's clip),
+    ``threshold = step / 2``: the activation covers [0, 6] (1-bit and 2-bit: [0, levels] with
+    step 1).
 
     Arguments:
         bitwidth: the activation bitwidth, 1..8.
+        max_value: the value of the top level, or None for the seeds' default.
 
     Returns:
         ``(threshold, step)`` as Python floats.
@@ -424,22 +435,98 @@ def discrete_relu_parameters(bitwidth: int) -> Tuple[float, float]:
     Example:
         >>> discrete_relu_parameters(4)
         (0.2, 0.4)
+        >>> discrete_relu_parameters(2, max_value=6.0)
+        (1.0, 2.0)
     """
     levels = 2 ** check_activation_bitwidth(bitwidth) - 1
-    step = min(levels, 6) / levels
+    top = default_top_level(bitwidth) if max_value is None else check_max_value(max_value)
+    step = top / levels
     return step / 2, step
 
 
-def add_activation_variables(layer, bitwidth: int, prefix: str = "") -> dict:
+def default_top_level(bitwidth: int) -> float:
+    """The value of the top level of a ``bitwidth``-bit discrete ReLU: ``min(levels, 6)``.
+
+    Arguments:
+        bitwidth: the activation bitwidth, 1..8.
+
+    Returns:
+        The top level's value (6 for 4 bits, 3 for 2 bits, 1 for 1 bit).
+
+    Example:
+        >>> default_top_level(4), default_top_level(2)
+        (6.0, 3.0)
+    """
+    return float(min(2 ** check_activation_bitwidth(bitwidth) - 1, 6))
+
+
+def check_max_value(max_value, argument: str = "max_value") -> float:
+    """Returns ``max_value`` as a float if it is a positive finite number, else raises.
+
+    Arguments:
+        max_value: the value to check.
+        argument: the argument's name, for the message.
+
+    Returns:
+        The float.
+
+    Example:
+        >>> check_max_value(6)
+        6.0
+    """
+    array = np.asarray(max_value)  # Keras stores a ReLU's max_value as a 0-d array
+    if isinstance(max_value, bool) or array.shape != () or array.dtype.kind not in "iuf" \
+            or not np.isfinite(array) or array <= 0:
+        raise ValueError(f"`{argument}` must be a positive number (the value of the top "
+                         f"activation level); got {max_value!r}.")
+    return float(array)
+
+
+def relu_max_value(name: str, max_value, bitwidth: int) -> Optional[float]:
+    """The ``max_value`` a quantized activation needs to replace a ReLU clipping at
+    ``max_value``: None when the default top level already equals it (or there is no clip).
+
+    A ReLU is never changed silently: when its clip differs from the default top level, the
+    quantized activation gets steps of ``max_value / levels`` (its top level is the clip), and
+    a warning names the layer and what was done.
+
+    Arguments:
+        name: the ReLU's name.
+        max_value: its ``max_value`` (None: unbounded).
+        bitwidth: the activation bitwidth.
+
+    Returns:
+        None, or the top level to give the quantized activation.
+
+    Example:
+        >>> relu_max_value("relu", 6.0, 4) is None  # ReLU6 at 4 bits: steps of 0.4 reach 6
+        True
+    """
+    if max_value is None:
+        return None
+    top = check_max_value(max_value, f"max_value of ReLU '{name}'")
+    if top == default_top_level(bitwidth):
+        return None
+    levels = 2 ** bitwidth - 1
+    warnings.warn(f"ReLU '{name}' clips at max_value={top:g}, while a {bitwidth}-bit discrete "
+                  f"ReLU tops at {default_top_level(bitwidth):g}: its quantized activation "
+                  f"keeps the clip, with steps of {top / levels:g} (max_value={top:g}) instead "
+                  f"of {default_top_level(bitwidth) / levels:g}.", UserWarning, stacklevel=3)
+    return top
+
+
+def add_activation_variables(layer, bitwidth: int, prefix: str = "",
+                             max_value: Optional[float] = None) -> dict:
     """Creates the trainable ``threshold`` and ``step`` of a quantized ReLU on ``layer``.
 
-    They start at the ActivationDiscreteRelu values of ``bitwidth``. QuantizedReLU and the
-    trainable TFMOT ActivationQuantizer both create theirs here.
+    They start at the ActivationDiscreteRelu values of ``bitwidth`` (and ``max_value``).
+    QuantizedReLU and the trainable TFMOT ActivationQuantizer both create theirs here.
 
     Arguments:
         layer: the Keras layer that owns the variables.
         bitwidth: the activation bitwidth, 1..8.
         prefix: a prefix of the variable names (e.g. "output_" gives "output_threshold").
+        max_value: the initial top level (None: the default, see discrete_relu_parameters).
 
     Returns:
         ``{"threshold": variable, "step": variable}``.
@@ -449,7 +536,7 @@ def add_activation_variables(layer, bitwidth: int, prefix: str = "") -> dict:
         >>> sorted(add_activation_variables(layer, 4))
         ['step', 'threshold']
     """
-    threshold, step = discrete_relu_parameters(bitwidth)
+    threshold, step = discrete_relu_parameters(bitwidth, max_value)
     return {name: layer.add_weight(name=f"{prefix}{name}", shape=(), dtype=tf.float32,
                                    trainable=True, initializer=keras.initializers.Constant(value))
             for name, value in (("threshold", threshold), ("step", step))}

@@ -21,7 +21,8 @@ default 8-bit quantizers are inserted.
 """
 from __future__ import annotations
 
-from typing import Tuple
+import warnings
+from typing import Optional, Tuple
 
 import tensorflow_model_optimization as tfmot
 
@@ -35,10 +36,13 @@ from cnn2snn_tfmot.quantization_ops import (
     ConfigEqualityMixin,
     add_activation_variables,
     check_activation_bitwidth,
+    check_max_value,
     check_weight_bitwidth,
+    default_top_level,
     default_weight_quantizer,
     discrete_relu_parameters,
     quantized_activation,
+    relu_max_value,
 )
 from cnn2snn_tfmot.tfkeras import keras
 
@@ -60,28 +64,38 @@ _register = keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
 class ActivationQuantizer(ConfigEqualityMixin, Quantizer):
     """TFMOT quantizer of a ReLU's output, equal to ActivationDiscreteRelu or QuantizedReLU.
 
-    With ``trainable=False`` it computes ActivationDiscreteRelu(bitwidth); with
+    With ``trainable=False`` it computes ActivationDiscreteRelu(bitwidth, max_value); with
     ``trainable=True`` it owns two trainable variables, ``threshold`` and ``step``, initialised
-    like QuantizedReLU(bitwidth).
+    like QuantizedReLU(bitwidth, max_value).
 
     Arguments:
         bitwidth: the activation bitwidth, 1..8 (Akida runs 1, 2 and 4).
         trainable: whether the threshold and step are trainable variables.
+        max_value: the value of the top level, or None (default) for ``min(levels, 6)``.
 
     Example:
         >>> ReLUQuantizeConfig(quantizer=ActivationQuantizer(bitwidth=2, trainable=True))
         ReLUQuantizeConfig(quantizer=ActivationQuantizer(bitwidth=2, trainable=True))
     """
 
-    def __init__(self, bitwidth: int = 4, trainable: bool = False):
+    def __init__(self, bitwidth: int = 4, trainable: bool = False,
+                 max_value: Optional[float] = None):
         self.bitwidth = check_activation_bitwidth(bitwidth)
         self.trainable = bool(trainable)
+        self.max_value = None if max_value is None else check_max_value(max_value)
         self.levels = 2 ** self.bitwidth - 1
+
+    @property
+    def top_level(self) -> float:
+        """The value of the top level (before training, for a trainable quantizer)."""
+        return self.max_value if self.max_value is not None else default_top_level(
+            self.bitwidth)
 
     def build(self, tensor_shape, name: str, layer) -> dict:
         if not self.trainable:
             return {}
-        return add_activation_variables(layer, self.bitwidth, prefix=f"{name}_")
+        return add_activation_variables(layer, self.bitwidth, prefix=f"{name}_",
+                                        max_value=self.max_value)
 
     def parameters(self, weights: dict) -> Tuple[object, object, object]:
         """Returns (threshold, step_height, step_width) given the variables from ``build``.
@@ -94,7 +108,7 @@ class ActivationQuantizer(ConfigEqualityMixin, Quantizer):
         """
         if self.trainable:
             return weights["threshold"], weights["step"], weights["step"]
-        threshold, step = discrete_relu_parameters(self.bitwidth)
+        threshold, step = discrete_relu_parameters(self.bitwidth, self.max_value)
         return threshold, step, step
 
     def __call__(self, inputs, training=None, weights=None, **kwargs):
@@ -102,7 +116,10 @@ class ActivationQuantizer(ConfigEqualityMixin, Quantizer):
         return quantized_activation(inputs, threshold, step_height, step_width, self.levels)
 
     def get_config(self) -> dict:
-        return {"bitwidth": self.bitwidth, "trainable": self.trainable}
+        config = {"bitwidth": self.bitwidth, "trainable": self.trainable}
+        if self.max_value is not None:
+            config["max_value"] = self.max_value
+        return config
 
 
 class NeuralQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
@@ -298,14 +315,14 @@ class ReLUQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
         problems = rules.relu_problems(layer.name, layer.get_config())
         if problems:
             raise ValueError(problems[0])
-        if layer.max_value is not None:
-            threshold, step = discrete_relu_parameters(self.quantizer.bitwidth)
-            top = threshold + (self.quantizer.levels - 1) * step
-            if float(layer.max_value) <= top:
-                raise ValueError(
-                    f"ReLU '{layer.name}' clips at max_value={float(layer.max_value)}, below "
-                    f"the top level of a {self.quantizer.bitwidth}-bit activation (reached "
-                    f"above {top:g}); remove max_value (the quantizer clips by itself).")
+        if layer.max_value is not None and float(layer.max_value) != self.quantizer.top_level:
+            warnings.warn(
+                f"ReLU '{layer.name}' clips at max_value={float(layer.max_value):g}, but its "
+                f"ReLUQuantizeConfig quantizes to a top level of {self.quantizer.top_level:g}: "
+                "the quantized activation replaces the clip. Use "
+                f"ActivationQuantizer({self.quantizer.bitwidth}, "
+                f"max_value={float(layer.max_value):g}) to keep it.", UserWarning,
+                stacklevel=2)
 
     def get_weights_and_quantizers(self, layer):
         self._check_layer(layer)
@@ -366,8 +383,11 @@ class AkidaQuantizeRegistry(_tfmot_keras.QuantizeRegistry):
                 f"supported: {', '.join(names)}, ReLU and Activation('relu'). Leave other "
                 "layers (pooling, BatchNormalization, Flatten, Dropout, Softmax) unannotated.")
         entry = table.neural(type(layer))
-        if entry is None:
-            return ReLUQuantizeConfig(self.activ_bits)
+        if entry is None:  # a ReLU: a bounded one keeps its clip (said when it changes steps)
+            max_value = relu_max_value(layer.name, layer.get_config().get("max_value"),
+                                       self.activ_bits)
+            return ReLUQuantizeConfig(quantizer=ActivationQuantizer(self.activ_bits,
+                                                                    max_value=max_value))
         return entry.quantize_config(**{
             kernel.quantizer: default_weight_quantizer(self.weight_bits, kernel.per_axis)
             for kernel in entry.kernels})

@@ -108,7 +108,7 @@ def register_tensors(inputs: RegisterInputs) -> Dict[str, tf.Tensor]:
     """The block's integer weights, thresholds and act_steps, as TensorFlow tensors.
 
     The one formula of docs/akida-v1.md section 4: ``convert()`` evaluates it on constants,
-    hardware-exact training (:mod:`cnn2snn_tfmot.hardware_exact`) on the trainable variables at
+    hardware-exact training (:mod:`cnn2snn_tfmot.exact_training`) on the trainable variables at
     every step. The floating-point order is BrainChip's converter's (see the module docstring);
     every operation is an exactly rounded IEEE one, so eager and graph evaluations agree bit for
     bit. Integer kernels carry a straight-through gradient.

@@ -111,6 +111,15 @@ class NeuralType:
         return (self.keras_class, self.quantized_class)
 
 
+def _through_bases(table: Dict[type, "NeuralType"], cls: type) -> Optional["NeuralType"]:
+    """The row of ``cls`` or of its nearest base in ``table``, or None."""
+    for klass in cls.__mro__:
+        found = table.get(klass)
+        if found is not None:
+            return found
+    return None
+
+
 def _activation_role(config: dict) -> str:
     activation = config.get("activation")
     if activation == "relu":
@@ -200,19 +209,11 @@ class LayerRegistry:
 
     def for_quantized(self, cls: type) -> Optional[NeuralType]:
         """The row whose quantized class is ``cls`` or one of its bases, or None."""
-        for klass in cls.__mro__:
-            found = self._by_quantized.get(klass)
-            if found is not None:
-                return found
-        return None
+        return _through_bases(self._by_quantized, cls)
 
     def for_config(self, cls: type) -> Optional[NeuralType]:
         """The row whose QuantizeConfig class is ``cls`` or one of its bases, or None."""
-        for klass in cls.__mro__:
-            found = self._by_config.get(klass)
-            if found is not None:
-                return found
-        return None
+        return _through_bases(self._by_config, cls)
 
     def is_quantized(self, cls: type) -> bool:
         """Whether ``cls`` is a registered quantized class (or a subclass of one)."""

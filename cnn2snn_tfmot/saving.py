@@ -124,6 +124,14 @@ def _h5_text_attribute(handle, name: str) -> Optional[str]:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+def _key_in_layer(layer_name: str, name: str) -> str:
+    """A weight's name within its top-level layer: ``"net/conv/kernel:0"`` in layer ``net`` is
+    ``"conv/kernel"`` (nested layers have weights of the same short name)."""
+    if name.startswith(layer_name + "/"):
+        return name[len(layer_name) + 1:].split(":", 1)[0]
+    return weight_key(name)
+
+
 def _assign_h5_weights(model, weights_group, path: str) -> None:
     for layer in model.layers:
         if not layer.weights:
@@ -134,8 +142,8 @@ def _assign_h5_weights(model, weights_group, path: str) -> None:
         stored = {}
         for raw_name in group.attrs.get("weight_names", []):
             name = raw_name.decode("utf-8") if isinstance(raw_name, bytes) else str(raw_name)
-            stored[weight_key(name)] = np.asarray(group[name])
-        keys = [weight_key(variable) for variable in layer.weights]
+            stored[_key_in_layer(layer.name, name)] = np.asarray(group[name])
+        keys = [_key_in_layer(layer.name, variable.name) for variable in layer.weights]
         if sorted(keys) != sorted(stored):
             raise ValueError(f"{path}: layer '{layer.name}' stores weights {sorted(stored)} but "
                              f"the model defines {sorted(keys)}.")

@@ -25,7 +25,7 @@ __all__ = [
     "LayerSpec", "model_chain", "single_branch_layers", "build_model", "split_fused_activations",
     "swap_activation_pooling", "swap_pooling_batchnorm", "fold_batchnorms", "fold_batchnorm",
     "batchnorm_parameters", "merge_separable_conv", "merged_separable_bias", "merge_pair",
-    "is_relu",
+    "is_relu", "seed_style_chain",
 ]
 
 L = keras.layers
@@ -412,6 +412,63 @@ def fold_batchnorms(chain: List[LayerSpec]) -> List[LayerSpec]:
         else:
             result.append(spec)
     return result
+
+
+# TFMOT-wrapped layers as seed-style layers ---------------------------------------------------
+
+def _seed_spec_of_wrapper(wrapper) -> LayerSpec:
+    """The seed-style spec computing what a TFMOT ``QuantizeWrapper`` computes."""
+    from cnn2snn_tfmot.quantize_configs import NeuralQuantizeConfig, ReLUQuantizeConfig
+
+    config, inner = wrapper.quantize_config, wrapper.layer
+    weights = {weight_key(v): np.array(v.numpy()) for v in wrapper.weights
+               if weight_key(v) != "optimizer_step"}
+    if isinstance(config, NeuralQuantizeConfig):
+        entry = config.neural_type
+        layer_config = dict(inner.get_config())
+        for kernel in entry.kernels:
+            layer_config[kernel.quantizer] = keras.utils.serialize_keras_object(
+                getattr(config, kernel.quantizer))
+        return LayerSpec(entry.quantized_class, layer_config, weights,
+                         tuple(wrapper.input_shape))
+    if isinstance(config, ReLUQuantizeConfig):
+        from cnn2snn_tfmot.quantization_layers import ActivationDiscreteRelu, QuantizedReLU
+
+        quantizer = config.quantizer
+        layer_config = {"name": inner.name, "bitwidth": quantizer.bitwidth}
+        if quantizer.trainable:  # its variables are the wrapper's output_threshold / _step
+            return LayerSpec(QuantizedReLU, layer_config,
+                             {name: weights[f"output_{name}"] for name in ("threshold", "step")},
+                             tuple(wrapper.input_shape))
+        return LayerSpec(ActivationDiscreteRelu, layer_config, {}, tuple(wrapper.input_shape))
+    raise ValueError(f"Layer '{wrapper.name}' is wrapped with {type(config).__name__}, not an "
+                     "Akida QuantizeConfig; annotate it with the configs of "
+                     "cnn2snn_tfmot.quantize_configs.")
+
+
+def seed_style_chain(model, caller: str = "hardware_exact") -> List[LayerSpec]:
+    """The model's layers as seed-style layers: TFMOT wrappers become the Quantized* layer (or
+    the quantized activation) that computes the same, with the same names and weights.
+
+    Arguments:
+        model: a single-branch quantized tf_keras model (seed-style or TFMOT-quantized).
+        caller: the public function's name, for messages.
+
+    Returns:
+        The chain of LayerSpecs (see :func:`build_model`).
+
+    Example:
+        >>> [spec.cls.__name__ for spec in seed_style_chain(model_quantized)][:2]
+        ['QuantizedConv2D', 'MaxPooling2D']
+    """
+    import tensorflow_model_optimization as tfmot
+
+    wrapper_class = tfmot.quantization.keras.QuantizeWrapper
+    chain = []
+    for layer in single_branch_layers(model, caller):
+        chain.append(_seed_spec_of_wrapper(layer) if isinstance(layer, wrapper_class)
+                     else LayerSpec.of(layer))
+    return chain
 
 
 # Separable merge ---------------------------------------------------------------------------

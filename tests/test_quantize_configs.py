@@ -76,7 +76,6 @@ def test_registry_defaults_for_layers_annotated_without_config():
     (L.Conv2D(3, 3, activation="relu", name="c"), qc.Conv2DQuantizeConfig(),
      r"'c' has the fused activation 'relu'"),
     (L.ReLU(negative_slope=0.1, name="leaky"), qc.ReLUQuantizeConfig(4), "negative_slope"),
-    (L.ReLU(max_value=3.0, name="r3"), qc.ReLUQuantizeConfig(4), "max_value=3.0"),
     (L.Activation("sigmoid", name="sig"), qc.ReLUQuantizeConfig(4), "sigmoid"),
 ])
 def test_config_errors_name_the_layer(layer, config, match):
@@ -108,3 +107,21 @@ def test_config_serialization_round_trip(config):
 def test_separable_config_refuses_per_axis_depthwise():
     with pytest.raises(ValueError, match="per tensor"):
         qc.SeparableConv2DQuantizeConfig(qops.MaxPerAxisQuantizer(4))
+
+
+def test_bounded_relus_keep_their_clip_or_are_reported():
+    """A ReLU's max_value is never dropped silently: the scheme's default config keeps it as
+    the top level (with a warning naming the layer); an explicit config that differs says so."""
+    x = np.linspace(-1, 9, 101, dtype=np.float32).reshape(-1, 1).repeat(4, 1)
+    model = keras.Sequential([keras.Input((4,)), annotate(L.ReLU(max_value=3.0, name="r3"))])
+    with pytest.warns(UserWarning, match=r"ReLU 'r3' clips at max_value=3.*steps of 0.2"):
+        qat = make_qat_model(model)
+    assert qat.get_layer("quant_r3").quantize_config.quantizer == qc.ActivationQuantizer(
+        4, max_value=3.0)
+    np.testing.assert_array_equal(qat(x).numpy(),
+                                  qlayers.ActivationDiscreteRelu(4, max_value=3.0)(x).numpy())
+    assert qat(x).numpy().max() == np.float32(3.0)
+    explicit = keras.Sequential([keras.Input((4,)), annotate(L.ReLU(max_value=3.0, name="r3"),
+                                                             qc.ReLUQuantizeConfig(4))])
+    with pytest.warns(UserWarning, match=r"'r3' clips at max_value=3.*top level of 6.*replaces"):
+        make_qat_model(explicit)
