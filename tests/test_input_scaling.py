@@ -221,3 +221,17 @@ def test_monitor_makes_the_model_remember_an_explicit_scaling(float_model, kind,
 def test_monitor_refuses_a_contradicting_scaling(float_model):
     with pytest.raises(ValueError, match=r"\(1\.0, 0\) contradicts .*\(255\.0, 0\)"):
         fit(quantize(float_model, 4, 4, 8, input_scaling=(255, 0)), ScaleFactorMonitor((1, 0)))
+
+
+def test_hardware_exact_uses_the_remembered_scaling(remembering):
+    from cnn2snn_tfmot import hardware_exact
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputScalingWarning)
+        exact = hardware_exact(remembering)
+    assert input_scaling_of(exact) == (255.0, 0)
+    with pytest.raises(ValueError, match=r"\(1\.0, 0\) contradicts .*\(255\.0, 0\)"):
+        hardware_exact(remembering, (1, 0))
+    x = images(8, seed=5)
+    np.testing.assert_array_equal(exact.predict(x / 255, verbose=0).ravel(),
+                                  convert(exact).predict(x).ravel())
