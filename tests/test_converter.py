@@ -238,7 +238,7 @@ def test_registers_out_of_range_name_the_layer_the_value_the_limit_and_the_fix()
 
 def test_incompatible_model_lists_every_violation():
     model = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(4, 3, name="float_conv"),
-                              L.ReLU(name="float_relu"), L.Flatten(), L.Dense(2)])
+                              L.ReLU(name="float_relu"), L.Flatten(), L.Dense(2, name="dense")])
     partly = quantize_layer(model, "float_conv", 8)  # a float model only says: quantize it
     with pytest.raises(IncompatibleModelError) as error:
         convert(partly, input_scaling=(255, 0))
