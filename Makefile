@@ -7,7 +7,7 @@ OP_SOURCES := $(wildcard custom_ops/*.cc custom_ops/*.h custom_ops/*.inc)
 PYTEST_ARGS ?=
 WHEEL_DIR := build/wheel-check
 
-.PHONY: install test test-fast test-without-akida lint wheel-check ci demo bench clean
+.PHONY: install test test-fast test-without-akida lint wheel-check ci demo bench clean docs
 
 install: $(STAMP)
 
@@ -45,7 +45,19 @@ wheel-check: install
 	$(PY) .ci/quick_start.py --python $(WHEEL_DIR)/venv/bin/python --readme README.md
 
 # What CI runs (.ci/run).
-ci: test test-without-akida wheel-check
+ci: test test-without-akida wheel-check docs
+
+# The documentation site (mkdocs, material theme, API pages from the docstrings) into site/;
+# --strict: a broken link, a missing page or an unreadable docstring fails the build. The docs
+# extra of setup.cfg is installed on its own (reinstalling the package would rebuild the ops).
+DOCS_STAMP := $(VENV)/.cnn2snn_tfmot-docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -c "import configparser; c = configparser.ConfigParser(); c.read('setup.cfg'); \
+	print(c['options.extras_require']['docs'])" | xargs $(PY) -m pip install --quiet
+	touch $@
+
+docs: $(DOCS_STAMP)
+	TF_CPP_MIN_LOG_LEVEL=3 NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
 demo: install
 	$(PY) examples/mnist_end_to_end.py
@@ -54,4 +66,4 @@ bench: install
 	@for script in benchmarks/*.py; do $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf build *.egg-info cnn2snn_tfmot/engine/_akida_ops*.so .pytest_cache
+	rm -rf build *.egg-info cnn2snn_tfmot/engine/_akida_ops*.so .pytest_cache site

@@ -26,8 +26,15 @@ import time
 import numpy as np
 
 import cnn2snn_tfmot  # noqa: F401  (selects tf_keras)
-from cnn2snn_tfmot import (GammaClipping, ScaleFactorMonitor, add_gamma_constraint, convert,
-                           hardware_exact, keras, quantize)
+from cnn2snn_tfmot import (
+    GammaClipping,
+    ScaleFactorMonitor,
+    add_gamma_constraint,
+    convert,
+    hardware_exact,
+    keras,
+    quantize,
+)
 from cnn2snn_tfmot.datasets import mnist_split
 from cnn2snn_tfmot.zoo import deep_separable_cnn
 
@@ -57,7 +64,7 @@ def _step_times(models, x, y, batch_size, steps, rounds):
     batches = [(x[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size])
                for i in range(steps)]
     timings = {name: [] for name in models}
-    for name, model in models.items():  # warm-up: tracing
+    for model in models.values():  # warm-up: tracing
         for xb, yb in batches[:3]:
             model.train_on_batch(xb, yb)
     for _ in range(rounds):

@@ -18,7 +18,7 @@ __version__ = "0.2.0"
 # First: sets TF_USE_LEGACY_KERAS before TensorFlow is imported.
 from cnn2snn_tfmot.tfkeras import keras, tf  # noqa: I001
 
-from cnn2snn_tfmot import (akida, datasets, quantization_layers, quantization_ops,
+from cnn2snn_tfmot import (akida, datasets, plots, quantization_layers, quantization_ops,
                            quantize_configs, registry, zoo)
 from cnn2snn_tfmot.adapting import adapt
 from cnn2snn_tfmot.callbacks import (AkidaRegisterWarning, GammaClipping, MinValueConstraint,
@@ -49,6 +49,8 @@ from cnn2snn_tfmot.rewrites import Change, Changes
 from cnn2snn_tfmot.rules import IncompatibleModelError
 from cnn2snn_tfmot.sanitizing import sanitize
 from cnn2snn_tfmot.saving import load_partial_weights, load_quantized_model
+from cnn2snn_tfmot.tensorboard import AkidaTensorBoard
+from cnn2snn_tfmot.html_report import report
 from cnn2snn_tfmot.transforms import merge_separable_conv
 
 __all__ = [
@@ -73,16 +75,18 @@ __all__ = [
     "InputScaling", "input_scaling_of", "InputScalingWarning",
     # training callbacks
     "GammaClipping", "ScaleFactorMonitor", "MinValueConstraint", "add_gamma_constraint",
-    "AkidaRegisterWarning",
+    "AkidaRegisterWarning", "AkidaTensorBoard",
     # compatibility and conversion
     "check_model_compatibility", "AkidaChipWarning", "convert", "IncompatibleModelError",
     # training what the chip computes
     "hardware_exact",
     # the emulator
     "export", "export_saved_model", "load_saved_model", "EmulatorLoadError",
+    # seeing inside: the HTML report (statistics: akida.Model.statistics; figures: plots)
+    "report",
     # public modules
     "akida", "quantization_ops", "quantization_layers", "quantize_configs", "registry",
-    "datasets", "zoo",
+    "datasets", "zoo", "plots",
     "__version__",
 ]
 

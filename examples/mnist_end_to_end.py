@@ -2,8 +2,9 @@
 
 Uses the MNIST test set shipped in the package (cnn2snn_tfmot.datasets): the first 8,000 images
 train, the last 2,000 test. Prints a table of float / quantized Keras / Akida accuracy and the
-Keras-vs-Akida argmax agreement, and writes the quantized Keras model, the Akida model and the
-emulator SavedModel to ``--output-dir``.
+Keras-vs-Akida argmax agreement and the per-layer statistics of the Akida model, and writes the
+quantized Keras model, the Akida model, the emulator SavedModel and an HTML report to
+``--output-dir``.
 
 Run: ``python examples/mnist_end_to_end.py [--output-dir DIR] [--epochs N] [--qat-epochs N]``
 """
@@ -23,6 +24,7 @@ from cnn2snn_tfmot import (
     export,
     load_saved_model,
     quantize,
+    report,
 )
 from cnn2snn_tfmot.datasets import mnist_split
 from cnn2snn_tfmot.tfkeras import keras
@@ -115,6 +117,12 @@ def main():
         print(f"BrainChip's runtime gives bit-identical outputs: {runtime_same} "
               f"(model.fbz written)")
 
+    step("See inside: per-layer statistics (events drive the chip's power) and an HTML report")
+    print(akida_model.statistics(images_test, engine=args.engine))
+    report_path = report(quantized, images_test, os.path.join(args.output_dir, "report"),
+                         y=y_test, input_scaling=(255, 0), log=log_path, engine=args.engine).path
+    print(f"report (open it in a browser): {report_path}")
+
     rows = [("float Keras", float_accuracy), ("quantized Keras (8/4/4, QAT)", quantized_accuracy),
             ("Akida (emulated)", akida_accuracy)]
     print("\n| model | accuracy (2,000 test images) |\n|---|---|")
@@ -124,7 +132,7 @@ def main():
     summary = {"float_accuracy": float_accuracy, "ptq_accuracy": ptq_accuracy,
                "quantized_accuracy": quantized_accuracy, "akida_accuracy": akida_accuracy,
                "argmax_agreement": agreement, "exported_savedmodel_identical": exported_same,
-               "brainchip_runtime_identical": runtime_same,
+               "brainchip_runtime_identical": runtime_same, "report": report_path,
                "emulation_seconds": round(emulation_seconds, 3),
                "total_seconds": round(time.time() - started, 1)}
     with open(os.path.join(args.output_dir, "summary.json"), "w") as handle:

@@ -150,3 +150,17 @@ def adapted_to_akida(model, seed=0):
     quantized = quantize(adapted, 4, 4, 8, input_scaling=(255, 0))
     assert check_model_compatibility(quantized)
     return adapted, changes, quantized, convert(quantized)
+
+
+def converted_cnn(seed=0, n=48):
+    """(quantized Keras model, its Akida model, uint8 images, labels) of ``float_cnn`` with
+    calibrated BatchNormalization, input_scaling (255, 0): for the inspection tools."""
+    from cnn2snn_tfmot import convert, quantize
+    from cnn2snn_tfmot.zoo import calibrate_batchnorm
+
+    model = float_cnn()
+    x = images(n, seed=seed)
+    calibrate_batchnorm(model, x / 255)
+    model_q = quantize(model, 4, 4, 8)
+    labels = np.random.default_rng(seed).integers(0, 10, n).astype(np.int64)
+    return model_q, convert(model_q, input_scaling=(255, 0)), x, labels

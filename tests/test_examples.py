@@ -51,6 +51,9 @@ def test_mnist_end_to_end(python_runner, tmp_path):
         assert (tmp_path / name).exists(), name
     header = (tmp_path / "qat_log.csv").read_text().splitlines()[0]
     assert "akida_margin/conv_0" in header
+    assert "Statistics of 4 layers over 2000 images" in out
+    assert summary["report"] == str(tmp_path / "report" / "index.html")
+    assert {"index.html", "margins.png", "agreement.png"} <= set(os.listdir(tmp_path / "report"))
 
 
 @pytest.mark.slow

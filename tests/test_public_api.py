@@ -43,7 +43,7 @@ def test_importing_every_submodule_does_not_shadow_a_public_name():
         value = getattr(cnn2snn_tfmot, name)
         if name not in ("keras", "tf") and inspect.ismodule(value):
             assert name in ("akida", "quantization_ops", "quantization_layers",
-                            "quantize_configs", "registry", "datasets", "zoo"), name
+                            "quantize_configs", "registry", "datasets", "zoo", "plots"), name
 
 
 def test_nothing_private_is_imported_at_the_root(python_runner):

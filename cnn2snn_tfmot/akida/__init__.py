@@ -24,7 +24,9 @@ from cnn2snn_tfmot.akida.layers import (
                                         SeparableConvolutional,
 )
 from cnn2snn_tfmot.akida.model import Model
+from cnn2snn_tfmot.akida.statistics import LayerStatistics, Statistics
 
 __all__ = ["Model", "Layer", "InputData", "InputConvolutional", "Convolutional",
            "SeparableConvolutional", "FullyConnected", "Padding", "PoolType",
-           "AkidaModelFileError", "to_akida", "from_akida", "import_akida"]
+           "AkidaModelFileError", "to_akida", "from_akida", "import_akida", "Statistics",
+           "LayerStatistics"]

@@ -74,6 +74,9 @@ POTENTIAL_BITS = 20
 POTENTIAL_MIN = -(2 ** (POTENTIAL_BITS - 1))
 POTENTIAL_MAX = 2 ** (POTENTIAL_BITS - 1) - 1
 
+#: Unpooled convolutional potentials are exact int32 sums (measured up to 7.6e8, no saturation).
+ACCUMULATOR_BITS = 32
+
 #: Width of the threshold and act_step registers: 24 bits on the input layer, 20 elsewhere.
 INPUT_REGISTER_BITS = 24
 REGISTER_BITS = 20
@@ -151,3 +154,31 @@ def act_step_limit(is_input_layer: bool) -> float:
         65536.0
     """
     return float(2 ** (register_bits(is_input_layer) - ACT_STEP_FRACTION_BITS))
+
+
+def potential_register(layer_type: str, pooled: bool) -> tuple:
+    """The register that holds a layer's potentials (what the fire compares with thresholds).
+
+    FullyConnected potentials and pooled potentials (max or global average pooling) saturate to
+    the signed 20-bit range; unpooled convolutional potentials (InputConvolutional,
+    Convolutional, SeparableConvolutional) are exact sums in a 32-bit accumulator (an error,
+    never a wrap, beyond it).
+
+    Arguments:
+        layer_type: "InputConvolutional", "Convolutional", "SeparableConvolutional" or
+            "FullyConnected".
+        pooled: whether the layer pools its potentials.
+
+    Returns:
+        ``(bits, low, high, saturates)``: the signed register's width, its inclusive range and
+        whether values beyond it saturate to it.
+
+    Example:
+        >>> potential_register("Convolutional", pooled=True)
+        (20, -524288, 524287, True)
+        >>> potential_register("Convolutional", pooled=False)[0]
+        32
+    """
+    saturates = pooled or layer_type == "FullyConnected"
+    bits = POTENTIAL_BITS if saturates else ACCUMULATOR_BITS
+    return bits, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1, saturates

@@ -331,6 +331,31 @@ class Model:
             raise ValueError("x has no samples: accuracy is undefined.")
         return correct / total
 
+    def statistics(self, x, batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,
+                   engine: Optional[str] = None):
+        """Per-layer statistics on ``x``, in one streamed pass of the emulator: fraction of
+        non-zero outputs, output events per image, potentials' range and their headroom in
+        the chip's registers, thresholds' and act_steps' ranges and register margin, output
+        level histogram (see :mod:`cnn2snn_tfmot.akida.statistics` for the exact definitions).
+
+        Arguments:
+            x, batch_size, verbose, engine: as for :meth:`forward` (labels, if any, are
+                ignored). Memory is bounded by one batch.
+
+        Returns:
+            A :class:`cnn2snn_tfmot.akida.Statistics`: prints as a table, ``to_dict()``,
+            ``to_pandas()`` (when pandas is installed), indexed by layer name.
+
+        Example:
+            >>> stats = akida_model.statistics(images, engine="tf")
+            >>> stats["conv_0"].events_per_image <= stats["conv_0"].outputs_per_image
+            True
+        """
+        from cnn2snn_tfmot.akida.statistics import model_statistics
+
+        self._require_layers()
+        return model_statistics(self, x, batch_size, verbose, engine)
+
     def emulator_function(self, engine: Optional[str] = None):
         """The ``tf.function`` computing this model's output for a uint8 NHWC batch.
 
