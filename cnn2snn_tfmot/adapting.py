@@ -10,7 +10,7 @@ weights are carried over wherever the shapes allow. The passes, in order:
 * a BatchNormalization right after an activation moves before it;
 * a 1x1 Conv2D on a 1x1 map (the classifier head of keras.applications models) becomes a Dense
   layer with the same weights (exact), its input flattened;
-* DepthwiseConv2D [+ BatchNormalization] [+ activation] + 1x1 Conv2D becomes one
+* DepthwiseConv2D (+ BatchNormalization) (+ activation) + 1x1 Conv2D becomes one
   SeparableConv2D: the BatchNormalization is folded into the depthwise kernel and bias, the
   depthwise bias into the pointwise bias, and the activation between them is dropped (an Akida
   separable convolution fires once); a depthwise convolution without a 1x1 convolution after it
@@ -216,7 +216,7 @@ def _pointwise_after(chain: Chain, index: int) -> Tuple[Optional[int], Optional[
 
 
 def separable_convolutions(chain: Chain) -> None:
-    """DepthwiseConv2D [+ BatchNormalization] [+ activation] + 1x1 Conv2D -> SeparableConv2D;
+    """DepthwiseConv2D (+ BatchNormalization) (+ activation) + 1x1 Conv2D -> SeparableConv2D;
     a depthwise convolution alone -> SeparableConv2D with an identity pointwise kernel.
 
     The BatchNormalization between the two is folded into the depthwise kernel and bias and
