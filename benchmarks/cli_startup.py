@@ -31,7 +31,7 @@ def timed(command, rounds):
         times.append(time.perf_counter() - started)
         if result.returncode != 0:
             raise SystemExit(f"{command} failed: {result.stderr[-2000:]}")
-    return min(times), float(np.median(times))  # (benchmarks/statistics.py shadows the stdlib)
+    return min(times), float(np.median(times))
 
 
 def main():
