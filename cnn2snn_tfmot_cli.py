@@ -22,10 +22,10 @@ from typing import List, Optional
 
 PROG = "cnn2snn_tfmot"
 DESCRIPTION = ("Take a Keras CNN to BrainChip's Akida 1.0: check, adapt, quantize, convert, "
-               "summarize, evaluate, predict, export. Models: Keras files (.h5, SavedModel "
-               "directory, .keras; Keras 3 files are rebuilt as tf_keras) or Akida files "
-               "(.akida). Errors are one line on stderr with exit status 2; check exits with "
-               "1 when the model is not compatible.")
+               "summarize, evaluate, predict, report, export. Models: Keras files (.h5, "
+               "SavedModel directory, .keras; Keras 3 files are rebuilt as tf_keras) or Akida "
+               "files (.akida). Errors are one line on stderr with exit status 2; check and "
+               "report exit with 1 when the model is not compatible.")
 #: The Python warnings of these libraries are hidden with their logs (ours are kept).
 QUIET_MODULES = r"(tensorflow|tf_keras|keras|tensorflow_model_optimization|h5py|absl)(\.|$)"
 _SCALING_HELP = ("the input scaling (x_akida = SCALE * x_keras + SHIFT; 255 0 for Keras inputs "
@@ -86,11 +86,19 @@ def _sparse_argument(command) -> None:
                               "InputConvolutional layer (uint8 images)")
 
 
-def _data_arguments(command) -> None:
-    command.add_argument("images", help="images: an IDX file (e.g. t10k-images-idx3-ubyte.gz), "
-                                        "a .npy / .npz array (x or images, y or labels) or a "
-                                        "folder of PNG / JPEG images (class sub-folders give "
-                                        "labels); resized to the model's input if needed")
+_IMAGES_HELP = ("images: an IDX file (e.g. t10k-images-idx3-ubyte.gz), a .npy / .npz array "
+                "(x or images, y or labels) or a folder of PNG / JPEG images (class sub-folders "
+                "give labels); resized to the model's input if needed")
+
+
+def _data_arguments(command, images: str = "images") -> None:
+    """IMAGES (positional, or the option ``images``, e.g. --data), labels, batch size, engine,
+    input scaling: what every command that runs a model on images takes."""
+    if images.startswith("-"):
+        command.add_argument(images, dest="images", required=True, metavar="FILE",
+                             help=_IMAGES_HELP)
+    else:
+        command.add_argument(images, help=_IMAGES_HELP)
     command.add_argument("--labels", default=None,
                          help="labels file (IDX, .npy or .npz); default: the labels of the "
                               ".npz or of the class sub-folders")
@@ -182,6 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
                          help="write every image's outputs: .npy (float32 array) or .csv "
                               "(image, class, score)")
     predict.add_argument("--show", type=int, default=10, help="lines printed (0: none)")
+
+    report = _command(commands, "report", "write an HTML page on a model run on images: "
+                      "summaries, compatibility, per-layer statistics, figures, accuracy and "
+                      "Keras-vs-Akida agreement when labels are known (needs matplotlib)")
+    _model_argument(report, "an .akida file or a quantized Keras model file")
+    _data_arguments(report, "--data")
+    report.add_argument("--out", required=True, help="the directory to write index.html into")
+    _sparse_argument(report)
+    report.add_argument("--log", default=None, help="a training log with register margins "
+                        "(CSVLogger file or TensorBoard directory): adds the margins figure")
+    report.add_argument("--title", default=None, help="the page title (default: the model's "
+                        "name)")
     return parser
 
 
@@ -250,7 +270,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         argv: the arguments (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 on success, 1 for an incompatible model (``check``), 2 for an error.
+        The exit status: 0 on success, 1 for an incompatible model (``check``,
+        ``report``), 2 for an error.
 
     Example:
         >>> main(["--version"])  # doctest: +ELLIPSIS

@@ -12,13 +12,14 @@ Commands:
   summary   MODEL                                    Akida layers, or a Keras model's blocks
   evaluate  MODEL IMAGES [--labels FILE]             accuracy on IDX / .npy / .npz / folders
   predict   MODEL IMAGES [--output FILE]             the predicted class of each image
+  report    MODEL --data IMAGES --out DIR [--log LOG] an HTML page: statistics, figures
   export    MODEL DIRECTORY [--input-scaling S Z] [--sparse] [--engine custom|tf]
 
 Keras models are read with load_quantized_model (.h5, SavedModel, .keras; Keras 3 files are
-rebuilt as tf_keras). convert, export, evaluate and predict of a Keras model need its input
-scaling: the one it remembers (``quantize --input-scaling``) or ``--input-scaling``; without
-either they refuse, saying so. Errors are one line on stderr and exit status 2; ``check``
-exits with 1 when the model is not compatible.
+rebuilt as tf_keras). convert, export, evaluate, predict and report of a Keras model need its
+input scaling: the one it remembers (``quantize --input-scaling``) or ``--input-scaling``;
+without either they refuse, saying so. Errors are one line on stderr and exit status 2;
+``check`` and ``report`` exit with 1 when the model is not compatible.
 
 Example:
     $ cnn2snn_tfmot quantize float.h5 q.h5 -w 4 -a 4 -i 8 --input-scaling 255 0
@@ -198,17 +199,24 @@ def _export(args) -> int:
     return 0
 
 
-def _models(args):
-    """(akida model, keras model or None, input scaling or None) of the MODEL argument."""
+def _model_and_scaling(args):
+    """(Akida model, None) for an .akida file, else (Keras model, its input scaling)."""
     if _is_akida_file(args.model):
         if args.input_scaling is not None:
             raise ValueError("--input-scaling applies to Keras models; an .akida model takes "
                              "uint8 images as they are.")
         from cnn2snn_tfmot.akida import Model
 
-        return Model(args.model), None, None
+        return Model(args.model), None
     model = _load(args.model)
-    scaling = _scaling(args, model)
+    return model, _scaling(args, model)
+
+
+def _models(args):
+    """(akida model, keras model or None, input scaling or None) of the MODEL argument."""
+    model, scaling = _model_and_scaling(args)
+    if scaling is None:
+        return model, None, None
     from cnn2snn_tfmot.converter import convert
 
     return convert(model, input_scaling=scaling), model, scaling
@@ -289,10 +297,32 @@ def _predict(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from cnn2snn_tfmot.html_report import report
+    from cnn2snn_tfmot.image_files import open_images
+
+    model, scaling = _model_and_scaling(args)
+    input_shape = model.input_shape if scaling is None else model.input_shape[1:]
+    source = open_images(args.images, input_shape, args.labels)
+    for note in source.notes:
+        print(f"note: {note}")
+    # the report reads the images several times: an array (the command line's data are small)
+    images = np.concatenate(list(source.batches(args.batch_size)))
+    result = report(model, images, args.out, y=source.labels, input_scaling=scaling,
+                    input_is_sparse=args.sparse, log=args.log, title=args.title,
+                    batch_size=args.batch_size, engine=args.engine)
+    if not result.compatible:
+        print("the model is not compatible with Akida 1.0:\n  - " +
+              "\n  - ".join(result.problems))
+    print(f"report written to {result.path}")
+    return 0 if result.compatible else 1
+
+
 #: Command name -> function(args) -> exit status (the parser is cnn2snn_tfmot_cli's).
 COMMANDS: Dict[str, Callable] = {"check": _check, "adapt": _adapt, "quantize": _quantize,
                                  "convert": _convert, "summary": _summary, "export": _export,
-                                 "evaluate": _evaluate, "predict": _predict}
+                                 "evaluate": _evaluate, "predict": _predict,
+                                 "report": _report}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -302,7 +332,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         argv: the arguments (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 on success, 1 for an incompatible model (``check``), 2 for an error.
+        The exit status: 0 on success, 1 for an incompatible model (``check``,
+        ``report``), 2 for an error.
 
     Example:
         >>> akida_model.save("model.akida")

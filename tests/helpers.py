@@ -164,3 +164,11 @@ def converted_cnn(seed=0, n=48):
     model_q = quantize(model, 4, 4, 8)
     labels = np.random.default_rng(seed).integers(0, 10, n).astype(np.int64)
     return model_q, convert(model_q, input_scaling=(255, 0)), x, labels
+
+
+def write_idx(path, array):
+    """Writes a uint8 array as an IDX file (MNIST's format), as the command line reads it."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big")
+                                                         for d in array.shape)
+    with open(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())

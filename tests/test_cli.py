@@ -12,10 +12,11 @@ from cnn2snn_tfmot.akida import Model as AkidaModel
 from cnn2snn_tfmot.cli import main
 from cnn2snn_tfmot.tfkeras import keras, tf
 
-from helpers import AKIDA, REPO, float_cnn, images, set_bn
+from helpers import AKIDA, REPO, float_cnn, images, set_bn, write_idx
 
 L = keras.layers
-COMMANDS = ["check", "adapt", "quantize", "convert", "export", "summary", "evaluate", "predict"]
+COMMANDS = ["check", "adapt", "quantize", "convert", "export", "summary", "evaluate", "predict",
+            "report"]
 
 
 @pytest.fixture(scope="module")
@@ -154,13 +155,6 @@ def test_evaluate_an_akida_model_and_a_keras_model(files, remembering, data, cap
     assert "has no labels" in capsys.readouterr().err
 
 
-def write_idx(path, array):
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big")
-                                                         for d in array.shape)
-    with open(path, "wb") as handle:
-        handle.write(header + array.astype(np.uint8).tobytes())
-
-
 def test_evaluate_idx_files_resized_to_the_model(files, remembering, capsys):
     x = images(12, shape=(20, 20, 1), seed=31)[..., 0]
     write_idx(str(files / "images-idx3-ubyte"), x)
@@ -228,9 +222,9 @@ def test_help_shows_the_defaults_and_needs_no_tensorflow(command, capsys):
     assert cnn2snn_tfmot_cli.main(["--help"] if command is None else [command, "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())  # help text is wrapped
     assert out.startswith("usage: cnn2snn_tfmot")
-    if command in ("evaluate", "predict"):
+    if command in ("evaluate", "predict", "report"):
         assert "images per batch (default: 256)" in out
-    if command in ("convert", "export", "evaluate", "predict", "check"):
+    if command in ("convert", "export", "evaluate", "predict", "check", "report"):
         assert "Default: the one the model remembers" in out
 
 
