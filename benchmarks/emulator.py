@@ -41,7 +41,7 @@ def _runner(engine, directory):
     import numpy as np
 
     import cnn2snn_tfmot  # noqa: F401
-    from cnn2snn_tfmot._keras import keras, tf
+    from cnn2snn_tfmot.tfkeras import keras, tf
 
     if engine == "keras_float":
         model = keras.models.load_model(os.path.join(directory, "float.h5"), compile=False)
@@ -109,8 +109,8 @@ def prepare(name, directory):
 
     import cnn2snn_tfmot  # noqa: F401
     from cnn2snn_tfmot import convert, quantize
-    from cnn2snn_tfmot._keras import keras
     from cnn2snn_tfmot.datasets import mnist_split
+    from cnn2snn_tfmot.tfkeras import keras
     from cnn2snn_tfmot.zoo import calibrate_batchnorm, cifar_separable_cnn, mnist_cnn
 
     keras.utils.set_random_seed(0)

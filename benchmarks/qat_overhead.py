@@ -17,15 +17,14 @@ import platform
 import statistics
 import time
 
-import cnn2snn_tfmot  # noqa: F401  (first: Keras 2)
-
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
-from cnn2snn_tfmot import quantize
+import cnn2snn_tfmot  # noqa: F401  (first: Keras 2)
 from cnn2snn_tfmot import quantization_ops as qops
+from cnn2snn_tfmot import quantize
 from cnn2snn_tfmot import quantize_configs as qc
-from cnn2snn_tfmot._keras import keras, tf
+from cnn2snn_tfmot.tfkeras import keras, tf
 from cnn2snn_tfmot.zoo import mnist_cnn
 
 L = keras.layers

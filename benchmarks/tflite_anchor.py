@@ -46,8 +46,9 @@ CALIBRATION_IMAGES = 32
 def _tflite_interpreter_class():
     """ai_edge_litert's Interpreter when installed, else tf.lite's; and its description."""
     try:
-        from ai_edge_litert.interpreter import Interpreter
         from importlib.metadata import version
+
+        from ai_edge_litert.interpreter import Interpreter
         return Interpreter, f"ai_edge_litert {version('ai-edge-litert')}"
     except ImportError:
         import warnings
@@ -81,7 +82,7 @@ def _runner(engine, directory, batch):
                      "input_dtype": np.dtype(source["dtype"]).name}
 
     import cnn2snn_tfmot  # noqa: F401
-    from cnn2snn_tfmot._keras import keras, tf
+    from cnn2snn_tfmot.tfkeras import keras, tf
 
     if engine == "keras_float":
         model = keras.models.load_model(os.path.join(directory, "float.h5"), compile=False)
@@ -160,7 +161,7 @@ def prepare(size, width, directory, seed=0):
 
     import cnn2snn_tfmot  # noqa: F401
     from cnn2snn_tfmot import convert, quantize
-    from cnn2snn_tfmot._keras import keras, tf
+    from cnn2snn_tfmot.tfkeras import keras, tf
     from cnn2snn_tfmot.zoo import akidanet_like, calibrate_batchnorm
 
     keras.utils.set_random_seed(seed)

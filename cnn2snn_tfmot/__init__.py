@@ -1,23 +1,37 @@
 """cnn2snn_tfmot: quantize Keras CNNs, convert them to Akida 1.0 models, emulate the chip.
 
-Importing the package selects Keras 2 (tf_keras) for TensorFlow (``TF_USE_LEGACY_KERAS=1``);
-see ``cnn2snn_tfmot._keras``. Public names follow BrainChip's cnn2snn.
+Importing the package makes ``tensorflow.keras`` mean Keras 2 (tf_keras), as TensorFlow Model
+Optimization needs (see :mod:`cnn2snn_tfmot.tfkeras`); ``cnn2snn_tfmot.keras`` and
+``cnn2snn_tfmot.tf`` are the modules the package uses. It also registers the compiled Akida ops
+(so that emulator SavedModels reload) and the package's Keras objects (so that
+``keras.models.load_model`` reloads quantized models). Public names follow BrainChip's cnn2snn;
+``__all__`` lists them.
 
 Example:
     >>> import cnn2snn_tfmot            # before tensorflow.keras, or set TF_USE_LEGACY_KERAS=1
-    >>> from cnn2snn_tfmot import quantization_layers as qlayers, quantization_ops as qops
-    >>> layer = qlayers.QuantizedDense(10, quantizer=qops.MaxPerAxisQuantizer(bitwidth=4))
+    >>> from cnn2snn_tfmot import QuantizedDense, MaxPerAxisQuantizer
+    >>> QuantizedDense(10, quantizer=MaxPerAxisQuantizer(bitwidth=4)).quantizer
+    MaxPerAxisQuantizer(bitwidth=4)
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from cnn2snn_tfmot import _keras  # noqa: F401  (first: sets TF_USE_LEGACY_KERAS)
+# First: sets TF_USE_LEGACY_KERAS before TensorFlow is imported.
+from cnn2snn_tfmot.tfkeras import keras, tf  # noqa: I001
+
+from cnn2snn_tfmot import (akida, datasets, plots, quantization_layers, quantization_ops,
+                           quantize_configs, registry, zoo)
+from cnn2snn_tfmot.adapting import adapt
 from cnn2snn_tfmot.callbacks import (AkidaRegisterWarning, GammaClipping, MinValueConstraint,
                                      ScaleFactorMonitor, add_gamma_constraint)
 from cnn2snn_tfmot.compatibility import AkidaChipWarning, check_model_compatibility
-from cnn2snn_tfmot.converter import IncompatibleModelError, convert
-from cnn2snn_tfmot.engine import ops as _ops
+from cnn2snn_tfmot.converter import convert
 from cnn2snn_tfmot.engine.export import (EmulatorLoadError, export, export_saved_model,
                                          load_saved_model)
+from cnn2snn_tfmot.engine.ops import is_available as _ops_available
+from cnn2snn_tfmot.exact_training import hardware_exact
+from cnn2snn_tfmot.input_scaling import InputScaling, InputScalingWarning, input_scaling_of
+from cnn2snn_tfmot.keras3 import Keras3IntakeError, from_keras3
+from cnn2snn_tfmot.quantization import create_trainable_quantizer_model, quantize, quantize_layer
 from cnn2snn_tfmot.quantization_layers import (ActivationDiscreteRelu, QuantizedActivation,
                                                QuantizedConv2D, QuantizedDense,
                                                QuantizedDepthwiseConv2D, QuantizedReLU,
@@ -31,11 +45,53 @@ from cnn2snn_tfmot.quantize_configs import (ActivationQuantizer, AkidaQuantizeSc
                                             Conv2DQuantizeConfig, DenseQuantizeConfig,
                                             DepthwiseConv2DQuantizeConfig, ReLUQuantizeConfig,
                                             SeparableConv2DQuantizeConfig, quantize_scope)
-from cnn2snn_tfmot.quantize import create_trainable_quantizer_model, quantize, quantize_layer
+from cnn2snn_tfmot.rewrites import Change, Changes
+from cnn2snn_tfmot.rules import IncompatibleModelError
+from cnn2snn_tfmot.sanitizing import sanitize
 from cnn2snn_tfmot.saving import load_partial_weights, load_quantized_model
+from cnn2snn_tfmot.tensorboard import AkidaTensorBoard
+from cnn2snn_tfmot.html_report import report
 from cnn2snn_tfmot.transforms import merge_separable_conv
+
+__all__ = [
+    # the Keras and TensorFlow the package uses
+    "keras", "tf",
+    # quantizers and quantized layers (the seeds' quantization_ops / quantization_layers)
+    "WeightQuantizerBase", "LinearWeightQuantizer", "MaxQuantizer", "MaxPerAxisQuantizer",
+    "StdWeightQuantizer", "WeightQuantizer", "TrainableStdWeightQuantizer",
+    "TrainableWeightQuantizer", "WeightFloat", "QuantizedConv2D", "QuantizedDepthwiseConv2D",
+    "QuantizedSeparableConv2D", "QuantizedDense", "QuantizedActivation",
+    "ActivationDiscreteRelu", "QuantizedReLU",
+    # the TFMOT way
+    "ActivationQuantizer", "Conv2DQuantizeConfig", "DepthwiseConv2DQuantizeConfig",
+    "SeparableConv2DQuantizeConfig", "DenseQuantizeConfig", "ReLUQuantizeConfig",
+    "AkidaQuantizeScheme", "quantize_scope",
+    # quantize, transforms, files
+    "quantize", "quantize_layer", "create_trainable_quantizer_model", "merge_separable_conv",
+    "load_quantized_model", "load_partial_weights",
+    # bring your own model: Keras 3 intake, exact rewrites, architecture changes
+    "from_keras3", "Keras3IntakeError", "sanitize", "adapt", "Change", "Changes",
+    # the input scaling a model is meant for
+    "InputScaling", "input_scaling_of", "InputScalingWarning",
+    # training callbacks
+    "GammaClipping", "ScaleFactorMonitor", "MinValueConstraint", "add_gamma_constraint",
+    "AkidaRegisterWarning", "AkidaTensorBoard",
+    # compatibility and conversion
+    "check_model_compatibility", "AkidaChipWarning", "convert", "IncompatibleModelError",
+    # training what the chip computes
+    "hardware_exact",
+    # the emulator
+    "export", "export_saved_model", "load_saved_model", "EmulatorLoadError",
+    # seeing inside: the HTML report (statistics: akida.Model.statistics; figures: plots)
+    "report",
+    # public modules
+    "akida", "quantization_ops", "quantization_layers", "quantize_configs", "registry",
+    "datasets", "zoo", "plots",
+    "__version__",
+]
 
 # Registers the compiled Akida ops (when built), so that emulator SavedModels exported with
 # them reload in any process that imports the package. A missing library is reported when an
 # engine is first chosen, not here.
-_ops.is_available()
+_ops_available()
+del _ops_available

@@ -17,26 +17,23 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
-from cnn2snn_tfmot._keras import keras
-from cnn2snn_tfmot.quantization_layers import QuantizedActivation, QuantizedLayerMixin
-from cnn2snn_tfmot.quantization_ops import WeightFloat, WeightQuantizerBase
-from cnn2snn_tfmot.quantize_configs import ReLUQuantizeConfig, _WeightsQuantizeConfig
+from cnn2snn_tfmot import registry, rules
+from cnn2snn_tfmot.quantization_layers import QuantizedActivation
+from cnn2snn_tfmot.quantization_ops import WeightQuantizerBase
+from cnn2snn_tfmot.quantize_configs import NeuralQuantizeConfig, ReLUQuantizeConfig
 from cnn2snn_tfmot.saving import layer_key
-from cnn2snn_tfmot.transforms import channels_first_error, single_branch_layers
+from cnn2snn_tfmot.tfkeras import tf
+from cnn2snn_tfmot.transforms import (
+    LayerSpec,
+    batchnorm_parameters,
+    merged_separable_bias,
+    single_branch_layers,
+)
 
 __all__ = ["NeuralItem", "ActivationItem", "PoolItem", "BatchNormItem", "OtherItem", "Block",
-           "Analysis", "analyze", "ACTIVATION_BITS"]
+           "Analysis", "analyze", "analyze_layers", "read_layer", "akida_kind", "weights_bits"]
 
-L = keras.layers
 _QuantizeWrapper = tfmot.quantization.keras.QuantizeWrapper
-
-#: Activation bitwidths Akida runs.
-ACTIVATION_BITS = (1, 2, 4)
-#: Weight bitwidths BrainChip's runtime accepts on inner layers (the input layer takes 2..8).
-INNER_WEIGHT_BITS = (2, 4, 8)
-#: What the chip itself maps (akida-v1.md section 6), per Akida layer kind.
-CHIP_WEIGHT_BITS = {"input": (1, 2, 4, 8), "conv": (1, 2, 4), "separable": (2, 4),
-                    "dense": (1, 2, 4)}
 
 
 @dataclasses.dataclass
@@ -90,7 +87,7 @@ class BatchNormItem:
 
 @dataclasses.dataclass
 class OtherItem:
-    """Any other layer. ``kind``: dropout, identity (linear activation), flatten, reshape,
+    """Any other layer. ``kind``: identity (Dropout, linear activation), flatten, reshape,
     final (a softmax-like activation), float_relu, float_neural or unsupported."""
     name: str
     kind: str
@@ -127,213 +124,168 @@ def _shape(shape) -> Tuple[int, ...]:
 
 # Layer readers -----------------------------------------------------------------------------
 
-_NEURAL_KIND = ((L.SeparableConv2D, "separable"), (L.DepthwiseConv2D, "depthwise"),
-                (L.Conv2D, "conv"), (L.Dense, "dense"))
-_KERNEL_ROLE = {"kernel": "kernel", "depthwise_kernel": "depthwise",
-                "pointwise_kernel": "pointwise"}
 _CONFIG_KEYS = ("strides", "padding", "kernel_size", "dilation_rate", "depth_multiplier",
-                "groups", "activation", "use_bias")
+                "groups", "activation", "use_bias", "data_format")
 
 
-def _neural_kind(layer) -> Optional[str]:
-    for cls, kind in _NEURAL_KIND:
-        if isinstance(layer, cls) and not isinstance(layer, L.Conv2DTranspose):
-            return kind
-    return None
-
-
-def _neural_item(name, layer, kernels, quantizers) -> NeuralItem:
+def _neural_item(name, layer, entry, kernels, quantizers, io) -> NeuralItem:
     config = {key: value for key, value in layer.get_config().items() if key in _CONFIG_KEYS}
     bias = getattr(layer, "bias", None) if getattr(layer, "use_bias", False) else None
-    return NeuralItem(name=name, kind=_neural_kind(layer), kernels=kernels,
-                      quantizers=quantizers,
+    return NeuralItem(name=name, kind=entry.akida_kind, kernels=kernels, quantizers=quantizers,
                       bias=None if bias is None else np.array(bias.numpy(), np.float32),
-                      config=config, input_shape=_shape(layer.input_shape),
-                      output_shape=_shape(layer.output_shape), layers=(name,))
+                      config=config, input_shape=io[0], output_shape=io[1], layers=(name,))
 
 
-def _read_seed_neural(layer):
-    kernels, quantizers = {}, {}
-    for attribute, quantizer in layer.QUANTIZED_KERNELS:
-        role = "depthwise" if attribute == "depthwise_kernel" else _KERNEL_ROLE[attribute]
-        kernels[role] = np.array(getattr(layer, attribute).numpy(), np.float32)
-        quantizers[role] = getattr(layer, quantizer)
-    return _neural_item(layer.name, layer, kernels, quantizers)
+def _read_seed_neural(layer, entry, io):
+    kernels = {kernel.role: np.array(getattr(layer, kernel.attribute).numpy(), np.float32)
+               for kernel in entry.kernels}
+    quantizers = {kernel.role: getattr(layer, kernel.quantizer) for kernel in entry.kernels}
+    return _neural_item(layer.name, layer, entry, kernels, quantizers, io)
 
 
-def _read_wrapper(layer):
+def _read_wrapper(layer, io):
     inner, config = layer.layer, layer.quantize_config
     name = layer_key(layer)
-    if isinstance(config, _WeightsQuantizeConfig):
+    if isinstance(config, NeuralQuantizeConfig):
+        entry = config.neural_type
         kernels, quantizers = {}, {}
-        for (attribute, _), (variable, quantizer, _) in zip(config.KERNELS, layer._weight_vars):
-            role = "depthwise" if attribute == "depthwise_kernel" else _KERNEL_ROLE[attribute]
-            kernels[role] = np.array(variable.numpy(), np.float32)
-            quantizers[role] = quantizer
-        return _neural_item(name, inner, kernels, quantizers)
+        for kernel, (variable, quantizer, _) in zip(entry.kernels, layer._weight_vars):
+            kernels[kernel.role] = np.array(variable.numpy(), np.float32)
+            quantizers[kernel.role] = quantizer
+        return _neural_item(name, inner, entry, kernels, quantizers, io)
     if isinstance(config, ReLUQuantizeConfig):
         quantizer = config.quantizer
         threshold, height, width = quantizer.parameters(
             getattr(layer, "_output_quantizer_vars", None) or {})
         return ActivationItem(name, quantizer.bitwidth, float(threshold), float(height),
                               float(width))
-    return OtherItem(name, "unsupported", f"QuantizeWrapper({type(config).__name__})",
-                     _shape(layer.input_shape), _shape(layer.output_shape))
+    return OtherItem(name, "unsupported", f"QuantizeWrapper({type(config).__name__})", *io)
 
 
-def _read_activation(layer):
-    return ActivationItem(layer.name, layer.bitwidth, float(layer.threshold),
-                          float(layer.step_height), float(layer.step_width))
+def _read_batchnorm(layer, io):
+    gamma, beta, mean, variance, epsilon = batchnorm_parameters(LayerSpec.of(layer))
+    axes = tuple(int(a) for a in (layer.axis if isinstance(layer.axis, (list, tuple))
+                                  else [layer.axis]))
+    return BatchNormItem(layer.name, gamma, beta, mean, variance, epsilon, axes, len(io[0]) + 1)
 
 
-def _read_pool(layer):
-    if isinstance(layer, L.GlobalAveragePooling2D):
+def _read_pool(layer, role, io):
+    if role == "global_pool":
         return PoolItem(layer.name, "global")
     return PoolItem(layer.name, "max", tuple(layer.pool_size), tuple(layer.strides),
                     layer.padding)
 
 
-def _read_batchnorm(layer):
-    size = layer.moving_mean.shape[0]
-    gamma = layer.gamma.numpy() if layer.gamma is not None else np.ones(size)
-    beta = layer.beta.numpy() if layer.beta is not None else np.zeros(size)
-    axes = tuple(int(a) for a in (layer.axis if isinstance(layer.axis, (list, tuple))
-                                  else [layer.axis]))
-    return BatchNormItem(layer.name, gamma.astype(np.float64), beta.astype(np.float64),
-                         layer.moving_mean.numpy().astype(np.float64),
-                         layer.moving_variance.numpy().astype(np.float64),
-                         float(layer.epsilon), axes, len(layer.input_shape))
+def _other(layer, kind, io):
+    return OtherItem(layer.name, kind, type(layer).__name__, *io)
 
 
-def _other(kind):
-    return lambda layer: OtherItem(layer.name, kind, type(layer).__name__,
-                                   _shape(layer.input_shape), _shape(layer.output_shape))
-
-
-def _read_activation_layer(layer):
-    if layer.activation is keras.activations.relu:
-        return _other("float_relu")(layer)
-    if layer.activation is keras.activations.linear:
-        return _other("identity")(layer)
-    return _other("final")(layer)
-
-
-def _read_relu(layer):
-    return _other("float_relu")(layer)
-
-
-# Exact layer type -> reader, for the layers that are not quantized.
-_READERS = {
-    L.MaxPooling2D: _read_pool, L.GlobalAveragePooling2D: _read_pool,
-    L.BatchNormalization: _read_batchnorm,
-    L.Dropout: _other("dropout"), L.Flatten: _other("flatten"), L.Reshape: _other("reshape"),
-    L.Softmax: _other("final"), L.Activation: _read_activation_layer, L.ReLU: _read_relu,
-    L.Conv2D: _other("float_neural"), L.SeparableConv2D: _other("float_neural"),
-    L.DepthwiseConv2D: _other("float_neural"), L.Dense: _other("float_neural"),
+#: Role of a non-neural layer (registry) -> its item. Float ReLUs are kept as "float_relu"
+#: items, for the message that says to quantize them.
+_ROLE_READERS = {
+    "max_pool": _read_pool, "global_pool": _read_pool,
+    "batchnorm": lambda layer, role, io: _read_batchnorm(layer, io),
+    "relu": lambda layer, role, io: _other(layer, "float_relu", io),
+    "identity": _other, "flatten": _other, "reshape": _other, "final": _other,
+    # The remembered input scaling computes nothing: read as an identity.
+    "input_scaling": lambda layer, role, io: _other(layer, "identity", io),
 }
 
 
-def read_layer(layer):
+def read_layer(layer, io: Optional[Tuple[tuple, tuple]] = None):
     """Reads one Keras layer into an item (see the module docstring).
 
     Arguments:
         layer: a layer of a seed-style or TFMOT-quantized model.
+        io: its (input, output) shapes without the batch axis; by default those of the model
+            it was called in.
 
     Returns:
         A NeuralItem, ActivationItem, PoolItem, BatchNormItem or OtherItem.
+
+    Example:
+        >>> read_layer(model_quantized.get_layer("flatten"))
+        OtherItem(name='flatten', kind='flatten', type_name='Flatten', input_shape=(8, 8, 16), \
+output_shape=(1024,))
     """
+    if io is None:
+        io = (_shape(layer.input_shape), _shape(layer.output_shape))
     if isinstance(layer, _QuantizeWrapper):
-        return _read_wrapper(layer)
-    if isinstance(layer, QuantizedLayerMixin):
-        return _read_seed_neural(layer)
+        return _read_wrapper(layer, io)
+    table = registry.current()
     if isinstance(layer, QuantizedActivation):
-        return _read_activation(layer)
-    reader = _READERS.get(type(layer))
-    if reader is None:
-        return _other("unsupported")(layer)
-    return reader(layer)
+        return ActivationItem(layer.name, layer.bitwidth, float(layer.threshold),
+                              float(layer.step_height), float(layer.step_width))
+    entry = table.neural(type(layer))
+    if entry is not None:
+        if table.is_quantized(type(layer)):
+            return _read_seed_neural(layer, entry, io)
+        return _other(layer, "float_neural", io)
+    role = table.role(type(layer), layer.get_config())
+    if role is None:
+        return _other(layer, "unsupported", io)
+    return _ROLE_READERS[role](layer, role, io)
 
 
 # Rules -------------------------------------------------------------------------------------
 
-_SUPPORTED = ("QuantizedConv2D, QuantizedSeparableConv2D, QuantizedDepthwiseConv2D followed by "
-              "a 1x1 QuantizedConv2D, QuantizedDense (or the TFMOT-annotated Conv2D, "
-              "SeparableConv2D, DepthwiseConv2D, Dense), ActivationDiscreteRelu or another "
-              "QuantizedActivation, MaxPool2D, GlobalAvgPool2D, BatchNormalization, Dropout, "
-              "Flatten, Reshape, Input, and a final Softmax/Activation")
+def _supported() -> str:
+    return (f"{registry.current().supported_names()}, ActivationDiscreteRelu or another "
+            "QuantizedActivation, TFMOT-annotated layers with the Akida QuantizeConfigs, and a "
+            "final Softmax/Activation")
+
+
+def _merged(depthwise: NeuralItem, pointwise: NeuralItem) -> NeuralItem:
+    config = dict(depthwise.config)
+    config["use_bias"] = depthwise.bias is not None or pointwise.bias is not None
+    config["activation"] = pointwise.config.get("activation")
+    bias = pointwise.bias
+    if depthwise.bias is not None:
+        quantized = pointwise.quantizers["kernel"].quantize(
+            tf.constant(pointwise.kernels["kernel"])).numpy()
+        bias = merged_separable_bias(depthwise.bias, quantized, pointwise.bias)
+    return NeuralItem(
+        name=depthwise.name, kind="separable",
+        kernels={"depthwise": depthwise.kernels["depthwise"],
+                 "pointwise": pointwise.kernels["kernel"]},
+        quantizers={"depthwise": depthwise.quantizers["depthwise"],
+                    "pointwise": pointwise.quantizers["kernel"]},
+        bias=bias, config=config, input_shape=depthwise.input_shape,
+        output_shape=pointwise.output_shape, layers=(depthwise.name, pointwise.name))
 
 
 def _merge_pairs(items: list, violations: List[str]) -> list:
-    """Depthwise (no bias) + 1x1 stride-1 conv -> one separable item; a lone depthwise breaks
-    a rule."""
+    """Depthwise + 1x1 convolution pairs -> one separable item (the rule of
+    :func:`cnn2snn_tfmot.rules.separable_merge_problems`); a lone depthwise breaks a rule."""
     result, index = [], 0
     while index < len(items):
         item = items[index]
         following = items[index + 1] if index + 1 < len(items) else None
         if isinstance(item, NeuralItem) and item.kind == "depthwise":
-            if (isinstance(following, NeuralItem) and following.kind == "conv"
-                    and item.bias is None
-                    and tuple(following.config.get("kernel_size", ())) == (1, 1)
-                    and tuple(following.config.get("strides", ())) == (1, 1)):
-                config = dict(item.config)
-                config["use_bias"] = following.bias is not None
-                config["activation"] = following.config.get("activation")
-                result.append(NeuralItem(
-                    name=item.name, kind="separable",
-                    kernels={"depthwise": item.kernels["depthwise"],
-                             "pointwise": following.kernels["kernel"]},
-                    quantizers={"depthwise": item.quantizers["depthwise"],
-                                "pointwise": following.quantizers["kernel"]},
-                    bias=following.bias, config=config, input_shape=item.input_shape,
-                    output_shape=following.output_shape, layers=(item.name, following.name)))
-                index += 2
-                continue
-            violations.append(
-                f"Layer '{item.name}' (depthwise convolution): Akida has no depthwise layer; "
-                "a QuantizedDepthwiseConv2D without bias must be followed directly by a 1x1 "
-                "QuantizedConv2D (the two become a separable convolution), or use "
-                "QuantizedSeparableConv2D.")
+            neural_next = isinstance(following, NeuralItem)
+            if rules.is_separable_merge_candidate(
+                    item.kind, following.kind if neural_next else None,
+                    following.config if neural_next else None):
+                reasons = rules.separable_merge_problems(item.name, item.config,
+                                                         following.name, following.config)
+                if not reasons:
+                    result.append(_merged(item, following))
+                    index += 2
+                    continue
+                violations.extend(reasons)
+            else:
+                violations.append(rules.lone_depthwise_problem(item.name))
         result.append(item)
         index += 1
     return result
 
 
 def _neural_rules(item: NeuralItem, violations: List[str]) -> None:
-    where = f"Layer '{item.name}'"
-    config = item.config
-    if config.get("activation") not in (None, "linear"):
-        violations.append(f"{where} has the fused activation '{config['activation']}': Akida "
-                          "activations are separate layers (ActivationDiscreteRelu).")
-    if tuple(config.get("dilation_rate", (1, 1))) not in ((1, 1), (1,)):
-        violations.append(f"{where} has dilation_rate={tuple(config['dilation_rate'])}: Akida "
-                          "convolutions have dilation 1.")
-    if config.get("depth_multiplier", 1) != 1:
-        violations.append(f"{where} has depth_multiplier={config['depth_multiplier']}: Akida "
-                          "needs 1.")
-    if config.get("groups", 1) != 1:
-        violations.append(f"{where} has groups={config['groups']}: Akida needs 1.")
-    kernel_size = tuple(config.get("kernel_size", ()))
-    if kernel_size and any(k % 2 == 0 for k in kernel_size):
-        violations.append(f"{where} has kernel_size={kernel_size}: Akida kernels have odd "
-                          "sizes.")
-    for role, quantizer in item.quantizers.items():
-        if isinstance(quantizer, WeightFloat):
-            violations.append(f"{where}: the {role} weights are float (WeightFloat); quantize "
-                              "them (e.g. quantize(model, 4, 4) or a MaxPerAxisQuantizer).")
-    if item.kind == "separable":
-        depthwise, pointwise = item.quantizers["depthwise"], item.quantizers["pointwise"]
-        if depthwise.per_axis:
-            violations.append(f"{where}: the depthwise kernel must be quantized per tensor "
-                              f"(e.g. MaxQuantizer), not with {type(depthwise).__name__}.")
-        if depthwise.bitwidth != pointwise.bitwidth:
-            violations.append(f"{where}: depthwise ({depthwise.bitwidth} bits) and pointwise "
-                              f"({pointwise.bitwidth} bits) weights must have the same bitwidth "
-                              "(one weights_bits per Akida layer).")
+    violations.extend(rules.fused_activation_problems(item.name, item.config))
+    violations.extend(rules.layer_parameter_problems(item.name, item.config, item.kind))
+    violations.extend(rules.quantizer_problems(item.name, item.kind, item.quantizers))
     if item.kind == "dense":
-        shape = item.input_shape
-        if not (len(shape) == 1 or (len(shape) == 3 and shape[:2] == (1, 1))):
-            violations.append(f"{where}: a QuantizedDense must have an input of shape (N,) or "
-                              f"(1, 1, N), not {shape}; add a Flatten before it.")
+        violations.extend(rules.dense_input_problems(item.name, item.input_shape))
 
 
 def _group(items: list, violations: List[str]) -> List[Block]:
@@ -341,7 +293,7 @@ def _group(items: list, violations: List[str]) -> List[Block]:
     current: Optional[Block] = None
     flattened: Optional[Tuple[int, ...]] = None
     meaningful = [item for item in items
-                  if not (isinstance(item, OtherItem) and item.kind in ("dropout", "identity"))]
+                  if not (isinstance(item, OtherItem) and item.kind == "identity")]
     for position, item in enumerate(meaningful):
         following = meaningful[position + 1] if position + 1 < len(meaningful) else None
         if isinstance(item, NeuralItem):
@@ -383,7 +335,7 @@ def _group(items: list, violations: List[str]) -> List[Block]:
                                   "with the Akida QuantizeConfigs.")
             elif item.kind == "unsupported":
                 violations.append(f"Layer '{item.name}' ({item.type_name}) is not supported; "
-                                  f"supported layers: {_SUPPORTED}.")
+                                  f"supported layers: {_supported()}.")
             continue
         if current is None:
             violations.append(f"Layer '{item.name}' comes before any processing layer: a block "
@@ -391,9 +343,7 @@ def _group(items: list, violations: List[str]) -> List[Block]:
                               "QuantizedSeparableConv2D or QuantizedDense).")
             continue
         if isinstance(item, ActivationItem):
-            if item.bitwidth not in ACTIVATION_BITS:
-                violations.append(f"Activation '{item.name}' has {item.bitwidth} bits: Akida "
-                                  f"activations have {', '.join(map(str, ACTIVATION_BITS))} bits.")
+            violations.extend(rules.activation_bits_problems(item.name, item.bitwidth))
             if current.activation is not None:
                 violations.append(f"Activation '{item.name}' is the second activation of the "
                                   f"block of '{current.name}': a block has exactly one.")
@@ -409,7 +359,8 @@ def _group(items: list, violations: List[str]) -> List[Block]:
                                   f"of '{current.name}': a block has at most one.")
             else:
                 current.batchnorm = item
-            _batchnorm_rules(item, violations)
+            violations.extend(rules.batchnorm_problems(item.name, list(item.axes), item.rank,
+                                                       item.gamma, use="absorb"))
         elif isinstance(item, PoolItem):
             if current.activation is not None:
                 violations.append(f"Pooling layer '{item.name}' comes after the activation of "
@@ -421,39 +372,10 @@ def _group(items: list, violations: List[str]) -> List[Block]:
                                   f"'{current.pool.name}').")
             else:
                 current.pool = item
-            _pool_rules(item, current.neural, violations)
+            violations.extend(rules.pool_problems(
+                item.name, item.kind, item.size, item.strides, item.padding, current.neural.name,
+                current.neural.kind, current.neural.config.get("padding")))
     return blocks
-
-
-def _batchnorm_rules(item: BatchNormItem, violations: List[str]) -> None:
-    if len(item.axes) != 1 or item.axes[0] not in (-1, item.rank - 1):
-        violations.append(f"BatchNormalization '{item.name}' normalizes axis {list(item.axes)}: "
-                          "it must have axis=-1.")
-    non_positive = int(np.sum(item.gamma <= 0))
-    if non_positive:
-        violations.append(f"BatchNormalization '{item.name}' has {non_positive} non-positive "
-                          "gamma(s): a BatchNormalization layer cannot have negative or zero "
-                          "gammas (constrain them with add_gamma_constraint and retrain).")
-
-
-def _pool_rules(item: PoolItem, neural: NeuralItem, violations: List[str]) -> None:
-    if item.kind == "global":
-        if neural.kind == "dense":
-            violations.append(f"GlobalAvgPool2D '{item.name}' follows a dense layer: pooling "
-                              "belongs to convolutional blocks.")
-        return
-    if neural.kind == "dense":
-        violations.append(f"MaxPool2D '{item.name}' follows a dense layer: pooling belongs to "
-                          "convolutional blocks.")
-        return
-    padding = neural.config.get("padding")
-    if item.padding != padding:
-        violations.append(f"MaxPool2D '{item.name}' has padding '{item.padding}' but its "
-                          f"processing layer '{neural.name}' has '{padding}': a MaxPool2D "
-                          "must have the same padding as its processing layer.")
-    if any(s > k for s, k in zip(item.strides, item.size)):
-        violations.append(f"MaxPool2D '{item.name}' has strides {item.strides} larger than its "
-                          f"pool_size {item.size}: Akida needs strides <= pool_size.")
 
 
 def _input_rules(blocks: List[Block], input_shape, input_is_sparse: bool,
@@ -477,56 +399,64 @@ def _input_rules(blocks: List[Block], input_shape, input_is_sparse: bool,
 
 
 def akida_kind(block: Block, index: int, input_is_sparse: bool) -> str:
-    """The Akida layer kind of a block: "input", "conv", "separable" or "dense"."""
+    """The Akida layer kind of a block: "input", "conv", "separable" or "dense".
+
+    Arguments:
+        block: the block.
+        index: its position in the model.
+        input_is_sparse: whether the model starts with InputData.
+
+    Returns:
+        The kind; the first block of an image model is "input" (InputConvolutional).
+
+    Example:
+        >>> akida_kind(analyze(model_quantized).blocks[0], 0, False)
+        'input'
+    """
     if index == 0 and not input_is_sparse:
         return "input"
     return block.neural.kind
 
 
 def weights_bits(block: Block) -> int:
-    """The Akida weights_bits of a block (its quantizers' bitwidth)."""
+    """The Akida weights_bits of a block (its quantizers' bitwidth).
+
+    Arguments:
+        block: the block.
+
+    Returns:
+        The largest bitwidth of its quantizers (they must agree, see the quantizer rules).
+
+    Example:
+        >>> weights_bits(analyze(model_quantized).blocks[0])
+        8
+    """
     return max(q.bitwidth for q in block.neural.quantizers.values())
 
 
-def _runtime_rules(blocks: List[Block], input_is_sparse: bool, violations: List[str]) -> None:
-    for index, block in enumerate(blocks):
-        kind = akida_kind(block, index, input_is_sparse)
-        bits = weights_bits(block)
-        if kind != "input" and bits and bits not in INNER_WEIGHT_BITS:
-            violations.append(f"Layer '{block.name}' has {bits}-bit weights: BrainChip's "
-                              f"runtime accepts {', '.join(map(str, INNER_WEIGHT_BITS))} bits on "
-                              "layers other than the input layer.")
-        config = block.neural.config
-        if kind in ("conv", "separable") and any(
-                s > k for s, k in zip(config.get("strides", ()), config.get("kernel_size", ()))):
-            violations.append(f"Layer '{block.name}' has strides {tuple(config['strides'])} "
-                              f"larger than its kernel_size {tuple(config['kernel_size'])}: "
-                              "BrainChip's runtime needs strides <= kernel_size on layers other "
-                              "than the input layer.")
-
-
-def _chip_warnings(blocks: List[Block], input_shape, input_is_sparse: bool) -> List[str]:
+def _runtime_rules(blocks: List[Block], input_shape, input_is_sparse: bool,
+                   violations: List[str]) -> List[str]:
+    """Appends what BrainChip's runtime refuses; returns what only the chip refuses."""
     warnings = []
     for index, block in enumerate(blocks):
         kind = akida_kind(block, index, input_is_sparse)
         bits = weights_bits(block)
-        if bits and kind in CHIP_WEIGHT_BITS and bits not in CHIP_WEIGHT_BITS[kind]:
-            warnings.append(f"Layer '{block.name}': the Akida 1.0 chip maps "
-                            f"{', '.join(map(str, CHIP_WEIGHT_BITS[kind]))}-bit weights on this "
-                            f"layer type, not {bits} (the software runtime accepts it).")
-        if kind == "input" and len(input_shape) == 3 and not 5 <= input_shape[1] <= 256:
-            warnings.append(f"Layer '{block.name}': the chip's input layer takes images 5 to "
-                            f"256 pixels wide, not {input_shape[1]}.")
-        if block.pool is not None and block.pool.kind == "global":
-            width = block.neural.output_shape[1]
-            if not 1 <= width <= 32:
-                warnings.append(f"Layer '{block.name}': the chip's global average pooling "
-                                f"takes maps 1 to 32 wide, not {width}.")
+        if bits:
+            refused, chip_only = rules.weight_bits_problems(block.name, kind, bits)
+            violations.extend(refused)
+            warnings.extend(chip_only)
+        violations.extend(rules.stride_problems(block.name, block.neural.config, kind))
+        global_width = (block.neural.output_shape[1]
+                        if block.pool is not None and block.pool.kind == "global" else None)
+        warnings.extend(rules.chip_size_warnings(block.name, kind, input_shape, global_width))
     return warnings
 
 
 def analyze(model, input_is_sparse: bool = False) -> Analysis:
     """Reads a quantized Keras model into Akida blocks and checks every compatibility rule.
+
+    A layer that holds a quantized network of its own (a ``HardwareExactNetwork``, which lists
+    it as ``akida_layers``) is read as those layers.
 
     Arguments:
         model: a seed-style or TFMOT-quantized tf_keras model.
@@ -537,23 +467,56 @@ def analyze(model, input_is_sparse: bool = False) -> Analysis:
         An :class:`Analysis` (blocks, violations, chip-only warnings, input shape).
 
     Example:
-        >>> analysis = analyze(model_quantized)
-        >>> analysis.violations
+        >>> analyze(model_quantized).violations
         []
     """
     try:
         layers = single_branch_layers(model, "check_model_compatibility")
     except ValueError as err:
         return Analysis([], [str(err)], [], ())
-    input_shape = _shape(model.inputs[0].shape)
-    violations: List[str] = []
+    expanded = []
     for layer in layers:
-        message = channels_first_error(layer)
-        if message:
-            violations.append(message[0].upper() + message[1:])
-    items = _merge_pairs([read_layer(layer) for layer in layers], violations)
+        inner = getattr(layer, "akida_layers", None)
+        expanded += list(inner) if inner is not None else [layer]
+    return analyze_layers(expanded, _shape(model.inputs[0].shape), input_is_sparse, model.name)
+
+
+def analyze_layers(layers, input_shape, input_is_sparse: bool = False,
+                   model_name: str = "model") -> Analysis:
+    """Reads a chain of built Keras layers into Akida blocks and checks every rule.
+
+    Arguments:
+        layers: the layers after the model's input, in order.
+        input_shape: the model's input shape, batch excluded.
+        input_is_sparse: whether the Akida model starts with InputData.
+        model_name: the model's name, for messages.
+
+    Returns:
+        An :class:`Analysis`.
+
+    Example:
+        >>> len(analyze_layers(model_quantized.layers, (16, 16, 1)).blocks)
+        3
+    """
+    input_shape = tuple(input_shape)
+    violations: List[str] = [problem for layer in layers
+                             for problem in rules.data_format_problems(layer.name,
+                                                                       layer.get_config())]
+    items, shape = [], (None,) + input_shape
+    for layer in layers:  # shapes propagated: the layers need not have been called
+        output = tuple(layer.compute_output_shape(shape))
+        items.append(read_layer(layer, (_shape(shape), _shape(output))))
+        shape = output
+    float_layers = [item.name for item in items
+                    if isinstance(item, OtherItem) and item.kind == "float_neural"]
+    if float_layers and not any(isinstance(item, NeuralItem) for item in items):
+        # A float model breaks every block rule: one message says what to do instead.
+        refused = [f"{item.type_name} '{item.name}'" for item in items
+                   if isinstance(item, OtherItem) and item.kind == "unsupported"]
+        return Analysis([], [rules.float_model_problem(model_name, float_layers, refused)],
+                        [], input_shape)
+    items = _merge_pairs(items, violations)
     blocks = _group(items, violations)
     _input_rules(blocks, input_shape, input_is_sparse, violations)
-    _runtime_rules(blocks, input_is_sparse, violations)
-    return Analysis(blocks, violations, _chip_warnings(blocks, input_shape, input_is_sparse),
-                    input_shape)
+    warnings = _runtime_rules(blocks, input_shape, input_is_sparse, violations)
+    return Analysis(blocks, violations, warnings, input_shape)

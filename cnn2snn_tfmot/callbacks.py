@@ -1,7 +1,7 @@
 """Training helpers that keep a model within what Akida can run.
 
 BatchNormalization gammas that become tiny make folded weights tiny and scale factors huge,
-beyond the chip's threshold and act_step registers (akida-v1.md section 6). Three tools:
+beyond the chip's threshold and act_step registers (docs/akida-v1.md section 6). Three tools:
 
 * ``add_gamma_constraint(model)``: the akida_models helper of the seeds' tutorial, a gamma
   constraint on every BatchNormalization of a model you build;
@@ -11,8 +11,13 @@ beyond the chip's threshold and act_step registers (akida-v1.md section 6). Thre
   so that a model that will not fit is caught while it trains.
 
 Example:
-    >>> model.fit(x, y, callbacks=[GammaClipping(), ScaleFactorMonitor((255, 0)),
-    ...                            keras.callbacks.CSVLogger("log.csv")])
+    >>> loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    >>> quantized = quantize(model, 4, 4, 8, input_scaling=(255, 0))  # remembers its scaling
+    >>> quantized.compile(keras.optimizers.Adam(1e-4), loss)
+    >>> history = quantized.fit(x, y, verbose=0, callbacks=[
+    ...     GammaClipping(), ScaleFactorMonitor(), keras.callbacks.CSVLogger("log.csv")])
+    >>> sorted(history.history)[:2]
+    ['akida_margin/conv_0', 'akida_margin/dense']
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from typing import Dict, List, Tuple, Union
 
 import numpy as np
 
-from cnn2snn_tfmot._keras import check_keras_model, keras, tf
+from cnn2snn_tfmot.tfkeras import check_keras_model, keras, tf
 
 __all__ = ["MinValueConstraint", "add_gamma_constraint", "GammaClipping", "ScaleFactorMonitor",
            "AkidaRegisterWarning"]
@@ -36,7 +41,9 @@ class MinValueConstraint(keras.constraints.Constraint):
         min_value: the smallest value allowed.
 
     Example:
-        >>> keras.layers.BatchNormalization(gamma_constraint=MinValueConstraint(1e-2))
+        >>> bn = keras.layers.BatchNormalization(gamma_constraint=MinValueConstraint(1e-2))
+        >>> MinValueConstraint(1e-2)(tf.constant([-1.0, 0.5])).numpy()
+        array([0.01, 0.5 ], dtype=float32)
     """
 
     def __init__(self, min_value: float = 1e-2):
@@ -47,6 +54,11 @@ class MinValueConstraint(keras.constraints.Constraint):
 
     def get_config(self) -> dict:
         return {"min_value": self.min_value}
+
+
+# A layer's config names its constraint by class name only, and Keras's .h5 loader looks it
+# up by that name: register it under it too, so plain keras.models.load_model reloads it.
+keras.utils.get_custom_objects()[MinValueConstraint.__name__] = MinValueConstraint
 
 
 def _constrained_clone(layer, min_value: float):
@@ -73,10 +85,15 @@ def add_gamma_constraint(model, min_value: float = 1e-2):
         A new model with constrained BatchNormalization layers and the same weights.
 
     Example:
-        >>> model = add_gamma_constraint(model)
-        >>> model.compile("adam", "sparse_categorical_crossentropy"); model.fit(x, y)
+        >>> constrained = add_gamma_constraint(model)
+        >>> constrained.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+        >>> constrained.get_layer("conv_0_bn").gamma.assign([-1.0] * 8)
+        <...>
+        >>> _ = constrained.fit(x, y, verbose=0)
+        >>> constrained.get_layer("conv_0_bn").gamma.numpy()  # clipped after the update
+        array([0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01], dtype=float32)
     """
-    check_keras_model(model)
+    model = check_keras_model(model)
     if not isinstance(min_value, (int, float)) or not min_value > 0:
         raise ValueError(f"`min_value` must be a positive gamma; got {min_value!r}.")
     clone = keras.models.clone_model(
@@ -86,13 +103,9 @@ def add_gamma_constraint(model, min_value: float = 1e-2):
 
 
 def _batchnorm_gammas(model) -> List[tf.Variable]:
-    gammas = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            gammas += _batchnorm_gammas(layer)
-        elif isinstance(layer, keras.layers.BatchNormalization) and layer.gamma is not None:
-            gammas.append(layer.gamma)
-    return gammas
+    """Every BatchNormalization gamma of the model, nested layers and models included."""
+    return [layer.gamma for layer in model.submodules
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.gamma is not None]
 
 
 @keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
@@ -106,7 +119,12 @@ class GammaClipping(keras.callbacks.Callback):
         min_value: the smallest gamma allowed (default 1e-2).
 
     Example:
-        >>> model.fit(x, y, callbacks=[GammaClipping(1e-2)])
+        >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> model.get_layer("conv_0_bn").gamma.assign([-1.0] * 8)
+        <...>
+        >>> _ = model.fit(x, y, verbose=0, callbacks=[GammaClipping(1e-2)])
+        >>> bool(np.all(model.get_layer("conv_0_bn").gamma.numpy() >= np.float32(1e-2)))
+        True
     """
 
     def __init__(self, min_value: float = 1e-2):
@@ -133,7 +151,15 @@ class GammaClipping(keras.callbacks.Callback):
 
 
 class AkidaRegisterWarning(UserWarning):
-    """A layer's thresholds or act_steps would not fit Akida 1.0's registers if converted now."""
+    """A layer's thresholds or act_steps would not fit Akida 1.0's registers if converted now.
+
+    :class:`ScaleFactorMonitor` emits it (``on_violation="warn"`` or ``"stop"``).
+
+    Example:
+        >>> import warnings
+        >>> warnings.simplefilter("error", AkidaRegisterWarning)  # turn it into an exception
+        >>> warnings.resetwarnings()
+    """
 
 
 _VIOLATION_MODES = ("warn", "stop", "raise")
@@ -144,7 +170,7 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
     """Predicts during training whether ``convert`` will fit the model in Akida's registers.
 
     At each check it computes, from the current weights and with the converter's own code
-    (:func:`cnn2snn_tfmot.converter.block_registers`), every layer's thresholds and act_steps,
+    (:func:`cnn2snn_tfmot.registers.block_registers`), every layer's thresholds and act_steps,
     and writes into the Keras ``logs`` each layer's margin in bits,
     ``akida_margin/<layer>``: the smallest headroom, ``log2(limit / value)``, of its act_steps
     (above 1/16 and below the 20- or 24-bit register) and thresholds (within the signed
@@ -152,7 +178,12 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
     ``CSVLogger`` / ``TensorBoard`` in the callbacks list so that they record the margins.
 
     Arguments:
-        input_scaling: ``(scale, shift)`` that will be given to ``convert``.
+        input_scaling: ``(scale, shift)`` that will be given to ``convert``, or None (default):
+            the one the model remembers (``quantize(..., input_scaling=...)``); a model that
+            remembers none is then an error. An explicit pair must agree with the remembered
+            one. A model that remembers none is made to remember the given pair when training
+            begins (it is kept in the first quantized layer's config, so it is saved with the
+            model, and a line says so): ``convert`` and the command line then use it.
         frequency: "epoch" to check at the end of each epoch, or an int N to check every N
             training batches.
         on_violation: "warn" (an :class:`AkidaRegisterWarning`), "stop" (warn and stop
@@ -161,16 +192,24 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
         input_is_sparse: as for ``convert``.
 
     Example:
-        >>> model.fit(x, y, epochs=5, callbacks=[ScaleFactorMonitor((255, 0), on_violation="stop"),
-        ...                                      keras.callbacks.CSVLogger("train.csv")])
+        >>> quantized = quantize(model, 4, 4, 8)            # remembers no input scaling
+        >>> monitor = ScaleFactorMonitor((255, 0), on_violation="stop")
+        >>> quantized.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+        >>> _ = quantized.fit(x, y, epochs=2, verbose=0, callbacks=[
+        ...     monitor, keras.callbacks.CSVLogger("train.csv")])
+        ScaleFactorMonitor: model 'doctest_cnn' now remembers input_scaling=(255.0, 0) (in layer \
+'conv_0'); convert() and the command line use it.
+        >>> monitor.problems, sorted(monitor.margins)
+        ([], ['conv_0', 'dense', 'separable_1'])
     """
 
-    def __init__(self, input_scaling=(1.0, 0), frequency: Union[str, int] = "epoch",
+    def __init__(self, input_scaling=None, frequency: Union[str, int] = "epoch",
                  on_violation: str = "warn", input_is_sparse: bool = False):
         super().__init__()
-        from cnn2snn_tfmot.converter import check_input_scaling
+        from cnn2snn_tfmot.rules import check_input_scaling
 
-        self.input_scaling = check_input_scaling(input_scaling, input_is_sparse)
+        self.input_scaling = (None if input_scaling is None
+                              else check_input_scaling(input_scaling, input_is_sparse))
         if frequency != "epoch" and (isinstance(frequency, bool) or
                                      not isinstance(frequency, int) or frequency < 1):
             raise ValueError(f"ScaleFactorMonitor: `frequency` must be 'epoch' or a positive "
@@ -192,6 +231,30 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
             raise ValueError("ScaleFactorMonitor needs a model that convert() accepts; this "
                              "one breaks Akida rules:\n  - " + "\n  - ".join(
                                  analysis.violations))
+        scaling, source = self._scaling()
+        if source == "given":
+            from cnn2snn_tfmot.input_scaling import input_scaling_of, remember_input_scaling
+
+            if input_scaling_of(self.model) is None:  # remembered from now on, and reported
+                layer = remember_input_scaling(self.model, scaling)
+                print(
+                    f"ScaleFactorMonitor: model '{self.model.name}' now remembers "
+                    f"input_scaling={scaling} (in layer '{layer}'); convert() and the command "
+                    "line use it.")
+
+    def _scaling(self):
+        """The monitor's input scaling (given, else the model's) and where it came from."""
+        from cnn2snn_tfmot.input_scaling import resolve_input_scaling
+
+        scaling, source = resolve_input_scaling(self.model, self.input_scaling,
+                                                self.input_is_sparse)
+        if scaling is None:
+            raise ValueError(
+                f"ScaleFactorMonitor: model '{self.model.name}' does not remember an input "
+                "scaling and none was given: pass ScaleFactorMonitor(input_scaling=(255, 0)) "
+                "(for Keras inputs img / 255), or quantize the model with "
+                "quantize(..., input_scaling=(255, 0)) so that it remembers it.")
+        return scaling, source
 
     def on_train_batch_end(self, batch, logs=None):
         if self.frequency != "epoch" and (batch + 1) % self.frequency == 0:
@@ -209,11 +272,13 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
             layers that do not fit (empty when all fit).
         """
         from cnn2snn_tfmot.blocks import analyze
-        from cnn2snn_tfmot.converter import model_registers, register_problems
+        from cnn2snn_tfmot.registers import model_registers
+        from cnn2snn_tfmot.rules import register_problems
 
         analysis = analyze(self.model, self.input_is_sparse)
         margins, problems = {}, []
-        for registers in model_registers(analysis, self.input_scaling, self.input_is_sparse):
+        scaling, _ = self._scaling()
+        for registers in model_registers(analysis, scaling, self.input_is_sparse):
             margins[registers.name] = register_margin(registers)
             problems += register_problems(registers)
         return margins, problems
@@ -234,7 +299,8 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def get_config(self) -> dict:
-        return {"input_scaling": list(self.input_scaling), "frequency": self.frequency,
+        scaling = None if self.input_scaling is None else list(self.input_scaling)
+        return {"input_scaling": scaling, "frequency": self.frequency,
                 "on_violation": self.on_violation, "input_is_sparse": self.input_is_sparse}
 
 
@@ -242,15 +308,18 @@ def register_margin(registers) -> float:
     """The smallest headroom, in bits, of a block's registers (negative: does not fit).
 
     Arguments:
-        registers: a :class:`cnn2snn_tfmot.converter.BlockRegisters`.
+        registers: a :class:`cnn2snn_tfmot.registers.BlockRegisters`.
 
     Returns:
         ``min(log2(act_step / (1/16)), log2(limit / act_step), log2(range / |threshold|))``
         over channels; the last two only for blocks with an activation.
 
     Example:
-        >>> register_margin(block_registers(block, (255, 0), index=0))
-        7.3
+        >>> from cnn2snn_tfmot.blocks import analyze
+        >>> from cnn2snn_tfmot.registers import block_registers
+        >>> block = analyze(model_quantized).blocks[0]
+        >>> register_margin(block_registers(block, (255, 0), index=0)) > 0
+        True
     """
     from cnn2snn_tfmot.akida import limits
 

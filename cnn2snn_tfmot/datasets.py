@@ -1,4 +1,5 @@
-"""The MNIST test set shipped in examples/data, and a small, strict IDX reader.
+"""The MNIST test set shipped inside the package (cnn2snn_tfmot/data/mnist), and a small,
+strict IDX reader. Nothing is downloaded.
 
 The IDX format (http://yann.lecun.com/exdb/mnist/) is a 4-byte magic number (two zero bytes,
 a type code, the number of dimensions), big-endian uint32 dimensions, then the values. The
@@ -15,9 +16,8 @@ import numpy as np
 
 __all__ = ["IdxFormatError", "read_idx", "load_mnist", "mnist_split", "DEFAULT_MNIST_DIR"]
 
-#: examples/data of the repository (present in a source checkout or an editable install).
-DEFAULT_MNIST_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                 "examples", "data")
+#: Where the package ships the MNIST test set (package data: present in a wheel too).
+DEFAULT_MNIST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "mnist")
 _TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
           0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 _MAX_BYTES = 1 << 30  # far above MNIST; refuses absurd headers before reading
@@ -40,7 +40,8 @@ def read_idx(path: str) -> np.ndarray:
         IdxFormatError: bad magic number, unknown type, or a size that does not match.
 
     Example:
-        >>> labels = read_idx("examples/data/t10k-labels-idx1-ubyte.gz")  # shape (10000,)
+        >>> read_idx(os.path.join(DEFAULT_MNIST_DIR, "t10k-labels-idx1-ubyte.gz")).shape
+        (10000,)
     """
     opener = gzip.open if path.endswith(".gz") else open
     try:
@@ -78,7 +79,7 @@ def load_mnist(directory: str = DEFAULT_MNIST_DIR) -> Tuple[np.ndarray, np.ndarr
 
     Arguments:
         directory: where t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz are
-            (default: the repository's examples/data).
+            (default: the copy shipped in the package, DEFAULT_MNIST_DIR).
 
     Returns:
         ``(images, labels)``.
@@ -91,8 +92,8 @@ def load_mnist(directory: str = DEFAULT_MNIST_DIR) -> Tuple[np.ndarray, np.ndarr
     for path in paths:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"MNIST file {path} not found; pass the directory that holds "
-                                    "the two t10k IDX files (the repository ships them in "
-                                    "examples/data).")
+                                    "the two t10k IDX files (the package ships them in "
+                                    f"{DEFAULT_MNIST_DIR}).")
     images, labels = read_idx(paths[0]), read_idx(paths[1])
     if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
         raise IdxFormatError(f"{directory}: expected images (N, 28, 28) and labels (N,), got "

@@ -1,26 +1,32 @@
 """Quantization-aware Keras layers and quantized activations (the seeds' module).
 
 The neural layers derive from their Keras counterparts and share one mechanism,
-:class:`QuantizedLayerMixin`: each class declares which kernel attribute is quantized by which
-quantizer attribute, and the mixin builds the quantizers, swaps the quantized kernels in for
-the parent's ``call`` and serializes the quantizers. Biases are not quantized here: Akida
-folds them into the thresholds at conversion.
+:class:`QuantizedLayerMixin`: the registry (:mod:`cnn2snn_tfmot.registry`) says which kernel
+attribute each quantizer argument quantizes, and the mixin builds the quantizers, quantizes the
+kernels on every call and runs the Keras class's own ``call`` on them through a read-only view
+of the layer (:func:`call_with_kernels`): the layer's attributes are never replaced. Biases are
+not quantized here: Akida folds them into the thresholds at conversion.
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Dict, Tuple
+from typing import Dict, Optional
 
-from cnn2snn_tfmot._keras import keras, tf
-from cnn2snn_tfmot.quantization_ops import (WeightFloat, WeightQuantizerBase,
-                                            check_activation_bitwidth, discrete_relu_parameters,
-                                            quantized_activation)
+from cnn2snn_tfmot.quantization_ops import (
+    WeightFloat,
+    WeightQuantizerBase,
+    add_activation_variables,
+    check_activation_bitwidth,
+    check_max_value,
+    discrete_relu_parameters,
+    quantized_activation,
+)
+from cnn2snn_tfmot.tfkeras import keras, tf
 
 __all__ = [
     "QuantizedLayerMixin", "QuantizedConv2D", "QuantizedDepthwiseConv2D",
     "QuantizedSeparableConv2D", "QuantizedDense", "QuantizedActivation",
     "ActivationDiscreteRelu", "QuantizedReLU", "as_weight_quantizer", "depthwise_quantizer",
-    "call_once_with",
+    "call_with_kernels", "call_once_with",
 ]
 
 _register = keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
@@ -44,7 +50,12 @@ def as_weight_quantizer(value, argument: str, owner: str) -> WeightQuantizerBase
     if value is None:
         return WeightFloat()
     if isinstance(value, dict):
-        value = keras.utils.deserialize_keras_object(value)
+        # Keras's legacy (.h5) loader looks classes up by bare name only: give it the class
+        # the serialized quantizer was registered under.
+        registered = value.get("registered_name")
+        cls = keras.utils.get_registered_object(registered) if registered else None
+        value = keras.utils.deserialize_keras_object(
+            value, custom_objects=None if cls is None else {value.get("class_name"): cls})
     if not isinstance(value, WeightQuantizerBase):
         raise TypeError(
             f"{owner}: `{argument}` must be a weight quantizer (MaxQuantizer, "
@@ -69,6 +80,7 @@ def depthwise_quantizer(quantizer_dw, quantizer: WeightQuantizerBase,
         ValueError: when the depthwise quantizer is per-axis (Akida needs per-tensor).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization_ops import MaxQuantizer
         >>> depthwise_quantizer(None, MaxQuantizer(4), "sep")
         MaxQuantizer(bitwidth=4)
     """
@@ -87,37 +99,72 @@ def depthwise_quantizer(quantizer_dw, quantizer: WeightQuantizerBase,
     return quantizer_dw
 
 
-@contextlib.contextmanager
-def _swapped_attributes(layer, values: Dict[str, tf.Tensor]):
-    """Temporarily replaces layer attributes (kernels) without Keras attribute tracking."""
-    saved = {name: getattr(layer, name) for name in values}
-    try:
-        for name, value in values.items():
-            object.__setattr__(layer, name, value)
-        yield
-    finally:
-        for name, value in saved.items():
-            object.__setattr__(layer, name, value)
+class _KernelView:
+    """A layer as its Keras ``call`` sees it, with some kernels replaced.
+
+    Attribute reads fall through to the layer, except the replaced kernels; nothing is written
+    on the layer, so no quantized tensor outlives the call that made it (a tensor left on a
+    layer belongs to the graph being traced, and a later trace, such as a SavedModel export,
+    would capture it and fail).
+    """
+
+    __slots__ = ("_layer", "_kernels")
+
+    def __init__(self, layer, kernels: Dict[str, tf.Tensor]):
+        object.__setattr__(self, "_layer", layer)
+        object.__setattr__(self, "_kernels", kernels)
+
+    def __getattr__(self, name):
+        kernels = object.__getattribute__(self, "_kernels")
+        if name in kernels:
+            return kernels[name]
+        return getattr(object.__getattribute__(self, "_layer"), name)
+
+    def __setattr__(self, name, value):
+        setattr(object.__getattribute__(self, "_layer"), name, value)
+
+
+def call_with_kernels(keras_class: type, layer, inputs, kernels: Dict[str, tf.Tensor],
+                      *args, **kwargs):
+    """Runs ``keras_class.call`` for ``layer`` with ``kernels`` in place of its own.
+
+    Arguments:
+        keras_class: the Keras class whose computation to run (e.g. keras.layers.Conv2D).
+        layer: the layer (its bias, strides, padding... are used as they are).
+        inputs: the call's inputs.
+        kernels: kernel attribute name -> tensor to use instead.
+        *args, **kwargs: further arguments of ``call``.
+
+    Returns:
+        The outputs of the Keras computation.
+
+    Example:
+        >>> dense = keras.layers.Dense(1, use_bias=False)
+        >>> _ = dense(tf.ones((1, 2)))
+        >>> call_with_kernels(keras.layers.Dense, dense, tf.ones((1, 2)),
+        ...                   {"kernel": tf.fill((2, 1), 3.0)}).numpy()
+        array([[6.]], dtype=float32)
+    """
+    return keras_class.call(_KernelView(layer, kernels), inputs, *args, **kwargs)
 
 
 def call_once_with(layer, values: Dict[str, tf.Tensor]) -> None:
-    """Makes the next ``layer.call`` run with ``values`` swapped in, then restores them.
+    """Makes the next ``layer.call`` run with ``values`` as kernels (TFMOT's wrapper protocol).
 
-    TFMOT's wrapper sets quantized kernels on the wrapped layer and calls it; left in place,
-    those tensors belong to the graph that was being traced, and a later trace of the layer
-    (SavedModel export) captures them and fails. The one-shot ``call`` puts the variables back
-    as soon as the wrapper's call returns.
+    TFMOT's ``QuantizeWrapper`` hands the quantized kernels to the config, then calls the
+    wrapped layer's own ``call``, which reads ``self.kernel``. Rather than replacing the
+    layer's attribute (which leaves a graph tensor on it), that one call is redirected to
+    :func:`call_with_kernels`, and the redirection removes itself.
 
     Arguments:
         layer: the wrapped Keras layer.
-        values: attribute name -> tensor to use during the next call.
+        values: kernel attribute name -> tensor to use during the next call.
     """
-    original = type(layer).call
+    keras_class = type(layer)
 
     def call(inputs, *args, **kwargs):
         layer.__dict__.pop("call", None)
-        with _swapped_attributes(layer, values):
-            return original(layer, inputs, *args, **kwargs)
+        return call_with_kernels(keras_class, layer, inputs, values, *args, **kwargs)
 
     object.__setattr__(layer, "call", call)
 
@@ -125,23 +172,47 @@ def call_once_with(layer, values: Dict[str, tf.Tensor]) -> None:
 class QuantizedLayerMixin:
     """Shared mechanism of the quantized neural layers.
 
-    A subclass lists its ``QUANTIZED_KERNELS``, pairs of (kernel attribute, quantizer
-    attribute), and places the mixin before the Keras class it extends. The mixin builds every
-    quantizer on the layer (so a trainable quantizer's variable is a weight of the layer),
-    quantizes the kernels on each call and runs the Keras computation on them.
+    A subclass places the mixin before the Keras class it extends and is registered in
+    :mod:`cnn2snn_tfmot.registry` with its kernels (attribute, quantizer argument). The mixin
+    builds every quantizer on the layer (so a trainable quantizer's variable is a weight of the
+    layer), quantizes the kernels on each call and runs the Keras computation on them.
+
+    Every quantized neural layer also takes ``akida_input_scaling=(scale, shift)``: the input
+    scaling the model is meant for, remembered in its config (see
+    :mod:`cnn2snn_tfmot.input_scaling`; ``ScaleFactorMonitor`` sets it on the first layer).
 
     Example:
-        >>> class QuantizedConv1D(QuantizedLayerMixin, keras.layers.Conv1D):
-        ...     QUANTIZED_KERNELS = (("kernel", "quantizer"),)
+        >>> QuantizedDense(3).quantized_kernels[0].attribute
+        'kernel'
     """
 
-    QUANTIZED_KERNELS: Tuple[Tuple[str, str], ...] = ()
+    def __init__(self, *args, akida_input_scaling=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.akida_input_scaling = (None if akida_input_scaling is None
+                                    else tuple(akida_input_scaling))
+
+    @property
+    def neural_type(self):
+        """This layer's row of the registry (:class:`cnn2snn_tfmot.registry.NeuralType`)."""
+        from cnn2snn_tfmot import registry
+
+        entry = registry.current().for_quantized(type(self))
+        if entry is None:
+            raise TypeError(f"{type(self).__name__} is not registered in the layer registry; "
+                            "register it with cnn2snn_tfmot.registry (NeuralType).")
+        return entry
+
+    @property
+    def quantized_kernels(self):
+        """The registry's kernels of this layer type: (attribute, quantizer argument, ...)."""
+        return self.neural_type.kernels
 
     def build(self, input_shape):
         super().build(input_shape)
         self._quantizer_variables = {
-            kernel: getattr(self, quantizer).build(getattr(self, kernel).shape, kernel, self)
-            for kernel, quantizer in self.QUANTIZED_KERNELS}
+            kernel.attribute: getattr(self, kernel.quantizer).build(
+                getattr(self, kernel.attribute).shape, kernel.attribute, self)
+            for kernel in self.quantized_kernels}
 
     def quantized_weights(self, training=None) -> Dict[str, tf.Tensor]:
         """Returns the quantized kernels, by kernel attribute name.
@@ -152,18 +223,22 @@ class QuantizedLayerMixin:
         Returns:
             A dict such as ``{"kernel": <quantized kernel>}``.
         """
-        return {kernel: getattr(self, quantizer)(
-                    getattr(self, kernel), training, self._quantizer_variables[kernel])
-                for kernel, quantizer in self.QUANTIZED_KERNELS}
+        return {kernel.attribute: getattr(self, kernel.quantizer)(
+                    getattr(self, kernel.attribute), training,
+                    self._quantizer_variables[kernel.attribute])
+                for kernel in self.quantized_kernels}
 
     def call(self, inputs, training=None):
-        with _swapped_attributes(self, self.quantized_weights(training)):
-            return super().call(inputs)
+        return call_with_kernels(self.neural_type.keras_class, self, inputs,
+                                 self.quantized_weights(training))
 
     def get_config(self) -> dict:
         config = super().get_config()
-        for _, quantizer in self.QUANTIZED_KERNELS:
-            config[quantizer] = keras.utils.serialize_keras_object(getattr(self, quantizer))
+        for kernel in self.quantized_kernels:
+            config[kernel.quantizer] = keras.utils.serialize_keras_object(
+                getattr(self, kernel.quantizer))
+        if getattr(self, "akida_input_scaling", None) is not None:
+            config["akida_input_scaling"] = list(self.akida_input_scaling)
         return config
 
 
@@ -176,10 +251,11 @@ class QuantizedConv2D(QuantizedLayerMixin, keras.layers.Conv2D):
         quantizer: the weight quantizer of the kernel (default WeightFloat: no quantization).
 
     Example:
-        >>> QuantizedConv2D(8, 3, quantizer=MaxPerAxisQuantizer(bitwidth=8))
+        >>> layer = QuantizedConv2D(8, 3, quantizer=MaxPerAxisQuantizer(bitwidth=8))
+        >>> layer(tf.ones((1, 5, 5, 1))).shape
+        TensorShape([1, 3, 3, 8])
     """
 
-    QUANTIZED_KERNELS = (("kernel", "quantizer"),)
 
     def __init__(self, filters, kernel_size, *args, quantizer=None, **kwargs):
         super().__init__(filters, kernel_size, *args, **kwargs)
@@ -196,10 +272,11 @@ class QuantizedDepthwiseConv2D(QuantizedLayerMixin, keras.layers.DepthwiseConv2D
         quantizer: the weight quantizer of the depthwise kernel (default WeightFloat).
 
     Example:
-        >>> QuantizedDepthwiseConv2D(3, padding="same", quantizer=MaxQuantizer(bitwidth=4))
+        >>> layer = QuantizedDepthwiseConv2D(3, padding="same", quantizer=MaxQuantizer(4))
+        >>> layer(tf.ones((1, 5, 5, 2))).shape
+        TensorShape([1, 5, 5, 2])
     """
 
-    QUANTIZED_KERNELS = (("depthwise_kernel", "quantizer"),)
 
     def __init__(self, kernel_size, *args, quantizer=None, **kwargs):
         super().__init__(kernel_size, *args, **kwargs)
@@ -218,11 +295,12 @@ class QuantizedSeparableConv2D(QuantizedLayerMixin, keras.layers.SeparableConv2D
             Defaults to a quantizer configured like ``quantizer``.
 
     Example:
-        >>> QuantizedSeparableConv2D(32, 3, quantizer=MaxPerAxisQuantizer(4),
-        ...                          quantizer_dw=MaxQuantizer(4))
+        >>> layer = QuantizedSeparableConv2D(32, 3, quantizer=MaxPerAxisQuantizer(4),
+        ...                                  quantizer_dw=MaxQuantizer(4))
+        >>> layer(tf.ones((1, 5, 5, 2))).shape
+        TensorShape([1, 3, 3, 32])
     """
 
-    QUANTIZED_KERNELS = (("depthwise_kernel", "quantizer_dw"), ("pointwise_kernel", "quantizer"))
 
     def __init__(self, filters, kernel_size, *args, quantizer=None, quantizer_dw=None,
                  **kwargs):
@@ -241,10 +319,10 @@ class QuantizedDense(QuantizedLayerMixin, keras.layers.Dense):
         quantizer: the weight quantizer of the kernel (default WeightFloat).
 
     Example:
-        >>> QuantizedDense(10, quantizer=MaxQuantizer(bitwidth=4))
+        >>> QuantizedDense(10, quantizer=MaxQuantizer(bitwidth=4))(tf.ones((2, 3))).shape
+        TensorShape([2, 10])
     """
 
-    QUANTIZED_KERNELS = (("kernel", "quantizer"),)
 
     def __init__(self, units, *args, quantizer=None, **kwargs):
         super().__init__(units, *args, **kwargs)
@@ -318,19 +396,30 @@ class ActivationDiscreteRelu(QuantizedActivation):
     """A discrete ReLU: ``2**bitwidth`` values in [0, 6] (in [0, levels] for 1 and 2 bits).
 
     ``step = min(levels, 6) / levels``, ``step_height = step_width = step``,
-    ``threshold = step / 2``: 4 bits gives steps of 0.4.
+    ``threshold = step / 2``: 4 bits gives steps of 0.4. With ``max_value`` the steps are
+    ``max_value / levels``: the top level equals the clip of the bounded ReLU it replaces.
 
     Arguments:
         bitwidth: the activation bitwidth, 1..8 (Akida runs 1, 2 and 4).
+        max_value: the value of the top level, or None (default) for ``min(levels, 6)``.
 
     Example:
-        >>> ActivationDiscreteRelu(bitwidth=4).step_height.numpy()
-        0.4
+        >>> float(ActivationDiscreteRelu(bitwidth=4).step_height)
+        0.4000000059604645
+        >>> ActivationDiscreteRelu(2, max_value=6.0)(tf.constant([3.0, 7.0])).numpy()
+        array([2., 6.], dtype=float32)
     """
 
-    def __init__(self, bitwidth: int = 1, **kwargs):
+    def __init__(self, bitwidth: int = 1, max_value: Optional[float] = None, **kwargs):
         super().__init__(bitwidth, **kwargs)
-        self._threshold, self._step = discrete_relu_parameters(self.bitwidth)
+        self.max_value = None if max_value is None else check_max_value(max_value)
+        self._threshold, self._step = discrete_relu_parameters(self.bitwidth, self.max_value)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        if self.max_value is not None:
+            config["max_value"] = self.max_value
+        return config
 
     @property
     def threshold(self):
@@ -349,29 +438,36 @@ class ActivationDiscreteRelu(QuantizedActivation):
 class QuantizedReLU(QuantizedActivation):
     """A trainable quantized ReLU: the threshold and the step are two trainable variables.
 
-    They start at the values of ActivationDiscreteRelu(bitwidth); ``step_height`` equals
-    ``step_width`` (slope 1, as a ReLU). Inputs below ``threshold`` give 0, inputs above
+    They start at the values of ActivationDiscreteRelu(bitwidth, max_value); ``step_height``
+    equals ``step_width`` (slope 1, as a ReLU). Inputs below ``threshold`` give 0, inputs above
     ``threshold + levels * step`` give ``levels * step``.
 
     Arguments:
         bitwidth: the activation bitwidth, 1..8 (Akida runs 1, 2 and 4).
+        max_value: the initial top level, or None (default) for ``min(levels, 6)``.
 
     Example:
-        >>> QuantizedReLU(bitwidth=4, name="relu")  # 2 trainable parameters
+        >>> relu = QuantizedReLU(bitwidth=4, name="relu")
+        >>> relu(tf.constant([0.1, 0.3, 9.0])).numpy()
+        array([0. , 0.4, 6. ], dtype=float32)
+        >>> [weight.name for weight in relu.trainable_weights]
+        ['relu/threshold:0', 'relu/step:0']
     """
 
-    def __init__(self, bitwidth: int = 1, **kwargs):
+    def __init__(self, bitwidth: int = 1, max_value: Optional[float] = None, **kwargs):
         super().__init__(bitwidth, **kwargs)
-        self._initial_threshold, self._initial_step = discrete_relu_parameters(self.bitwidth)
+        self.max_value = None if max_value is None else check_max_value(max_value)
 
     def build(self, input_shape):
-        self.threshold_ = self.add_weight(
-            name="threshold", shape=(), dtype=tf.float32, trainable=True,
-            initializer=keras.initializers.Constant(self._initial_threshold))
-        self.step_ = self.add_weight(
-            name="step", shape=(), dtype=tf.float32, trainable=True,
-            initializer=keras.initializers.Constant(self._initial_step))
+        variables = add_activation_variables(self, self.bitwidth, max_value=self.max_value)
+        self.threshold_, self.step_ = variables["threshold"], variables["step"]
         super().build(input_shape)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        if self.max_value is not None:
+            config["max_value"] = self.max_value
+        return config
 
     @property
     def threshold(self):

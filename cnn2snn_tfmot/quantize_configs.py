@@ -21,18 +21,30 @@ default 8-bit quantizers are inserted.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Tuple
+import warnings
+from typing import Optional, Tuple
 
 import tensorflow_model_optimization as tfmot
 
-from cnn2snn_tfmot import quantization_layers, quantization_ops
-from cnn2snn_tfmot._keras import keras, tf
-from cnn2snn_tfmot.quantization_layers import (as_weight_quantizer, call_once_with,
-                                               depthwise_quantizer)
-from cnn2snn_tfmot.quantization_ops import (ConfigEqualityMixin, MaxPerAxisQuantizer,
-                                            MaxQuantizer, check_activation_bitwidth,
-                                            check_weight_bitwidth,
-                                            discrete_relu_parameters, quantized_activation)
+from cnn2snn_tfmot import quantization_layers, quantization_ops, registry, rules
+from cnn2snn_tfmot.quantization_layers import (
+    as_weight_quantizer,
+    call_once_with,
+    depthwise_quantizer,
+)
+from cnn2snn_tfmot.quantization_ops import (
+    ConfigEqualityMixin,
+    add_activation_variables,
+    check_activation_bitwidth,
+    check_max_value,
+    check_weight_bitwidth,
+    default_top_level,
+    default_weight_quantizer,
+    discrete_relu_parameters,
+    quantized_activation,
+    relu_max_value,
+)
+from cnn2snn_tfmot.tfkeras import keras
 
 _tfmot_keras = tfmot.quantization.keras
 QuantizeConfig = _tfmot_keras.QuantizeConfig
@@ -52,35 +64,38 @@ _register = keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
 class ActivationQuantizer(ConfigEqualityMixin, Quantizer):
     """TFMOT quantizer of a ReLU's output, equal to ActivationDiscreteRelu or QuantizedReLU.
 
-    With ``trainable=False`` it computes ActivationDiscreteRelu(bitwidth); with
+    With ``trainable=False`` it computes ActivationDiscreteRelu(bitwidth, max_value); with
     ``trainable=True`` it owns two trainable variables, ``threshold`` and ``step``, initialised
-    like QuantizedReLU(bitwidth).
+    like QuantizedReLU(bitwidth, max_value).
 
     Arguments:
         bitwidth: the activation bitwidth, 1..8 (Akida runs 1, 2 and 4).
         trainable: whether the threshold and step are trainable variables.
+        max_value: the value of the top level, or None (default) for ``min(levels, 6)``.
 
     Example:
         >>> ReLUQuantizeConfig(quantizer=ActivationQuantizer(bitwidth=2, trainable=True))
+        ReLUQuantizeConfig(quantizer=ActivationQuantizer(bitwidth=2, trainable=True))
     """
 
-    def __init__(self, bitwidth: int = 4, trainable: bool = False):
+    def __init__(self, bitwidth: int = 4, trainable: bool = False,
+                 max_value: Optional[float] = None):
         self.bitwidth = check_activation_bitwidth(bitwidth)
         self.trainable = bool(trainable)
+        self.max_value = None if max_value is None else check_max_value(max_value)
         self.levels = 2 ** self.bitwidth - 1
+
+    @property
+    def top_level(self) -> float:
+        """The value of the top level (before training, for a trainable quantizer)."""
+        return self.max_value if self.max_value is not None else default_top_level(
+            self.bitwidth)
 
     def build(self, tensor_shape, name: str, layer) -> dict:
         if not self.trainable:
             return {}
-        threshold, step = discrete_relu_parameters(self.bitwidth)
-        return {
-            "threshold": layer.add_weight(
-                name=f"{name}_threshold", shape=(), dtype=tf.float32, trainable=True,
-                initializer=keras.initializers.Constant(threshold)),
-            "step": layer.add_weight(
-                name=f"{name}_step", shape=(), dtype=tf.float32, trainable=True,
-                initializer=keras.initializers.Constant(step)),
-        }
+        return add_activation_variables(layer, self.bitwidth, prefix=f"{name}_",
+                                        max_value=self.max_value)
 
     def parameters(self, weights: dict) -> Tuple[object, object, object]:
         """Returns (threshold, step_height, step_width) given the variables from ``build``.
@@ -93,7 +108,7 @@ class ActivationQuantizer(ConfigEqualityMixin, Quantizer):
         """
         if self.trainable:
             return weights["threshold"], weights["step"], weights["step"]
-        threshold, step = discrete_relu_parameters(self.bitwidth)
+        threshold, step = discrete_relu_parameters(self.bitwidth, self.max_value)
         return threshold, step, step
 
     def __call__(self, inputs, training=None, weights=None, **kwargs):
@@ -101,50 +116,80 @@ class ActivationQuantizer(ConfigEqualityMixin, Quantizer):
         return quantized_activation(inputs, threshold, step_height, step_width, self.levels)
 
     def get_config(self) -> dict:
-        return {"bitwidth": self.bitwidth, "trainable": self.trainable}
+        config = {"bitwidth": self.bitwidth, "trainable": self.trainable}
+        if self.max_value is not None:
+            config["max_value"] = self.max_value
+        return config
 
 
-class _WeightsQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
+class NeuralQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
     """Base of the neural-layer configs: quantizes kernels, leaves bias and outputs float.
 
-    Subclasses set ``LAYER_TYPE`` and ``KERNELS`` (pairs of kernel attribute, quantizer
-    attribute), like the Quantized* layers' ``QUANTIZED_KERNELS``.
+    The registry (:mod:`cnn2snn_tfmot.registry`) gives the layer type a config applies to and
+    its kernels (attribute, quantizer argument), as it does for the Quantized* layers.
+
+    Arguments:
+        quantizer: the weight quantizer of the (output) kernel (default WeightFloat).
+
+    A config may also carry ``akida_input_scaling``, the input scaling the model is meant for
+    (set on the first layer by ``ScaleFactorMonitor``, saved in the config; see
+    :mod:`cnn2snn_tfmot.input_scaling`).
+
+    Example:
+        >>> Conv2DQuantizeConfig(MaxPerAxisQuantizer(bitwidth=8)).neural_type.keras_class
+        <class 'tf_keras.src.layers.convolutional.conv2d.Conv2D'>
     """
 
-    LAYER_TYPE: type = None
-    KERNELS: Tuple[Tuple[str, str], ...] = ()
+    akida_input_scaling = None
 
     def __init__(self, quantizer=None):
         self.quantizer = as_weight_quantizer(quantizer, "quantizer", type(self).__name__)
 
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        scaling = config.pop("akida_input_scaling", None)
+        instance = cls(**config)
+        if scaling is not None:
+            instance.akida_input_scaling = tuple(scaling)
+        return instance
+
+    @property
+    def neural_type(self):
+        """This config's row of the registry."""
+        entry = registry.current().for_config(type(self))
+        if entry is None:
+            raise TypeError(f"{type(self).__name__} is not registered in the layer registry.")
+        return entry
+
     def _check_layer(self, layer):
-        if type(layer) is not self.LAYER_TYPE:
+        entry = self.neural_type
+        if type(layer) is not entry.keras_class:
+            choices = ", ".join(f"{t.keras_class.__name__} -> {t.quantize_config.__name__}"
+                                for t in registry.current().neural_types())
             raise ValueError(
-                f"{type(self).__name__} quantizes {self.LAYER_TYPE.__name__} layers; layer "
+                f"{type(self).__name__} quantizes {entry.keras_class.__name__} layers; layer "
                 f"'{layer.name}' is a {type(layer).__name__}. Use the config of its type: "
-                f"{', '.join(t.__name__ + ' -> ' + c.__name__ for t, c in _CONFIG_TYPES.items())}.")
-        activation = getattr(layer, "activation", None)
-        if activation is not None and activation is not keras.activations.linear:
-            raise ValueError(
-                f"Layer '{layer.name}' has the fused activation "
-                f"'{getattr(activation, '__name__', activation)}'; Akida quantizes activations "
-                "in their own layer. Build it with activation=None and follow it with a "
-                "keras.layers.ReLU() annotated with ReLUQuantizeConfig.")
+                f"{choices}.")
+        problems = rules.fused_activation_problems(layer.name, layer.get_config())
+        if problems:
+            raise ValueError(problems[0] + " (annotate the ReLU with ReLUQuantizeConfig).")
 
     def get_weights_and_quantizers(self, layer):
         self._check_layer(layer)
-        return [(getattr(layer, kernel), getattr(self, quantizer))
-                for kernel, quantizer in self.KERNELS]
+        return [(getattr(layer, kernel.attribute), getattr(self, kernel.quantizer))
+                for kernel in self.neural_type.kernels]
 
     def get_activations_and_quantizers(self, layer):
         return []
 
     def set_quantize_weights(self, layer, quantize_weights):
-        if len(quantize_weights) != len(self.KERNELS):
-            raise ValueError(f"{type(self).__name__} expects {len(self.KERNELS)} quantized "
+        kernels = self.neural_type.kernels
+        if len(quantize_weights) != len(kernels):
+            raise ValueError(f"{type(self).__name__} expects {len(kernels)} quantized "
                              f"weights for layer '{layer.name}', got {len(quantize_weights)}.")
-        call_once_with(layer, {kernel: weight
-                               for (kernel, _), weight in zip(self.KERNELS, quantize_weights)})
+        call_once_with(layer, {kernel.attribute: weight
+                               for kernel, weight in zip(kernels, quantize_weights)})
 
     def set_quantize_activations(self, layer, quantize_activations):
         pass
@@ -153,12 +198,20 @@ class _WeightsQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
         return []
 
     def get_config(self) -> dict:
-        return {quantizer: keras.utils.serialize_keras_object(getattr(self, quantizer))
-                for _, quantizer in self.KERNELS}
+        config = {kernel.quantizer: keras.utils.serialize_keras_object(
+                      getattr(self, kernel.quantizer))
+                  for kernel in self.neural_type.kernels}
+        if self.akida_input_scaling is not None:
+            config["akida_input_scaling"] = list(self.akida_input_scaling)
+        return config
+
+    def _repr_arguments(self) -> dict:
+        return {kernel.quantizer: getattr(self, kernel.quantizer)
+                for kernel in reversed(self.neural_type.kernels)}
 
 
 @_register
-class Conv2DQuantizeConfig(_WeightsQuantizeConfig):
+class Conv2DQuantizeConfig(NeuralQuantizeConfig):
     """Quantizes the kernel of a keras.layers.Conv2D (as QuantizedConv2D does).
 
     Arguments:
@@ -166,14 +219,13 @@ class Conv2DQuantizeConfig(_WeightsQuantizeConfig):
 
     Example:
         >>> Conv2DQuantizeConfig(MaxPerAxisQuantizer(bitwidth=8))
+        Conv2DQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=8))
     """
 
-    LAYER_TYPE = keras.layers.Conv2D
-    KERNELS = (("kernel", "quantizer"),)
 
 
 @_register
-class DepthwiseConv2DQuantizeConfig(_WeightsQuantizeConfig):
+class DepthwiseConv2DQuantizeConfig(NeuralQuantizeConfig):
     """Quantizes the kernel of a keras.layers.DepthwiseConv2D (as QuantizedDepthwiseConv2D).
 
     Arguments:
@@ -181,14 +233,13 @@ class DepthwiseConv2DQuantizeConfig(_WeightsQuantizeConfig):
 
     Example:
         >>> DepthwiseConv2DQuantizeConfig(MaxQuantizer(bitwidth=4))
+        DepthwiseConv2DQuantizeConfig(quantizer=MaxQuantizer(bitwidth=4))
     """
 
-    LAYER_TYPE = keras.layers.DepthwiseConv2D
-    KERNELS = (("depthwise_kernel", "quantizer"),)
 
 
 @_register
-class DenseQuantizeConfig(_WeightsQuantizeConfig):
+class DenseQuantizeConfig(NeuralQuantizeConfig):
     """Quantizes the kernel of a keras.layers.Dense (as QuantizedDense does).
 
     Arguments:
@@ -196,14 +247,13 @@ class DenseQuantizeConfig(_WeightsQuantizeConfig):
 
     Example:
         >>> DenseQuantizeConfig(MaxPerAxisQuantizer(bitwidth=4))
+        DenseQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4))
     """
 
-    LAYER_TYPE = keras.layers.Dense
-    KERNELS = (("kernel", "quantizer"),)
 
 
 @_register
-class SeparableConv2DQuantizeConfig(_WeightsQuantizeConfig):
+class SeparableConv2DQuantizeConfig(NeuralQuantizeConfig):
     """Quantizes both kernels of a keras.layers.SeparableConv2D (as QuantizedSeparableConv2D).
 
     Arguments:
@@ -213,10 +263,10 @@ class SeparableConv2DQuantizeConfig(_WeightsQuantizeConfig):
 
     Example:
         >>> SeparableConv2DQuantizeConfig(MaxPerAxisQuantizer(4), MaxQuantizer(4))
+        SeparableConv2DQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4), \
+quantizer_dw=MaxQuantizer(bitwidth=4))
     """
 
-    LAYER_TYPE = keras.layers.SeparableConv2D
-    KERNELS = (("depthwise_kernel", "quantizer_dw"), ("pointwise_kernel", "quantizer"))
 
     def __init__(self, quantizer=None, quantizer_dw=None):
         super().__init__(quantizer)
@@ -239,6 +289,7 @@ class ReLUQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
 
     Example:
         >>> ReLUQuantizeConfig(bitwidth=4)
+        ReLUQuantizeConfig(quantizer=ActivationQuantizer(bitwidth=4, trainable=False))
     """
 
     def __init__(self, bitwidth: int = 4, quantizer=None):
@@ -261,17 +312,17 @@ class ReLUQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
             raise ValueError(f"ReLUQuantizeConfig quantizes keras.layers.ReLU or "
                              f"Activation('relu') layers; layer '{layer.name}' is a "
                              f"{type(layer).__name__}.")
-        if float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0:
-            raise ValueError(f"ReLU '{layer.name}' has negative_slope={layer.negative_slope} "
-                             f"and threshold={layer.threshold}; Akida activations need both 0.")
-        if layer.max_value is not None:
-            threshold, step = discrete_relu_parameters(self.quantizer.bitwidth)
-            top = threshold + (self.quantizer.levels - 1) * step
-            if float(layer.max_value) <= top:
-                raise ValueError(
-                    f"ReLU '{layer.name}' clips at max_value={float(layer.max_value)}, below "
-                    f"the top level of a {self.quantizer.bitwidth}-bit activation (reached "
-                    f"above {top:g}); remove max_value (the quantizer clips by itself).")
+        problems = rules.relu_problems(layer.name, layer.get_config())
+        if problems:
+            raise ValueError(problems[0])
+        if layer.max_value is not None and float(layer.max_value) != self.quantizer.top_level:
+            warnings.warn(
+                f"ReLU '{layer.name}' clips at max_value={float(layer.max_value):g}, but its "
+                f"ReLUQuantizeConfig quantizes to a top level of {self.quantizer.top_level:g}: "
+                "the quantized activation replaces the clip. Use "
+                f"ActivationQuantizer({self.quantizer.bitwidth}, "
+                f"max_value={float(layer.max_value):g}) to keep it.", UserWarning,
+                stacklevel=2)
 
     def get_weights_and_quantizers(self, layer):
         self._check_layer(layer)
@@ -292,42 +343,18 @@ class ReLUQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
     def get_config(self) -> dict:
         return {"quantizer": keras.utils.serialize_keras_object(self.quantizer)}
 
-
-_CONFIG_TYPES = {
-    keras.layers.Conv2D: Conv2DQuantizeConfig,
-    keras.layers.DepthwiseConv2D: DepthwiseConv2DQuantizeConfig,
-    keras.layers.SeparableConv2D: SeparableConv2DQuantizeConfig,
-    keras.layers.Dense: DenseQuantizeConfig,
-}
-
-
-def _is_relu_activation(layer) -> bool:
-    return type(layer) is keras.layers.Activation and \
-        layer.activation is keras.activations.relu
-
-# Default configs of the registry: layer type -> (applies to this layer?, config factory).
-# The quantizer choices follow quantize(): per-axis kernels, per-tensor depthwise kernels.
-_REGISTRY: Dict[type, Tuple[Callable, Callable]] = {
-    keras.layers.Conv2D: (lambda layer: True,
-                          lambda w, a: Conv2DQuantizeConfig(MaxPerAxisQuantizer(w))),
-    keras.layers.DepthwiseConv2D: (lambda layer: True,
-                                   lambda w, a: DepthwiseConv2DQuantizeConfig(MaxQuantizer(w))),
-    keras.layers.SeparableConv2D: (lambda layer: True,
-                                   lambda w, a: SeparableConv2DQuantizeConfig(
-                                       MaxPerAxisQuantizer(w), MaxQuantizer(w))),
-    keras.layers.Dense: (lambda layer: True,
-                         lambda w, a: DenseQuantizeConfig(MaxPerAxisQuantizer(w))),
-    keras.layers.ReLU: (lambda layer: True, lambda w, a: ReLUQuantizeConfig(a)),
-    keras.layers.Activation: (_is_relu_activation, lambda w, a: ReLUQuantizeConfig(a)),
-}
+    def _repr_arguments(self) -> dict:
+        return {"quantizer": self.quantizer}
 
 
 class AkidaQuantizeRegistry(_tfmot_keras.QuantizeRegistry):
     """Which layers the Akida scheme quantizes by default, and with which config.
 
-    A table: Conv2D, SeparableConv2D, Dense -> per-axis weights of ``weight_bits``,
-    DepthwiseConv2D -> per-tensor weights, ReLU / Activation('relu') -> ``activ_bits``
-    activations. Used for layers annotated without a config.
+    Derived from the layer registry (:mod:`cnn2snn_tfmot.registry`): every neural layer type
+    gets its QuantizeConfig with ``weight_bits`` quantizers, per-axis or per-tensor as
+    ``quantize()`` chooses (per-tensor for depthwise kernels); a ReLU (keras.layers.ReLU or
+    Activation('relu')) gets ``activ_bits`` activations. Used for layers annotated without a
+    config.
 
     Arguments:
         weight_bits: default weight bitwidth, 2..8.
@@ -335,6 +362,7 @@ class AkidaQuantizeRegistry(_tfmot_keras.QuantizeRegistry):
 
     Example:
         >>> AkidaQuantizeRegistry(4, 4).get_quantize_config(keras.layers.Dense(3))
+        DenseQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4))
     """
 
     def __init__(self, weight_bits: int = 4, activ_bits: int = 4):
@@ -342,17 +370,27 @@ class AkidaQuantizeRegistry(_tfmot_keras.QuantizeRegistry):
         self.activ_bits = check_activation_bitwidth(activ_bits, "activ_bits")
 
     def supports(self, layer) -> bool:
-        entry = _REGISTRY.get(type(layer))
-        return entry is not None and entry[0](layer)
+        table = registry.current()
+        return (type(layer) in {entry.keras_class for entry in table.neural_types()}
+                or table.role(type(layer), layer.get_config()) == "relu")
 
     def get_quantize_config(self, layer):
+        table = registry.current()
         if not self.supports(layer):
+            names = [entry.keras_class.__name__ for entry in table.neural_types()]
             raise ValueError(
                 f"Layer '{layer.name}' ({type(layer).__name__}) has no Akida quantization; "
-                "supported: Conv2D, DepthwiseConv2D, SeparableConv2D, Dense, ReLU and "
-                "Activation('relu'). Leave other layers (pooling, BatchNormalization, Flatten, "
-                "Dropout, Softmax) unannotated.")
-        return _REGISTRY[type(layer)][1](self.weight_bits, self.activ_bits)
+                f"supported: {', '.join(names)}, ReLU and Activation('relu'). Leave other "
+                "layers (pooling, BatchNormalization, Flatten, Dropout, Softmax) unannotated.")
+        entry = table.neural(type(layer))
+        if entry is None:  # a ReLU: a bounded one keeps its clip (said when it changes steps)
+            max_value = relu_max_value(layer.name, layer.get_config().get("max_value"),
+                                       self.activ_bits)
+            return ReLUQuantizeConfig(quantizer=ActivationQuantizer(self.activ_bits,
+                                                                    max_value=max_value))
+        return entry.quantize_config(**{
+            kernel.quantizer: default_weight_quantizer(self.weight_bits, kernel.per_axis)
+            for kernel in entry.kernels})
 
 
 class AkidaQuantizeLayoutTransform(_tfmot_keras.QuantizeLayoutTransform):
@@ -363,11 +401,13 @@ class AkidaQuantizeLayoutTransform(_tfmot_keras.QuantizeLayoutTransform):
     the quantize map (TFMOT adds them so that default schemes quantize the input).
 
     Example:
-        >>> AkidaQuantizeLayoutTransform().apply(model, {})
+        >>> kept, quantize_map = AkidaQuantizeLayoutTransform().apply(model, {})
+        >>> kept is model
+        True
     """
 
     def apply(self, model, layer_quantize_map):
-        input_names = {layer.name for layer in model._input_layers}  # noqa: SLF001
+        input_names = {layer.name for layer in model._input_layers}
         return model, {name: value for name, value in layer_quantize_map.items()
                        if name not in input_names}
 
@@ -380,8 +420,15 @@ class AkidaQuantizeScheme(_tfmot_keras.QuantizeScheme):
         activ_bits: activation bitwidth for ReLUs annotated without a config (default 4).
 
     Example:
+        >>> annotate = tfmot.quantization.keras.quantize_annotate_layer
+        >>> annotated = keras.Sequential([
+        ...     keras.Input((8, 8, 1)), annotate(keras.layers.Conv2D(4, 3)),
+        ...     annotate(keras.layers.ReLU()), keras.layers.Flatten(),
+        ...     annotate(keras.layers.Dense(2))])
         >>> with quantize_scope():
         ...     qat = tfmot.quantization.keras.quantize_apply(annotated, AkidaQuantizeScheme())
+        >>> qat.layers[0].quantize_config
+        Conv2DQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4))
     """
 
     def __init__(self, weight_bits: int = 4, activ_bits: int = 4):
@@ -410,9 +457,14 @@ def custom_objects() -> dict:
             value = getattr(module, name)
             if isinstance(value, type):
                 objects[name] = value
-    for value in (ActivationQuantizer, Conv2DQuantizeConfig, DepthwiseConv2DQuantizeConfig,
-                  SeparableConv2DQuantizeConfig, DenseQuantizeConfig, ReLUQuantizeConfig):
+    for entry in registry.current().neural_types():
+        for value in (entry.quantized_class, entry.quantize_config):
+            objects[value.__name__] = value
+    for value in (ActivationQuantizer, ReLUQuantizeConfig):
         objects[value.__name__] = value
+    for value in registry.current().role_classes():  # the package's own, e.g. InputScaling
+        if value.__module__.startswith("cnn2snn_tfmot."):
+            objects[value.__name__] = value
     return objects
 
 
@@ -426,7 +478,10 @@ def quantize_scope(*args):
         A context manager (a Keras CustomObjectScope).
 
     Example:
+        >>> model_quantized.save("quantized.h5")
         >>> with quantize_scope():
-        ...     model = keras.models.load_model("qat_model.h5")
+        ...     reloaded = keras.models.load_model("quantized.h5")
+        >>> type(reloaded.layers[0]).__name__
+        'QuantizedConv2D'
     """
     return _tfmot_keras.quantize_scope(custom_objects(), *args)

@@ -21,18 +21,21 @@ from typing import Callable, Dict, Iterator, Optional
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
-from cnn2snn_tfmot._keras import check_keras_model, keras
 from cnn2snn_tfmot.quantization_layers import QuantizedActivation, QuantizedLayerMixin
 from cnn2snn_tfmot.quantize_configs import quantize_scope
+from cnn2snn_tfmot.tfkeras import check_keras_model, keras
 
-__all__ = ["load_quantized_model", "load_partial_weights", "weight_key", "layer_key"]
+__all__ = ["load_quantized_model", "load_partial_weights", "save_model", "weight_key",
+           "layer_key"]
 
 _TFMOT_WRAPPERS = ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeAnnotate")
 _QuantizeWrapper = tfmot.quantization.keras.QuantizeWrapper
 
 
 def weight_key(variable) -> str:
-    """The short name of a layer's variable: ``"quant_d/kernel_threshold:0"`` -> ``"kernel_threshold"``.
+    """The short name of a layer's variable, without scope and ``:0``.
+
+    ``"quant_d/kernel_threshold:0"`` becomes ``"kernel_threshold"``.
 
     Arguments:
         variable: a tf.Variable or its name.
@@ -121,6 +124,14 @@ def _h5_text_attribute(handle, name: str) -> Optional[str]:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+def _key_in_layer(layer_name: str, name: str) -> str:
+    """A weight's name within its top-level layer: ``"net/conv/kernel:0"`` in layer ``net`` is
+    ``"conv/kernel"`` (nested layers have weights of the same short name)."""
+    if name.startswith(layer_name + "/"):
+        return name[len(layer_name) + 1:].split(":", 1)[0]
+    return weight_key(name)
+
+
 def _assign_h5_weights(model, weights_group, path: str) -> None:
     for layer in model.layers:
         if not layer.weights:
@@ -131,8 +142,8 @@ def _assign_h5_weights(model, weights_group, path: str) -> None:
         stored = {}
         for raw_name in group.attrs.get("weight_names", []):
             name = raw_name.decode("utf-8") if isinstance(raw_name, bytes) else str(raw_name)
-            stored[weight_key(name)] = np.asarray(group[name])
-        keys = [weight_key(variable) for variable in layer.weights]
+            stored[_key_in_layer(layer.name, name)] = np.asarray(group[name])
+        keys = [_key_in_layer(layer.name, variable.name) for variable in layer.weights]
         if sorted(keys) != sorted(stored):
             raise ValueError(f"{path}: layer '{layer.name}' stores weights {sorted(stored)} but "
                              f"the model defines {sorted(keys)}.")
@@ -215,10 +226,11 @@ def load_quantized_model(filepath, compile: bool = True, custom_objects: Optiona
 
     Both seed-style (Quantized* layers) and TFMOT-wrapped models load without
     ``custom_objects``. ``.keras`` archives load too unless they hold TFMOT wrappers, which
-    Keras cannot reload: those get an error saying to save as .h5 or SavedModel. A model with
-    a Lambda layer is refused (its code would be executed). From .h5 files the weights are
-    assigned by name and the model is compiled from its training config, without the
-    optimizer's state.
+    Keras cannot reload: those get an error saying to save as .h5 or SavedModel. A Keras 3
+    ``.keras`` or ``.h5`` file is rebuilt as tf_keras (:func:`cnn2snn_tfmot.from_keras3`,
+    uncompiled). A model with a Lambda layer is refused (its code would be executed). From .h5
+    files the weights are assigned by name and the model is compiled from its training config,
+    without the optimizer's state.
 
     Arguments:
         filepath: path of the .h5 file, SavedModel directory or .keras archive.
@@ -233,7 +245,36 @@ def load_quantized_model(filepath, compile: bool = True, custom_objects: Optiona
         >>> model = load_quantized_model("model.h5")
     """
     path = os.fspath(filepath)
-    return _LOADERS[_file_kind(path)](path, compile, dict(custom_objects or {}))
+    kind = _file_kind(path)
+    from cnn2snn_tfmot.keras3 import from_keras3, is_keras3_file
+
+    if kind != "savedmodel" and is_keras3_file(path):  # rebuilt as tf_keras, never executed
+        return from_keras3(path)
+    return _LOADERS[kind](path, compile, dict(custom_objects or {}))
+
+
+def save_model(model, filepath) -> None:
+    """Saves a Keras model atomically: a ``.h5`` / ``.keras`` file, or a SavedModel directory
+    for any other path, written under a temporary name and renamed into place.
+
+    Arguments:
+        model: the tf_keras model.
+        filepath: ``.h5`` / ``.hdf5`` / ``.keras`` file, or a directory (SavedModel).
+
+    Example:
+        >>> save_model(model, "float.h5")
+        >>> load_quantized_model("float.h5").name
+        'doctest_cnn'
+    """
+    from cnn2snn_tfmot.atomic import atomic_directory, atomic_path
+
+    path = os.fspath(filepath)
+    if path.endswith((".h5", ".hdf5", ".keras")):
+        with atomic_path(path) as temporary:
+            model.save(temporary)
+    else:
+        with atomic_directory(path) as temporary:
+            model.save(temporary, save_format="tf")
 
 
 # Partial weights -----------------------------------------------------------------------
@@ -270,10 +311,14 @@ def load_partial_weights(dest_model, src_model) -> None:
             differ; the message names the layer and the weight.
 
     Example:
-        >>> load_partial_weights(model_quantized, model_keras)
+        >>> twin = quantize(model, 4, 4, 8)  # same layer names
+        >>> load_partial_weights(twin, model_quantized)
+        >>> np.array_equal(twin.get_layer("dense").kernel,
+        ...                model_quantized.get_layer("dense").kernel)
+        True
     """
-    check_keras_model(dest_model, "dest_model")
-    check_keras_model(src_model, "src_model")
+    check_keras_model(dest_model, "dest_model", rebuild=False)  # changed in place
+    src_model = check_keras_model(src_model, "src_model")
     sources = {layer_key(layer): layer for layer in src_model.layers if layer.weights}
     matched = 0
     for dest_layer in dest_model.layers:

@@ -5,9 +5,10 @@ optional max pooling and ReLU, and a last Dense layer without activation.
 """
 from __future__ import annotations
 
-from cnn2snn_tfmot._keras import keras
+from cnn2snn_tfmot.tfkeras import keras
 
-__all__ = ["mnist_cnn", "cifar_separable_cnn", "akidanet_like", "calibrate_batchnorm"]
+__all__ = ["mnist_cnn", "cifar_separable_cnn", "deep_separable_cnn", "akidanet_like",
+           "calibrate_batchnorm"]
 
 L = keras.layers
 
@@ -24,7 +25,8 @@ def mnist_cnn(name: str = "mnist_cnn"):
         An uncompiled float tf_keras Sequential model for (28, 28, 1) inputs and 10 logits.
 
     Example:
-        >>> model = mnist_cnn(); model.count_params()
+        >>> mnist_cnn().count_params()
+        39306
     """
     return keras.Sequential([
         keras.Input((28, 28, 1), name="image"),
@@ -67,6 +69,50 @@ def cifar_separable_cnn(name: str = "cifar_separable_cnn"):
                    else pool(name=f"separable_{index}_pool"),
                    L.ReLU(name=f"separable_{index}_relu")]
     layers.append(L.Dense(10, name="dense"))
+    return keras.Sequential(layers, name=name)
+
+
+def deep_separable_cnn(input_shape=(28, 28, 1), classes: int = 10, momentum: float = 0.9,
+                       name: str = "deep_separable_cnn"):
+    """A 10-layer CNN: 2 convolutions, 7 separable convolutions, a dense classifier.
+
+    Max pooling after the second and the fifth neural layer, global average pooling in the
+    last convolutional block (before its ReLU, as Akida needs), a BatchNormalization after every
+    neural layer but the last. ``momentum=0.9``: with Keras's default 0.99 the moving statistics
+    still lag the weights after a few hundred steps, and quantize() folds them.
+
+    Arguments:
+        input_shape: (H, W, C) of the images (C is 1 or 3 for an Akida input layer).
+        classes: the number of logits.
+        momentum: the BatchNormalization momentum.
+        name: the model's name.
+
+    Returns:
+        An uncompiled float tf_keras Sequential model (logits out).
+
+    Example:
+        >>> model = deep_separable_cnn()
+        >>> [type(layer).__name__ for layer in model.layers].count("SeparableConv2D")
+        7
+    """
+    def block(neural, index, pool=None):
+        return [neural, L.BatchNormalization(momentum=momentum, name=f"{neural.name}_bn"),
+                *([pool] if pool is not None else []), L.ReLU(name=f"{neural.name}_relu")]
+
+    layers = [keras.Input(input_shape, name="image")]
+    layers += block(L.Conv2D(32, 3, padding="same", use_bias=False, name="conv_0"), 0)
+    layers += block(L.Conv2D(64, 3, padding="same", use_bias=False, name="conv_1"), 1,
+                    L.MaxPool2D(padding="same", name="conv_1_pool"))
+    widths = [64, 64, 128, 128, 128, 256, 256]
+    for index, filters in enumerate(widths, start=2):
+        pool = None
+        if index == 4:
+            pool = L.MaxPool2D(padding="same", name=f"separable_{index}_pool")
+        elif index == len(widths) + 1:
+            pool = L.GlobalAveragePooling2D(name=f"separable_{index}_pool")
+        layers += block(L.SeparableConv2D(filters, 3, padding="same", use_bias=False,
+                                          name=f"separable_{index}"), index, pool)
+    layers.append(L.Dense(classes, name="dense"))
     return keras.Sequential(layers, name=name)
 
 

@@ -1,4 +1,4 @@
-// The fire rule of akida-v1.md section 5, in two exact integer-faithful forms.
+// The fire rule of docs/akida-v1.md section 5, in two exact integer-faithful forms.
 //
 //   step16 = floor(act_step * 16) * 2**(4 - act_bits)            (an integer s >= 1)
 //   level  = clip(ceil(16 * (P - threshold) / s), 0, L),  L = 2**act_bits - 1

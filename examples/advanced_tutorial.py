@@ -13,9 +13,9 @@ Run: ``python examples/advanced_tutorial.py [--output-dir DIR]``
 import argparse
 import os
 
-import cnn2snn_tfmot  # noqa: F401  (first: routes tensorflow.keras to tf_keras)
-
 import matplotlib
+
+import cnn2snn_tfmot  # noqa: F401  (first: routes tensorflow.keras to tf_keras)
 
 matplotlib.use("Agg")  # no screen: figures go to files
 
@@ -39,8 +39,8 @@ def show(figure_name):
 # 1. Design a CNN2SNN quantized model
 ######################################################################
 
-from tensorflow.keras import Input, Sequential, layers  # noqa: E402
-from tensorflow.keras.utils import set_random_seed  # noqa: E402
+from tensorflow.keras import Input, Sequential, layers
+from tensorflow.keras.utils import set_random_seed
 
 set_random_seed(0)
 
@@ -62,8 +62,8 @@ model_keras = Sequential([
 model_keras.summary()
 print(f"Total params (native Keras model): {model_keras.count_params():,}")
 
-from cnn2snn_tfmot import quantization_layers as qlayers  # noqa: E402
-from cnn2snn_tfmot import quantization_ops as qops  # noqa: E402
+from cnn2snn_tfmot import quantization_layers as qlayers
+from cnn2snn_tfmot import quantization_ops as qops
 
 # Prepare weight quantizers
 q1 = qops.MaxQuantizer(bitwidth=8)
@@ -90,7 +90,7 @@ model_quantized = Sequential([
 model_quantized.summary()
 print(f"Total params (quantized model): {model_quantized.count_params():,}")
 
-from cnn2snn_tfmot import load_partial_weights  # noqa: E402
+from cnn2snn_tfmot import load_partial_weights
 
 load_partial_weights(model_quantized, model_keras)
 
@@ -98,9 +98,9 @@ load_partial_weights(model_quantized, model_keras)
 # 2. Weight Quantizer Details
 ######################################################################
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
 
 # Retrieve weights and quantizer of the QuantizedDense layer
 dense_name = names[5]
@@ -230,7 +230,7 @@ show("custom_quantized_activation")
 # 4. How to deal with too high scale factors
 ######################################################################
 
-from cnn2snn_tfmot import add_gamma_constraint  # noqa: E402  (akida_models in the original)
+from cnn2snn_tfmot import add_gamma_constraint
 
 # Add BN gamma constraint on all BN layers of the model
 model_keras_with_gamma_constraint = add_gamma_constraint(model_keras)

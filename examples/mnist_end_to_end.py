@@ -1,8 +1,9 @@
 """MNIST end to end: float CNN -> quantized (8/4/4) -> QAT -> Akida model -> emulator -> export.
 
-Uses the MNIST test set shipped in examples/data: the first 8,000 images train, the last 2,000
-test. Prints a table of float / quantized Keras / Akida accuracy and the Keras-vs-Akida argmax
-agreement, and writes the quantized Keras model, the Akida model and the emulator SavedModel to
+Uses the MNIST test set shipped in the package (cnn2snn_tfmot.datasets): the first 8,000 images
+train, the last 2,000 test. Prints a table of float / quantized Keras / Akida accuracy and the
+Keras-vs-Akida argmax agreement and the per-layer statistics of the Akida model, and writes the
+quantized Keras model, the Akida model, the emulator SavedModel and an HTML report to
 ``--output-dir``.
 
 Run: ``python examples/mnist_end_to_end.py [--output-dir DIR] [--epochs N] [--qat-epochs N]``
@@ -12,15 +13,21 @@ import json
 import os
 import time
 
-import cnn2snn_tfmot  # first: routes tensorflow.keras to tf_keras
-
 import numpy as np
 
-from cnn2snn_tfmot import (GammaClipping, ScaleFactorMonitor, add_gamma_constraint,
-                           check_model_compatibility, convert, export, load_saved_model,
-                           quantize)
-from cnn2snn_tfmot._keras import keras
+from cnn2snn_tfmot import (
+    GammaClipping,
+    ScaleFactorMonitor,
+    add_gamma_constraint,
+    check_model_compatibility,
+    convert,
+    export,
+    load_saved_model,
+    quantize,
+    report,
+)
 from cnn2snn_tfmot.datasets import mnist_split
+from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.zoo import mnist_cnn
 
 
@@ -46,7 +53,7 @@ def main():
     os.makedirs(args.output_dir, exist_ok=True)
     started = time.time()
 
-    step("Data: MNIST test set shipped in examples/data (train 8,000 / test 2,000)")
+    step("Data: the MNIST test set shipped in the package (train 8,000 / test 2,000)")
     (images_train, y_train), (images_test, y_test) = mnist_split()
     x_train = images_train.astype(np.float32) / 255
     x_test = images_test.astype(np.float32) / 255
@@ -62,7 +69,7 @@ def main():
 
     step("Quantize: 8-bit input weights, 4-bit weights, 4-bit activations")
     quantized = quantize(model, weight_quantization=4, activ_quantization=4,
-                         input_weight_quantization=8)
+                         input_weight_quantization=8, input_scaling=(255, 0))
     ptq_accuracy = accuracy(y_test, quantized.predict(x_test, batch_size=500, verbose=0))
     print(f"quantized accuracy before retraining: {ptq_accuracy:.2%}")
 
@@ -70,7 +77,7 @@ def main():
     quantized.compile(keras.optimizers.Adam(1e-4), loss, metrics=["accuracy"])
     log_path = os.path.join(args.output_dir, "qat_log.csv")
     quantized.fit(x_train, y_train, epochs=args.qat_epochs, batch_size=64, verbose=2,
-                  callbacks=[ScaleFactorMonitor(input_scaling=(255, 0), on_violation="stop"),
+                  callbacks=[ScaleFactorMonitor(on_violation="stop"),  # the remembered scaling
                              keras.callbacks.CSVLogger(log_path)])
     keras_outputs = quantized.predict(x_test, batch_size=500, verbose=0)
     quantized_accuracy = accuracy(y_test, keras_outputs)
@@ -100,16 +107,21 @@ def main():
     print(f"reloaded emulator SavedModel gives the same outputs: {exported_same}")
     runtime_same = None
     try:
-        import akida  # noqa: F401  (optional: BrainChip's runtime)
-    except ImportError:
-        print("BrainChip's akida runtime is not installed: skipping the cross-check")
+        runtime = akida_model.to_akida()  # BrainChip's runtime, when installed
+    except ImportError as err:
+        print(f"{err} Skipping the cross-check.")
     else:
-        runtime = akida_model.to_akida()
         runtime.save(os.path.join(args.output_dir, "model.fbz"))
         runtime_same = bool(np.array_equal(runtime.forward(images_test),
                                            akida_model.forward(images_test, engine=args.engine)))
         print(f"BrainChip's runtime gives bit-identical outputs: {runtime_same} "
               f"(model.fbz written)")
+
+    step("See inside: per-layer statistics (events drive the chip's power) and an HTML report")
+    print(akida_model.statistics(images_test, engine=args.engine))
+    report_path = report(quantized, images_test, os.path.join(args.output_dir, "report"),
+                         y=y_test, input_scaling=(255, 0), log=log_path, engine=args.engine).path
+    print(f"report (open it in a browser): {report_path}")
 
     rows = [("float Keras", float_accuracy), ("quantized Keras (8/4/4, QAT)", quantized_accuracy),
             ("Akida (emulated)", akida_accuracy)]
@@ -120,7 +132,7 @@ def main():
     summary = {"float_accuracy": float_accuracy, "ptq_accuracy": ptq_accuracy,
                "quantized_accuracy": quantized_accuracy, "akida_accuracy": akida_accuracy,
                "argmax_agreement": agreement, "exported_savedmodel_identical": exported_same,
-               "brainchip_runtime_identical": runtime_same,
+               "brainchip_runtime_identical": runtime_same, "report": report_path,
                "emulation_seconds": round(emulation_seconds, 3),
                "total_seconds": round(time.time() - started, 1)}
     with open(os.path.join(args.output_dir, "summary.json"), "w") as handle:

@@ -1,27 +1,23 @@
-"""Shared test set-up: quiet TensorFlow, Keras 2, and a few small helpers."""
+"""Shared test set-up: quiet TensorFlow, Keras 2, and fixtures (helpers live in helpers.py)."""
 import os
-import subprocess
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import cnn2snn_tfmot  # noqa: E402,F401  (selects tf_keras before anything imports TensorFlow)
-import pytest  # noqa: E402
+import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import cnn2snn_tfmot  # noqa: F401  (selects tf_keras before anything imports TensorFlow)
 
-
-def run_python(code_or_args, timeout=600, cwd=None):
-    """Runs Python in a fresh process; returns the CompletedProcess (stdout+stderr text)."""
-    args = ["-c", code_or_args] if isinstance(code_or_args, str) else list(code_or_args)
-    # Not inherited: importing cnn2snn_tfmot set it in this process, and a child must show
-    # what happens on a user's machine, where it is not set.
-    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd or REPO, env=env)
+from helpers import AKIDA, run_python
 
 
 @pytest.fixture
 def python_runner():
     return run_python
+
+
+@pytest.fixture
+def akida_runtime():
+    """BrainChip's ``akida`` module; the test is skipped when it is not installed."""
+    if AKIDA is None:
+        pytest.skip("BrainChip's akida runtime is not installed")
+    return AKIDA

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cnn2snn_tfmot.akida import AkidaModelFileError, Model, fileformat
+
 from akida_helpers import MODEL_FACTORIES, random_input, randomize
-from cnn2snn_tfmot.akida import AkidaModelFileError, Model
-from cnn2snn_tfmot.akida import fileformat
 
 
 def _prepared(name="image_gap_model", seed=0):
@@ -25,7 +25,7 @@ def _prepared(name="image_gap_model", seed=0):
 
 
 def _assert_same_model(a, b):
-    assert [l.name for l in a.layers] == [l.name for l in b.layers]
+    assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers]
     for la, lb in zip(a.layers, b.layers):
         assert la.layer_type == lb.layer_type and la.parameters == lb.parameters
         assert la.variables == lb.variables

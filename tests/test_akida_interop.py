@@ -4,11 +4,20 @@ import sys
 import numpy as np
 import pytest
 
-from akida_helpers import MODEL_FACTORIES, random_input, randomize, ref_layer
-from cnn2snn_tfmot.akida import (Convolutional, FullyConnected, InputConvolutional, InputData,
-                                 Model, from_akida, to_akida)
+from cnn2snn_tfmot.akida import (
+    Convolutional,
+    FullyConnected,
+    InputConvolutional,
+    InputData,
+    Model,
+    from_akida,
+    to_akida,
+)
 
-akida = pytest.importorskip("akida")
+from akida_helpers import MODEL_FACTORIES, random_input, randomize
+from chip_reference import ref_layer
+from helpers import AKIDA as akida
+from helpers import requires_akida
 
 
 def _prepared(name, seed, n=24):
@@ -60,6 +69,7 @@ def test_models_cover_every_required_feature():
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_FACTORIES))
+@requires_akida
 def test_forward_equals_runtime_bit_for_bit(name):
     model, x = _prepared(name, seed=sorted(MODEL_FACTORIES).index(name))
     _assert_levels_vary(model, x)
@@ -73,6 +83,7 @@ def test_forward_equals_runtime_bit_for_bit(name):
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_FACTORIES))
+@requires_akida
 def test_every_layer_output_equals_runtime(name):
     model, x = _prepared(name, seed=50 + sorted(MODEL_FACTORIES).index(name), n=8)
     runtime_model = to_akida(model)
@@ -101,6 +112,7 @@ def _single_layer_pair(layer, input_layer):
     return model
 
 
+@requires_akida
 def test_saturation_and_global_pooling_edge_cases_equal_runtime():
     # Potentials far beyond 20 bits: FullyConnected and pooled potentials saturate, global
     # pooling saturates step by step, unpooled convolutions do not.
@@ -132,6 +144,7 @@ def test_saturation_and_global_pooling_edge_cases_equal_runtime():
     np.testing.assert_array_equal(ours, to_akida(model).forward(x))
 
 
+@requires_akida
 def test_register_extremes_equal_runtime():
     rng = np.random.default_rng(1)
     layer = InputConvolutional((8, 8, 3), (5, 5), 4, weights_bits=8, act_bits=4,
@@ -145,6 +158,7 @@ def test_register_extremes_equal_runtime():
     np.testing.assert_array_equal(model.forward(x, engine="tf"), to_akida(model).forward(x))
 
 
+@requires_akida
 def test_fbz_file_round_trip(tmp_path):
     model, x = _prepared("image_gap_model", seed=3, n=6)
     path = str(tmp_path / "model.fbz")
@@ -156,10 +170,11 @@ def test_fbz_file_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_FACTORIES))
+@requires_akida
 def test_from_akida_round_trip(name):
     model, _ = _prepared(name, seed=7, n=4)
     back = from_akida(to_akida(model))
-    assert [l.name for l in back.layers] == [l.name for l in model.layers]
+    assert [layer.name for layer in back.layers] == [layer.name for layer in model.layers]
     for ours, theirs in zip(model.layers, back.layers):
         assert ours.layer_type == theirs.layer_type
         assert ours.parameters == theirs.parameters
@@ -169,6 +184,7 @@ def test_from_akida_round_trip(name):
             np.testing.assert_array_equal(value, ours.get_variable(var))
 
 
+@requires_akida
 def test_runtime_stores_variables_as_we_do():
     model, _ = _prepared("image_gap_model", seed=9, n=4)
     runtime_model = to_akida(model)
@@ -177,6 +193,7 @@ def test_runtime_stores_variables_as_we_do():
         assert tuple(theirs.output_dims) == ours.output_dims
 
 
+@requires_akida
 def test_from_akida_refuses_unsupported_layers():
     runtime_model = akida.Model()
     runtime_model.add(akida.InputData((8, 8, 2), input_bits=4))

@@ -2,9 +2,17 @@
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot.akida import (Convolutional, FullyConnected, InputConvolutional, InputData,
-                                 Model, Padding, PoolType, SeparableConvolutional)
-from cnn2snn_tfmot.akida import limits
+from cnn2snn_tfmot.akida import (
+    Convolutional,
+    FullyConnected,
+    InputConvolutional,
+    InputData,
+    Model,
+    Padding,
+    PoolType,
+    SeparableConvolutional,
+    limits,
+)
 
 
 def _model(*layers):
@@ -42,8 +50,8 @@ def test_enum_values_match_the_runtime():
                                                        ("Average", 2)]
 
 
-def test_runtime_enum_members_are_accepted():
-    akida = pytest.importorskip("akida")
+def test_runtime_enum_members_are_accepted(akida_runtime):
+    akida = akida_runtime
     layer = Convolutional((3, 3), 2, padding=akida.Padding.Valid, pool_type=akida.PoolType.Max,
                           pool_size=(2, 2))
     assert layer.parameters.padding is Padding.Valid
@@ -241,8 +249,8 @@ def test_weight_ranges_per_bitwidth(bits):
 @pytest.mark.parametrize("layer_type", ["InputConvolutional", "Convolutional",
                                         "SeparableConvolutional", "FullyConnected"])
 @pytest.mark.parametrize("bits", [1, 2, 4, 8])
-def test_weight_ranges_match_the_runtime(layer_type, bits):
-    akida = pytest.importorskip("akida")
+def test_weight_ranges_match_the_runtime(layer_type, bits, akida_runtime):
+    akida = akida_runtime
     if layer_type == "InputConvolutional":
         ours = InputConvolutional((4, 4, 1), (1, 1), 1, weights_bits=bits)
         runtime = akida.InputConvolutional(input_shape=(4, 4, 1), kernel_size=(1, 1),
@@ -277,8 +285,8 @@ def test_weight_ranges_match_the_runtime(layer_type, bits):
 
 
 @pytest.mark.parametrize("case", range(12))
-def test_output_dims_match_the_runtime(case):
-    akida = pytest.importorskip("akida")
+def test_output_dims_match_the_runtime(case, akida_runtime):
+    akida = akida_runtime
     rng = np.random.default_rng(case)
     height, width = (int(v) for v in rng.integers(5, 14, 2))
     kernel = tuple(int(v) for v in rng.choice([1, 3, 5], 2))

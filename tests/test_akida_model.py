@@ -2,9 +2,17 @@
 import numpy as np
 import pytest
 
-from akida_helpers import random_input, randomize, ref_forward
-from cnn2snn_tfmot.akida import (Convolutional, FullyConnected, InputConvolutional, InputData,
-                                 Model, SeparableConvolutional)
+from cnn2snn_tfmot.akida import (
+    Convolutional,
+    FullyConnected,
+    InputConvolutional,
+    InputData,
+    Model,
+    SeparableConvolutional,
+)
+
+from akida_helpers import random_input, randomize
+from chip_reference import ref_forward
 
 
 def _small_model(activation_last=False):

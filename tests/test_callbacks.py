@@ -8,10 +8,15 @@ import pytest
 
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot._keras import keras
-from cnn2snn_tfmot.callbacks import (AkidaRegisterWarning, GammaClipping, MinValueConstraint,
-                                     ScaleFactorMonitor, add_gamma_constraint)
+from cnn2snn_tfmot.callbacks import (
+    AkidaRegisterWarning,
+    GammaClipping,
+    MinValueConstraint,
+    ScaleFactorMonitor,
+    add_gamma_constraint,
+)
 from cnn2snn_tfmot.converter import convert
+from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers
 
@@ -105,7 +110,8 @@ def test_monitor_refuses_incompatible_models():
 
 @pytest.mark.parametrize("arguments,match", [
     ({"frequency": 0}, "frequency"), ({"frequency": "batch"}, "frequency"),
-    ({"on_violation": "ignore"}, "'warn', 'stop', 'raise'"), ({"input_scaling": (0, 0)}, "positive")])
+    ({"on_violation": "ignore"}, "'warn', 'stop', 'raise'"),
+    ({"input_scaling": (0, 0)}, "positive")])
 def test_monitor_argument_errors(arguments, match):
     with pytest.raises(ValueError, match=match):
         ScaleFactorMonitor(**arguments)

@@ -1,14 +1,14 @@
 """check_model_compatibility(): one test per rule of the seeds' sections 2 to 5, plus warnings."""
 import warnings
 
-import numpy as np
 import pytest
 
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot._keras import keras
 from cnn2snn_tfmot.compatibility import AkidaChipWarning, check_model_compatibility
-from cnn2snn_tfmot.converter import IncompatibleModelError
+from cnn2snn_tfmot.converter import convert
+from cnn2snn_tfmot.rules import IncompatibleModelError
+from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers
 
@@ -69,9 +69,25 @@ def test_unsupported_layer():
 
 
 def test_float_layers_are_not_quantized():
-    message = violations_of(model(L.Conv2D(4, 3, name="float_conv"), L.ReLU(name="float_relu")))
+    message = violations_of(model(conv(bits=8), relu(), L.Conv2D(4, 3, name="float_conv"),
+                                  L.ReLU(name="float_relu")))
     assert "'float_conv' (Conv2D) is not quantized" in message
     assert "'float_relu' (ReLU) is a float ReLU" in message
+
+
+def test_a_float_model_is_told_to_quantize_first_in_one_message():
+    float_model = model(L.ZeroPadding2D(1, name="pad"), L.Conv2D(4, 3, name="c0"),
+                        L.BatchNormalization(name="bn"), L.ReLU(name="r0"),
+                        L.Conv2D(4, 3, name="c1"), L.ReLU(name="r1"), L.Flatten(),
+                        L.Dense(3, name="d"))
+    with pytest.raises(IncompatibleModelError) as caught:
+        check_model_compatibility(float_model)
+    message = str(caught.value)
+    assert "(1 problem):" in message
+    assert "is a float model: its neural layers ('c0', 'c1', 'd') are not quantized" in message
+    assert "quantize(model, weight_quantization=4" in message
+    assert "cnn2snn_tfmot quantize MODEL OUTPUT" in message
+    assert "ZeroPadding2D 'pad'" in message and "adapt(model)" in message
 
 
 def test_float_weights_are_not_quantized():
@@ -216,6 +232,18 @@ def test_other_activations_only_last():
                                   conv("conv2"), relu()))
     assert "Activation 'sig' (Activation): an activation other than a quantized one can only " \
            "be the last layer" in message
+
+
+def test_grouped_pointwise_after_depthwise_is_refused_naming_the_layers():
+    """The pair merge_separable_conv cannot merge: check refuses it, convert fails the same."""
+    keras_model = model(conv(bits=8), relu(), qlayers.QuantizedDepthwiseConv2D(
+        3, name="dw", use_bias=False, padding="same", quantizer=qops.MaxQuantizer(4)),
+        conv("pw", kernel=1, groups=2), relu("r2"))
+    message = violations_of(keras_model)
+    assert "Layers 'dw' + 'pw' cannot be merged into a separable convolution: 'pw' has " \
+           "groups=2" in message
+    with pytest.raises(IncompatibleModelError, match="'pw' has groups=2"):
+        convert(keras_model, input_scaling=(255, 0))
 
 
 def test_all_violations_in_one_error():

@@ -8,40 +8,18 @@ import tensorflow_model_optimization as tfmot
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
 from cnn2snn_tfmot import quantize_configs as qc
-from cnn2snn_tfmot._keras import keras
 from cnn2snn_tfmot.akida import Model as AkidaModel
 from cnn2snn_tfmot.blocks import analyze
-from cnn2snn_tfmot.converter import IncompatibleModelError, block_registers, convert
-from cnn2snn_tfmot.quantize import quantize
+from cnn2snn_tfmot.converter import convert
+from cnn2snn_tfmot.quantization import quantize, quantize_layer
+from cnn2snn_tfmot.registers import block_registers
+from cnn2snn_tfmot.rules import IncompatibleModelError
+from cnn2snn_tfmot.tfkeras import keras
+
+from helpers import float_cnn, images, set_bn
 
 L = keras.layers
 annotate = tfmot.quantization.keras.quantize_annotate_layer
-
-
-def images(n=64, shape=(16, 16, 1), seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (n,) + shape).astype(np.uint8)
-
-
-def set_bn(model, seed=0, low=0.5, high=2.0):
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, L.BatchNormalization):
-            n = layer.moving_mean.shape[0]
-            layer.set_weights([rng.uniform(low, high, n), rng.normal(size=n) * 0.3,
-                               rng.normal(size=n) * 0.3, rng.uniform(0.5, 2, n)])
-
-
-def float_cnn(channels=1):
-    keras.utils.set_random_seed(4)
-    return keras.Sequential([
-        keras.Input((16, 16, channels)),
-        L.Conv2D(8, 3, padding="same", name="c0"), L.BatchNormalization(name="bn0"),
-        L.ReLU(name="r0"), L.MaxPool2D(padding="same", name="p0"),
-        L.SeparableConv2D(16, 3, padding="same", name="s1"), L.BatchNormalization(name="bn1"),
-        L.ReLU(name="r1"), L.Dropout(0.1, name="drop"),
-        L.Conv2D(16, 3, strides=2, padding="valid", name="c2"), L.BatchNormalization(name="bn2"),
-        L.ReLU(name="r2"), L.Flatten(name="flat"), L.Dense(10, name="d"),
-        L.Softmax(name="softmax")])
 
 
 def keras_levels(model, x, layer_name, step):
@@ -144,7 +122,7 @@ def test_tfmot_model_converts_like_its_seed_twin():
 
 
 def test_registers_follow_section_4():
-    """An independent transcription of akida-v1.md section 4: BN absorbed, GAP, input shift."""
+    """An independent transcription of docs/akida-v1.md section 4: BN absorbed, GAP, input shift."""
     keras.utils.set_random_seed(7)
     model = keras.Sequential([
         keras.Input((10, 10, 3)),
@@ -157,7 +135,8 @@ def test_registers_follow_section_4():
     registers = block_registers(analyze(model).blocks[0], (scale, shift), index=0)
     kernel = model.get_layer("conv").kernel.numpy()
     bias = model.get_layer("conv").bias.numpy().astype(np.float64)
-    gamma, beta, mean, variance = [w.astype(np.float64) for w in model.get_layer("bn").get_weights()]
+    gamma, beta, mean, variance = [weight.astype(np.float64)
+                                   for weight in model.get_layer("bn").get_weights()]
     epsilon = model.get_layer("bn").epsilon
     sf = (np.float32(127) / np.max(np.abs(kernel), axis=(0, 1, 2))).astype(np.float32)
     integers = np.clip(np.round(kernel * sf), -127, 127)
@@ -249,21 +228,24 @@ def test_registers_out_of_range_name_the_layer_the_value_the_limit_and_the_fix()
         convert(model, input_scaling=(255, 0))
     message = str(error.value)
     # The layer, the value, the limit (the 24-bit input register) and the fix.
-    assert re.search(r"Layer 'conv': (act_step|threshold) -?[0-9.e+]+ \(channel \d+\) does not "
-                     r"fit the (signed )?24-bit register", message), message
+    assert re.search(r"Layer 'conv': act_step [0-9.e+]+ \(channel \d+\) does not fit the "
+                     r"24-bit act_step register \(20 integer and 4 fractional bits: limit "
+                     r"1\.04858e\+06\)", message), message
+    assert re.search(r"Layer 'conv': threshold -?\d+ \(channel \d+\) does not fit the signed "
+                     r"24-bit threshold register \[-8388608, 8388607\]", message), message
     assert "add_gamma_constraint" in message
 
 
 def test_incompatible_model_lists_every_violation():
     model = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(4, 3, name="float_conv"),
-                              L.ReLU(name="float_relu"), L.Flatten(), L.Dense(2)])
+                              L.ReLU(name="float_relu"), L.Flatten(), L.Dense(2, name="dense")])
+    partly = quantize_layer(model, "float_conv", 8)  # a float model only says: quantize it
     with pytest.raises(IncompatibleModelError) as error:
-        convert(model)
-    assert "'float_conv'" in str(error.value) and "'float_relu'" in str(error.value)
+        convert(partly, input_scaling=(255, 0))
+    assert "'float_relu'" in str(error.value) and "'dense'" in str(error.value)
 
 
-def test_converted_model_runs_bit_exactly_on_brainchips_runtime():
-    pytest.importorskip("akida")
+def test_converted_model_runs_bit_exactly_on_brainchips_runtime(akida_runtime):
     model = float_cnn(channels=3)
     set_bn(model, seed=5)
     akida_model = convert(quantize(model, 4, 4, 8), input_scaling=(255, 0))
@@ -290,7 +272,7 @@ def test_zoo_models_convert(name):
 
 
 def test_integer_weights_beyond_the_quantizer_range_are_refused():
-    from cnn2snn_tfmot._keras import tf
+    from cnn2snn_tfmot.tfkeras import tf
 
     class Unclipped(qops.WeightQuantizerBase):
         """On its scale factor's grid, but not clipped to +-kmax."""

@@ -1,7 +1,8 @@
 """The compiled Akida ops (custom_ops/) against an independent numpy int64 reference.
 
-The reference below follows akida-v1.md section 5 literally (padding, cross-correlation,
-max pooling with ignored padding cells, 20-bit saturations, fire as a ceiling division); the ops
+The reference (chip_reference.py) follows docs/akida-v1.md section 5 literally (padding,
+cross-correlation, max pooling with ignored padding cells, 20-bit saturations, fire as a ceiling
+division); the ops
 implement it differently (im2col GEMMs in int32 lanes, a fire ladder), so agreement is evidence.
 Every comparison is on exact integers.
 """
@@ -10,10 +11,20 @@ import zlib
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot._keras import tf
 from cnn2snn_tfmot.engine import ops
+from cnn2snn_tfmot.tfkeras import tf
 
-SAT_MIN, SAT_MAX = -(2 ** 19), 2 ** 19 - 1
+from chip_reference import (
+    SAT_MAX,
+    SAT_MIN,
+    ref_conv,
+    ref_depthwise,
+    ref_fire,
+    ref_global_sum,
+    ref_maxpool,
+)
+from helpers import AKIDA
+
 INT32_MIN, INT32_MAX = np.iinfo(np.int32).min, np.iinfo(np.int32).max
 ISA_ENV = ops.ISA_ENV_VAR
 
@@ -23,73 +34,14 @@ def lib():
     return ops.load_library()
 
 
-# -- the reference -----------------------------------------------------------------------------
-def axis(size, k, stride, padding):
-    """(out, pad_before, pad_after) by TensorFlow's rule."""
-    if padding == "same":
-        out = -(-size // stride)
-        total = max((out - 1) * stride + k - size, 0)
-        return out, total // 2, total - total // 2
-    return (size - k) // stride + 1, 0, 0
-
-
-def ref_conv(x, w, strides, padding, pad_value=0):
-    n, h, wd, _ = x.shape
-    kh, kw = w.shape[:2]
-    oh, top, bottom = axis(h, kh, strides[0], padding)
-    ow, left, right = axis(wd, kw, strides[1], padding)
-    xp = np.pad(x.astype(np.int64), ((0, 0), (top, bottom), (left, right), (0, 0)),
-                constant_values=pad_value)
-    out = np.zeros((n, oh, ow, w.shape[-1]), np.int64)
-    for i in range(kh):
-        for j in range(kw):
-            patch = xp[:, i:i + (oh - 1) * strides[0] + 1:strides[0],
-                       j:j + (ow - 1) * strides[1] + 1:strides[1]]
-            out += patch @ w[i, j].astype(np.int64)
-    return out
-
-
-def ref_depthwise(x, dw, strides, padding):
-    n, h, wd, c = x.shape
-    kh, kw = dw.shape[:2]
-    oh, top, bottom = axis(h, kh, strides[0], padding)
-    ow, left, right = axis(wd, kw, strides[1], padding)
-    xp = np.pad(x.astype(np.int64), ((0, 0), (top, bottom), (left, right), (0, 0)))
-    out = np.zeros((n, oh, ow, c), np.int64)
-    for i in range(kh):
-        for j in range(kw):
-            out += xp[:, i:i + (oh - 1) * strides[0] + 1:strides[0],
-                      j:j + (ow - 1) * strides[1] + 1:strides[1]] * dw[i, j].astype(np.int64)
-    return out
-
-
+# -- the reference (chip_reference.py), in this module's pooling notation ------------------------
 def ref_pool(p, pool, padding):
-    """pool: None, "global" or (size, stride) pairs."""
+    """pool: None, "global" or ((size), (stride)) pairs."""
     if pool is None:
         return p
-    if pool == "global":  # row-major sequential sum, saturating after every addition
-        acc = np.zeros((p.shape[0], p.shape[3]), np.int64)
-        for i in range(p.shape[1]):
-            for j in range(p.shape[2]):
-                acc = np.clip(acc + p[:, i, j], SAT_MIN, SAT_MAX)
-        return acc[:, None, None, :]
-    (ph, pw), (sh, sw) = pool
-    oh, top, bottom = axis(p.shape[1], ph, sh, padding)
-    ow, left, right = axis(p.shape[2], pw, sw, padding)
-    lowest = np.iinfo(np.int64).min  # padded cells never win
-    pp = np.pad(p, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=lowest)
-    out = np.full((p.shape[0], oh, ow, p.shape[3]), lowest)
-    for i in range(ph):
-        for j in range(pw):
-            out = np.maximum(out, pp[:, i:i + (oh - 1) * sh + 1:sh, j:j + (ow - 1) * sw + 1:sw])
-    return np.clip(out, SAT_MIN, SAT_MAX)
-
-
-def ref_fire(p, threshold, act_step, bits):
-    step16 = np.floor(act_step.astype(np.float64) * 16).astype(np.int64) * 2 ** (4 - bits)
-    numerator = 16 * (p.astype(np.int64) - threshold.astype(np.int64))
-    levels = -((-numerator) // step16)  # exact ceiling division
-    return np.clip(levels, 0, 2 ** bits - 1).astype(np.uint8)
+    if pool == "global":
+        return ref_global_sum(p)
+    return np.clip(ref_maxpool(p, pool[0], pool[1], padding), SAT_MIN, SAT_MAX)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -161,8 +113,8 @@ def test_conv_block(lib, padding, strides, kernel, pool, act_bits):
     attrs = dict(strides=list(strides), padding=padding.upper(), padding_value=pad_value,
                  **pool_attrs(pool))
     p_ref = ref_pool(ref_conv(x, w, strides, padding, pad_value), pool, padding)
-    got, expected = run_block(lib, lib.cnn2snn_tfmot_akida_conv, lib.cnn2snn_tfmot_akida_conv_fire, (x, w), p_ref,
-                              act_bits, rng, **attrs)
+    got, expected = run_block(lib, lib.cnn2snn_tfmot_akida_conv, lib.cnn2snn_tfmot_akida_conv_fire,
+                              (x, w), p_ref, act_bits, rng, **attrs)
     assert_same(got, expected)
 
 
@@ -222,7 +174,8 @@ def test_separable_block(lib, padding, strides, kernel, pool, act_bits):
     attrs = dict(strides=list(strides), padding=padding.upper(), **pool_attrs(pool))
     d = ref_depthwise(x, dw, strides, padding)
     p_ref = ref_pool(d @ pw.astype(np.int64), pool, padding)
-    got, expected = run_block(lib, lib.cnn2snn_tfmot_akida_separable, lib.cnn2snn_tfmot_akida_separable_fire, (x, dw, pw),
+    got, expected = run_block(lib, lib.cnn2snn_tfmot_akida_separable,
+                              lib.cnn2snn_tfmot_akida_separable_fire, (x, dw, pw),
                               p_ref, act_bits, rng, **attrs)
     assert_same(got, expected)
 
@@ -252,7 +205,8 @@ def test_dense_block(lib, batch, k, units, bits, act_bits):
     x = rng.integers(0, 16, (batch, k)).astype(np.uint8)
     w = weights(rng, (k, units), bits)
     p_ref = np.clip(x.astype(np.int64) @ w.astype(np.int64), SAT_MIN, SAT_MAX)
-    got, expected = run_block(lib, lib.cnn2snn_tfmot_akida_dense, lib.cnn2snn_tfmot_akida_dense_fire, (x, w), p_ref,
+    got, expected = run_block(lib, lib.cnn2snn_tfmot_akida_dense,
+                              lib.cnn2snn_tfmot_akida_dense_fire, (x, w), p_ref,
                               act_bits, rng)
     assert_same(got, expected)
 
@@ -270,8 +224,8 @@ def test_dense_saturation(lib, k):
     assert true[0, 0] == 255 * 127 * k > SAT_MAX
     assert_same(got, np.clip(true, SAT_MIN, SAT_MAX))
     # Saturated at 2**19 - 1, the potential does not reach a threshold of 600,000.
-    levels = lib.cnn2snn_tfmot_akida_dense_fire(x, w, np.full(4, 600000, np.int32), np.ones(4, np.float32),
-                                  act_bits=4).numpy()
+    levels = lib.cnn2snn_tfmot_akida_dense_fire(x, w, np.full(4, 600000, np.int32),
+                                                np.ones(4, np.float32), act_bits=4).numpy()
     assert levels[0, 0] == 0
     assert_same(levels, ref_fire(np.clip(true, SAT_MIN, SAT_MAX), np.full(4, 600000),
                                  np.ones(4, np.float32), 4))
@@ -352,7 +306,8 @@ def test_every_isa_conv(lib, isa, channels, filters, kernel, strides):
     w = weights(rng, kernel + (channels, filters), 8)
     p = ref_conv(x, w, strides, "same", 7)
     threshold, act_step = fire_params(rng, p, 4)
-    got = lib.cnn2snn_tfmot_akida_conv_fire(x, w, threshold, act_step, strides=list(strides), padding="SAME",
+    got = lib.cnn2snn_tfmot_akida_conv_fire(x, w, threshold, act_step, strides=list(strides),
+                                            padding="SAME",
                               padding_value=7, pool_type="max", pool_size=[3, 3],
                               pool_strides=[2, 2], act_bits=4).numpy()
     assert_same(got, ref_fire(ref_pool(p, ((3, 3), (2, 2)), "same"), threshold, act_step, 4))
@@ -366,7 +321,8 @@ def test_every_isa_separable(lib, isa, channels, filters, xmax):
     x = rng.integers(0, xmax + 1, (2, 10, 9, channels)).astype(np.uint8)
     dw = weights(rng, (3, 3, channels), 8)
     pw = weights(rng, (channels, filters), 4)
-    got = lib.cnn2snn_tfmot_akida_separable(x, dw, pw, padding="SAME", pool_type="global_sum").numpy()
+    got = lib.cnn2snn_tfmot_akida_separable(x, dw, pw, padding="SAME",
+                                            pool_type="global_sum").numpy()
     expected = ref_pool(ref_depthwise(x, dw, (1, 1), "same") @ pw.astype(np.int64), "global",
                         "same")
     assert_same(got, expected)
@@ -391,7 +347,8 @@ def test_ops_inside_tf_function_and_static_shapes(lib):
 
     @tf.function
     def block(x):
-        return lib.cnn2snn_tfmot_akida_conv_fire(x, w, threshold, act_step, strides=[2, 2], padding="SAME",
+        return lib.cnn2snn_tfmot_akida_conv_fire(x, w, threshold, act_step, strides=[2, 2],
+                                                 padding="SAME",
                                    pool_type="max", pool_size=[2, 2], pool_strides=[2, 2],
                                    act_bits=2)
 
@@ -412,7 +369,8 @@ def test_ops_inside_tf_function_and_static_shapes(lib):
 ])
 def test_shape_functions(lib, op, inputs, shape):
     dtypes = [tf.uint8] + [tf.int8] * (len(inputs) - 1)
-    attrs = {} if op == "cnn2snn_tfmot_akida_dense" else {"padding": "VALID", "pool_type": "global_sum"}
+    attrs = {} if op == "cnn2snn_tfmot_akida_dense" else {"padding": "VALID",
+                                                          "pool_type": "global_sum"}
     fn = tf.function(lambda *a: getattr(lib, op)(*a, **attrs))
     specs = [tf.TensorSpec(s, d) for s, d in zip(inputs, dtypes)]
     assert fn.get_concrete_function(*specs).structured_outputs.shape.as_list() == shape
@@ -426,7 +384,8 @@ def test_shape_function_rejects_mismatches(lib):
     with pytest.raises(ValueError, match="smaller than the kernel"):
         fn.get_concrete_function(tf.TensorSpec([None, 2, 8, 4], tf.uint8),
                                  tf.TensorSpec([3, 3, 4, 5], tf.int8))
-    fire = tf.function(lambda x, w, t, s: lib.cnn2snn_tfmot_akida_dense_fire(x, w, t, s, act_bits=4))
+    fire = tf.function(lambda x, w, t, s: lib.cnn2snn_tfmot_akida_dense_fire(x, w, t, s,
+                                                                             act_bits=4))
     with pytest.raises(ValueError, match="Dimensions must be equal"):
         fire.get_concrete_function(tf.TensorSpec([None, 12], tf.uint8),
                                    tf.TensorSpec([12, 5], tf.int8),
@@ -438,24 +397,33 @@ X = np.zeros((1, 5, 5, 3), np.uint8)
 K = np.zeros((3, 3, 3, 4), np.int8)
 TH, ST = np.zeros(4, np.int32), np.ones(4, np.float32)
 BAD_CALLS = {
-    "x dtype": (lambda lib: lib.cnn2snn_tfmot_akida_conv(tf.constant(X, tf.int32), K, padding="SAME"),
+    "x dtype": (lambda lib: lib.cnn2snn_tfmot_akida_conv(tf.constant(X, tf.int32), K,
+                                                         padding="SAME"),
                 "expected to be a uint8 tensor"),
-    "kernel dtype": (lambda lib: lib.cnn2snn_tfmot_akida_dense(X[:, 0, 0], tf.constant(K[0, 0], tf.int32)),
+    "kernel dtype": (lambda lib: lib.cnn2snn_tfmot_akida_dense(
+                         X[:, 0, 0], tf.constant(K[0, 0], tf.int32)),
                      "expected to be a int8 tensor"),
     "channels": (lambda lib: lib.cnn2snn_tfmot_akida_conv(X[..., :2], K, padding="SAME"),
                  "kernel has 3 input channels but x has 2"),
-    "x rank": (lambda lib: lib.cnn2snn_tfmot_akida_conv(X[0], K, padding="SAME"), "x .* must have rank 4"),
-    "threshold shape": (lambda lib: lib.cnn2snn_tfmot_akida_conv_fire(X, K, TH[:3], ST, padding="SAME",
+    "x rank": (lambda lib: lib.cnn2snn_tfmot_akida_conv(X[0], K, padding="SAME"),
+               "x .* must have rank 4"),
+    "threshold shape": (lambda lib: lib.cnn2snn_tfmot_akida_conv_fire(X, K, TH[:3], ST,
+                                                                      padding="SAME",
                                                         act_bits=4), "threshold must have"),
-    "act_step shape": (lambda lib: lib.cnn2snn_tfmot_akida_fire(np.zeros((2, 4), np.int32), TH, ST[:1],
+    "act_step shape": (lambda lib: lib.cnn2snn_tfmot_akida_fire(np.zeros((2, 4), np.int32), TH,
+                                                                ST[:1],
                                                   act_bits=1), "act_step must have"),
-    "act_step small": (lambda lib: lib.cnn2snn_tfmot_akida_dense_fire(X[:, 0, 0], K[0, 0], TH, ST / 17,
+    "act_step small": (lambda lib: lib.cnn2snn_tfmot_akida_dense_fire(X[:, 0, 0], K[0, 0], TH,
+                                                                      ST / 17,
                                                         act_bits=4), "not representable"),
-    "act_step nan": (lambda lib: lib.cnn2snn_tfmot_akida_fire(np.zeros((2, 4), np.int32), TH, ST * np.nan,
+    "act_step nan": (lambda lib: lib.cnn2snn_tfmot_akida_fire(np.zeros((2, 4), np.int32), TH,
+                                                              ST * np.nan,
                                                 act_bits=2), "not representable"),
-    "act_bits": (lambda lib: lib.cnn2snn_tfmot_akida_conv_fire(X, K, TH, ST, padding="SAME", act_bits=3),
+    "act_bits": (lambda lib: lib.cnn2snn_tfmot_akida_conv_fire(X, K, TH, ST, padding="SAME",
+                                                               act_bits=3),
                  "act_bits must be 1, 2 or 4"),
-    "padding_value": (lambda lib: lib.cnn2snn_tfmot_akida_conv(X, K, padding="SAME", padding_value=256),
+    "padding_value": (lambda lib: lib.cnn2snn_tfmot_akida_conv(X, K, padding="SAME",
+                                                               padding_value=256),
                       "padding_value must be in"),
     "strides": (lambda lib: lib.cnn2snn_tfmot_akida_conv(X, K, padding="SAME", strides=[0, 1]),
                 "strides must be two positive"),
@@ -467,8 +435,8 @@ BAD_CALLS = {
     "valid pool": (lambda lib: lib.cnn2snn_tfmot_akida_conv(X, K, padding="VALID", pool_type="max",
                                               pool_size=[4, 4], pool_strides=[1, 1]),
                    "max pooling does not fit"),
-    "separable channels": (lambda lib: lib.cnn2snn_tfmot_akida_separable(X, K[:, :, :, 0], K[0, 0, :2],
-                                                           padding="SAME"),
+    "separable channels": (lambda lib: lib.cnn2snn_tfmot_akida_separable(
+                               X, K[:, :, :, 0], K[0, 0, :2], padding="SAME"),
                            "must have 3"),
     "dense features": (lambda lib: lib.cnn2snn_tfmot_akida_dense(X[:, 0, 0], K[0, 0, :2]),
                        "weights have 2 rows but x has 3"),
@@ -519,25 +487,25 @@ def test_prepared_weights_follow_changes(lib):
 
 
 def test_empty_batch(lib):
-    out = lib.cnn2snn_tfmot_akida_conv_fire(np.zeros((0, 5, 5, 3), np.uint8), K, TH, ST, padding="SAME",
+    out = lib.cnn2snn_tfmot_akida_conv_fire(np.zeros((0, 5, 5, 3), np.uint8), K, TH, ST,
+                                            padding="SAME",
                               act_bits=4)
     assert out.shape == (0, 5, 5, 4) and out.dtype == tf.uint8
 
 
 # -- the real runtime --------------------------------------------------------------------------
 def runtime_model(layer, variables, input_shape=None):
-    akida = pytest.importorskip("akida")
-    model = akida.Model()
+    model = AKIDA.Model()
     if input_shape is not None:
-        model.add(akida.InputData(input_shape, input_bits=4))
+        model.add(AKIDA.InputData(input_shape, input_bits=4))
     model.add(layer)
     for name, value in variables.items():
         layer.set_variable(name, value)
     return model
 
 
-def test_runtime_input_convolutional(lib):
-    akida = pytest.importorskip("akida")
+def test_runtime_input_convolutional(lib, akida_runtime):
+    akida = akida_runtime
     rng = np.random.default_rng(10)
     x = rng.integers(0, 256, (3, 13, 11, 3)).astype(np.uint8)
     w = weights(rng, (3, 3, 3, 8), 8)
@@ -548,7 +516,8 @@ def test_runtime_input_convolutional(lib):
         weights_bits=8, pool_type=akida.PoolType.Max, pool_size=(3, 3), pool_stride=(2, 2),
         act_bits=4, padding_value=9)
     model = runtime_model(layer, {"weights": w, "threshold": threshold, "act_step": act_step})
-    got = lib.cnn2snn_tfmot_akida_conv_fire(x, w, threshold, act_step, padding="SAME", padding_value=9,
+    got = lib.cnn2snn_tfmot_akida_conv_fire(x, w, threshold, act_step, padding="SAME",
+                                            padding_value=9,
                               pool_type="max", pool_size=[3, 3], pool_strides=[2, 2],
                               act_bits=4).numpy()
     assert_same(got, model.forward(x))
@@ -556,8 +525,8 @@ def test_runtime_input_convolutional(lib):
 
 
 @pytest.mark.parametrize("pool", ("max", "global"))
-def test_runtime_convolutional(lib, pool):
-    akida = pytest.importorskip("akida")
+def test_runtime_convolutional(lib, pool, akida_runtime):
+    akida = akida_runtime
     rng = np.random.default_rng(11)
     x = rng.integers(0, 16, (3, 9, 9, 16)).astype(np.uint8)
     w = weights(rng, (3, 3, 16, 12), 4)
@@ -578,8 +547,8 @@ def test_runtime_convolutional(lib, pool):
     assert_same(got, model.forward(x))
 
 
-def test_runtime_separable(lib):
-    akida = pytest.importorskip("akida")
+def test_runtime_separable(lib, akida_runtime):
+    akida = akida_runtime
     rng = np.random.default_rng(12)
     x = rng.integers(0, 16, (2, 10, 10, 8)).astype(np.uint8)
     dw, pw = weights(rng, (3, 3, 8), 4), weights(rng, (8, 16), 4)
@@ -599,8 +568,8 @@ def test_runtime_separable(lib):
 
 
 @pytest.mark.parametrize("act_bits", (None, 4))
-def test_runtime_fully_connected(lib, act_bits):
-    akida = pytest.importorskip("akida")
+def test_runtime_fully_connected(lib, act_bits, akida_runtime):
+    akida = akida_runtime
     rng = np.random.default_rng(13)
     x = rng.integers(0, 16, (4, 5, 8, 130)).astype(np.uint8)
     x[0] = 15  # with the all-positive unit below: 5200 * 15 * 7 > 2**19, saturated
@@ -617,6 +586,7 @@ def test_runtime_fully_connected(lib, act_bits):
         threshold, act_step = fire_params(rng, p, act_bits)
         variables.update(threshold=threshold, act_step=act_step)
         layer = akida.FullyConnected(units=10, weights_bits=4, act_bits=act_bits)
-        got = lib.cnn2snn_tfmot_akida_dense_fire(flat, w, threshold, act_step, act_bits=act_bits).numpy()
+        got = lib.cnn2snn_tfmot_akida_dense_fire(flat, w, threshold, act_step,
+                                                 act_bits=act_bits).numpy()
     model = runtime_model(layer, variables, (5, 8, 130))
     assert_same(got, model.forward(x).reshape(4, 10))

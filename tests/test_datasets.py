@@ -6,7 +6,13 @@ import os
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot.datasets import DEFAULT_MNIST_DIR, IdxFormatError, load_mnist, mnist_split, read_idx
+from cnn2snn_tfmot.datasets import (
+    DEFAULT_MNIST_DIR,
+    IdxFormatError,
+    load_mnist,
+    mnist_split,
+    read_idx,
+)
 
 
 def test_shipped_files_are_the_reference_mnist_test_set():
@@ -61,5 +67,5 @@ def test_malformed_files_are_clear_errors(tmp_path, payload, match):
 
 
 def test_missing_directory_says_where_the_files_are(tmp_path):
-    with pytest.raises(FileNotFoundError, match="examples/data"):
+    with pytest.raises(FileNotFoundError, match="cnn2snn_tfmot/data/mnist"):
         load_mnist(str(tmp_path))

@@ -9,15 +9,15 @@ import zlib
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot._keras import tf
 from cnn2snn_tfmot.engine import ops
 from cnn2snn_tfmot.engine.backend import FireSpec, PoolSpec
+from cnn2snn_tfmot.tfkeras import tf
 
 pytest.importorskip("cnn2snn_tfmot.engine.tf_backend")
 if not ops.is_available():  # pragma: no cover - the op library is built by `make test`
     pytest.skip("the compiled op library is not built", allow_module_level=True)
 
-from cnn2snn_tfmot.engine import custom_backend, tf_backend  # noqa: E402
+from cnn2snn_tfmot.engine import custom_backend, tf_backend
 
 BACKENDS = (custom_backend, tf_backend)
 POOLS = {

@@ -13,10 +13,18 @@ import threading
 import numpy as np
 import pytest
 
-from akida_helpers import MODEL_FACTORIES, random_input, randomize, ref_forward
-from cnn2snn_tfmot.akida import (Convolutional, FullyConnected, InputConvolutional, InputData,
-                                 Model, SeparableConvolutional)
+from cnn2snn_tfmot.akida import (
+    Convolutional,
+    FullyConnected,
+    InputConvolutional,
+    InputData,
+    Model,
+    SeparableConvolutional,
+)
 from cnn2snn_tfmot.engine import direct, graph, ops
+
+from akida_helpers import MODEL_FACTORIES, random_input, randomize
+from chip_reference import ref_forward
 
 if not ops.is_available():  # pragma: no cover - the op library is built by `make test`
     pytest.skip("the compiled op library is not built", allow_module_level=True)
@@ -198,7 +206,7 @@ def test_forward_and_predict_run_the_direct_engine(monkeypatch):
     def no_graph(*args, **kwargs):
         raise AssertionError("the TensorFlow graph was built")
 
-    monkeypatch.setattr(graph, "model_function", no_graph)
+    monkeypatch.setattr(model, "emulator_function", no_graph)
     for engine in (None, "custom"):
         np.testing.assert_array_equal(model.forward(x, batch_size=4, engine=engine), reference)
         np.testing.assert_array_equal(model.predict(x, engine=engine), expected_predict)
@@ -282,7 +290,7 @@ def test_concurrent_calls_from_python_threads():
 def test_akidanet_like_end_to_end():
     """The zoo's AkidaNet-like network, quantized 4/4/8 and converted: direct == graphs."""
     from cnn2snn_tfmot import convert, quantize
-    from cnn2snn_tfmot._keras import keras
+    from cnn2snn_tfmot.tfkeras import keras
     from cnn2snn_tfmot.zoo import akidanet_like, calibrate_batchnorm
 
     keras.utils.set_random_seed(3)

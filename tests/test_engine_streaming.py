@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot.engine import graph
 from cnn2snn_tfmot.converter import convert
-from cnn2snn_tfmot.quantize import quantize
-from test_converter import float_cnn, images
+from cnn2snn_tfmot.quantization import quantize
+
+from helpers import float_cnn, images
 
 
 @pytest.mark.parametrize("method", ["forward", "predict"])
@@ -14,7 +14,7 @@ def test_engine_sees_at_most_one_batch(monkeypatch, method):
     x = images(1000, seed=30)
     reference = getattr(akida_model, method)(x, batch_size=1000, engine="tf")
     seen = []
-    original = graph.model_function
+    original = akida_model.emulator_function
 
     class Spy:
         def __init__(self, function):
@@ -26,10 +26,10 @@ def test_engine_sees_at_most_one_batch(monkeypatch, method):
                 return self.concrete(batch)
             return run
 
-    def spying(model, engine=None):
-        return Spy(original(model, engine))
+    def spying(engine=None):
+        return Spy(original(engine))
 
-    monkeypatch.setattr(graph, "model_function", spying)
+    monkeypatch.setattr(akida_model, "emulator_function", spying)
     result = getattr(akida_model, method)(x, batch_size=96, engine="tf")
     assert max(seen) == 96 and sum(seen) == 1000 and len(seen) == 11
     np.testing.assert_array_equal(result, reference)

@@ -5,13 +5,22 @@ import numpy as np
 import pytest
 
 import cnn2snn_tfmot.engine as engine
-from akida_helpers import (MODEL_FACTORIES, SAT_MAX, SAT_MIN, random_input, randomize,
-                           ref_conv, ref_depthwise,
-                           ref_fire, ref_forward, ref_global_sum, ref_maxpool)
-from cnn2snn_tfmot._keras import tf
 from cnn2snn_tfmot.akida import Convolutional, InputData, Model
 from cnn2snn_tfmot.engine import tf_backend
 from cnn2snn_tfmot.engine.backend import FireSpec, PoolSpec
+from cnn2snn_tfmot.tfkeras import tf
+
+from akida_helpers import MODEL_FACTORIES, random_input, randomize
+from chip_reference import (
+    SAT_MAX,
+    SAT_MIN,
+    ref_conv,
+    ref_depthwise,
+    ref_fire,
+    ref_forward,
+    ref_global_sum,
+    ref_maxpool,
+)
 
 
 def _fire_for(potentials, rng, bits):

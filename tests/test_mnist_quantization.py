@@ -1,10 +1,11 @@
 """Post-training and quantization-aware quantization quality on the shipped MNIST data."""
 import numpy as np
+import pytest
 
-from cnn2snn_tfmot._keras import keras
-from cnn2snn_tfmot.datasets import mnist_split
 from cnn2snn_tfmot.converter import convert
-from cnn2snn_tfmot.quantize import quantize
+from cnn2snn_tfmot.datasets import mnist_split
+from cnn2snn_tfmot.quantization import quantize
+from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.zoo import mnist_cnn
 
 
@@ -12,6 +13,7 @@ def accuracy(model, x, y):
     return float(np.mean(np.argmax(model.predict(x, batch_size=500, verbose=0), 1) == y))
 
 
+@pytest.mark.slow
 def test_quantization_and_conversion_fidelity():
     """Issue figures: float / PTQ / QAT / Akida accuracy and Keras-vs-Akida agreement."""
     keras.utils.set_random_seed(0)

@@ -4,7 +4,7 @@ import pytest
 
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot._keras import keras, tf
+from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers
 
@@ -78,7 +78,7 @@ def test_quantizer_is_keyword_only_so_keras_positional_arguments_still_work():
 def test_layer_config_round_trip(case):
     layer = CASES[case][0]()
     clone = type(layer).from_config(layer.get_config())
-    for _, attribute in layer.QUANTIZED_KERNELS:
+    for attribute in (kernel.quantizer for kernel in layer.quantized_kernels):
         assert getattr(clone, attribute) == getattr(layer, attribute)
         assert getattr(clone, attribute) is not getattr(layer, attribute)
     assert clone.get_config() == layer.get_config()

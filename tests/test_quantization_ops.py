@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 
 from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot._keras import keras, tf
+from cnn2snn_tfmot.tfkeras import keras, tf
 
 BITWIDTHS = range(2, 9)
 
 
 def np_quantize(w, sf, kmax):
-    """akida-v1.md section 1, in numpy float32 (np.round rounds half to even)."""
+    """docs/akida-v1.md section 1, in numpy float32 (np.round rounds half to even)."""
     w = np.asarray(w, np.float32)
     sf = np.asarray(sf, np.float32)
     return (np.clip(np.round(w * sf), -kmax, kmax) / sf).astype(np.float32)
@@ -235,3 +235,22 @@ def test_activation_parameters_get_gradients():
 def test_activation_bitwidth_errors(bad):
     with pytest.raises(ValueError, match=r"1\.\.8"):
         qops.check_activation_bitwidth(bad)
+
+
+def test_trainable_quantizers_are_never_merged_by_keras_serialization(tmp_path):
+    """Keras's SavedModel loader shares objects it can hash; a trainable quantizer owns a
+    variable, so two of the same configuration must stay two (regression test)."""
+    from cnn2snn_tfmot import quantization_layers as qlayers
+    from cnn2snn_tfmot.tfkeras import keras
+
+    model = keras.Sequential([
+        keras.Input((6, 6, 2)),
+        qlayers.QuantizedSeparableConv2D(
+            3, 3, quantizer=qops.TrainableStdWeightQuantizer(2.5, 4),
+            quantizer_dw=qops.TrainableStdWeightQuantizer(2.5, 4), name="sep")])
+    model.save(str(tmp_path / "saved"))
+    layer = keras.models.load_model(str(tmp_path / "saved")).get_layer("sep")
+    assert layer.quantizer is not layer.quantizer_dw
+    assert layer.quantizer == layer.quantizer_dw  # same configuration
+    with pytest.raises(TypeError):
+        hash(layer.quantizer)

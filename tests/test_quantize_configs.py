@@ -6,62 +6,14 @@ import tensorflow_model_optimization as tfmot
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
 from cnn2snn_tfmot import quantize_configs as qc
-from cnn2snn_tfmot._keras import keras
 from cnn2snn_tfmot.saving import load_partial_weights
+from cnn2snn_tfmot.tfkeras import keras
+
+from helpers import annotated_and_seed_models, make_qat_model, randomize_batchnorm
 
 L = keras.layers
 annotate = tfmot.quantization.keras.quantize_annotate_layer
 quantize_apply = tfmot.quantization.keras.quantize_apply
-
-
-def annotated_and_seed_models(seed=0):
-    """A model using every config, and its Quantized* twin (same layer names)."""
-    keras.utils.set_random_seed(seed)
-    annotated = keras.Sequential([
-        keras.Input((12, 12, 3)),
-        annotate(L.Conv2D(8, 3, name="conv"), qc.Conv2DQuantizeConfig(qops.MaxPerAxisQuantizer(8))),
-        L.MaxPool2D(name="pool"), L.BatchNormalization(name="bn"),
-        annotate(L.ReLU(name="relu1"),
-                 qc.ReLUQuantizeConfig(quantizer=qc.ActivationQuantizer(4, trainable=True))),
-        annotate(L.SeparableConv2D(6, 3, padding="same", name="sep"),
-                 qc.SeparableConv2DQuantizeConfig(qops.MaxPerAxisQuantizer(4),
-                                                  qops.MaxQuantizer(4))),
-        annotate(L.ReLU(name="relu2"), qc.ReLUQuantizeConfig(2)),
-        annotate(L.DepthwiseConv2D(3, name="dw"),
-                 qc.DepthwiseConv2DQuantizeConfig(qops.StdWeightQuantizer(2, 4))),
-        annotate(L.Activation("relu", name="relu3"), qc.ReLUQuantizeConfig(1)),
-        L.Flatten(name="flat"),
-        annotate(L.Dense(10, name="dense"),
-                 qc.DenseQuantizeConfig(qops.TrainableStdWeightQuantizer(bitwidth=4))),
-    ])
-    seed = keras.Sequential([
-        keras.Input((12, 12, 3)),
-        qlayers.QuantizedConv2D(8, 3, quantizer=qops.MaxPerAxisQuantizer(8), name="conv"),
-        L.MaxPool2D(name="pool"), L.BatchNormalization(name="bn"),
-        qlayers.QuantizedReLU(4, name="relu1"),
-        qlayers.QuantizedSeparableConv2D(6, 3, padding="same", name="sep",
-                                         quantizer=qops.MaxPerAxisQuantizer(4),
-                                         quantizer_dw=qops.MaxQuantizer(4)),
-        qlayers.ActivationDiscreteRelu(2, name="relu2"),
-        qlayers.QuantizedDepthwiseConv2D(3, quantizer=qops.StdWeightQuantizer(2, 4), name="dw"),
-        qlayers.ActivationDiscreteRelu(1, name="relu3"),
-        L.Flatten(name="flat"),
-        qlayers.QuantizedDense(10, quantizer=qops.TrainableStdWeightQuantizer(bitwidth=4),
-                               name="dense"),
-    ])
-    return annotated, seed
-
-
-def make_qat_model(annotated):
-    with qc.quantize_scope():
-        return quantize_apply(annotated, qc.AkidaQuantizeScheme())
-
-
-def randomize_batchnorm(model, seed=0):
-    rng = np.random.default_rng(seed)
-    bn = model.get_layer("bn")
-    bn.set_weights([rng.uniform(0.5, 2, 8), rng.normal(size=8), rng.normal(size=8) * 0.1,
-                    rng.uniform(0.5, 2, 8)])
 
 
 @pytest.mark.parametrize("seed_value", [0, 1])
@@ -124,7 +76,6 @@ def test_registry_defaults_for_layers_annotated_without_config():
     (L.Conv2D(3, 3, activation="relu", name="c"), qc.Conv2DQuantizeConfig(),
      r"'c' has the fused activation 'relu'"),
     (L.ReLU(negative_slope=0.1, name="leaky"), qc.ReLUQuantizeConfig(4), "negative_slope"),
-    (L.ReLU(max_value=3.0, name="r3"), qc.ReLUQuantizeConfig(4), "max_value=3.0"),
     (L.Activation("sigmoid", name="sig"), qc.ReLUQuantizeConfig(4), "sigmoid"),
 ])
 def test_config_errors_name_the_layer(layer, config, match):
@@ -156,3 +107,21 @@ def test_config_serialization_round_trip(config):
 def test_separable_config_refuses_per_axis_depthwise():
     with pytest.raises(ValueError, match="per tensor"):
         qc.SeparableConv2DQuantizeConfig(qops.MaxPerAxisQuantizer(4))
+
+
+def test_bounded_relus_keep_their_clip_or_are_reported():
+    """A ReLU's max_value is never dropped silently: the scheme's default config keeps it as
+    the top level (with a warning naming the layer); an explicit config that differs says so."""
+    x = np.linspace(-1, 9, 101, dtype=np.float32).reshape(-1, 1).repeat(4, 1)
+    model = keras.Sequential([keras.Input((4,)), annotate(L.ReLU(max_value=3.0, name="r3"))])
+    with pytest.warns(UserWarning, match=r"ReLU 'r3' clips at max_value=3.*steps of 0.2"):
+        qat = make_qat_model(model)
+    assert qat.get_layer("quant_r3").quantize_config.quantizer == qc.ActivationQuantizer(
+        4, max_value=3.0)
+    np.testing.assert_array_equal(qat(x).numpy(),
+                                  qlayers.ActivationDiscreteRelu(4, max_value=3.0)(x).numpy())
+    assert qat(x).numpy().max() == np.float32(3.0)
+    explicit = keras.Sequential([keras.Input((4,)), annotate(L.ReLU(max_value=3.0, name="r3"),
+                                                             qc.ReLUQuantizeConfig(4))])
+    with pytest.warns(UserWarning, match=r"'r3' clips at max_value=3.*top level of 6.*replaces"):
+        make_qat_model(explicit)

@@ -6,9 +6,10 @@ import pytest
 
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot._keras import keras
 from cnn2snn_tfmot.saving import load_partial_weights, load_quantized_model
-from test_quantize_configs import annotated_and_seed_models, make_qat_model, randomize_batchnorm
+from cnn2snn_tfmot.tfkeras import keras
+
+from helpers import annotated_and_seed_models, make_qat_model, randomize_batchnorm
 
 L = keras.layers
 X = np.random.default_rng(3).random((4, 12, 12, 3)).astype(np.float32)

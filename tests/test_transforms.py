@@ -4,8 +4,8 @@ import pytest
 
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot._keras import keras, tf
-from cnn2snn_tfmot.quantize import quantize
+from cnn2snn_tfmot.quantization import quantize
+from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.transforms import merge_separable_conv, model_chain
 
 L = keras.layers
@@ -18,7 +18,8 @@ def set_batchnorm_statistics(model, seed=0):
         if isinstance(layer, L.BatchNormalization):
             n = layer.moving_mean.shape[0]
             values = {"gamma": rng.uniform(0.3, 3, n), "beta": rng.normal(size=n),
-                      "moving_mean": rng.normal(size=n) * 2, "moving_variance": rng.uniform(0.1, 5, n)}
+                      "moving_mean": rng.normal(size=n) * 2,
+                      "moving_variance": rng.uniform(0.1, 5, n)}
             for variable in layer.weights:
                 variable.assign(values[variable.name.split("/")[-1].split(":")[0]])
 
@@ -133,9 +134,39 @@ def test_merge_keeps_trained_quantizer_variables():
         pytest.approx(1.7)
 
 
-def test_depthwise_with_bias_is_not_merged():
-    merged = merge_separable_conv(separable_pair(bias=True))
-    assert [layer.name for layer in merged.layers] == ["dw", "pw", "r"]
+def test_depthwise_bias_is_folded_into_the_pointwise_bias():
+    model = separable_pair(bias=True)
+    model.get_layer("dw").bias.assign([0.5, -1.0, 2.0])
+    merged = merge_separable_conv(model)
+    assert [layer.name for layer in merged.layers] == ["dw", "r"]
+    x = np.random.default_rng(7).normal(size=(4, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(merged(x).numpy(), model(x).numpy(), atol=1e-5)
+
+
+def test_float_pairs_merge_into_a_float_separable_convolution():
+    model = keras.Sequential([keras.Input((8, 8, 3)),
+                              L.DepthwiseConv2D(3, padding="same", name="dw"),
+                              L.Conv2D(5, 1, name="pw"), L.ReLU(name="r")])
+    model.get_layer("dw").bias.assign([0.5, -1.0, 2.0])
+    merged = merge_separable_conv(model)
+    assert [type(layer) for layer in merged.layers] == [L.SeparableConv2D, L.ReLU]
+    x = np.random.default_rng(8).normal(size=(4, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(merged(x).numpy(), model(x).numpy(), atol=1e-5)
+
+
+def test_a_pair_that_cannot_merge_is_an_error_naming_both_layers():
+    model = keras.Sequential([
+        keras.Input((8, 8, 4)),
+        qlayers.QuantizedDepthwiseConv2D(3, padding="same", use_bias=False, name="dw",
+                                         quantizer=qops.MaxQuantizer(4)),
+        qlayers.QuantizedConv2D(4, 1, groups=2, name="pw", quantizer=qops.MaxPerAxisQuantizer(4)),
+        qlayers.ActivationDiscreteRelu(4, name="r")])
+    with pytest.raises(ValueError, match=r"'dw' \+ 'pw' cannot be merged.*'pw' has groups=2"):
+        merge_separable_conv(model)
+    mixed = keras.Sequential([keras.Input((8, 8, 3)), L.DepthwiseConv2D(3, name="dw"),
+                              qlayers.QuantizedConv2D(4, 1, name="pw")])
+    with pytest.raises(ValueError, match="'dw'.*'pw'.*quantize both or neither"):
+        merge_separable_conv(mixed)
 
 
 class Subclassed(keras.Model):

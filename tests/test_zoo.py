@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot._keras import keras
+from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.zoo import akidanet_like, calibrate_batchnorm
 
 L = keras.layers

@@ -14,11 +14,19 @@ Example:
 """
 from cnn2snn_tfmot.akida.enums import Padding, PoolType
 from cnn2snn_tfmot.akida.fileformat import AkidaModelFileError
-from cnn2snn_tfmot.akida.interop import from_akida, to_akida
-from cnn2snn_tfmot.akida.layers import (Convolutional, FullyConnected, InputConvolutional,
-                                        InputData, Layer, SeparableConvolutional)
+from cnn2snn_tfmot.akida.interop import from_akida, import_akida, to_akida
+from cnn2snn_tfmot.akida.layers import (
+                                        Convolutional,
+                                        FullyConnected,
+                                        InputConvolutional,
+                                        InputData,
+                                        Layer,
+                                        SeparableConvolutional,
+)
 from cnn2snn_tfmot.akida.model import Model
+from cnn2snn_tfmot.akida.statistics import LayerStatistics, Statistics
 
 __all__ = ["Model", "Layer", "InputData", "InputConvolutional", "Convolutional",
            "SeparableConvolutional", "FullyConnected", "Padding", "PoolType",
-           "AkidaModelFileError", "to_akida", "from_akida"]
+           "AkidaModelFileError", "to_akida", "from_akida", "import_akida", "Statistics",
+           "LayerStatistics"]

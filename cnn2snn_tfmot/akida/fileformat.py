@@ -29,7 +29,6 @@ import math
 import os
 import re
 import struct
-import tempfile
 import zipfile
 import zlib
 from typing import Dict
@@ -37,6 +36,7 @@ from typing import Dict
 import numpy as np
 
 from cnn2snn_tfmot.akida.layers import LAYER_TYPES
+from cnn2snn_tfmot.atomic import atomic_file
 
 __all__ = ["AkidaModelFileError", "save", "load", "read_into", "FORMAT_NAME", "FORMAT_VERSION"]
 
@@ -62,10 +62,13 @@ class AkidaModelFileError(ValueError):
     """A model file is truncated, corrupted, of another format or version, or inconsistent.
 
     Example:
+        >>> from cnn2snn_tfmot.akida import Model
+        >>> _ = open("not_a_model.txt", "w").write("text")
         >>> try:
-        ...     Model("not_a_model.txt")   # doctest: +SKIP
+        ...     Model("not_a_model.txt")
         ... except AkidaModelFileError as err:
         ...     print(err)
+        not_a_model.txt: not a cnn2snn_tfmot model file (not a zip archive). ...
     """
 
 
@@ -78,11 +81,12 @@ def save(model, path) -> None:
         path: destination path; an existing file is replaced only once the new one is complete.
 
     Example:
-        >>> save(model, "model.akida.zip")   # doctest: +SKIP
+        >>> save(akida_model, "model.akida")
+        >>> sorted(zipfile.ZipFile("model.akida").namelist())[-1]
+        'manifest.json'
     """
     from cnn2snn_tfmot import __version__
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
     layers, arrays = [], {}
     for index, layer in enumerate(model.layers):
         variables = {}
@@ -98,28 +102,14 @@ def save(model, path) -> None:
                        "parameters": parameters, "variables": variables})
     manifest = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
                 "producer": f"cnn2snn_tfmot {__version__}", "layers": layers}
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w") as archive:
-                _write_member(archive, MANIFEST,
-                              json.dumps(manifest, indent=1, sort_keys=False).encode("utf-8"))
-                for member, array in arrays.items():
-                    buffer = io.BytesIO()
-                    np.lib.format.write_array(buffer, array, version=(1, 0), allow_pickle=False)
-                    _write_member(archive, member, buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
+    with atomic_file(path) as handle:
+        with zipfile.ZipFile(handle, "w") as archive:
+            _write_member(archive, MANIFEST,
+                          json.dumps(manifest, indent=1, sort_keys=False).encode("utf-8"))
+            for member, array in arrays.items():
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, array, version=(1, 0), allow_pickle=False)
+                _write_member(archive, member, buffer.getvalue())
 
 
 def _write_member(archive, name: str, data: bytes) -> None:
@@ -127,20 +117,6 @@ def _write_member(archive, name: str, data: bytes) -> None:
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
     archive.writestr(info, data)
-
-
-def _fsync_directory(directory: str) -> None:
-    """Makes the rename durable; best effort (not every platform can open a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -158,7 +134,9 @@ def load(path):
         OSError: the path cannot be opened.
 
     Example:
-        >>> model = load("model.akida.zip")   # doctest: +SKIP
+        >>> akida_model.save("model.akida")
+        >>> [layer.layer_type for layer in load("model.akida").layers]
+        ['InputConvolutional', 'SeparableConvolutional', 'FullyConnected']
     """
     from cnn2snn_tfmot.akida.model import Model
     return Model(path)
@@ -167,15 +145,31 @@ def load(path):
 def read_into(model, path) -> None:
     """Fills the empty ``model`` with the layers of the file at ``path`` (used by ``Model``).
 
+    Layers are added with ``Model.add`` and their variables set with ``Layer.set_variable``:
+    a file gets exactly the validation of a model built in code.
+
+    Arguments:
+        model: an empty :class:`cnn2snn_tfmot.akida.Model`.
+        path: a file written by :func:`save`.
+
     Raises:
         AkidaModelFileError: the file is invalid.
         OSError: the path cannot be opened.
+
+    Example:
+        >>> from cnn2snn_tfmot.akida import Model
+        >>> akida_model.save("model.akida")
+        >>> empty = Model()
+        >>> read_into(empty, "model.akida")
+        >>> len(empty.layers)
+        3
     """
-    from cnn2snn_tfmot.akida.model import Model
     path = os.fspath(path)
+    if model.layers:
+        raise ValueError("read_into() fills an empty model; this one has layers.")
     with open(path, "rb") as handle:
         try:
-            loaded = _read(handle, Model)
+            _read(handle, model)
         except AkidaModelFileError as err:
             raise AkidaModelFileError(f"{path}: {err}") from None
         except _CORRUPTION as err:
@@ -184,10 +178,9 @@ def read_into(model, path) -> None:
         except MemoryError:
             raise AkidaModelFileError(f"{path}: corrupted model file (declares more data "
                                       f"than fits in memory)") from None
-    model._layers = loaded._layers
 
 
-def _read(handle, model_class):
+def _read(handle, model):
     head = handle.read(4)
     handle.seek(0)
     if head[:2] != b"PK":
@@ -213,7 +206,6 @@ def _read(handle, model_class):
         if extra:
             raise AkidaModelFileError(f"unexpected member(s) {extra[:5]} not declared in the "
                                       f"manifest.")
-        model = model_class()
         total = 0
         for index, entry in enumerate(layers):
             layer = _build_layer(index, entry)
@@ -246,7 +238,6 @@ def _read(handle, model_class):
                     layer.set_variable(name, array)
                 except (ValueError, TypeError) as err:
                     raise AkidaModelFileError(f"{where}: invalid variable: {err}") from None
-        return model
 
 
 def _check_members(archive) -> Dict[str, zipfile.ZipInfo]:

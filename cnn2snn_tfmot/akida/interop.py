@@ -8,10 +8,11 @@ The runtime names the first spatial axis "x"/"width": its ``kernel_width``, ``st
 ``pooling_width``, ``pooling_stride_x`` and ``input_width`` are the first elements of our tuples
 (measured: ``kernel_stride=(2, 1)`` halves the first axis of the input array).
 
-Example:
-    >>> runtime_model = to_akida(model)    # doctest: +SKIP
-    >>> runtime_model.save("model.fbz")    # doctest: +SKIP
-    >>> same = from_akida(runtime_model)   # doctest: +SKIP
+Examples need BrainChip's optional ``akida`` wheel, so they are not run as doctests:
+
+    >>> runtime_model = to_akida(akida_model)   # doctest: +SKIP
+    >>> runtime_model.save("model.fbz")         # doctest: +SKIP
+    >>> same = from_akida(runtime_model)        # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -30,7 +31,10 @@ def import_akida():
     """The ``akida`` module, or an ImportError saying how to install it.
 
     Example:
-        >>> akida = import_akida()   # doctest: +SKIP
+        >>> try:
+        ...     akida = import_akida()
+        ... except ImportError as err:  # the message says how to install it
+        ...     akida = None
     """
     try:
         return importlib.import_module("akida")
@@ -50,8 +54,8 @@ def to_akida(model):
     Raises:
         ImportError: the ``akida`` wheel is not installed.
 
-    Example:
-        >>> to_akida(model).forward(images)   # doctest: +SKIP
+    Example (needs the optional ``akida`` wheel: not run as a doctest):
+        >>> to_akida(akida_model).forward(images)   # doctest: +SKIP
     """
     akida = import_akida()
     result = akida.Model()
@@ -96,9 +100,9 @@ def from_akida(akida_model):
         ValueError: a layer type or parameter we do not support (e.g. Akida 2.0 layers, signed
             inputs, ``Padding.SameUpper``), or a value our validation refuses.
 
-    Example:
-        >>> import akida                                      # doctest: +SKIP
-        >>> model = from_akida(akida.Model("model.fbz"))      # doctest: +SKIP
+    Example (needs the optional ``akida`` wheel: not run as a doctest):
+        >>> import akida                                        # doctest: +SKIP
+        >>> model = from_akida(akida.Model("model.fbz"))        # doctest: +SKIP
     """
     from cnn2snn_tfmot.akida.model import Model
     akida = import_akida()

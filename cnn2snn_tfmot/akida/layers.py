@@ -27,7 +27,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from cnn2snn_tfmot.akida import limits, params as P
+from cnn2snn_tfmot.akida import limits
+from cnn2snn_tfmot.akida import params as P
 from cnn2snn_tfmot.akida.enums import Padding, PoolType
 from cnn2snn_tfmot.akida.shapes import out_size
 from cnn2snn_tfmot.akida.variables import VariableSpec
@@ -109,7 +110,10 @@ class Layer:
             ``{"name": ..., <parameter>: <value>, ...}``; padding and pool type as enum members.
 
         Example:
-            >>> copy = type(layer)(**layer.constructor_arguments())   # doctest: +SKIP
+            >>> layer = akida_model.layers[1]
+            >>> copy = type(layer)(**layer.constructor_arguments())
+            >>> copy.parameters == layer.parameters
+            True
         """
         names = [key for key in self._params.to_dict() if key != "layer_type"]
         return {"name": self._name, **{key: getattr(self._params, key) for key in names}}
@@ -131,8 +135,8 @@ class Layer:
             A numpy array of the variable's dtype and shape.
 
         Example:
-            >>> model.get_layer("conv1").get_variable("threshold")   # doctest: +SKIP
-            array([0, 0, 0, 0], dtype=int32)
+            >>> akida_model.get_layer("conv_0").get_variable("threshold").dtype
+            dtype('int32')
         """
         spec = self._spec(name)
         value = self._values.get(name)
@@ -152,7 +156,13 @@ class Layer:
                 layer whose input shape is not known yet (add it to a model first).
 
         Example:
-            >>> layer.set_variable("threshold", np.array([3, -2], np.int32))   # doctest: +SKIP
+            >>> from cnn2snn_tfmot.akida import Model, InputData, FullyConnected
+            >>> model = Model()
+            >>> model.add(InputData((1, 1, 4)))
+            >>> model.add(FullyConnected(2, weights_bits=4, act_bits=4))
+            >>> model.layers[1].set_variable("threshold", np.array([3, -2], np.int32))
+            >>> model.layers[1].get_variable("threshold")
+            array([ 3, -2], dtype=int32)
         """
         spec = self._spec(name)
         self._values[name] = spec.validate(value, self._describe())

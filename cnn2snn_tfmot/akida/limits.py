@@ -1,7 +1,7 @@
 """Value limits of Akida 1.0 layers, as measured against BrainChip's runtime (akida 2.19.3).
 
 Every number here was established by a small experiment against the ``akida`` wheel (which
-simulates v1 layers in software) or taken from ``docs/akida-v1.md`` section 6 (chip registers).
+simulates v1 layers in software) or taken from docs/akida-v1.md section 6 (chip registers).
 The Akida model (:mod:`cnn2snn_tfmot.akida`) validates with these tables, and the engine
 reproduces the arithmetic the runtime was measured to do.
 
@@ -30,7 +30,7 @@ Measured (akida 2.19.3):
   act_step >= 1/16 (including 2**20, 1e9, inf and even NaN) and computes with the raw values (no
   saturation, no wrap: measured with thresholds beyond 2**19 and act_steps beyond 2**20). It refuses
   act_step < 1/16 ("Unsupported act_step, it should be equal or greater than 1/16").
-  The chip's registers cannot hold more (akida-v1.md section 6), so with ``activation=True`` we
+  The chip's registers cannot hold more (docs/akida-v1.md section 6), so with ``activation=True`` we
   refuse what the chip cannot store: threshold outside the signed 20-bit range (24-bit on
   InputConvolutional) and act_step >= 2**16 (2**20 on InputConvolutional). With
   ``activation=False`` the chip outputs raw potentials and these two variables only serve
@@ -49,21 +49,41 @@ Measured (akida 2.19.3):
 """
 from __future__ import annotations
 
-#: Weight bitwidths accepted on inner layers (Convolutional, Separable, FullyConnected).
+#: Weight bitwidths BrainChip's runtime accepts on inner layers (Convolutional, Separable,
+#: FullyConnected); 1 means binary {0, 1} weights.
 INNER_WEIGHTS_BITS = (1, 2, 4, 8)
 #: Weight bitwidths accepted on InputConvolutional (the runtime accepts any value).
 INPUT_WEIGHTS_BITS = tuple(range(1, 9))
+#: Weight bitwidths the Akida 1.0 chip itself maps, per Akida layer kind (docs/akida-v1.md
+#: section 6); the runtime accepts more (8-bit inner weights).
+CHIP_WEIGHTS_BITS = {"input": (1, 2, 4, 8), "conv": (1, 2, 4), "separable": (2, 4),
+                     "dense": (1, 2, 4)}
+#: Image widths the chip's input layer takes, and map widths its global average pooling sums
+#: (inclusive; docs/akida-v1.md section 6).
+CHIP_INPUT_WIDTH = (5, 256)
+CHIP_GLOBAL_POOL_WIDTH = (1, 32)
 #: Activation bitwidths.
 ACT_BITS = (1, 2, 4)
 #: InputData input bitwidths (no layer accepts more than 4-bit inputs).
 INPUT_BITS = (1, 2, 3, 4)
+#: Largest value of an image input (uint8).
+IMAGE_MAX = 255
 
 #: Signed 20-bit range of saturated potentials (FullyConnected, pooled potentials).
-POTENTIAL_MIN = -(2 ** 19)
-POTENTIAL_MAX = 2 ** 19 - 1
+POTENTIAL_BITS = 20
+POTENTIAL_MIN = -(2 ** (POTENTIAL_BITS - 1))
+POTENTIAL_MAX = 2 ** (POTENTIAL_BITS - 1) - 1
 
-#: act_step has 4 fractional bits: the smallest representable step.
-ACT_STEP_MIN = 1.0 / 16
+#: Unpooled convolutional potentials are exact int32 sums (measured up to 7.6e8, no saturation).
+ACCUMULATOR_BITS = 32
+
+#: Width of the threshold and act_step registers: 24 bits on the input layer, 20 elsewhere.
+INPUT_REGISTER_BITS = 24
+REGISTER_BITS = 20
+#: act_step is an unsigned fixed-point number with 4 fractional bits.
+ACT_STEP_FRACTION_BITS = 4
+#: The smallest representable act_step, 1/16.
+ACT_STEP_MIN = 1.0 / 2 ** ACT_STEP_FRACTION_BITS
 
 
 def weight_range(bits: int) -> tuple:
@@ -87,6 +107,22 @@ def weight_range(bits: int) -> tuple:
     return (-kmax, kmax)
 
 
+def register_bits(is_input_layer: bool) -> int:
+    """Width of the threshold and act_step registers of a layer.
+
+    Arguments:
+        is_input_layer: True for InputConvolutional, False otherwise.
+
+    Returns:
+        24 for the input layer, 20 otherwise.
+
+    Example:
+        >>> register_bits(True)
+        24
+    """
+    return INPUT_REGISTER_BITS if is_input_layer else REGISTER_BITS
+
+
 def threshold_range(is_input_layer: bool) -> tuple:
     """Inclusive (low, high) threshold range of the chip's signed threshold register.
 
@@ -100,7 +136,7 @@ def threshold_range(is_input_layer: bool) -> tuple:
         >>> threshold_range(False)
         (-524288, 524287)
     """
-    bits = 24 if is_input_layer else 20
+    bits = register_bits(is_input_layer)
     return (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
 
 
@@ -117,4 +153,32 @@ def act_step_limit(is_input_layer: bool) -> float:
         >>> act_step_limit(False)
         65536.0
     """
-    return float(2 ** 20 if is_input_layer else 2 ** 16)
+    return float(2 ** (register_bits(is_input_layer) - ACT_STEP_FRACTION_BITS))
+
+
+def potential_register(layer_type: str, pooled: bool) -> tuple:
+    """The register that holds a layer's potentials (what the fire compares with thresholds).
+
+    FullyConnected potentials and pooled potentials (max or global average pooling) saturate to
+    the signed 20-bit range; unpooled convolutional potentials (InputConvolutional,
+    Convolutional, SeparableConvolutional) are exact sums in a 32-bit accumulator (an error,
+    never a wrap, beyond it).
+
+    Arguments:
+        layer_type: "InputConvolutional", "Convolutional", "SeparableConvolutional" or
+            "FullyConnected".
+        pooled: whether the layer pools its potentials.
+
+    Returns:
+        ``(bits, low, high, saturates)``: the signed register's width, its inclusive range and
+        whether values beyond it saturate to it.
+
+    Example:
+        >>> potential_register("Convolutional", pooled=True)
+        (20, -524288, 524287, True)
+        >>> potential_register("Convolutional", pooled=False)[0]
+        32
+    """
+    saturates = pooled or layer_type == "FullyConnected"
+    bits = POTENTIAL_BITS if saturates else ACCUMULATOR_BITS
+    return bits, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1, saturates

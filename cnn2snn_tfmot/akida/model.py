@@ -19,31 +19,75 @@ from typing import Callable, List, Optional, Tuple
 import numpy as np
 
 from cnn2snn_tfmot.akida import params as P
+from cnn2snn_tfmot.akida.inputs import batches, sample_count
 from cnn2snn_tfmot.akida.layers import Layer
 
-__all__ = ["Model"]
+__all__ = ["Model", "dequantize"]
 
 DEFAULT_BATCH_SIZE = 256
 
 
+def dequantize(outputs, threshold, act_step, cast: Callable):
+    """``float32(P - threshold) / act_step``: the dequantized output of a last layer without
+    activation, as BrainChip's runtime computes it (measured bit for bit).
+
+    One definition for every array library: ``predict`` calls it on numpy arrays, the exported
+    SavedModel on graph tensors.
+
+    Arguments:
+        outputs: int32 potentials (N, ..., F).
+        threshold: int64 thresholds (F,).
+        act_step: float32 act_steps (F,), raw (not truncated to 1/16).
+        cast: ``cast(x, dtype_name)`` of the array library, e.g. ``tf.cast``.
+
+    Returns:
+        float32 values like ``outputs``.
+
+    Example:
+        >>> cast = lambda x, dtype: np.asarray(x).astype(dtype)
+        >>> dequantize(np.array([7], np.int32), np.array([1]), np.float32([4.0]), cast)
+        array([1.5], dtype=float32)
+    """
+    return cast(cast(outputs, "int64") - threshold, "float32") / act_step
+
+
+def _numpy_cast(x, dtype: str):
+    return np.asarray(x).astype(dtype)
+
+
 class Model:
-    """A sequential Akida 1.0 model.
+    """A sequential Akida 1.0 model: layers with integer weights, thresholds and act_steps,
+    run by the emulator engine exactly as the chip computes.
+
+    Build one layer by layer with :meth:`add` (then ``layer.set_variable``), get one from
+    ``cnn2snn_tfmot.convert(keras_model)``, or reload a file written by :meth:`save` with
+    ``Model(path)``. :meth:`forward` gives the chip's outputs (uint8 levels, or int32
+    potentials of a last layer without activation), :meth:`predict` the dequantized outputs,
+    :meth:`evaluate` the accuracy; :meth:`to_akida` gives BrainChip's runtime model (``.fbz``).
 
     Arguments:
         path: optional path of a model file written by :meth:`save` (our own safe format, see
             :mod:`cnn2snn_tfmot.akida.fileformat`); None creates an empty model.
 
     Raises:
-        AkidaModelFileError: the file is not a valid model file.
+        AkidaModelFileError: the file is not a valid model file (a BrainChip ``.fbz`` is read
+            with ``akida.Model(path)`` and :func:`cnn2snn_tfmot.akida.from_akida`).
 
     Example:
-        >>> model = Model()
-        >>> model.add(InputConvolutional((28, 28, 1), (3, 3), 8, weights_bits=8))  # doctest: +SKIP
+        >>> from cnn2snn_tfmot.akida import Model, InputConvolutional
+        >>> built = Model()
+        >>> built.add(InputConvolutional((28, 28, 1), (3, 3), 8, weights_bits=8, act_bits=4))
+        >>> built.output_shape
+        (28, 28, 8)
+        >>> akida_model.save("model.akida")
+        >>> reloaded = Model("model.akida")
+        >>> np.array_equal(reloaded.forward(images), akida_model.forward(images))
+        True
     """
 
     def __init__(self, path: Optional[str | os.PathLike] = None):
         self._layers: List[Layer] = []
-        self._graph_cache: dict = {}
+        self._functions: dict = {}  # engine name -> (state key, compiled function)
         if path is not None:
             from cnn2snn_tfmot.akida import fileformat
             fileformat.read_into(self, path)
@@ -66,7 +110,12 @@ class Model:
                 fit the input.
 
         Example:
-            >>> model.add(Convolutional((3, 3), 16, weights_bits=4, act_bits=4))  # doctest: +SKIP
+            >>> from cnn2snn_tfmot.akida import Model, InputData, Convolutional
+            >>> model = Model()
+            >>> model.add(InputData((8, 8, 2), input_bits=4))
+            >>> model.add(Convolutional((3, 3), 16, weights_bits=4, act_bits=4))
+            >>> [layer.name for layer in model.layers]
+            ['InputData_1', 'Conv_2']
         """
         if not isinstance(layer, Layer) or type(layer) is Layer:
             hint = (" To use a BrainChip runtime model, convert it with "
@@ -135,8 +184,8 @@ class Model:
             ValueError: no layer has that name (the message lists the names).
 
         Example:
-            >>> model.get_layer("conv1").parameters.filters   # doctest: +SKIP
-            16
+            >>> akida_model.get_layer("conv_0").parameters.filters
+            8
         """
         for layer in self._layers:
             if layer.name == name:
@@ -171,23 +220,28 @@ class Model:
             print_fn: called with each line. Defaults to ``print``.
 
         Example:
-            >>> model.summary()   # doctest: +SKIP
+            >>> akida_model.summary()
+            Model: 3 layers, input (16, 16, 1), output (1, 1, 10)
+            ...
         """
         from cnn2snn_tfmot.akida.summary import summary_lines
         for line in summary_lines(self):
             print_fn(line)
 
     # -- inference ---------------------------------------------------------------------------
-    def forward(self, x: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,
+    def forward(self, x, batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,
                 engine: Optional[str] = None) -> np.ndarray:
         """Runs the model: the last layer's uint8 levels, or int32 potentials when the last
         layer has no activation.
 
         Arguments:
-            x: uint8 numpy array (N, H, W, C) of the model's input shape (values within
-                ``2**input_bits - 1`` for an InputData model). Never cast: another dtype is an
-                error.
-            batch_size: samples per step (memory is bounded by one batch). Defaults to 256.
+            x: uint8 images of the model's input shape (N, H, W, C) (values within
+                ``2**input_bits - 1`` for an InputData model), never cast: a numpy array, a
+                ``tf.data.Dataset`` of images or of (images, labels), or any iterable of such
+                batches (see :mod:`cnn2snn_tfmot.akida.inputs`). Streams are read one batch at
+                a time.
+            batch_size: samples per step for arrays and unbatched datasets (memory is bounded
+                by one batch). Defaults to 256.
             verbose: 1 shows a progress bar, 0 (default) is silent.
             engine: None (compiled ops when available, else pure TF), "custom" or "tf".
 
@@ -199,12 +253,17 @@ class Model:
                 and what is expected).
 
         Example:
-            >>> model.forward(images, engine="tf").shape   # doctest: +SKIP
-            (100, 1, 1, 10)
+            >>> akida_model.forward(images, engine="tf").shape
+            (32, 1, 1, 10)
+            >>> dataset = tf.data.Dataset.from_tensor_slices(images)
+            >>> akida_model.forward(dataset, batch_size=8, engine="tf").shape
+            (32, 1, 1, 10)
         """
-        return self._run(x, batch_size, verbose, engine, post=None)
+        last = self._require_layers()[-1]
+        dtype = np.int32 if last.output_bits is None else np.uint8
+        return self._collect(x, batch_size, verbose, engine, None, dtype)
 
-    def predict(self, x: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,
+    def predict(self, x, batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,
                 engine: Optional[str] = None) -> np.ndarray:
         """Dequantized outputs as float32.
 
@@ -221,87 +280,172 @@ class Model:
             float32 numpy array (N,) + output_shape.
 
         Example:
-            >>> logits = model.predict(images, engine="tf")   # doctest: +SKIP
+            >>> logits = akida_model.predict(images, engine="tf")
+            >>> logits.dtype, logits.shape
+            (dtype('float32'), (32, 1, 1, 10))
         """
-        last = self._require_layers()[-1]
-        if last.parameters.activation:
-            post = lambda out: out.astype(np.float32)  # noqa: E731
-        else:
-            threshold = last._value("threshold").astype(np.int64)
-            act_step = last._value("act_step")
+        return self._collect(x, batch_size, verbose, engine, self._dequantizer(), np.float32)
 
-            def post(out):
-                return (out.astype(np.int64) - threshold).astype(np.float32) / act_step
-        return self._run(x, batch_size, verbose, engine, post=post, dtype=np.float32)
-
-    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE,
+    def evaluate(self, x, y: Optional[np.ndarray] = None, batch_size: int = DEFAULT_BATCH_SIZE,
                  verbose: int = 0, engine: Optional[str] = None) -> float:
         """Accuracy: fraction of samples whose label equals the argmax of the flattened
         :meth:`predict` output (the dequantized logits, as the runtime's ``evaluate``; ties go to
-        the first index).
+        the first index). Streamed: only the running count is kept.
 
         Arguments:
-            x, batch_size, verbose, engine: as for :meth:`forward`.
-            y: integer numpy array (N,) of class labels.
+            x, batch_size, verbose, engine: as for :meth:`forward`; a stream must yield
+                (images, labels) batches.
+            y: integer numpy array (N,) of class labels when ``x`` is an array; None when the
+                labels come with ``x``.
 
         Returns:
             The accuracy, a float in [0, 1].
 
         Example:
-            >>> model.evaluate(images, labels, engine="tf")   # doctest: +SKIP
-            0.98
+            >>> accuracy = akida_model.evaluate(images, labels, engine="tf")
+            >>> 0.0 <= accuracy <= 1.0
+            True
+            >>> dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+            >>> akida_model.evaluate(dataset, engine="tf") == accuracy
+            True
         """
-        if not isinstance(y, np.ndarray) or y.dtype.kind not in "iu":
-            raise TypeError(f"y must be an integer numpy array of labels, got "
-                            f"{type(y).__name__}" +
-                            (f" of dtype {y.dtype}" if isinstance(y, np.ndarray) else "") + ".")
-        n = _sample_count(x)
-        if y.shape != (n,):
-            raise ValueError(f"y must have shape ({n},) (one label per sample of x), got "
-                             f"{y.shape}.")
-        if n == 0:
+        if sample_count(x) is not None:
+            if y is None:
+                raise ValueError("evaluate needs labels: pass y (an integer array of shape "
+                                 "(N,)) with an array x, or give (images, labels) batches.")
+            if not isinstance(y, np.ndarray) or y.dtype.kind not in "iu":
+                raise TypeError(f"y must be an integer numpy array of labels, got "
+                                f"{type(y).__name__}" +
+                                (f" of dtype {y.dtype}" if isinstance(y, np.ndarray) else "")
+                                + ".")
+        correct = total = 0
+        for outputs, labels in self._stream(x, y, batch_size, verbose, engine,
+                                            self._dequantizer()):
+            if labels is None:
+                raise ValueError("evaluate needs labels: the batches of x have none; give "
+                                 "(images, labels) batches, or an array x with y.")
+            guesses = outputs.reshape(outputs.shape[0], -1).argmax(axis=1)
+            correct += int(np.sum(guesses == labels))
+            total += outputs.shape[0]
+        if total == 0:
             raise ValueError("x has no samples: accuracy is undefined.")
-        predictions = self.predict(x, batch_size, verbose, engine)
-        guesses = predictions.reshape(n, -1).argmax(axis=1)
-        return float(np.mean(guesses == y))
+        return correct / total
+
+    def statistics(self, x, batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,
+                   engine: Optional[str] = None):
+        """Per-layer statistics on ``x``, in one streamed pass of the emulator: fraction of
+        non-zero outputs, output events per image, potentials' range and their headroom in
+        the chip's registers, thresholds' and act_steps' ranges and register margin, output
+        level histogram (see :mod:`cnn2snn_tfmot.akida.statistics` for the exact definitions).
+
+        Arguments:
+            x, batch_size, verbose, engine: as for :meth:`forward` (labels, if any, are
+                ignored). Memory is bounded by one batch.
+
+        Returns:
+            A :class:`cnn2snn_tfmot.akida.Statistics`: prints as a table, ``to_dict()``,
+            ``to_pandas()`` (when pandas is installed), indexed by layer name.
+
+        Example:
+            >>> stats = akida_model.statistics(images, engine="tf")
+            >>> stats["conv_0"].events_per_image <= stats["conv_0"].outputs_per_image
+            True
+        """
+        from cnn2snn_tfmot.akida.statistics import model_statistics
+
+        self._require_layers()
+        return model_statistics(self, x, batch_size, verbose, engine)
+
+    def emulator_function(self, engine: Optional[str] = None):
+        """The ``tf.function`` computing this model's output for a uint8 NHWC batch.
+
+        Built by the emulator engine on first use and kept until a layer is added or a
+        variable is set.
+
+        Arguments:
+            engine: None (compiled ops when available, else pure TF), "custom" or "tf".
+
+        Returns:
+            A ``tf.function`` with input signature ``uint8 [None, H, W, C]`` returning the last
+            layer's uint8 levels or int32 potentials, shape ``[None] + output_shape``.
+
+        Example:
+            >>> akida_model.emulator_function("tf").input_signature
+            (TensorSpec(shape=(None, 16, 16, 1), dtype=tf.uint8, name=None),)
+        """
+        from cnn2snn_tfmot.engine import get_backend, graph
+
+        self._require_layers()
+        backend = get_backend(engine)
+        key = self._state_key()
+        cached = self._functions.get(backend.name)
+        if cached is None or cached[0] != key:
+            cached = (key, graph.build_function(self, backend))
+            self._functions[backend.name] = cached
+        return cached[1]
 
     def _require_layers(self) -> List[Layer]:
         if not self._layers:
             raise ValueError("the model is empty: add layers before running it.")
         return self._layers
 
-    def _run(self, x, batch_size, verbose, engine, post, dtype=None) -> np.ndarray:
+    def _dequantizer(self) -> Callable[[np.ndarray], np.ndarray]:
+        """``predict``'s post-processing of the last layer's outputs."""
+        last = self._require_layers()[-1]
+        if last.parameters.activation:
+            return lambda out: out.astype(np.float32)
+        threshold = last._value("threshold").astype(np.int64)
+        act_step = last._value("act_step")
+        return lambda out: dequantize(out, threshold, act_step, _numpy_cast)
+
+    def _input_bits(self) -> Optional[int]:
+        first = self._require_layers()[0]
+        return first.parameters.input_bits if first.layer_type == "InputData" else None
+
+    def _stream(self, x, y, batch_size, verbose, engine, post):
+        """Yields (outputs, labels) batch by batch (``post`` applied to the outputs)."""
         from cnn2snn_tfmot.engine import direct
-        layers = self._require_layers()
-        x = _check_input(x, layers[0], self.input_shape)
+
+        self._require_layers()
         batch_size = P.check_int(batch_size, "batch_size", low=1)
         verbose = P.check_int(verbose, "verbose", choices=(0, 1, 2))
+        stream = batches(x, batch_size, self.input_shape, self._input_bits(), y)
         # The direct engine (one C call per batch, no TensorFlow dispatch) when it can run the
         # model, else the TensorFlow graph of the chosen back-end.
         run = direct.runner(self, engine) or self._graph_runner(engine)
-        last = layers[-1]
-        if dtype is None:
-            dtype = np.uint8 if last.parameters.activation else np.int32
-        n = x.shape[0]
-        output = np.empty((n,) + tuple(self.output_shape), dtype=dtype)
         progbar = None
         if verbose:
-            from cnn2snn_tfmot._keras import keras
-            progbar = keras.utils.Progbar(n, verbose=verbose, unit_name="sample")
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            result = run(x[start:stop])
-            output[start:stop] = result if post is None else post(result)
+            from cnn2snn_tfmot.tfkeras import keras
+            progbar = keras.utils.Progbar(sample_count(x), verbose=verbose, unit_name="sample")
+        seen = 0
+        for images, labels in stream:
+            result = run(images)
+            yield (result if post is None else post(result)), labels
+            seen += images.shape[0]
             if progbar is not None:
-                progbar.update(stop)
-        return output
+                progbar.update(seen)
+
+    def _collect(self, x, batch_size, verbose, engine, post, dtype) -> np.ndarray:
+        """The outputs of every batch in one array (preallocated when the size is known)."""
+        count = sample_count(x)
+        shape = tuple(self.output_shape)
+        if count is not None:
+            output = np.empty((count,) + shape, dtype=dtype)
+            start = 0
+            for result, _ in self._stream(x, None, batch_size, verbose, engine, post):
+                output[start:start + result.shape[0]] = result
+                start += result.shape[0]
+            return output
+        parts = [result for result, _ in self._stream(x, None, batch_size, verbose, engine,
+                                                      post)]
+        return np.concatenate(parts) if parts else np.empty((0,) + shape, dtype=dtype)
 
     def _graph_runner(self, engine):
-        from cnn2snn_tfmot._keras import tf
-        from cnn2snn_tfmot.engine.graph import model_function
+        from cnn2snn_tfmot.tfkeras import tf
+
         # The traced concrete function: calling it directly skips tf.function's dispatch, a
         # fifth of the time of a batch-1 call.
-        function = model_function(self, engine).get_concrete_function()
+        function = self.emulator_function(engine).get_concrete_function()
         return lambda batch: function(tf.constant(batch)).numpy()
 
     # -- files and interop ---------------------------------------------------------------------
@@ -313,7 +457,9 @@ class Model:
             path: destination file (replaced atomically if it exists).
 
         Example:
-            >>> model.save("mnist.akida.zip")   # doctest: +SKIP
+            >>> akida_model.save("mnist.akida")
+            >>> len(Model("mnist.akida").layers)
+            3
         """
         from cnn2snn_tfmot.akida import fileformat
         fileformat.save(self, path)
@@ -321,43 +467,13 @@ class Model:
     def to_akida(self):
         """The equivalent BrainChip runtime model (``akida.Model``), needs ``pip install akida``.
 
+        (The example needs that optional wheel: it is not run as a doctest.)
+
         Returns:
             An ``akida.Model`` with the same layers and variables (its ``save("x.fbz")`` works).
 
         Example:
-            >>> model.to_akida().save("model.fbz")   # doctest: +SKIP
+            >>> akida_model.to_akida().save("model.fbz")  # doctest: +SKIP
         """
         from cnn2snn_tfmot.akida.interop import to_akida
         return to_akida(self)
-
-
-def _sample_count(x) -> int:
-    shape = getattr(x, "shape", None)
-    if shape is None or len(shape) < 1:
-        raise TypeError(f"x must be a uint8 numpy array (N, H, W, C), got "
-                        f"{type(x).__name__}.")
-    return int(shape[0])
-
-
-def _check_input(x, first: Layer, input_shape) -> np.ndarray:
-    expected = f"a uint8 numpy array of shape (N, {', '.join(map(str, input_shape))})"
-    if not isinstance(x, np.ndarray):
-        if hasattr(x, "numpy") and getattr(getattr(x, "dtype", None), "name", "") == "uint8":
-            x = x.numpy()  # an eager uint8 tf.Tensor: same values, no cast
-        else:
-            raise TypeError(f"x must be {expected}, got {type(x).__name__}.")
-    if x.dtype != np.uint8:
-        raise TypeError(f"x must be {expected}, got dtype {x.dtype}. Akida inputs are unsigned "
-                        f"8-bit integers and are never cast silently: quantize the data "
-                        f"explicitly (e.g. images in 0..255 with x.astype(np.uint8)).")
-    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(input_shape):
-        hint = " (for one sample, use x[None])" if tuple(x.shape) == tuple(input_shape) else ""
-        raise ValueError(f"x must be {expected}, got shape {x.shape}{hint}.")
-    if first.layer_type == "InputData" and x.size:
-        high = 2 ** first.parameters.input_bits - 1
-        found = int(x.max())
-        if found > high:
-            raise ValueError(f"x has values up to {found} but layer '{first.name}' has "
-                             f"input_bits={first.parameters.input_bits}: inputs must be in "
-                             f"[0, {high}].")
-    return x

@@ -4,7 +4,7 @@ An Akida layer is evaluated as one *block*: integer convolution (or separable co
 dense product) -> optional pooling of the potentials -> optional fire. ``tf_backend`` composes
 plain TensorFlow ops; ``custom_backend`` calls the compiled ops of ``custom_ops/`` and may fuse
 the whole block. Both must give bit-identical results for every input; the definition they
-implement is ``../shared/docs/akida-v1.md`` section 5 (copied into the docstrings below).
+implement is docs/akida-v1.md section 5 (copied into the docstrings below).
 
 Conventions shared by both back-ends:
 
@@ -38,9 +38,10 @@ from typing import Optional, Protocol, Tuple
 
 import numpy as np
 
+from cnn2snn_tfmot.akida.limits import ACT_BITS, ACT_STEP_MIN
+
 PADDINGS = ("same", "valid")
 POOL_KINDS = ("none", "max", "global_sum")
-ACT_BITS = (1, 2, 4)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +55,7 @@ class PoolSpec:
 
     Example:
         >>> PoolSpec("max", (2, 2), (2, 2))
+        PoolSpec(kind='max', size=(2, 2), stride=(2, 2))
     """
     kind: str = "none"
     size: Tuple[int, int] = (1, 1)
@@ -70,7 +72,8 @@ class FireSpec:
         act_bits: 1, 2 or 4.
 
     Example:
-        >>> FireSpec(np.zeros(8, np.int32), np.ones(8, np.float32), 4)
+        >>> FireSpec(np.zeros(2, np.int32), np.ones(2, np.float32), 4).act_bits
+        4
     """
     threshold: np.ndarray
     act_step: np.ndarray
@@ -162,6 +165,6 @@ def check_fire(fire: FireSpec, filters: int) -> Tuple[np.ndarray, np.ndarray]:
                          f"{threshold.dtype} {threshold.shape}.")
     if act_step.shape != (filters,):
         raise ValueError(f"act_step must have shape ({filters},), got {act_step.shape}.")
-    if not np.all(np.isfinite(act_step)) or np.any(act_step < 1 / 16):
+    if not np.all(np.isfinite(act_step)) or np.any(act_step < ACT_STEP_MIN):
         raise ValueError(f"act_step must be finite and >= 1/16, got {act_step}.")
     return threshold, act_step

@@ -10,8 +10,10 @@ The parameters are validated here, at build time, with the same errors as the pu
 (InvalidArgumentError).
 
 Example:
-    >>> from cnn2snn_tfmot.engine import custom_backend   # doctest: +SKIP
-    >>> custom_backend.dense_block(x, w, fire=None)       # doctest: +SKIP
+    >>> from cnn2snn_tfmot.engine import custom_backend
+    >>> x = tf.constant([[1, 2, 3]], tf.uint8)
+    >>> custom_backend.dense_block(x, np.ones((3, 2), np.int8), fire=None).numpy()
+    array([[6, 6]], dtype=int32)
 """
 from __future__ import annotations
 
@@ -19,10 +21,16 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from cnn2snn_tfmot._keras import tf
 from cnn2snn_tfmot.engine import ops
-from cnn2snn_tfmot.engine.backend import (FireSpec, PoolSpec, check_fire, check_kernel,
-                                          check_padding, check_pool)
+from cnn2snn_tfmot.engine.backend import (
+    FireSpec,
+    PoolSpec,
+    check_fire,
+    check_kernel,
+    check_padding,
+    check_pool,
+)
+from cnn2snn_tfmot.tfkeras import tf
 
 name = "custom"
 
@@ -44,8 +52,10 @@ def conv_block(x, kernel: np.ndarray, *, strides: Tuple[int, int], padding: str,
         uint8 levels (N, H', W', F) when ``fire`` is given, else int32 potentials.
 
     Example:
-        >>> conv_block(x, k, strides=(1, 1), padding="same", padding_value=0,
-        ...            pool=PoolSpec("max", (2, 2), (2, 2)), fire=None)   # doctest: +SKIP
+        >>> x = tf.constant(np.arange(2 * 4 * 4 * 2, dtype=np.uint8).reshape(2, 4, 4, 2))
+        >>> conv_block(x, np.ones((3, 3, 2, 1), np.int8), strides=(1, 1), padding="same",
+        ...            padding_value=0, pool=PoolSpec("max", (2, 2), (2, 2)), fire=None).shape
+        TensorShape([2, 2, 2, 1])
     """
     kernel = check_kernel(kernel, 4, "kernel")
     if not 0 <= int(padding_value) <= 255:
@@ -53,7 +63,8 @@ def conv_block(x, kernel: np.ndarray, *, strides: Tuple[int, int], padding: str,
     attrs = _block_attrs(strides, padding, pool)
     lib = ops.load_library()
     if fire is None:
-        return lib.cnn2snn_tfmot_akida_conv(x, tf.constant(kernel), padding_value=int(padding_value), **attrs)
+        return lib.cnn2snn_tfmot_akida_conv(x, tf.constant(kernel),
+                                            padding_value=int(padding_value), **attrs)
     threshold, act_step = _fire_constants(fire, kernel.shape[3])
     return lib.cnn2snn_tfmot_akida_conv_fire(x, tf.constant(kernel), threshold, act_step,
                                padding_value=int(padding_value), act_bits=fire.act_bits,
@@ -79,8 +90,10 @@ def separable_block(x, depthwise: np.ndarray, pointwise: np.ndarray, *,
         uint8 levels when ``fire`` is given, else int32 potentials.
 
     Example:
-        >>> separable_block(x, dw, pw, strides=(1, 1), padding="same", pool=PoolSpec(),
-        ...                 fire=None)   # doctest: +SKIP
+        >>> x = tf.constant(np.arange(2 * 4 * 4 * 2, dtype=np.uint8).reshape(2, 4, 4, 2))
+        >>> separable_block(x, np.ones((3, 3, 2), np.int8), np.ones((2, 4), np.int8),
+        ...                 strides=(1, 1), padding="valid", pool=PoolSpec(), fire=None).shape
+        TensorShape([2, 2, 2, 4])
     """
     depthwise = check_kernel(depthwise, 3, "depthwise")
     pointwise = check_kernel(pointwise, 2, "pointwise")
@@ -93,7 +106,8 @@ def separable_block(x, depthwise: np.ndarray, pointwise: np.ndarray, *,
     if fire is None:
         return lib.cnn2snn_tfmot_akida_separable(x, dw, pw, **attrs)
     threshold, act_step = _fire_constants(fire, pointwise.shape[1])
-    return lib.cnn2snn_tfmot_akida_separable_fire(x, dw, pw, threshold, act_step, act_bits=fire.act_bits,
+    return lib.cnn2snn_tfmot_akida_separable_fire(x, dw, pw, threshold, act_step,
+                                                  act_bits=fire.act_bits,
                                     **attrs)
 
 
@@ -110,8 +124,10 @@ def dense_block(x, weights: np.ndarray, *, fire: Optional[FireSpec]):
         uint8 levels (N, U) when ``fire`` is given, else int32 potentials (N, U).
 
     Example:
-        >>> dense_block(x, w, fire=FireSpec(np.zeros(10, np.int32),
-        ...                                 np.ones(10, np.float32), 4))   # doctest: +SKIP
+        >>> x = tf.constant([[1, 2, 3]], tf.uint8)
+        >>> dense_block(x, np.ones((3, 2), np.int8), fire=FireSpec(
+        ...     np.zeros(2, np.int32), np.full(2, 0.5, np.float32), 4)).numpy()  # ceil(6 / 0.5)
+        array([[12, 12]], dtype=uint8)
     """
     weights = check_kernel(weights, 2, "weights")
     lib = ops.load_library()

@@ -12,16 +12,14 @@ sees a half-written model.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import tempfile
 from typing import Dict, Optional
 
 import numpy as np
 
-from cnn2snn_tfmot._keras import check_keras_model, tf
+from cnn2snn_tfmot.atomic import atomic_directory
 from cnn2snn_tfmot.engine import ops
+from cnn2snn_tfmot.tfkeras import check_keras_model, tf
 
 __all__ = ["export_saved_model", "export", "load_saved_model", "SIGNATURE_KEY",
            "EmulatorLoadError"]
@@ -37,42 +35,27 @@ _CUSTOM_REQUIREMENT = ("It uses the compiled ops of cnn2snn_tfmot (op types 'Cnn
 
 
 class EmulatorLoadError(RuntimeError):
-    """An emulator SavedModel could not be loaded; the message says what to import or fix."""
+    """An emulator SavedModel could not be loaded; the message says what to import or fix.
 
-
-@contextlib.contextmanager
-def _atomic_directory(path: str):
-    """Yields a temporary directory that replaces ``path`` when the block succeeds."""
-    path = os.path.abspath(path)
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    temporary = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
-    try:
-        yield temporary
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-    previous = None
-    if os.path.lexists(path):
-        previous = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old-", dir=parent)
-        os.rmdir(previous)
-        os.replace(path, previous)
-    os.replace(temporary, path)
-    if previous is not None:
-        if os.path.isdir(previous) and not os.path.islink(previous):
-            shutil.rmtree(previous, ignore_errors=True)
-        else:
-            os.remove(previous)
+    Example:
+        >>> try:
+        ...     load_saved_model("emulator_exported_with_custom_ops")
+        ... except (EmulatorLoadError, OSError) as err:
+        ...     print(type(err).__name__)
+        OSError
+    """
 
 
 def _float_outputs(akida_model):
-    """The graph twin of ``Model.predict``'s post-processing."""
+    """``Model.predict``'s post-processing, in the graph (the same ``dequantize``)."""
+    from cnn2snn_tfmot.akida.model import dequantize
+
     last = akida_model.layers[-1]
     if last.parameters.activation:
         return lambda outputs: tf.cast(outputs, tf.float32)
-    threshold = tf.constant(last._value("threshold").astype(np.int64))
-    act_step = tf.constant(last._value("act_step"))
-    return lambda outputs: tf.cast(tf.cast(outputs, tf.int64) - threshold, tf.float32) / act_step
+    threshold = tf.constant(last.get_variable("threshold").astype(np.int64))
+    act_step = tf.constant(last.get_variable("act_step"))
+    return lambda outputs: dequantize(outputs, threshold, act_step, tf.cast)
 
 
 def export_saved_model(akida_model, path, engine: Optional[str] = None) -> str:
@@ -88,19 +71,20 @@ def export_saved_model(akida_model, path, engine: Optional[str] = None) -> str:
         The absolute path written.
 
     Example:
-        >>> export_saved_model(akida_model, "emulator")
-        >>> served = cnn2snn_tfmot.load_saved_model("emulator")
-        >>> served.signatures["serving_default"](images=tf.constant(x))["float_outputs"]
+        >>> path = export_saved_model(akida_model, "emulator", engine="tf")
+        >>> served = load_saved_model(path).signatures["serving_default"]
+        >>> outputs = served(images=tf.constant(images[:4]))
+        >>> np.array_equal(outputs["float_outputs"].numpy(), akida_model.predict(images[:4]))
+        True
     """
     from cnn2snn_tfmot.akida.model import Model
     from cnn2snn_tfmot.engine import get_backend
-    from cnn2snn_tfmot.engine.graph import model_function
 
     if not isinstance(akida_model, Model):
         raise TypeError(f"`akida_model` must be a cnn2snn_tfmot.akida.Model, got "
                         f"{type(akida_model).__name__}.")
     backend = get_backend(engine)
-    forward = model_function(akida_model, backend.name)
+    forward = akida_model.emulator_function(backend.name)
     post = _float_outputs(akida_model)
     height, width, channels = akida_model.input_shape
 
@@ -117,7 +101,7 @@ def export_saved_model(akida_model, path, engine: Optional[str] = None) -> str:
     path = os.path.abspath(os.fspath(path))
     last_dtype = "uint8 levels" if akida_model.layers[-1].parameters.activation \
         else "int32 potentials"
-    with _atomic_directory(path) as temporary:
+    with atomic_directory(path) as temporary:
         tf.saved_model.save(module, temporary, signatures={SIGNATURE_KEY: serve})
         extra = os.path.join(temporary, "assets.extra")
         os.makedirs(extra, exist_ok=True)
@@ -144,7 +128,9 @@ def load_saved_model(path):
             here; the message gives the reason and the fix.
 
     Example:
-        >>> served = load_saved_model("emulator")
+        >>> path = export_saved_model(akida_model, "emulator")
+        >>> sorted(load_saved_model(path).signatures)
+        ['serving_default']
     """
     reason = None
     try:
@@ -181,14 +167,16 @@ def export(keras_model, akida_model, directory, engine: Optional[str] = None) ->
 
     Example:
         >>> paths = export(model_quantized, akida_model, "exported")
+        >>> sorted(paths)
+        ['akida', 'emulator', 'keras']
     """
-    check_keras_model(keras_model, "keras_model")
+    keras_model = check_keras_model(keras_model, "keras_model")
     directory = os.path.abspath(os.fspath(directory))
     os.makedirs(directory, exist_ok=True)
     paths = {"keras": os.path.join(directory, "keras_savedmodel"),
              "akida": os.path.join(directory, "model.akida"),
              "emulator": os.path.join(directory, "emulator_savedmodel")}
-    with _atomic_directory(paths["keras"]) as temporary:
+    with atomic_directory(paths["keras"]) as temporary:
         keras_model.save(temporary, save_format="tf")
     akida_model.save(paths["akida"])
     export_saved_model(akida_model, paths["emulator"], engine)

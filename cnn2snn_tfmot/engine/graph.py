@@ -6,11 +6,13 @@ the back-end's conventions once, at build time: Convolutional / Separable kernel
 to the runtime's column-major order before flattening, and pooling / fire parameters become
 :class:`PoolSpec` / :class:`FireSpec`.
 
-The function is cached on the model and rebuilt when a layer is added or a variable is set.
+The Akida model caches the function (:meth:`cnn2snn_tfmot.akida.Model.emulator_function`) and
+asks for a new one when a layer is added or a variable is set.
 
 Example:
-    >>> fn = model_function(model, "tf")           # doctest: +SKIP
-    >>> levels = fn(tf.constant(images)).numpy()   # doctest: +SKIP
+    >>> fn = model_function(akida_model, "tf")
+    >>> fn(tf.constant(images)).numpy().dtype   # int32 potentials of the last layer
+    dtype('int32')
 """
 from __future__ import annotations
 
@@ -18,10 +20,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from cnn2snn_tfmot._keras import tf
 from cnn2snn_tfmot.akida.enums import PoolType
-from cnn2snn_tfmot.engine import get_backend
 from cnn2snn_tfmot.engine.backend import FireSpec, PoolSpec
+from cnn2snn_tfmot.tfkeras import tf
 
 __all__ = ["model_function", "build_function", "BUILDERS"]
 
@@ -29,7 +30,9 @@ _POOL_KINDS = {PoolType.NoPooling: "none", PoolType.Max: "max", PoolType.Average
 
 
 def model_function(model, engine: Optional[str] = None):
-    """The cached ``tf.function`` computing ``model``'s output for a uint8 NHWC batch.
+    """The ``tf.function`` computing ``model``'s output for a uint8 NHWC batch.
+
+    The same as ``model.emulator_function(engine)``, which caches it.
 
     Arguments:
         model: a :class:`cnn2snn_tfmot.akida.Model` with at least one neural layer.
@@ -40,17 +43,10 @@ def model_function(model, engine: Optional[str] = None):
         layer's uint8 levels or int32 potentials, shape ``[None] + output_shape``.
 
     Example:
-        >>> model_function(model, "tf").input_signature   # doctest: +SKIP
+        >>> model_function(akida_model, "tf").input_signature
+        (TensorSpec(shape=(None, 16, 16, 1), dtype=tf.uint8, name=None),)
     """
-    backend = get_backend(engine)
-    key = model._state_key()
-    cache = model._graph_cache
-    cached = cache.get(backend.name)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    function = build_function(model, backend)
-    cache[backend.name] = (key, function)
-    return function
+    return model.emulator_function(engine)
 
 
 def build_function(model, backend):
@@ -65,7 +61,9 @@ def build_function(model, backend):
 
     Example:
         >>> from cnn2snn_tfmot.engine import tf_backend
-        >>> build_function(model, tf_backend)   # doctest: +SKIP
+        >>> fn = build_function(akida_model, tf_backend)
+        >>> np.array_equal(fn(tf.constant(images)), akida_model.forward(images))
+        True
     """
     layers = model.layers
     if not any(not layer.is_input or layer.layer_type == "InputConvolutional"
@@ -111,7 +109,7 @@ def _fire(layer) -> Optional[FireSpec]:
     p = layer.parameters
     if not p.activation:
         return None
-    return FireSpec(layer._value("threshold"), layer._value("act_step"), p.act_bits)
+    return FireSpec(layer.get_variable("threshold"), layer.get_variable("act_step"), p.act_bits)
 
 
 def _input_data(layer, backend):
@@ -120,7 +118,7 @@ def _input_data(layer, backend):
 
 def _input_convolutional(layer, backend):
     p = layer.parameters
-    kernel = layer._value("weights")  # stored in cross-correlation orientation
+    kernel = layer.get_variable("weights")  # stored in cross-correlation orientation
     pool, fire = _pool(layer), _fire(layer)
     return lambda x: backend.conv_block(
         x, kernel, strides=tuple(p.kernel_stride), padding=p.padding.tf_name,
@@ -129,7 +127,7 @@ def _input_convolutional(layer, backend):
 
 def _convolutional(layer, backend):
     p = layer.parameters
-    kernel = np.ascontiguousarray(layer._value("weights")[::-1, ::-1])  # un-flip
+    kernel = np.ascontiguousarray(layer.get_variable("weights")[::-1, ::-1])  # un-flip
     pool, fire = _pool(layer), _fire(layer)
     return lambda x: backend.conv_block(
         x, kernel, strides=tuple(p.kernel_stride), padding=p.padding.tf_name,
@@ -138,8 +136,8 @@ def _convolutional(layer, backend):
 
 def _separable_convolutional(layer, backend):
     p = layer.parameters
-    depthwise = np.ascontiguousarray(layer._value("weights")[::-1, ::-1, :, 0])  # un-flip
-    pointwise = np.ascontiguousarray(layer._value("weights_pw")[0, 0])
+    depthwise = np.ascontiguousarray(layer.get_variable("weights")[::-1, ::-1, :, 0])  # un-flip
+    pointwise = np.ascontiguousarray(layer.get_variable("weights_pw")[0, 0])
     pool, fire = _pool(layer), _fire(layer)
     return lambda x: backend.separable_block(
         x, depthwise, pointwise, strides=tuple(p.kernel_stride), padding=p.padding.tf_name,
@@ -148,7 +146,7 @@ def _separable_convolutional(layer, backend):
 
 def _fully_connected(layer, backend):
     height, width, channels = layer.input_dims
-    weights = np.ascontiguousarray(layer._value("weights")[0, 0])
+    weights = np.ascontiguousarray(layer.get_variable("weights")[0, 0])
     fire = _fire(layer)
     units = layer.parameters.units
 

@@ -30,16 +30,22 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from cnn2snn_tfmot._keras import tf
+from cnn2snn_tfmot.akida.limits import IMAGE_MAX, POTENTIAL_MAX, POTENTIAL_MIN
 from cnn2snn_tfmot.akida.shapes import out_size, pad_amounts
-from cnn2snn_tfmot.engine.backend import (FireSpec, PoolSpec, check_fire, check_kernel,
-                                          check_padding, check_pool)
+from cnn2snn_tfmot.engine.backend import (
+    FireSpec,
+    PoolSpec,
+    check_fire,
+    check_kernel,
+    check_padding,
+    check_pool,
+)
+from cnn2snn_tfmot.tfkeras import tf
 
 name = "tf"
 
-SAT_MIN = -(2 ** 19)
-SAT_MAX = 2 ** 19 - 1
-_INPUT_MAX = 255
+SAT_MIN, SAT_MAX = POTENTIAL_MIN, POTENTIAL_MAX
+_INPUT_MAX = IMAGE_MAX
 _FLOAT32_EXACT = 2 ** 24
 _FLOAT64_EXACT = 2 ** 53
 # Identity element of the clamp-composition tree: wider than any reachable partial sum.
@@ -63,15 +69,17 @@ def conv_block(x, kernel: np.ndarray, *, strides: Tuple[int, int], padding: str,
         uint8 levels (N, H', W', F) when ``fire`` is given, else int32 potentials.
 
     Example:
-        >>> conv_block(x, k, strides=(1, 1), padding="same", padding_value=0,
-        ...            pool=PoolSpec(), fire=None)   # doctest: +SKIP
+        >>> x = tf.constant(np.arange(2 * 4 * 4 * 2, dtype=np.uint8).reshape(2, 4, 4, 2))
+        >>> conv_block(x, np.ones((3, 3, 2, 1), np.int8), strides=(1, 1), padding="same",
+        ...            padding_value=0, pool=PoolSpec(), fire=None).shape
+        TensorShape([2, 4, 4, 1])
     """
     kernel = check_kernel(kernel, 4, "kernel")
     check_padding(padding)
     bound = _INPUT_MAX * int(np.abs(kernel.astype(np.int64)).sum(axis=(0, 1, 2)).max(
         initial=0))
-    dtype = _exact_float(bound)
-    y = _conv2d(tf.cast(x, dtype), tf.constant(kernel, dtype), kernel.shape[:2], strides,
+    dtype = exact_dtype(bound)
+    y = conv2d(tf.cast(x, dtype), tf.constant(kernel, dtype), kernel.shape[:2], strides,
                 padding, float(padding_value))
     return _pool_fire(_to_int32(y, bound), bound, padding, pool, fire)
 
@@ -95,8 +103,10 @@ def separable_block(x, depthwise: np.ndarray, pointwise: np.ndarray, *,
         uint8 levels when ``fire`` is given, else int32 potentials.
 
     Example:
-        >>> separable_block(x, dw, pw, strides=(1, 1), padding="same", pool=PoolSpec(),
-        ...                 fire=None)   # doctest: +SKIP
+        >>> x = tf.constant(np.arange(2 * 4 * 4 * 2, dtype=np.uint8).reshape(2, 4, 4, 2))
+        >>> separable_block(x, np.ones((3, 3, 2), np.int8), np.ones((2, 4), np.int8),
+        ...                 strides=(2, 2), padding="same", pool=PoolSpec(), fire=None).shape
+        TensorShape([2, 2, 2, 4])
     """
     depthwise = check_kernel(depthwise, 3, "depthwise")
     pointwise = check_kernel(pointwise, 2, "pointwise")
@@ -105,26 +115,14 @@ def separable_block(x, depthwise: np.ndarray, pointwise: np.ndarray, *,
         raise ValueError(f"pointwise kernel has {pointwise.shape[0]} input channels, the "
                          f"depthwise kernel {depthwise.shape[2]}.")
     channel_bound = _INPUT_MAX * np.abs(depthwise.astype(np.int64)).sum(axis=(0, 1))
-    dw_dtype = _exact_float(int(channel_bound.max(initial=0)))
+    dw_dtype = exact_dtype(int(channel_bound.max(initial=0)))
     bound = int((channel_bound[:, None] * np.abs(pointwise.astype(np.int64))).sum(axis=0).max(
         initial=0))
-    pw_dtype = _exact_float(bound)
-    xf = tf.cast(x, dw_dtype)
-    dw_kernel = tf.constant(depthwise[..., None], dw_dtype)
-    if strides[0] == strides[1]:
-        d = tf.nn.depthwise_conv2d(xf, dw_kernel, [1, strides[0], strides[1], 1],
-                                   padding.upper())
-    else:
-        # tf.nn.depthwise_conv2d needs equal strides: pad as the strided op would, convolve
-        # with stride 1 and subsample.
-        out_h, out_w = _out_hw(xf, depthwise.shape[:2], strides, padding)
-        if padding == "same":
-            xf = _pad_same(xf, depthwise.shape[:2], strides, 0.0)
-        d = tf.nn.depthwise_conv2d(xf, dw_kernel, [1, 1, 1, 1], "VALID")
-        d = d[:, :(out_h - 1) * strides[0] + 1:strides[0],
-              :(out_w - 1) * strides[1] + 1:strides[1], :]
+    pw_dtype = exact_dtype(bound)
+    d = depthwise_conv2d(tf.cast(x, dw_dtype), tf.constant(depthwise[..., None], dw_dtype),
+                         strides, padding)
     d = tf.cast(d, pw_dtype)  # exact: integers, and float64 holds every float32 integer
-    y = _conv2d(d, tf.constant(pointwise[None, None], pw_dtype), (1, 1), (1, 1), "valid", 0.0)
+    y = conv2d(d, tf.constant(pointwise[None, None], pw_dtype), (1, 1), (1, 1), "valid", 0.0)
     return _pool_fire(_to_int32(y, bound), bound, padding, pool, fire)
 
 
@@ -141,14 +139,90 @@ def dense_block(x, weights: np.ndarray, *, fire: Optional[FireSpec]):
         uint8 levels (N, U) when ``fire`` is given, else int32 potentials (N, U).
 
     Example:
-        >>> dense_block(x, w, fire=None)   # doctest: +SKIP
+        >>> dense_block(tf.constant([[1, 2, 3]], tf.uint8), np.ones((3, 2), np.int8),
+        ...             fire=None).numpy()
+        array([[6, 6]], dtype=int32)
     """
     weights = check_kernel(weights, 2, "weights")
     bound = _INPUT_MAX * int(np.abs(weights.astype(np.int64)).sum(axis=0).max(initial=0))
-    dtype = _exact_float(bound)
+    dtype = exact_dtype(bound)
     y = tf.matmul(tf.cast(x, dtype), tf.constant(weights, dtype))
     potentials = _saturated_int32(y, bound)
     return potentials if fire is None else _fire(potentials, fire)
+
+
+# -- exact arithmetic on tensors (shared with hardware-exact training) --------------------------
+def depthwise_conv2d(x, kernel, strides: Tuple[int, int], padding: str):
+    """Depthwise cross-correlation with any strides, TensorFlow's padding, zero padding.
+
+    Exact when ``x`` and ``kernel`` hold integers and the dtype holds every partial sum (see
+    :func:`exact_dtype`).
+
+    Arguments:
+        x: float tensor (N, H, W, C).
+        kernel: float tensor (kh, kw, C, 1).
+        strides: (sh, sw).
+        padding: "same" or "valid".
+
+    Returns:
+        The (N, H', W', C) sums.
+
+    Example:
+        >>> depthwise_conv2d(tf.ones((1, 4, 4, 2)), tf.ones((3, 3, 2, 1)), (1, 2), "same").shape
+        TensorShape([1, 4, 2, 2])
+    """
+    window = tuple(int(k) for k in kernel.shape[:2])
+    if strides[0] == strides[1]:
+        return tf.nn.depthwise_conv2d(x, kernel, [1, strides[0], strides[1], 1],
+                                      padding.upper())
+    # tf.nn.depthwise_conv2d needs equal strides: pad as the strided op would, convolve with
+    # stride 1 and subsample.
+    out_h, out_w = _out_hw(x, window, strides, padding)
+    if padding == "same":
+        x = _pad_same(x, window, strides, 0.0)
+    d = tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], "VALID")
+    return d[:, :(out_h - 1) * strides[0] + 1:strides[0],
+             :(out_w - 1) * strides[1] + 1:strides[1], :]
+
+
+def fire_levels(p, threshold, step16, act_bits: int):
+    """The chip's fire on int64 tensors: ``clip(ceil(16 * (P - threshold) / step16), 0, L)``.
+
+    Arguments:
+        p: int64 potentials (..., F).
+        threshold: int64 thresholds (F,).
+        step16: int64 steps in 1/16 units, ``floor(16 * act_step) * 2**(4 - b)`` (F,), >= 1.
+        act_bits: 1, 2 or 4.
+
+    Returns:
+        int64 levels in [0, 2**act_bits - 1].
+
+    Example:
+        >>> fire_levels(tf.constant([7], tf.int64), tf.constant([1], tf.int64),
+        ...             tf.constant([8], tf.int64), 4).numpy()  # ceil(16 * 6 / 8)
+        array([12])
+    """
+    numerator = (p - threshold) * 16
+    levels = -tf.math.floordiv(-numerator, step16)  # exact ceiling division
+    return tf.clip_by_value(levels, 0, 2 ** act_bits - 1)
+
+
+def step16(act_step, act_bits: int):
+    """The integer step of :func:`fire_levels` from float32 act_steps, as an int64 tensor.
+
+    Arguments:
+        act_step: float32 tensor (F,), each >= 1/16.
+        act_bits: 1, 2 or 4.
+
+    Returns:
+        ``floor(16 * act_step) * 2**(4 - act_bits)``, int64.
+
+    Example:
+        >>> step16(tf.constant([0.3]), 4).numpy()
+        array([4])
+    """
+    # 16 * act_step is exact in float32 (a power-of-two scaling).
+    return tf.cast(tf.floor(act_step * 16), tf.int64) * 2 ** (4 - act_bits)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -159,8 +233,23 @@ def _float32_is_exact() -> bool:
     return not tf.config.experimental.tensor_float_32_execution_enabled()
 
 
-def _exact_float(bound: int):
-    """The float dtype whose sums are exact for partial sums up to ``bound``."""
+def exact_dtype(bound: int):
+    """The float dtype whose sums are exact for partial sums up to ``bound``.
+
+    Arguments:
+        bound: a bound of every partial sum's absolute value.
+
+    Returns:
+        tf.float32 below 2**24 (unless a GPU runs float32 in TensorFloat-32), tf.float64 below
+        2**53.
+
+    Raises:
+        ValueError: beyond exact float64 arithmetic.
+
+    Example:
+        >>> exact_dtype(255 * 127 * 27)
+        tf.float32
+    """
     if bound < _FLOAT32_EXACT and _float32_is_exact():
         return tf.float32
     if bound < _FLOAT64_EXACT:
@@ -174,9 +263,25 @@ def _out_hw(x, window, strides, padding):
             out_size(int(x.shape[2]), window[1], strides[1], padding))
 
 
-def _conv2d(x, kernel, window, strides, padding: str, padding_value: float):
+def conv2d(x, kernel, window, strides, padding: str, padding_value: float):
     """``tf.nn.conv2d`` with TF's 'same' convention but any padding value, avoiding a oneDNN
     defect.
+
+    Arguments:
+        x: float tensor (N, H, W, C).
+        kernel: float tensor (kh, kw, C, F), cross-correlation orientation.
+        window: (kh, kw).
+        strides: (sh, sw).
+        padding: "same" or "valid".
+        padding_value: the value of the padded cells with "same".
+
+    Returns:
+        The (N, H', W', F) sums, exact for integers within the dtype's exact range.
+
+    Example:
+        >>> conv2d(tf.ones((1, 3, 3, 1)), tf.ones((3, 3, 1, 1)), (3, 3), (1, 1), "same",
+        ...        2.0).numpy()[0, 0, 0]  # 4 ones and 5 padded twos
+        array([14.], dtype=float32)
 
     Measured on TF 2.21 (CPU, oneDNN): float32 conv2d is WRONG when the batch is > 1, the input
     has 1 channel, the output width is 1 and the width stride is > 1 (e.g. 9x3 input, 1x3 kernel,
@@ -221,26 +326,50 @@ def _to_int32(y, bound: int):
 def _saturated_int32(y, bound: int):
     """Exact float sums -> potentials saturated to 20 bits, without an int32 detour."""
     if bound < 2 ** 31:
-        return _saturate(tf.cast(y, tf.int32))
+        return saturate(tf.cast(y, tf.int32))
     return tf.cast(tf.clip_by_value(tf.cast(y, tf.int64), SAT_MIN, SAT_MAX), tf.int32)
 
 
-def _saturate(p):
+def saturate(p):
+    """Clips potentials to the chip's signed 20-bit range.
+
+    Arguments:
+        p: integer potentials.
+
+    Returns:
+        ``clip(p, -2**19, 2**19 - 1)``.
+
+    Example:
+        >>> saturate(tf.constant([2 ** 20, -5])).numpy()
+        array([524287,     -5], dtype=int32)
+    """
     return tf.clip_by_value(p, SAT_MIN, SAT_MAX)
 
 
 def _pool_fire(p, bound: int, padding: str, pool: PoolSpec, fire: Optional[FireSpec]):
     check_pool(pool)
     if pool.kind == "max":
-        p = _saturate(tf.nn.max_pool2d(p, ksize=list(pool.size), strides=list(pool.stride),
+        p = saturate(tf.nn.max_pool2d(p, ksize=list(pool.size), strides=list(pool.stride),
                                        padding=padding.upper()))
     elif pool.kind == "global_sum":
-        p = _saturating_global_sum(p, bound)
+        p = saturating_global_sum(p, bound)
     return p if fire is None else _fire(p, fire)
 
 
-def _saturating_global_sum(p, bound: int):
+def saturating_global_sum(p, bound: int):
     """Row-major sequential 20-bit saturating sum of (N, H, W, F) over H x W -> (N, 1, 1, F).
+
+    Arguments:
+        p: integer potentials (N, H, W, F) (int32 or int64).
+        bound: a bound of ``|p|``; when ``H * W * bound`` cannot saturate, a plain sum is used.
+
+    Returns:
+        int32 sums (N, 1, 1, F).
+
+    Example:
+        >>> p = tf.constant([[[[975360]], [[-960120]]]], tf.int64)  # H=2, W=1
+        >>> saturating_global_sum(p, 2 ** 20).numpy().ravel()  # 524287 - 960120, not 15240
+        array([-435833], dtype=int32)
 
     Each position applies ``a -> clip(a + P, MIN, MAX)``; maps of the form
     ``a -> clip(a + s, lo, hi)`` are closed under composition
@@ -300,8 +429,6 @@ def fire_steps(fire: FireSpec) -> np.ndarray:
 
 def _fire(p, fire: FireSpec):
     threshold, _ = check_fire(fire, int(p.shape[-1]))
-    steps = fire_steps(fire)
-    numerator = (tf.cast(p, tf.int64) - tf.constant(threshold.astype(np.int64))) * 16
-    levels = -tf.math.floordiv(-numerator, tf.constant(steps))  # exact ceiling division
-    levels = tf.clip_by_value(levels, 0, 2 ** fire.act_bits - 1)
+    levels = fire_levels(tf.cast(p, tf.int64), tf.constant(threshold.astype(np.int64)),
+                         tf.constant(fire_steps(fire)), fire.act_bits)
     return tf.cast(levels, tf.uint8)

@@ -2,116 +2,109 @@
 create_trainable_quantizer_model().
 
 ``quantize`` reads the model into a chain (see :mod:`cnn2snn_tfmot.transforms`), applies the
-model transforms of akida-v1.md section 3 (fused activations split, ``ReLU -> MaxPool`` and
+model transforms of docs/akida-v1.md section 3 (fused activations split, ``ReLU -> MaxPool`` and
 ``pooling -> BatchNormalization`` swapped, BatchNormalization folded), then replaces neural
 layers by Quantized* layers and ReLUs by ActivationDiscreteRelu. Layer names are kept, so
 ``load_partial_weights`` works between the float and the quantized model.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Union
+from typing import List, Optional, Union
 
-from cnn2snn_tfmot._keras import keras
-from cnn2snn_tfmot.quantization_layers import (ActivationDiscreteRelu, QuantizedConv2D,
-                                               QuantizedDense, QuantizedDepthwiseConv2D,
-                                               QuantizedReLU, QuantizedSeparableConv2D,
-                                               as_weight_quantizer)
-from cnn2snn_tfmot.quantization_ops import (MaxPerAxisQuantizer, MaxQuantizer, StdWeightQuantizer,
-                                            TrainableStdWeightQuantizer, WeightFloat,
-                                            WeightQuantizerBase, check_activation_bitwidth,
-                                            check_weight_bitwidth)
-from cnn2snn_tfmot.transforms import (NEURAL_TYPES, LayerSpec, build_model, check_batchnorm,
-                                      fold_batchnorms, is_relu, model_chain,
-                                      split_fused_activations, swap_activation_pooling,
-                                      swap_pooling_batchnorm)
+from cnn2snn_tfmot import registry, rules
+from cnn2snn_tfmot.input_scaling import InputScaling
+from cnn2snn_tfmot.quantization_layers import (
+    ActivationDiscreteRelu,
+    QuantizedActivation,
+    QuantizedReLU,
+    as_weight_quantizer,
+)
+from cnn2snn_tfmot.quantization_ops import (
+    StdWeightQuantizer,
+    TrainableStdWeightQuantizer,
+    WeightFloat,
+    WeightQuantizerBase,
+    check_activation_bitwidth,
+    check_weight_bitwidth,
+    default_weight_quantizer,
+    relu_max_value,
+)
+from cnn2snn_tfmot.tfkeras import check_keras_model, keras
+from cnn2snn_tfmot.transforms import (
+    LayerSpec,
+    build_model,
+    fold_batchnorms,
+    is_relu,
+    model_chain,
+    split_fused_activations,
+    swap_activation_pooling,
+    swap_pooling_batchnorm,
+)
 
 __all__ = ["quantize", "quantize_layer", "create_trainable_quantizer_model"]
 
 L = keras.layers
 
-#: Neural layer type -> its quantized class.
-_QUANTIZED_CLASS: Dict[type, type] = {
-    L.Conv2D: QuantizedConv2D, QuantizedConv2D: QuantizedConv2D,
-    L.DepthwiseConv2D: QuantizedDepthwiseConv2D,
-    QuantizedDepthwiseConv2D: QuantizedDepthwiseConv2D,
-    L.SeparableConv2D: QuantizedSeparableConv2D,
-    QuantizedSeparableConv2D: QuantizedSeparableConv2D,
-    L.Dense: QuantizedDense, QuantizedDense: QuantizedDense,
-}
-#: Config key of each kernel's quantizer, and whether quantize() quantizes it per axis.
-#: Depthwise kernels are per tensor: Akida requires it for separable layers, and a standalone
-#: depthwise layer must stay mergeable by merge_separable_conv.
-_KERNEL_QUANTIZERS = {"kernel": ("quantizer", True), "pointwise_kernel": ("quantizer", True),
-                      "depthwise_kernel": ("quantizer_dw", False)}
-_ACTIVATION_TYPES = (ActivationDiscreteRelu, QuantizedReLU)
-#: Layers quantize() keeps as they are.
-_KEPT_TYPES = (L.MaxPooling2D, L.GlobalAveragePooling2D, L.BatchNormalization, L.Dropout,
-               L.Flatten, L.Reshape, L.Softmax, L.Activation, L.ReLU)
-_SUPPORTED = ("Conv2D, SeparableConv2D, DepthwiseConv2D, Dense (or their Quantized* versions), "
-              "ReLU, ActivationDiscreteRelu, QuantizedReLU, BatchNormalization, MaxPool2D, "
-              "GlobalAveragePooling2D, Dropout, Flatten, Reshape, Softmax and Activation")
-
-
-def _quantizer_keys(spec: LayerSpec) -> List[tuple]:
-    """(config key, kernel attribute, per axis) of each kernel of a neural spec."""
-    kernels = NEURAL_TYPES[spec.cls]
-    if spec.cls in (L.DepthwiseConv2D, QuantizedDepthwiseConv2D):
-        return [("quantizer", "depthwise_kernel", False)]
-    return [(_KERNEL_QUANTIZERS[k][0], k, _KERNEL_QUANTIZERS[k][1]) for k in kernels]
-
-
-def _default_quantizer(bitwidth: int, per_axis: bool) -> WeightQuantizerBase:
-    if bitwidth == 0:
-        return WeightFloat()
-    return MaxPerAxisQuantizer(bitwidth) if per_axis else MaxQuantizer(bitwidth)
-
 
 def _is_activation(spec: LayerSpec) -> bool:
-    return is_relu(spec) or spec.cls in _ACTIVATION_TYPES
+    return is_relu(spec) or issubclass(spec.cls, QuantizedActivation)
 
 
-def _check_layer(spec: LayerSpec) -> None:
-    """Raises a ValueError naming the layer and the fix when quantize() cannot handle it."""
-    if spec.cls in NEURAL_TYPES:
-        dilation = tuple(spec.config.get("dilation_rate", (1, 1)))
-        if spec.cls is not L.Dense and dilation != (1, 1):
-            raise ValueError(f"Layer '{spec.name}' has dilation_rate={dilation}; Akida has no "
-                             "dilated convolution: use dilation_rate=1.")
-        if spec.config.get("groups", 1) != 1:
-            raise ValueError(f"Layer '{spec.name}' has groups={spec.config['groups']}; Akida "
-                             "convolutions are not grouped: use groups=1.")
-        if spec.cls in (L.DepthwiseConv2D, QuantizedDepthwiseConv2D, L.SeparableConv2D,
-                        QuantizedSeparableConv2D) and spec.config.get("depth_multiplier", 1) != 1:
-            raise ValueError(f"Layer '{spec.name}' has depth_multiplier="
-                             f"{spec.config['depth_multiplier']}; Akida needs 1.")
-        return
-    if spec.cls is L.ReLU and not is_relu(spec):
-        raise ValueError(f"ReLU '{spec.name}' has negative_slope={spec.config.get('negative_slope')}"
-                         f" and threshold={spec.config.get('threshold')}; Akida activations are "
-                         "plain ReLUs: use negative_slope=0 and threshold=0.")
-    if spec.cls is L.BatchNormalization:
-        check_batchnorm(spec, len(spec.input_shape))
-        return
-    if spec.cls in _ACTIVATION_TYPES or spec.cls in _KEPT_TYPES:
-        return
-    raise ValueError(f"Layer '{spec.name}' of type {spec.cls.__name__} is not supported by "
-                     f"quantize(); supported: {_SUPPORTED}. Replace or remove it.")
+def _layer_problems(spec: LayerSpec) -> List[str]:
+    """What keeps quantize() from handling a layer (the rules it cannot fix by itself)."""
+    table = registry.current()
+    entry = table.neural(spec.cls)
+    if entry is not None:
+        return rules.layer_parameter_problems(spec.name, spec.config, entry.akida_kind)
+    if issubclass(spec.cls, QuantizedActivation):
+        return []
+    role = table.role(spec.cls, spec.config)
+    if role == "relu":
+        return rules.relu_problems(spec.name, spec.config)
+    if role is not None:
+        return []
+    return [f"Layer '{spec.name}' of type {spec.cls.__name__} is not supported by quantize(); "
+            f"supported: {table.supported_names()}, ActivationDiscreteRelu and QuantizedReLU. "
+            "Replace or remove it."]
+
+
+def _check_layers(chain: List[LayerSpec], caller: str) -> None:
+    problems = [problem for spec in chain for problem in _layer_problems(spec)]
+    if problems:
+        raise ValueError(f"{caller}(): " + (problems[0] if len(problems) == 1 else
+                         f"{len(problems)} problems:\n  - " + "\n  - ".join(problems)))
 
 
 def _quantized_neural(spec: LayerSpec, bitwidth: int) -> LayerSpec:
+    entry = registry.current().neural(spec.cls)
     config = dict(spec.config)
-    for key, _, per_axis in _quantizer_keys(spec):
-        config[key] = keras.utils.serialize_keras_object(_default_quantizer(bitwidth, per_axis))
-    kept = set(NEURAL_TYPES[spec.cls]) | {"bias"}
+    for kernel in entry.kernels:
+        config[kernel.quantizer] = keras.utils.serialize_keras_object(
+            default_weight_quantizer(bitwidth, kernel.per_axis))
+    kept = {kernel.attribute for kernel in entry.kernels} | {"bias"}
     weights = {key: value for key, value in spec.weights.items() if key in kept}
-    return LayerSpec(_QUANTIZED_CLASS[spec.cls], config, weights, spec.input_shape)
+    return LayerSpec(entry.quantized_class, config, weights, spec.input_shape)
 
 
 def _activation(spec: LayerSpec, bitwidth: int, trainable: bool = False) -> LayerSpec:
+    """The activation ``spec`` becomes with ``bitwidth`` bits (0: a float ReLU).
+
+    A float ReLU keeps its clip: ``max_value`` goes to the quantized activation when it is not
+    the default top level (a warning says so), and back to the float ReLU.
+    """
+    max_value = spec.config.get("max_value")
+    if bitwidth and not issubclass(spec.cls, QuantizedActivation):
+        max_value = relu_max_value(spec.name, max_value, bitwidth)
     if bitwidth == 0:
-        return LayerSpec(L.ReLU, {"name": spec.name}, {}, spec.input_shape)
+        config = {"name": spec.name}
+        if max_value is not None:
+            config["max_value"] = max_value
+        return LayerSpec(L.ReLU, config, {}, spec.input_shape)
     cls = QuantizedReLU if trainable else ActivationDiscreteRelu
-    return LayerSpec(cls, {"name": spec.name, "bitwidth": bitwidth}, {}, spec.input_shape)
+    config = {"name": spec.name, "bitwidth": bitwidth}
+    if max_value is not None:
+        config["max_value"] = max_value
+    return LayerSpec(cls, config, {}, spec.input_shape)
 
 
 def _check_bitwidths(weight_quantization, activ_quantization, input_weight_quantization):
@@ -126,13 +119,35 @@ def _check_bitwidths(weight_quantization, activ_quantization, input_weight_quant
     return input_weight_quantization
 
 
+def _remember_input_scaling(chain: List[LayerSpec], input_scaling) -> List[LayerSpec]:
+    """Puts an InputScaling layer first, unless the chain already remembers the same pair."""
+    scaling = InputScaling(*input_scaling).akida_input_scaling  # validates
+    for spec in chain:
+        if issubclass(spec.cls, InputScaling):
+            remembered = spec.cls.from_config(spec.config).akida_input_scaling
+            if remembered != scaling:
+                raise ValueError(f"quantize(): input_scaling={scaling} contradicts the input "
+                                 f"scaling the model remembers, {remembered} (layer "
+                                 f"'{spec.name}'); a model is meant for one input scaling.")
+            return chain
+    taken = {spec.name for spec in chain}
+    name, index = "input_scaling", 1
+    while name in taken:
+        name, index = f"input_scaling_{index}", index + 1
+    first = chain[0].input_shape if chain else None
+    config = {"name": name, "scale": scaling[0], "shift": scaling[1]}
+    return [LayerSpec(InputScaling, config, {}, first)] + chain
+
+
 def quantize(model, weight_quantization: int = 0, activ_quantization: int = 0,
-             input_weight_quantization: Optional[int] = None):
+             input_weight_quantization: Optional[int] = None, input_scaling=None):
     """Converts a Keras model into a quantized model compatible with Akida conversion.
 
     Conv2D, SeparableConv2D, DepthwiseConv2D and Dense become Quantized* layers with
-    MaxPerAxisQuantizer (MaxQuantizer for depthwise kernels), every ReLU (any max_value)
-    becomes ActivationDiscreteRelu, ``MaxPool2D -> BN`` and ``GlobalAveragePooling2D -> BN``
+    MaxPerAxisQuantizer (MaxQuantizer for depthwise kernels), every ReLU becomes
+    ActivationDiscreteRelu (a ReLU with a ``max_value`` other than the default top level keeps
+    its clip as the top level, with a warning naming it; without activation bits activations
+    are kept exactly as they are), ``MaxPool2D -> BN`` and ``GlobalAveragePooling2D -> BN``
     are swapped, ``ReLU -> MaxPool2D`` becomes ``MaxPool2D -> ReLU``, fused activations get
     their own layer, and BatchNormalization layers are folded into the neural layer before
     them. The model can be converted directly, or retrained a few epochs first.
@@ -140,32 +155,47 @@ def quantize(model, weight_quantization: int = 0, activ_quantization: int = 0,
     Arguments:
         model: a Sequential or single-branch Functional tf_keras model; not modified.
         weight_quantization: weight bitwidth, 2..8, or 0 for float weights.
-        activ_quantization: activation bitwidth, 1..8, or 0 to keep float ReLUs.
+        activ_quantization: activation bitwidth, 1..8, or 0 to keep the activations as they
+            are.
         input_weight_quantization: weight bitwidth of the first neural layer only (None:
             ``weight_quantization``).
+        input_scaling: ``(scale, shift)``, the input scaling the model is meant for
+            (``x_akida = scale * x_keras + shift``; ``(255, 0)`` for Keras inputs ``img / 255``),
+            or None. When given, the returned model remembers it: an
+            :class:`~cnn2snn_tfmot.input_scaling.InputScaling` layer (an identity, shown by
+            ``summary()``) comes first, and ``convert``, ``ScaleFactorMonitor`` and the command
+            line use it. A float model that already remembers one keeps it (a different pair
+            is a ValueError).
 
     Returns:
-        A new quantized tf_keras model with the same layer names.
+        A new quantized tf_keras model with the same layer names (plus ``input_scaling`` when
+        one is given).
 
     Example:
         >>> model_quantized = quantize(model, weight_quantization=4, activ_quantization=4,
         ...                            input_weight_quantization=8)
+        >>> remembering = quantize(model, 4, 4, 8, input_scaling=(255, 0))
+        >>> [layer.name for layer in remembering.layers][:2]
+        ['input_scaling', 'conv_0']
     """
     input_bits = _check_bitwidths(weight_quantization, activ_quantization,
                                   input_weight_quantization)
+    model = check_keras_model(model)
     chain = model_chain(model, "quantize")
-    for spec in chain:
-        _check_layer(spec)
+    if input_scaling is not None:
+        chain = _remember_input_scaling(chain, input_scaling)
+    _check_layers(chain, "quantize")
     for transform in (split_fused_activations, swap_activation_pooling, swap_pooling_batchnorm,
                       fold_batchnorms):
         chain = transform(chain)
     result, first = [], True
     for spec in chain:
-        if spec.cls in NEURAL_TYPES:
+        if registry.current().neural(spec.cls) is not None:
             result.append(_quantized_neural(spec, input_bits if first else weight_quantization))
             first = False
         elif _is_activation(spec):
-            result.append(_activation(spec, activ_quantization))
+            # Without activation bits every activation stays exactly as it was.
+            result.append(_activation(spec, activ_quantization) if activ_quantization else spec)
         else:
             result.append(spec)
     return build_model(model, result)
@@ -191,10 +221,8 @@ def _resolve_target(model, chain: List[LayerSpec], target_layer: Union[str, int]
 
 def _requantized(quantizer: WeightQuantizerBase, bitwidth: int,
                  per_axis: bool) -> WeightQuantizerBase:
-    if bitwidth == 0:
-        return WeightFloat()
-    if isinstance(quantizer, WeightFloat):
-        return _default_quantizer(bitwidth, per_axis)
+    if bitwidth == 0 or isinstance(quantizer, WeightFloat):
+        return default_weight_quantizer(bitwidth, per_axis)
     return type(quantizer).from_config({**quantizer.get_config(), "bitwidth": bitwidth})
 
 
@@ -217,22 +245,25 @@ def quantize_layer(model, target_layer: Union[str, int], bitwidth: int):
     Example:
         >>> model = quantize_layer(model, "conv_0", 8)
     """
+    model = check_keras_model(model)
     chain = model_chain(model, "quantize_layer")
     index = _resolve_target(model, chain, target_layer)
     spec = chain[index]
-    if spec.cls in NEURAL_TYPES:
+    entry = registry.current().neural(spec.cls)
+    if entry is not None:
         if bitwidth != 0 or isinstance(bitwidth, bool):
             check_weight_bitwidth(bitwidth)
         config, changed = dict(spec.config), False
-        for key, _, per_axis in _quantizer_keys(spec):
-            old = as_weight_quantizer(config.get(key), key, f"layer '{spec.name}'")
-            new = _requantized(old, bitwidth, per_axis)
+        for kernel in entry.kernels:
+            old = as_weight_quantizer(config.get(kernel.quantizer), kernel.quantizer,
+                                      f"layer '{spec.name}'")
+            new = _requantized(old, bitwidth, kernel.per_axis)
             changed |= type(new) is not type(old)
-            config[key] = keras.utils.serialize_keras_object(new)
-        base = set(NEURAL_TYPES[spec.cls]) | {"bias"}
+            config[kernel.quantizer] = keras.utils.serialize_keras_object(new)
+        base = {kernel.attribute for kernel in entry.kernels} | {"bias"}
         weights = spec.weights if not changed else {
             key: value for key, value in spec.weights.items() if key in base}
-        chain[index] = LayerSpec(_QUANTIZED_CLASS[spec.cls], config, weights, spec.input_shape)
+        chain[index] = LayerSpec(entry.quantized_class, config, weights, spec.input_shape)
     elif _is_activation(spec):
         if bitwidth != 0 or isinstance(bitwidth, bool):
             check_activation_bitwidth(bitwidth)
@@ -259,13 +290,15 @@ def create_trainable_quantizer_model(quantized_model):
     Example:
         >>> trainable = create_trainable_quantizer_model(model_quantized)
     """
+    quantized_model = check_keras_model(quantized_model, "quantized_model")
     chain = model_chain(quantized_model, "create_trainable_quantizer_model")
     for index, spec in enumerate(chain):
         if spec.cls is ActivationDiscreteRelu:
             chain[index] = _activation(spec, spec.config["bitwidth"], trainable=True)
-        elif spec.cls in NEURAL_TYPES:
+        elif registry.current().neural(spec.cls) is not None:
             config = dict(spec.config)
-            for key, _, _ in _quantizer_keys(spec):
+            for kernel in registry.current().neural(spec.cls).kernels:
+                key = kernel.quantizer
                 quantizer = as_weight_quantizer(config.get(key), key, f"layer '{spec.name}'")
                 if type(quantizer) is StdWeightQuantizer:
                     config[key] = keras.utils.serialize_keras_object(

@@ -4,9 +4,9 @@ import pytest
 
 from cnn2snn_tfmot import quantization_layers as qlayers
 from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot._keras import keras
-from cnn2snn_tfmot.quantize import create_trainable_quantizer_model, quantize, quantize_layer
+from cnn2snn_tfmot.quantization import create_trainable_quantizer_model, quantize, quantize_layer
 from cnn2snn_tfmot.saving import load_partial_weights
+from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers
 
@@ -27,7 +27,8 @@ def test_layers_and_quantizers():
                          input_weight_quantization=8)
     types = {layer.name: type(layer) for layer in quantized.layers}
     assert types == {"conv": qlayers.QuantizedConv2D, "pool1": L.MaxPooling2D,
-                     "relu1": qlayers.ActivationDiscreteRelu, "sep": qlayers.QuantizedSeparableConv2D,
+                     "relu1": qlayers.ActivationDiscreteRelu,
+                     "sep": qlayers.QuantizedSeparableConv2D,
                      "relu2": qlayers.ActivationDiscreteRelu, "gap": L.GlobalAveragePooling2D,
                      "drop": L.Dropout, "dense": qlayers.QuantizedDense, "softmax": L.Softmax}
     assert quantized.get_layer("conv").quantizer == qops.MaxPerAxisQuantizer(8)
@@ -92,8 +93,10 @@ def test_bitwidth_errors(arguments, match):
 
 
 @pytest.mark.parametrize("layer,match", [
-    (L.Conv2D(4, 3, dilation_rate=2, name="dil"), r"'dil' has dilation_rate=\(2, 2\).*use dilation_rate=1"),
-    (L.AveragePooling2D(name="avg"), r"'avg' of type AveragePooling2D is not supported.*supported: Conv2D"),
+    (L.Conv2D(4, 3, dilation_rate=2, name="dil"),
+     r"'dil' has dilation_rate=\(2, 2\).*use dilation_rate=1"),
+    (L.AveragePooling2D(name="avg"),
+     r"'avg' of type AveragePooling2D is not supported.*supported: Conv2D"),
     (L.ReLU(negative_slope=0.2, name="leaky"), r"'leaky' has negative_slope=0.2"),
     (L.BatchNormalization(axis=1, name="bn_h"), r"'bn_h' normalizes axis \[1\].*axis=-1"),
     (L.DepthwiseConv2D(3, depth_multiplier=2, name="dm"), r"'dm' has depth_multiplier=2"),
@@ -168,3 +171,37 @@ def test_create_trainable_quantizer_model():
     for variable in trainable.trainable_weights:
         if variable.name.endswith(("threshold:0", "step:0")):
             assert not np.array_equal(before[variable.name], variable.numpy()), variable.name
+
+
+def test_without_activation_bits_activations_stay_exactly_as_they_were():
+    """Issue 10.4: ReLU(max_value=6) used to become an unbounded ReLU (outputs off by 674)."""
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((6, 6, 2)), L.Conv2D(4, 3, name="c"),
+                              L.ReLU(max_value=6.0, name="relu6"), L.Flatten(),
+                              L.Dense(3, name="d"), L.ReLU(max_value=2.5, name="clip")])
+    x = np.random.default_rng(0).normal(size=(8, 6, 6, 2)).astype(np.float32) * 50
+    quantized = quantize(model, 0, 0)
+    np.testing.assert_array_equal(quantized(x).numpy(), model(x).numpy())
+    assert quantized.get_layer("relu6").get_config()["max_value"] == 6.0
+
+
+def test_bounded_relu_keeps_its_clip_as_the_top_level():
+    model = keras.Sequential([keras.Input((8,)), L.Dense(4, name="d"),
+                              L.ReLU(max_value=6.0, name="relu6"),
+                              L.Dense(4, name="d2"), L.ReLU(max_value=3.0, name="relu3"),
+                              L.Dense(2, name="d3")])
+    with pytest.warns(UserWarning) as caught:
+        quantized = quantize(model, 4, 4)
+    messages = [str(w.message) for w in caught if "clips at" in str(w.message)]
+    # ReLU6 matches the 4-bit top level (6): kept as is; relu3 keeps its clip, said once.
+    assert len(messages) == 1 and "ReLU 'relu3' clips at max_value=3" in messages[0]
+    assert quantized.get_layer("relu6").max_value is None
+    assert quantized.get_layer("relu3").max_value == 3.0
+    assert float(quantized.get_layer("relu3").step_height) == pytest.approx(0.2)
+    trainable = create_trainable_quantizer_model(quantized)
+    x = np.random.default_rng(1).normal(size=(16, 8)).astype(np.float32) * 5
+    np.testing.assert_array_equal(trainable(x).numpy(), quantized(x).numpy())
+    with pytest.warns(UserWarning, match="'relu6' clips at max_value=6.*steps of 2"):
+        two_bits = quantize(model, 4, 2)  # 2 bits top at 3: relu6 keeps 6 (steps of 2)
+    assert two_bits.get_layer("relu6").max_value == 6.0
+    assert two_bits.get_layer("relu3").max_value is None

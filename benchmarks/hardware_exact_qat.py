@@ -1,0 +1,149 @@
+"""Hardware-exact QAT against standard QAT on the 10-layer network: one JSON line per setting.
+
+For each activation bitwidth (4 and 2 by default): the float network of
+``cnn2snn_tfmot.zoo.deep_separable_cnn`` (2 convolutions, 7 separable convolutions, dense;
+BatchNorm momentum 0.9, gammas kept >= 1e-2) trains ``--epochs`` epochs on the first 8,000 MNIST
+images (shipped with the package), is quantized (4-bit weights, 8-bit input weights), then:
+
+* standard QAT: ``--qat-epochs`` epochs of ``model.fit`` on the quantized model;
+* hardware-exact QAT: the same number of epochs on ``hardware_exact(quantized model)``, started
+  from the same quantized weights.
+
+Each is converted (``input_scaling=(255, 0)``: Keras inputs are ``img / 255``) and evaluated on
+the last 2,000 images: Keras accuracy, Akida (emulated) accuracy and their argmax agreement.
+The training step time of both (``train_on_batch``, batch 64) is measured side by side in the
+same process, alternating, best and median of several rounds; the ratio hardware-exact /
+standard is the figure (the target is at most 1.5x).
+
+Run: ``python benchmarks/hardware_exact_qat.py [--activation-bits 4 2] [--epochs 3]
+[--qat-epochs 2] [--quick]``
+"""
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+
+import cnn2snn_tfmot  # noqa: F401  (selects tf_keras)
+from cnn2snn_tfmot import (
+    GammaClipping,
+    ScaleFactorMonitor,
+    add_gamma_constraint,
+    convert,
+    hardware_exact,
+    keras,
+    quantize,
+)
+from cnn2snn_tfmot.datasets import mnist_split
+from cnn2snn_tfmot.zoo import deep_separable_cnn
+
+SCALING = (255, 0)
+
+
+def _loss():
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _scores(keras_logits, akida_logits, labels):
+    keras_guess = np.argmax(keras_logits.reshape(len(labels), -1), axis=1)
+    akida_guess = np.argmax(akida_logits.reshape(len(labels), -1), axis=1)
+    return {"keras_accuracy": float(np.mean(keras_guess == labels)),
+            "akida_accuracy": float(np.mean(akida_guess == labels)),
+            "keras_akida_agreement": float(np.mean(keras_guess == akida_guess))}
+
+
+def _fit(model, x, y, epochs, batch_size):
+    model.compile(keras.optimizers.Adam(1e-4), _loss())
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0,
+              callbacks=[GammaClipping(1e-2), ScaleFactorMonitor(SCALING, on_violation="warn")])
+
+
+def _step_times(models, x, y, batch_size, steps, rounds):
+    """Seconds per training step of each model, alternating rounds (machine noise shared)."""
+    batches = [(x[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size])
+               for i in range(steps)]
+    timings = {name: [] for name in models}
+    for model in models.values():  # warm-up: tracing
+        for xb, yb in batches[:3]:
+            model.train_on_batch(xb, yb)
+    for _ in range(rounds):
+        for name, model in models.items():
+            started = time.perf_counter()
+            for xb, yb in batches:
+                model.train_on_batch(xb, yb)
+            timings[name].append((time.perf_counter() - started) / steps)
+    return {name: {"best_ms": round(min(t) * 1e3, 2), "median_ms": round(statistics.median(t)
+                                                                         * 1e3, 2)}
+            for name, t in timings.items()}
+
+
+def run(activation_bits, epochs, qat_epochs, train, batch_size, rounds, steps):
+    (images_train, y_train), (images_test, y_test) = mnist_split()  # test: the last 2,000
+    images_train, y_train = images_train[:train], y_train[:train]
+    x_train = images_train.astype(np.float32) / 255
+    x_test = images_test.astype(np.float32) / 255
+    keras.utils.set_random_seed(0)
+    model = add_gamma_constraint(deep_separable_cnn())
+    model.compile(keras.optimizers.Adam(1e-3), _loss())
+    model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, verbose=0)
+    float_accuracy = float(np.mean(np.argmax(model.predict(x_test, verbose=0), 1) == y_test))
+
+    quantized = quantize(model, 4, activation_bits, 8)
+    start = quantized.get_weights()
+    result = {"benchmark": "hardware_exact_qat", "network": "deep_separable_cnn",
+              "activation_bits": activation_bits, "weight_bits": 4, "input_weight_bits": 8,
+              "float_epochs": epochs, "qat_epochs": qat_epochs, "train_images": train,
+              "test_images": len(y_test), "float_accuracy": float_accuracy}
+
+    before = convert(quantized, input_scaling=SCALING)
+    result["before_qat"] = _scores(quantized.predict(x_test, verbose=0),
+                                   before.predict(images_test), y_test)
+
+    _fit(quantized, x_train, y_train, qat_epochs, batch_size)
+    result["standard_qat"] = _scores(quantized.predict(x_test, verbose=0),
+                                     convert(quantized, input_scaling=SCALING).predict(images_test),
+                                     y_test)
+
+    base = quantize(model, 4, activation_bits, 8)
+    base.set_weights(start)
+    exact = hardware_exact(base, SCALING)
+    _fit(exact, x_train, y_train, qat_epochs, batch_size)
+    exact_logits = exact.predict(x_test, verbose=0)
+    akida_logits = convert(exact, input_scaling=SCALING).predict(images_test)
+    result["hardware_exact_qat"] = _scores(exact_logits, akida_logits, y_test)
+    result["hardware_exact_outputs_bit_identical"] = bool(np.array_equal(
+        exact_logits.reshape(len(y_test), -1), akida_logits.reshape(len(y_test), -1)))
+
+    times = _step_times({"standard": quantized, "hardware_exact": exact}, x_train, y_train,
+                        batch_size, steps, rounds)
+    result["step_ms"] = times
+    result["step_time_ratio_best"] = round(times["hardware_exact"]["best_ms"]
+                                           / times["standard"]["best_ms"], 3)
+    result["step_time_ratio_median"] = round(times["hardware_exact"]["median_ms"]
+                                             / times["standard"]["median_ms"], 3)
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--activation-bits", type=int, nargs="+", default=[4, 2])
+    parser.add_argument("--epochs", type=int, default=3, help="float epochs (default 3)")
+    parser.add_argument("--qat-epochs", type=int, default=2, help="QAT epochs (default 2)")
+    parser.add_argument("--train", type=int, default=8000, help="training images (8,000)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=5, help="timing rounds (default 5)")
+    parser.add_argument("--steps", type=int, default=20, help="steps per timing round")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 2,000 images, 1 epoch each, 2 timing rounds")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.train, args.epochs, args.qat_epochs, args.rounds, args.steps = 2000, 1, 1, 2, 4
+    for bits in args.activation_bits:
+        print(json.dumps(run(bits, args.epochs, args.qat_epochs, args.train, args.batch_size,
+                             args.rounds, args.steps)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
