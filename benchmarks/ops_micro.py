@@ -124,7 +124,8 @@ def build(kind, shape, k, filters, pool, first, rng):
     else:
         w = rng.integers(-kmax, kmax + 1, (shape[0], filters)).astype(np.int8)
         wc = tf.constant(w)
-        ours = tf.function(lambda x: lib.cnn2snn_tfmot_akida_dense(x, wc))  # a last layer: potentials
+        # A last layer: potentials.
+        ours = tf.function(lambda x: lib.cnn2snn_tfmot_akida_dense(x, wc))
         wf = tf.constant(w.astype(np.float32))
 
         def float_layer(x):
@@ -157,11 +158,12 @@ def main(argv: Optional[list] = None) -> None:
             x = make_inputs(rng, batch, shape, first)
             xt, xf = tf.constant(x), tf.constant(x.astype(np.float32))
             row = {"config": name, "batch": batch, "isa": isa,
-                   "ours": timed(lambda: ours(xt).numpy(), budget),
-                   "tf_float": timed(lambda: float_layer(xf).numpy(), budget)}
+                   "ours": timed(lambda ours=ours, xt=xt: ours(xt).numpy(), budget),
+                   "tf_float": timed(lambda layer=float_layer, xf=xf: layer(xf).numpy(),
+                                     budget)}
             if runtime is not None:
                 xa = x.reshape((batch, 1, 1, -1)) if kind == "dense" else x
-                row["akida"] = timed(lambda: runtime.forward(xa), budget)
+                row["akida"] = timed(lambda runtime=runtime, xa=xa: runtime.forward(xa), budget)
             best = row["ours"]["median_ms"]
             row["ours_images_per_s"] = round(batch / best * 1e3, 1)
             row["speedup_vs_tf_float"] = round(row["tf_float"]["median_ms"] / best, 2)

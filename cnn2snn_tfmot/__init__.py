@@ -20,6 +20,7 @@ from cnn2snn_tfmot.tfkeras import keras, tf  # noqa: I001
 
 from cnn2snn_tfmot import (akida, datasets, distributed, plots, quantization_layers,
                            quantization_ops, quantize_configs, registry, zoo)
+from cnn2snn_tfmot.adapting import adapt
 from cnn2snn_tfmot.callbacks import (AkidaRegisterWarning, GammaClipping, MinValueConstraint,
                                      ScaleFactorMonitor, add_gamma_constraint)
 from cnn2snn_tfmot.compatibility import AkidaChipWarning, check_model_compatibility
@@ -30,6 +31,8 @@ from cnn2snn_tfmot.engine.export import (EmulatorLoadError, export, export_saved
                                          load_saved_model)
 from cnn2snn_tfmot.engine.ops import is_available as _ops_available
 from cnn2snn_tfmot.exact_training import hardware_exact
+from cnn2snn_tfmot.input_scaling import InputScaling, InputScalingWarning, input_scaling_of
+from cnn2snn_tfmot.keras3 import Keras3IntakeError, from_keras3
 from cnn2snn_tfmot.quantization import create_trainable_quantizer_model, quantize, quantize_layer
 from cnn2snn_tfmot.quantization_layers import (ActivationDiscreteRelu, QuantizedActivation,
                                                QuantizedConv2D, QuantizedDense,
@@ -44,7 +47,9 @@ from cnn2snn_tfmot.quantize_configs import (ActivationQuantizer, AkidaQuantizeSc
                                             Conv2DQuantizeConfig, DenseQuantizeConfig,
                                             DepthwiseConv2DQuantizeConfig, ReLUQuantizeConfig,
                                             SeparableConv2DQuantizeConfig, quantize_scope)
+from cnn2snn_tfmot.rewrites import Change, Changes
 from cnn2snn_tfmot.rules import IncompatibleModelError
+from cnn2snn_tfmot.sanitizing import sanitize
 from cnn2snn_tfmot.saving import load_partial_weights, load_quantized_model
 from cnn2snn_tfmot.tensorboard import AkidaTensorBoard
 from cnn2snn_tfmot.html_report import report
@@ -66,6 +71,10 @@ __all__ = [
     # quantize, transforms, files
     "quantize", "quantize_layer", "create_trainable_quantizer_model", "merge_separable_conv",
     "load_quantized_model", "load_partial_weights",
+    # bring your own model: Keras 3 intake, exact rewrites, architecture changes
+    "from_keras3", "Keras3IntakeError", "sanitize", "adapt", "Change", "Changes",
+    # the input scaling a model is meant for
+    "InputScaling", "input_scaling_of", "InputScalingWarning",
     # training callbacks
     "GammaClipping", "ScaleFactorMonitor", "MinValueConstraint", "add_gamma_constraint",
     "AkidaRegisterWarning", "AkidaTensorBoard",

@@ -194,6 +194,8 @@ _ROLE_READERS = {
     "batchnorm": lambda layer, role, io: _read_batchnorm(layer, io),
     "relu": lambda layer, role, io: _other(layer, "float_relu", io),
     "identity": _other, "flatten": _other, "reshape": _other, "final": _other,
+    # The remembered input scaling computes nothing: read as an identity.
+    "input_scaling": lambda layer, role, io: _other(layer, "identity", io),
 }
 
 
@@ -483,7 +485,7 @@ def analyze(model, input_is_sparse: bool = False) -> Analysis:
     for layer in layers:
         inner = getattr(layer, "akida_layers", None)
         expanded += list(inner) if inner is not None else [layer]
-    return analyze_layers(expanded, _shape(model.inputs[0].shape), input_is_sparse)
+    return analyze_layers(expanded, _shape(model.inputs[0].shape), input_is_sparse, model.name)
 
 
 def _output_shape(layer, shape):
@@ -495,13 +497,15 @@ def _output_shape(layer, shape):
     return layer.compute_output_shape(shape)
 
 
-def analyze_layers(layers, input_shape, input_is_sparse: bool = False) -> Analysis:
+def analyze_layers(layers, input_shape, input_is_sparse: bool = False,
+                   model_name: str = "model") -> Analysis:
     """Reads a chain of built Keras layers into Akida blocks and checks every rule.
 
     Arguments:
         layers: the layers after the model's input, in order.
         input_shape: the model's input shape, batch excluded.
         input_is_sparse: whether the Akida model starts with InputData.
+        model_name: the model's name, for messages.
 
     Returns:
         An :class:`Analysis`.
@@ -519,6 +523,14 @@ def analyze_layers(layers, input_shape, input_is_sparse: bool = False) -> Analys
         output = tuple(_output_shape(layer, shape))
         items.append(read_layer(layer, (_shape(shape), _shape(output))))
         shape = output
+    float_layers = [item.name for item in items
+                    if isinstance(item, OtherItem) and item.kind == "float_neural"]
+    if float_layers and not any(isinstance(item, NeuralItem) for item in items):
+        # A float model breaks every block rule: one message says what to do instead.
+        refused = [f"{item.type_name} '{item.name}'" for item in items
+                   if isinstance(item, OtherItem) and item.kind == "unsupported"]
+        return Analysis([], [rules.float_model_problem(model_name, float_layers, refused)],
+                        [], input_shape)
     items = _merge_pairs(items, violations)
     blocks = _group(items, violations)
     _input_rules(blocks, input_shape, input_is_sparse, violations)

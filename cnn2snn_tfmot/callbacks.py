@@ -12,9 +12,10 @@ beyond the chip's threshold and act_step registers (docs/akida-v1.md section 6).
 
 Example:
     >>> loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    >>> model_quantized.compile(keras.optimizers.Adam(1e-4), loss)
-    >>> history = model_quantized.fit(x, y, verbose=0, callbacks=[
-    ...     GammaClipping(), ScaleFactorMonitor((255, 0)), keras.callbacks.CSVLogger("log.csv")])
+    >>> quantized = quantize(model, 4, 4, 8, input_scaling=(255, 0))  # remembers its scaling
+    >>> quantized.compile(keras.optimizers.Adam(1e-4), loss)
+    >>> history = quantized.fit(x, y, verbose=0, callbacks=[
+    ...     GammaClipping(), ScaleFactorMonitor(), keras.callbacks.CSVLogger("log.csv")])
     >>> sorted(history.history)[:2]
     ['akida_margin/conv_0', 'akida_margin/dense']
 """
@@ -92,7 +93,7 @@ def add_gamma_constraint(model, min_value: float = 1e-2):
         >>> constrained.get_layer("conv_0_bn").gamma.numpy()  # clipped after the update
         array([0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01], dtype=float32)
     """
-    check_keras_model(model)
+    model = check_keras_model(model)
     if not isinstance(min_value, (int, float)) or not min_value > 0:
         raise ValueError(f"`min_value` must be a positive gamma; got {min_value!r}.")
     clone = keras.models.clone_model(
@@ -179,7 +180,12 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
     alike; only the chief warns (see :mod:`cnn2snn_tfmot.distributed`).
 
     Arguments:
-        input_scaling: ``(scale, shift)`` that will be given to ``convert``.
+        input_scaling: ``(scale, shift)`` that will be given to ``convert``, or None (default):
+            the one the model remembers (``quantize(..., input_scaling=...)``); a model that
+            remembers none is then an error. An explicit pair must agree with the remembered
+            one. A model that remembers none is made to remember the given pair when training
+            begins (it is kept in the first quantized layer's config, so it is saved with the
+            model, and a line says so): ``convert`` and the command line then use it.
         frequency: "epoch" to check at the end of each epoch, or an int N to check every N
             training batches.
         on_violation: "warn" (an :class:`AkidaRegisterWarning`), "stop" (warn and stop
@@ -188,20 +194,24 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
         input_is_sparse: as for ``convert``.
 
     Example:
+        >>> quantized = quantize(model, 4, 4, 8)            # remembers no input scaling
         >>> monitor = ScaleFactorMonitor((255, 0), on_violation="stop")
-        >>> model_quantized.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
-        >>> _ = model_quantized.fit(x, y, epochs=2, verbose=0, callbacks=[
+        >>> quantized.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+        >>> _ = quantized.fit(x, y, epochs=2, verbose=0, callbacks=[
         ...     monitor, keras.callbacks.CSVLogger("train.csv")])
+        ScaleFactorMonitor: model 'doctest_cnn' now remembers input_scaling=(255.0, 0) (in layer \
+'conv_0'); convert() and the command line use it.
         >>> monitor.problems, sorted(monitor.margins)
         ([], ['conv_0', 'dense', 'separable_1'])
     """
 
-    def __init__(self, input_scaling=(1.0, 0), frequency: Union[str, int] = "epoch",
+    def __init__(self, input_scaling=None, frequency: Union[str, int] = "epoch",
                  on_violation: str = "warn", input_is_sparse: bool = False):
         super().__init__()
         from cnn2snn_tfmot.rules import check_input_scaling
 
-        self.input_scaling = check_input_scaling(input_scaling, input_is_sparse)
+        self.input_scaling = (None if input_scaling is None
+                              else check_input_scaling(input_scaling, input_is_sparse))
         if frequency != "epoch" and (isinstance(frequency, bool) or
                                      not isinstance(frequency, int) or frequency < 1):
             raise ValueError(f"ScaleFactorMonitor: `frequency` must be 'epoch' or a positive "
@@ -223,6 +233,30 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
             raise ValueError("ScaleFactorMonitor needs a model that convert() accepts; this "
                              "one breaks Akida rules:\n  - " + "\n  - ".join(
                                  analysis.violations))
+        scaling, source = self._scaling()
+        if source == "given":
+            from cnn2snn_tfmot.input_scaling import input_scaling_of, remember_input_scaling
+
+            if input_scaling_of(self.model) is None:  # remembered from now on, and reported
+                layer = remember_input_scaling(self.model, scaling)
+                print(
+                    f"ScaleFactorMonitor: model '{self.model.name}' now remembers "
+                    f"input_scaling={scaling} (in layer '{layer}'); convert() and the command "
+                    "line use it.")
+
+    def _scaling(self):
+        """The monitor's input scaling (given, else the model's) and where it came from."""
+        from cnn2snn_tfmot.input_scaling import resolve_input_scaling
+
+        scaling, source = resolve_input_scaling(self.model, self.input_scaling,
+                                                self.input_is_sparse)
+        if scaling is None:
+            raise ValueError(
+                f"ScaleFactorMonitor: model '{self.model.name}' does not remember an input "
+                "scaling and none was given: pass ScaleFactorMonitor(input_scaling=(255, 0)) "
+                "(for Keras inputs img / 255), or quantize the model with "
+                "quantize(..., input_scaling=(255, 0)) so that it remembers it.")
+        return scaling, source
 
     def on_train_batch_end(self, batch, logs=None):
         if self.frequency != "epoch" and (batch + 1) % self.frequency == 0:
@@ -245,7 +279,8 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
 
         analysis = analyze(self.model, self.input_is_sparse)
         margins, problems = {}, []
-        for registers in model_registers(analysis, self.input_scaling, self.input_is_sparse):
+        scaling, _ = self._scaling()
+        for registers in model_registers(analysis, scaling, self.input_is_sparse):
             margins[registers.name] = register_margin(registers)
             problems += register_problems(registers)
         return margins, problems
@@ -267,7 +302,8 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def get_config(self) -> dict:
-        return {"input_scaling": list(self.input_scaling), "frequency": self.frequency,
+        scaling = None if self.input_scaling is None else list(self.input_scaling)
+        return {"input_scaling": scaling, "frequency": self.frequency,
                 "on_violation": self.on_violation, "input_is_sparse": self.input_is_sparse}
 
 

@@ -11,6 +11,7 @@ import warnings
 from typing import List, Optional, Tuple
 
 from cnn2snn_tfmot.blocks import Analysis, analyze
+from cnn2snn_tfmot.input_scaling import resolve_input_scaling
 from cnn2snn_tfmot.registers import BlockRegisters, model_registers
 from cnn2snn_tfmot.rules import IncompatibleModelError, check_input_scaling, register_problems
 from cnn2snn_tfmot.tfkeras import check_keras_model
@@ -91,8 +92,8 @@ def check_model_compatibility(model_keras, input_is_sparse: bool = False,
         model_keras: the quantized tf_keras model (seed-style or TFMOT-quantized).
         input_is_sparse: True if the Akida model starts with InputData (events), False for an
             InputConvolutional first layer (images).
-        input_scaling: ``(scale, shift)`` as for ``convert``, or None (default) to check the
-            rules only.
+        input_scaling: ``(scale, shift)`` as for ``convert``, or None (default): the one the
+            model remembers (``quantize(..., input_scaling=...)``), else the rules only.
 
     Returns:
         True when the model is compatible.
@@ -105,6 +106,7 @@ def check_model_compatibility(model_keras, input_is_sparse: bool = False,
         >>> check_model_compatibility(model_quantized)
         True
     """
-    check_keras_model(model_keras, "model_keras")
-    checked_blocks(model_keras, input_is_sparse, input_scaling)
+    model_keras = check_keras_model(model_keras, "model_keras")
+    scaling, _ = resolve_input_scaling(model_keras, input_scaling, input_is_sparse)
+    checked_blocks(model_keras, input_is_sparse, scaling)
     return True

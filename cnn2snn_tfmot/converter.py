@@ -24,8 +24,8 @@ from cnn2snn_tfmot.akida.layers import (
 from cnn2snn_tfmot.akida.model import Model
 from cnn2snn_tfmot.blocks import Block, weights_bits
 from cnn2snn_tfmot.compatibility import checked_blocks
+from cnn2snn_tfmot.input_scaling import scaling_for_conversion
 from cnn2snn_tfmot.registers import BlockRegisters
-from cnn2snn_tfmot.rules import check_input_scaling
 from cnn2snn_tfmot.tfkeras import check_keras_model
 
 __all__ = ["convert"]
@@ -99,7 +99,7 @@ def _input_data_shape(input_shape: Sequence[int]) -> Tuple[int, int, int]:
     return tuple(input_shape) if len(input_shape) == 3 else (1, 1, int(input_shape[0]))
 
 
-def convert(model, file_path: Optional[str] = None, input_scaling=(1.0, 0),
+def convert(model, file_path: Optional[str] = None, input_scaling=None,
             input_is_sparse: bool = False) -> Model:
     """Converts a quantized Keras model to an Akida model.
 
@@ -110,12 +110,16 @@ def convert(model, file_path: Optional[str] = None, input_scaling=(1.0, 0),
     path.
 
     The relation between inputs is ``input_akida = scale * input_keras + shift``: for Keras
-    inputs ``img / 255`` use ``input_scaling=(255, 0)``.
+    inputs ``img / 255`` use ``input_scaling=(255, 0)``. A model quantized with
+    ``quantize(..., input_scaling=...)`` remembers its pair, and ``convert`` uses it.
 
     Arguments:
         model: a quantized tf_keras model (see check_model_compatibility for the rules).
         file_path: where to save the Akida model (our safe format), or None.
-        input_scaling: ``(scale, shift)``, scale > 0, shift an integer (0 for sparse inputs).
+        input_scaling: ``(scale, shift)``, scale > 0, shift an integer (0 for sparse inputs),
+            or None (default): the pair the model remembers (see
+            :func:`cnn2snn_tfmot.input_scaling_of`), else the seeds' default ``(1.0, 0)`` with
+            a warning. A pair that contradicts the remembered one is a ValueError.
         input_is_sparse: True for an InputData first layer (events / low-bit data, 4 bits),
             False for an InputConvolutional first layer (uint8 images).
 
@@ -134,8 +138,8 @@ def convert(model, file_path: Optional[str] = None, input_scaling=(1.0, 0),
         >>> 0 <= akida_model.evaluate(images, labels) <= 1  # uint8 images, as img / 255 in Keras
         True
     """
-    check_keras_model(model)
-    scaling = check_input_scaling(input_scaling, input_is_sparse)
+    model = check_keras_model(model)
+    scaling = scaling_for_conversion(model, input_scaling, input_is_sparse)
     analysis, registers = checked_blocks(model, input_is_sparse, scaling)
     akida_model = Model()
     if input_is_sparse:

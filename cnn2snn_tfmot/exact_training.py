@@ -37,6 +37,7 @@ from cnn2snn_tfmot.akida.model import dequantize
 from cnn2snn_tfmot.blocks import Block, akida_kind, analyze_layers
 from cnn2snn_tfmot.compatibility import checked_blocks
 from cnn2snn_tfmot.engine import tf_backend
+from cnn2snn_tfmot.input_scaling import scaling_for_conversion
 from cnn2snn_tfmot.quantization_layers import QuantizedActivation
 from cnn2snn_tfmot.quantize_configs import custom_objects
 from cnn2snn_tfmot.registers import RegisterInputs, register_tensors
@@ -337,7 +338,7 @@ def _batchnorm_tensors(layer):
     return gamma, beta, layer.moving_mean, layer.moving_variance, float(layer.epsilon)
 
 
-def hardware_exact(model, input_scaling=(1.0, 0), input_is_sparse: bool = False):
+def hardware_exact(model, input_scaling=None, input_is_sparse: bool = False):
     """A tf_keras model computing, bit for bit, what the Akida chip computes from ``model``.
 
     It takes the same float input as ``model`` (e.g. ``img / 255`` with
@@ -351,7 +352,8 @@ def hardware_exact(model, input_scaling=(1.0, 0), input_is_sparse: bool = False)
         model: a quantized tf_keras model: seed-style ``Quantized*`` layers or a TFMOT model
             built with the Akida QuantizeConfigs (not modified; its weights are copied).
         input_scaling: ``(scale, shift)`` with ``x_akida = scale * x + shift``, as for
-            ``convert``.
+            ``convert``; None (default): the one the model remembers
+            (``quantize(..., input_scaling=...)``), as ``convert`` does.
         input_is_sparse: True for an InputData first layer (events), as for ``convert``.
 
     Returns:
@@ -373,7 +375,7 @@ def hardware_exact(model, input_scaling=(1.0, 0), input_is_sparse: bool = False)
         True
     """
     model = check_keras_model(model)
-    scaling = check_input_scaling(input_scaling, input_is_sparse)
+    scaling = scaling_for_conversion(model, input_scaling, input_is_sparse)
     checked_blocks(model, input_is_sparse, scaling)
     # Seed-style layers, depthwise + pointwise pairs merged: the same function, and the same
     # blocks for the converter.

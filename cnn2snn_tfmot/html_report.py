@@ -9,9 +9,8 @@ The page is self-contained: inline style, no script, no remote font, style sheet
 opens offline and can be archived or attached to a CI run. Every file is written atomically
 (temporary file, then rename), the page last.
 
-The command line is ``cnn2snn_tfmot report MODEL --data FILE --out DIR`` (also
-``python -m cnn2snn_tfmot.html_report``); :func:`add_arguments` and :func:`run` are its parser
-and its body.
+The command line is ``cnn2snn_tfmot report MODEL --data FILE --out DIR`` (data: an IDX file,
+a ``.npy`` / ``.npz`` array or a folder of images, as for ``evaluate``).
 
 Example:
     >>> result = report(model_quantized, images, "report", y=labels, input_scaling=(255, 0),
@@ -24,7 +23,6 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import html
@@ -32,14 +30,14 @@ import io
 import json
 import math
 import os
-import sys
-import tempfile
 import warnings
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["report", "Report", "add_arguments", "run", "load_data"]
+from cnn2snn_tfmot.atomic import atomic_file
+
+__all__ = ["report", "Report"]
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 72em; color: #222;
@@ -86,22 +84,8 @@ class Report:
 
 # -- files ----------------------------------------------------------------------------------
 def _write_atomic(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                                     dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    with atomic_file(path) as handle:
+        handle.write(data)
 
 
 def _save_figure(fig, path: str) -> None:
@@ -119,49 +103,6 @@ def _json_ready(value):
     if isinstance(value, (list, tuple)):
         return [_json_ready(v) for v in value]
     return value
-
-
-def load_data(path: str, labels: Optional[str] = None) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-    """Reads images (and labels) for the report from ``.npz`` or ``.npy`` files, never
-    unpickling.
-
-    Arguments:
-        path: a ``.npz`` archive with the images under ``x`` or ``images`` and, optionally,
-            labels under ``y`` or ``labels``; or a ``.npy`` array of images.
-        labels: optional ``.npy`` array of integer labels (overrides those of the archive).
-
-    Returns:
-        ``(images, labels or None)`` as numpy arrays (images must be uint8 (N, H, W, C)).
-
-    Raises:
-        ValueError: another file type, or an archive without images (the message lists its
-            arrays).
-
-    Example:
-        >>> np.savez("test.npz", x=images, y=labels)
-        >>> x_loaded, y_loaded = load_data("test.npz")
-        >>> x_loaded.shape, y_loaded.shape
-        ((32, 16, 16, 1), (32,))
-    """
-    path = os.fspath(path)
-    if path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as archive:
-            keys = list(archive.keys())
-            image_key = next((k for k in ("x", "images") if k in keys), None)
-            if image_key is None:
-                raise ValueError(f"{path}: no images: the archive must hold them under 'x' or "
-                                 f"'images'; it holds {keys}.")
-            label_key = next((k for k in ("y", "labels") if k in keys), None)
-            images = archive[image_key]
-            found = archive[label_key] if label_key else None
-    elif path.endswith(".npy"):
-        images, found = np.load(path, allow_pickle=False), None
-    else:
-        raise ValueError(f"{path}: data must be a .npz archive (images 'x', labels 'y') or a "
-                         f".npy array of uint8 images (N, H, W, C).")
-    if labels is not None:
-        found = np.load(os.fspath(labels), allow_pickle=False)
-    return images, found
 
 
 # -- the page -------------------------------------------------------------------------------
@@ -244,7 +185,7 @@ def _chip(caught, category) -> List[str]:
                               if issubclass(w.category, category)))
 
 
-def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=(1.0, 0),
+def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None,
            input_is_sparse: bool = False, log=None, title: Optional[str] = None,
            batch_size: int = 256, engine: Optional[str] = None) -> Report:
     """Writes an HTML report on ``model`` run on ``x`` into ``out_dir`` (see the module
@@ -263,6 +204,8 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=(1.0
         y: integer labels for an array ``x`` (accuracy and per-class agreement), or None.
         input_scaling: ``(scale, shift)`` as for ``convert``: Akida input =
             ``scale * Keras input + shift`` (for a Keras model; an Akida model has its own).
+            None: the one the model remembers, else ``(1.0, 0)`` with an
+            :class:`cnn2snn_tfmot.InputScalingWarning`, as ``convert`` does.
         input_is_sparse: as for ``convert``.
         log: optional training log with register margins (a CSVLogger file, a TensorBoard
             log directory, a Keras History): adds the margins figure.
@@ -286,11 +229,11 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=(1.0
     from cnn2snn_tfmot import __version__, plots
     from cnn2snn_tfmot.akida import Model
     from cnn2snn_tfmot.comparison import compare
-    from cnn2snn_tfmot.rules import check_input_scaling
+    from cnn2snn_tfmot.input_scaling import scaling_for_conversion
 
     model = _load_model(model)
     if not isinstance(model, Model):  # an argument error, not a problem of the model
-        input_scaling = check_input_scaling(input_scaling, input_is_sparse)
+        input_scaling = scaling_for_conversion(model, input_scaling, input_is_sparse)
     _check_replayable(x)
     plots._require_matplotlib()  # before any work: the fix, not a late failure
     out_dir = os.fspath(out_dir)
@@ -390,87 +333,3 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=(1.0
     return Report(path=path, compatible=compatible, problems=problems, chip_warnings=chip,
                   statistics=stats, comparison=comparison, akida_accuracy=accuracy,
                   figures=[filename for filename, _ in written])
-
-
-# -- command line ---------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Adds the ``report`` command's arguments to ``parser`` (for ``cnn2snn_tfmot report``).
-
-    Arguments:
-        parser: an ``argparse`` parser or sub-parser.
-
-    Returns:
-        The same parser.
-
-    Example:
-        >>> parser = add_arguments(argparse.ArgumentParser(prog="report"))
-        >>> args = parser.parse_args(["m.h5", "--data", "t.npz", "--out", "r"])
-        >>> args.model, args.data, args.out, args.input_scaling
-        ('m.h5', 't.npz', 'r', [1.0, 0.0])
-    """
-    parser.add_argument("model", help="quantized Keras model (.h5 or SavedModel directory) or "
-                        "Akida model file (.akida)")
-    parser.add_argument("--data", required=True, help=".npz with uint8 images 'x' (and labels "
-                        "'y'), or .npy of images")
-    parser.add_argument("--labels", help=".npy of integer labels (overrides the archive's)")
-    parser.add_argument("--out", required=True, help="directory to write index.html into")
-    parser.add_argument("--input-scaling", nargs=2, type=float, default=[1.0, 0.0],
-                        metavar=("SCALE", "SHIFT"),
-                        help="Akida input = SCALE * Keras input + SHIFT (as for convert)")
-    parser.add_argument("--sparse", action="store_true", help="InputData first (events)")
-    parser.add_argument("--log", help="training log with register margins (CSVLogger file or "
-                        "TensorBoard directory)")
-    parser.add_argument("--title", help="page title")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--engine", choices=("custom", "tf"), default=None)
-    return parser
-
-
-def run(args: argparse.Namespace) -> int:
-    """Runs the ``report`` command with parsed arguments (see :func:`add_arguments`).
-
-    Errors (ValueError, TypeError, OSError, ImportError) propagate to the caller, which reports
-    them (``cnn2snn_tfmot``'s ``main`` prints one line and exits with 2).
-
-    Arguments:
-        args: the parsed arguments.
-
-    Returns:
-        0 when the model is compatible, 1 when it is not (the report, listing the problems,
-        is written either way).
-
-    Example:
-        >>> akida_model.save("model.akida")
-        >>> np.savez("test.npz", x=images, y=labels)
-        >>> args = add_arguments(argparse.ArgumentParser()).parse_args(
-        ...     ["model.akida", "--data", "test.npz", "--out", "report", "--engine", "tf"])
-        >>> run(args)
-        report written to report/index.html
-        0
-    """
-    images, labels = load_data(args.data, args.labels)
-    result = report(args.model, images, args.out, y=labels,
-                    input_scaling=tuple(args.input_scaling),
-                    input_is_sparse=args.sparse, log=args.log, title=args.title,
-                    batch_size=args.batch_size, engine=args.engine)
-    if not result.compatible:
-        print("the model is not compatible with Akida 1.0:\n  - " +
-              "\n  - ".join(result.problems))
-    print(f"report written to {result.path}")
-    return 0 if result.compatible else 1
-
-
-def _main(argv: Optional[List[str]] = None) -> int:
-    parser = add_arguments(argparse.ArgumentParser(
-        prog="python -m cnn2snn_tfmot.html_report",
-        description="Write an HTML report on a model run on data."))
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, TypeError, FileNotFoundError, ImportError, OSError) as err:
-        print(f"cnn2snn_tfmot report: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import List, Optional, Union
 
 from cnn2snn_tfmot import registry, rules
+from cnn2snn_tfmot.input_scaling import InputScaling
 from cnn2snn_tfmot.quantization_layers import (
     ActivationDiscreteRelu,
     QuantizedActivation,
@@ -28,7 +29,7 @@ from cnn2snn_tfmot.quantization_ops import (
     default_weight_quantizer,
     relu_max_value,
 )
-from cnn2snn_tfmot.tfkeras import keras
+from cnn2snn_tfmot.tfkeras import check_keras_model, keras
 from cnn2snn_tfmot.transforms import (
     LayerSpec,
     build_model,
@@ -118,8 +119,28 @@ def _check_bitwidths(weight_quantization, activ_quantization, input_weight_quant
     return input_weight_quantization
 
 
+def _remember_input_scaling(chain: List[LayerSpec], input_scaling) -> List[LayerSpec]:
+    """Puts an InputScaling layer first, unless the chain already remembers the same pair."""
+    scaling = InputScaling(*input_scaling).akida_input_scaling  # validates
+    for spec in chain:
+        if issubclass(spec.cls, InputScaling):
+            remembered = spec.cls.from_config(spec.config).akida_input_scaling
+            if remembered != scaling:
+                raise ValueError(f"quantize(): input_scaling={scaling} contradicts the input "
+                                 f"scaling the model remembers, {remembered} (layer "
+                                 f"'{spec.name}'); a model is meant for one input scaling.")
+            return chain
+    taken = {spec.name for spec in chain}
+    name, index = "input_scaling", 1
+    while name in taken:
+        name, index = f"input_scaling_{index}", index + 1
+    first = chain[0].input_shape if chain else None
+    config = {"name": name, "scale": scaling[0], "shift": scaling[1]}
+    return [LayerSpec(InputScaling, config, {}, first)] + chain
+
+
 def quantize(model, weight_quantization: int = 0, activ_quantization: int = 0,
-             input_weight_quantization: Optional[int] = None):
+             input_weight_quantization: Optional[int] = None, input_scaling=None):
     """Converts a Keras model into a quantized model compatible with Akida conversion.
 
     Conv2D, SeparableConv2D, DepthwiseConv2D and Dense become Quantized* layers with
@@ -138,17 +159,31 @@ def quantize(model, weight_quantization: int = 0, activ_quantization: int = 0,
             are.
         input_weight_quantization: weight bitwidth of the first neural layer only (None:
             ``weight_quantization``).
+        input_scaling: ``(scale, shift)``, the input scaling the model is meant for
+            (``x_akida = scale * x_keras + shift``; ``(255, 0)`` for Keras inputs ``img / 255``),
+            or None. When given, the returned model remembers it: an
+            :class:`~cnn2snn_tfmot.input_scaling.InputScaling` layer (an identity, shown by
+            ``summary()``) comes first, and ``convert``, ``ScaleFactorMonitor`` and the command
+            line use it. A float model that already remembers one keeps it (a different pair
+            is a ValueError).
 
     Returns:
-        A new quantized tf_keras model with the same layer names.
+        A new quantized tf_keras model with the same layer names (plus ``input_scaling`` when
+        one is given).
 
     Example:
         >>> model_quantized = quantize(model, weight_quantization=4, activ_quantization=4,
         ...                            input_weight_quantization=8)
+        >>> remembering = quantize(model, 4, 4, 8, input_scaling=(255, 0))
+        >>> [layer.name for layer in remembering.layers][:2]
+        ['input_scaling', 'conv_0']
     """
     input_bits = _check_bitwidths(weight_quantization, activ_quantization,
                                   input_weight_quantization)
+    model = check_keras_model(model)
     chain = model_chain(model, "quantize")
+    if input_scaling is not None:
+        chain = _remember_input_scaling(chain, input_scaling)
     _check_layers(chain, "quantize")
     for transform in (split_fused_activations, swap_activation_pooling, swap_pooling_batchnorm,
                       fold_batchnorms):
@@ -210,6 +245,7 @@ def quantize_layer(model, target_layer: Union[str, int], bitwidth: int):
     Example:
         >>> model = quantize_layer(model, "conv_0", 8)
     """
+    model = check_keras_model(model)
     chain = model_chain(model, "quantize_layer")
     index = _resolve_target(model, chain, target_layer)
     spec = chain[index]
@@ -254,6 +290,7 @@ def create_trainable_quantizer_model(quantized_model):
     Example:
         >>> trainable = create_trainable_quantizer_model(model_quantized)
     """
+    quantized_model = check_keras_model(quantized_model, "quantized_model")
     chain = model_chain(quantized_model, "create_trainable_quantizer_model")
     for index, spec in enumerate(chain):
         if spec.cls is ActivationDiscreteRelu:

@@ -50,7 +50,12 @@ def as_weight_quantizer(value, argument: str, owner: str) -> WeightQuantizerBase
     if value is None:
         return WeightFloat()
     if isinstance(value, dict):
-        value = keras.utils.deserialize_keras_object(value)
+        # Keras's legacy (.h5) loader looks classes up by bare name only: give it the class
+        # the serialized quantizer was registered under.
+        registered = value.get("registered_name")
+        cls = keras.utils.get_registered_object(registered) if registered else None
+        value = keras.utils.deserialize_keras_object(
+            value, custom_objects=None if cls is None else {value.get("class_name"): cls})
     if not isinstance(value, WeightQuantizerBase):
         raise TypeError(
             f"{owner}: `{argument}` must be a weight quantizer (MaxQuantizer, "
@@ -172,10 +177,19 @@ class QuantizedLayerMixin:
     builds every quantizer on the layer (so a trainable quantizer's variable is a weight of the
     layer), quantizes the kernels on each call and runs the Keras computation on them.
 
+    Every quantized neural layer also takes ``akida_input_scaling=(scale, shift)``: the input
+    scaling the model is meant for, remembered in its config (see
+    :mod:`cnn2snn_tfmot.input_scaling`; ``ScaleFactorMonitor`` sets it on the first layer).
+
     Example:
         >>> QuantizedDense(3).quantized_kernels[0].attribute
         'kernel'
     """
+
+    def __init__(self, *args, akida_input_scaling=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.akida_input_scaling = (None if akida_input_scaling is None
+                                    else tuple(akida_input_scaling))
 
     @property
     def neural_type(self):
@@ -223,6 +237,8 @@ class QuantizedLayerMixin:
         for kernel in self.quantized_kernels:
             config[kernel.quantizer] = keras.utils.serialize_keras_object(
                 getattr(self, kernel.quantizer))
+        if getattr(self, "akida_input_scaling", None) is not None:
+            config["akida_input_scaling"] = list(self.akida_input_scaling)
         return config
 
 

@@ -131,13 +131,28 @@ class NeuralQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
     Arguments:
         quantizer: the weight quantizer of the (output) kernel (default WeightFloat).
 
+    A config may also carry ``akida_input_scaling``, the input scaling the model is meant for
+    (set on the first layer by ``ScaleFactorMonitor``, saved in the config; see
+    :mod:`cnn2snn_tfmot.input_scaling`).
+
     Example:
         >>> Conv2DQuantizeConfig(MaxPerAxisQuantizer(bitwidth=8)).neural_type.keras_class
         <class 'tf_keras.src.layers.convolutional.conv2d.Conv2D'>
     """
 
+    akida_input_scaling = None
+
     def __init__(self, quantizer=None):
         self.quantizer = as_weight_quantizer(quantizer, "quantizer", type(self).__name__)
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        scaling = config.pop("akida_input_scaling", None)
+        instance = cls(**config)
+        if scaling is not None:
+            instance.akida_input_scaling = tuple(scaling)
+        return instance
 
     @property
     def neural_type(self):
@@ -183,9 +198,12 @@ class NeuralQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
         return []
 
     def get_config(self) -> dict:
-        return {kernel.quantizer: keras.utils.serialize_keras_object(
-                    getattr(self, kernel.quantizer))
-                for kernel in self.neural_type.kernels}
+        config = {kernel.quantizer: keras.utils.serialize_keras_object(
+                      getattr(self, kernel.quantizer))
+                  for kernel in self.neural_type.kernels}
+        if self.akida_input_scaling is not None:
+            config["akida_input_scaling"] = list(self.akida_input_scaling)
+        return config
 
     def _repr_arguments(self) -> dict:
         return {kernel.quantizer: getattr(self, kernel.quantizer)
@@ -444,6 +462,9 @@ def custom_objects() -> dict:
             objects[value.__name__] = value
     for value in (ActivationQuantizer, ReLUQuantizeConfig):
         objects[value.__name__] = value
+    for value in registry.current().role_classes():  # the package's own, e.g. InputScaling
+        if value.__module__.startswith("cnn2snn_tfmot."):
+            objects[value.__name__] = value
     return objects
 
 

@@ -41,10 +41,12 @@ ROLES = {
     "global_pool": "global average pooling of the block's potentials",
     "batchnorm": "BatchNormalization, folded or absorbed into thresholds",
     "relu": "a ReLU, replaced by a quantized activation",
-    "identity": "an inference-time identity (Dropout, linear Activation), removed",
+    "identity": "an inference-time identity (Dropout and other noise layers, linear Activation, "
+                "Identity), removed",
     "flatten": "Flatten before a dense layer",
     "reshape": "Reshape between (N,) and (1, 1, N)",
     "final": "a final Softmax / Activation, absorbed",
+    "input_scaling": "the input scaling the model is meant for (InputScaling): an identity, kept",
 }
 
 
@@ -259,6 +261,7 @@ def _default_registry() -> LayerRegistry:
     # table is first used, keeps the import graph acyclic.
     from cnn2snn_tfmot import quantization_layers as q
     from cnn2snn_tfmot import quantize_configs as c
+    from cnn2snn_tfmot.input_scaling import InputScaling
 
     kernel = Kernel("kernel", "quantizer", "kernel", per_axis=True)
     return LayerRegistry(
@@ -278,8 +281,12 @@ def _default_registry() -> LayerRegistry:
         roles={
             L.MaxPooling2D: "max_pool", L.GlobalAveragePooling2D: "global_pool",
             L.BatchNormalization: "batchnorm", L.ReLU: "relu", L.Dropout: "identity",
+            # Other layers that compute nothing at inference (noise, regularization).
+            L.SpatialDropout2D: "identity", L.GaussianNoise: "identity",
+            L.GaussianDropout: "identity", L.AlphaDropout: "identity",
+            L.ActivityRegularization: "identity", L.Identity: "identity",
             L.Flatten: "flatten", L.Reshape: "reshape", L.Softmax: "final",
-            L.Activation: _activation_role,
+            L.Activation: _activation_role, InputScaling: "input_scaling",
         })
 
 

@@ -28,7 +28,7 @@ __all__ = [
     "activation_bits_problems", "batchnorm_problems", "pool_problems",
     "is_separable_merge_candidate", "separable_merge_problems", "lone_depthwise_problem",
     "quantizer_problems", "weight_bits_problems", "stride_problems", "dense_input_problems",
-    "chip_size_warnings", "max_pool_swap_problems", "register_problems",
+    "chip_size_warnings", "max_pool_swap_problems", "register_problems", "float_model_problem",
 ]
 
 #: Integer weight bitwidths of the quantizers (docs/akida-v1.md section 1).
@@ -93,6 +93,38 @@ def check_input_scaling(input_scaling, input_is_sparse: bool) -> Tuple[float, in
         raise ValueError(f"`input_scaling` shift must be in 0..255 (it pads the input image); "
                          f"got {shift}.")
     return scale, shift
+
+
+def float_model_problem(model_name: str, float_layers: Sequence[str],
+                        refused: Sequence[str]) -> str:
+    """The one message for a float model: quantize it first (rather than every rule a float
+    layer breaks).
+
+    Arguments:
+        model_name: the model's name.
+        float_layers: the names of its float neural layers.
+        refused: "Type 'name'" of the layers ``quantize()`` does not take, if any.
+
+    Returns:
+        The message.
+
+    Example:
+        >>> float_model_problem("m", ["conv"], [])
+        "Model 'm' is a float model: its neural layers ('conv') are not quantized. Quantize \
+it first: quantize(model, weight_quantization=4, activ_quantization=4, \
+input_weight_quantization=8, input_scaling=(255, 0)) (for inputs img / 255), or on the command \
+line cnn2snn_tfmot quantize MODEL OUTPUT -w 4 -a 4 -i 8 --input-scaling 255 0."
+    """
+    names = ", ".join(f"'{name}'" for name in float_layers)
+    message = (f"Model '{model_name}' is a float model: its neural layers ({names}) are not "
+               "quantized. Quantize it first: quantize(model, weight_quantization=4, "
+               "activ_quantization=4, input_weight_quantization=8, input_scaling=(255, 0)) "
+               "(for inputs img / 255), or on the command line cnn2snn_tfmot quantize MODEL "
+               "OUTPUT -w 4 -a 4 -i 8 --input-scaling 255 0.")
+    if refused:
+        message += (f" It also has layers quantize() does not take ({', '.join(refused)}): "
+                    "adapt(model) first (cnn2snn_tfmot adapt MODEL OUTPUT), then fine-tune.")
+    return message
 
 
 # Layer parameters ---------------------------------------------------------------------------

@@ -25,7 +25,8 @@ from cnn2snn_tfmot.quantization_layers import QuantizedActivation, QuantizedLaye
 from cnn2snn_tfmot.quantize_configs import quantize_scope
 from cnn2snn_tfmot.tfkeras import check_keras_model, keras
 
-__all__ = ["load_quantized_model", "load_partial_weights", "weight_key", "layer_key"]
+__all__ = ["load_quantized_model", "load_partial_weights", "save_model", "weight_key",
+           "layer_key"]
 
 _TFMOT_WRAPPERS = ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeAnnotate")
 _QuantizeWrapper = tfmot.quantization.keras.QuantizeWrapper
@@ -225,10 +226,11 @@ def load_quantized_model(filepath, compile: bool = True, custom_objects: Optiona
 
     Both seed-style (Quantized* layers) and TFMOT-wrapped models load without
     ``custom_objects``. ``.keras`` archives load too unless they hold TFMOT wrappers, which
-    Keras cannot reload: those get an error saying to save as .h5 or SavedModel. A model with
-    a Lambda layer is refused (its code would be executed). From .h5 files the weights are
-    assigned by name and the model is compiled from its training config, without the
-    optimizer's state.
+    Keras cannot reload: those get an error saying to save as .h5 or SavedModel. A Keras 3
+    ``.keras`` or ``.h5`` file is rebuilt as tf_keras (:func:`cnn2snn_tfmot.from_keras3`,
+    uncompiled). A model with a Lambda layer is refused (its code would be executed). From .h5
+    files the weights are assigned by name and the model is compiled from its training config,
+    without the optimizer's state.
 
     Arguments:
         filepath: path of the .h5 file, SavedModel directory or .keras archive.
@@ -243,7 +245,36 @@ def load_quantized_model(filepath, compile: bool = True, custom_objects: Optiona
         >>> model = load_quantized_model("model.h5")
     """
     path = os.fspath(filepath)
-    return _LOADERS[_file_kind(path)](path, compile, dict(custom_objects or {}))
+    kind = _file_kind(path)
+    from cnn2snn_tfmot.keras3 import from_keras3, is_keras3_file
+
+    if kind != "savedmodel" and is_keras3_file(path):  # rebuilt as tf_keras, never executed
+        return from_keras3(path)
+    return _LOADERS[kind](path, compile, dict(custom_objects or {}))
+
+
+def save_model(model, filepath) -> None:
+    """Saves a Keras model atomically: a ``.h5`` / ``.keras`` file, or a SavedModel directory
+    for any other path, written under a temporary name and renamed into place.
+
+    Arguments:
+        model: the tf_keras model.
+        filepath: ``.h5`` / ``.hdf5`` / ``.keras`` file, or a directory (SavedModel).
+
+    Example:
+        >>> save_model(model, "float.h5")
+        >>> load_quantized_model("float.h5").name
+        'doctest_cnn'
+    """
+    from cnn2snn_tfmot.atomic import atomic_directory, atomic_path
+
+    path = os.fspath(filepath)
+    if path.endswith((".h5", ".hdf5", ".keras")):
+        with atomic_path(path) as temporary:
+            model.save(temporary)
+    else:
+        with atomic_directory(path) as temporary:
+            model.save(temporary, save_format="tf")
 
 
 # Partial weights -----------------------------------------------------------------------
@@ -286,8 +317,8 @@ def load_partial_weights(dest_model, src_model) -> None:
         ...                model_quantized.get_layer("dense").kernel)
         True
     """
-    check_keras_model(dest_model, "dest_model")
-    check_keras_model(src_model, "src_model")
+    check_keras_model(dest_model, "dest_model", rebuild=False)  # changed in place
+    src_model = check_keras_model(src_model, "src_model")
     sources = {layer_key(layer): layer for layer in src_model.layers if layer.weights}
     matched = 0
     for dest_layer in dest_model.layers:

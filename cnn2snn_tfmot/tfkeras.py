@@ -20,11 +20,11 @@ import tf_keras as keras
 __all__ = ["tf", "keras", "check_keras_model", "is_keras3_object"]
 
 _KERAS3_ADVICE = (
-    "cnn2snn_tfmot and TensorFlow Model Optimization work with Keras 2 (the tf_keras package). "
-    "Build the model with `import tf_keras as keras`, or import cnn2snn_tfmot (or set the "
-    "environment variable TF_USE_LEGACY_KERAS=1) before TensorFlow so that `tf.keras` is "
-    "tf_keras. A Keras 3 model can be rebuilt in tf_keras from the same code, then given its "
-    "weights with `set_weights(keras3_model.get_weights())`.")
+    "cnn2snn_tfmot and TensorFlow Model Optimization work with Keras 2 (the tf_keras package): "
+    "public functions rebuild Keras 3 models as tf_keras (cnn2snn_tfmot.from_keras3). To build "
+    "tf_keras models directly, use `import tf_keras as keras`, or import cnn2snn_tfmot (or set "
+    "the environment variable TF_USE_LEGACY_KERAS=1) before TensorFlow so that `tf.keras` is "
+    "tf_keras.")
 
 
 def _route_tensorflow_keras() -> None:
@@ -75,15 +75,22 @@ def is_keras3_object(obj) -> bool:
     return False
 
 
-def check_keras_model(model, argument: str = "model"):
-    """Returns ``model`` if it is a tf_keras Model, else raises a TypeError that says the fix.
+def check_keras_model(model, argument: str = "model", rebuild: bool = True):
+    """The tf_keras model a public function works on: the model itself, or a Keras 3 model
+    rebuilt as tf_keras.
+
+    The one gate of every public function that takes a model: a tf_keras model passes
+    unchanged, a Keras 3 Sequential or Functional model is rebuilt as tf_keras with the same
+    outputs (:func:`cnn2snn_tfmot.from_keras3`), anything else is a TypeError.
 
     Arguments:
         model: the object a public function received.
-        argument: the argument's name, used in the message.
+        argument: the argument's name, used in the messages.
+        rebuild: False for functions that change the model in place, where a rebuilt copy
+            would not be the user's model: a Keras 3 model is then a TypeError with the fix.
 
     Returns:
-        The model, unchanged.
+        The tf_keras model.
 
     Example:
         >>> check_keras_model(keras.Sequential([keras.layers.Dense(1, input_shape=(2,))]))
@@ -91,11 +98,18 @@ def check_keras_model(model, argument: str = "model"):
     """
     if isinstance(model, keras.Model):
         return model
-    if is_keras3_object(model):
-        raise TypeError(f"`{argument}` is a Keras 3 model ({type(model).__module__}."
-                        f"{type(model).__name__}). " + _KERAS3_ADVICE)
+    if is_keras3_object(model) and isinstance(getattr(model, "layers", None), list):
+        if not rebuild:
+            raise TypeError(
+                f"`{argument}` is a Keras 3 model ({type(model).__module__}."
+                f"{type(model).__name__}), which this function would change in place. Rebuild "
+                "it as tf_keras first with cnn2snn_tfmot.from_keras3(model) and use that one. "
+                + _KERAS3_ADVICE)
+        from cnn2snn_tfmot.keras3 import from_keras3
+
+        return from_keras3(model)
     raise TypeError(f"`{argument}` must be a tf_keras Model (keras.Model, Sequential or "
-                    f"Functional), got {type(model).__name__}.")
+                    f"Functional) or a Keras 3 one, got {type(model).__name__}.")
 
 
 _route_tensorflow_keras()

@@ -24,8 +24,8 @@ from cnn2snn_tfmot.tfkeras import check_keras_model, keras, tf
 __all__ = [
     "LayerSpec", "model_chain", "single_branch_layers", "build_model", "split_fused_activations",
     "swap_activation_pooling", "swap_pooling_batchnorm", "fold_batchnorms", "fold_batchnorm",
-    "batchnorm_parameters", "merge_separable_conv", "merged_separable_bias", "is_relu",
-    "seed_style_chain",
+    "batchnorm_parameters", "merge_separable_conv", "merged_separable_bias", "merge_pair",
+    "is_relu", "seed_style_chain",
 ]
 
 L = keras.layers
@@ -508,8 +508,30 @@ def _separable_entry():
     raise ValueError("the layer registry has no separable convolution type to merge into.")
 
 
-def _merge_pair(depthwise: LayerSpec, pointwise: LayerSpec, pointwise_layer) -> LayerSpec:
-    """One separable spec from a depthwise spec and the 1x1 convolution spec after it."""
+def merge_pair(depthwise: LayerSpec, pointwise: LayerSpec, pointwise_layer=None) -> LayerSpec:
+    """One separable spec from a depthwise spec and the 1x1 convolution spec after it.
+
+    The pair must merge (:func:`cnn2snn_tfmot.rules.separable_merge_problems` is empty).
+
+    Arguments:
+        depthwise: the DepthwiseConv2D (or QuantizedDepthwiseConv2D) spec.
+        pointwise: the 1x1 Conv2D (or QuantizedConv2D) spec right after it.
+        pointwise_layer: the live pointwise layer, needed only when it is quantized (its
+            quantized kernel carries a depthwise bias into the merged bias).
+
+    Returns:
+        The SeparableConv2D (QuantizedSeparableConv2D) spec, named after the depthwise layer.
+
+    Example:
+        >>> dw = LayerSpec(keras.layers.DepthwiseConv2D, {"name": "dw", "kernel_size": (3, 3),
+        ...     "strides": (1, 1), "padding": "same", "use_bias": False},
+        ...     {"depthwise_kernel": np.ones((3, 3, 2, 1), np.float32)})
+        >>> pw = LayerSpec(keras.layers.Conv2D, {"name": "pw", "filters": 4, "use_bias": False},
+        ...     {"kernel": np.ones((1, 1, 2, 4), np.float32)})
+        >>> merged = merge_pair(dw, pw)
+        >>> merged.cls.__name__, sorted(merged.weights)
+        ('SeparableConv2D', ['depthwise_kernel', 'pointwise_kernel'])
+    """
     table = registry.current()
     sources = {"depthwise": (depthwise, table.neural(depthwise.cls)),
                "pointwise": (pointwise, table.neural(pointwise.cls))}
@@ -580,6 +602,7 @@ def merge_separable_conv(model):
         >>> [type(layer).__name__ for layer in merge_separable_conv(pair).layers]
         ['SeparableConv2D']
     """
+    model = check_keras_model(model)
     chain = model_chain(model, "merge_separable_conv")
     kinds = [getattr(_neural(spec), "akida_kind", None) for spec in chain]
     result: List[LayerSpec] = []
@@ -593,7 +616,7 @@ def merge_separable_conv(model):
             reasons = rules.separable_merge_problems(chain[index].name, chain[index].config,
                                                      following.name, following.config)
             if not reasons:
-                result.append(_merge_pair(chain[index], following,
+                result.append(merge_pair(chain[index], following,
                                           model.get_layer(following.name)))
                 index += 2
                 continue

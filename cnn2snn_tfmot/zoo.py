@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from cnn2snn_tfmot.tfkeras import keras
 
-__all__ = ["mnist_cnn", "cifar_separable_cnn", "deep_separable_cnn", "calibrate_batchnorm"]
+__all__ = ["mnist_cnn", "cifar_separable_cnn", "deep_separable_cnn", "akidanet_like",
+           "calibrate_batchnorm"]
 
 L = keras.layers
 
@@ -112,6 +113,69 @@ def deep_separable_cnn(input_shape=(28, 28, 1), classes: int = 10, momentum: flo
         layers += block(L.SeparableConv2D(filters, 3, padding="same", use_bias=False,
                                           name=f"separable_{index}"), index, pool)
     layers.append(L.Dense(classes, name="dense"))
+    return keras.Sequential(layers, name=name)
+
+
+def akidanet_like(input_shape=(224, 224, 3), width: float = 0.5, classes: int = 1000,
+                  name: str = "akidanet_like"):
+    """An AkidaNet-like ImageNet CNN (BrainChip's AkidaNet layout, Akida 1.0 compatible).
+
+    An input convolution 3x3 stride 2, three 3x3 convolutions (the second with stride 2), ten
+    separable 3x3 convolutions (max pooling after the 1st, 3rd and 9th, global average pooling
+    before the last block's ReLU), and a dense classifier. Channels scale with ``width``:
+    32, 64, 128, 128, 256, 256, 512 x 6, 1024 x 2 at width 1 (16 ... 512 at width 0.5).
+
+    Inputs are images scaled to [0, 1] (convert with ``input_scaling=(255, 0)``).
+
+    Arguments:
+        input_shape: (height, width, channels), channels 1 or 3 (an Akida input layer); height
+            and width at least 32 (the network divides them by 32).
+        width: the channel multiplier (AkidaNet's ``alpha``), > 0.
+        classes: units of the dense classifier, >= 1.
+        name: the model's name.
+
+    Returns:
+        An uncompiled float tf_keras Sequential model with ``classes`` logits.
+
+    Raises:
+        ValueError: a bad ``input_shape``, ``width`` or ``classes`` (the message names it).
+
+    Example:
+        >>> model = akidanet_like((128, 128, 3), width=0.5)
+    """
+    shape = tuple(int(v) for v in input_shape)
+    if len(shape) != 3 or shape[2] not in (1, 3) or min(shape[:2]) < 32:
+        raise ValueError(f"input_shape must be (height, width, channels) with height and width "
+                         f">= 32 and 1 or 3 channels (an Akida input layer), got {input_shape!r}.")
+    if not width > 0:
+        raise ValueError(f"width must be a positive channel multiplier, got {width!r}.")
+    if int(classes) < 1:
+        raise ValueError(f"classes must be a positive number of units, got {classes!r}.")
+
+    def channels(base):
+        return max(8, int(base * width))
+
+    def block(layer, index, pool=None):
+        kind = "separable" if isinstance(layer, L.SeparableConv2D) else "conv"
+        out = [layer, L.BatchNormalization(name=f"{kind}_{index}_bn")]
+        if pool == "max":
+            out.append(L.MaxPool2D(padding="same", name=f"{kind}_{index}_pool"))
+        elif pool == "global":
+            # Global average pooling belongs to the block: before its activation.
+            out.append(L.GlobalAveragePooling2D(name=f"{kind}_{index}_pool"))
+        return out + [L.ReLU(name=f"{kind}_{index}_relu")]
+
+    layers = [keras.Input(shape, name="image")]
+    convs = [(32, 2), (64, 1), (128, 2), (128, 1)]
+    for index, (base, stride) in enumerate(convs):
+        layers += block(L.Conv2D(channels(base), 3, strides=stride, padding="same",
+                                 use_bias=False, name=f"conv_{index}"), index)
+    separables = [(256, "max"), (256, None), (512, "max")] + [(512, None)] * 5 + \
+        [(1024, "max"), (1024, "global")]
+    for index, (base, pool) in enumerate(separables, start=len(convs)):
+        layers += block(L.SeparableConv2D(channels(base), 3, padding="same", use_bias=False,
+                                          name=f"separable_{index}"), index, pool)
+    layers.append(L.Dense(int(classes), name="dense"))
     return keras.Sequential(layers, name=name)
 
 

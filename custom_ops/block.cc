@@ -205,7 +205,7 @@ void PadBand(const BlockGeometry& g, const uint8_t* image, uint8_t pad, int64_t 
 }
 
 void* ThreadScratch(int slot, size_t bytes) {
-  thread_local ScratchSlot slots[5];
+  thread_local ScratchSlot slots[kScratchSlots];
   ScratchSlot& s = slots[slot];
   if (s.size < bytes) {
     s.data.reset(new uint8_t[bytes + 64]);

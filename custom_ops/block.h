@@ -81,8 +81,9 @@ absl::Status RunBlock(tensorflow::OpKernelContext* ctx, const BlockRun& run,
 void PadBand(const BlockGeometry& g, const uint8_t* image, uint8_t pad, int64_t row0,
              int64_t rows, int64_t width, uint8_t* out);
 
-// Per-thread grow-only scratch buffers (slots 0..4), 64-byte aligned; slots 0 and 1 are for
-// TileFns, 2..4 for the driver.
+// Per-thread grow-only scratch buffers (slots 0 .. kScratchSlots - 1), 64-byte aligned; slots 0
+// and 1 are for TileFns, 2..4 for the driver, 5.. for the direct engine (direct_run.cc).
+inline constexpr int kScratchSlots = 13;
 void* ThreadScratch(int slot, size_t bytes);
 
 // Validation helpers shared by the ops (InvalidArgument with the op's argument names).

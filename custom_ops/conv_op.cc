@@ -59,17 +59,6 @@ absl::Status ReferenceConvTile(const BlockGeometry& g, const uint8_t* image, con
   return absl::OkStatus();
 }
 
-// (kh, kw, C, F) weights as kh segments of kw * C rows, each padded with zero rows to whole
-// groups of `group` rows, so that packed k groups never straddle two kernel rows.
-std::vector<int8_t> SegmentRows(const int8_t* w, int64_t kh, int64_t span, int64_t f,
-                                int64_t padded_span) {
-  std::vector<int8_t> out(static_cast<size_t>(kh * padded_span * f), 0);
-  for (int64_t ky = 0; ky < kh; ++ky) {
-    std::copy(w + ky * span * f, w + (ky + 1) * span * f, out.begin() + ky * padded_span * f);
-  }
-  return out;
-}
-
 template <bool kFire>
 class AkidaConvOp : public tensorflow::OpKernel {
  public:

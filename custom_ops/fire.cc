@@ -11,7 +11,8 @@ namespace {
 
 constexpr int64_t kInt32Min = std::numeric_limits<int32_t>::min();
 constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
-constexpr int64_t kDivisionMaxStep = int64_t{1} << 15;  // see fire.h
+constexpr int64_t kDivisionMaxStep = int64_t{1} << 15;      // see fire.h
+constexpr int64_t kWideDivisionMaxStep = int64_t{1} << 44;  // see fire.h
 
 int64_t FloorDiv16(int64_t x) { return x >= 0 ? x / 16 : -((-x + 15) / 16); }
 
@@ -26,18 +27,25 @@ absl::Status CheckActBits(int64_t act_bits) {
 
 absl::Status FireLadder::Build(const tensorflow::Tensor& threshold,
                                const tensorflow::Tensor& act_step, int act_bits) {
+  return Build(threshold.flat<int32_t>().data(), act_step.flat<float>().data(),
+               threshold.NumElements(), act_bits);
+}
+
+absl::Status FireLadder::Build(const int32_t* threshold, const float* act_step, int64_t f,
+                               int act_bits) {
   TF_RETURN_IF_ERROR(CheckActBits(act_bits));
-  const int64_t f = threshold.NumElements();
   const int levels = (1 << act_bits) - 1;
-  const auto th = threshold.flat<int32_t>();
-  const auto step = act_step.flat<float>();
+  auto th = [threshold](int64_t i) { return threshold[i]; };
+  auto step = [act_step](int64_t i) { return act_step[i]; };
   ladder_.assign(static_cast<size_t>(levels * f), 0);
   max_level_.assign(static_cast<size_t>(f), 0);
   low_.assign(static_cast<size_t>(f), 0);
   high_.assign(static_cast<size_t>(f), 0);
   scale_.assign(static_cast<size_t>(f), 0.0f);
   bias_.assign(static_cast<size_t>(f), 0.0f);
-  bool division_ok = true;
+  scale64_.assign(static_cast<size_t>(f), 0.0);
+  bias64_.assign(static_cast<size_t>(f), 0.0);
+  bool division_ok = true, wide_ok = true;
   for (int64_t i = 0; i < f; ++i) {
     const double step_x16 = static_cast<double>(step(i)) * 16.0;  // exact: a power-of-two scale
     if (!std::isfinite(step_x16) || step_x16 < 1.0) {
@@ -59,13 +67,17 @@ absl::Status FireLadder::Build(const tensorflow::Tensor& threshold,
     const int64_t x_max = (levels * step16 + 15) / 16 + 1;
     const int64_t high = int64_t{th(i)} + x_max;
     division_ok = division_ok && step16 <= kDivisionMaxStep && high <= kInt32Max;
+    wide_ok = wide_ok && step16 <= kWideDivisionMaxStep && high <= kInt32Max;
     low_[i] = th(i);
     high_[i] = static_cast<int32_t>(std::min(high, kInt32Max));
     scale_[i] = static_cast<float>(16.0 / static_cast<double>(step16));
     bias_[i] = static_cast<float>(1.0 - 0.5 / static_cast<double>(step16));
+    scale64_[i] = 16.0 / static_cast<double>(step16);
+    bias64_[i] = 1.0 - 0.5 / static_cast<double>(step16);
   }
   table_ = FireTable{ladder_.data(), max_level_.data(), levels, f, division_ok ? 1 : 0,
-                     low_.data(), high_.data(), scale_.data(), bias_.data()};
+                     low_.data(), high_.data(), scale_.data(), bias_.data(), wide_ok ? 1 : 0,
+                     scale64_.data(), bias64_.data()};
   return absl::OkStatus();
 }
 

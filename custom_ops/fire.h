@@ -16,6 +16,11 @@
 // q = x * fl(16/s) + fl(1 - 1/(2s)) (fused or not) is within 3 * 48 * 2**-24 < 2**-16.4 of it,
 // since q <= L + 33 < 48; so trunc(q) is exact whenever 1/(2s) > 2**-16.4, i.e. s <= 2**15,
 // which division_ok requires (with threshold + x_max inside int32). x <= 2**24, exact in float.
+//
+// Wide division (4-bit, larger steps, e.g. input layers): the same form in float64,
+// q = x * fl64(16/s) + fl64(1 - 1/(2s)), is within 3 * 48 * 2**-53 < 2**-45.8 of the true value,
+// so trunc(q) is exact whenever s < 2**44.8, which every step satisfies (s <= 2**43 after the
+// clamp in fire.cc); it needs threshold + x_max inside int32 (x is then exact in int32).
 #ifndef CNN2SNN_TFMOT_CUSTOM_OPS_FIRE_H_
 #define CNN2SNN_TFMOT_CUSTOM_OPS_FIRE_H_
 
@@ -33,6 +38,8 @@ class FireLadder {
   // threshold: int32 (F,), act_step: float32 (F,), each finite and >= 1/16; act_bits 1, 2, 4.
   absl::Status Build(const tensorflow::Tensor& threshold, const tensorflow::Tensor& act_step,
                      int act_bits);
+  // The same from f values each (the direct engine, which owns copies of its arrays).
+  absl::Status Build(const int32_t* threshold, const float* act_step, int64_t f, int act_bits);
 
   const FireTable& table() const { return table_; }
 
@@ -42,6 +49,7 @@ class FireLadder {
  private:
   std::vector<int32_t> ladder_, max_level_, low_, high_;
   std::vector<float> scale_, bias_;
+  std::vector<double> scale64_, bias64_;
   FireTable table_{};
 };
 

@@ -39,7 +39,8 @@ struct PackedB {
 // Fire of one channel f (see fire.h for the proofs), in one of two exact forms:
 //  ladder:   level = min(max_level[f], #{j : P >= ladder[j * f_count + f]})
 //  division: level = min(levels, int(x * scale[f] + bias[f])),
-//            x = float(clamp(P, low[f], high[f]) - low[f]); valid when division_ok.
+//            x = float(clamp(P, low[f], high[f]) - low[f]); valid when division_ok;
+//            the same in double with scale64 / bias64 when division_wide_ok.
 struct FireTable {
   const int32_t* ladder;     // [levels][f_count]
   const int32_t* max_level;  // [f_count]
@@ -50,6 +51,9 @@ struct FireTable {
   const int32_t* high;       // [f_count] threshold + x_max
   const float* scale;        // [f_count] 16 / step16
   const float* bias;         // [f_count] 1 - 0.5 / step16
+  int division_wide_ok;
+  const double* scale64;     // [f_count] 16 / step16
+  const double* bias64;      // [f_count] 1 - 0.5 / step16
 };
 
 // The A operand of a GEMM, read in place (no im2col): row i starts at
@@ -93,6 +97,90 @@ struct EpilogueArgs {
   int32_t* scratch;            // >= (ow + 1) * f int32
 };
 
+// Depthwise convolution of a band into the uint8 A operand of the pointwise GEMM (direct
+// engine): each int16 sum d is stored as clamp(d, -128, 127) + 128, and the rare sums outside
+// [-128, 127] are listed as (pixel, channel, d - clamp(d)) so that the caller adds
+// excess * pointwise[channel, :] to the potentials; the caller subtracts 128 * sum_c pw[c, f].
+// Same band layout and widened int16 weights as DepthwiseArgs; channels [c, ldo) are set to 0.
+struct DwOutlier {
+  int32_t pixel;
+  int32_t channel;
+  int32_t excess;
+};
+struct DepthwiseU8Args {
+  const uint8_t* band;
+  int64_t width, c, cw, kh, kw, sh, sw, ow, rows;
+  const int16_t* weights;
+  uint8_t* out;
+  int64_t ldo;
+  DwOutlier* outliers;  // room for rows * ow * c entries
+};
+
+// Pooling and fire (or int32 store) of a tile of potentials for output channels
+// [f0, f0 + nch) of a block, into an output with explicit strides (direct engine): pixel
+// (y, x), channel j goes to out + y * out_row + x * out_px + j (elements of uint8 or int32).
+// The tile holds conv output rows [row0, row0 + rows) of `ow` pixels, channel stride ldc.
+struct PoolFireArgs {
+  const int32_t* tile;
+  int64_t ldc;
+  int64_t row0, rows, oh, ow, nch, f0;
+  int pool;
+  int64_t pool_h, pool_w, pool_sh, pool_sw, pool_top, pool_left, pow;  // max pooling
+  int64_t out_row0, out_rows;  // block output rows to write (pool none / max)
+  int saturate20;              // FullyConnected: clip to [-2**19, 2**19 - 1] first
+  const FireTable* fire;       // null: store int32 potentials
+  void* out;
+  int64_t out_row, out_px;
+  int64_t* gsum;               // global sum accumulator, [nch], saturated to 20 bits
+  int32_t* scratch;            // >= (pow or ow) * nch int32
+};
+
+// Winograd F(2x2, 3x3) for stride-1 3x3 convolutions (direct engine, exact integers):
+//   4 Y = A^T [sum_c U'_c (.) V_c] A,  U' = (2G) g (2G)^T (int8),  V = B^T d B,
+// with 4x4 input patches d at even positions of a padded band. The input transform writes the
+// 16 positions' uint8 GEMM operands V + offset (0 <= V + offset <= 255, so uint8 wrap-around is
+// exact), position-major: out + (p * tiles + t) * ldo; channels [c, ldo) are set to 0.
+struct WinogradInputArgs {
+  const uint8_t* band;  // rows of `width` pixels of c bytes, the first row of tile row 0
+  int64_t width, c, tiles_h, tiles_w;
+  uint8_t offset;
+  uint8_t* out;
+  int64_t ldo;
+};
+// The 16 GEMMs (one per position: tiles x C operands times C x F transformed weights) and the
+// output transform, a block of tiles at a time so that the 16 results stay in L1: writes the
+// potentials of conv rows [row0, row0 + rows) (tile row 0 starts at conv row first_row, even),
+// ow pixels each, channels [0, b[0].f), into tile (channel stride ldc).
+struct WinogradGemmArgs {
+  const uint8_t* v;  // the input transform's output, ldv bytes per operand row
+  int64_t ldv, tiles_h, tiles_w;
+  const PackedB* b;              // [16], channels of this call
+  const int32_t* const* bias;    // [16], the GEMM start values of those channels
+  int64_t first_row, row0, rows, ow;
+  int32_t* tile;
+  int64_t ldc;
+  int32_t* scratch;  // >= (16 * 8 + 4) * b[0].nr int32
+};
+
+// The direct engine's GEMM with the fire fused in (4-bit division form of FireTable, no
+// pooling): as gemm_u8_rows, then each potential is corrected by the outliers of its row (a
+// separable layer's depthwise sums outside int8, see DepthwiseU8Args) and fired into
+// out[i] + j (uint8), without an int32 tile.
+struct GemmFireArgs {
+  const char* const* rows;
+  AView view;
+  int64_t m;
+  PackedB b;
+  const int32_t* bias;        // may be null
+  const FireTable* fire;
+  int64_t f0;                 // fire table channel of b's column 0
+  uint8_t* const* out;        // [m], each at output channel f0
+  const DwOutlier* outliers;  // sorted by pixel (= GEMM row)
+  int64_t outlier_count;
+  const int8_t* pw;           // pointwise weights at column f0 (row stride pw_stride)
+  int64_t pw_stride;
+};
+
 struct IsaKernels {
   const char* name;
   PackingFormat u8_format;   // for gemm_u8
@@ -106,6 +194,19 @@ struct IsaKernels {
   void (*depthwise_s16)(const DepthwiseArgs& args);
   void (*depthwise_s32)(const DepthwiseArgs& args);
   void (*epilogue)(const EpilogueArgs& args);
+  // Direct engine. C[i, 0:fp] = bias[0:fp] + A_i * B for rows i < m whose first byte is
+  // rows[i] (segments as in `view`, whose base / lda / row_len / row_stride are ignored);
+  // bias may be null (zeros). Exact int32 with wrap-around, as gemm_u8.
+  void (*gemm_u8_rows)(const char* const* rows, const AView& view, int64_t m, const PackedB& b,
+                       const int32_t* bias, int32_t* c, int64_t ldc);
+  // Null where the kernels do not fuse the fire.
+  void (*gemm_u8_fire)(const GemmFireArgs& args);
+  // Returns the number of outliers written.
+  int64_t (*depthwise_u8)(const DepthwiseU8Args& args);
+  // Null where the direct engine convolves directly instead.
+  void (*winograd_input)(const WinogradInputArgs& args);
+  void (*winograd_gemm)(const WinogradGemmArgs& args);
+  void (*pool_fire)(const PoolFireArgs& args);
 };
 
 // Defined in the isa_*.cc files; null when the instruction set is not compiled in.

@@ -18,9 +18,9 @@ namespace {
 
 #include "plain_kernels.inc"
 
-void FireRowImpl(const int32_t* p, int64_t ldp, int64_t npix, const FireTable& t,
-                 uint8_t* out) {
-  FireRowPlain(p, ldp, npix, t, out);
+void FireRangeImpl(const int32_t* p, int64_t ldp, int64_t npix, const FireTable& t, int64_t f0,
+                   int64_t nch, uint8_t* out, int64_t out_px) {
+  FireRangePlain(p, ldp, npix, t, f0, nch, out, out_px);
 }
 
 struct Avx2 {
@@ -40,6 +40,9 @@ struct Avx2 {
     return _mm256_set1_epi32(v);
   }
   static V MacS16(V acc, V a, V b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
+  static constexpr auto kDepthwiseU8 = &DepthwiseU8;
+  static constexpr void (*kWinogradInput)(const WinogradInputArgs&) = nullptr;
+  static constexpr bool kFusedFire = false;
 };
 
 #include "gemm_simd.inc"

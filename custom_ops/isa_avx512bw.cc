@@ -21,6 +21,8 @@ namespace {
 
 #include "plain_kernels.inc"
 #include "avx512_fire.inc"
+#include "avx512_depthwise.inc"
+#include "avx512_winograd.inc"
 
 struct Bw {
   using V = __m512i;
@@ -38,6 +40,13 @@ struct Bw {
     return _mm512_set1_epi32(v);
   }
   static V MacS16(V acc, V a, V b) { return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b)); }
+  static constexpr auto kDepthwiseU8 = &DepthwiseU8Avx512;
+  static constexpr auto kWinogradInput = &WinogradInputAvx512;
+  static constexpr auto kWinogradOutTile = &WinogradOutTile;
+  static constexpr bool kFusedFire = true;
+  using FireVec = FireVec512;
+  static FireVec LoadFire(const FireTable& t, int64_t c, int64_t n) { return LoadFire512(t, c, n); }
+  static void FireStore(V v, const FireVec& p, uint8_t* out) { FireStore512(v, p, out); }
 };
 
 #include "gemm_simd.inc"

@@ -23,6 +23,8 @@ namespace {
 
 #include "plain_kernels.inc"
 #include "avx512_fire.inc"
+#include "avx512_depthwise.inc"
+#include "avx512_winograd.inc"
 
 struct Vnni {
   using V = __m512i;
@@ -42,6 +44,13 @@ struct Vnni {
     return _mm512_set1_epi32(v);
   }
   static V MacS16(V acc, V a, V b) { return _mm512_dpwssd_epi32(acc, a, b); }
+  static constexpr auto kDepthwiseU8 = &DepthwiseU8Avx512;
+  static constexpr auto kWinogradInput = &WinogradInputAvx512;
+  static constexpr auto kWinogradOutTile = &WinogradOutTile;
+  static constexpr bool kFusedFire = true;
+  using FireVec = FireVec512;
+  static FireVec LoadFire(const FireTable& t, int64_t c, int64_t n) { return LoadFire512(t, c, n); }
+  static void FireStore(V v, const FireVec& p, uint8_t* out) { FireStore512(v, p, out); }
 };
 
 #include "gemm_simd.inc"

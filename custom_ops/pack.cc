@@ -33,6 +33,15 @@ PackedB PackWeights(const int8_t* weights, int64_t k, int64_t f, const PackingFo
   return PackedB{storage->data(), kgroups, f, fp, format.nr};
 }
 
+std::vector<int8_t> SegmentRows(const int8_t* w, int64_t kh, int64_t span, int64_t f,
+                                int64_t padded_span) {
+  std::vector<int8_t> out(static_cast<size_t>(kh * padded_span * f), 0);
+  for (int64_t ky = 0; ky < kh; ++ky) {
+    std::copy(w + ky * span * f, w + (ky + 1) * span * f, out.begin() + ky * padded_span * f);
+  }
+  return out;
+}
+
 int64_t MaxAbsColumnSum(const int8_t* weights, int64_t k, int64_t f, const int64_t* input_max) {
   std::vector<int64_t> sums(static_cast<size_t>(f), 0);
   for (int64_t kk = 0; kk < k; ++kk) {

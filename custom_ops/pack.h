@@ -15,6 +15,11 @@ namespace akida_ops {
 PackedB PackWeights(const int8_t* weights, int64_t k, int64_t f, const PackingFormat& format,
                     std::vector<uint8_t>* storage);
 
+// (kh, kw, C, F) weights as kh segments of span = kw * C rows, each padded with zero rows to
+// padded_span (whole groups), so that packed k groups never straddle two kernel rows.
+std::vector<int8_t> SegmentRows(const int8_t* w, int64_t kh, int64_t span, int64_t f,
+                                int64_t padded_span);
+
 // Weights packed once for a kernel set (cached per op kernel, weight_cache.h).
 struct PreparedWeights {
   std::vector<uint8_t> storage;  // packed.data points here

@@ -69,7 +69,7 @@ def main():
 
     step("Quantize: 8-bit input weights, 4-bit weights, 4-bit activations")
     quantized = quantize(model, weight_quantization=4, activ_quantization=4,
-                         input_weight_quantization=8)
+                         input_weight_quantization=8, input_scaling=(255, 0))
     ptq_accuracy = accuracy(y_test, quantized.predict(x_test, batch_size=500, verbose=0))
     print(f"quantized accuracy before retraining: {ptq_accuracy:.2%}")
 
@@ -77,7 +77,7 @@ def main():
     quantized.compile(keras.optimizers.Adam(1e-4), loss, metrics=["accuracy"])
     log_path = os.path.join(args.output_dir, "qat_log.csv")
     quantized.fit(x_train, y_train, epochs=args.qat_epochs, batch_size=64, verbose=2,
-                  callbacks=[ScaleFactorMonitor(input_scaling=(255, 0), on_violation="stop"),
+                  callbacks=[ScaleFactorMonitor(on_violation="stop"),  # the remembered scaling
                              keras.callbacks.CSVLogger(log_path)])
     keras_outputs = quantized.predict(x_test, batch_size=500, verbose=0)
     quantized_accuracy = accuracy(y_test, keras_outputs)

@@ -122,6 +122,36 @@ def randomize_batchnorm(model, seed=0):
                     rng.uniform(0.5, 2, 8)])
 
 
+def mobilenet(flavour="tf_keras", alpha=0.25, size=64, classes=10):
+    """keras.applications.MobileNet without pretrained weights (nothing downloads), from
+    tf_keras or from Keras 3."""
+    if flavour == "keras3":
+        import keras as keras3
+
+        keras3.utils.set_random_seed(0)
+        return keras3.applications.MobileNet(alpha=alpha, input_shape=(size, size, 3),
+                                             weights=None, classes=classes)
+    keras.utils.set_random_seed(0)
+    return keras.applications.MobileNet(alpha=alpha, input_shape=(size, size, 3), weights=None,
+                                        classes=classes)
+
+
+def adapted_to_akida(model, seed=0):
+    """adapt -> quantize (remembering (255, 0)) -> check -> convert, with no hand edit; the
+    adapted model's BatchNorm statistics are calibrated on random images first (a stand-in for
+    fine-tuning: the defaults, mean 0 and variance 1, say nothing of the activations)."""
+    from cnn2snn_tfmot import adapt, check_model_compatibility, convert, quantize
+    from cnn2snn_tfmot.zoo import calibrate_batchnorm
+
+    adapted, changes = adapt(model)
+    shape = tuple(adapted.inputs[0].shape[1:])
+    x = np.random.default_rng(seed).uniform(0, 1, (8,) + shape).astype(np.float32)
+    calibrate_batchnorm(adapted, x)
+    quantized = quantize(adapted, 4, 4, 8, input_scaling=(255, 0))
+    assert check_model_compatibility(quantized)
+    return adapted, changes, quantized, convert(quantized)
+
+
 def converted_cnn(seed=0, n=48):
     """(quantized Keras model, its Akida model, uint8 images, labels) of ``float_cnn`` with
     calibrated BatchNormalization, input_scaling (255, 0): for the inspection tools."""
@@ -134,3 +164,11 @@ def converted_cnn(seed=0, n=48):
     model_q = quantize(model, 4, 4, 8)
     labels = np.random.default_rng(seed).integers(0, 10, n).astype(np.int64)
     return model_q, convert(model_q, input_scaling=(255, 0)), x, labels
+
+
+def write_idx(path, array):
+    """Writes a uint8 array as an IDX file (MNIST's format), as the command line reads it."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big")
+                                                         for d in array.shape)
+    with open(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())

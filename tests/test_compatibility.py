@@ -69,9 +69,25 @@ def test_unsupported_layer():
 
 
 def test_float_layers_are_not_quantized():
-    message = violations_of(model(L.Conv2D(4, 3, name="float_conv"), L.ReLU(name="float_relu")))
+    message = violations_of(model(conv(bits=8), relu(), L.Conv2D(4, 3, name="float_conv"),
+                                  L.ReLU(name="float_relu")))
     assert "'float_conv' (Conv2D) is not quantized" in message
     assert "'float_relu' (ReLU) is a float ReLU" in message
+
+
+def test_a_float_model_is_told_to_quantize_first_in_one_message():
+    float_model = model(L.ZeroPadding2D(1, name="pad"), L.Conv2D(4, 3, name="c0"),
+                        L.BatchNormalization(name="bn"), L.ReLU(name="r0"),
+                        L.Conv2D(4, 3, name="c1"), L.ReLU(name="r1"), L.Flatten(),
+                        L.Dense(3, name="d"))
+    with pytest.raises(IncompatibleModelError) as caught:
+        check_model_compatibility(float_model)
+    message = str(caught.value)
+    assert "(1 problem):" in message
+    assert "is a float model: its neural layers ('c0', 'c1', 'd') are not quantized" in message
+    assert "quantize(model, weight_quantization=4" in message
+    assert "cnn2snn_tfmot quantize MODEL OUTPUT" in message
+    assert "ZeroPadding2D 'pad'" in message and "adapt(model)" in message
 
 
 def test_float_weights_are_not_quantized():

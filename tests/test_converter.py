@@ -11,7 +11,7 @@ from cnn2snn_tfmot import quantize_configs as qc
 from cnn2snn_tfmot.akida import Model as AkidaModel
 from cnn2snn_tfmot.blocks import analyze
 from cnn2snn_tfmot.converter import convert
-from cnn2snn_tfmot.quantization import quantize
+from cnn2snn_tfmot.quantization import quantize, quantize_layer
 from cnn2snn_tfmot.registers import block_registers
 from cnn2snn_tfmot.rules import IncompatibleModelError
 from cnn2snn_tfmot.tfkeras import keras
@@ -238,10 +238,11 @@ def test_registers_out_of_range_name_the_layer_the_value_the_limit_and_the_fix()
 
 def test_incompatible_model_lists_every_violation():
     model = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(4, 3, name="float_conv"),
-                              L.ReLU(name="float_relu"), L.Flatten(), L.Dense(2)])
+                              L.ReLU(name="float_relu"), L.Flatten(), L.Dense(2, name="dense")])
+    partly = quantize_layer(model, "float_conv", 8)  # a float model only says: quantize it
     with pytest.raises(IncompatibleModelError) as error:
-        convert(model)
-    assert "'float_conv'" in str(error.value) and "'float_relu'" in str(error.value)
+        convert(partly, input_scaling=(255, 0))
+    assert "'float_relu'" in str(error.value) and "'dense'" in str(error.value)
 
 
 def test_converted_model_runs_bit_exactly_on_brainchips_runtime(akida_runtime):

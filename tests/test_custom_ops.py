@@ -113,8 +113,8 @@ def test_conv_block(lib, padding, strides, kernel, pool, act_bits):
     attrs = dict(strides=list(strides), padding=padding.upper(), padding_value=pad_value,
                  **pool_attrs(pool))
     p_ref = ref_pool(ref_conv(x, w, strides, padding, pad_value), pool, padding)
-    got, expected = run_block(lib, lib.cnn2snn_tfmot_akida_conv, lib.cnn2snn_tfmot_akida_conv_fire, (x, w), p_ref,
-                              act_bits, rng, **attrs)
+    got, expected = run_block(lib, lib.cnn2snn_tfmot_akida_conv, lib.cnn2snn_tfmot_akida_conv_fire,
+                              (x, w), p_ref, act_bits, rng, **attrs)
     assert_same(got, expected)
 
 
@@ -174,7 +174,8 @@ def test_separable_block(lib, padding, strides, kernel, pool, act_bits):
     attrs = dict(strides=list(strides), padding=padding.upper(), **pool_attrs(pool))
     d = ref_depthwise(x, dw, strides, padding)
     p_ref = ref_pool(d @ pw.astype(np.int64), pool, padding)
-    got, expected = run_block(lib, lib.cnn2snn_tfmot_akida_separable, lib.cnn2snn_tfmot_akida_separable_fire, (x, dw, pw),
+    got, expected = run_block(lib, lib.cnn2snn_tfmot_akida_separable,
+                              lib.cnn2snn_tfmot_akida_separable_fire, (x, dw, pw),
                               p_ref, act_bits, rng, **attrs)
     assert_same(got, expected)
 
@@ -204,7 +205,8 @@ def test_dense_block(lib, batch, k, units, bits, act_bits):
     x = rng.integers(0, 16, (batch, k)).astype(np.uint8)
     w = weights(rng, (k, units), bits)
     p_ref = np.clip(x.astype(np.int64) @ w.astype(np.int64), SAT_MIN, SAT_MAX)
-    got, expected = run_block(lib, lib.cnn2snn_tfmot_akida_dense, lib.cnn2snn_tfmot_akida_dense_fire, (x, w), p_ref,
+    got, expected = run_block(lib, lib.cnn2snn_tfmot_akida_dense,
+                              lib.cnn2snn_tfmot_akida_dense_fire, (x, w), p_ref,
                               act_bits, rng)
     assert_same(got, expected)
 
@@ -222,8 +224,8 @@ def test_dense_saturation(lib, k):
     assert true[0, 0] == 255 * 127 * k > SAT_MAX
     assert_same(got, np.clip(true, SAT_MIN, SAT_MAX))
     # Saturated at 2**19 - 1, the potential does not reach a threshold of 600,000.
-    levels = lib.cnn2snn_tfmot_akida_dense_fire(x, w, np.full(4, 600000, np.int32), np.ones(4, np.float32),
-                                  act_bits=4).numpy()
+    levels = lib.cnn2snn_tfmot_akida_dense_fire(x, w, np.full(4, 600000, np.int32),
+                                                np.ones(4, np.float32), act_bits=4).numpy()
     assert levels[0, 0] == 0
     assert_same(levels, ref_fire(np.clip(true, SAT_MIN, SAT_MAX), np.full(4, 600000),
                                  np.ones(4, np.float32), 4))
@@ -304,7 +306,8 @@ def test_every_isa_conv(lib, isa, channels, filters, kernel, strides):
     w = weights(rng, kernel + (channels, filters), 8)
     p = ref_conv(x, w, strides, "same", 7)
     threshold, act_step = fire_params(rng, p, 4)
-    got = lib.cnn2snn_tfmot_akida_conv_fire(x, w, threshold, act_step, strides=list(strides), padding="SAME",
+    got = lib.cnn2snn_tfmot_akida_conv_fire(x, w, threshold, act_step, strides=list(strides),
+                                            padding="SAME",
                               padding_value=7, pool_type="max", pool_size=[3, 3],
                               pool_strides=[2, 2], act_bits=4).numpy()
     assert_same(got, ref_fire(ref_pool(p, ((3, 3), (2, 2)), "same"), threshold, act_step, 4))
@@ -318,7 +321,8 @@ def test_every_isa_separable(lib, isa, channels, filters, xmax):
     x = rng.integers(0, xmax + 1, (2, 10, 9, channels)).astype(np.uint8)
     dw = weights(rng, (3, 3, channels), 8)
     pw = weights(rng, (channels, filters), 4)
-    got = lib.cnn2snn_tfmot_akida_separable(x, dw, pw, padding="SAME", pool_type="global_sum").numpy()
+    got = lib.cnn2snn_tfmot_akida_separable(x, dw, pw, padding="SAME",
+                                            pool_type="global_sum").numpy()
     expected = ref_pool(ref_depthwise(x, dw, (1, 1), "same") @ pw.astype(np.int64), "global",
                         "same")
     assert_same(got, expected)
@@ -343,7 +347,8 @@ def test_ops_inside_tf_function_and_static_shapes(lib):
 
     @tf.function
     def block(x):
-        return lib.cnn2snn_tfmot_akida_conv_fire(x, w, threshold, act_step, strides=[2, 2], padding="SAME",
+        return lib.cnn2snn_tfmot_akida_conv_fire(x, w, threshold, act_step, strides=[2, 2],
+                                                 padding="SAME",
                                    pool_type="max", pool_size=[2, 2], pool_strides=[2, 2],
                                    act_bits=2)
 
@@ -364,7 +369,8 @@ def test_ops_inside_tf_function_and_static_shapes(lib):
 ])
 def test_shape_functions(lib, op, inputs, shape):
     dtypes = [tf.uint8] + [tf.int8] * (len(inputs) - 1)
-    attrs = {} if op == "cnn2snn_tfmot_akida_dense" else {"padding": "VALID", "pool_type": "global_sum"}
+    attrs = {} if op == "cnn2snn_tfmot_akida_dense" else {"padding": "VALID",
+                                                          "pool_type": "global_sum"}
     fn = tf.function(lambda *a: getattr(lib, op)(*a, **attrs))
     specs = [tf.TensorSpec(s, d) for s, d in zip(inputs, dtypes)]
     assert fn.get_concrete_function(*specs).structured_outputs.shape.as_list() == shape
@@ -378,7 +384,8 @@ def test_shape_function_rejects_mismatches(lib):
     with pytest.raises(ValueError, match="smaller than the kernel"):
         fn.get_concrete_function(tf.TensorSpec([None, 2, 8, 4], tf.uint8),
                                  tf.TensorSpec([3, 3, 4, 5], tf.int8))
-    fire = tf.function(lambda x, w, t, s: lib.cnn2snn_tfmot_akida_dense_fire(x, w, t, s, act_bits=4))
+    fire = tf.function(lambda x, w, t, s: lib.cnn2snn_tfmot_akida_dense_fire(x, w, t, s,
+                                                                             act_bits=4))
     with pytest.raises(ValueError, match="Dimensions must be equal"):
         fire.get_concrete_function(tf.TensorSpec([None, 12], tf.uint8),
                                    tf.TensorSpec([12, 5], tf.int8),
@@ -390,24 +397,33 @@ X = np.zeros((1, 5, 5, 3), np.uint8)
 K = np.zeros((3, 3, 3, 4), np.int8)
 TH, ST = np.zeros(4, np.int32), np.ones(4, np.float32)
 BAD_CALLS = {
-    "x dtype": (lambda lib: lib.cnn2snn_tfmot_akida_conv(tf.constant(X, tf.int32), K, padding="SAME"),
+    "x dtype": (lambda lib: lib.cnn2snn_tfmot_akida_conv(tf.constant(X, tf.int32), K,
+                                                         padding="SAME"),
                 "expected to be a uint8 tensor"),
-    "kernel dtype": (lambda lib: lib.cnn2snn_tfmot_akida_dense(X[:, 0, 0], tf.constant(K[0, 0], tf.int32)),
+    "kernel dtype": (lambda lib: lib.cnn2snn_tfmot_akida_dense(
+                         X[:, 0, 0], tf.constant(K[0, 0], tf.int32)),
                      "expected to be a int8 tensor"),
     "channels": (lambda lib: lib.cnn2snn_tfmot_akida_conv(X[..., :2], K, padding="SAME"),
                  "kernel has 3 input channels but x has 2"),
-    "x rank": (lambda lib: lib.cnn2snn_tfmot_akida_conv(X[0], K, padding="SAME"), "x .* must have rank 4"),
-    "threshold shape": (lambda lib: lib.cnn2snn_tfmot_akida_conv_fire(X, K, TH[:3], ST, padding="SAME",
+    "x rank": (lambda lib: lib.cnn2snn_tfmot_akida_conv(X[0], K, padding="SAME"),
+               "x .* must have rank 4"),
+    "threshold shape": (lambda lib: lib.cnn2snn_tfmot_akida_conv_fire(X, K, TH[:3], ST,
+                                                                      padding="SAME",
                                                         act_bits=4), "threshold must have"),
-    "act_step shape": (lambda lib: lib.cnn2snn_tfmot_akida_fire(np.zeros((2, 4), np.int32), TH, ST[:1],
+    "act_step shape": (lambda lib: lib.cnn2snn_tfmot_akida_fire(np.zeros((2, 4), np.int32), TH,
+                                                                ST[:1],
                                                   act_bits=1), "act_step must have"),
-    "act_step small": (lambda lib: lib.cnn2snn_tfmot_akida_dense_fire(X[:, 0, 0], K[0, 0], TH, ST / 17,
+    "act_step small": (lambda lib: lib.cnn2snn_tfmot_akida_dense_fire(X[:, 0, 0], K[0, 0], TH,
+                                                                      ST / 17,
                                                         act_bits=4), "not representable"),
-    "act_step nan": (lambda lib: lib.cnn2snn_tfmot_akida_fire(np.zeros((2, 4), np.int32), TH, ST * np.nan,
+    "act_step nan": (lambda lib: lib.cnn2snn_tfmot_akida_fire(np.zeros((2, 4), np.int32), TH,
+                                                              ST * np.nan,
                                                 act_bits=2), "not representable"),
-    "act_bits": (lambda lib: lib.cnn2snn_tfmot_akida_conv_fire(X, K, TH, ST, padding="SAME", act_bits=3),
+    "act_bits": (lambda lib: lib.cnn2snn_tfmot_akida_conv_fire(X, K, TH, ST, padding="SAME",
+                                                               act_bits=3),
                  "act_bits must be 1, 2 or 4"),
-    "padding_value": (lambda lib: lib.cnn2snn_tfmot_akida_conv(X, K, padding="SAME", padding_value=256),
+    "padding_value": (lambda lib: lib.cnn2snn_tfmot_akida_conv(X, K, padding="SAME",
+                                                               padding_value=256),
                       "padding_value must be in"),
     "strides": (lambda lib: lib.cnn2snn_tfmot_akida_conv(X, K, padding="SAME", strides=[0, 1]),
                 "strides must be two positive"),
@@ -419,8 +435,8 @@ BAD_CALLS = {
     "valid pool": (lambda lib: lib.cnn2snn_tfmot_akida_conv(X, K, padding="VALID", pool_type="max",
                                               pool_size=[4, 4], pool_strides=[1, 1]),
                    "max pooling does not fit"),
-    "separable channels": (lambda lib: lib.cnn2snn_tfmot_akida_separable(X, K[:, :, :, 0], K[0, 0, :2],
-                                                           padding="SAME"),
+    "separable channels": (lambda lib: lib.cnn2snn_tfmot_akida_separable(
+                               X, K[:, :, :, 0], K[0, 0, :2], padding="SAME"),
                            "must have 3"),
     "dense features": (lambda lib: lib.cnn2snn_tfmot_akida_dense(X[:, 0, 0], K[0, 0, :2]),
                        "weights have 2 rows but x has 3"),
@@ -471,7 +487,8 @@ def test_prepared_weights_follow_changes(lib):
 
 
 def test_empty_batch(lib):
-    out = lib.cnn2snn_tfmot_akida_conv_fire(np.zeros((0, 5, 5, 3), np.uint8), K, TH, ST, padding="SAME",
+    out = lib.cnn2snn_tfmot_akida_conv_fire(np.zeros((0, 5, 5, 3), np.uint8), K, TH, ST,
+                                            padding="SAME",
                               act_bits=4)
     assert out.shape == (0, 5, 5, 4) and out.dtype == tf.uint8
 
@@ -499,7 +516,8 @@ def test_runtime_input_convolutional(lib, akida_runtime):
         weights_bits=8, pool_type=akida.PoolType.Max, pool_size=(3, 3), pool_stride=(2, 2),
         act_bits=4, padding_value=9)
     model = runtime_model(layer, {"weights": w, "threshold": threshold, "act_step": act_step})
-    got = lib.cnn2snn_tfmot_akida_conv_fire(x, w, threshold, act_step, padding="SAME", padding_value=9,
+    got = lib.cnn2snn_tfmot_akida_conv_fire(x, w, threshold, act_step, padding="SAME",
+                                            padding_value=9,
                               pool_type="max", pool_size=[3, 3], pool_strides=[2, 2],
                               act_bits=4).numpy()
     assert_same(got, model.forward(x))
@@ -568,6 +586,7 @@ def test_runtime_fully_connected(lib, act_bits, akida_runtime):
         threshold, act_step = fire_params(rng, p, act_bits)
         variables.update(threshold=threshold, act_step=act_step)
         layer = akida.FullyConnected(units=10, weights_bits=4, act_bits=act_bits)
-        got = lib.cnn2snn_tfmot_akida_dense_fire(flat, w, threshold, act_step, act_bits=act_bits).numpy()
+        got = lib.cnn2snn_tfmot_akida_dense_fire(flat, w, threshold, act_step,
+                                                 act_bits=act_bits).numpy()
     model = runtime_model(layer, variables, (5, 8, 130))
     assert_same(got, model.forward(x).reshape(4, 10))

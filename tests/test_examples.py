@@ -88,3 +88,25 @@ def test_distributed_qat_short(python_runner, tmp_path):
     assert len(rows) == 2 and "akida_margin/conv_0" in rows[0]  # the chief's log, one epoch
     assert sorted(os.listdir(tmp_path)) == ["emulator_savedmodel", "keras_savedmodel",
                                             "model.akida", "qat_log.csv", "summary.json"]
+
+
+@pytest.mark.slow
+def test_byom_mobilenet_short(python_runner, tmp_path):
+    import json
+
+    result = python_runner([os.path.join(REPO, "examples", "byom_mobilenet.py"),
+                            "--output-dir", str(tmp_path), "--train-images", "512",
+                            "--test-images", "256", "--epochs", "1", "--qat-epochs", "1"],
+                           timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    for row in ("| float Keras (adapted MobileNet 0.25, 1 epochs) |",
+                "| quantized Keras (8/4/4, 1 epochs QAT) |", "| Akida (emulated) |",
+                "| Keras-vs-Akida argmax agreement |"):
+        assert row in out
+    assert "conv_pad_2: removed; 'conv_dw_2' gets padding='same'" in out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["flavour"] == "keras3" and summary["changes"] > 30
+    for key in ("float_accuracy", "quantized_accuracy", "akida_accuracy", "agreement"):
+        assert 0.0 <= summary[key] <= 1.0
+    assert (tmp_path / "mobilenet.akida").exists()

@@ -7,12 +7,7 @@ import pytest
 from cnn2snn_tfmot import load_quantized_model
 from cnn2snn_tfmot.akida import Model as AkidaModel
 from cnn2snn_tfmot.converter import convert
-from cnn2snn_tfmot.engine.export import (
-    _atomic_directory,
-    export,
-    export_saved_model,
-    load_saved_model,
-)
+from cnn2snn_tfmot.engine.export import export, export_saved_model, load_saved_model
 from cnn2snn_tfmot.quantization import quantize
 
 from helpers import float_cnn, images, set_bn
@@ -76,23 +71,6 @@ def test_export_writes_three_artefacts(converted, tmp_path):
                                   akida_model.forward(x, engine="tf"))
     again = export(quantized, akida_model, str(tmp_path / "out"), engine="tf")  # replaces
     assert again == paths and not [n for n in os.listdir(tmp_path / "out") if n.startswith(".")]
-
-
-def test_atomic_directory_keeps_the_old_version_on_failure(tmp_path):
-    target = tmp_path / "artefact"
-    target.mkdir()
-    (target / "old.txt").write_text("old")
-    with pytest.raises(RuntimeError):
-        with _atomic_directory(str(target)) as temporary:
-            with open(os.path.join(temporary, "new.txt"), "w") as handle:
-                handle.write("half")
-            raise RuntimeError("interrupted")
-    assert os.listdir(target) == ["old.txt"]
-    assert os.listdir(tmp_path) == ["artefact"]  # no temporary left behind
-    with _atomic_directory(str(target)) as temporary:
-        with open(os.path.join(temporary, "new.txt"), "w") as handle:
-            handle.write("new")
-    assert os.listdir(target) == ["new.txt"] and os.listdir(tmp_path) == ["artefact"]
 
 
 def test_export_argument_errors(converted, tmp_path):

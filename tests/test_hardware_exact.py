@@ -366,7 +366,7 @@ def test_tfmot_model_gives_the_model_of_its_seed_twin():
 def test_refuses_what_convert_refuses():
     model = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(4, 3, name="float_conv"),
                               L.ReLU(name="float_relu"), L.Flatten(), L.Dense(2)])
-    with pytest.raises(IncompatibleModelError, match="'float_conv' \\(Conv2D\\) is not quantized"):
+    with pytest.raises(IncompatibleModelError, match="'float_conv'.* not quantized"):
         hardware_exact(model, (255, 0))
     tiny = build(CASES[0], seed=12)
     tiny.get_layer("b0").kernel.assign(tiny.get_layer("b0").kernel * 1e-7)

@@ -1,6 +1,5 @@
 """The HTML report: parsed back, it references only files that exist beside it, nothing remote,
-and shows the figures the package computes; the argparse entry and the data files."""
-import argparse
+and shows the figures the package computes; the ``report`` command."""
 import json
 import os
 import sys
@@ -11,10 +10,12 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
+from cnn2snn_tfmot.cli import main
 from cnn2snn_tfmot.comparison import compare
-from cnn2snn_tfmot.html_report import _main, add_arguments, load_data, report, run
+from cnn2snn_tfmot.html_report import report
+from cnn2snn_tfmot.input_scaling import InputScalingWarning, remember_input_scaling
 
-from helpers import converted_cnn, float_cnn
+from helpers import converted_cnn, float_cnn, write_idx
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -114,7 +115,8 @@ def test_the_page_shows_the_statistics_compatibility_and_accuracy(written):
 def test_an_incompatible_model_gets_a_report_listing_its_problems(tmp_path):
     model = float_cnn()  # not quantized
     images = np.zeros((4, 16, 16, 1), np.uint8)
-    result = report(model, images, tmp_path, engine="tf")
+    with pytest.warns(InputScalingWarning, match="input_scaling=\\(255, 0\\)"):
+        result = report(model, images, tmp_path, engine="tf")  # no scaling: convert's default
     assert not result.compatible and result.problems
     assert result.statistics is None and result.figures == []
     with open(result.path, encoding="utf-8") as handle:
@@ -131,14 +133,13 @@ def test_register_problems_are_reported_too(written, tmp_path):
     assert any("act_step" in problem for problem in result.problems)
 
 
-def test_run_reports_an_akida_model_file_with_labels(written, tmp_path, capsys):
+def test_the_command_reports_an_akida_model_file_with_labels(written, tmp_path, capsys):
     _, akida_model, images, labels, _, _ = written
     akida_model.save(tmp_path / "model.akida")
     np.savez(tmp_path / "data.npz", images=images, labels=labels)
-    args = add_arguments(argparse.ArgumentParser()).parse_args(
-        [str(tmp_path / "model.akida"), "--data", str(tmp_path / "data.npz"), "--out",
-         str(tmp_path / "out"), "--engine", "tf", "--title", "<MNIST> & co"])
-    assert run(args) == 0
+    assert main(["report", str(tmp_path / "model.akida"), "--data", str(tmp_path / "data.npz"),
+                 "--out", str(tmp_path / "out"), "--engine", "tf",
+                 "--title", "<MNIST> & co"]) == 0
     assert f"report written to {tmp_path / 'out' / 'index.html'}" in capsys.readouterr().out
     with open(tmp_path / "out" / "index.html", encoding="utf-8") as handle:
         source = handle.read()
@@ -150,14 +151,32 @@ def test_run_reports_an_akida_model_file_with_labels(written, tmp_path, capsys):
         f"{100 * accuracy:.2f}%"
 
 
-def test_run_exits_with_1_for_an_incompatible_model(tmp_path, capsys):
+def test_the_command_uses_the_remembered_scaling_and_reads_idx_and_label_files(tmp_path,
+                                                                               capsys):
+    model_q, akida_model, images, labels = converted_cnn()
+    remember_input_scaling(model_q, (255, 0))
+    model_q.save(tmp_path / "q.h5")
+    write_idx(tmp_path / "images-idx3-ubyte", images[..., 0])
+    np.save(tmp_path / "labels.npy", labels)
+    assert main(["report", str(tmp_path / "q.h5"), "--data", str(tmp_path / "images-idx3-ubyte"),
+                 "--labels", str(tmp_path / "labels.npy"), "--out", str(tmp_path / "out"),
+                 "--engine", "tf"]) == 0
+    out = capsys.readouterr().out
+    assert "input scaling (255.0, 0) (remembered by the model)" in out
+    with open(tmp_path / "out" / "statistics.json") as handle:
+        saved = json.load(handle)
+    assert saved["akida_accuracy"] == akida_model.evaluate(images, labels, engine="tf")
+
+
+def test_the_command_exits_with_1_for_an_incompatible_model(tmp_path, capsys):
     model = float_cnn()
     model.save(tmp_path / "float.h5")
     np.save(tmp_path / "x.npy", np.zeros((3, 16, 16, 1), np.uint8))
-    args = add_arguments(argparse.ArgumentParser()).parse_args(
-        [str(tmp_path / "float.h5"), "--data", str(tmp_path / "x.npy"), "--out",
-         str(tmp_path / "out"), "--engine", "tf"])
-    assert run(args) == 1
+    command = ["report", str(tmp_path / "float.h5"), "--data", str(tmp_path / "x.npy"),
+               "--out", str(tmp_path / "out"), "--engine", "tf"]
+    assert main(command) == 2  # the command line never guesses a scaling
+    assert "does not remember the input scaling" in capsys.readouterr().err
+    assert main(command + ["--input-scaling", "255", "0"]) == 1
     out = capsys.readouterr().out
     assert "not compatible" in out and "report written to" in out
 
@@ -171,31 +190,14 @@ def test_errors_are_clear(written, tmp_path, capsys, monkeypatch):
         report(model_q, images, tmp_path / "scale", input_scaling=(0, 0))
     with pytest.raises(TypeError, match="must be a tf_keras Model"):
         report(object(), images, tmp_path / "obj")
-    assert _main([str(tmp_path / "missing.h5"), "--data", str(tmp_path / "missing.npz"),
-                  "--out", str(tmp_path / "o")]) == 2
+    assert main(["report", str(tmp_path / "missing.h5"), "--data",
+                 str(tmp_path / "missing.npz"), "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.startswith("cnn2snn_tfmot report: ")
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"cnn2snn_tfmot\[plot\]"):
         report(model_q, images, tmp_path / "nomatplotlib", input_scaling=(255, 0))
     assert not os.path.exists(tmp_path / "nomatplotlib")
-
-
-def test_load_data(tmp_path):
-    x = np.zeros((2, 4, 4, 1), np.uint8)
-    np.savez(tmp_path / "a.npz", x=x, y=np.array([1, 2]))
-    np.save(tmp_path / "labels.npy", np.array([3, 4]))
-    images, labels = load_data(tmp_path / "a.npz")
-    assert images.shape == (2, 4, 4, 1) and labels.tolist() == [1, 2]
-    assert load_data(tmp_path / "a.npz", tmp_path / "labels.npy")[1].tolist() == [3, 4]
-    np.savez(tmp_path / "b.npz", pictures=x)
-    with pytest.raises(ValueError, match=r"'x' or 'images'; it holds \['pictures'\]"):
-        load_data(tmp_path / "b.npz")
-    with pytest.raises(ValueError, match=".npz archive"):
-        load_data(tmp_path / "a.csv")
-    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError, match="allow_pickle"):
-        load_data(tmp_path / "objects.npy")
 
 
 def test_reports_are_replaced_atomically_and_a_log_adds_the_margins(written, tmp_path):

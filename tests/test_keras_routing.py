@@ -1,4 +1,4 @@
-"""Importing cnn2snn_tfmot selects tf_keras; Keras 3 models are refused with the fix."""
+"""Importing cnn2snn_tfmot selects tf_keras; Keras 3 models are rebuilt as tf_keras."""
 import pytest
 
 import cnn2snn_tfmot
@@ -26,22 +26,6 @@ def test_warns_when_tf_keras_was_already_keras3(python_runner):
     assert "already loaded as Keras 3" in result.stderr
 
 
-def public_functions_taking_a_model():
-    """Every public function whose first argument is a model (grows with the package)."""
-    return {
-        "load_partial_weights": lambda m: cnn2snn_tfmot.load_partial_weights(m, m),
-        "add_gamma_constraint": lambda m: cnn2snn_tfmot.add_gamma_constraint(m),
-        "quantize": lambda m: cnn2snn_tfmot.quantize(m, 4, 4),
-        "quantize_layer": lambda m: cnn2snn_tfmot.quantize_layer(m, 0, 4),
-        "merge_separable_conv": lambda m: cnn2snn_tfmot.merge_separable_conv(m),
-        "create_trainable_quantizer_model":
-            lambda m: cnn2snn_tfmot.create_trainable_quantizer_model(m),
-        "convert": lambda m: cnn2snn_tfmot.convert(m),
-        "check_model_compatibility": lambda m: cnn2snn_tfmot.check_model_compatibility(m),
-        "export": lambda m: cnn2snn_tfmot.export(m, None, "unused"),
-    }
-
-
 @pytest.fixture(scope="module")
 def keras3_model():
     keras3 = pytest.importorskip("keras")
@@ -50,10 +34,13 @@ def keras3_model():
     return keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(2)])
 
 
-@pytest.mark.parametrize("name", sorted(public_functions_taking_a_model()))
-def test_keras3_model_is_refused_with_the_fix(keras3_model, name):
-    with pytest.raises(TypeError, match=r"Keras 3 model.*tf_keras.*TF_USE_LEGACY_KERAS=1"):
-        public_functions_taking_a_model()[name](keras3_model)
+def test_keras3_models_are_rebuilt_unless_changed_in_place(keras3_model):
+    rebuilt = check_keras_model(keras3_model)
+    assert isinstance(rebuilt, keras.Model) and rebuilt is not keras3_model
+    with pytest.raises(TypeError, match=r"Keras 3 model.*in place.*from_keras3"):
+        check_keras_model(keras3_model, rebuild=False)
+    with pytest.raises(TypeError, match=r"Keras 3 model.*in place.*from_keras3"):
+        cnn2snn_tfmot.load_partial_weights(keras3_model, rebuilt)
 
 
 def test_non_model_is_refused():

@@ -75,3 +75,13 @@ def test_mnist_ships_inside_the_package():
     config = configparser.ConfigParser()
     config.read(os.path.join(REPO, "setup.cfg"))
     assert "data/mnist/*.gz" in config["options.package_data"]["cnn2snn_tfmot"]
+
+
+def test_no_benchmark_shadows_a_standard_module():
+    """A script's folder comes first on sys.path: benchmarks/statistics.py once hid the
+    standard statistics module from every other benchmark."""
+    import sys
+
+    names = {name[:-3] for name in os.listdir(os.path.join(REPO, "benchmarks"))
+             if name.endswith(".py")}
+    assert not names & set(sys.stdlib_module_names), names & set(sys.stdlib_module_names)

@@ -29,7 +29,6 @@ import math
 import os
 import re
 import struct
-import tempfile
 import zipfile
 import zlib
 from typing import Dict
@@ -37,6 +36,7 @@ from typing import Dict
 import numpy as np
 
 from cnn2snn_tfmot.akida.layers import LAYER_TYPES
+from cnn2snn_tfmot.atomic import atomic_file
 
 __all__ = ["AkidaModelFileError", "save", "load", "read_into", "FORMAT_NAME", "FORMAT_VERSION"]
 
@@ -87,7 +87,6 @@ def save(model, path) -> None:
     """
     from cnn2snn_tfmot import __version__
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
     layers, arrays = [], {}
     for index, layer in enumerate(model.layers):
         variables = {}
@@ -103,28 +102,14 @@ def save(model, path) -> None:
                        "parameters": parameters, "variables": variables})
     manifest = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
                 "producer": f"cnn2snn_tfmot {__version__}", "layers": layers}
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w") as archive:
-                _write_member(archive, MANIFEST,
-                              json.dumps(manifest, indent=1, sort_keys=False).encode("utf-8"))
-                for member, array in arrays.items():
-                    buffer = io.BytesIO()
-                    np.lib.format.write_array(buffer, array, version=(1, 0), allow_pickle=False)
-                    _write_member(archive, member, buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
+    with atomic_file(path) as handle:
+        with zipfile.ZipFile(handle, "w") as archive:
+            _write_member(archive, MANIFEST,
+                          json.dumps(manifest, indent=1, sort_keys=False).encode("utf-8"))
+            for member, array in arrays.items():
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, array, version=(1, 0), allow_pickle=False)
+                _write_member(archive, member, buffer.getvalue())
 
 
 def _write_member(archive, name: str, data: bytes) -> None:
@@ -132,20 +117,6 @@ def _write_member(archive, name: str, data: bytes) -> None:
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
     archive.writestr(info, data)
-
-
-def _fsync_directory(directory: str) -> None:
-    """Makes the rename durable; best effort (not every platform can open a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- reading -------------------------------------------------------------------------------------

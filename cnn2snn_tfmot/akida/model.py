@@ -404,22 +404,22 @@ class Model:
 
     def _stream(self, x, y, batch_size, verbose, engine, post):
         """Yields (outputs, labels) batch by batch (``post`` applied to the outputs)."""
-        from cnn2snn_tfmot.tfkeras import tf
+        from cnn2snn_tfmot.engine import direct
 
         self._require_layers()
         batch_size = P.check_int(batch_size, "batch_size", low=1)
         verbose = P.check_int(verbose, "verbose", choices=(0, 1, 2))
         stream = batches(x, batch_size, self.input_shape, self._input_bits(), y)
-        # The traced concrete function: calling it directly skips tf.function's dispatch, a
-        # fifth of the time of a batch-1 call.
-        function = self.emulator_function(engine).get_concrete_function()
+        # The direct engine (one C call per batch, no TensorFlow dispatch) when it can run the
+        # model, else the TensorFlow graph of the chosen back-end.
+        run = direct.runner(self, engine) or self._graph_runner(engine)
         progbar = None
         if verbose:
             from cnn2snn_tfmot.tfkeras import keras
             progbar = keras.utils.Progbar(sample_count(x), verbose=verbose, unit_name="sample")
         seen = 0
         for images, labels in stream:
-            result = function(tf.constant(images)).numpy()
+            result = run(images)
             yield (result if post is None else post(result)), labels
             seen += images.shape[0]
             if progbar is not None:
@@ -439,6 +439,14 @@ class Model:
         parts = [result for result, _ in self._stream(x, None, batch_size, verbose, engine,
                                                       post)]
         return np.concatenate(parts) if parts else np.empty((0,) + shape, dtype=dtype)
+
+    def _graph_runner(self, engine):
+        from cnn2snn_tfmot.tfkeras import tf
+
+        # The traced concrete function: calling it directly skips tf.function's dispatch, a
+        # fifth of the time of a batch-1 call.
+        function = self.emulator_function(engine).get_concrete_function()
+        return lambda batch: function(tf.constant(batch)).numpy()
 
     # -- files and interop ---------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:

@@ -5,7 +5,9 @@ Two back-ends implement the contract of :mod:`cnn2snn_tfmot.engine.backend`:
 * ``"custom"``: the compiled TF ops of ``custom_ops/`` (:mod:`.custom_backend`), fast;
 * ``"tf"``: plain TensorFlow ops (:mod:`.tf_backend`), always available, exact.
 
-:func:`get_backend` picks one; ``Model.forward(engine=...)`` passes its argument here.
+:func:`get_backend` picks one; ``Model.forward(engine=...)`` passes its argument here. With
+``engine=None`` or ``"custom"``, ``forward`` first tries :mod:`.direct`, the compiled library's
+whole-model C entry point (no TensorFlow dispatch), which gives the same results.
 """
 from __future__ import annotations
 

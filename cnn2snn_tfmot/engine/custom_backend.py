@@ -63,7 +63,8 @@ def conv_block(x, kernel: np.ndarray, *, strides: Tuple[int, int], padding: str,
     attrs = _block_attrs(strides, padding, pool)
     lib = ops.load_library()
     if fire is None:
-        return lib.cnn2snn_tfmot_akida_conv(x, tf.constant(kernel), padding_value=int(padding_value), **attrs)
+        return lib.cnn2snn_tfmot_akida_conv(x, tf.constant(kernel),
+                                            padding_value=int(padding_value), **attrs)
     threshold, act_step = _fire_constants(fire, kernel.shape[3])
     return lib.cnn2snn_tfmot_akida_conv_fire(x, tf.constant(kernel), threshold, act_step,
                                padding_value=int(padding_value), act_bits=fire.act_bits,
@@ -105,7 +106,8 @@ def separable_block(x, depthwise: np.ndarray, pointwise: np.ndarray, *,
     if fire is None:
         return lib.cnn2snn_tfmot_akida_separable(x, dw, pw, **attrs)
     threshold, act_step = _fire_constants(fire, pointwise.shape[1])
-    return lib.cnn2snn_tfmot_akida_separable_fire(x, dw, pw, threshold, act_step, act_bits=fire.act_bits,
+    return lib.cnn2snn_tfmot_akida_separable_fire(x, dw, pw, threshold, act_step,
+                                                  act_bits=fire.act_bits,
                                     **attrs)
 
 

@@ -12,14 +12,12 @@ sees a half-written model.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import tempfile
 from typing import Dict, Optional
 
 import numpy as np
 
+from cnn2snn_tfmot.atomic import atomic_directory
 from cnn2snn_tfmot.engine import ops
 from cnn2snn_tfmot.tfkeras import check_keras_model, tf
 
@@ -46,31 +44,6 @@ class EmulatorLoadError(RuntimeError):
         ...     print(type(err).__name__)
         OSError
     """
-
-
-@contextlib.contextmanager
-def _atomic_directory(path: str):
-    """Yields a temporary directory that replaces ``path`` when the block succeeds."""
-    path = os.path.abspath(path)
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    temporary = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
-    try:
-        yield temporary
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-    previous = None
-    if os.path.lexists(path):
-        previous = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old-", dir=parent)
-        os.rmdir(previous)
-        os.replace(path, previous)
-    os.replace(temporary, path)
-    if previous is not None:
-        if os.path.isdir(previous) and not os.path.islink(previous):
-            shutil.rmtree(previous, ignore_errors=True)
-        else:
-            os.remove(previous)
 
 
 def _float_outputs(akida_model):
@@ -128,7 +101,7 @@ def export_saved_model(akida_model, path, engine: Optional[str] = None) -> str:
     path = os.path.abspath(os.fspath(path))
     last_dtype = "uint8 levels" if akida_model.layers[-1].parameters.activation \
         else "int32 potentials"
-    with _atomic_directory(path) as temporary:
+    with atomic_directory(path) as temporary:
         tf.saved_model.save(module, temporary, signatures={SIGNATURE_KEY: serve})
         extra = os.path.join(temporary, "assets.extra")
         os.makedirs(extra, exist_ok=True)
@@ -197,13 +170,13 @@ def export(keras_model, akida_model, directory, engine: Optional[str] = None) ->
         >>> sorted(paths)
         ['akida', 'emulator', 'keras']
     """
-    check_keras_model(keras_model, "keras_model")
+    keras_model = check_keras_model(keras_model, "keras_model")
     directory = os.path.abspath(os.fspath(directory))
     os.makedirs(directory, exist_ok=True)
     paths = {"keras": os.path.join(directory, "keras_savedmodel"),
              "akida": os.path.join(directory, "model.akida"),
              "emulator": os.path.join(directory, "emulator_savedmodel")}
-    with _atomic_directory(paths["keras"]) as temporary:
+    with atomic_directory(paths["keras"]) as temporary:
         keras_model.save(temporary, save_format="tf")
     akida_model.save(paths["akida"])
     export_saved_model(akida_model, paths["emulator"], engine)

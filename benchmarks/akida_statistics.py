@@ -10,7 +10,7 @@ reduced in the graph), and their ratio, measured side by side in one process. Me
 resident size (VmHWM) after statistics on the 2,000 images, then after streaming ten times as
 many images from a generator; the difference shows that the pass holds one batch at a time.
 
-Run: ``python benchmarks/statistics.py [--rounds 5]``
+Run: ``python benchmarks/akida_statistics.py [--rounds 5]``
 """
 import argparse
 import json

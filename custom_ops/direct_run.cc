@@ -1,0 +1,509 @@
+// Running a direct plan (direct_plan.h), and the C ABI of direct_api.h.
+//
+// Batches of at least as many images as threads: each thread runs groups of images through the
+// whole network (taking the next group when it is done, so a thread slowed by other work takes
+// fewer), with its own activation buffers: the early layers image by image (the activations
+// stay in the thread's cache from one layer to the next), the late ones for the whole group at
+// once (RunGroup). The images left over (all of them at batch 1) run on every thread together:
+// each layer's work items (row bands x channel parts) are shared out, and the next layer
+// starts when they are all done.
+//
+// A work item computes its conv output rows into a potentials tile (the depthwise sums of a
+// separable layer first, as uint8 operands), then pools and fires the tile straight into the
+// next layer's input buffer, whose padding is already in place.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "direct_api.h"
+#include "direct_plan.h"
+#include "spin_pool.h"
+
+namespace akida_ops {
+namespace {
+
+// Where a layer writes: pixel (y, x), channel j at base + (y * row + x * px + j) * elem bytes.
+struct OutView {
+  char* base;
+  int64_t row, px, elem;
+};
+
+constexpr int64_t kMaxGroupSlots = 16;
+
+// Multiply-adds of an image per thread sharing it: CNN2SNN_TFMOT_DIRECT_MACS_PER_THREAD (read at
+// every run: the tests set it to 1 to share even tiny images), else 8 million.
+int64_t MacsPerHelper() {
+  const char* value = std::getenv("CNN2SNN_TFMOT_DIRECT_MACS_PER_THREAD");
+  const int64_t parsed = value != nullptr ? std::strtoll(value, nullptr, 10) : 0;
+  return parsed > 0 ? parsed : 8'000'000;
+}
+
+struct Scratch {
+  int32_t* tile;
+  const char** rows;
+  uint8_t* operands;
+  DwOutlier* outliers;
+  int32_t* pool;
+  int64_t* gsum;
+  int32_t* wino;
+  uint8_t** outs;
+};
+
+Scratch GetScratch(const DirectPlan& plan) {
+  Scratch s;
+  s.tile = static_cast<int32_t*>(ThreadScratch(5, plan.tile_bytes + 64));
+  s.rows = static_cast<const char**>(ThreadScratch(6, plan.rows_count * sizeof(char*) + 64));
+  s.operands = static_cast<uint8_t*>(ThreadScratch(7, plan.operand_bytes + 64));
+  s.outliers =
+      static_cast<DwOutlier*>(ThreadScratch(8, plan.outlier_count * sizeof(DwOutlier) + 64));
+  s.pool = static_cast<int32_t*>(ThreadScratch(9, plan.pool_bytes + 64));
+  s.gsum = static_cast<int64_t*>(ThreadScratch(10, plan.gsum_count * sizeof(int64_t) + 64));
+  s.wino = static_cast<int32_t*>(ThreadScratch(11, plan.wino_bytes + 64));
+  s.outs = static_cast<uint8_t**>(ThreadScratch(12, plan.rows_count * sizeof(uint8_t*) + 64));
+  return s;
+}
+
+// Conv output rows that block output rows [o0, o1) read.
+void ConvRows(const BlockGeometry& g, int64_t o0, int64_t o1, int64_t* c0, int64_t* c1) {
+  if (g.pool == kPoolMax) {
+    *c0 = std::max<int64_t>(o0 * g.pool_sh - g.pool_top, 0);
+    *c1 = std::min<int64_t>((o1 - 1) * g.pool_sh - g.pool_top + g.pool_h, g.oh);
+  } else {
+    *c0 = o0;
+    *c1 = o1;
+  }
+}
+
+// Channels [f0, f1) of packed weights (f0 a multiple of the panel width).
+PackedB SubPanels(const PackedB& full, int64_t lanes, int64_t f0, int64_t f1) {
+  PackedB b = full;
+  b.data = static_cast<const char*>(full.data) + f0 * full.kgroups * 4;
+  b.f = f1 - f0;
+  b.fp = std::min(full.fp, (f1 + lanes - 1) / lanes * lanes) - f0;
+  return b;
+}
+
+// Winograd F(2x2, 3x3): conv rows [c0, c1) from the tile rows that cover them.
+int64_t WinogradTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t* in,
+                     int64_t c0, int64_t c1, int64_t f0, int64_t f1, const Scratch& s) {
+  const IsaKernels& k = *plan.kernels;
+  const int64_t first = c0 & ~int64_t{1};
+  const int64_t tiles_h = (c1 - first + 1) / 2, tiles = tiles_h * L.tiles_w;
+  const int64_t row_bytes = L.in_cols * L.in_ch;
+  k.winograd_input(WinogradInputArgs{in + first * row_bytes, L.in_cols, L.g.c, tiles_h,
+                                     L.tiles_w, L.wino_offset, s.operands, L.cp});
+  PackedB b[16];
+  const int32_t* bias[16];
+  for (int p = 0; p < 16; ++p) {
+    b[p] = SubPanels(L.wino[p].packed, k.u8_format.lanes, f0, f1);
+    bias[p] = L.wino_bias.data() + p * L.wino[0].packed.fp + f0;
+  }
+  const int64_t ldc = b[0].fp;
+  k.winograd_gemm(WinogradGemmArgs{s.operands, L.cp, tiles_h, L.tiles_w, b, bias, first, c0,
+                                   c1 - c0, L.g.ow, s.tile, ldc, s.wino});
+  return ldc;
+}
+
+// The GEMM operands of conv rows [c0, c1) of `count` images (inputs ins[g]), image after image:
+// row pointers in s.rows, for a separable layer its depthwise operands (s.operands) and
+// outliers (s.outliers, pixels numbered across the images).
+struct GemmInput {
+  int64_t m;
+  AView view;
+  const int32_t* bias;  // the GEMM's start values at channel 0, or null
+  int64_t outliers;
+};
+
+GemmInput PrepareGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
+                      int64_t count, int64_t c0, int64_t c1, const Scratch& s) {
+  const BlockGeometry& g = L.g;
+  const int64_t pixels = (c1 - c0) * g.ow;
+  GemmInput in{count * pixels, AView{}, nullptr, 0};
+  in.view.nseg = L.nseg;
+  in.view.kgroups_per_seg = L.kps;
+  const int64_t row_bytes = L.in_cols * L.in_ch;
+  if (L.kind == kDirectConv) {
+    in.view.seg_stride = row_bytes;
+    int64_t i = 0;
+    for (int64_t n = 0; n < count; ++n) {
+      for (int64_t r = c0; r < c1; ++r) {
+        const char* row = reinterpret_cast<const char*>(ins[n]) + r * g.sh * row_bytes;
+        for (int64_t ox = 0; ox < g.ow; ++ox) s.rows[i++] = row + ox * g.sw * g.c;
+      }
+    }
+    return in;
+  }
+  if (L.kind == kDirectDense) {
+    for (int64_t n = 0; n < count; ++n) s.rows[n] = reinterpret_cast<const char*>(ins[n]);
+    in.m = count;
+    return in;
+  }
+  for (int64_t n = 0; n < count; ++n) {
+    DepthwiseU8Args a{ins[n] + c0 * g.sh * row_bytes, L.in_cols, g.c, L.cw, g.kh, g.kw, g.sh,
+                      g.sw, g.ow, c1 - c0, L.dw16.data(), s.operands + n * pixels * L.cp, L.cp,
+                      s.outliers + in.outliers};
+    const int64_t found = plan.kernels->depthwise_u8(a);
+    for (int64_t o = in.outliers; o < in.outliers + found; ++o) {
+      s.outliers[o].pixel += static_cast<int32_t>(n * pixels);
+    }
+    in.outliers += found;
+  }
+  for (int64_t i = 0; i < in.m; ++i) {
+    s.rows[i] = reinterpret_cast<const char*>(s.operands + i * L.cp);
+  }
+  in.bias = L.bias.data();
+  return in;
+}
+
+// Potentials of conv rows [c0, c1), channels [f0, f1), of `count` images into s.tile, image
+// after image, by one GEMM over all their rows (a group of images shares each weight panel);
+// returns the tile's channel stride. Winograd layers take one image at a time.
+int64_t ComputeTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
+                    int64_t count, int64_t c0, int64_t c1, int64_t f0, int64_t f1,
+                    const Scratch& s) {
+  if (L.winograd) return WinogradTile(plan, L, ins[0], c0, c1, f0, f1, s);
+  const GemmInput in = PrepareGemm(plan, L, ins, count, c0, c1, s);
+  const PackedB b = SubPanels(L.packed.packed, plan.kernels->u8_format.lanes, f0, f1);
+  const int64_t ldc = b.fp;
+  plan.kernels->gemm_u8_rows(s.rows, in.view, in.m, b, in.bias ? in.bias + f0 : nullptr, s.tile,
+                             ldc);
+  // Depthwise sums beyond [-128, 127]: add what the clamp removed (unsigned: wraps like the
+  // kernels; the exact potential fits int32).
+  for (int64_t o = 0; o < in.outliers; ++o) {
+    const DwOutlier& out = s.outliers[o];
+    uint32_t* t = reinterpret_cast<uint32_t*>(s.tile + out.pixel * ldc);
+    const int8_t* w = L.pw.data() + out.channel * L.f + f0;
+    const uint32_t excess = static_cast<uint32_t>(out.excess);
+    for (int64_t j = 0; j < f1 - f0; ++j) t[j] += excess * static_cast<uint32_t>(int32_t{w[j]});
+  }
+  return ldc;
+}
+
+// Whether the kernels fire layer L's potentials in the GEMM itself (no int32 tile): no pooling,
+// the 4-bit division form of the fire.
+bool FusesFire(const DirectPlan& plan, const DirectLayer& L) {
+  if (plan.kernels->gemm_u8_fire == nullptr || !L.fires || L.winograd ||
+      L.kind == kDirectDense || L.g.pool != kPoolNone) {
+    return false;
+  }
+  const FireTable& t = L.fire.table();
+  return t.division_ok && t.levels > 3;
+}
+
+// Conv rows [c0, c1), channels [f0, f1), of `count` images, fired by the GEMM.
+void FireInGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
+                const OutView* outs, int64_t count, int64_t c0, int64_t c1, int64_t f0,
+                int64_t f1, const Scratch& s) {
+  const GemmInput in = PrepareGemm(plan, L, ins, count, c0, c1, s);
+  if (in.outliers > 1) {
+    std::sort(s.outliers, s.outliers + in.outliers,
+              [](const DwOutlier& a, const DwOutlier& b) { return a.pixel < b.pixel; });
+  }
+  int64_t i = 0;
+  for (int64_t n = 0; n < count; ++n) {
+    for (int64_t r = c0; r < c1; ++r) {
+      uint8_t* row = reinterpret_cast<uint8_t*>(outs[n].base) + r * outs[n].row + f0;
+      for (int64_t ox = 0; ox < L.g.ow; ++ox) s.outs[i++] = row + ox * outs[n].px;
+    }
+  }
+  GemmFireArgs a{};
+  a.rows = s.rows;
+  a.view = in.view;
+  a.m = in.m;
+  a.b = SubPanels(L.packed.packed, plan.kernels->u8_format.lanes, f0, f1);
+  a.bias = in.bias ? in.bias + f0 : nullptr;
+  a.fire = &L.fire.table();
+  a.f0 = f0;
+  a.out = s.outs;
+  a.outliers = s.outliers;
+  a.outlier_count = in.outliers;
+  a.pw = L.kind == kDirectSeparable ? L.pw.data() + f0 : nullptr;
+  a.pw_stride = L.f;
+  plan.kernels->gemm_u8_fire(a);
+}
+
+// Block output rows [o0, o1) (all rows for a global sum), channels [f0, f1), of `count` images
+// (more than one only when one item covers a whole image: see DirectLayer::grouped).
+void ExecItem(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
+              const OutView* outs, int64_t count, int64_t o0, int64_t o1, int64_t f0,
+              int64_t f1, const Scratch& s) {
+  const BlockGeometry& g = L.g;
+  const int64_t nch = f1 - f0;
+  PoolFireArgs a{};
+  a.oh = g.oh; a.ow = g.ow; a.nch = nch; a.f0 = f0;
+  a.pool = g.pool;
+  a.pool_h = g.pool_h; a.pool_w = g.pool_w; a.pool_sh = g.pool_sh; a.pool_sw = g.pool_sw;
+  a.pool_top = g.pool_top; a.pool_left = g.pool_left; a.pow = g.pow;
+  a.saturate20 = L.saturate20 ? 1 : 0;
+  a.fire = L.fires ? &L.fire.table() : nullptr;
+  a.scratch = s.pool;
+  if (g.pool == kPoolGlobalSum) {
+    // Sequential and saturating: the rows go in order, in bands that fit the cache.
+    std::fill(s.gsum, s.gsum + count * nch, 0);
+    for (int64_t c0 = 0; c0 < g.oh; c0 += L.band) {
+      const int64_t c1 = std::min(c0 + L.band, g.oh);
+      a.ldc = ComputeTile(plan, L, ins, count, c0, c1, f0, f1, s);
+      a.row0 = c0;
+      a.rows = c1 - c0;
+      for (int64_t n = 0; n < count; ++n) {
+        a.tile = s.tile + n * a.rows * g.ow * a.ldc;
+        a.gsum = s.gsum + n * nch;
+        plan.kernels->pool_fire(a);
+      }
+    }
+    for (int64_t n = 0; n < count; ++n) {
+      char* out = outs[n].base + f0 * outs[n].elem;
+      const int64_t* sum = s.gsum + n * nch;
+      for (int64_t j = 0; j < nch; ++j) {
+        if (L.fires) {
+          reinterpret_cast<uint8_t*>(out)[j] = L.fire.Level(f0 + j, sum[j]);
+        } else {
+          reinterpret_cast<int32_t*>(out)[j] = static_cast<int32_t>(sum[j]);
+        }
+      }
+    }
+    return;
+  }
+  int64_t c0, c1;
+  ConvRows(g, o0, o1, &c0, &c1);
+  if (FusesFire(plan, L)) {
+    FireInGemm(plan, L, ins, outs, count, c0, c1, f0, f1, s);
+    return;
+  }
+  a.ldc = ComputeTile(plan, L, ins, count, c0, c1, f0, f1, s);
+  a.row0 = c0;
+  a.rows = c1 - c0;
+  a.out_row0 = o0;
+  a.out_rows = o1 - o0;
+  for (int64_t n = 0; n < count; ++n) {
+    a.tile = s.tile + n * a.rows * g.ow * a.ldc;
+    a.out = outs[n].base + f0 * outs[n].elem;
+    a.out_row = outs[n].row;
+    a.out_px = outs[n].px;
+    plan.kernels->pool_fire(a);
+  }
+}
+
+OutView OutputOf(const DirectPlan& plan, DirectContext& ctx, size_t i, char* image_out) {
+  if (i + 1 < plan.layers.size()) {
+    const DirectLayer& next = plan.layers[i + 1];
+    char* base = reinterpret_cast<char*>(ctx.buffers[i + 1].data());
+    return OutView{base + (next.in_top * next.in_cols + next.in_left) * next.in_ch,
+                   next.in_cols * next.in_ch, next.in_ch, 1};
+  }
+  return OutView{image_out, plan.out_w * plan.out_f, plan.out_f, plan.out_u8 ? 1 : 4};
+}
+
+void CopyInput(const DirectPlan& plan, DirectContext& ctx, const uint8_t* image) {
+  const DirectLayer& L = plan.layers[0];
+  const int64_t row = plan.in_w * plan.in_c;
+  uint8_t* base = ctx.buffers[0].data();
+  for (int64_t y = 0; y < plan.in_h; ++y) {
+    std::memcpy(base + ((y + L.in_top) * L.in_cols + L.in_left) * L.in_ch, image + y * row, row);
+  }
+}
+
+// All the work items of layer i for one image on one thread.
+void RunLayer(const DirectPlan& plan, size_t i, DirectContext& ctx, DirectContext& out_ctx,
+              char* image_out, const Scratch& s) {
+  const DirectLayer& L = plan.layers[i];
+  const OutView out = OutputOf(plan, out_ctx, i, image_out);
+  const uint8_t* in = ctx.buffers[i].data();
+  if (L.g.pool == kPoolGlobalSum) {
+    ExecItem(plan, L, &in, &out, 1, 0, L.rows_out, 0, L.f, s);
+    return;
+  }
+  for (int64_t o0 = 0; o0 < L.rows_out; o0 += L.band) {
+    ExecItem(plan, L, &in, &out, 1, o0, std::min(o0 + L.band, L.rows_out), 0, L.f, s);
+  }
+}
+
+// A group of images on one thread (contexts[g] holds image g's buffers): the layers before
+// plan.grouped_from image by image (their activations are large: each image's stay in cache),
+// the later ones one at a time for all the images, by one GEMM (their weights are large and
+// their activations small: each weight panel is read once for the group).
+void RunGroup(const DirectPlan& plan, DirectContext* const* contexts, int64_t count,
+              const uint8_t* images, char* outputs, const Scratch& s) {
+  const int64_t in_bytes = plan.in_h * plan.in_w * plan.in_c;
+  const int64_t out_bytes = plan.out_h * plan.out_w * plan.out_f * (plan.out_u8 ? 1 : 4);
+  const size_t split = std::min(plan.grouped_from, plan.layers.size());
+  for (int64_t n = 0; n < count; ++n) {
+    // Image by image in slot 0's buffers, up to the first grouped layer's input (slot n's).
+    CopyInput(plan, split == 0 ? *contexts[n] : *contexts[0], images + n * in_bytes);
+    for (size_t i = 0; i < split; ++i) {
+      RunLayer(plan, i, *contexts[0], i + 1 == split ? *contexts[n] : *contexts[0],
+               outputs + n * out_bytes, s);
+    }
+  }
+  const uint8_t* ins[kMaxGroupSlots];
+  OutView outs[kMaxGroupSlots];
+  for (size_t i = split; i < plan.layers.size(); ++i) {
+    const DirectLayer& L = plan.layers[i];
+    for (int64_t n = 0; n < count; ++n) {
+      ins[n] = contexts[n]->buffers[i].data();
+      outs[n] = OutputOf(plan, *contexts[n], i, outputs + n * out_bytes);
+    }
+    ExecItem(plan, L, ins, outs, count, 0, L.rows_out, 0, L.f, s);
+  }
+}
+
+// Progress of one image run by every thread: per layer (and the input copy, "layer" 0), the
+// next work item to take and the number of items done.
+struct Progress {
+  std::atomic<int64_t> next{0};
+  std::atomic<int64_t> done{0};
+};
+
+// One image on every thread that joins. Work items are taken from shared counters and a layer
+// starts when all the items of the previous one are done (not when all threads arrive), so a
+// thread descheduled by other work only delays the items it holds.
+void RunImageTogether(const DirectPlan& plan, DirectContext& ctx, const uint8_t* image,
+                      char* image_out, const Scratch& s, Progress* progress) {
+  if (progress[0].next.fetch_add(1, std::memory_order_relaxed) == 0) {
+    CopyInput(plan, ctx, image);
+    progress[0].done.store(1, std::memory_order_release);
+  }
+  int64_t previous_items = 1;
+  for (size_t i = 0; i < plan.layers.size(); ++i) {
+    const DirectLayer& L = plan.layers[i];
+    Progress& before = progress[i];
+    Progress& mine = progress[i + 1];
+    SpinPool::WaitUntil([&] {
+      return before.done.load(std::memory_order_acquire) == previous_items;
+    });
+    const OutView out = OutputOf(plan, ctx, i, image_out);
+    const uint8_t* in = ctx.buffers[i].data();
+    const int64_t items = L.coop_bands * L.coop_parts;
+    int64_t per_band = (L.rows_out + L.coop_bands - 1) / L.coop_bands;
+    per_band = (per_band + L.band_align - 1) / L.band_align * L.band_align;
+    const int64_t panels = (L.f + L.panel - 1) / L.panel;
+    const int64_t per_part = (panels + L.coop_parts - 1) / L.coop_parts * L.panel;
+    for (;;) {
+      const int64_t item = mine.next.fetch_add(1, std::memory_order_relaxed);
+      if (item >= items) break;
+      const int64_t o0 = item / L.coop_parts * per_band;
+      const int64_t f0 = item % L.coop_parts * per_part;
+      if (o0 < L.rows_out && f0 < L.f) {
+        ExecItem(plan, L, &in, &out, 1, o0, std::min(o0 + per_band, L.rows_out), f0,
+                 std::min(f0 + per_part, L.f), s);
+      }
+      mine.done.fetch_add(1, std::memory_order_acq_rel);
+    }
+    previous_items = items;
+  }
+  Progress& last = progress[plan.layers.size()];
+  SpinPool::WaitUntil([&] { return last.done.load(std::memory_order_acquire) == previous_items; });
+}
+
+absl::Status RunPlan(DirectPlan* plan, const uint8_t* x, int64_t n, void* out, int threads) {
+  std::lock_guard<std::mutex> lock(plan->mu);
+  if (n <= 0) return absl::OkStatus();
+  threads = std::clamp(threads, 1, 256);
+  // Threads that share one image: a small network gains less from splitting an image than the
+  // synchronisation of its layers costs (measured: the MNIST and CIFAR CNNs of the zoo, 1 and 7
+  // million multiply-adds, ran faster on one thread).
+  const int helpers = static_cast<int>(
+      std::clamp<int64_t>(plan->macs / MacsPerHelper(), 1, threads));
+  if (plan->coop_threads != helpers) SplitForThreads(plan, helpers);
+  // Contexts for each thread's group of whole images, and one shared by the images run
+  // together (a thread may still be finishing its own images when another starts those).
+  const int64_t together = helpers > 1 ? n % threads : 0;
+  const int64_t alone = n - together;
+  // Groups no larger than an even share of the batch, so that every thread gets images.
+  const int64_t group = std::clamp<int64_t>(alone / threads, 1, plan->group);
+  const int shared = static_cast<int>(threads * plan->group);
+  for (int i = 0; i < shared; ++i) {
+    ContextFor(plan, i, i % plan->group == 0 ? 0 : plan->grouped_from);
+  }
+  ContextFor(plan, shared, 0);
+  const int64_t in_bytes = plan->in_h * plan->in_w * plan->in_c;
+  const int64_t out_bytes = plan->out_h * plan->out_w * plan->out_f * (plan->out_u8 ? 1 : 4);
+  const size_t nlayers = plan->layers.size();
+  const size_t stages = nlayers + 1;
+  std::unique_ptr<Progress[]> progress(new Progress[static_cast<size_t>(together) * stages + 1]);
+  std::atomic<int64_t> next{0};
+  char* outputs = static_cast<char*>(out);
+  const DirectPlan& p = *plan;
+  SpinPool::RunOn(threads, [&](int t) {
+    const Scratch s = GetScratch(p);
+    DirectContext* own[kMaxGroupSlots];
+    for (int64_t g = 0; g < group; ++g) own[g] = p.contexts[t * p.group + g].get();
+    for (;;) {
+      const int64_t i = next.fetch_add(group, std::memory_order_relaxed);
+      if (i >= alone) break;
+      RunGroup(p, own, std::min(group, alone - i), x + i * in_bytes, outputs + i * out_bytes, s);
+    }
+    for (int64_t i = alone; i < n && t < helpers; ++i) {
+      RunImageTogether(p, *p.contexts[shared], x + i * in_bytes, outputs + i * out_bytes, s,
+                       progress.get() + (i - alone) * stages);
+    }
+  });
+  return absl::OkStatus();
+}
+
+void WriteError(char* error, int64_t size, const std::string& message) {
+  if (error == nullptr || size <= 0) return;
+  const size_t n = std::min<size_t>(message.size(), static_cast<size_t>(size - 1));
+  std::memcpy(error, message.data(), n);
+  error[n] = '\0';
+}
+
+}  // namespace
+}  // namespace akida_ops
+
+#define AKIDA_EXPORT extern "C" __attribute__((visibility("default")))
+
+AKIDA_EXPORT void* cnn2snn_tfmot_direct_create(const AkidaDirectLayer* layers, int32_t count,
+                                               char* error, int64_t error_size) {
+  try {
+    auto plan = std::make_unique<akida_ops::DirectPlan>();
+    const absl::Status status = akida_ops::BuildDirectPlan(layers, count, plan.get());
+    if (!status.ok()) {
+      akida_ops::WriteError(error, error_size, std::string(status.message()));
+      return nullptr;
+    }
+    return plan.release();
+  } catch (const std::exception& err) {
+    akida_ops::WriteError(error, error_size, err.what());
+    return nullptr;
+  }
+}
+
+AKIDA_EXPORT int32_t cnn2snn_tfmot_direct_run(void* plan, const uint8_t* x, int64_t n,
+                                              void* out, int32_t threads, char* error,
+                                              int64_t error_size) {
+  try {
+    const absl::Status status =
+        akida_ops::RunPlan(static_cast<akida_ops::DirectPlan*>(plan), x, n, out, threads);
+    if (!status.ok()) {
+      akida_ops::WriteError(error, error_size, std::string(status.message()));
+      return -1;
+    }
+    return 0;
+  } catch (const std::exception& err) {
+    akida_ops::WriteError(error, error_size, err.what());
+    return -1;
+  }
+}
+
+AKIDA_EXPORT const char* cnn2snn_tfmot_direct_kernel_set(void* plan) {
+  return static_cast<akida_ops::DirectPlan*>(plan)->kernels->name;
+}
+
+AKIDA_EXPORT const char* cnn2snn_tfmot_direct_layer_algorithm(void* plan, int32_t i) {
+  const auto& layers = static_cast<akida_ops::DirectPlan*>(plan)->layers;
+  if (i < 0 || i >= static_cast<int32_t>(layers.size())) return nullptr;
+  const akida_ops::DirectLayer& L = layers[i];
+  if (L.kind == akida_ops::kDirectSeparable) return "separable";
+  if (L.kind == akida_ops::kDirectDense) return "dense";
+  return L.winograd ? "winograd" : "convolution";
+}
+
+AKIDA_EXPORT void cnn2snn_tfmot_direct_destroy(void* plan) {
+  delete static_cast<akida_ops::DirectPlan*>(plan);
+}

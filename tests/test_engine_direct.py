@@ -1,0 +1,327 @@
+"""The direct engine (custom_ops/direct_*.cc, cnn2snn_tfmot/engine/direct.py) against the numpy
+reference and both TensorFlow engines, bit for bit.
+
+Random models cover every layer kind, padding, stride, pooling, bitwidth and output kind
+(tests/akida_helpers.py), run with 1 to 3 threads and batch sizes that exercise every schedule
+(whole images per thread, groups of images, one image on all threads, and the mix), on every
+kernel set this CPU supports. Dedicated models cover the direct engine's own arithmetic: the
+Winograd convolution, pointwise operands with depthwise sums outside int8 (outlier
+corrections), the float64 fire form, and the models it leaves to the TensorFlow graph.
+"""
+import threading
+
+import numpy as np
+import pytest
+
+from cnn2snn_tfmot.akida import (
+    Convolutional,
+    FullyConnected,
+    InputConvolutional,
+    InputData,
+    Model,
+    SeparableConvolutional,
+)
+from cnn2snn_tfmot.engine import direct, graph, ops
+
+from akida_helpers import MODEL_FACTORIES, random_input, randomize
+from chip_reference import ref_forward
+
+if not ops.is_available():  # pragma: no cover - the op library is built by `make test`
+    pytest.skip("the compiled op library is not built", allow_module_level=True)
+
+THREADS = (1, 2, 3)
+# Multiply-adds per thread sharing an image: the default leaves the small test models on one
+# thread per image; "1" makes every thread share each left-over image.
+SHARING = ("1", None)
+SHARING_ENV_VAR = "CNN2SNN_TFMOT_DIRECT_MACS_PER_THREAD"
+
+
+def _build(*layers):
+    model = Model()
+    for layer in layers:
+        model.add(layer)
+    return model
+
+
+def _randomized(model, seed, n=9, density=1.0):
+    rng = np.random.default_rng(seed)
+    x = random_input(model, rng, n)
+    return x, randomize(model, x, rng, density)
+
+
+def assert_direct_exact(model, x, reference):
+    """The plan's output equals the reference and both TensorFlow engines, whatever the schedule."""
+    plan = direct.DirectPlan(model)
+    expected = np.asarray(reference).astype(plan.dtype)
+    assert expected.shape == (len(x),) + tuple(model.output_shape)
+    for engine in ("custom", "tf"):
+        function = graph.model_function(model, engine).get_concrete_function()
+        np.testing.assert_array_equal(function(x).numpy(), expected, err_msg=engine)
+    with pytest.MonkeyPatch.context() as patch:
+        for sharing in SHARING:
+            if sharing is None:
+                patch.delenv(SHARING_ENV_VAR, raising=False)
+            else:
+                patch.setenv(SHARING_ENV_VAR, sharing)
+            for threads in THREADS:
+                for n in sorted({1, 2, 3, 5, len(x)}):
+                    out = plan.run(x[:n], threads=threads)
+                    assert out.dtype == plan.dtype and out.shape == expected[:n].shape
+                    mismatch = np.argwhere(out != expected[:n])
+                    assert mismatch.size == 0, (
+                        f"sharing={sharing} threads={threads} n={n}: {len(mismatch)} "
+                        f"mismatches, first at {mismatch[0].tolist()}: direct "
+                        f"{out[tuple(mismatch[0])]}, expected {expected[:n][tuple(mismatch[0])]}")
+    return plan
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("factory", list(MODEL_FACTORIES))
+def test_random_models(factory, seed):
+    model = MODEL_FACTORIES[factory]()
+    x, reference = _randomized(model, seed)
+    assert_direct_exact(model, x, reference)
+
+
+@pytest.mark.parametrize("factory", list(MODEL_FACTORIES))
+def test_sparse_weights(factory):
+    model = MODEL_FACTORIES[factory]()
+    x, reference = _randomized(model, 5, density=0.3)
+    assert_direct_exact(model, x, reference)
+
+
+@pytest.fixture(params=["generic", "avx2", "avx512bw", "avx512vnni"])
+def isa(request, monkeypatch):
+    if request.param not in ops.kernel_set()["supported"]:
+        pytest.skip(f"this CPU cannot run the {request.param} kernels")
+    monkeypatch.setenv(ops.ISA_ENV_VAR, request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("factory", ["image_gap_model", "events_separable_model",
+                                     "strided_model"])
+def test_every_kernel_set(isa, factory):
+    model = MODEL_FACTORIES[factory]()
+    x, reference = _randomized(model, 3)
+    assert assert_direct_exact(model, x, reference).kernel_set == isa
+
+
+def winograd_model(padding, pool_type, size, last_activation=True):
+    """InputData 4-bit -> 3x3 stride-1 convolutions of 32 and 40 channels (Winograd) with the
+    given padding and pooling -> FC."""
+    pool = {"none": {}, "max2": dict(pool_type="max", pool_size=(2, 2)),
+            "max3s2": dict(pool_type="max", pool_size=(3, 3), pool_stride=(2, 2)),
+            "global": dict(pool_type="average")}[pool_type]
+    layers = [InputData(size + (32,), input_bits=4),
+              Convolutional((3, 3), 40, padding=padding, weights_bits=4, act_bits=4),
+              Convolutional((3, 3), 36, padding=padding, weights_bits=2, act_bits=2, **pool)]
+    layers.append(FullyConnected(7, weights_bits=4, activation=last_activation, act_bits=4))
+    return _build(*layers)
+
+
+@pytest.mark.parametrize("size", [(9, 7), (10, 12), (7, 8)], ids=str)
+@pytest.mark.parametrize("pool_type", ["none", "max2", "max3s2", "global"])
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_winograd(isa, padding, pool_type, size):
+    model = winograd_model(padding, pool_type, size)
+    x, reference = _randomized(model, 7)
+    plan = assert_direct_exact(model, x, reference)
+    expected = "winograd" if isa.startswith("avx512") else "convolution"
+    assert plan.algorithms[:2] == [expected, expected]
+
+
+def test_winograd_last_layer_potentials():
+    """A Winograd layer without fire: its int32 potentials are the model's output."""
+    model = _build(InputData((8, 9, 32), input_bits=2),
+                   Convolutional((3, 3), 33, weights_bits=4, activation=False))
+    x, reference = _randomized(model, 11)
+    plan = assert_direct_exact(model, x, reference)
+    assert plan.algorithms[0] in ("winograd", "convolution")
+
+
+def test_winograd_refused_when_transformed_weights_exceed_int8():
+    """8-bit weights: (2G) g (2G)^T leaves int8, the layer is convolved directly (and exactly)."""
+    model = _build(InputData((6, 6, 32), input_bits=4),
+                   Convolutional((3, 3), 16, weights_bits=8, act_bits=4))
+    x, reference = _randomized(model, 13)
+    plan = assert_direct_exact(model, x, reference)
+    assert plan.algorithms == ["convolution"]
+
+
+@pytest.mark.parametrize("weights_bits", [2, 4, 8])
+def test_separable_depthwise_sums_outside_int8(weights_bits):
+    """Depthwise sums beyond [-128, 127] (large 8-bit weights: most of them) are corrected
+    exactly; with max pooling and global pooling too."""
+    model = _build(
+        InputData((11, 10, 40), input_bits=4),
+        SeparableConvolutional((3, 3), 24, weights_bits=weights_bits, act_bits=4,
+                               pool_type="max", pool_size=(2, 2)),
+        # 5x5 x 8-bit x 15 could leave int16 (left to the graph): 3x3 there.
+        SeparableConvolutional((3, 3) if weights_bits == 8 else (5, 5), 20,
+                               weights_bits=weights_bits, act_bits=4),
+        SeparableConvolutional((3, 3), 12, weights_bits=weights_bits, activation=False,
+                               pool_type="average"))
+    x, reference = _randomized(model, 17)
+    if weights_bits == 8:  # every depthwise weight at +-127: every sum of a nonzero input
+        for layer in model.layers[1:]:
+            depthwise = layer.get_variable("weights")
+            layer.set_variable("weights", np.where(depthwise >= 0, 127, -127).astype(np.int8))
+        reference = ref_forward(model, x)
+    assert_direct_exact(model, x, reference)
+
+
+@pytest.mark.parametrize("act_step", [3000.0, 40000.0, 2.0 ** 20 - 1])
+def test_fire_with_large_steps(act_step):
+    """Input-layer steps above 2**15 / 16 use the float64 division form of the fire."""
+    model = _build(InputConvolutional((9, 9, 3), (3, 3), 8, weights_bits=8, act_bits=4),
+                   FullyConnected(5, weights_bits=4, activation=False))
+    rng = np.random.default_rng(19)
+    x = random_input(model, rng, 16)
+    randomize(model, x, rng)
+    conv = model.layers[0]
+    steps = np.full(8, act_step, np.float32) * rng.uniform(0.5, 1.0, 8).astype(np.float32)
+    conv.set_variable("act_step", np.maximum(steps, 1 / 16).astype(np.float32))
+    conv.set_variable("threshold", rng.integers(-20000, 20000, 8).astype(np.int32))
+    reference = ref_forward(model, x)
+    assert_direct_exact(model, x, reference)
+
+
+def test_models_the_direct_engine_leaves_to_the_graph():
+    """Depthwise sums that may leave int16: DirectUnsupported, and forward uses the graph."""
+    model = _build(InputData((9, 9, 8), input_bits=4),
+                   SeparableConvolutional((7, 7), 4, weights_bits=8, act_bits=4),
+                   FullyConnected(3, weights_bits=4, activation=False))
+    x, reference = _randomized(model, 23)
+    with pytest.raises(direct.DirectUnsupported, match="depthwise sums that may exceed int16"):
+        direct.DirectPlan(model)
+    assert direct.runner(model, None) is None
+    np.testing.assert_array_equal(model.forward(x), reference)
+
+
+def test_forward_and_predict_run_the_direct_engine(monkeypatch):
+    model = MODEL_FACTORIES["image_max_model"]()
+    x, reference = _randomized(model, 29)
+    expected_predict = model.predict(x, engine="tf")
+
+    def no_graph(*args, **kwargs):
+        raise AssertionError("the TensorFlow graph was built")
+
+    monkeypatch.setattr(model, "emulator_function", no_graph)
+    for engine in (None, "custom"):
+        np.testing.assert_array_equal(model.forward(x, batch_size=4, engine=engine), reference)
+        np.testing.assert_array_equal(model.predict(x, engine=engine), expected_predict)
+    with pytest.raises(AssertionError, match="graph was built"):
+        model.forward(x, engine="tf")
+    monkeypatch.setenv(direct.DIRECT_ENV_VAR, "0")
+    assert direct.runner(model, None) is None
+    with pytest.raises(AssertionError, match="graph was built"):
+        model.forward(x)
+
+
+def test_plan_is_cached_and_rebuilt_when_the_model_changes():
+    model = MODEL_FACTORIES["events_conv_gap_model"]()
+    x, reference = _randomized(model, 31)
+    plan = direct.plan_for(model)
+    assert direct.plan_for(model) is plan
+    layer = model.layers[-1]
+    layer.set_variable("weights", -layer.get_variable("weights"))
+    assert direct.plan_for(model) is not plan
+    out = model.forward(x)
+    np.testing.assert_array_equal(out, ref_forward(model, x))
+    assert not np.array_equal(out, reference)
+
+
+def test_model_without_neural_layer():
+    model = _build(InputData((2, 2, 1)))
+    with pytest.raises(direct.DirectUnsupported, match="no neural layer"):
+        direct.DirectPlan(model)
+    with pytest.raises(ValueError, match="no neural layer"):
+        model.forward(np.zeros((1, 2, 2, 1), np.uint8))
+
+
+def test_run_arguments():
+    model = MODEL_FACTORIES["dense_model"]()
+    x, reference = _randomized(model, 37)
+    plan = direct.DirectPlan(model)
+    with pytest.raises(TypeError, match="uint8 numpy array"):
+        plan.run(x.astype(np.int32))
+    with pytest.raises(ValueError, match=r"shape \(N,\) \+ \(3, 4, 5\)"):
+        plan.run(x[:, :2])
+    assert plan.run(x[:0]).shape == (0,) + tuple(model.output_shape)
+    np.testing.assert_array_equal(plan.run(np.asfortranarray(x)), reference)  # any layout
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_threads_variable_must_be_a_positive_integer(monkeypatch, value):
+    monkeypatch.setenv(direct.THREADS_ENV_VAR, value)
+    with pytest.raises(ValueError, match="CNN2SNN_TFMOT_THREADS must be a positive integer"):
+        direct.default_threads()
+    monkeypatch.setenv(direct.THREADS_ENV_VAR, "3")
+    assert direct.default_threads() == 3
+
+
+def test_concurrent_calls_from_python_threads():
+    """One model and two models at once, from four Python threads (the thread pool and each
+    plan's buffers are shared)."""
+    cases = []
+    for seed, factory in enumerate(["image_gap_model", "strided_model"]):
+        model = MODEL_FACTORIES[factory]()
+        cases.append((model,) + _randomized(model, 41 + seed, n=24))
+    results, errors = {}, []
+
+    def work(index):
+        model, x, _ = cases[index % 2]
+        try:
+            for _ in range(5):
+                results[index] = model.forward(x, batch_size=5 + index)
+        except Exception as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not errors and len(results) == 4
+    for index, out in results.items():
+        np.testing.assert_array_equal(out, cases[index % 2][2])
+
+
+def test_akidanet_like_end_to_end():
+    """The zoo's AkidaNet-like network, quantized 4/4/8 and converted: direct == graphs."""
+    from cnn2snn_tfmot import convert, quantize
+    from cnn2snn_tfmot.tfkeras import keras
+    from cnn2snn_tfmot.zoo import akidanet_like, calibrate_batchnorm
+
+    keras.utils.set_random_seed(3)
+    images = np.random.default_rng(3).integers(0, 256, (8, 64, 64, 3)).astype(np.uint8)
+    model = akidanet_like((64, 64, 3), width=0.5, classes=20)
+    calibrate_batchnorm(model, images.astype(np.float32) / 255)
+    akida_model = convert(quantize(model, 4, 4, 8), input_scaling=(255, 0))
+    reference = akida_model.forward(images, engine="tf")
+    plan = assert_direct_exact(akida_model, images, reference)
+    assert "winograd" in plan.algorithms  # conv_3: 64 -> 64 channels, stride 1
+
+
+def test_fallback_without_the_op_library(python_runner):
+    """CNN2SNN_TFMOT_DISABLE_OPS=1: forward runs the pure-TensorFlow graph, exactly."""
+    code = (
+        "import os, sys, warnings\n"
+        "os.environ['CNN2SNN_TFMOT_DISABLE_OPS'] = '1'\n"
+        "sys.path.insert(0, 'tests')\n"
+        "import numpy as np\n"
+        "from akida_helpers import image_gap_model, random_input, randomize\n"
+        "from cnn2snn_tfmot.engine import direct\n"
+        "model = image_gap_model()\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = random_input(model, rng, 6)\n"
+        "reference = randomize(model, x, rng)\n"
+        "assert direct.runner(model, None) is None\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    out = model.forward(x)\n"
+        "assert np.array_equal(out, reference), 'mismatch'\n"
+        "assert any('pure-TensorFlow' in str(w.message) for w in caught)\n"
+        "print('OK')\n")
+    result = python_runner(code)
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
