@@ -1,17 +1,19 @@
-"""Image datasets read from files as streams, for ``forward`` / ``predict`` / ``evaluate``, the
-command line and :func:`cnn2snn_tfmot.evaluate_sharded`.
+"""Image datasets read from files as streams, for ``forward`` / ``predict`` / ``evaluate`` and
+:func:`cnn2snn_tfmot.evaluate_sharded`.
 
 :func:`open_dataset` reads, without loading a whole file in memory:
 
-* ``.npy``: uint8 images (N, H, W, C), memory-mapped, read batch by batch; labels from a second
-  ``.npy`` file (integers, (N,)), memory-mapped too;
-* ``.npz``: arrays ``images`` (or ``x``) and, optionally, ``labels`` (or ``y``) (each array of
-  an ``.npz`` is read whole when first used: prefer ``.npy`` for large sets);
+* the files of :func:`cnn2snn_tfmot.image_files.open_images` (the command line's reader, which
+  owns their formats and rules): ``.npy`` images (memory-mapped, read batch by batch), ``.npz``
+  archives (``images`` / ``x`` and ``labels`` / ``y``; each array is read whole when first used:
+  prefer ``.npy`` for large sets), IDX files, folders of PNG / JPEG images (class sub-folders
+  give labels; ``input_shape`` needed), with labels from a second file;
 * TFRecord files (``.tfrecord``, ``.tfrecords``, a glob or a list of them) of
   ``tf.train.Example`` with an ``image`` feature (PNG, JPEG, BMP or GIF bytes) and, optionally,
   an integer ``label``.
 
-Nothing is unpickled (``allow_pickle=False``) and nothing is cast: images must be uint8.
+Nothing is unpickled (``allow_pickle=False``) and nothing is cast silently: integer images must
+lie in 0..255, float images are refused.
 
 Example:
     >>> np.save("images.npy", images)
@@ -24,9 +26,10 @@ from __future__ import annotations
 
 import glob
 import os
+import warnings
 from typing import Optional, Sequence, Union
 
-import numpy as np
+from cnn2snn_tfmot.image_files import ImageSource, open_images
 
 __all__ = ["open_dataset", "DataFileError", "BATCH"]
 
@@ -47,36 +50,19 @@ class DataFileError(ValueError):
     """
 
 
-def _array(path: str, what: str) -> np.ndarray:
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise DataFileError(f"{path}: cannot read {what} ({err}).") from None
-
-
-def _check(images: np.ndarray, labels: Optional[np.ndarray], path: str) -> None:
-    if images.dtype != np.uint8 or images.ndim != 4:
-        raise DataFileError(f"{path}: images must be a uint8 array (N, H, W, C), got "
-                            f"{images.dtype} {images.shape}; convert them explicitly (values "
-                            "are never cast silently).")
-    if labels is not None and (labels.dtype.kind not in "iu" or
-                               labels.shape != images.shape[:1]):
-        raise DataFileError(f"{path}: labels must be integers of shape ({images.shape[0]},), "
-                            f"got {labels.dtype} {labels.shape}.")
-
-
-def _from_arrays(images: np.ndarray, labels: Optional[np.ndarray]):
+def _from_source(source: ImageSource):
     from cnn2snn_tfmot.tfkeras import tf
 
-    def batches():
-        for start in range(0, images.shape[0], BATCH):
-            chunk = np.asarray(images[start:start + BATCH])
-            if labels is None:
-                yield chunk
-            else:
-                yield chunk, np.asarray(labels[start:start + BATCH]).astype(np.int64)
+    labels = source.labels
 
-    image_spec = tf.TensorSpec((None,) + tuple(images.shape[1:]), tf.uint8)
+    def batches():
+        start = 0
+        for chunk in source.batches(BATCH):
+            stop = start + chunk.shape[0]
+            yield chunk if labels is None else (chunk, labels[start:stop])
+            start = stop
+
+    image_spec = tf.TensorSpec((None,) + tuple(source.input_shape), tf.uint8)
     signature = image_spec if labels is None else (image_spec, tf.TensorSpec((None,), tf.int64))
     return tf.data.Dataset.from_generator(batches, output_signature=signature)
 
@@ -111,23 +97,28 @@ def _from_tfrecords(files: list, has_labels: bool):
 
 def open_dataset(images: Union[str, os.PathLike, Sequence[str]],
                  labels: Optional[Union[str, os.PathLike]] = None,
-                 tfrecord_labels: bool = True):
+                 tfrecord_labels: bool = True,
+                 input_shape: Optional[Sequence[int]] = None):
     """A ``tf.data.Dataset`` of uint8 images, or of (images, labels), read from files.
 
     Arguments:
-        images: a ``.npy`` or ``.npz`` file, or TFRecord files (a path ending in ``.tfrecord``
-            / ``.tfrecords``, a glob, or a list of them); see the module docstring.
-        labels: a ``.npy`` file of integer labels for ``.npy`` images (None: no labels, or
-            the ``labels`` / ``y`` array of an ``.npz``).
+        images: a ``.npy`` or ``.npz`` file, an IDX file, a folder of images, or TFRecord files
+            (a path ending in ``.tfrecord`` / ``.tfrecords``, a glob, or a list of them); see
+            the module docstring.
+        labels: a labels file (``.npy``, ``.npz`` or IDX) for images read from arrays (None:
+            no labels, or the ``labels`` / ``y`` array of an ``.npz``, or the class
+            sub-folders of a folder).
         tfrecord_labels: whether TFRecord examples have a ``label`` feature.
+        input_shape: (H, W, C) to resize the images to (TensorFlow, bilinear; a warning says
+            so), needed for a folder; None keeps the arrays' own shape.
 
     Returns:
-        A dataset of batches (N, H, W, C) for arrays (or with labels (N,)), of single images
-        (H, W, C) for TFRecords: ``Model.forward`` / ``predict`` / ``evaluate`` and
-        ``evaluate_sharded`` take it as it is.
+        A dataset of batches (N, H, W, C) for arrays and folders (or with labels (N,)), of
+        single images (H, W, C) for TFRecords: ``Model.forward`` / ``predict`` / ``evaluate``
+        and ``evaluate_sharded`` take it as it is.
 
     Raises:
-        DataFileError: a missing or unreadable file, images that are not uint8 (N, H, W, C),
+        DataFileError: a missing or unreadable file, float images or integers beyond 0..255,
             labels of the wrong type or count, an unknown file type.
 
     Example:
@@ -141,38 +132,23 @@ def open_dataset(images: Union[str, os.PathLike, Sequence[str]],
     if files is not None:
         if labels is not None:
             raise DataFileError("TFRecord files carry their labels (a 'label' feature): "
-                                "`labels` applies to .npy images.")
+                                "`labels` applies to images read from arrays.")
         return _from_tfrecords(files, tfrecord_labels)
     if not isinstance(images, str):
-        raise DataFileError(f"{images!r}: expected a .npy, .npz or TFRecord path.")
-    if not os.path.isfile(images):
-        raise DataFileError(f"{images}: no such file.")
-    if images.endswith(".npz"):
-        if labels is not None:
-            raise DataFileError(f"{images}: an .npz file carries its labels (array 'labels' "
-                                "or 'y'); `labels` applies to .npy images.")
-        try:
-            archive = np.load(images, allow_pickle=False)
-        except (ValueError, OSError) as err:
-            raise DataFileError(f"{images}: cannot read it ({err}).") from None
-        names = [name for name in ("images", "x") if name in archive.files]
-        if not names:
-            raise DataFileError(f"{images}: no 'images' (or 'x') array; it has "
-                                f"{archive.files}.")
-        label_names = [name for name in ("labels", "y") if name in archive.files]
-        array = archive[names[0]]
-        label_array = archive[label_names[0]] if label_names else None
-        _check(array, label_array, images)
-        return _from_arrays(array, label_array)
-    if images.endswith(".npy"):
-        array = _array(images, "images")
-        label_array = None
-        if labels is not None:
-            labels = os.fspath(labels)
-            if not os.path.isfile(labels):
-                raise DataFileError(f"{labels}: no such file.")
-            label_array = _array(labels, "labels")
-        _check(array, label_array, images)
-        return _from_arrays(array, label_array)
-    raise DataFileError(f"{images}: unknown file type; images are read from .npy, .npz or "
-                        f"TFRecord ({', '.join(_TFRECORD_SUFFIXES)}) files.")
+        raise DataFileError(f"{images!r}: expected a .npy, .npz, IDX or TFRecord path or a "
+                            "folder of images.")
+    if not os.path.exists(images):
+        raise DataFileError(f"{images}: no such file or folder.")
+    if labels is not None and not os.path.isfile(os.fspath(labels)):
+        raise DataFileError(f"{os.fspath(labels)}: no such labels file.")
+    try:
+        source = open_images(images, input_shape, labels)
+        source.check_values()
+    except ValueError as err:  # the reader's message names the file and the fix
+        message = str(err)
+        if "unknown image file" in message:
+            message += f" open_dataset also reads TFRecord files ({', '.join(_TFRECORD_SUFFIXES)})."
+        raise DataFileError(message) from None
+    for note in source.notes:  # the images are changed: never silently
+        warnings.warn(f"{images}: {note}.", UserWarning, stacklevel=2)
+    return _from_source(source)

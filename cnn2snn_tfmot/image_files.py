@@ -119,7 +119,7 @@ class ImageSource:
 
     Arguments:
         path: the file or folder the images come from.
-        input_shape: the model's (H, W, C).
+        input_shape: the model's (H, W, C), or None to keep the images' own (arrays only).
         images: an in-memory (or memory-mapped) array of images, or None for a folder.
         files: the image files of a folder, or None.
         labels: integer labels, or None.
@@ -131,11 +131,11 @@ class ImageSource:
         ((32,), [])
     """
 
-    def __init__(self, path: str, input_shape: Sequence[int], images=None,
+    def __init__(self, path: str, input_shape: Optional[Sequence[int]], images=None,
                  files: Optional[List[str]] = None, labels: Optional[np.ndarray] = None,
                  class_names: Optional[List[str]] = None):
         self.path = path
-        self.input_shape = tuple(int(d) for d in input_shape)
+        self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
         self.files = files
         self.labels = labels
         self.class_names = class_names
@@ -159,11 +159,13 @@ class ImageSource:
     def _as_nhwc(self, images: np.ndarray) -> np.ndarray:
         if images.dtype.kind not in "iu":
             _checked_uint8(images[:0], self.path)  # refuses float images before any work
-        if images.ndim == 3 and len(self.input_shape) == 3:
+        if images.ndim == 3:
             images = images[..., np.newaxis]  # (N, H, W): one channel, as MNIST's IDX files
         if images.ndim != 4:
             raise ValueError(f"{self.path}: images must be (N, H, W, C) or (N, H, W); got "
                              f"shape {images.shape}.")
+        if self.input_shape is None:
+            self.input_shape = tuple(int(d) for d in images.shape[1:])
         if tuple(images.shape[1:]) != self.input_shape:
             self.notes.append(f"images resized from {tuple(images.shape[1:])} to "
                               f"{self.input_shape} with TensorFlow (bilinear)")
@@ -209,6 +211,25 @@ class ImageSource:
             decoded.append(image.numpy())
         return np.stack(decoded) if decoded else np.zeros((0,) + self.input_shape, np.uint8)
 
+    def check_values(self, chunk: int = 65536) -> None:
+        """Checks now, chunk by chunk, that integer images lie in 0..255, rather than when
+        their batch is read (inside a ``tf.data`` pipeline, an error would come wrapped in
+        TensorFlow's). Free for uint8 images and folders.
+
+        Arguments:
+            chunk: images read at a time.
+
+        Raises:
+            ValueError: images beyond 0..255 (the message names the file and the range).
+
+        Example:
+            >>> ImageSource("x", None, images=images.astype(np.int32)).check_values()
+        """
+        if self._images is None or self._images.dtype == np.uint8:
+            return
+        for start in range(0, len(self), chunk):
+            _checked_uint8(np.asarray(self._images[start:start + chunk]), self.path)
+
     def batches(self, batch_size: int = 256) -> Iterator[np.ndarray]:
         """The images, as uint8 arrays of at most ``batch_size`` images of the model's shape.
 
@@ -227,6 +248,9 @@ class ImageSource:
 
 
 def _folder(path: str, input_shape) -> ImageSource:
+    if input_shape is None:
+        raise ValueError(f"{path}: a folder of images needs input_shape (the (H, W, C) the "
+                         "images are decoded and resized to).")
     entries = sorted(os.listdir(path))
     subfolders = [name for name in entries if os.path.isdir(os.path.join(path, name))]
     files, labels = [], []
@@ -248,13 +272,14 @@ def _folder(path: str, input_shape) -> ImageSource:
                        class_names=subfolders or None)
 
 
-def open_images(path, input_shape: Sequence[int], labels=None) -> ImageSource:
+def open_images(path, input_shape: Optional[Sequence[int]], labels=None) -> ImageSource:
     """Opens images for a model of input ``input_shape``: an IDX file, a ``.npy`` / ``.npz``
     array, or a folder of PNG / JPEG images (class sub-folders give labels).
 
     Arguments:
         path: the file or folder.
         input_shape: the model's (H, W, C); other sizes are resized (noted in ``notes``).
+            None keeps the images' own shape (arrays and IDX files; a folder needs a shape).
         labels: a labels file (IDX, ``.npy`` or ``.npz``), or None to use the source's own.
 
     Returns:

@@ -67,15 +67,40 @@ def test_clear_errors(setup, tmp_path):
     np.savez(tmp_path / "other.npz", data=x)
     (tmp_path / "x.csv").write_text("0,1\n")
     cases = [
-        ((str(tmp_path / "float.npy"),), "images must be a uint8 array"),
-        ((str(tmp_path / "x.npy"), str(tmp_path / "short.npy")), r"labels must be integers of "
-                                                                 r"shape \(1100,\)"),
-        ((str(tmp_path / "objects.npy"),), "cannot read images"),
-        ((str(tmp_path / "other.npz"),), r"no 'images' \(or 'x'\) array; it has \['data'\]"),
+        ((str(tmp_path / "float.npy"),), "images have dtype float32; Akida inputs are uint8"),
+        ((str(tmp_path / "x.npy"), str(tmp_path / "short.npy")), r"5 labels for the 1100 "
+                                                                 r"images"),
+        ((str(tmp_path / "objects.npy"),), "objects.npy: cannot be read"),
+        ((str(tmp_path / "other.npz"),), r"no images array; name it one of"),
         ((str(tmp_path / "missing.npy"),), "missing.npy: no such file"),
+        ((str(tmp_path / "x.npy"), str(tmp_path / "nolabels.npy")), "nolabels.npy: no such"),
         ((str(tmp_path / "none-*.tfrecord"),), "no such TFRecord file"),
-        ((str(tmp_path / "x.csv"),), "unknown file type"),
+        ((str(tmp_path / "x.csv"),), "unknown image file.*TFRecord"),
+        ((str(tmp_path),), "a folder of images needs input_shape"),
     ]
     for arguments, message in cases:
         with pytest.raises(DataFileError, match=message):
             open_dataset(*arguments)
+
+
+def test_integer_images_idx_files_and_resizing_follow_the_command_line_reader(setup, tmp_path):
+    """The rules of image_files (the command line's reader) hold here too: integer images in
+    0..255 are taken, beyond are refused, IDX files are read, resizing is announced."""
+    from helpers import write_idx
+
+    model, x, labels = setup
+    np.save(tmp_path / "wide.npy", x.astype(np.int32))
+    np.testing.assert_array_equal(model.forward(open_dataset(str(tmp_path / "wide.npy"))),
+                                  model.forward(x))
+    np.save(tmp_path / "beyond.npy", x.astype(np.int32) + 256)
+    with pytest.raises(DataFileError, match=r"integer images must lie in 0..255"):
+        open_dataset(str(tmp_path / "beyond.npy"))
+    write_idx(tmp_path / "images-idx3-ubyte", x[..., 0])
+    write_idx(tmp_path / "labels-idx1-ubyte", labels.astype(np.uint8))
+    stream = open_dataset(str(tmp_path / "images-idx3-ubyte"),
+                          labels=str(tmp_path / "labels-idx1-ubyte"))
+    assert model.evaluate(stream) == model.evaluate(x, labels)
+    np.save(tmp_path / "small.npy", x[:, ::2, ::2])
+    with pytest.warns(UserWarning, match=r"resized from \(8, 8, 1\) to \(16, 16, 1\)"):
+        small = open_dataset(str(tmp_path / "small.npy"), input_shape=(16, 16, 1))
+    assert model.forward(small).shape == model.forward(x).shape
