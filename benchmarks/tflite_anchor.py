@@ -199,21 +199,10 @@ def prepare(size, width, directory, seed=0):
 
 def _zero_fraction(akida_model, images):
     """Average fraction of zero levels over the layers with an activation."""
-    import numpy as np
-
-    from cnn2snn_tfmot.akida import Model
-
-    zeros = []
-    for depth, layer in enumerate(akida_model.layers):
-        if not layer.parameters.activation:
-            continue
-        prefix = Model()
-        for source in akida_model.layers[:depth + 1]:
-            prefix.add(type(source)(**source.constructor_arguments()))
-            for variable in source.variables:
-                prefix.layers[-1].set_variable(variable, source.get_variable(variable))
-        zeros.append(float(np.mean(prefix.forward(images) == 0)))
-    return round(float(np.mean(zeros)), 3) if zeros else None
+    stats = akida_model.statistics(images)
+    zeros = [stats[layer.name].sparsity for layer in akida_model.layers
+             if layer.parameters.activation]
+    return round(sum(zeros) / len(zeros), 3) if zeros else None
 
 
 def _load_average():
