@@ -26,31 +26,17 @@ namespace {
 #include "avx512_depthwise.inc"
 #include "avx512_winograd.inc"
 
-struct Vnni {
-  using V = __m512i;
-  static constexpr int kLanes = 16, kMr = 6, kMaxNv = 4, kGroupU8 = 4;
-  static V Zero() { return _mm512_setzero_si512(); }
-  static V Load(const void* p) { return _mm512_loadu_si512(p); }
-  static void Store(int32_t* p, V v) { _mm512_storeu_si512(p, v); }
+#include "avx512_common.inc"
+
+struct Vnni : Avx512Common {
+  static constexpr int kGroupU8 = 4;
   static V BcastU8(const uint8_t* a) {
     int32_t v;
     std::memcpy(&v, a, 4);
     return _mm512_set1_epi32(v);
   }
   static V MacU8(V acc, V a, V b) { return _mm512_dpbusd_epi32(acc, a, b); }
-  static V BcastS16(const int16_t* a) {
-    int32_t v;
-    std::memcpy(&v, a, 4);
-    return _mm512_set1_epi32(v);
-  }
   static V MacS16(V acc, V a, V b) { return _mm512_dpwssd_epi32(acc, a, b); }
-  static constexpr auto kDepthwiseU8 = &DepthwiseU8Avx512;
-  static constexpr auto kWinogradInput = &WinogradInputAvx512;
-  static constexpr auto kWinogradOutTile = &WinogradOutTile;
-  static constexpr bool kFusedFire = true;
-  using FireVec = FireVec512;
-  static FireVec LoadFire(const FireTable& t, int64_t c, int64_t n) { return LoadFire512(t, c, n); }
-  static void FireStore(V v, const FireVec& p, uint8_t* out) { FireStore512(v, p, out); }
 };
 
 #include "gemm_simd.inc"
