@@ -23,9 +23,10 @@ $(STAMP): setup.py setup.cfg requirements-build.txt $(OP_SOURCES)
 test: install lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-# Your own loop: everything but the tests that train models for tens of seconds.
+# Your own loop (about 2 minutes here): everything but the tests that train models for tens of
+# seconds or start fresh Python processes, on every core (pytest-xdist).
 test-fast: install
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not slow and not processes" -n auto $(PYTEST_ARGS)
 
 # The same suite as if BrainChip's optional akida runtime were not installed. The slow tests
 # train models and never reach the runtime (those that would ask for the akida_runtime fixture,

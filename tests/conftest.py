@@ -21,3 +21,11 @@ def akida_runtime():
     if AKIDA is None:
         pytest.skip("BrainChip's akida runtime is not installed")
     return AKIDA
+
+
+def pytest_collection_modifyitems(items):
+    # A test that starts a fresh interpreter costs seconds of TensorFlow import: the fast loop
+    # (make test-fast) leaves such tests to make test.
+    for item in items:
+        if "python_runner" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.processes)

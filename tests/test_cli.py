@@ -247,6 +247,7 @@ def console_script():
     return script
 
 
+@pytest.mark.processes
 def test_the_console_script_prints_no_tensorflow_log_lines(files):
     akida_path = str(files / "quiet.akida")
     from cnn2snn_tfmot import convert, load_quantized_model

@@ -47,6 +47,7 @@ def test_is_chief():
     assert not is_chief(_Strategy(with_chief, "worker", 0))
 
 
+@pytest.mark.processes
 def test_workers_get_their_tf_config_and_results_come_in_order():
     code = ("import json, os, sys; config = json.loads(os.environ['TF_CONFIG']); "
             "print(config['task']['index'], len(config['cluster']['worker']), "
@@ -66,6 +67,7 @@ def _alive(pid):
     return True
 
 
+@pytest.mark.processes
 def test_a_failing_worker_stops_the_others_and_is_named(tmp_path):
     # Worker 0 writes its pid and waits for ever (as a worker waits for a dead peer); worker 1
     # fails. Every process is stopped, soon, and the error names worker 1 and shows its output.
@@ -83,6 +85,7 @@ def test_a_failing_worker_stops_the_others_and_is_named(tmp_path):
     assert not _alive(pid)
 
 
+@pytest.mark.processes
 def test_workers_past_the_timeout_are_stopped(tmp_path):
     code = ("import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); "
             "time.sleep(600)")
@@ -98,6 +101,7 @@ def test_bad_arguments():
         run_local_workers("x.py")
 
 
+@pytest.mark.processes
 def test_chief_output_can_be_echoed(capfd):
     results = run_local_workers(["-c", "print('hello')"], num_workers=2, echo=True, timeout=60)
     assert "hello" in capfd.readouterr().out

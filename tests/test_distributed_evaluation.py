@@ -117,6 +117,7 @@ def test_tf_data_service_in_process_workers(setup):
         _check(evaluate_sharded(model, pairs.batch(40), service=service.target), expected)
 
 
+@pytest.mark.processes
 def test_tf_data_service_worker_processes(setup, tmp_path):
     """Two worker processes (python -m cnn2snn_tfmot.distributed.service worker), the Akida
     model and its SavedModel (custom ops: the workers load them)."""
@@ -162,6 +163,7 @@ print(json.dumps({"accuracy": result.accuracy, "count": result.count, "shards": 
 """
 
 
+@pytest.mark.processes
 def test_mirrored_strategy_two_devices(setup):
     _, _, _, expected, directory = setup
     result = run_python(["-c", _WORKER, str(directory), "mirrored"], timeout=300)
@@ -172,6 +174,7 @@ def test_mirrored_strategy_two_devices(setup):
                                   expected["outputs"])
 
 
+@pytest.mark.processes
 def test_multi_worker_strategy_two_workers(setup):
     _, _, _, expected, directory = setup
     results = run_local_workers(["-c", _WORKER, str(directory), "multiworker"], num_workers=2,

@@ -282,6 +282,7 @@ def test_multi_worker_strategy_trains_as_one_device_and_only_the_chief_writes(re
         assert len(rows) == 2 and rows[0].startswith("epoch,"), (kind, rows)
 
 
+@pytest.mark.processes
 def test_multi_worker_callbacks_decide_alike_and_the_chief_reports(tmp_path):
     """A short MultiWorkerMirroredStrategy QAT (test-fast runs it too): 2 workers, a few steps,
     with the package's callbacks."""
