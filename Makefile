@@ -28,11 +28,13 @@ test: install lint
 test-fast: install
 	$(PY) -m pytest -q -m "not slow and not processes" -n auto $(PYTEST_ARGS)
 
-# The same suite as if BrainChip's optional akida runtime were not installed. The slow tests
-# train models and never reach the runtime (those that would ask for the akida_runtime fixture,
-# which skips): leaving them out keeps CI within its time budget.
+# The suite as if BrainChip's optional akida runtime were not installed, on every core. Left
+# out, to keep CI within its time budget: the slow tests (they train models and never reach the
+# runtime) and those starting fresh processes (test_package_works_without_akida, in make test,
+# already runs a fresh process without the runtime).
 test-without-akida: install
-	PYTHONPATH=tests/hide_akida $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	PYTHONPATH=tests/hide_akida $(PY) -m pytest -q -m "not slow and not processes" -n auto \
+		$(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check .
