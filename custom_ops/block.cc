@@ -55,7 +55,8 @@ struct ScratchSlot {
   size_t size = 0;
 };
 
-// Conv output rows that block output rows [o0, o1) read.
+}  // namespace
+
 void ConvRowsOf(const BlockGeometry& g, int64_t o0, int64_t o1, int64_t* c0, int64_t* c1) {
   if (g.pool == kPoolMax) {
     *c0 = std::max<int64_t>(o0 * g.pool_sh - g.pool_top, 0);
@@ -65,8 +66,6 @@ void ConvRowsOf(const BlockGeometry& g, int64_t o0, int64_t o1, int64_t* c0, int
     *c1 = o1;
   }
 }
-
-}  // namespace
 
 absl::Status ParseBlockAttrs(tensorflow::OpKernelConstruction* ctx, bool has_padding_value,
                              bool fires, BlockAttrs* attrs) {

@@ -81,6 +81,9 @@ absl::Status RunBlock(tensorflow::OpKernelContext* ctx, const BlockRun& run,
 void PadBand(const BlockGeometry& g, const uint8_t* image, uint8_t pad, int64_t row0,
              int64_t rows, int64_t width, uint8_t* out);
 
+// Conv output rows [*c0, *c1) that block output rows [o0, o1) read (through max pooling).
+void ConvRowsOf(const BlockGeometry& g, int64_t o0, int64_t o1, int64_t* c0, int64_t* c1);
+
 // Per-thread grow-only scratch buffers (slots 0 .. kScratchSlots - 1), 64-byte aligned; slots 0
 // and 1 are for TileFns, 2..4 for the driver, 5.. for the direct engine (direct_run.cc).
 inline constexpr int kScratchSlots = 13;

@@ -153,12 +153,7 @@ absl::Status PrepareSeparable(const AkidaDirectLayer& s, int i, const IsaKernels
                               DirectLayer* L) {
   const BlockGeometry& g = L->g;
   const int64_t c = g.c, taps = g.kh * g.kw, f = L->f;
-  std::vector<int64_t> d_bound(static_cast<size_t>(c), 0);
-  for (int64_t t = 0; t < taps; ++t) {
-    for (int64_t ch = 0; ch < c; ++ch) {
-      d_bound[ch] += std::abs(int64_t{s.weights[t * c + ch]}) * s.input_max;
-    }
-  }
+  const std::vector<int64_t> d_bound = DepthwiseBounds(s.weights, taps, c, s.input_max);
   if (*std::max_element(d_bound.begin(), d_bound.end()) > kInt16Max) {
     return Unsupported(i, "has depthwise sums that may exceed int16");
   }
@@ -166,10 +161,7 @@ absl::Status PrepareSeparable(const AkidaDirectLayer& s, int i, const IsaKernels
     return Unsupported(i, "has pointwise sums that may exceed int32");
   }
   L->cw = RoundUp(c, 32);
-  L->dw16.assign(static_cast<size_t>(taps * L->cw), 0);
-  for (int64_t t = 0; t < taps; ++t) {
-    std::copy(s.weights + t * c, s.weights + (t + 1) * c, L->dw16.begin() + t * L->cw);
-  }
+  L->dw16 = Widen<int16_t>(s.weights, taps, c, L->cw);
   L->packed.packed = PackWeights(s.pointwise, c, f, k.u8_format, &L->packed.storage);
   L->packed.exact_int32 = true;
   L->kps = L->packed.packed.kgroups;

@@ -68,17 +68,6 @@ Scratch GetScratch(const DirectPlan& plan) {
   return s;
 }
 
-// Conv output rows that block output rows [o0, o1) read.
-void ConvRows(const BlockGeometry& g, int64_t o0, int64_t o1, int64_t* c0, int64_t* c1) {
-  if (g.pool == kPoolMax) {
-    *c0 = std::max<int64_t>(o0 * g.pool_sh - g.pool_top, 0);
-    *c1 = std::min<int64_t>((o1 - 1) * g.pool_sh - g.pool_top + g.pool_h, g.oh);
-  } else {
-    *c0 = o0;
-    *c1 = o1;
-  }
-}
-
 // Channels [f0, f1) of packed weights (f0 a multiple of the panel width).
 PackedB SubPanels(const PackedB& full, int64_t lanes, int64_t f0, int64_t f1) {
   PackedB b = full;
@@ -270,7 +259,7 @@ void ExecItem(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const
     return;
   }
   int64_t c0, c1;
-  ConvRows(g, o0, o1, &c0, &c1);
+  ConvRowsOf(g, o0, o1, &c0, &c1);
   if (FusesFire(plan, L)) {
     FireInGemm(plan, L, ins, outs, count, c0, c1, f0, f1, s);
     return;

@@ -51,4 +51,12 @@ int64_t MaxAbsColumnSum(const int8_t* weights, int64_t k, int64_t f, const int64
   return sums.empty() ? 0 : *std::max_element(sums.begin(), sums.end());
 }
 
+std::vector<int64_t> DepthwiseBounds(const int8_t* dw, int64_t taps, int64_t c, int64_t xmax) {
+  std::vector<int64_t> bound(static_cast<size_t>(c), 0);
+  for (int64_t t = 0; t < taps; ++t) {
+    for (int64_t ch = 0; ch < c; ++ch) bound[ch] += std::abs(int64_t{dw[t * c + ch]}) * xmax;
+  }
+  return bound;
+}
+
 }  // namespace akida_ops

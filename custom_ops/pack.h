@@ -2,6 +2,7 @@
 #ifndef CNN2SNN_TFMOT_CUSTOM_OPS_PACK_H_
 #define CNN2SNN_TFMOT_CUSTOM_OPS_PACK_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -30,6 +31,17 @@ struct PreparedWeights {
 // max over output channels of sum_k |weights[k, f]| * input_max[k] (input_max null: 1):
 // a bound on every partial sum of a channel, used to prove int32 (or int16) accumulation exact.
 int64_t MaxAbsColumnSum(const int8_t* weights, int64_t k, int64_t f, const int64_t* input_max);
+
+// Per channel, a bound on |depthwise sum| of (taps, c) weights given the largest input level.
+std::vector<int64_t> DepthwiseBounds(const int8_t* dw, int64_t taps, int64_t c, int64_t xmax);
+
+// (taps, c) depthwise weights widened to T, rows of cw >= c elements (zeros beyond c).
+template <typename T>
+std::vector<T> Widen(const int8_t* dw, int64_t taps, int64_t c, int64_t cw) {
+  std::vector<T> out(static_cast<size_t>(taps * cw), 0);
+  for (int64_t t = 0; t < taps; ++t) std::copy(dw + t * c, dw + (t + 1) * c, out.begin() + t * cw);
+  return out;
+}
 
 }  // namespace akida_ops
 

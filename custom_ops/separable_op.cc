@@ -61,22 +61,6 @@ absl::Status ReferenceSeparableTile(const BlockGeometry& g, const uint8_t* image
   return absl::OkStatus();
 }
 
-// Per channel, a bound on |depthwise sum| given the largest input level.
-std::vector<int64_t> DepthwiseBounds(const int8_t* dw, int64_t taps, int64_t c, int64_t xmax) {
-  std::vector<int64_t> bound(static_cast<size_t>(c), 0);
-  for (int64_t t = 0; t < taps; ++t) {
-    for (int64_t ch = 0; ch < c; ++ch) bound[ch] += std::abs(int64_t{dw[t * c + ch]}) * xmax;
-  }
-  return bound;
-}
-
-template <typename T>
-std::vector<T> Widen(const int8_t* dw, int64_t taps, int64_t c, int64_t cw) {
-  std::vector<T> out(static_cast<size_t>(taps * cw), 0);
-  for (int64_t t = 0; t < taps; ++t) std::copy(dw + t * c, dw + (t + 1) * c, out.begin() + t * cw);
-  return out;
-}
-
 // Weights prepared once per kernel set (weight_cache.h).
 struct Prepared {
   std::vector<int64_t> d_bound;  // per channel, for input levels up to 255
