@@ -436,6 +436,8 @@ def _seed_spec_of_wrapper(wrapper) -> LayerSpec:
 
         quantizer = config.quantizer
         layer_config = {"name": inner.name, "bitwidth": quantizer.bitwidth}
+        if quantizer.max_value is not None:  # a bounded ReLU: its steps follow max_value
+            layer_config["max_value"] = quantizer.max_value
         if quantizer.trainable:  # its variables are the wrapper's output_threshold / _step
             return LayerSpec(QuantizedReLU, layer_config,
                              {name: weights[f"output_{name}"] for name in ("threshold", "step")},

@@ -321,7 +321,9 @@ def test_saves_and_reloads(tmp_path, suffix):
                                 convert(exact, input_scaling=case.scaling))
 
 
-def test_tfmot_model_gives_the_model_of_its_seed_twin():
+@pytest.mark.parametrize("max_value", [None, 1.5])
+def test_tfmot_model_gives_the_model_of_its_seed_twin(max_value):
+    """Also with a bounded ReLU (ReLU(max_value)): its steps follow max_value."""
     annotate = tfmot.quantization.keras.quantize_annotate_layer
     keras.utils.set_random_seed(10)
     annotated = keras.Sequential([
@@ -332,7 +334,8 @@ def test_tfmot_model_gives_the_model_of_its_seed_twin():
         annotate(L.DepthwiseConv2D(3, padding="same", use_bias=False, name="dw"),
                  qc.DepthwiseConv2DQuantizeConfig(qops.MaxQuantizer(4))),
         annotate(L.Conv2D(8, 1, name="pw"), qc.Conv2DQuantizeConfig(qops.MaxPerAxisQuantizer(4))),
-        annotate(L.ReLU(name="relu2"), qc.ReLUQuantizeConfig(2)),
+        annotate(L.ReLU(max_value=max_value, name="relu2"), qc.ReLUQuantizeConfig(
+            quantizer=qc.ActivationQuantizer(2, max_value=max_value))),
         L.Flatten(name="flat"),
         annotate(L.Dense(4, name="dense"),
                  qc.DenseQuantizeConfig(qops.TrainableStdWeightQuantizer(bitwidth=4)))])
@@ -348,7 +351,8 @@ def test_tfmot_model_gives_the_model_of_its_seed_twin():
         qlayers.QuantizedDepthwiseConv2D(3, padding="same", use_bias=False,
                                          quantizer=qops.MaxQuantizer(4), name="dw"),
         qlayers.QuantizedConv2D(8, 1, quantizer=qops.MaxPerAxisQuantizer(4), name="pw"),
-        qlayers.ActivationDiscreteRelu(2, name="relu2"), L.Flatten(name="flat"),
+        qlayers.ActivationDiscreteRelu(2, max_value=max_value, name="relu2"),
+        L.Flatten(name="flat"),
         qlayers.QuantizedDense(4, quantizer=qops.MaxPerAxisQuantizer(4), name="dense")])
     calibrate(twin, x)
     load_partial_weights(tfmot_model, twin)
