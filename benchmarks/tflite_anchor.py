@@ -35,6 +35,8 @@ import sys
 import tempfile
 import time
 
+from emulator import _peak_rss_mb, sparsity  # this script's folder is on sys.path
+
 ENGINES = ("ours", "tflite_int8", "keras_float", "akida_runtime")
 BATCHES = (1, 32)
 TFLITE_THREADS = 2
@@ -137,19 +139,6 @@ def worker(engine, directory, rounds, round_seconds):
     print(json.dumps(result))
 
 
-def _peak_rss_mb():
-    """Peak resident memory of this process (VmHWM, not inherited across exec)."""
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    import resource
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
 # Orchestrator ------------------------------------------------------------------------------------
 
 def prepare(size, width, directory, seed=0):
@@ -187,7 +176,7 @@ def prepare(size, width, directory, seed=0):
         handle.write(converter.convert())
 
     facts = {"layers": [layer.layer_type for layer in akida_model.layers],
-             "zero_activation_fraction": _zero_fraction(akida_model, images[:8])}
+             "zero_activation_fraction": sparsity(akida_model, images[:8])}
     try:
         runtime = akida_model.to_akida()
         facts["bit_exact_vs_akida_runtime"] = bool(np.array_equal(
@@ -195,14 +184,6 @@ def prepare(size, width, directory, seed=0):
     except ImportError:
         facts["bit_exact_vs_akida_runtime"] = None
     return facts
-
-
-def _zero_fraction(akida_model, images):
-    """Average fraction of zero levels over the layers with an activation."""
-    stats = akida_model.statistics(images)
-    zeros = [stats[layer.name].sparsity for layer in akida_model.layers
-             if layer.parameters.activation]
-    return round(sum(zeros) / len(zeros), 3) if zeros else None
 
 
 def _load_average():
