@@ -129,7 +129,6 @@ def build_parser() -> argparse.ArgumentParser:
                      "(with an input scaling, given or remembered, its registers too)")
     _model_argument(check)
     _scaling_argument(check)
-    check.set_defaults(input_scaling_required=False)
     _sparse_argument(check)
 
     adapt = _command(commands, "adapt", "rewrite a float Keras model for Akida (sanitize + "

@@ -22,6 +22,7 @@ from cnn2snn_tfmot.akida.layers import (
     InputConvolutional,
     SeparableConvolutional,
 )
+from cnn2snn_tfmot.akida.summary import format_table
 from cnn2snn_tfmot.blocks import Block, akida_kind, analyze, weights_bits
 from cnn2snn_tfmot.input_scaling import input_scaling_of
 from cnn2snn_tfmot.tfkeras import check_keras_model
@@ -53,17 +54,6 @@ def _row(model, block: Block, index: int, input_is_sparse: bool) -> tuple:
     return (block.name, AKIDA_LAYER_TYPES[akida_kind(block, index, input_is_sparse)],
             ", ".join(layers), str(shape), str(weights_bits(block)),
             "-" if block.activation is None else str(block.activation.bitwidth))
-
-
-def _table(rows: List[tuple]) -> List[str]:
-    widths = [max([len(header)] + [len(row[i]) for row in rows])
-              for i, header in enumerate(HEADERS)]
-
-    def line(cells):
-        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
-
-    rule = "=" * len(line(["-" * width for width in widths]))
-    return [rule, line(HEADERS), rule] + [line(row) for row in rows] + [rule]
 
 
 def block_summary_lines(model, input_is_sparse: bool = False) -> List[str]:
@@ -99,8 +89,8 @@ def block_summary_lines(model, input_is_sparse: bool = False) -> List[str]:
     scaling = input_scaling_of(model)
     lines = [f"Model '{model.name}': {state}; input {analysis.input_shape}; input scaling: "
              + ("not remembered" if scaling is None else f"{scaling} (remembered)")]
-    lines += _table([_row(model, block, index, input_is_sparse)
-                     for index, block in enumerate(analysis.blocks)])
+    lines += format_table(HEADERS, [_row(model, block, index, input_is_sparse)
+                                    for index, block in enumerate(analysis.blocks)])
     if analysis.violations:
         lines.append(f"{len(analysis.violations)} problem(s) before conversion:")
         lines += [f"  - {problem}" for problem in analysis.violations]

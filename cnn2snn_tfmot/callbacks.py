@@ -166,6 +166,25 @@ _VIOLATION_MODES = ("warn", "stop", "raise")
 
 
 @keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
+def _check_frequency(owner: str, frequency) -> None:
+    """Raises ValueError, naming ``owner``, unless ``frequency`` is "epoch" or a positive int."""
+    if frequency != "epoch" and (isinstance(frequency, bool) or
+                                 not isinstance(frequency, int) or frequency < 1):
+        raise ValueError(f"{owner}: `frequency` must be 'epoch' or a positive number of "
+                         f"batches; got {frequency!r}.")
+
+
+def _require_convertible(owner: str, model, input_is_sparse: bool) -> None:
+    """Raises ValueError, naming ``owner`` and every broken rule, unless ``model``'s blocks
+    follow the Akida rules (a model convert() accepts)."""
+    from cnn2snn_tfmot.blocks import analyze
+
+    analysis = analyze(model, input_is_sparse)
+    if analysis.violations:
+        raise ValueError(f"{owner} needs a model that convert() accepts; this one breaks Akida "
+                         "rules:\n  - " + "\n  - ".join(analysis.violations))
+
+
 class ScaleFactorMonitor(keras.callbacks.Callback):
     """Predicts during training whether ``convert`` will fit the model in Akida's registers.
 
@@ -212,10 +231,7 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
 
         self.input_scaling = (None if input_scaling is None
                               else check_input_scaling(input_scaling, input_is_sparse))
-        if frequency != "epoch" and (isinstance(frequency, bool) or
-                                     not isinstance(frequency, int) or frequency < 1):
-            raise ValueError(f"ScaleFactorMonitor: `frequency` must be 'epoch' or a positive "
-                             f"number of batches; got {frequency!r}.")
+        _check_frequency("ScaleFactorMonitor", frequency)
         if on_violation not in _VIOLATION_MODES:
             raise ValueError(f"ScaleFactorMonitor: `on_violation` must be one of "
                              f"{', '.join(map(repr, _VIOLATION_MODES))}; got {on_violation!r}.")
@@ -226,13 +242,7 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
         self.problems: List[str] = []
 
     def on_train_begin(self, logs=None):
-        from cnn2snn_tfmot.blocks import analyze
-
-        analysis = analyze(self.model, self.input_is_sparse)
-        if analysis.violations:
-            raise ValueError("ScaleFactorMonitor needs a model that convert() accepts; this "
-                             "one breaks Akida rules:\n  - " + "\n  - ".join(
-                                 analysis.violations))
+        _require_convertible("ScaleFactorMonitor", self.model, self.input_is_sparse)
         scaling, source = self._scaling()
         if source == "given":
             from cnn2snn_tfmot.input_scaling import input_scaling_of, remember_input_scaling

@@ -106,10 +106,9 @@ def compare(keras_model, akida_model, x, y: Optional[np.ndarray] = None, input_s
     from cnn2snn_tfmot.tfkeras import check_keras_model
 
     check_keras_model(keras_model, "keras_model")
-    first = akida_model.layers[0] if akida_model.layers else None
-    sparse = first is not None and first.layer_type == "InputData"
+    input_bits = akida_model._input_bits() if akida_model.layers else None
+    sparse = input_bits is not None
     scale, shift = check_input_scaling(input_scaling, sparse)
-    input_bits = first.parameters.input_bits if sparse else None
     keras_all, akida_all, labels_all = [], [], []
     with_labels = None
     for images, labels in batches(x, batch_size, akida_model.input_shape, input_bits, y):

@@ -149,10 +149,9 @@ def _check_replayable(x) -> None:
 def _akida_accuracy(akida_model, x, y, batch_size, engine) -> Optional[float]:
     from cnn2snn_tfmot.akida.inputs import batches
 
-    first = akida_model.layers[0]
-    bits = first.parameters.input_bits if first.layer_type == "InputData" else None
     correct = total = 0
-    for images, labels in batches(x, batch_size, akida_model.input_shape, bits, y):
+    for images, labels in batches(x, batch_size, akida_model.input_shape,
+                                  akida_model._input_bits(), y):
         if labels is None:
             return None
         outputs = akida_model.predict(images, engine=engine)

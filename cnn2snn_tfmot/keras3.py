@@ -313,8 +313,7 @@ def _layer_ids(entries) -> List[tuple]:
     return [tuple(entry) for entry in entries]
 
 
-def _rebuild_functional(model):
-    config = model.get_config()
+def _rebuild_functional(model, config: dict):
     tensors: Dict[tuple, object] = {}
     pairs = []
     for entry in config["layers"]:
@@ -359,8 +358,9 @@ def _rebuild(model):
     name = type(model).__name__
     if name == "Sequential":
         return _rebuild_sequential(model)
-    if _functional_config(model) is not None:
-        return _rebuild_functional(model)
+    config = _functional_config(model)
+    if config is not None:
+        return _rebuild_functional(model, config)
     raise Keras3IntakeError(
         f"Keras 3 model '{getattr(model, 'name', '?')}' is a {name}: from_keras3 rebuilds "
         "Sequential and Functional models (subclassed models have no configuration to "

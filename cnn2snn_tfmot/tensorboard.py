@@ -33,6 +33,7 @@ from typing import Dict, List, Tuple, Union
 
 import numpy as np
 
+from cnn2snn_tfmot.callbacks import _check_frequency, _require_convertible
 from cnn2snn_tfmot.tfkeras import keras, tf
 
 __all__ = ["AkidaTensorBoard", "read_scalars", "RUN_NAME"]
@@ -125,22 +126,14 @@ class AkidaTensorBoard(keras.callbacks.Callback):
 
         self.log_dir = os.fspath(log_dir)
         self.input_scaling = check_input_scaling(input_scaling, input_is_sparse)
-        if frequency != "epoch" and (isinstance(frequency, bool) or
-                                     not isinstance(frequency, int) or frequency < 1):
-            raise ValueError(f"AkidaTensorBoard: `frequency` must be 'epoch' or a positive "
-                             f"number of batches; got {frequency!r}.")
+        _check_frequency("AkidaTensorBoard", frequency)
         self.frequency = frequency
         self.input_is_sparse = bool(input_is_sparse)
         self._writer = None
         self._batches = 0
 
     def on_train_begin(self, logs=None):
-        from cnn2snn_tfmot.blocks import analyze
-
-        analysis = analyze(self.model, self.input_is_sparse)
-        if analysis.violations:
-            raise ValueError("AkidaTensorBoard needs a model that convert() accepts; this one "
-                             "breaks Akida rules:\n  - " + "\n  - ".join(analysis.violations))
+        _require_convertible("AkidaTensorBoard", self.model, self.input_is_sparse)
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, RUN_NAME))
 

@@ -410,8 +410,7 @@ def model_statistics(model, x, batch_size: int = 256, verbose: int = 0,
     batch_size = P.check_int(batch_size, "batch_size", low=1)
     verbose = P.check_int(verbose, "verbose", choices=(0, 1, 2))
     function = statistics_function(model, engine).get_concrete_function()
-    first = model.layers[0]
-    input_bits = first.parameters.input_bits if first.layer_type == "InputData" else None
+    input_bits = model._input_bits()
     progress = _progress(sample_count(x), verbose)
     totals = [_Accumulator() for _ in range(len(model.layers) + 1)]
     samples = 0

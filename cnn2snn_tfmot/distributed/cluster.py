@@ -173,6 +173,12 @@ def stop_process_group(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def _check_num_workers(num_workers) -> None:
+    """Raises ValueError unless ``num_workers`` is a positive int (bools refused)."""
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
+        raise ValueError(f"`num_workers` must be a positive int; got {num_workers!r}.")
+
+
 def run_local_workers(argv: Sequence[str], num_workers: int = 2, timeout: float = 600,
                       env: Optional[Dict[str, str]] = None, echo: bool = False,
                       ) -> List[WorkerResult]:
@@ -203,8 +209,7 @@ def run_local_workers(argv: Sequence[str], num_workers: int = 2, timeout: float 
         >>> [result.stdout.strip() for result in results]
         ["{'type': 'worker', 'index': 0}", "{'type': 'worker', 'index': 1}"]
     """
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
-        raise ValueError(f"`num_workers` must be a positive int; got {num_workers!r}.")
+    _check_num_workers(num_workers)
     if isinstance(argv, str):
         raise TypeError("`argv` must be a list of arguments (the script and its options), "
                         "not a string.")

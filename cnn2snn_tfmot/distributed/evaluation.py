@@ -72,9 +72,8 @@ def _emulator(model, engine) -> Tuple[Callable, Tuple[int, int, int], Optional[i
 
         forward = model.emulator_function(engine)
         post = _float_outputs(model)
-        first = model.layers[0]
-        bits = first.parameters.input_bits if first.layer_type == "InputData" else None
-        return (lambda images: post(forward(images))), tuple(model.input_shape), bits
+        return (lambda images: post(forward(images))), tuple(model.input_shape), \
+            model._input_bits()
     if isinstance(model, (str, os.PathLike)):
         from cnn2snn_tfmot.engine.export import SIGNATURE_KEY, load_saved_model
 

@@ -31,7 +31,7 @@ import tempfile
 import time
 from typing import List, Optional, Sequence
 
-from cnn2snn_tfmot.distributed.cluster import free_ports, stop_process_group
+from cnn2snn_tfmot.distributed.cluster import _check_num_workers, free_ports, stop_process_group
 
 __all__ = ["LocalDataService", "main"]
 
@@ -62,8 +62,7 @@ class LocalDataService:
     def __init__(self, num_workers: int = 2, processes: bool = True, timeout: float = 60):
         from cnn2snn_tfmot.tfkeras import tf
 
-        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
-            raise ValueError(f"`num_workers` must be a positive int; got {num_workers!r}.")
+        _check_num_workers(num_workers)
         service = tf.data.experimental.service
         port, *worker_ports = free_ports(1 + num_workers)
         addresses = [f"localhost:{worker_port}" for worker_port in worker_ports]

@@ -170,14 +170,15 @@ def export(keras_model, akida_model, directory, engine: Optional[str] = None) ->
         >>> sorted(paths)
         ['akida', 'emulator', 'keras']
     """
+    from cnn2snn_tfmot.saving import save_model
+
     keras_model = check_keras_model(keras_model, "keras_model")
     directory = os.path.abspath(os.fspath(directory))
     os.makedirs(directory, exist_ok=True)
     paths = {"keras": os.path.join(directory, "keras_savedmodel"),
              "akida": os.path.join(directory, "model.akida"),
              "emulator": os.path.join(directory, "emulator_savedmodel")}
-    with atomic_directory(paths["keras"]) as temporary:
-        keras_model.save(temporary, save_format="tf")
+    save_model(keras_model, paths["keras"])  # a SavedModel directory, atomically
     akida_model.save(paths["akida"])
     export_saved_model(akida_model, paths["emulator"], engine)
     return paths

@@ -30,7 +30,7 @@ import weakref
 from typing import Callable, Dict, List, Optional
 
 from cnn2snn_tfmot.akida import limits
-from cnn2snn_tfmot.engine.backend import FireSpec, check_fire
+from cnn2snn_tfmot.engine.backend import FireSpec
 from cnn2snn_tfmot.tfkeras import tf
 
 __all__ = ["probe_function", "statistics_function", "potential_register", "STATISTICS_KEYS",
@@ -50,10 +50,11 @@ _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 def _custom_fire(potentials, fire: FireSpec):
     from cnn2snn_tfmot.engine import ops
+    from cnn2snn_tfmot.engine.custom_backend import _fire_constants
 
-    threshold, act_step = check_fire(fire, int(potentials.shape[-1]))
+    threshold, act_step = _fire_constants(fire, int(potentials.shape[-1]))
     return ops.load_library().cnn2snn_tfmot_akida_fire(
-        potentials, tf.constant(threshold), tf.constant(act_step), act_bits=fire.act_bits)
+        potentials, threshold, act_step, act_bits=fire.act_bits)
 
 
 def _tf_fire(potentials, fire: FireSpec):
