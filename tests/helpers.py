@@ -167,8 +167,16 @@ def converted_cnn(seed=0, n=48):
 
 
 def write_idx(path, array):
-    """Writes a uint8 array as an IDX file (MNIST's format), as the command line reads it."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big")
-                                                         for d in array.shape)
-    with open(path, "wb") as handle:
-        handle.write(header + array.astype(np.uint8).tobytes())
+    """Writes an array as an IDX file of int32 (for int32 arrays) or uint8 (else) values,
+    gzip-compressed for a path ending in .gz: MNIST's format, as the command line reads it."""
+    import gzip
+
+    codes = {np.dtype(np.uint8): 0x08, np.dtype(np.int32): 0x0C}
+    if array.dtype not in codes:  # e.g. int64 labels: written as uint8
+        array = array.astype(np.uint8)
+    header = bytes([0, 0, codes[array.dtype], array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape)
+    data = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as handle:
+        handle.write(data)

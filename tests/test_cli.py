@@ -29,6 +29,16 @@ def files(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def quantized(files):
+    """q.h5: float.h5 quantized 4/4/8 by the command line, remembering no input scaling (made
+    here, so that each test using it also runs alone)."""
+    path = str(files / "q.h5")
+    assert main(["quantize", str(files / "float.h5"), path, "-w", "4", "-a", "4",
+                 "-i", "8"]) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
 def remembering(files):
     path = str(files / "remembering.h5")
     assert main(["quantize", str(files / "float.h5"), path, "-w", "4", "-a", "4", "-i", "8",
@@ -88,7 +98,7 @@ def test_convert_without_a_known_scaling_is_refused_with_the_fix(files, capsys):
 
 
 def test_a_remembered_scaling_is_used_and_a_contradicting_one_refused(files, remembering,
-                                                                      capsys):
+                                                                      quantized, capsys):
     from cnn2snn_tfmot import input_scaling_of, load_quantized_model
     assert input_scaling_of(load_quantized_model(remembering)) == (255.0, 0)
     output = str(files / "remembered.akida")
@@ -98,7 +108,7 @@ def test_a_remembered_scaling_is_used_and_a_contradicting_one_refused(files, rem
     x = images(8, seed=23)
     np.testing.assert_array_equal(
         AkidaModel(output).forward(x, engine="tf"),
-        convert(load_quantized_model(str(files / "q.h5")), input_scaling=(255, 0)).forward(
+        convert(load_quantized_model(quantized), input_scaling=(255, 0)).forward(
             x, engine="tf"))
     assert main(["convert", remembering, output, "--input-scaling", "1", "0"]) == 2
     assert "(1.0, 0) contradicts" in capsys.readouterr().err
@@ -248,17 +258,17 @@ def console_script():
 
 
 @pytest.mark.processes
-def test_the_console_script_prints_no_tensorflow_log_lines(files):
+def test_the_console_script_prints_no_tensorflow_log_lines(files, quantized):
     akida_path = str(files / "quiet.akida")
     from cnn2snn_tfmot import convert, load_quantized_model
-    convert(load_quantized_model(str(files / "q.h5")), input_scaling=(255, 0)).save(akida_path)
+    convert(load_quantized_model(quantized), input_scaling=(255, 0)).save(akida_path)
     environment = {k: v for k, v in os.environ.items()
                    if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_USE_LEGACY_KERAS")}
     result = subprocess.run([console_script(), "summary", akida_path], capture_output=True,
                             text=True, env=environment, timeout=300)
     assert result.returncode == 0 and "InputConvolutional" in result.stdout
     assert result.stderr == ""
-    result = subprocess.run([console_script(), "convert", str(files / "q.h5"),
+    result = subprocess.run([console_script(), "convert", quantized,
                              str(files / "y.akida")], capture_output=True, text=True,
                             env=environment, timeout=300)
     assert result.returncode == 2

@@ -6,12 +6,11 @@ import os
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot import convert, evaluate_sharded, export_saved_model, quantize, tf
+from cnn2snn_tfmot import evaluate_sharded, export_saved_model, quantize, tf
 from cnn2snn_tfmot.akida import Model
 from cnn2snn_tfmot.distributed import LocalDataService, run_local_workers
-from cnn2snn_tfmot.zoo import calibrate_batchnorm
 
-from helpers import float_cnn, images, run_python
+from helpers import converted_cnn, float_cnn, run_python
 
 COUNT = 203  # not a multiple of any batch: the last batches are partial, some replicas idle
 
@@ -19,11 +18,7 @@ COUNT = 203  # not a multiple of any batch: the last batches are partial, some r
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     directory = tmp_path_factory.mktemp("sharded")
-    x = images(COUNT, (16, 16, 1), seed=5)
-    labels = np.random.default_rng(5).integers(0, 10, COUNT).astype(np.int64)
-    model = float_cnn()
-    calibrate_batchnorm(model, x / 255)
-    akida_model = convert(quantize(model, 4, 4, 8), input_scaling=(255, 0))
+    _, akida_model, x, labels = converted_cnn(seed=5, n=COUNT)
     path = str(directory / "model.akida")
     akida_model.save(path)
     np.save(directory / "images.npy", x)

@@ -18,12 +18,11 @@ from cnn2snn_tfmot.akida import (
     FullyConnected,
     InputConvolutional,
     InputData,
-    Model,
     SeparableConvolutional,
 )
 from cnn2snn_tfmot.engine import direct, graph, ops
 
-from akida_helpers import MODEL_FACTORIES, random_input, randomize
+from akida_helpers import MODEL_FACTORIES, _build, random_input, randomize
 from chip_reference import ref_forward
 
 if not ops.is_available():  # pragma: no cover - the op library is built by `make test`
@@ -34,13 +33,6 @@ THREADS = (1, 2, 3)
 # thread per image; "1" makes every thread share each left-over image.
 SHARING = ("1", None)
 SHARING_ENV_VAR = "CNN2SNN_TFMOT_DIRECT_MACS_PER_THREAD"
-
-
-def _build(*layers):
-    model = Model()
-    for layer in layers:
-        model.add(layer)
-    return model
 
 
 def _randomized(model, seed, n=9, density=1.0):

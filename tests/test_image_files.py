@@ -1,5 +1,4 @@
 """Images from IDX, .npy / .npz files and folders of PNG / JPEG, as uint8 batches."""
-import gzip
 import os
 
 import numpy as np
@@ -8,17 +7,7 @@ import pytest
 from cnn2snn_tfmot.image_files import open_images, read_labels
 from cnn2snn_tfmot.tfkeras import tf
 
-from helpers import images
-
-
-def write_idx(path, array):
-    codes = {np.dtype(np.uint8): 0x08, np.dtype(np.int32): 0x0C}
-    header = bytes([0, 0, codes[array.dtype], array.ndim]) + b"".join(
-        int(d).to_bytes(4, "big") for d in array.shape)
-    data = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "wb") as handle:
-        handle.write(data)
+from helpers import images, write_idx
 
 
 def all_images(source, batch_size=4):
