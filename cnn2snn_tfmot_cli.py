@@ -4,7 +4,7 @@ Importing ``cnn2snn_tfmot`` imports TensorFlow (it registers the compiled ops an
 objects), which takes seconds and prints TensorFlow's log lines. This module builds the parser
 and answers ``--help`` and ``--version`` without it; only a command that needs TensorFlow
 imports the package, after silencing TensorFlow's logs (``--tf-logs`` keeps them). The commands
-themselves are in :mod:`cnn2snn_tfmot.cli`.
+themselves are in :mod:`cnn2snn_tfmot.cli.commands`.
 
 Example:
     >>> main(["--version"])  # doctest: +ELLIPSIS
@@ -285,7 +285,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     with warnings.catch_warnings():  # the filters last as long as the command
         if not args.tf_logs:
             quiet_tensorflow()
-        from cnn2snn_tfmot import cli  # imports TensorFlow: only now that a command runs
+        from cnn2snn_tfmot.cli import (
+            commands as cli,  # imports TensorFlow: only now that a command runs
+        )
 
         if not args.tf_logs:
             cli.quiet_tensorflow_loggers()

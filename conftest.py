@@ -33,7 +33,7 @@ def _float_model(keras):
 @pytest.fixture(scope="session")
 def _doctest_objects():
     from cnn2snn_tfmot import convert, keras, quantize, tf
-    from cnn2snn_tfmot.zoo import calibrate_batchnorm
+    from cnn2snn_tfmot.data.zoo import calibrate_batchnorm
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (32, 16, 16, 1)).astype(np.uint8)

@@ -1,7 +1,7 @@
 """Cost of Model.statistics next to Model.forward, and its memory on a long stream: one JSON line
 per engine.
 
-The MNIST CNN of cnn2snn_tfmot.zoo (BatchNormalization calibrated on the data, quantized 8/4/4,
+The MNIST CNN of cnn2snn_tfmot.data.zoo (BatchNormalization calibrated on the data, quantized 8/4/4,
 converted; untrained, which changes nothing to the cost) runs on the 2,000 MNIST test images
 shipped in the package, batch 256. For each engine ("custom": compiled ops, "tf": pure
 TensorFlow) it reports the best of several rounds (after a warm-up) of images/s of ``forward``
@@ -41,9 +41,9 @@ def main():
     args = parser.parse_args()
 
     from cnn2snn_tfmot import convert, quantize
-    from cnn2snn_tfmot.datasets import mnist_split
+    from cnn2snn_tfmot.data.datasets import mnist_split
+    from cnn2snn_tfmot.data.zoo import calibrate_batchnorm, mnist_cnn
     from cnn2snn_tfmot.engine import ops
-    from cnn2snn_tfmot.zoo import calibrate_batchnorm, mnist_cnn
 
     _, (images, _) = mnist_split()
     model = mnist_cnn()

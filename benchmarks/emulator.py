@@ -1,6 +1,6 @@
 """Emulator speed and memory: one JSON line per model.
 
-For each model (the MNIST CNN and a CIFAR-size 4-block separable CNN of cnn2snn_tfmot.zoo),
+For each model (the MNIST CNN and a CIFAR-size 4-block separable CNN of cnn2snn_tfmot.data.zoo),
 quantized 8/4/4 and converted, it measures images/s at batch 1 and batch 256 of:
 
 * ``custom``: ``Model.forward(x, batch_size=len(x))`` with the default engine (the direct
@@ -109,9 +109,9 @@ def prepare(name, directory):
 
     import cnn2snn_tfmot  # noqa: F401
     from cnn2snn_tfmot import convert, quantize
-    from cnn2snn_tfmot.datasets import mnist_split
+    from cnn2snn_tfmot.data.datasets import mnist_split
+    from cnn2snn_tfmot.data.zoo import calibrate_batchnorm, cifar_separable_cnn, mnist_cnn
     from cnn2snn_tfmot.tfkeras import keras
-    from cnn2snn_tfmot.zoo import calibrate_batchnorm, cifar_separable_cnn, mnist_cnn
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

@@ -1,7 +1,7 @@
 """Hardware-exact QAT against standard QAT on the 10-layer network: one JSON line per setting.
 
 For each activation bitwidth (4 and 2 by default): the float network of
-``cnn2snn_tfmot.zoo.deep_separable_cnn`` (2 convolutions, 7 separable convolutions, dense;
+``cnn2snn_tfmot.data.zoo.deep_separable_cnn`` (2 convolutions, 7 separable convolutions, dense;
 BatchNorm momentum 0.9, gammas kept >= 1e-2) trains ``--epochs`` epochs on the first 8,000 MNIST
 images (shipped with the package), is quantized (4-bit weights, 8-bit input weights), then:
 
@@ -35,8 +35,8 @@ from cnn2snn_tfmot import (
     keras,
     quantize,
 )
-from cnn2snn_tfmot.datasets import mnist_split
-from cnn2snn_tfmot.zoo import deep_separable_cnn
+from cnn2snn_tfmot.data.datasets import mnist_split
+from cnn2snn_tfmot.data.zoo import deep_separable_cnn
 
 SCALING = (255, 0)
 

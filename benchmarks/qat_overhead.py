@@ -1,6 +1,6 @@
 """Training-step time of quantization-aware training against float training (one JSON line).
 
-Three versions of the MNIST CNN (cnn2snn_tfmot.zoo.mnist_cnn), trained on the same batches in
+Three versions of the MNIST CNN (cnn2snn_tfmot.data.zoo.mnist_cnn), trained on the same batches in
 one run: the float model, the seed-style quantized model made by quantize(model, 4, 4, 8), and
 the TFMOT-annotated model (Akida QuantizeConfigs + quantize_apply, BatchNormalization left as
 float layers, as TFMOT users build it). Each is timed over the same number of steps after a
@@ -21,11 +21,11 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 
 import cnn2snn_tfmot  # noqa: F401  (first: Keras 2)
-from cnn2snn_tfmot import quantization_ops as qops
 from cnn2snn_tfmot import quantize
-from cnn2snn_tfmot import quantize_configs as qc
+from cnn2snn_tfmot.data.zoo import mnist_cnn
+from cnn2snn_tfmot.quantization import quantizers as qops
+from cnn2snn_tfmot.quantization import tfmot as qc
 from cnn2snn_tfmot.tfkeras import keras, tf
-from cnn2snn_tfmot.zoo import mnist_cnn
 
 L = keras.layers
 

@@ -96,8 +96,8 @@ def prepare(path):
 
     import cnn2snn_tfmot  # noqa: F401
     from cnn2snn_tfmot import convert, keras, quantize
-    from cnn2snn_tfmot.datasets import mnist_split
-    from cnn2snn_tfmot.zoo import calibrate_batchnorm, mnist_cnn
+    from cnn2snn_tfmot.data.datasets import mnist_split
+    from cnn2snn_tfmot.data.zoo import calibrate_batchnorm, mnist_cnn
 
     keras.utils.set_random_seed(0)
     (images, _), _ = mnist_split()

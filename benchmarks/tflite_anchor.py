@@ -1,6 +1,6 @@
 """The emulator against TensorFlow Lite's int8 kernels: one JSON line per input size.
 
-The network is the zoo's AkidaNet-like model (``cnn2snn_tfmot.zoo.akidanet_like``, width 0.5,
+The network is the zoo's AkidaNet-like model (``cnn2snn_tfmot.data.zoo.akidanet_like``, width 0.5,
 1000 classes) with random weights, BatchNormalization calibrated on the input batch, quantized
 4/4/8 and converted (``input_scaling=(255, 0)``). Inputs are random uint8 images (no ImageNet
 data here). For each size (64, 128, 160, 224 by default) and batch (1 and 32) it measures
@@ -150,8 +150,8 @@ def prepare(size, width, directory, seed=0):
 
     import cnn2snn_tfmot  # noqa: F401
     from cnn2snn_tfmot import convert, quantize
+    from cnn2snn_tfmot.data.zoo import akidanet_like, calibrate_batchnorm
     from cnn2snn_tfmot.tfkeras import keras, tf
-    from cnn2snn_tfmot.zoo import akidanet_like, calibrate_batchnorm
 
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)

@@ -18,42 +18,46 @@ __version__ = "0.2.0"
 # First: sets TF_USE_LEGACY_KERAS before TensorFlow is imported.
 from cnn2snn_tfmot.tfkeras import keras, tf  # noqa: I001
 
-from cnn2snn_tfmot import (akida, datasets, distributed, plots, quantization_layers,
-                           quantization_ops, quantize_configs, registry, zoo)
-from cnn2snn_tfmot.adapting import adapt
-from cnn2snn_tfmot.callbacks import (AkidaRegisterWarning, GammaClipping, MinValueConstraint,
+from cnn2snn_tfmot import akida, distributed, quantization_layers, quantization_ops
+from cnn2snn_tfmot.data import datasets
+from cnn2snn_tfmot.inspection import plots
+from cnn2snn_tfmot.quantization import tfmot as quantize_configs
+from cnn2snn_tfmot.quantization import layer_table as registry
+from cnn2snn_tfmot.data import zoo
+from cnn2snn_tfmot.rewriting.adapting import adapt
+from cnn2snn_tfmot.training.callbacks import (AkidaRegisterWarning, GammaClipping, MinValueConstraint,
                                      ScaleFactorMonitor, add_gamma_constraint)
-from cnn2snn_tfmot.compatibility import AkidaChipWarning, check_model_compatibility
-from cnn2snn_tfmot.converter import convert
+from cnn2snn_tfmot.conversion.compatibility import AkidaChipWarning, check_model_compatibility
+from cnn2snn_tfmot.conversion.converter import convert
 from cnn2snn_tfmot.distributed import (ChiefOnly, evaluate_sharded, is_chief,
                                        synchronize_batchnorm)
-from cnn2snn_tfmot.engine.export import (EmulatorLoadError, export, export_saved_model,
+from cnn2snn_tfmot.conversion.export import (EmulatorLoadError, export, export_saved_model,
                                          load_saved_model)
 from cnn2snn_tfmot.engine.ops import is_available as _ops_available
-from cnn2snn_tfmot.exact_training import hardware_exact
-from cnn2snn_tfmot.input_scaling import InputScaling, InputScalingWarning, input_scaling_of
+from cnn2snn_tfmot.training.exact import hardware_exact
+from cnn2snn_tfmot.quantization.input_scaling import InputScaling, InputScalingWarning, input_scaling_of
 from cnn2snn_tfmot.keras3 import Keras3IntakeError, from_keras3
-from cnn2snn_tfmot.quantization import create_trainable_quantizer_model, quantize, quantize_layer
-from cnn2snn_tfmot.quantization_layers import (ActivationDiscreteRelu, QuantizedActivation,
+from cnn2snn_tfmot.rewriting.quantizing import create_trainable_quantizer_model, quantize, quantize_layer
+from cnn2snn_tfmot.quantization.layers import (ActivationDiscreteRelu, QuantizedActivation,
                                                QuantizedConv2D, QuantizedDense,
                                                QuantizedDepthwiseConv2D, QuantizedReLU,
                                                QuantizedSeparableConv2D)
-from cnn2snn_tfmot.quantization_ops import (LinearWeightQuantizer, MaxPerAxisQuantizer,
+from cnn2snn_tfmot.quantization.quantizers import (LinearWeightQuantizer, MaxPerAxisQuantizer,
                                             MaxQuantizer, StdWeightQuantizer,
                                             TrainableStdWeightQuantizer,
                                             TrainableWeightQuantizer, WeightFloat,
                                             WeightQuantizer, WeightQuantizerBase)
-from cnn2snn_tfmot.quantize_configs import (ActivationQuantizer, AkidaQuantizeScheme,
+from cnn2snn_tfmot.quantization.tfmot import (ActivationQuantizer, AkidaQuantizeScheme,
                                             Conv2DQuantizeConfig, DenseQuantizeConfig,
                                             DepthwiseConv2DQuantizeConfig, ReLUQuantizeConfig,
                                             SeparableConv2DQuantizeConfig, quantize_scope)
-from cnn2snn_tfmot.rewrites import Change, Changes
-from cnn2snn_tfmot.rules import IncompatibleModelError
-from cnn2snn_tfmot.sanitizing import sanitize
-from cnn2snn_tfmot.saving import load_partial_weights, load_quantized_model
-from cnn2snn_tfmot.tensorboard import AkidaTensorBoard
-from cnn2snn_tfmot.html_report import report
-from cnn2snn_tfmot.transforms import merge_separable_conv
+from cnn2snn_tfmot.rewriting.chain import Change, Changes
+from cnn2snn_tfmot.chip.rules import IncompatibleModelError
+from cnn2snn_tfmot.rewriting.sanitizing import sanitize
+from cnn2snn_tfmot.quantization.saving import load_partial_weights, load_quantized_model
+from cnn2snn_tfmot.training.tensorboard import AkidaTensorBoard
+from cnn2snn_tfmot.inspection.html_report import report
+from cnn2snn_tfmot.rewriting.transforms import merge_separable_conv
 
 __all__ = [
     # the Keras and TensorFlow the package uses

@@ -73,7 +73,7 @@ def _activation_layer(config: dict) -> Tuple[type, dict]:
 
 
 #: Keras 3 class name -> its translation. The layer types cnn2snn_tfmot takes to Akida (see
-#: :mod:`cnn2snn_tfmot.registry`), the identities and padding that ``sanitize`` rewrites.
+#: :mod:`cnn2snn_tfmot.quantization.layer_table`), the identities and padding that ``sanitize`` rewrites.
 TRANSLATIONS: Dict[str, Translation] = {
     "Conv2D": Translation(L.Conv2D),
     "DepthwiseConv2D": Translation(L.DepthwiseConv2D, weights={"kernel": "depthwise_kernel"}),

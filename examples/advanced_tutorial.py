@@ -62,8 +62,8 @@ model_keras = Sequential([
 model_keras.summary()
 print(f"Total params (native Keras model): {model_keras.count_params():,}")
 
-from cnn2snn_tfmot import quantization_layers as qlayers
-from cnn2snn_tfmot import quantization_ops as qops
+from cnn2snn_tfmot.quantization import layers as qlayers
+from cnn2snn_tfmot.quantization import quantizers as qops
 
 # Prepare weight quantizers
 q1 = qops.MaxQuantizer(bitwidth=8)

@@ -25,9 +25,9 @@ from cnn2snn_tfmot import (
     convert,
     quantize,
 )
-from cnn2snn_tfmot.datasets import mnist_split
+from cnn2snn_tfmot.data.datasets import mnist_split
+from cnn2snn_tfmot.data.zoo import calibrate_batchnorm
 from cnn2snn_tfmot.tfkeras import keras, tf
-from cnn2snn_tfmot.zoo import calibrate_batchnorm
 
 SIZE = 64
 

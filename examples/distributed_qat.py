@@ -42,9 +42,9 @@ from cnn2snn_tfmot import (
     synchronize_batchnorm,
     tf,
 )
-from cnn2snn_tfmot.datasets import mnist_split
+from cnn2snn_tfmot.data.datasets import mnist_split
+from cnn2snn_tfmot.data.zoo import calibrate_batchnorm, mnist_cnn
 from cnn2snn_tfmot.distributed import WorkerError, run_local_workers
-from cnn2snn_tfmot.zoo import calibrate_batchnorm, mnist_cnn
 
 GLOBAL_BATCH = 64
 

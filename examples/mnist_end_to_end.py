@@ -1,6 +1,6 @@
 """MNIST end to end: float CNN -> quantized (8/4/4) -> QAT -> Akida model -> emulator -> export.
 
-Uses the MNIST test set shipped in the package (cnn2snn_tfmot.datasets): the first 8,000 images
+Uses the MNIST test set shipped in the package (cnn2snn_tfmot.data.datasets): the first 8,000 images
 train, the last 2,000 test. Prints a table of float / quantized Keras / Akida accuracy and the
 Keras-vs-Akida argmax agreement and the per-layer statistics of the Akida model, and writes the
 quantized Keras model, the Akida model, the emulator SavedModel and an HTML report to
@@ -26,9 +26,9 @@ from cnn2snn_tfmot import (
     quantize,
     report,
 )
-from cnn2snn_tfmot.datasets import mnist_split
+from cnn2snn_tfmot.data.datasets import mnist_split
+from cnn2snn_tfmot.data.zoo import mnist_cnn
 from cnn2snn_tfmot.tfkeras import keras
-from cnn2snn_tfmot.zoo import mnist_cnn
 
 
 def step(message):

@@ -41,8 +41,8 @@ def _strategy(name):
 
 def prepare(out):
     from cnn2snn_tfmot import keras
-    from cnn2snn_tfmot.datasets import mnist_split
-    from cnn2snn_tfmot.zoo import calibrate_batchnorm, mnist_cnn
+    from cnn2snn_tfmot.data.datasets import mnist_split
+    from cnn2snn_tfmot.data.zoo import calibrate_batchnorm, mnist_cnn
 
     (images, labels), _ = mnist_split()
     keras.utils.set_random_seed(0)
@@ -183,8 +183,8 @@ def train(out, strategy_name, steps, batch, kinds, optimizer_name, tag):
         keras,
         tf,
     )
-    from cnn2snn_tfmot.blocks import analyze
-    from cnn2snn_tfmot.datasets import mnist_split
+    from cnn2snn_tfmot.conversion.blocks import analyze
+    from cnn2snn_tfmot.data.datasets import mnist_split
 
     strategy = _strategy(strategy_name)
     chief = is_chief(strategy)

@@ -9,10 +9,10 @@ import pytest
 from tensorflow_model_optimization.quantization.keras import quantize_annotate_layer as annotate
 from tensorflow_model_optimization.quantization.keras import quantize_apply
 
-from cnn2snn_tfmot import quantization_layers as qlayers
-from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot import quantize_configs as qc
 from cnn2snn_tfmot.akida import import_akida
+from cnn2snn_tfmot.quantization import layers as qlayers
+from cnn2snn_tfmot.quantization import quantizers as qops
+from cnn2snn_tfmot.quantization import tfmot as qc
 from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers
@@ -141,7 +141,7 @@ def adapted_to_akida(model, seed=0):
     adapted model's BatchNorm statistics are calibrated on random images first (a stand-in for
     fine-tuning: the defaults, mean 0 and variance 1, say nothing of the activations)."""
     from cnn2snn_tfmot import adapt, check_model_compatibility, convert, quantize
-    from cnn2snn_tfmot.zoo import calibrate_batchnorm
+    from cnn2snn_tfmot.data.zoo import calibrate_batchnorm
 
     adapted, changes = adapt(model)
     shape = tuple(adapted.inputs[0].shape[1:])
@@ -156,7 +156,7 @@ def converted_cnn(seed=0, n=48):
     """(quantized Keras model, its Akida model, uint8 images, labels) of ``float_cnn`` with
     calibrated BatchNormalization, input_scaling (255, 0): for the inspection tools."""
     from cnn2snn_tfmot import convert, quantize
-    from cnn2snn_tfmot.zoo import calibrate_batchnorm
+    from cnn2snn_tfmot.data.zoo import calibrate_batchnorm
 
     model = float_cnn()
     x = images(n, seed=seed)

@@ -11,8 +11,8 @@ from cnn2snn_tfmot.akida import (
     Padding,
     PoolType,
     SeparableConvolutional,
-    limits,
 )
+from cnn2snn_tfmot.chip import limits
 
 
 def _model(*layers):

@@ -1,6 +1,6 @@
 """The blocks of a Keras model and the Akida layers they become."""
 from cnn2snn_tfmot import quantize
-from cnn2snn_tfmot.block_summary import block_summary_lines
+from cnn2snn_tfmot.conversion.block_summary import block_summary_lines
 from cnn2snn_tfmot.tfkeras import keras
 
 from helpers import float_cnn, set_bn

@@ -6,17 +6,17 @@ import warnings
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot import quantization_layers as qlayers
-from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot.callbacks import (
+from cnn2snn_tfmot.conversion.converter import convert
+from cnn2snn_tfmot.quantization import layers as qlayers
+from cnn2snn_tfmot.quantization import quantizers as qops
+from cnn2snn_tfmot.tfkeras import keras
+from cnn2snn_tfmot.training.callbacks import (
     AkidaRegisterWarning,
     GammaClipping,
     MinValueConstraint,
     ScaleFactorMonitor,
     add_gamma_constraint,
 )
-from cnn2snn_tfmot.converter import convert
-from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers
 

@@ -9,7 +9,7 @@ import pytest
 
 import cnn2snn_tfmot_cli
 from cnn2snn_tfmot.akida import Model as AkidaModel
-from cnn2snn_tfmot.cli import main
+from cnn2snn_tfmot.cli.commands import main
 from cnn2snn_tfmot.tfkeras import keras, tf
 
 from helpers import AKIDA, REPO, float_cnn, images, set_bn, write_idx
@@ -69,7 +69,7 @@ def test_quantize_check_convert_summary_export(files, capsys):
         assert status == 2 and "pip install akida" in capsys.readouterr().err
     x = images(8, seed=22)
     from cnn2snn_tfmot import load_quantized_model
-    from cnn2snn_tfmot.converter import convert
+    from cnn2snn_tfmot.conversion.converter import convert
     expected = convert(load_quantized_model(quantized), input_scaling=(255, 0))
     np.testing.assert_array_equal(AkidaModel(output).forward(x, engine="tf"),
                                   expected.forward(x, engine="tf"))
@@ -280,6 +280,6 @@ def test_the_console_script_prints_no_tensorflow_log_lines(files, quantized):
 
 
 def test_python_dash_m_runs_the_same_command_line(python_runner):
-    result = python_runner(["-m", "cnn2snn_tfmot.cli", "--help"])
+    result = python_runner(["-m", "cnn2snn_tfmot.cli.commands", "--help"])
     assert result.returncode == 0 and "evaluate" in result.stdout and "convert" in result.stdout
     assert os.path.isfile(os.path.join(REPO, "cnn2snn_tfmot_cli.py"))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cnn2snn_tfmot import tf
-from cnn2snn_tfmot.comparison import Comparison, compare
+from cnn2snn_tfmot.inspection.comparison import Comparison, compare
 
 from helpers import converted_cnn
 

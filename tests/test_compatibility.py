@@ -3,11 +3,11 @@ import warnings
 
 import pytest
 
-from cnn2snn_tfmot import quantization_layers as qlayers
-from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot.compatibility import AkidaChipWarning, check_model_compatibility
-from cnn2snn_tfmot.converter import convert
-from cnn2snn_tfmot.rules import IncompatibleModelError
+from cnn2snn_tfmot.chip.rules import IncompatibleModelError
+from cnn2snn_tfmot.conversion.compatibility import AkidaChipWarning, check_model_compatibility
+from cnn2snn_tfmot.conversion.converter import convert
+from cnn2snn_tfmot.quantization import layers as qlayers
+from cnn2snn_tfmot.quantization import quantizers as qops
 from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers

@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 import tensorflow_model_optimization as tfmot
 
-from cnn2snn_tfmot import quantization_layers as qlayers
-from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot import quantize_configs as qc
 from cnn2snn_tfmot.akida import Model as AkidaModel
-from cnn2snn_tfmot.blocks import analyze
-from cnn2snn_tfmot.converter import convert
-from cnn2snn_tfmot.quantization import quantize, quantize_layer
-from cnn2snn_tfmot.registers import block_registers
-from cnn2snn_tfmot.rules import IncompatibleModelError
+from cnn2snn_tfmot.chip.rules import IncompatibleModelError
+from cnn2snn_tfmot.conversion.blocks import analyze
+from cnn2snn_tfmot.conversion.converter import convert
+from cnn2snn_tfmot.conversion.registers import block_registers
+from cnn2snn_tfmot.quantization import layers as qlayers
+from cnn2snn_tfmot.quantization import quantizers as qops
+from cnn2snn_tfmot.quantization import tfmot as qc
+from cnn2snn_tfmot.rewriting.quantizing import quantize, quantize_layer
 from cnn2snn_tfmot.tfkeras import keras
 
 from helpers import float_cnn, images, set_bn
@@ -106,7 +106,7 @@ def test_tfmot_model_converts_like_its_seed_twin():
         qlayers.ActivationDiscreteRelu(1, name="relu2"), L.Flatten(name="flat"),
         qlayers.QuantizedDense(5, quantizer=qops.TrainableStdWeightQuantizer(bitwidth=4),
                                name="dense")])
-    from cnn2snn_tfmot.saving import load_partial_weights
+    from cnn2snn_tfmot.quantization.saving import load_partial_weights
     load_partial_weights(seed_twin, qat)
     separable = seed_twin.get_layer("dw")
     separable.depthwise_kernel.assign(qat.get_layer("quant_dw").layer.depthwise_kernel)
@@ -259,8 +259,8 @@ def test_converted_model_runs_bit_exactly_on_brainchips_runtime(akida_runtime):
 
 @pytest.mark.parametrize("name", ["mnist_cnn", "cifar_separable_cnn"])
 def test_zoo_models_convert(name):
-    from cnn2snn_tfmot import zoo
-    from cnn2snn_tfmot.compatibility import check_model_compatibility
+    from cnn2snn_tfmot.conversion.compatibility import check_model_compatibility
+    from cnn2snn_tfmot.data import zoo
 
     model = getattr(zoo, name)()
     shape = (64,) + tuple(model.inputs[0].shape[1:])

@@ -1,10 +1,10 @@
-"""Datasets read from files (cnn2snn_tfmot.datafiles): .npy (memory-mapped), .npz, TFRecord."""
+"""Datasets read from files (cnn2snn_tfmot.data.datafiles): .npy (memory-mapped), .npz, TFRecord."""
 import numpy as np
 import pytest
 
 from cnn2snn_tfmot import convert, evaluate_sharded, quantize, tf
-from cnn2snn_tfmot.datafiles import DataFileError, open_dataset
-from cnn2snn_tfmot.zoo import calibrate_batchnorm
+from cnn2snn_tfmot.data.datafiles import DataFileError, open_dataset
+from cnn2snn_tfmot.data.zoo import calibrate_batchnorm
 
 from helpers import float_cnn, images
 

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot.datasets import (
+from cnn2snn_tfmot.data.datasets import (
     DEFAULT_MNIST_DIR,
     IdxFormatError,
     load_mnist,

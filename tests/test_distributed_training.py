@@ -173,7 +173,7 @@ def reference(tmp_path_factory):
 def _compare(out, strategy, kinds):
     """{kind: (largest weight difference, Akida argmax agreement, identical integers)}."""
     from cnn2snn_tfmot.akida import Model
-    from cnn2snn_tfmot.datasets import mnist_split
+    from cnn2snn_tfmot.data.datasets import mnist_split
 
     _, (images, _) = mnist_split()
     figures = {}

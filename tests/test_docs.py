@@ -84,8 +84,8 @@ def test_every_public_function_and_class_has_an_api_page():
         if members is not None and name not in members:
             missing.append(f"{name} ({value.__module__})")
     assert not missing, f"public names without an API page: {missing}"
-    for module in ("cnn2snn_tfmot.plots", "cnn2snn_tfmot.datasets", "cnn2snn_tfmot.zoo",
-                   "cnn2snn_tfmot.registry", "cnn2snn_tfmot.akida.statistics"):
+    for module in ("cnn2snn_tfmot.inspection.plots", "cnn2snn_tfmot.data.datasets", "cnn2snn_tfmot.data.zoo",
+                   "cnn2snn_tfmot.quantization.layer_table", "cnn2snn_tfmot.akida.statistics"):
         assert directives.get(module, []) is None, module
 
 
@@ -111,6 +111,6 @@ def test_the_package_names_a_page_uses_exist(page):
                 else:
                     value = getattr(value, part)
         for function in re.findall(r"\bplots\.(\w+)\(", block):
-            assert function in cnn2snn_tfmot.plots.__all__, f"{page}: plots.{function}"
+            assert function in cnn2snn_tfmot.inspection.plots.__all__, f"{page}: plots.{function}"
         for method in re.findall(r"\bakida_model\.(\w+)\(", block):
             assert hasattr(cnn2snn_tfmot.akida.Model, method), f"{page}: Model.{method}"

@@ -282,8 +282,8 @@ def test_concurrent_calls_from_python_threads():
 def test_akidanet_like_end_to_end():
     """The zoo's AkidaNet-like network, quantized 4/4/8 and converted: direct == graphs."""
     from cnn2snn_tfmot import convert, quantize
+    from cnn2snn_tfmot.data.zoo import akidanet_like, calibrate_batchnorm
     from cnn2snn_tfmot.tfkeras import keras
-    from cnn2snn_tfmot.zoo import akidanet_like, calibrate_batchnorm
 
     keras.utils.set_random_seed(3)
     images = np.random.default_rng(3).integers(0, 256, (8, 64, 64, 3)).astype(np.uint8)

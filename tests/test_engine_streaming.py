@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot.converter import convert
-from cnn2snn_tfmot.quantization import quantize
+from cnn2snn_tfmot.conversion.converter import convert
+from cnn2snn_tfmot.rewriting.quantizing import quantize
 
 from helpers import float_cnn, images
 

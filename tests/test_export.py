@@ -6,9 +6,9 @@ import pytest
 
 from cnn2snn_tfmot import load_quantized_model
 from cnn2snn_tfmot.akida import Model as AkidaModel
-from cnn2snn_tfmot.converter import convert
-from cnn2snn_tfmot.engine.export import export, export_saved_model, load_saved_model
-from cnn2snn_tfmot.quantization import quantize
+from cnn2snn_tfmot.conversion.converter import convert
+from cnn2snn_tfmot.conversion.export import export, export_saved_model, load_saved_model
+from cnn2snn_tfmot.rewriting.quantizing import quantize
 
 from helpers import float_cnn, images, set_bn
 

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot.image_files import open_images, read_labels
+from cnn2snn_tfmot.data.image_files import open_images, read_labels
 from cnn2snn_tfmot.tfkeras import tf
 
 from helpers import images, write_idx

@@ -15,8 +15,8 @@ from cnn2snn_tfmot import (
     load_quantized_model,
     quantize,
 )
-from cnn2snn_tfmot.blocks import analyze
-from cnn2snn_tfmot.input_scaling import resolve_input_scaling
+from cnn2snn_tfmot.conversion.blocks import analyze
+from cnn2snn_tfmot.quantization.input_scaling import resolve_input_scaling
 from cnn2snn_tfmot.tfkeras import keras
 
 from helpers import float_cnn, images, make_qat_model, set_bn
@@ -153,7 +153,7 @@ def tfmot_model(*first):
     from tensorflow_model_optimization.quantization.keras import quantize_annotate_layer
 
     from cnn2snn_tfmot import Conv2DQuantizeConfig, DenseQuantizeConfig, ReLUQuantizeConfig
-    from cnn2snn_tfmot.quantization_ops import MaxPerAxisQuantizer
+    from cnn2snn_tfmot.quantization.quantizers import MaxPerAxisQuantizer
 
     annotated = keras.Sequential([
         keras.Input((8, 8, 1)), *first,

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import cnn2snn_tfmot
-from cnn2snn_tfmot import Keras3IntakeError, from_keras3, load_quantized_model, registry
+from cnn2snn_tfmot import Keras3IntakeError, from_keras3, load_quantized_model
 from cnn2snn_tfmot.keras3 import TRANSLATIONS, is_keras3_file
+from cnn2snn_tfmot.quantization import layer_table as registry
 from cnn2snn_tfmot.tfkeras import keras
 
 keras3 = pytest.importorskip("keras")

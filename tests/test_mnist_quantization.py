@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot.converter import convert
-from cnn2snn_tfmot.datasets import mnist_split
-from cnn2snn_tfmot.quantization import quantize
+from cnn2snn_tfmot.conversion.converter import convert
+from cnn2snn_tfmot.data.datasets import mnist_split
+from cnn2snn_tfmot.data.zoo import mnist_cnn
+from cnn2snn_tfmot.rewriting.quantizing import quantize
 from cnn2snn_tfmot.tfkeras import keras
-from cnn2snn_tfmot.zoo import mnist_cnn
 
 
 def accuracy(model, x, y):

@@ -68,13 +68,13 @@ def test_every_reference_to_the_chip_spec_points_to_the_repository_copy():
 
 def test_mnist_ships_inside_the_package():
     import cnn2snn_tfmot
-    from cnn2snn_tfmot.datasets import DEFAULT_MNIST_DIR
+    from cnn2snn_tfmot.data.datasets import DEFAULT_MNIST_DIR
 
     package = os.path.dirname(cnn2snn_tfmot.__file__)
     assert os.path.commonpath([package, DEFAULT_MNIST_DIR]) == package
     config = configparser.ConfigParser()
     config.read(os.path.join(REPO, "setup.cfg"))
-    assert "data/mnist/*.gz" in config["options.package_data"]["cnn2snn_tfmot"]
+    assert "mnist/*.gz" in config["options.package_data"]["cnn2snn_tfmot.data"]
 
 
 def test_no_benchmark_shadows_a_standard_module():

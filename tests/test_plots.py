@@ -1,4 +1,4 @@
-"""cnn2snn_tfmot.plots: every figure renders with the Agg backend, and what it draws (axes,
+"""cnn2snn_tfmot.inspection.plots: every figure renders with the Agg backend, and what it draws (axes,
 bars, lines) is checked against the numbers it shows, computed directly."""
 import sys
 
@@ -9,14 +9,9 @@ pytest.importorskip("matplotlib")
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from cnn2snn_tfmot import (
-    ActivationDiscreteRelu,
-    MaxQuantizer,
-    ScaleFactorMonitor,
-    keras,
-    plots,
-)
-from cnn2snn_tfmot.comparison import compare
+from cnn2snn_tfmot import ActivationDiscreteRelu, MaxQuantizer, ScaleFactorMonitor, keras
+from cnn2snn_tfmot.inspection import plots
+from cnn2snn_tfmot.inspection.comparison import compare
 
 from helpers import annotated_and_seed_models, converted_cnn, make_qat_model
 

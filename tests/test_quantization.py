@@ -2,10 +2,14 @@
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot import quantization_layers as qlayers
-from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot.quantization import create_trainable_quantizer_model, quantize, quantize_layer
-from cnn2snn_tfmot.saving import load_partial_weights
+from cnn2snn_tfmot.quantization import layers as qlayers
+from cnn2snn_tfmot.quantization import quantizers as qops
+from cnn2snn_tfmot.quantization.saving import load_partial_weights
+from cnn2snn_tfmot.rewriting.quantizing import (
+    create_trainable_quantizer_model,
+    quantize,
+    quantize_layer,
+)
 from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot import quantization_ops as qops
+from cnn2snn_tfmot.quantization import quantizers as qops
 from cnn2snn_tfmot.tfkeras import keras, tf
 
 BITWIDTHS = range(2, 9)
@@ -240,7 +240,7 @@ def test_activation_bitwidth_errors(bad):
 def test_trainable_quantizers_are_never_merged_by_keras_serialization(tmp_path):
     """Keras's SavedModel loader shares objects it can hash; a trainable quantizer owns a
     variable, so two of the same configuration must stay two (regression test)."""
-    from cnn2snn_tfmot import quantization_layers as qlayers
+    from cnn2snn_tfmot.quantization import layers as qlayers
     from cnn2snn_tfmot.tfkeras import keras
 
     model = keras.Sequential([

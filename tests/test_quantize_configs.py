@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import tensorflow_model_optimization as tfmot
 
-from cnn2snn_tfmot import quantization_layers as qlayers
-from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot import quantize_configs as qc
-from cnn2snn_tfmot.saving import load_partial_weights
+from cnn2snn_tfmot.quantization import layers as qlayers
+from cnn2snn_tfmot.quantization import quantizers as qops
+from cnn2snn_tfmot.quantization import tfmot as qc
+from cnn2snn_tfmot.quantization.saving import load_partial_weights
 from cnn2snn_tfmot.tfkeras import keras
 
 from helpers import annotated_and_seed_models, make_qat_model, randomize_batchnorm

@@ -7,10 +7,10 @@ import zlib
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot import quantization_layers as qlayers
-from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot.blocks import akida_kind, analyze
-from cnn2snn_tfmot.registers import block_inputs, block_registers, register_tensors
+from cnn2snn_tfmot.conversion.blocks import akida_kind, analyze
+from cnn2snn_tfmot.conversion.registers import block_inputs, block_registers, register_tensors
+from cnn2snn_tfmot.quantization import layers as qlayers
+from cnn2snn_tfmot.quantization import quantizers as qops
 from cnn2snn_tfmot.tfkeras import keras, tf
 
 L = keras.layers

@@ -10,11 +10,11 @@ from cnn2snn_tfmot import (
     convert,
     quantize,
     quantize_scope,
-    registry,
 )
-from cnn2snn_tfmot.blocks import analyze
-from cnn2snn_tfmot.quantization_layers import QuantizedLayerMixin, as_weight_quantizer
-from cnn2snn_tfmot.quantize_configs import NeuralQuantizeConfig
+from cnn2snn_tfmot.conversion.blocks import analyze
+from cnn2snn_tfmot.quantization import layer_table as registry
+from cnn2snn_tfmot.quantization.layers import QuantizedLayerMixin, as_weight_quantizer
+from cnn2snn_tfmot.quantization.tfmot import NeuralQuantizeConfig
 from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers

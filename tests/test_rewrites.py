@@ -1,6 +1,6 @@
 """The change records and the chain that sanitize and adapt edit."""
 from cnn2snn_tfmot import Change, Changes
-from cnn2snn_tfmot.rewrites import Chain
+from cnn2snn_tfmot.rewriting.chain import Chain
 from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers

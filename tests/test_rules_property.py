@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnn2snn_tfmot import check_model_compatibility, convert
-from cnn2snn_tfmot import quantization_layers as qlayers
-from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot.compatibility import AkidaChipWarning
-from cnn2snn_tfmot.rules import IncompatibleModelError
+from cnn2snn_tfmot.chip.rules import IncompatibleModelError
+from cnn2snn_tfmot.conversion.compatibility import AkidaChipWarning
+from cnn2snn_tfmot.quantization import layers as qlayers
+from cnn2snn_tfmot.quantization import quantizers as qops
 from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers

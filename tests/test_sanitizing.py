@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from cnn2snn_tfmot import InputScaling, quantize, sanitize
-from cnn2snn_tfmot.sanitizing import same_padding
+from cnn2snn_tfmot.rewriting.sanitizing import same_padding
 from cnn2snn_tfmot.tfkeras import keras
 
 from helpers import float_cnn, set_bn

@@ -4,9 +4,9 @@ import os
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot import quantization_layers as qlayers
-from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot.saving import load_partial_weights, load_quantized_model
+from cnn2snn_tfmot.quantization import layers as qlayers
+from cnn2snn_tfmot.quantization import quantizers as qops
+from cnn2snn_tfmot.quantization.saving import load_partial_weights, load_quantized_model
 from cnn2snn_tfmot.tfkeras import keras
 
 from helpers import annotated_and_seed_models, make_qat_model, randomize_batchnorm

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from cnn2snn_tfmot import AkidaTensorBoard, keras, tf
-from cnn2snn_tfmot.callbacks import register_margin
-from cnn2snn_tfmot.compatibility import checked_blocks
-from cnn2snn_tfmot.tensorboard import RUN_NAME, histogram_buckets, read_scalars
+from cnn2snn_tfmot.conversion.compatibility import checked_blocks
+from cnn2snn_tfmot.training.callbacks import register_margin
+from cnn2snn_tfmot.training.tensorboard import RUN_NAME, histogram_buckets, read_scalars
 
 from helpers import converted_cnn
 

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot import quantization_layers as qlayers
-from cnn2snn_tfmot import quantization_ops as qops
-from cnn2snn_tfmot.quantization import quantize
+from cnn2snn_tfmot.quantization import layers as qlayers
+from cnn2snn_tfmot.quantization import quantizers as qops
+from cnn2snn_tfmot.rewriting.quantizing import quantize
+from cnn2snn_tfmot.rewriting.transforms import merge_separable_conv, model_chain
 from cnn2snn_tfmot.tfkeras import keras
-from cnn2snn_tfmot.transforms import merge_separable_conv, model_chain
 
 L = keras.layers
 

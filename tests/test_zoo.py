@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
+from cnn2snn_tfmot.data.zoo import akidanet_like, calibrate_batchnorm
 from cnn2snn_tfmot.tfkeras import keras
-from cnn2snn_tfmot.zoo import akidanet_like, calibrate_batchnorm
 
 L = keras.layers
 

@@ -12,10 +12,12 @@ Example:
     >>> model.output_shape
     (1, 1, 10)
 """
-from cnn2snn_tfmot.akida.enums import Padding, PoolType
 from cnn2snn_tfmot.akida.fileformat import AkidaModelFileError
 from cnn2snn_tfmot.akida.interop import from_akida, import_akida, to_akida
-from cnn2snn_tfmot.akida.layers import (
+from cnn2snn_tfmot.akida.model import Model
+from cnn2snn_tfmot.akida.statistics import LayerStatistics, Statistics
+from cnn2snn_tfmot.chip.enums import Padding, PoolType
+from cnn2snn_tfmot.chip.layers import (
                                         Convolutional,
                                         FullyConnected,
                                         InputConvolutional,
@@ -23,8 +25,6 @@ from cnn2snn_tfmot.akida.layers import (
                                         Layer,
                                         SeparableConvolutional,
 )
-from cnn2snn_tfmot.akida.model import Model
-from cnn2snn_tfmot.akida.statistics import LayerStatistics, Statistics
 
 __all__ = ["Model", "Layer", "InputData", "InputConvolutional", "Convolutional",
            "SeparableConvolutional", "FullyConnected", "Padding", "PoolType",

@@ -35,8 +35,8 @@ from typing import Dict
 
 import numpy as np
 
-from cnn2snn_tfmot.akida.layers import LAYER_TYPES
 from cnn2snn_tfmot.atomic import atomic_file
+from cnn2snn_tfmot.chip.layers import LAYER_TYPES
 
 __all__ = ["AkidaModelFileError", "save", "load", "read_into", "FORMAT_NAME", "FORMAT_VERSION"]
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import importlib
 
-from cnn2snn_tfmot.akida.enums import Padding, PoolType
-from cnn2snn_tfmot.akida.layers import LAYER_TYPES
+from cnn2snn_tfmot.chip.enums import Padding, PoolType
+from cnn2snn_tfmot.chip.layers import LAYER_TYPES
 
 __all__ = ["to_akida", "from_akida", "import_akida"]
 

@@ -18,9 +18,9 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from cnn2snn_tfmot.akida import params as P
 from cnn2snn_tfmot.akida.inputs import batches, sample_count
-from cnn2snn_tfmot.akida.layers import Layer
+from cnn2snn_tfmot.chip import params as P
+from cnn2snn_tfmot.chip.layers import Layer
 
 __all__ = ["Model", "dequantize"]
 

@@ -18,7 +18,7 @@ batch in memory at a time) and accumulates, per layer:
   the figure :class:`cnn2snn_tfmot.ScaleFactorMonitor` logs during training;
 * ``level_counts``: how many outputs took each level ``0 .. 2**bits - 1``.
 
-Registers (docs/akida-v1.md sections 5, 6 and 8; numbers in :mod:`cnn2snn_tfmot.akida.limits`):
+Registers (docs/akida-v1.md sections 5, 6 and 8; numbers in :mod:`cnn2snn_tfmot.chip.limits`):
 
 * potentials of FullyConnected layers and pooled potentials (max or global average pooling)
   are held in a signed 20-bit register that saturates: ``[-2**19, 2**19 - 1]``;
@@ -50,8 +50,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from cnn2snn_tfmot.akida import params as P
 from cnn2snn_tfmot.akida.inputs import batches, sample_count
+from cnn2snn_tfmot.chip import params as P
 
 __all__ = ["LayerStatistics", "Statistics", "model_statistics", "headroom_bits"]
 
@@ -111,7 +111,7 @@ class LayerStatistics:
         act_step_min: the smallest act_step.
         act_step_max: the largest act_step.
         register_margin_bits: the smallest headroom of the thresholds and act_steps in their
-            registers (:func:`cnn2snn_tfmot.callbacks.register_margin`).
+            registers (:func:`cnn2snn_tfmot.training.callbacks.register_margin`).
         level_counts: number of outputs at each level ``0 .. 2**output_bits - 1``.
 
     Example:
@@ -343,8 +343,8 @@ class _Accumulator:
 
 def _register_figures(layer, total: _Accumulator, samples: int) -> dict:
     """The potentials' and the registers' figures of a neural layer."""
-    from cnn2snn_tfmot.callbacks import register_margin
     from cnn2snn_tfmot.engine.probe import potential_register
+    from cnn2snn_tfmot.training.callbacks import register_margin
 
     bits, low, high, saturates = potential_register(layer)
     count = samples * int(np.prod(layer.output_dims))

@@ -68,14 +68,14 @@ def _emulator(model, engine) -> Tuple[Callable, Tuple[int, int, int], Optional[i
     from cnn2snn_tfmot.akida import Model
 
     if isinstance(model, Model):
-        from cnn2snn_tfmot.engine.export import _float_outputs
+        from cnn2snn_tfmot.conversion.export import _float_outputs
 
         forward = model.emulator_function(engine)
         post = _float_outputs(model)
         return (lambda images: post(forward(images))), tuple(model.input_shape), \
             model._input_bits()
     if isinstance(model, (str, os.PathLike)):
-        from cnn2snn_tfmot.engine.export import SIGNATURE_KEY, load_saved_model
+        from cnn2snn_tfmot.conversion.export import SIGNATURE_KEY, load_saved_model
 
         path = os.fspath(model)
         nested = os.path.join(path, "emulator_savedmodel")  # a directory written by export()
@@ -275,7 +275,7 @@ def evaluate_sharded(model, dataset, strategy=None, service=None, batch_size: in
         >>> result.count, result.accuracy == akida_model.evaluate(images, labels)
         (32, True)
     """
-    from cnn2snn_tfmot.akida import params
+    from cnn2snn_tfmot.chip import params
 
     batch_size = params.check_int(batch_size, "batch_size", low=1)
     if strategy is not None and service is not None:

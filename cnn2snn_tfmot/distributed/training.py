@@ -93,8 +93,8 @@ def _synchronized_clone(layer):
 
 
 def _clone(model):
-    from cnn2snn_tfmot.quantize_configs import quantize_scope
-    from cnn2snn_tfmot.saving import weight_key
+    from cnn2snn_tfmot.quantization.saving import weight_key
+    from cnn2snn_tfmot.quantization.tfmot import quantize_scope
 
     with quantize_scope():  # TFMOT wrappers and our layers deserialize
         clone = keras.models.clone_model(model, clone_function=_synchronized_clone)

@@ -38,7 +38,7 @@ from typing import Optional, Protocol, Tuple
 
 import numpy as np
 
-from cnn2snn_tfmot.akida.limits import ACT_BITS, ACT_STEP_MIN
+from cnn2snn_tfmot.chip.limits import ACT_BITS, ACT_STEP_MIN
 
 PADDINGS = ("same", "valid")
 POOL_KINDS = ("none", "max", "global_sum")

@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from cnn2snn_tfmot.akida.enums import PoolType
+from cnn2snn_tfmot.chip.enums import PoolType
 from cnn2snn_tfmot.engine.backend import FireSpec, PoolSpec
 from cnn2snn_tfmot.tfkeras import tf
 

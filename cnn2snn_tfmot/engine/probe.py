@@ -29,7 +29,7 @@ import threading
 import weakref
 from typing import Callable, Dict, List, Optional
 
-from cnn2snn_tfmot.akida import limits
+from cnn2snn_tfmot.chip import limits
 from cnn2snn_tfmot.engine.backend import FireSpec
 from cnn2snn_tfmot.tfkeras import tf
 
@@ -234,7 +234,7 @@ def _pooled(layer) -> bool:
 
 def potential_register(layer) -> tuple:
     """The register of an Akida layer's potentials (see
-    :func:`cnn2snn_tfmot.akida.limits.potential_register`).
+    :func:`cnn2snn_tfmot.chip.limits.potential_register`).
 
     Arguments:
         layer: a neural Akida layer.

@@ -14,7 +14,7 @@ Exactness strategy (every choice is made once, at graph-build time, from the act
 * The fire is done in int64: ``16 * (P - threshold)`` against the integer step
   ``floor(16 * act_step) * 2**(4 - b)`` with an exact ceiling division ``-((-n) // d)``; a float
   division may be rewritten as a multiplication by the reciprocal and flip ceilings.
-* Saturation (measured on akida 2.19.3, see :mod:`cnn2snn_tfmot.akida.limits`): FullyConnected
+* Saturation (measured on akida 2.19.3, see :mod:`cnn2snn_tfmot.chip.limits`): FullyConnected
   and pooled potentials saturate to [-2**19, 2**19 - 1]; global pooling is a row-major sequential
   saturating sum, computed here exactly with a log-depth tree of clamp compositions (or a plain
   sum when the bound proves no step can saturate).
@@ -30,8 +30,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from cnn2snn_tfmot.akida.limits import IMAGE_MAX, POTENTIAL_MAX, POTENTIAL_MIN
-from cnn2snn_tfmot.akida.shapes import out_size, pad_amounts
+from cnn2snn_tfmot.chip.limits import IMAGE_MAX, POTENTIAL_MAX, POTENTIAL_MIN
+from cnn2snn_tfmot.chip.shapes import out_size, pad_amounts
 from cnn2snn_tfmot.engine.backend import (
     FireSpec,
     PoolSpec,

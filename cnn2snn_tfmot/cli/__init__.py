@@ -1,0 +1,1 @@
+"""The command line: the commands of ``cnn2snn_tfmot <command>``."""

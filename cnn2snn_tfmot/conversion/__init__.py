@@ -1,0 +1,1 @@
+"""From a quantized Keras model to an Akida model: blocks, registers, compatibility, convert, export."""

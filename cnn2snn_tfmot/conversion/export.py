@@ -1,0 +1,184 @@
+"""Exporting the emulator as a SavedModel, and the three artefacts of a model side by side.
+
+The emulator SavedModel has one serving signature, ``serving_default``: ``images`` (uint8
+NHWC) in; ``outputs`` (the last layer's uint8 levels or int32 potentials, as ``forward``) and
+``float_outputs`` (float32, as ``predict``) out. Exported with ``engine="custom"`` (the default
+when the op library loads) it runs the compiled Akida ops: a process must load them before
+loading the SavedModel, which ``import cnn2snn_tfmot`` does. Exported with ``engine="tf"`` it
+uses stock TensorFlow ops only and runs anywhere TensorFlow runs (TensorFlow Serving included).
+
+Directories are written next to their destination, then renamed into place: a reader never
+sees a half-written model.
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional
+
+import numpy as np
+
+from cnn2snn_tfmot.atomic import atomic_directory
+from cnn2snn_tfmot.engine import ops
+from cnn2snn_tfmot.tfkeras import check_keras_model, tf
+
+__all__ = ["export_saved_model", "export", "load_saved_model", "SIGNATURE_KEY",
+           "EmulatorLoadError"]
+
+SIGNATURE_KEY = "serving_default"
+_README = """This SavedModel is a cnn2snn_tfmot Akida emulator.
+Signature '{key}': images (uint8, NHWC {shape}) -> outputs ({dtype}), float_outputs (float32).
+Engine: {engine}. {requirement}
+"""
+_CUSTOM_REQUIREMENT = ("It uses the compiled ops of cnn2snn_tfmot (op types 'Cnn2snnTfmot>...'): "
+                       "`import cnn2snn_tfmot` before tf.saved_model.load() (or use "
+                       "cnn2snn_tfmot.load_saved_model).")
+
+
+class EmulatorLoadError(RuntimeError):
+    """An emulator SavedModel could not be loaded; the message says what to import or fix.
+
+    Example:
+        >>> try:
+        ...     load_saved_model("emulator_exported_with_custom_ops")
+        ... except (EmulatorLoadError, OSError) as err:
+        ...     print(type(err).__name__)
+        OSError
+    """
+
+
+def _float_outputs(akida_model):
+    """``Model.predict``'s post-processing, in the graph (the same ``dequantize``)."""
+    from cnn2snn_tfmot.akida.model import dequantize
+
+    last = akida_model.layers[-1]
+    if last.parameters.activation:
+        return lambda outputs: tf.cast(outputs, tf.float32)
+    threshold = tf.constant(last.get_variable("threshold").astype(np.int64))
+    act_step = tf.constant(last.get_variable("act_step"))
+    return lambda outputs: dequantize(outputs, threshold, act_step, tf.cast)
+
+
+def export_saved_model(akida_model, path, engine: Optional[str] = None) -> str:
+    """Writes the emulator of ``akida_model`` as a SavedModel directory.
+
+    Arguments:
+        akida_model: a :class:`cnn2snn_tfmot.akida.Model`.
+        path: the SavedModel directory to write (replaced if it exists).
+        engine: None (compiled ops when they load, else stock TF ops), "custom" or "tf"
+            ("tf" gives a SavedModel that runs in any TensorFlow, e.g. TensorFlow Serving).
+
+    Returns:
+        The absolute path written.
+
+    Example:
+        >>> path = export_saved_model(akida_model, "emulator", engine="tf")
+        >>> served = load_saved_model(path).signatures["serving_default"]
+        >>> outputs = served(images=tf.constant(images[:4]))
+        >>> np.array_equal(outputs["float_outputs"].numpy(), akida_model.predict(images[:4]))
+        True
+    """
+    from cnn2snn_tfmot.akida.model import Model
+    from cnn2snn_tfmot.engine import get_backend
+
+    if not isinstance(akida_model, Model):
+        raise TypeError(f"`akida_model` must be a cnn2snn_tfmot.akida.Model, got "
+                        f"{type(akida_model).__name__}.")
+    backend = get_backend(engine)
+    forward = akida_model.emulator_function(backend.name)
+    post = _float_outputs(akida_model)
+    height, width, channels = akida_model.input_shape
+
+    module = tf.Module()
+    module.forward = forward
+
+    @tf.function(input_signature=[tf.TensorSpec([None, height, width, channels], tf.uint8,
+                                                name="images")])
+    def serve(images):
+        outputs = module.forward(images)
+        return {"outputs": outputs, "float_outputs": post(outputs)}
+
+    module.serve = serve
+    path = os.path.abspath(os.fspath(path))
+    last_dtype = "uint8 levels" if akida_model.layers[-1].parameters.activation \
+        else "int32 potentials"
+    with atomic_directory(path) as temporary:
+        tf.saved_model.save(module, temporary, signatures={SIGNATURE_KEY: serve})
+        extra = os.path.join(temporary, "assets.extra")
+        os.makedirs(extra, exist_ok=True)
+        with open(os.path.join(extra, "README.txt"), "w") as handle:
+            handle.write(_README.format(
+                key=SIGNATURE_KEY, shape=(None, height, width, channels), dtype=last_dtype,
+                engine=backend.name,
+                requirement=_CUSTOM_REQUIREMENT if backend.name == "custom" else
+                "It uses stock TensorFlow ops only."))
+    return path
+
+
+def load_saved_model(path):
+    """Loads an emulator SavedModel, loading the compiled Akida ops first.
+
+    Arguments:
+        path: the SavedModel directory.
+
+    Returns:
+        The loaded object (``.signatures["serving_default"]``).
+
+    Raises:
+        EmulatorLoadError: the SavedModel needs the compiled ops and they cannot be loaded
+            here; the message gives the reason and the fix.
+
+    Example:
+        >>> path = export_saved_model(akida_model, "emulator")
+        >>> sorted(load_saved_model(path).signatures)
+        ['serving_default']
+    """
+    reason = None
+    try:
+        ops.load_library()
+    except ops.OpLibraryUnavailable as err:
+        reason = str(err)
+    try:
+        return tf.saved_model.load(os.fspath(path))
+    except (tf.errors.NotFoundError, RuntimeError, ValueError) as err:
+        if "Op type not registered" not in str(err) or "Cnn2snnTfmot>" not in str(err):
+            raise
+        raise EmulatorLoadError(
+            f"{path} was exported with the compiled Akida ops (engine='custom'), which this "
+            f"process cannot load: {reason}. Re-export it with engine='tf' for a SavedModel "
+            "that runs anywhere.") from err
+
+
+def export(keras_model, akida_model, directory, engine: Optional[str] = None) -> Dict[str, str]:
+    """Writes a model's three artefacts side by side in ``directory``.
+
+    * ``keras_savedmodel/``: the quantized Keras model (SavedModel; reload it with
+      :func:`cnn2snn_tfmot.load_quantized_model`);
+    * ``model.akida``: the Akida model in our file format (``cnn2snn_tfmot.akida.Model(path)``);
+    * ``emulator_savedmodel/``: the emulator SavedModel (see :func:`export_saved_model`).
+
+    Arguments:
+        keras_model: the quantized tf_keras model that was converted.
+        akida_model: the :class:`cnn2snn_tfmot.akida.Model`.
+        directory: the output directory (created if needed; existing artefacts are replaced).
+        engine: the emulator SavedModel's engine (see :func:`export_saved_model`).
+
+    Returns:
+        The written paths, by artefact name ("keras", "akida", "emulator").
+
+    Example:
+        >>> paths = export(model_quantized, akida_model, "exported")
+        >>> sorted(paths)
+        ['akida', 'emulator', 'keras']
+    """
+    from cnn2snn_tfmot.quantization.saving import save_model
+
+    keras_model = check_keras_model(keras_model, "keras_model")
+    directory = os.path.abspath(os.fspath(directory))
+    os.makedirs(directory, exist_ok=True)
+    paths = {"keras": os.path.join(directory, "keras_savedmodel"),
+             "akida": os.path.join(directory, "model.akida"),
+             "emulator": os.path.join(directory, "emulator_savedmodel")}
+    save_model(keras_model, paths["keras"])  # a SavedModel directory, atomically
+    akida_model.save(paths["akida"])
+    export_saved_model(akida_model, paths["emulator"], engine)
+    return paths

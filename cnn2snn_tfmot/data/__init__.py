@@ -1,0 +1,1 @@
+"""Data and models: the shipped MNIST set, image files, the model zoo."""

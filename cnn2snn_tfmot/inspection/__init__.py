@@ -1,0 +1,1 @@
+"""Seeing inside: Keras-vs-Akida comparison, plots, the HTML report."""

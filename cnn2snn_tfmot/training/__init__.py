@@ -1,0 +1,1 @@
+"""Training toward the chip: callbacks, hardware-exact training, TensorBoard views."""
