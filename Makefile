@@ -36,8 +36,10 @@ test-without-akida: install
 	PYTHONPATH=tests/hide_akida $(PY) -m pytest -q -m "not slow and not processes" -n auto \
 		$(PYTEST_ARGS)
 
+# ruff, then the import contracts of setup.cfg (the pipeline's order, no circles).
 lint: install
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 # Builds the wheel, installs it in a clean environment and runs the README quick start from a
 # directory outside the repository.

@@ -48,7 +48,7 @@ def version() -> str:
     try:
         return metadata.version(PROG)
     except metadata.PackageNotFoundError:  # run from a source tree
-        init = os.path.join(os.path.dirname(os.path.abspath(__file__)), PROG, "__init__.py")
+        init = os.path.join(os.path.dirname(os.path.abspath(__file__)), PROG, "version.py")
         try:
             with open(init) as handle:
                 found = re.search(r'^__version__ = "([^"]+)"', handle.read(), re.M)

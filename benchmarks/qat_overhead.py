@@ -21,10 +21,10 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 
 import cnn2snn_tfmot  # noqa: F401  (first: Keras 2)
+from cnn2snn_tfmot import quantization as qc
 from cnn2snn_tfmot import quantize
 from cnn2snn_tfmot.data.zoo import mnist_cnn
 from cnn2snn_tfmot.quantization import quantizers as qops
-from cnn2snn_tfmot.quantization import tfmot as qc
 from cnn2snn_tfmot.tfkeras import keras, tf
 
 L = keras.layers

@@ -13,51 +13,45 @@ Example:
     >>> QuantizedDense(10, quantizer=MaxPerAxisQuantizer(bitwidth=4)).quantizer
     MaxPerAxisQuantizer(bitwidth=4)
 """
-__version__ = "0.2.0"
 
 # First: sets TF_USE_LEGACY_KERAS before TensorFlow is imported.
 from cnn2snn_tfmot.tfkeras import keras, tf  # noqa: I001
+from cnn2snn_tfmot.version import __version__
 
-from cnn2snn_tfmot import akida, distributed, quantization_layers, quantization_ops
-from cnn2snn_tfmot.data import datasets
-from cnn2snn_tfmot.inspection import plots
-from cnn2snn_tfmot.quantization import tfmot as quantize_configs
-from cnn2snn_tfmot.quantization import layer_table as registry
-from cnn2snn_tfmot.data import zoo
-from cnn2snn_tfmot.rewriting.adapting import adapt
-from cnn2snn_tfmot.training.callbacks import (AkidaRegisterWarning, GammaClipping, MinValueConstraint,
-                                     ScaleFactorMonitor, add_gamma_constraint)
-from cnn2snn_tfmot.conversion.compatibility import AkidaChipWarning, check_model_compatibility
-from cnn2snn_tfmot.conversion.converter import convert
-from cnn2snn_tfmot.distributed import (ChiefOnly, evaluate_sharded, is_chief,
-                                       synchronize_batchnorm)
-from cnn2snn_tfmot.conversion.export import (EmulatorLoadError, export, export_saved_model,
-                                         load_saved_model)
-from cnn2snn_tfmot.engine.ops import is_available as _ops_available
-from cnn2snn_tfmot.training.exact import hardware_exact
-from cnn2snn_tfmot.quantization.input_scaling import InputScaling, InputScalingWarning, input_scaling_of
+# The stages, bottom to top (the import-linter contract in setup.cfg keeps this order).
 from cnn2snn_tfmot.keras3 import Keras3IntakeError, from_keras3
-from cnn2snn_tfmot.rewriting.quantizing import create_trainable_quantizer_model, quantize, quantize_layer
-from cnn2snn_tfmot.quantization.layers import (ActivationDiscreteRelu, QuantizedActivation,
-                                               QuantizedConv2D, QuantizedDense,
-                                               QuantizedDepthwiseConv2D, QuantizedReLU,
-                                               QuantizedSeparableConv2D)
-from cnn2snn_tfmot.quantization.quantizers import (LinearWeightQuantizer, MaxPerAxisQuantizer,
-                                            MaxQuantizer, StdWeightQuantizer,
-                                            TrainableStdWeightQuantizer,
-                                            TrainableWeightQuantizer, WeightFloat,
-                                            WeightQuantizer, WeightQuantizerBase)
-from cnn2snn_tfmot.quantization.tfmot import (ActivationQuantizer, AkidaQuantizeScheme,
-                                            Conv2DQuantizeConfig, DenseQuantizeConfig,
-                                            DepthwiseConv2DQuantizeConfig, ReLUQuantizeConfig,
-                                            SeparableConv2DQuantizeConfig, quantize_scope)
-from cnn2snn_tfmot.rewriting.chain import Change, Changes
-from cnn2snn_tfmot.chip.rules import IncompatibleModelError
-from cnn2snn_tfmot.rewriting.sanitizing import sanitize
-from cnn2snn_tfmot.quantization.saving import load_partial_weights, load_quantized_model
-from cnn2snn_tfmot.training.tensorboard import AkidaTensorBoard
-from cnn2snn_tfmot.inspection.html_report import report
-from cnn2snn_tfmot.rewriting.transforms import merge_separable_conv
+from cnn2snn_tfmot.chip import IncompatibleModelError
+from cnn2snn_tfmot.engine.ops import is_available as _ops_available
+from cnn2snn_tfmot import akida
+from cnn2snn_tfmot import quantization
+from cnn2snn_tfmot.quantization import (
+    ActivationDiscreteRelu, ActivationQuantizer, AkidaQuantizeScheme, Conv2DQuantizeConfig,
+    DenseQuantizeConfig, DepthwiseConv2DQuantizeConfig, InputScaling, InputScalingWarning,
+    LinearWeightQuantizer, MaxPerAxisQuantizer, MaxQuantizer, QuantizedActivation,
+    QuantizedConv2D, QuantizedDense, QuantizedDepthwiseConv2D, QuantizedReLU,
+    QuantizedSeparableConv2D, ReLUQuantizeConfig, SeparableConv2DQuantizeConfig,
+    StdWeightQuantizer, TrainableStdWeightQuantizer, TrainableWeightQuantizer, WeightFloat,
+    WeightQuantizer, WeightQuantizerBase, input_scaling_of, layer_table, load_partial_weights,
+    load_quantized_model, quantize_scope)
+from cnn2snn_tfmot import quantization_layers, quantization_ops
+from cnn2snn_tfmot.rewriting import (
+    Change, Changes, adapt, create_trainable_quantizer_model, merge_separable_conv, quantize,
+    quantize_layer, sanitize)
+from cnn2snn_tfmot.conversion import (
+    AkidaChipWarning, EmulatorLoadError, check_model_compatibility, convert, export,
+    export_saved_model, load_saved_model)
+from cnn2snn_tfmot import distributed
+from cnn2snn_tfmot.distributed import ChiefOnly, evaluate_sharded, is_chief, synchronize_batchnorm
+from cnn2snn_tfmot.training import (
+    AkidaRegisterWarning, AkidaTensorBoard, GammaClipping, MinValueConstraint, ScaleFactorMonitor,
+    add_gamma_constraint, hardware_exact)
+from cnn2snn_tfmot.data import datasets, zoo
+from cnn2snn_tfmot.inspection import plots, report
+
+# Module names of earlier versions, kept: the layer table was ``registry``, the TFMOT configs
+# and scheme were ``quantize_configs`` (now the quantization stage, which holds both).
+registry = layer_table
+quantize_configs = quantization
 
 __all__ = [
     # the Keras and TensorFlow the package uses

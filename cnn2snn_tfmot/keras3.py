@@ -29,9 +29,10 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from cnn2snn_tfmot.tfkeras import is_keras3_object, keras, tf
+from cnn2snn_tfmot.tfkeras import KERAS3_ADVICE, keras, tf
 
-__all__ = ["from_keras3", "Translation", "TRANSLATIONS", "is_keras3_file", "Keras3IntakeError"]
+__all__ = ["from_keras3", "check_keras_model", "is_keras3_object", "Translation", "TRANSLATIONS",
+           "is_keras3_file", "Keras3IntakeError"]
 
 L = keras.layers
 
@@ -73,7 +74,8 @@ def _activation_layer(config: dict) -> Tuple[type, dict]:
 
 
 #: Keras 3 class name -> its translation. The layer types cnn2snn_tfmot takes to Akida (see
-#: :mod:`cnn2snn_tfmot.quantization.layer_table`), the identities and padding that ``sanitize`` rewrites.
+#: :mod:`cnn2snn_tfmot.quantization.layer_table`), the identities and padding that ``sanitize``
+#: rewrites.
 TRANSLATIONS: Dict[str, Translation] = {
     "Conv2D": Translation(L.Conv2D),
     "DepthwiseConv2D": Translation(L.DepthwiseConv2D, weights={"kernel": "depthwise_kernel"}),
@@ -540,3 +542,49 @@ def from_keras3(model_or_path):
         raise TypeError(f"from_keras3() takes a Keras 3 model or a model file path; got "
                         f"{type(model_or_path).__name__}.")
     return _rebuild(model_or_path)
+
+
+def is_keras3_object(obj) -> bool:
+    """Whether ``obj``, an instance of some class, comes from the Keras 3 package."""
+    for cls in type(obj).__mro__:
+        module = cls.__module__ or ""
+        if module == "keras" or module.startswith("keras."):
+            return True
+    return False
+
+
+def check_keras_model(model, argument: str = "model", rebuild: bool = True):
+    """The tf_keras model a public function works on: the model itself, or a Keras 3 model
+    rebuilt as tf_keras.
+
+    The one gate of every public function that takes a model: a tf_keras model passes
+    unchanged, a Keras 3 Sequential or Functional model is rebuilt as tf_keras with the same
+    outputs (:func:`cnn2snn_tfmot.from_keras3`), anything else is a TypeError.
+
+    Arguments:
+        model: the object a public function received.
+        argument: the argument's name, used in the messages.
+        rebuild: False for functions that change the model in place, where a rebuilt copy
+            would not be the user's model: a Keras 3 model is then a TypeError with the fix.
+
+    Returns:
+        The tf_keras model.
+
+    Example:
+        >>> from cnn2snn_tfmot.keras3 import check_keras_model
+        >>> from cnn2snn_tfmot.tfkeras import keras
+        >>> check_keras_model(keras.Sequential([keras.layers.Dense(1, input_shape=(2,))]))
+        <tf_keras.src.engine.sequential.Sequential object at ...>
+    """
+    if isinstance(model, keras.Model):
+        return model
+    if is_keras3_object(model) and isinstance(getattr(model, "layers", None), list):
+        if not rebuild:
+            raise TypeError(
+                f"`{argument}` is a Keras 3 model ({type(model).__module__}."
+                f"{type(model).__name__}), which this function would change in place. Rebuild "
+                "it as tf_keras first with cnn2snn_tfmot.from_keras3(model) and use that one. "
+                + KERAS3_ADVICE)
+        return from_keras3(model)
+    raise TypeError(f"`{argument}` must be a tf_keras Model (keras.Model, Sequential or "
+                    f"Functional) or a Keras 3 one, got {type(model).__name__}.")

@@ -5,7 +5,8 @@ routes ``tf.keras`` to ``tf_keras`` only when ``TF_USE_LEGACY_KERAS=1`` is set b
 is imported. Importing this module sets it and, when TensorFlow was imported earlier, re-routes
 ``tensorflow.keras`` the same way TensorFlow itself does under that flag, as long as nothing has
 loaded Keras 3 through ``tf.keras`` yet. Every other module of the package does
-``from cnn2snn_tfmot.tfkeras import keras, tf``.
+``from cnn2snn_tfmot.tfkeras import keras, tf``; models given by users pass through
+:func:`cnn2snn_tfmot.keras3.check_keras_model`, which rebuilds Keras 3 ones as tf_keras.
 """
 import importlib
 import os
@@ -17,9 +18,9 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import tensorflow as tf
 import tf_keras as keras
 
-__all__ = ["tf", "keras", "check_keras_model", "is_keras3_object"]
+__all__ = ["tf", "keras", "KERAS3_ADVICE"]
 
-_KERAS3_ADVICE = (
+KERAS3_ADVICE = (
     "cnn2snn_tfmot and TensorFlow Model Optimization work with Keras 2 (the tf_keras package): "
     "public functions rebuild Keras 3 models as tf_keras (cnn2snn_tfmot.from_keras3). To build "
     "tf_keras models directly, use `import tf_keras as keras`, or import cnn2snn_tfmot (or set "
@@ -36,7 +37,7 @@ def _route_tensorflow_keras() -> None:
     if already_keras3:
         warnings.warn(
             "`tf.keras` was already loaded as Keras 3 before cnn2snn_tfmot was imported; "
-            "models built with it will be refused. " + _KERAS3_ADVICE, stacklevel=3)
+            "models built with it will be refused. " + KERAS3_ADVICE, stacklevel=3)
         return
     if imported is None:
         # Same routing TensorFlow's __init__ applies when the flag is set at its import.
@@ -64,52 +65,6 @@ def _loaded_as_keras3(module) -> bool:
         return not os.path.abspath(attributes.get("__file__") or "").startswith(
             tf_keras_dir + os.sep)
     return name == "keras" or name.startswith("keras.")
-
-
-def is_keras3_object(obj) -> bool:
-    """Whether ``obj``, an instance of some class, comes from the Keras 3 package."""
-    for cls in type(obj).__mro__:
-        module = cls.__module__ or ""
-        if module == "keras" or module.startswith("keras."):
-            return True
-    return False
-
-
-def check_keras_model(model, argument: str = "model", rebuild: bool = True):
-    """The tf_keras model a public function works on: the model itself, or a Keras 3 model
-    rebuilt as tf_keras.
-
-    The one gate of every public function that takes a model: a tf_keras model passes
-    unchanged, a Keras 3 Sequential or Functional model is rebuilt as tf_keras with the same
-    outputs (:func:`cnn2snn_tfmot.from_keras3`), anything else is a TypeError.
-
-    Arguments:
-        model: the object a public function received.
-        argument: the argument's name, used in the messages.
-        rebuild: False for functions that change the model in place, where a rebuilt copy
-            would not be the user's model: a Keras 3 model is then a TypeError with the fix.
-
-    Returns:
-        The tf_keras model.
-
-    Example:
-        >>> check_keras_model(keras.Sequential([keras.layers.Dense(1, input_shape=(2,))]))
-        <tf_keras.src.engine.sequential.Sequential object at ...>
-    """
-    if isinstance(model, keras.Model):
-        return model
-    if is_keras3_object(model) and isinstance(getattr(model, "layers", None), list):
-        if not rebuild:
-            raise TypeError(
-                f"`{argument}` is a Keras 3 model ({type(model).__module__}."
-                f"{type(model).__name__}), which this function would change in place. Rebuild "
-                "it as tf_keras first with cnn2snn_tfmot.from_keras3(model) and use that one. "
-                + _KERAS3_ADVICE)
-        from cnn2snn_tfmot.keras3 import from_keras3
-
-        return from_keras3(model)
-    raise TypeError(f"`{argument}` must be a tf_keras Model (keras.Model, Sequential or "
-                    f"Functional) or a Keras 3 one, got {type(model).__name__}.")
 
 
 _route_tensorflow_keras()

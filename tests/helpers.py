@@ -9,10 +9,10 @@ import pytest
 from tensorflow_model_optimization.quantization.keras import quantize_annotate_layer as annotate
 from tensorflow_model_optimization.quantization.keras import quantize_apply
 
+from cnn2snn_tfmot import quantization as qc
 from cnn2snn_tfmot.akida import import_akida
 from cnn2snn_tfmot.quantization import layers as qlayers
 from cnn2snn_tfmot.quantization import quantizers as qops
-from cnn2snn_tfmot.quantization import tfmot as qc
 from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers

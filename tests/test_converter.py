@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow_model_optimization as tfmot
 
+from cnn2snn_tfmot import quantization as qc
 from cnn2snn_tfmot.akida import Model as AkidaModel
 from cnn2snn_tfmot.chip.rules import IncompatibleModelError
 from cnn2snn_tfmot.conversion.blocks import analyze
@@ -12,7 +13,6 @@ from cnn2snn_tfmot.conversion.converter import convert
 from cnn2snn_tfmot.conversion.registers import block_registers
 from cnn2snn_tfmot.quantization import layers as qlayers
 from cnn2snn_tfmot.quantization import quantizers as qops
-from cnn2snn_tfmot.quantization import tfmot as qc
 from cnn2snn_tfmot.rewriting.quantizing import quantize, quantize_layer
 from cnn2snn_tfmot.tfkeras import keras
 

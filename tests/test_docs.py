@@ -84,8 +84,9 @@ def test_every_public_function_and_class_has_an_api_page():
         if members is not None and name not in members:
             missing.append(f"{name} ({value.__module__})")
     assert not missing, f"public names without an API page: {missing}"
-    for module in ("cnn2snn_tfmot.inspection.plots", "cnn2snn_tfmot.data.datasets", "cnn2snn_tfmot.data.zoo",
-                   "cnn2snn_tfmot.quantization.layer_table", "cnn2snn_tfmot.akida.statistics"):
+    for module in ("cnn2snn_tfmot.inspection.plots", "cnn2snn_tfmot.data.datasets",
+                   "cnn2snn_tfmot.data.zoo", "cnn2snn_tfmot.quantization.layer_table",
+                   "cnn2snn_tfmot.akida.statistics"):
         assert directives.get(module, []) is None, module
 
 

@@ -23,11 +23,11 @@ from cnn2snn_tfmot import (
     load_quantized_model,
     quantize_scope,
 )
+from cnn2snn_tfmot import quantization as qc
 from cnn2snn_tfmot.akida import Model as AkidaModel
 from cnn2snn_tfmot.conversion.compatibility import AkidaChipWarning
 from cnn2snn_tfmot.quantization import layers as qlayers
 from cnn2snn_tfmot.quantization import quantizers as qops
-from cnn2snn_tfmot.quantization import tfmot as qc
 from cnn2snn_tfmot.tfkeras import keras, tf
 
 from helpers import AKIDA

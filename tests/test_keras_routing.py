@@ -2,7 +2,8 @@
 import pytest
 
 import cnn2snn_tfmot
-from cnn2snn_tfmot.tfkeras import check_keras_model, keras
+from cnn2snn_tfmot.keras3 import check_keras_model
+from cnn2snn_tfmot.tfkeras import keras
 
 
 @pytest.mark.parametrize("first_imports", [

@@ -1,5 +1,5 @@
-"""cnn2snn_tfmot.inspection.plots: every figure renders with the Agg backend, and what it draws (axes,
-bars, lines) is checked against the numbers it shows, computed directly."""
+"""cnn2snn_tfmot.inspection.plots: every figure renders with the Agg backend, and what it draws
+(axes, bars, lines) is checked against the numbers it shows, computed directly."""
 import sys
 
 import numpy as np

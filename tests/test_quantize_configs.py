@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import tensorflow_model_optimization as tfmot
 
+from cnn2snn_tfmot import quantization as qc
 from cnn2snn_tfmot.quantization import layers as qlayers
 from cnn2snn_tfmot.quantization import quantizers as qops
-from cnn2snn_tfmot.quantization import tfmot as qc
 from cnn2snn_tfmot.quantization.saving import load_partial_weights
 from cnn2snn_tfmot.tfkeras import keras
 

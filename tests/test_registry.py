@@ -13,8 +13,8 @@ from cnn2snn_tfmot import (
 )
 from cnn2snn_tfmot.conversion.blocks import analyze
 from cnn2snn_tfmot.quantization import layer_table as registry
+from cnn2snn_tfmot.quantization.configs import NeuralQuantizeConfig
 from cnn2snn_tfmot.quantization.layers import QuantizedLayerMixin, as_weight_quantizer
-from cnn2snn_tfmot.quantization.tfmot import NeuralQuantizeConfig
 from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers
@@ -24,7 +24,13 @@ class ScaledConv2D(L.Conv2D):
     """A user's own convolution class (unknown to the default registry)."""
 
 
+SCALED_CONV2D = registry.KernelDescription(
+    ScaledConv2D, (registry.Kernel("kernel", "quantizer", "kernel", per_axis=True),), "conv")
+
+
 class QuantizedScaledConv2D(QuantizedLayerMixin, ScaledConv2D):
+    kernel_description = SCALED_CONV2D
+
     def __init__(self, filters, kernel_size, *args, quantizer=None, **kwargs):
         super().__init__(filters, kernel_size, *args, **kwargs)
         self.quantizer = as_weight_quantizer(quantizer, "quantizer", self.name)
@@ -33,10 +39,10 @@ class QuantizedScaledConv2D(QuantizedLayerMixin, ScaledConv2D):
 class ScaledConv2DQuantizeConfig(NeuralQuantizeConfig):
     """The TFMOT config of ScaledConv2D."""
 
+    kernel_description = SCALED_CONV2D
 
-ENTRY = registry.NeuralType(
-    ScaledConv2D, QuantizedScaledConv2D, ScaledConv2DQuantizeConfig,
-    (registry.Kernel("kernel", "quantizer", "kernel", per_axis=True),), "conv")
+
+ENTRY = registry.NeuralType(QuantizedScaledConv2D, ScaledConv2DQuantizeConfig)
 
 
 def float_model():
@@ -111,3 +117,33 @@ def test_tfmot_annotated_registered_type_converts_like_its_seed_twin(extended):
     seed_4bit = quantize(model, 4, 4, 4)
     np.testing.assert_allclose(tfmot_model(x).numpy(), seed_4bit(x).numpy(), atol=1e-5)
     assert [block.neural.kind for block in analyze(tfmot_model).blocks] == ["conv", "dense"]
+
+
+def test_registered_type_calls_saves_and_reloads_outside_the_table_that_knew_it(tmp_path):
+    """The quantized layers carry their kernel description as class data: once built, a model of
+    a type registered only in a copy of the table runs, saves and reloads after that copy is no
+    longer current (the table is consulted when quantizing, never when calling)."""
+    table = registry.current().copy()
+    table.register(ENTRY)
+    with registry.use(table):
+        quantized = quantize(float_model(), 4, 4, 8)
+    assert registry.current().neural(ScaledConv2D) is None  # the copy is gone
+    x = np.random.default_rng(2).uniform(size=(4, 10, 10, 1)).astype(np.float32)
+    expected = quantized(x).numpy()
+    path = str(tmp_path / "scaled.h5")
+    quantized.save(path)
+    with quantize_scope({"QuantizedScaledConv2D": QuantizedScaledConv2D}):
+        reloaded = keras.models.load_model(path)
+    assert type(reloaded.get_layer("scaled")) is QuantizedScaledConv2D
+    np.testing.assert_array_equal(reloaded(x).numpy(), expected)
+
+
+def test_quantized_layer_without_kernel_description_is_refused_naming_it():
+    class Bare(QuantizedLayerMixin, L.Conv2D):
+        pass
+
+    with pytest.raises(TypeError, match="Bare derives from QuantizedLayerMixin without a "
+                                        "`kernel_description`"):
+        Bare(2, 3)
+    with pytest.raises(TypeError, match="'Bare' has no `kernel_description`|Bare"):
+        registry.NeuralType(Bare, ScaledConv2DQuantizeConfig)

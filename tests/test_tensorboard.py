@@ -8,7 +8,6 @@ import pytest
 
 from cnn2snn_tfmot import AkidaTensorBoard, keras, tf
 from cnn2snn_tfmot.conversion.compatibility import checked_blocks
-from cnn2snn_tfmot.training.callbacks import register_margin
 from cnn2snn_tfmot.training.tensorboard import RUN_NAME, histogram_buckets, read_scalars
 
 from helpers import converted_cnn
@@ -58,7 +57,7 @@ def test_histograms_and_margins_equal_the_converter_registers(trained):
         assert buckets[0, 0] <= block.threshold.min() and buckets[-1, 1] >= block.threshold.max()
         plugin, margin = events[f"akida_margin/{block.name}"][1]
         assert plugin == "scalars"
-        assert float(margin) == pytest.approx(register_margin(block), abs=1e-5)
+        assert float(margin) == pytest.approx(block.margin(), abs=1e-5)
         assert sorted(events[f"akida_margin/{block.name}"]) == [0, 1]
         expected_tags |= set(kernels) | {f"akida_{kind}/{block.name}" for kind in
                                          ("thresholds", "act_steps", "margin")}

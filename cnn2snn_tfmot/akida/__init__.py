@@ -13,8 +13,8 @@ Example:
     (1, 1, 10)
 """
 from cnn2snn_tfmot.akida.fileformat import AkidaModelFileError
-from cnn2snn_tfmot.akida.interop import from_akida, import_akida, to_akida
-from cnn2snn_tfmot.akida.model import Model
+from cnn2snn_tfmot.akida.interop import import_akida, to_akida
+from cnn2snn_tfmot.akida.model import Model, from_akida
 from cnn2snn_tfmot.akida.statistics import LayerStatistics, Statistics
 from cnn2snn_tfmot.chip.enums import Padding, PoolType
 from cnn2snn_tfmot.chip.layers import (

@@ -37,8 +37,9 @@ import numpy as np
 
 from cnn2snn_tfmot.atomic import atomic_file
 from cnn2snn_tfmot.chip.layers import LAYER_TYPES
+from cnn2snn_tfmot.version import __version__
 
-__all__ = ["AkidaModelFileError", "save", "load", "read_into", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["AkidaModelFileError", "save", "read_into", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "cnn2snn_tfmot.akida-model"
 FORMAT_VERSION = 1
@@ -85,7 +86,6 @@ def save(model, path) -> None:
         >>> sorted(zipfile.ZipFile("model.akida").namelist())[-1]
         'manifest.json'
     """
-    from cnn2snn_tfmot import __version__
     path = os.fspath(path)
     layers, arrays = [], {}
     for index, layer in enumerate(model.layers):
@@ -120,28 +120,6 @@ def _write_member(archive, name: str, data: bytes) -> None:
 
 
 # -- reading -------------------------------------------------------------------------------------
-def load(path):
-    """Reads a model file: same as ``Model(path)``.
-
-    Arguments:
-        path: a file written by :func:`save`.
-
-    Returns:
-        A :class:`cnn2snn_tfmot.akida.Model`.
-
-    Raises:
-        AkidaModelFileError: the file is invalid (the message says why).
-        OSError: the path cannot be opened.
-
-    Example:
-        >>> akida_model.save("model.akida")
-        >>> [layer.layer_type for layer in load("model.akida").layers]
-        ['InputConvolutional', 'SeparableConvolutional', 'FullyConnected']
-    """
-    from cnn2snn_tfmot.akida.model import Model
-    return Model(path)
-
-
 def read_into(model, path) -> None:
     """Fills the empty ``model`` with the layers of the file at ``path`` (used by ``Model``).
 

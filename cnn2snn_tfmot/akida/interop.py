@@ -21,7 +21,7 @@ import importlib
 from cnn2snn_tfmot.chip.enums import Padding, PoolType
 from cnn2snn_tfmot.chip.layers import LAYER_TYPES
 
-__all__ = ["to_akida", "from_akida", "import_akida"]
+__all__ = ["to_akida", "read_into", "import_akida"]
 
 _INSTALL_HINT = ("BrainChip's Akida runtime is not installed: `pip install akida` (or "
                  "`pip install cnn2snn_tfmot[akida]`).")
@@ -85,28 +85,31 @@ def _to_runtime_value(akida, value):
     return value
 
 
-def from_akida(akida_model):
-    """Our model equivalent to a BrainChip runtime model of Akida 1.0 layers.
+def read_into(model, akida_model) -> None:
+    """Fills the empty ``model`` with the layers of a BrainChip runtime model of Akida 1.0 layers
+    (used by :func:`cnn2snn_tfmot.akida.from_akida`).
+
+    Layers are added with ``Model.add`` and their variables set with ``Layer.set_variable``:
+    a runtime model gets exactly the validation of a model built in code.
 
     Arguments:
+        model: an empty :class:`cnn2snn_tfmot.akida.Model`.
         akida_model: an ``akida.Model`` (e.g. ``akida.Model("model.fbz")``) whose layers are
             InputData, InputConvolutional, Convolutional, SeparableConvolutional and
             FullyConnected, in a single chain.
 
-    Returns:
-        A :class:`cnn2snn_tfmot.akida.Model`.
-
     Raises:
         ValueError: a layer type or parameter we do not support (e.g. Akida 2.0 layers, signed
             inputs, ``Padding.SameUpper``), or a value our validation refuses.
+        ImportError: the optional ``akida`` wheel is not installed.
 
     Example (needs the optional ``akida`` wheel: not run as a doctest):
         >>> import akida                                        # doctest: +SKIP
-        >>> model = from_akida(akida.Model("model.fbz"))        # doctest: +SKIP
+        >>> from cnn2snn_tfmot.akida import Model               # doctest: +SKIP
+        >>> model = Model()                                     # doctest: +SKIP
+        >>> read_into(model, akida.Model("model.fbz"))          # doctest: +SKIP
     """
-    from cnn2snn_tfmot.akida.model import Model
     akida = import_akida()
-    model = Model()
     previous = None
     for runtime_layer in akida_model.layers:
         layer_type = runtime_layer.parameters.layer_type.name
@@ -124,7 +127,6 @@ def from_akida(akida_model):
         for name in runtime_layer.get_variable_names():
             layer.set_variable(name, runtime_layer.get_variable(name))
         previous = runtime_layer.name
-    return model
 
 
 def _pair(params, first: str, second: str) -> tuple:

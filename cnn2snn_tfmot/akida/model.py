@@ -18,11 +18,16 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
+from cnn2snn_tfmot.akida import fileformat, interop
 from cnn2snn_tfmot.akida.inputs import batches, sample_count
+from cnn2snn_tfmot.akida.statistics import model_statistics
+from cnn2snn_tfmot.akida.summary import summary_lines
 from cnn2snn_tfmot.chip import params as P
 from cnn2snn_tfmot.chip.layers import Layer
+from cnn2snn_tfmot.engine import direct, get_backend, graph
+from cnn2snn_tfmot.tfkeras import keras, tf
 
-__all__ = ["Model", "dequantize"]
+__all__ = ["Model", "dequantize", "from_akida"]
 
 DEFAULT_BATCH_SIZE = 256
 
@@ -89,7 +94,6 @@ class Model:
         self._layers: List[Layer] = []
         self._functions: dict = {}  # engine name -> (state key, compiled function)
         if path is not None:
-            from cnn2snn_tfmot.akida import fileformat
             fileformat.read_into(self, path)
 
     # -- structure ---------------------------------------------------------------------------
@@ -224,7 +228,6 @@ class Model:
             Model: 3 layers, input (16, 16, 1), output (1, 1, 10)
             ...
         """
-        from cnn2snn_tfmot.akida.summary import summary_lines
         for line in summary_lines(self):
             print_fn(line)
 
@@ -351,8 +354,6 @@ class Model:
             >>> stats["conv_0"].events_per_image <= stats["conv_0"].outputs_per_image
             True
         """
-        from cnn2snn_tfmot.akida.statistics import model_statistics
-
         self._require_layers()
         return model_statistics(self, x, batch_size, verbose, engine)
 
@@ -373,8 +374,6 @@ class Model:
             >>> akida_model.emulator_function("tf").input_signature
             (TensorSpec(shape=(None, 16, 16, 1), dtype=tf.uint8, name=None),)
         """
-        from cnn2snn_tfmot.engine import get_backend, graph
-
         self._require_layers()
         backend = get_backend(engine)
         key = self._state_key()
@@ -404,8 +403,6 @@ class Model:
 
     def _stream(self, x, y, batch_size, verbose, engine, post):
         """Yields (outputs, labels) batch by batch (``post`` applied to the outputs)."""
-        from cnn2snn_tfmot.engine import direct
-
         self._require_layers()
         batch_size = P.check_int(batch_size, "batch_size", low=1)
         verbose = P.check_int(verbose, "verbose", choices=(0, 1, 2))
@@ -415,7 +412,6 @@ class Model:
         run = direct.runner(self, engine) or self._graph_runner(engine)
         progbar = None
         if verbose:
-            from cnn2snn_tfmot.tfkeras import keras
             progbar = keras.utils.Progbar(sample_count(x), verbose=verbose, unit_name="sample")
         seen = 0
         for images, labels in stream:
@@ -441,8 +437,6 @@ class Model:
         return np.concatenate(parts) if parts else np.empty((0,) + shape, dtype=dtype)
 
     def _graph_runner(self, engine):
-        from cnn2snn_tfmot.tfkeras import tf
-
         # The traced concrete function: calling it directly skips tf.function's dispatch, a
         # fifth of the time of a batch-1 call.
         function = self.emulator_function(engine).get_concrete_function()
@@ -461,7 +455,6 @@ class Model:
             >>> len(Model("mnist.akida").layers)
             3
         """
-        from cnn2snn_tfmot.akida import fileformat
         fileformat.save(self, path)
 
     def to_akida(self):
@@ -475,5 +468,30 @@ class Model:
         Example:
             >>> akida_model.to_akida().save("model.fbz")  # doctest: +SKIP
         """
-        from cnn2snn_tfmot.akida.interop import to_akida
-        return to_akida(self)
+        return interop.to_akida(self)
+
+
+def from_akida(akida_model) -> Model:
+    """Our model equivalent to a BrainChip runtime model of Akida 1.0 layers.
+
+    Arguments:
+        akida_model: an ``akida.Model`` (e.g. ``akida.Model("model.fbz")``) whose layers are
+            InputData, InputConvolutional, Convolutional, SeparableConvolutional and
+            FullyConnected, in a single chain.
+
+    Returns:
+        A :class:`Model`.
+
+    Raises:
+        ValueError: a layer type or parameter we do not support (e.g. Akida 2.0 layers, signed
+            inputs, ``Padding.SameUpper``), or a value our validation refuses.
+        ImportError: the optional ``akida`` wheel is not installed.
+
+    Example (needs the optional ``akida`` wheel: not run as a doctest):
+        >>> import akida                                        # doctest: +SKIP
+        >>> from cnn2snn_tfmot.akida import from_akida          # doctest: +SKIP
+        >>> model = from_akida(akida.Model("model.fbz"))        # doctest: +SKIP
+    """
+    model = Model()
+    interop.read_into(model, akida_model)
+    return model

@@ -45,13 +45,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import textwrap
-import types
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from cnn2snn_tfmot.akida.inputs import batches, sample_count
+from cnn2snn_tfmot.akida.summary import format_table
+from cnn2snn_tfmot.chip import limits
 from cnn2snn_tfmot.chip import params as P
+from cnn2snn_tfmot.engine.probe import potential_register, statistics_function
+from cnn2snn_tfmot.tfkeras import keras, tf
 
 __all__ = ["LayerStatistics", "Statistics", "model_statistics", "headroom_bits"]
 
@@ -111,7 +114,7 @@ class LayerStatistics:
         act_step_min: the smallest act_step.
         act_step_max: the largest act_step.
         register_margin_bits: the smallest headroom of the thresholds and act_steps in their
-            registers (:func:`cnn2snn_tfmot.training.callbacks.register_margin`).
+            registers (:func:`cnn2snn_tfmot.chip.limits.register_margin`).
         level_counts: number of outputs at each level ``0 .. 2**output_bits - 1``.
 
     Example:
@@ -268,7 +271,6 @@ class Statistics:
             >>> akida_model.statistics(images, engine="tf").table()[2].split()[:3]
             ['Layer', 'Bits', 'Non-zero']
         """
-        from cnn2snn_tfmot.akida.summary import format_table
 
         headers, rows = self.rows()
         title = (f"Statistics of {len(self.layers)} layers over {self.samples} images (input: "
@@ -343,19 +345,11 @@ class _Accumulator:
 
 def _register_figures(layer, total: _Accumulator, samples: int) -> dict:
     """The potentials' and the registers' figures of a neural layer."""
-    from cnn2snn_tfmot.engine.probe import potential_register
-    from cnn2snn_tfmot.training.callbacks import register_margin
-
     bits, low, high, saturates = potential_register(layer)
     count = samples * int(np.prod(layer.output_dims))
     threshold = layer._value("threshold").astype(np.int64)
     act_step = layer._value("act_step")
     activation = layer.parameters.activation
-    # register_margin reads the converter's BlockRegisters; these are the same four fields.
-    registers = types.SimpleNamespace(
-        act_step=act_step, threshold=threshold,
-        act_bits=layer.parameters.act_bits if activation else None,
-        kind="input" if layer.is_input else "inner")
     return dict(
         potential_min=total.potential_min, potential_max=total.potential_max,
         potential_bits=bits, potential_saturates=saturates,
@@ -364,7 +358,9 @@ def _register_figures(layer, total: _Accumulator, samples: int) -> dict:
         saturated_fraction=total.saturated / count if saturates else None,
         threshold_min=int(threshold.min()), threshold_max=int(threshold.max()),
         act_step_min=float(act_step.min()), act_step_max=float(act_step.max()),
-        register_margin_bits=register_margin(registers))
+        register_margin_bits=limits.register_margin(
+            threshold, act_step, layer.parameters.act_bits if activation else None,
+            layer.is_input))
 
 
 def _layer_result(layer, total: _Accumulator, samples: int) -> LayerStatistics:
@@ -404,8 +400,6 @@ def model_statistics(model, x, batch_size: int = 256, verbose: int = 0,
         >>> model_statistics(akida_model, images, engine="tf").samples
         32
     """
-    from cnn2snn_tfmot.engine.probe import statistics_function
-    from cnn2snn_tfmot.tfkeras import tf
 
     batch_size = P.check_int(batch_size, "batch_size", low=1)
     verbose = P.check_int(verbose, "verbose", choices=(0, 1, 2))
@@ -431,7 +425,6 @@ def model_statistics(model, x, batch_size: int = 256, verbose: int = 0,
 def _progress(count: Optional[int], verbose: int) -> Callable[[int], None]:
     if not verbose:
         return lambda seen: None
-    from cnn2snn_tfmot.tfkeras import keras
 
     bar = keras.utils.Progbar(count, verbose=verbose, unit_name="sample")
     return bar.update

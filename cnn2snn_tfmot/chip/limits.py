@@ -49,6 +49,11 @@ Measured (akida 2.19.3):
 """
 from __future__ import annotations
 
+import math
+from typing import Optional
+
+import numpy as np
+
 #: Weight bitwidths BrainChip's runtime accepts on inner layers (Convolutional, Separable,
 #: FullyConnected); 1 means binary {0, 1} weights.
 INNER_WEIGHTS_BITS = (1, 2, 4, 8)
@@ -182,3 +187,42 @@ def potential_register(layer_type: str, pooled: bool) -> tuple:
     saturates = pooled or layer_type == "FullyConnected"
     bits = POTENTIAL_BITS if saturates else ACCUMULATOR_BITS
     return bits, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1, saturates
+
+
+def register_margin(threshold: np.ndarray, act_step: np.ndarray, act_bits: Optional[int],
+                    is_input_layer: bool) -> float:
+    """The smallest headroom, in bits, of a layer's thresholds and act_steps in their registers
+    (negative: they do not fit).
+
+    Arguments:
+        threshold: integer thresholds (F,).
+        act_step: act_steps (F,).
+        act_bits: the activation bits, or None for a layer without activation (its thresholds
+            and act_steps only dequantize; only the act_step's resolution counts).
+        is_input_layer: whether the layer is InputConvolutional (24-bit registers).
+
+    Returns:
+        ``min(log2(act_step / (1/16)), log2(limit / act_step), log2(range / |threshold|))``
+        over channels; the last two only for layers with an activation; ``-inf`` for a
+        non-finite or non-positive act_step.
+
+    Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.chip.limits import register_margin
+        >>> register_margin(np.array([100]), np.float32([1.0]), act_bits=4,
+        ...                 is_input_layer=False)
+        4.0
+    """
+    act_step = np.asarray(act_step, dtype=np.float64)
+    if not np.all(np.isfinite(act_step)) or np.any(act_step <= 0):
+        return -math.inf
+    margins = [math.log2(act_step.min() / ACT_STEP_MIN)]
+    if act_bits is not None:
+        margins.append(math.log2(act_step_limit(is_input_layer) / act_step.max()))
+        low, high = threshold_range(is_input_layer)
+        highest, lowest = int(np.max(threshold)), int(np.min(threshold))
+        if highest > 0:
+            margins.append(math.log2(high / highest))
+        if lowest < 0:
+            margins.append(math.log2(low / lowest))
+    return float(min(margins))

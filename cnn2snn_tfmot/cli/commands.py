@@ -37,6 +37,24 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
+from cnn2snn_tfmot.akida import Model
+from cnn2snn_tfmot.atomic import atomic_file
+from cnn2snn_tfmot.chip.rules import IncompatibleModelError
+from cnn2snn_tfmot.conversion.block_summary import block_summary_lines
+from cnn2snn_tfmot.conversion.compatibility import check_model_compatibility
+from cnn2snn_tfmot.conversion.converter import convert
+from cnn2snn_tfmot.conversion.export import export
+from cnn2snn_tfmot.data.image_files import open_images
+from cnn2snn_tfmot.inspection.html_report import report
+from cnn2snn_tfmot.quantization.input_scaling import input_scaling_of, resolve_input_scaling
+from cnn2snn_tfmot.quantization.saving import load_quantized_model, save_model
+from cnn2snn_tfmot.rewriting.adapting import adapt
+from cnn2snn_tfmot.rewriting.quantizing import quantize
+from cnn2snn_tfmot.rewriting.sanitizing import sanitize
+from cnn2snn_tfmot.tfkeras import keras, tf
+from cnn2snn_tfmot_cli import QUIET_MODULES
+from cnn2snn_tfmot_cli import main as run
+
 __all__ = ["COMMANDS", "main", "quiet_tensorflow_loggers", "MissingInputScalingError"]
 
 
@@ -64,7 +82,6 @@ def quiet_tensorflow_loggers() -> None:
     Example:
         >>> quiet_tensorflow_loggers()
     """
-    from cnn2snn_tfmot.tfkeras import tf
 
     tf.get_logger().setLevel(logging.ERROR)
 
@@ -74,20 +91,17 @@ def _is_akida_file(path: str) -> bool:
 
 
 def _load(path: str):
-    from cnn2snn_tfmot.quantization.saving import load_quantized_model
 
     return load_quantized_model(path, compile=False)
 
 
 def _save(model, path: str) -> None:
-    from cnn2snn_tfmot.quantization.saving import save_model
 
     save_model(model, path)
 
 
 def _scaling(args, model) -> tuple:
     """The input scaling of a Keras model: given or remembered (they must agree), else refuse."""
-    from cnn2snn_tfmot.quantization.input_scaling import resolve_input_scaling
 
     scaling, source = resolve_input_scaling(model, args.input_scaling,
                                             getattr(args, "sparse", False))
@@ -99,7 +113,6 @@ def _scaling(args, model) -> tuple:
 
 
 def _convert_keras(args, model):
-    from cnn2snn_tfmot.conversion.converter import convert
 
     return convert(model, input_scaling=_scaling(args, model),
                    input_is_sparse=getattr(args, "sparse", False))
@@ -108,16 +121,12 @@ def _convert_keras(args, model):
 # Commands -------------------------------------------------------------------------------------
 
 def _check(args) -> int:
-    from cnn2snn_tfmot.chip.rules import IncompatibleModelError
-    from cnn2snn_tfmot.conversion.compatibility import check_model_compatibility
-    from cnn2snn_tfmot.quantization.input_scaling import resolve_input_scaling
 
     model = _load(args.model)
     scaling, source = resolve_input_scaling(model, args.input_scaling, args.sparse)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if not getattr(args, "tf_logs", False):
-            from cnn2snn_tfmot_cli import QUIET_MODULES
 
             warnings.filterwarnings("ignore", module=QUIET_MODULES)
         try:
@@ -134,8 +143,6 @@ def _check(args) -> int:
 
 
 def _adapt(args) -> int:
-    from cnn2snn_tfmot.rewriting.adapting import adapt
-    from cnn2snn_tfmot.rewriting.sanitizing import sanitize
 
     model = _load(args.model)
     rewritten, changes = (sanitize if args.exact_only else adapt)(model)
@@ -149,8 +156,6 @@ def _adapt(args) -> int:
 
 
 def _quantize(args) -> int:
-    from cnn2snn_tfmot.quantization.input_scaling import input_scaling_of
-    from cnn2snn_tfmot.rewriting.quantizing import quantize
 
     model = quantize(_load(args.model), args.weight_bits, args.activ_bits,
                      args.input_weight_bits, input_scaling=args.input_scaling)
@@ -178,11 +183,9 @@ def _convert(args) -> int:
 
 def _summary(args) -> int:
     if _is_akida_file(args.model):
-        from cnn2snn_tfmot.akida import Model
 
         Model(args.model).summary()
         return 0
-    from cnn2snn_tfmot.conversion.block_summary import block_summary_lines
 
     for line in block_summary_lines(_load(args.model), args.sparse):
         print(line)
@@ -190,7 +193,6 @@ def _summary(args) -> int:
 
 
 def _export(args) -> int:
-    from cnn2snn_tfmot.conversion.export import export
 
     model = _load(args.model)
     akida_model = _convert_keras(args, model)
@@ -205,7 +207,6 @@ def _model_and_scaling(args):
         if args.input_scaling is not None:
             raise ValueError("--input-scaling applies to Keras models; an .akida model takes "
                              "uint8 images as they are.")
-        from cnn2snn_tfmot.akida import Model
 
         return Model(args.model), None
     model = _load(args.model)
@@ -217,15 +218,12 @@ def _models(args):
     model, scaling = _model_and_scaling(args)
     if scaling is None:
         return model, None, None
-    from cnn2snn_tfmot.conversion.converter import convert
 
     return convert(model, input_scaling=scaling), model, scaling
 
 
 def _run(args, need_labels: bool):
     """Runs the model(s) on the images: (source, Akida outputs, Keras outputs or None)."""
-    from cnn2snn_tfmot.data.image_files import open_images
-    from cnn2snn_tfmot.tfkeras import keras
 
     if isinstance(args.batch_size, bool) or args.batch_size < 1:
         raise ValueError(f"--batch-size must be a positive integer; got {args.batch_size}.")
@@ -266,7 +264,6 @@ def _evaluate(args) -> int:
 
 
 def _write_predictions(path: str, names: List[str], outputs: np.ndarray) -> None:
-    from cnn2snn_tfmot.atomic import atomic_file
 
     if path.endswith(".npy"):
         with atomic_file(path) as handle:
@@ -298,8 +295,6 @@ def _predict(args) -> int:
 
 
 def _report(args) -> int:
-    from cnn2snn_tfmot.data.image_files import open_images
-    from cnn2snn_tfmot.inspection.html_report import report
 
     model, scaling = _model_and_scaling(args)
     input_shape = model.input_shape if scaling is None else model.input_shape[1:]
@@ -342,7 +337,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         ...
         0
     """
-    from cnn2snn_tfmot_cli import main as run
 
     return run(argv)
 

@@ -1,8 +1,8 @@
 """A Keras model's Akida blocks, and the chip layers they become, as a text table (the
 command line's ``summary`` of Keras model files).
 
-A quantized model is read by :func:`cnn2snn_tfmot.conversion.blocks.analyze`, as ``convert`` reads it. A
-float model is shown as ``quantize(model, 4, 4, 8)`` would make it (a preview: the weights and
+A quantized model is read by :func:`cnn2snn_tfmot.conversion.blocks.analyze`, as ``convert`` reads
+it. A float model is shown as ``quantize(model, 4, 4, 8)`` would make it (a preview: the weights and
 activations bitwidths are those defaults). Problems (rules the model breaks) follow the table.
 
 Example:
@@ -24,12 +24,14 @@ from cnn2snn_tfmot.chip.layers import (
     SeparableConvolutional,
 )
 from cnn2snn_tfmot.conversion.blocks import Block, akida_kind, analyze, weights_bits
+from cnn2snn_tfmot.keras3 import check_keras_model
 from cnn2snn_tfmot.quantization.input_scaling import input_scaling_of
-from cnn2snn_tfmot.tfkeras import check_keras_model
+from cnn2snn_tfmot.rewriting.quantizing import quantize
 
 __all__ = ["block_summary_lines", "AKIDA_LAYER_TYPES"]
 
-#: Akida kind of a block (:func:`cnn2snn_tfmot.conversion.blocks.akida_kind`) -> the Akida layer type.
+#: Akida kind of a block (:func:`cnn2snn_tfmot.conversion.blocks.akida_kind`) -> the Akida layer
+#: type.
 AKIDA_LAYER_TYPES = {"input": InputConvolutional.layer_type, "conv": Convolutional.layer_type,
                      "separable": SeparableConvolutional.layer_type,
                      "dense": FullyConnected.layer_type}
@@ -76,7 +78,6 @@ def block_summary_lines(model, input_is_sparse: bool = False) -> List[str]:
     analysis = analyze(model, input_is_sparse)
     state = "quantized"
     if not _is_quantized(analysis):
-        from cnn2snn_tfmot.rewriting.quantizing import quantize
 
         try:
             model = quantize(model, 4, 4, 8)

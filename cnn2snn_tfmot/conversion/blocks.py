@@ -19,10 +19,10 @@ import tensorflow_model_optimization as tfmot
 
 from cnn2snn_tfmot.chip import rules
 from cnn2snn_tfmot.quantization import layer_table as registry
+from cnn2snn_tfmot.quantization.configs import NeuralQuantizeConfig, ReLUQuantizeConfig
 from cnn2snn_tfmot.quantization.layers import QuantizedActivation
 from cnn2snn_tfmot.quantization.quantizers import WeightQuantizerBase
 from cnn2snn_tfmot.quantization.saving import layer_key
-from cnn2snn_tfmot.quantization.tfmot import NeuralQuantizeConfig, ReLUQuantizeConfig
 from cnn2snn_tfmot.rewriting.transforms import (
     LayerSpec,
     batchnorm_parameters,
@@ -155,7 +155,7 @@ def _read_wrapper(layer, io):
     inner, config = layer.layer, layer.quantize_config
     name = layer_key(layer)
     if isinstance(config, NeuralQuantizeConfig):
-        entry = config.neural_type
+        entry = config.kernel_description
         kernels, quantizers = {}, {}
         for kernel, (variable, quantizer, _) in zip(entry.kernels, layer._weight_vars):
             kernels[kernel.role] = np.array(variable.numpy(), np.float32)

@@ -13,8 +13,8 @@ from typing import List, Optional, Tuple
 from cnn2snn_tfmot.chip.rules import IncompatibleModelError, check_input_scaling, register_problems
 from cnn2snn_tfmot.conversion.blocks import Analysis, analyze
 from cnn2snn_tfmot.conversion.registers import BlockRegisters, model_registers
+from cnn2snn_tfmot.keras3 import check_keras_model
 from cnn2snn_tfmot.quantization.input_scaling import resolve_input_scaling
-from cnn2snn_tfmot.tfkeras import check_keras_model
 
 __all__ = ["check_model_compatibility", "checked_blocks", "AkidaChipWarning"]
 

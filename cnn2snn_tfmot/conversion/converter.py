@@ -3,8 +3,8 @@
 The model is read into blocks and checked by
 :func:`cnn2snn_tfmot.conversion.compatibility.checked_blocks` (the same check as
 ``check_model_compatibility``, for seed-style and TFMOT-quantized models alike); each block's
-integer weights, thresholds and act_steps come from :mod:`cnn2snn_tfmot.conversion.registers`, which the
-training callbacks use too. This module turns each block into its Akida layer.
+integer weights, thresholds and act_steps come from :mod:`cnn2snn_tfmot.conversion.registers`, which
+the training callbacks use too. This module turns each block into its Akida layer.
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from cnn2snn_tfmot.chip.layers import (
 from cnn2snn_tfmot.conversion.blocks import Block, weights_bits
 from cnn2snn_tfmot.conversion.compatibility import checked_blocks
 from cnn2snn_tfmot.conversion.registers import BlockRegisters
+from cnn2snn_tfmot.keras3 import check_keras_model
 from cnn2snn_tfmot.quantization.input_scaling import scaling_for_conversion
-from cnn2snn_tfmot.tfkeras import check_keras_model
 
 __all__ = ["convert"]
 

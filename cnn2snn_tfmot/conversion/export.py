@@ -17,9 +17,12 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from cnn2snn_tfmot.akida.model import Model, dequantize
 from cnn2snn_tfmot.atomic import atomic_directory
-from cnn2snn_tfmot.engine import ops
-from cnn2snn_tfmot.tfkeras import check_keras_model, tf
+from cnn2snn_tfmot.engine import get_backend, ops
+from cnn2snn_tfmot.keras3 import check_keras_model
+from cnn2snn_tfmot.quantization.saving import save_model
+from cnn2snn_tfmot.tfkeras import tf
 
 __all__ = ["export_saved_model", "export", "load_saved_model", "SIGNATURE_KEY",
            "EmulatorLoadError"]
@@ -48,7 +51,6 @@ class EmulatorLoadError(RuntimeError):
 
 def _float_outputs(akida_model):
     """``Model.predict``'s post-processing, in the graph (the same ``dequantize``)."""
-    from cnn2snn_tfmot.akida.model import dequantize
 
     last = akida_model.layers[-1]
     if last.parameters.activation:
@@ -77,8 +79,6 @@ def export_saved_model(akida_model, path, engine: Optional[str] = None) -> str:
         >>> np.array_equal(outputs["float_outputs"].numpy(), akida_model.predict(images[:4]))
         True
     """
-    from cnn2snn_tfmot.akida.model import Model
-    from cnn2snn_tfmot.engine import get_backend
 
     if not isinstance(akida_model, Model):
         raise TypeError(f"`akida_model` must be a cnn2snn_tfmot.akida.Model, got "
@@ -170,7 +170,6 @@ def export(keras_model, akida_model, directory, engine: Optional[str] = None) ->
         >>> sorted(paths)
         ['akida', 'emulator', 'keras']
     """
-    from cnn2snn_tfmot.quantization.saving import save_model
 
     keras_model = check_keras_model(keras_model, "keras_model")
     directory = os.path.abspath(os.fspath(directory))

@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from cnn2snn_tfmot.chip import limits
 from cnn2snn_tfmot.conversion.blocks import Block, akida_kind
 from cnn2snn_tfmot.tfkeras import tf
 
@@ -56,6 +57,12 @@ class BlockRegisters:
     act_step: np.ndarray
     act_bits: Optional[int]
     output_scaling: Tuple[float, int]
+
+    def margin(self) -> float:
+        """The smallest headroom of the thresholds and act_steps in their registers, in bits
+        (:func:`cnn2snn_tfmot.chip.limits.register_margin`; negative: they do not fit)."""
+        return limits.register_margin(self.threshold, self.act_step, self.act_bits,
+                                      self.kind == "input")
 
 
 @dataclasses.dataclass

@@ -30,6 +30,7 @@ import warnings
 from typing import Optional, Sequence, Union
 
 from cnn2snn_tfmot.data.image_files import ImageSource, open_images
+from cnn2snn_tfmot.tfkeras import tf
 
 __all__ = ["open_dataset", "DataFileError", "BATCH"]
 
@@ -51,7 +52,6 @@ class DataFileError(ValueError):
 
 
 def _from_source(source: ImageSource):
-    from cnn2snn_tfmot.tfkeras import tf
 
     labels = source.labels
 
@@ -81,7 +81,6 @@ def _tfrecord_files(images: Union[str, Sequence[str]]) -> Optional[list]:
 
 
 def _from_tfrecords(files: list, has_labels: bool):
-    from cnn2snn_tfmot.tfkeras import tf
 
     features = {"image": tf.io.FixedLenFeature([], tf.string)}
     if has_labels:

@@ -24,6 +24,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from cnn2snn_tfmot.data.datasets import read_idx
+from cnn2snn_tfmot.tfkeras import tf
 
 __all__ = ["ImageSource", "open_images", "read_labels", "IMAGE_SUFFIXES"]
 
@@ -176,7 +177,6 @@ class ImageSource:
         batch = _checked_uint8(batch, self.path)
         if tuple(batch.shape[1:]) == self.input_shape:
             return np.ascontiguousarray(batch)
-        from cnn2snn_tfmot.tfkeras import tf
 
         height, width, channels = self.input_shape
         tensor = tf.image.resize(tf.cast(batch, tf.float32), (height, width))
@@ -190,7 +190,6 @@ class ImageSource:
         return tf.cast(tf.clip_by_value(tf.round(tensor), 0, 255), tf.uint8).numpy()
 
     def _decode(self, files: List[str]) -> np.ndarray:
-        from cnn2snn_tfmot.tfkeras import tf
 
         height, width, channels = self.input_shape
         decoded = []

@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
+from cnn2snn_tfmot.tfkeras import tf
+
 __all__ = ["tf_config", "free_ports", "is_chief", "run_local_workers", "WorkerResult",
            "WorkerError", "stop_process_group"]
 
@@ -96,7 +98,6 @@ def is_chief(strategy=None) -> bool:
         >>> is_chief(tf.distribute.get_strategy())
         True
     """
-    from cnn2snn_tfmot.tfkeras import tf
 
     strategy = strategy if strategy is not None else tf.distribute.get_strategy()
     resolver = getattr(strategy, "cluster_resolver", None)

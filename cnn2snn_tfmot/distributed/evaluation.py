@@ -38,6 +38,11 @@ from typing import Callable, Optional, Tuple
 
 import numpy as np
 
+from cnn2snn_tfmot.akida import Model
+from cnn2snn_tfmot.akida.inputs import dataset_layout
+from cnn2snn_tfmot.chip import params
+from cnn2snn_tfmot.conversion.export import SIGNATURE_KEY, _float_outputs, load_saved_model
+from cnn2snn_tfmot.distributed.service import LocalDataService
 from cnn2snn_tfmot.tfkeras import tf
 
 __all__ = ["evaluate_sharded", "ShardedEvaluation"]
@@ -65,17 +70,14 @@ class ShardedEvaluation:
 def _emulator(model, engine) -> Tuple[Callable, Tuple[int, int, int], Optional[int]]:
     """(function of uint8 images -> float32 outputs, input shape, input bits) of an Akida
     model or of an emulator SavedModel directory."""
-    from cnn2snn_tfmot.akida import Model
 
     if isinstance(model, Model):
-        from cnn2snn_tfmot.conversion.export import _float_outputs
 
         forward = model.emulator_function(engine)
         post = _float_outputs(model)
         return (lambda images: post(forward(images))), tuple(model.input_shape), \
             model._input_bits()
     if isinstance(model, (str, os.PathLike)):
-        from cnn2snn_tfmot.conversion.export import SIGNATURE_KEY, load_saved_model
 
         path = os.fspath(model)
         nested = os.path.join(path, "emulator_savedmodel")  # a directory written by export()
@@ -106,7 +108,6 @@ def _indexed(dataset, input_shape) -> Tuple[object, bool]:
     The index is the image's position in the dataset: it travels with the image through the
     shards, so that outputs are put back in order whatever the sharding.
     """
-    from cnn2snn_tfmot.akida.inputs import dataset_layout
 
     if isinstance(dataset, np.ndarray):
         dataset = tf.data.Dataset.from_tensor_slices(dataset)
@@ -207,7 +208,6 @@ def _with_strategy(emulate, input_bits, dataset, has_labels, strategy, batch_siz
 
 
 def _with_service(emulate, input_bits, dataset, has_labels, service, batch_size, keep):
-    from cnn2snn_tfmot.distributed.service import LocalDataService
 
     address = service.target if isinstance(service, LocalDataService) else service
     if not isinstance(address, str) or "://" not in address:
@@ -275,7 +275,6 @@ def evaluate_sharded(model, dataset, strategy=None, service=None, batch_size: in
         >>> result.count, result.accuracy == akida_model.evaluate(images, labels)
         (32, True)
     """
-    from cnn2snn_tfmot.chip import params
 
     batch_size = params.check_int(batch_size, "batch_size", low=1)
     if strategy is not None and service is not None:

@@ -32,6 +32,8 @@ import time
 from typing import List, Optional, Sequence
 
 from cnn2snn_tfmot.distributed.cluster import _check_num_workers, free_ports, stop_process_group
+from cnn2snn_tfmot.engine import ops
+from cnn2snn_tfmot.tfkeras import tf
 
 __all__ = ["LocalDataService", "main"]
 
@@ -60,7 +62,6 @@ class LocalDataService:
     """
 
     def __init__(self, num_workers: int = 2, processes: bool = True, timeout: float = 60):
-        from cnn2snn_tfmot.tfkeras import tf
 
         _check_num_workers(num_workers)
         service = tf.data.experimental.service
@@ -153,8 +154,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                              "on its port")
     args = parser.parse_args(argv)
 
-    import cnn2snn_tfmot  # noqa: F401  (registers the compiled Akida ops for the pipelines)
-    from cnn2snn_tfmot.tfkeras import tf
+    ops.is_available()  # registers the compiled Akida ops, which the pipelines may run
 
     service = tf.data.experimental.service
     if args.command == "dispatcher":

@@ -24,7 +24,10 @@ from __future__ import annotations
 from typing import List
 
 from cnn2snn_tfmot.distributed.cluster import is_chief
-from cnn2snn_tfmot.tfkeras import check_keras_model, keras
+from cnn2snn_tfmot.keras3 import check_keras_model
+from cnn2snn_tfmot.quantization.saving import weight_key
+from cnn2snn_tfmot.quantization.scheme import quantize_scope
+from cnn2snn_tfmot.tfkeras import keras
 
 __all__ = ["synchronize_batchnorm", "unsynchronized_batchnorms", "ChiefOnly"]
 
@@ -93,8 +96,6 @@ def _synchronized_clone(layer):
 
 
 def _clone(model):
-    from cnn2snn_tfmot.quantization.saving import weight_key
-    from cnn2snn_tfmot.quantization.tfmot import quantize_scope
 
     with quantize_scope():  # TFMOT wrappers and our layers deserialize
         clone = keras.models.clone_model(model, clone_function=_synchronized_clone)

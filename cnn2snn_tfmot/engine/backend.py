@@ -101,6 +101,9 @@ class Backend(Protocol):
     def dense_block(self, x, weights: np.ndarray, *, fire: Optional[FireSpec]):
         """x uint8 (N, K), already flattened in the runtime's order; weights int8 (K, U)."""
 
+    def fire_potentials(self, potentials, fire: FireSpec):
+        """int32 potentials (N, ..., F) -> uint8 levels (the fire of the blocks, standalone)."""
+
 
 # Argument checks shared by the back-ends: one definition of what the contract accepts. -------
 

@@ -161,3 +161,19 @@ def _fire_constants(fire: FireSpec, filters: int):
     """threshold and act_step as graph constants, checked as the op would at run time."""
     threshold, act_step = check_fire(fire, filters)
     return tf.constant(threshold), tf.constant(act_step)
+
+
+def fire_potentials(potentials, fire: FireSpec):
+    """Fires int32 potentials (N, ..., F) into uint8 levels with the compiled ``AkidaFire`` op
+    (the standalone fire the probe uses; the blocks fuse it).
+
+    Arguments:
+        potentials: int32 tensor, channels last.
+        fire: the FireSpec of the layer.
+
+    Returns:
+        uint8 levels, shaped like ``potentials``.
+    """
+    threshold, act_step = _fire_constants(fire, int(potentials.shape[-1]))
+    return ops.load_library().cnn2snn_tfmot_akida_fire(
+        potentials, threshold, act_step, act_bits=fire.act_bits)

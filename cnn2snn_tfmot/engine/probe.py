@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
 from cnn2snn_tfmot.chip import limits
+from cnn2snn_tfmot.engine import get_backend
 from cnn2snn_tfmot.engine.backend import FireSpec
+from cnn2snn_tfmot.engine.graph import BUILDERS
 from cnn2snn_tfmot.tfkeras import tf
 
-__all__ = ["probe_function", "statistics_function", "potential_register", "STATISTICS_KEYS",
-           "FIRES"]
+__all__ = ["probe_function", "statistics_function", "potential_register", "STATISTICS_KEYS"]
 
 #: What :func:`statistics_function` returns per layer (one batch): ``events`` int64 (N,), the
 #: non-zero outputs of each image; ``potential_min`` / ``potential_max`` int32 scalars;
@@ -46,25 +47,6 @@ STATISTICS_KEYS = ("events", "potential_min", "potential_max", "saturated", "lev
 _LOCK = threading.Lock()
 #: model -> {(kind, back-end name): (model state key, tf.function)}
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _custom_fire(potentials, fire: FireSpec):
-    from cnn2snn_tfmot.engine import ops
-    from cnn2snn_tfmot.engine.custom_backend import _fire_constants
-
-    threshold, act_step = _fire_constants(fire, int(potentials.shape[-1]))
-    return ops.load_library().cnn2snn_tfmot_akida_fire(
-        potentials, threshold, act_step, act_bits=fire.act_bits)
-
-
-def _tf_fire(potentials, fire: FireSpec):
-    from cnn2snn_tfmot.engine import tf_backend
-
-    return tf_backend._fire(potentials, fire)
-
-
-#: Back-end name -> standalone fire of int32 potentials (the back-end's own implementation).
-FIRES: Dict[str, Callable] = {"custom": _custom_fire, "tf": _tf_fire}
 
 
 class _Recorder:
@@ -87,12 +69,11 @@ class _Recorder:
 
     def _fire(self, potentials, fire: Optional[FireSpec]):
         self.potentials = potentials
-        return potentials if fire is None else FIRES[self.name](potentials, fire)
+        return potentials if fire is None else self._backend.fire_potentials(potentials, fire)
 
 
 def _layer_steps(model, backend) -> List[Callable]:
     """One function per layer: input tensor -> (potentials or None, outputs)."""
-    from cnn2snn_tfmot.engine.graph import BUILDERS
 
     if not model.layers:
         raise ValueError("the model is empty: add layers before running it.")
@@ -117,7 +98,6 @@ def _layer_steps(model, backend) -> List[Callable]:
 
 
 def _cached(model, kind: str, engine: Optional[str], build: Callable):
-    from cnn2snn_tfmot.engine import get_backend
 
     backend = get_backend(engine)
     key = model._state_key()

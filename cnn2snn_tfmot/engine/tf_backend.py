@@ -148,7 +148,7 @@ def dense_block(x, weights: np.ndarray, *, fire: Optional[FireSpec]):
     dtype = exact_dtype(bound)
     y = tf.matmul(tf.cast(x, dtype), tf.constant(weights, dtype))
     potentials = _saturated_int32(y, bound)
-    return potentials if fire is None else _fire(potentials, fire)
+    return potentials if fire is None else fire_potentials(potentials, fire)
 
 
 # -- exact arithmetic on tensors (shared with hardware-exact training) --------------------------
@@ -353,7 +353,7 @@ def _pool_fire(p, bound: int, padding: str, pool: PoolSpec, fire: Optional[FireS
                                        padding=padding.upper()))
     elif pool.kind == "global_sum":
         p = saturating_global_sum(p, bound)
-    return p if fire is None else _fire(p, fire)
+    return p if fire is None else fire_potentials(p, fire)
 
 
 def saturating_global_sum(p, bound: int):
@@ -427,7 +427,17 @@ def fire_steps(fire: FireSpec) -> np.ndarray:
     return np.floor(act_step * 16).astype(np.int64) * 2 ** (4 - fire.act_bits)
 
 
-def _fire(p, fire: FireSpec):
+def fire_potentials(p, fire: FireSpec):
+    """Fires int32 potentials (N, ..., F) into uint8 levels, in plain TensorFlow (the
+    standalone fire the probe uses, and the fire of every block).
+
+    Arguments:
+        p: int32 tensor, channels last.
+        fire: the FireSpec of the layer.
+
+    Returns:
+        uint8 levels, shaped like ``p``.
+    """
     threshold, _ = check_fire(fire, int(p.shape[-1]))
     levels = fire_levels(tf.cast(p, tf.int64), tf.constant(threshold.astype(np.int64)),
                          tf.constant(fire_steps(fire)), fire.act_bits)

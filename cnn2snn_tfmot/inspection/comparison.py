@@ -20,6 +20,8 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from cnn2snn_tfmot.akida.inputs import batches
+from cnn2snn_tfmot.chip.rules import check_input_scaling
+from cnn2snn_tfmot.keras3 import check_keras_model
 
 __all__ = ["Comparison", "compare"]
 
@@ -102,8 +104,6 @@ def compare(keras_model, akida_model, x, y: Optional[np.ndarray] = None, input_s
         >>> result.akida_accuracy == akida_model.evaluate(images, labels, engine="tf")
         True
     """
-    from cnn2snn_tfmot.chip.rules import check_input_scaling
-    from cnn2snn_tfmot.tfkeras import check_keras_model
 
     check_keras_model(keras_model, "keras_model")
     input_bits = akida_model._input_bits() if akida_model.layers else None

@@ -4,9 +4,9 @@
 compatibility result (every rule and register problem, and what only the chip refuses), the
 per-layer statistics of :meth:`cnn2snn_tfmot.akida.Model.statistics`, the Keras and Akida
 accuracies and their agreement when labels are given, and the figures of
-:mod:`cnn2snn_tfmot.inspection.plots` as PNG files beside it, plus ``statistics.json`` with the figures.
-The page is self-contained: inline style, no script, no remote font, style sheet or image, so it
-opens offline and can be archived or attached to a CI run. Every file is written atomically
+:mod:`cnn2snn_tfmot.inspection.plots` as PNG files beside it, plus ``statistics.json`` with the
+figures. The page is self-contained: inline style, no script, no remote font, style sheet or image,
+so it opens offline and can be archived or attached to a CI run. Every file is written atomically
 (temporary file, then rename), the page last.
 
 The command line is ``cnn2snn_tfmot report MODEL --data FILE --out DIR`` (data: an IDX file,
@@ -35,7 +35,18 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
+from cnn2snn_tfmot.akida import Model
+from cnn2snn_tfmot.akida.inputs import batches, is_array
 from cnn2snn_tfmot.atomic import atomic_file
+from cnn2snn_tfmot.chip.rules import IncompatibleModelError
+from cnn2snn_tfmot.conversion.compatibility import AkidaChipWarning, checked_blocks
+from cnn2snn_tfmot.conversion.converter import convert
+from cnn2snn_tfmot.inspection import plots
+from cnn2snn_tfmot.inspection.comparison import compare
+from cnn2snn_tfmot.keras3 import check_keras_model
+from cnn2snn_tfmot.quantization.input_scaling import scaling_for_conversion
+from cnn2snn_tfmot.quantization.saving import load_quantized_model
+from cnn2snn_tfmot.version import __version__
 
 __all__ = ["report", "Report"]
 
@@ -63,8 +74,8 @@ class Report:
         problems: the compatibility problems (empty when compatible).
         chip_warnings: what only the chip refuses (:class:`cnn2snn_tfmot.AkidaChipWarning`).
         statistics: the Akida model's :class:`cnn2snn_tfmot.akida.Statistics`, or None.
-        comparison: the Keras-vs-Akida :class:`cnn2snn_tfmot.inspection.comparison.Comparison`, or None.
-        akida_accuracy: the Akida model's accuracy, or None without labels.
+        comparison: the Keras-vs-Akida :class:`cnn2snn_tfmot.inspection.comparison.Comparison`, or
+        None. akida_accuracy: the Akida model's accuracy, or None without labels.
         figures: the PNG file names written.
 
     Example:
@@ -122,24 +133,20 @@ def _percent(value: Optional[float]) -> str:
 
 
 def _load_model(model):
-    from cnn2snn_tfmot.akida import Model
 
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         if path.endswith(".akida"):
             return Model(path)
-        from cnn2snn_tfmot.quantization.saving import load_quantized_model
 
         return load_quantized_model(path, compile=False)
     if isinstance(model, Model):
         return model
-    from cnn2snn_tfmot.tfkeras import check_keras_model
 
     return check_keras_model(model)
 
 
 def _check_replayable(x) -> None:
-    from cnn2snn_tfmot.akida.inputs import is_array
 
     if not is_array(x) and iter(x) is x:
         raise TypeError("report reads the data more than once: give an array, a tf.data "
@@ -147,7 +154,6 @@ def _check_replayable(x) -> None:
 
 
 def _akida_accuracy(akida_model, x, y, batch_size, engine) -> Optional[float]:
-    from cnn2snn_tfmot.akida.inputs import batches
 
     correct = total = 0
     for images, labels in batches(x, batch_size, akida_model.input_shape,
@@ -162,9 +168,6 @@ def _akida_accuracy(akida_model, x, y, batch_size, engine) -> Optional[float]:
 
 def _compatibility(model, input_scaling, input_is_sparse):
     """(akida model or None, problems, chip warnings) of a Keras model."""
-    from cnn2snn_tfmot.chip.rules import IncompatibleModelError
-    from cnn2snn_tfmot.conversion.compatibility import AkidaChipWarning, checked_blocks
-    from cnn2snn_tfmot.conversion.converter import convert
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AkidaChipWarning)
@@ -225,11 +228,6 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
         >>> print(result.statistics["conv_0"].outputs_per_image)
         512
     """
-    from cnn2snn_tfmot import __version__
-    from cnn2snn_tfmot.akida import Model
-    from cnn2snn_tfmot.inspection import plots
-    from cnn2snn_tfmot.inspection.comparison import compare
-    from cnn2snn_tfmot.quantization.input_scaling import scaling_for_conversion
 
     model = _load_model(model)
     if not isinstance(model, Model):  # an argument error, not a problem of the model

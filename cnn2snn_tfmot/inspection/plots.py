@@ -32,6 +32,23 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from cnn2snn_tfmot.akida import Model
+from cnn2snn_tfmot.akida.statistics import Statistics
+from cnn2snn_tfmot.chip.limits import weight_range
+from cnn2snn_tfmot.conversion.blocks import (
+    ActivationItem,
+    NeuralItem,
+    analyze,
+    read_layer,
+    weights_bits,
+)
+from cnn2snn_tfmot.conversion.registers import block_registers
+from cnn2snn_tfmot.inspection.comparison import compare
+from cnn2snn_tfmot.keras3 import check_keras_model
+from cnn2snn_tfmot.quantization.quantizers import quantized_activation
+from cnn2snn_tfmot.tfkeras import keras, tf
+from cnn2snn_tfmot.training.tensorboard import read_scalars
+
 __all__ = ["weight_histograms", "discretized_weights", "transfer_curves",
            "activation_histograms", "layer_activity", "margins", "read_margins", "agreement",
            "comparison_figure"]
@@ -80,7 +97,6 @@ def _selected(names: Sequence[str], layers: Optional[Sequence[str]], what: str) 
 
 
 def _is_akida(model) -> bool:
-    from cnn2snn_tfmot.akida import Model
 
     return isinstance(model, Model)
 
@@ -101,8 +117,6 @@ def _akida_weights(model) -> List[Tuple[str, np.ndarray, int]]:
 
 
 def _keras_weights(model, input_is_sparse: bool) -> List[Tuple[str, np.ndarray, int]]:
-    from cnn2snn_tfmot.conversion.blocks import analyze, weights_bits
-    from cnn2snn_tfmot.conversion.registers import block_registers
 
     panels = []
     for index, block in enumerate(analyze(model, input_is_sparse).blocks):
@@ -137,12 +151,10 @@ def weight_histograms(model, layers: Optional[Sequence[str]] = None, columns: in
         >>> len(fig.axes[0].patches)                # one bar per integer in [-7, 7]
         15
     """
-    from cnn2snn_tfmot.chip.limits import weight_range
 
     if _is_akida(model):
         panels = _akida_weights(model)
     else:
-        from cnn2snn_tfmot.tfkeras import check_keras_model
 
         panels = _keras_weights(check_keras_model(model), input_is_sparse)
     names = list(dict.fromkeys(name.split(" ")[0] for name, _, _ in panels))
@@ -186,10 +198,8 @@ def discretized_weights(weights, quantizer=None, bins: int = 50):
         >>> len(fig.axes[1].patches) <= 15                      # at most 2 * 7 + 1 values
         True
     """
-    from cnn2snn_tfmot.tfkeras import keras, tf
 
     if isinstance(weights, keras.layers.Layer):
-        from cnn2snn_tfmot.conversion.blocks import NeuralItem, read_layer
 
         item = read_layer(weights)
         if not isinstance(item, NeuralItem):
@@ -224,8 +234,6 @@ def discretized_weights(weights, quantizer=None, bins: int = 50):
 
 # -- activations ----------------------------------------------------------------------------
 def _activation_items(model) -> list:
-    from cnn2snn_tfmot.conversion.blocks import ActivationItem, read_layer
-    from cnn2snn_tfmot.tfkeras import keras
 
     layers = [model] if not isinstance(model, keras.Model) else model.layers
     # A layer holding a quantized network (hardware_exact's) lists its layers as akida_layers.
@@ -265,7 +273,6 @@ def transfer_curves(model, layers: Optional[Sequence[str]] = None, columns: int 
         >>> float(fig.axes[0].get_lines()[0].get_ydata().max())          # 15 steps of 0.4
         6.0...
     """
-    from cnn2snn_tfmot.quantization.quantizers import quantized_activation
 
     items = _activation_items(model)
     if not items:
@@ -292,7 +299,6 @@ def transfer_curves(model, layers: Optional[Sequence[str]] = None, columns: int 
 
 
 def _statistics(model_or_statistics, x, batch_size: int, engine: Optional[str]):
-    from cnn2snn_tfmot.akida.statistics import Statistics
 
     if isinstance(model_or_statistics, Statistics):
         return model_or_statistics
@@ -420,7 +426,6 @@ def read_margins(log) -> Dict[str, Tuple[List[int], List[float]]]:
         >>> read_margins({"loss": [1.0, 0.5], "akida_margin/conv_0": [6.5, 6.25]})
         {'conv_0': ([0, 1], [6.5, 6.25])}
     """
-    from cnn2snn_tfmot.tfkeras import keras
 
     if isinstance(log, keras.callbacks.History):
         log = log.history
@@ -434,7 +439,6 @@ def read_margins(log) -> Dict[str, Tuple[List[int], List[float]]]:
             raise FileNotFoundError(f"no training log at {path!r} (expected a CSVLogger file or "
                                     f"a TensorBoard log directory).")
         if os.path.isdir(path):
-            from cnn2snn_tfmot.training.tensorboard import read_scalars
 
             scalars = read_scalars(path, prefix=MARGIN_PREFIX)
             found = {tag[len(MARGIN_PREFIX):]: ([s for s, _ in values], [v for _, v in values])
@@ -548,7 +552,6 @@ def agreement(keras_model, akida_model, x, y=None, input_scaling=(1.0, 0),
         >>> [container.get_label() for container in fig.axes[0].containers]
         ['Keras accuracy', 'Akida accuracy', 'agreement']
     """
-    from cnn2snn_tfmot.inspection.comparison import compare
 
     return comparison_figure(compare(keras_model, akida_model, x, y, input_scaling,
                                      batch_size, engine))

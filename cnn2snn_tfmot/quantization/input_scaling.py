@@ -30,6 +30,8 @@ import warnings
 from typing import Optional, Tuple
 
 from cnn2snn_tfmot.chip.rules import check_input_scaling
+from cnn2snn_tfmot.quantization.configs import NeuralQuantizeConfig
+from cnn2snn_tfmot.quantization.layers import QuantizedLayerMixin
 from cnn2snn_tfmot.tfkeras import keras
 
 __all__ = ["InputScaling", "InputScalingWarning", "input_scaling_of", "remember_input_scaling",
@@ -144,16 +146,13 @@ def remember_input_scaling(model, input_scaling) -> str:
         (255.0, 0)
         >>> model_quantized.layers[0].akida_input_scaling = None  # as it was
     """
-    from cnn2snn_tfmot.quantization import layer_table as registry
-    from cnn2snn_tfmot.quantization.tfmot import NeuralQuantizeConfig
-
     scaling = check_input_scaling(input_scaling, input_is_sparse=False)
     for layer in model.layers:
         config = getattr(layer, "quantize_config", None)
         if isinstance(config, NeuralQuantizeConfig):
             config.akida_input_scaling = scaling
             return layer.layer.name  # the wrapped layer's, as the user named it
-        if registry.current().is_quantized(type(layer)):
+        if isinstance(layer, QuantizedLayerMixin):
             layer.akida_input_scaling = scaling
             return layer.name
     raise ValueError(f"Model '{model.name}' has no quantized neural layer to remember its input "

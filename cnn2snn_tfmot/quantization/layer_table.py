@@ -1,20 +1,22 @@
 """The one table of the Keras layer types cnn2snn_tfmot supports (as TFMOT's quantize registry).
 
-Every supported *neural* layer type has one :class:`NeuralType` row: the Keras class, the
-seed-style quantized class, the TFMOT ``QuantizeConfig``, the kernels it quantizes (attribute,
-quantizer argument, role in an Akida block, default per-axis or per-tensor quantizer) and the
-Akida layer kind it becomes. Every other supported layer type has a *role* (pooling,
-BatchNormalization, flatten, ...). Everything else in the package derives its lists from this
-table: ``quantize()`` (which classes become which), the TFMOT registry and configs, the
-transforms (which kernel folds a BatchNormalization), the block reader of the converter and
-the messages that list what is supported.
+Every supported *neural* layer type has one :class:`NeuralType` row: its quantized class and its
+TFMOT ``QuantizeConfig``, both carrying the same
+:class:`~cnn2snn_tfmot.quantization.kernels.KernelDescription` (the float Keras class, the
+kernels it quantizes and the Akida kind it becomes) as class data. Every other supported layer
+type has a *role* (pooling, BatchNormalization, flatten, ...). The functions that go from a float
+layer type to its quantized one, or that need a layer's role, derive their lists from this table:
+``quantize()``, the TFMOT scheme, the rewrites, the block reader of the converter and the messages
+that list what is supported. The quantized layers themselves never consult it: they call, save
+and reload from their own class data.
 
-A new layer type is one :meth:`LayerRegistry.register` call (in a copy of the registry, made
+A new layer type is one :meth:`LayerRegistry.register` call (in a copy of the table, made
 current with :func:`use`, or in the default one).
 
 Example:
-    >>> from cnn2snn_tfmot.quantization import layer_table as registry
-    >>> entry = registry.current().neural(keras.layers.SeparableConv2D)
+    >>> from cnn2snn_tfmot.quantization import layer_table
+    >>> from cnn2snn_tfmot.tfkeras import keras
+    >>> entry = layer_table.current().neural(keras.layers.SeparableConv2D)
     >>> [kernel.attribute for kernel in entry.kernels], entry.akida_kind
     (['depthwise_kernel', 'pointwise_kernel'], 'separable')
 """
@@ -25,15 +27,15 @@ import contextvars
 import dataclasses
 from typing import Callable, Dict, Iterator, Optional, Tuple, Union
 
+from cnn2snn_tfmot.quantization import configs, layers
+from cnn2snn_tfmot.quantization.input_scaling import InputScaling
+from cnn2snn_tfmot.quantization.kernels import AKIDA_KINDS, Kernel, KernelDescription
 from cnn2snn_tfmot.tfkeras import keras
 
-__all__ = ["Kernel", "NeuralType", "LayerRegistry", "current", "use", "AKIDA_KINDS", "ROLES"]
+__all__ = ["Kernel", "KernelDescription", "NeuralType", "LayerRegistry", "current", "use",
+           "AKIDA_KINDS", "ROLES"]
 
 L = keras.layers
-
-#: Akida kinds of neural layers: "depthwise" is only convertible merged with a 1x1 convolution
-#: into a separable one.
-AKIDA_KINDS = ("conv", "depthwise", "separable", "dense")
 
 #: Roles of the other layer types, as the block reader and quantize() treat them.
 ROLES = {
@@ -51,59 +53,63 @@ ROLES = {
 
 
 @dataclasses.dataclass(frozen=True)
-class Kernel:
-    """One quantized kernel of a neural layer type.
-
-    Arguments:
-        attribute: the weight attribute of the Keras layer ("kernel", "depthwise_kernel"...).
-        quantizer: the constructor argument (quantized layer and QuantizeConfig) holding its
-            weight quantizer ("quantizer" or "quantizer_dw").
-        role: its role in an Akida block: "kernel", "depthwise" or "pointwise".
-        per_axis: whether ``quantize()`` gives it a per-output-channel quantizer
-            (MaxPerAxisQuantizer) or a per-tensor one (MaxQuantizer, required for depthwise
-            kernels).
-
-    Example:
-        >>> Kernel("kernel", "quantizer", "kernel", per_axis=True).role
-        'kernel'
-    """
-    attribute: str
-    quantizer: str
-    role: str
-    per_axis: bool
-
-
-@dataclasses.dataclass(frozen=True)
 class NeuralType:
-    """One supported neural layer type.
+    """One supported neural layer type: its quantized class and its TFMOT QuantizeConfig.
+
+    Both carry the same ``kernel_description`` (class data); the row's other attributes are
+    read from it.
 
     Arguments:
-        keras_class: the float Keras layer class.
-        quantized_class: its seed-style quantized class (a QuantizedLayerMixin subclass).
-        quantize_config: its TFMOT QuantizeConfig class.
-        kernels: the quantized kernels, in order; the last one is the output kernel, which a
-            folded BatchNormalization scales.
-        akida_kind: one of :data:`AKIDA_KINDS`.
+        quantized_class: its quantized Keras layer class (a QuantizedLayerMixin subclass).
+        quantize_config: its TFMOT QuantizeConfig class (a NeuralQuantizeConfig subclass).
+
+    Raises:
+        TypeError: a class without a ``kernel_description``, or two different ones.
 
     Example:
-        >>> current().neural(keras.layers.Dense).quantized_class.__name__
-        'QuantizedDense'
+        >>> from cnn2snn_tfmot import DenseQuantizeConfig, QuantizedDense
+        >>> NeuralType(QuantizedDense, DenseQuantizeConfig).keras_class.__name__
+        'Dense'
     """
-    keras_class: type
     quantized_class: type
     quantize_config: type
-    kernels: Tuple[Kernel, ...]
-    akida_kind: str
 
     def __post_init__(self):
-        if self.akida_kind not in AKIDA_KINDS:
-            raise ValueError(f"NeuralType {self.keras_class.__name__}: `akida_kind` must be one "
-                             f"of {AKIDA_KINDS}; got {self.akida_kind!r}.")
+        descriptions = [getattr(cls, "kernel_description", None)
+                        for cls in (self.quantized_class, self.quantize_config)]
+        for cls, description in zip((self.quantized_class, self.quantize_config), descriptions):
+            if not isinstance(description, KernelDescription):
+                raise TypeError(f"NeuralType: {getattr(cls, '__name__', cls)!r} has no "
+                                "`kernel_description` class attribute (a KernelDescription).")
+        if descriptions[0] != descriptions[1]:
+            raise TypeError(f"NeuralType: {self.quantized_class.__name__} and "
+                            f"{self.quantize_config.__name__} describe different kernels: "
+                            f"{descriptions[0]} and {descriptions[1]}.")
+
+    @property
+    def description(self) -> KernelDescription:
+        """The KernelDescription both classes carry."""
+        return self.quantized_class.kernel_description
+
+    @property
+    def keras_class(self) -> type:
+        """The float Keras layer class."""
+        return self.description.keras_class
+
+    @property
+    def kernels(self) -> Tuple[Kernel, ...]:
+        """The quantized kernels, in order (the last is the output kernel)."""
+        return self.description.kernels
+
+    @property
+    def akida_kind(self) -> str:
+        """One of :data:`AKIDA_KINDS`."""
+        return self.description.akida_kind
 
     @property
     def output_kernel(self) -> Kernel:
         """The kernel whose output channels are the layer's (scaled by BatchNorm folding)."""
-        return self.kernels[-1]
+        return self.description.output_kernel
 
     @property
     def classes(self) -> Tuple[type, type]:
@@ -256,41 +262,23 @@ class LayerRegistry:
         return ", ".join(names)
 
 
-def _default_registry() -> LayerRegistry:
-    # The quantized classes and configs import this module; importing them here, when the
-    # table is first used, keeps the import graph acyclic.
-    from cnn2snn_tfmot.quantization import layers as q
-    from cnn2snn_tfmot.quantization import tfmot as c
-    from cnn2snn_tfmot.quantization.input_scaling import InputScaling
-
-    kernel = Kernel("kernel", "quantizer", "kernel", per_axis=True)
-    return LayerRegistry(
-        neural_types=[
-            NeuralType(L.Conv2D, q.QuantizedConv2D, c.Conv2DQuantizeConfig, (kernel,), "conv"),
-            NeuralType(L.DepthwiseConv2D, q.QuantizedDepthwiseConv2D,
-                       c.DepthwiseConv2DQuantizeConfig,
-                       (Kernel("depthwise_kernel", "quantizer", "depthwise", per_axis=False),),
-                       "depthwise"),
-            NeuralType(L.SeparableConv2D, q.QuantizedSeparableConv2D,
-                       c.SeparableConv2DQuantizeConfig,
-                       (Kernel("depthwise_kernel", "quantizer_dw", "depthwise", per_axis=False),
-                        Kernel("pointwise_kernel", "quantizer", "pointwise", per_axis=True)),
-                       "separable"),
-            NeuralType(L.Dense, q.QuantizedDense, c.DenseQuantizeConfig, (kernel,), "dense"),
-        ],
-        roles={
-            L.MaxPooling2D: "max_pool", L.GlobalAveragePooling2D: "global_pool",
-            L.BatchNormalization: "batchnorm", L.ReLU: "relu", L.Dropout: "identity",
-            # Other layers that compute nothing at inference (noise, regularization).
-            L.SpatialDropout2D: "identity", L.GaussianNoise: "identity",
-            L.GaussianDropout: "identity", L.AlphaDropout: "identity",
-            L.ActivityRegularization: "identity", L.Identity: "identity",
-            L.Flatten: "flatten", L.Reshape: "reshape", L.Softmax: "final",
-            L.Activation: _activation_role, InputScaling: "input_scaling",
-        })
-
-
-_DEFAULT: Dict[str, LayerRegistry] = {}
+_DEFAULT = LayerRegistry(
+    neural_types=[
+        NeuralType(layers.QuantizedConv2D, configs.Conv2DQuantizeConfig),
+        NeuralType(layers.QuantizedDepthwiseConv2D, configs.DepthwiseConv2DQuantizeConfig),
+        NeuralType(layers.QuantizedSeparableConv2D, configs.SeparableConv2DQuantizeConfig),
+        NeuralType(layers.QuantizedDense, configs.DenseQuantizeConfig),
+    ],
+    roles={
+        L.MaxPooling2D: "max_pool", L.GlobalAveragePooling2D: "global_pool",
+        L.BatchNormalization: "batchnorm", L.ReLU: "relu", L.Dropout: "identity",
+        # Other layers that compute nothing at inference (noise, regularization).
+        L.SpatialDropout2D: "identity", L.GaussianNoise: "identity",
+        L.GaussianDropout: "identity", L.AlphaDropout: "identity",
+        L.ActivityRegularization: "identity", L.Identity: "identity",
+        L.Flatten: "flatten", L.Reshape: "reshape", L.Softmax: "final",
+        L.Activation: _activation_role, InputScaling: "input_scaling",
+    })
 _CURRENT: contextvars.ContextVar = contextvars.ContextVar("cnn2snn_tfmot_registry",
                                                            default=None)
 
@@ -306,11 +294,7 @@ def current() -> LayerRegistry:
         'conv'
     """
     active = _CURRENT.get()
-    if active is not None:
-        return active
-    if "registry" not in _DEFAULT:
-        _DEFAULT["registry"] = _default_registry()
-    return _DEFAULT["registry"]
+    return _DEFAULT if active is None else active
 
 
 @contextlib.contextmanager

@@ -1,16 +1,20 @@
-"""Quantization-aware Keras layers and quantized activations (the seeds' module).
+"""Quantization-aware Keras layers and quantized activations (BrainChip's cnn2snn
+``quantization_layers``).
 
 The neural layers derive from their Keras counterparts and share one mechanism,
-:class:`QuantizedLayerMixin`: the registry (:mod:`cnn2snn_tfmot.quantization.layer_table`) says which kernel
-attribute each quantizer argument quantizes, and the mixin builds the quantizers, quantizes the
-kernels on every call and runs the Keras class's own ``call`` on them through a read-only view
-of the layer (:func:`call_with_kernels`): the layer's attributes are never replaced. Biases are
-not quantized here: Akida folds them into the thresholds at conversion.
+:class:`QuantizedLayerMixin`: each class's ``kernel_description``
+(:mod:`cnn2snn_tfmot.quantization.kernels`) says which kernel attribute each quantizer argument
+quantizes, and the mixin builds the quantizers,
+quantizes the kernels on every call and runs the Keras class's own ``call`` on them through a
+read-only view of the layer (:func:`call_with_kernels`): the layer's attributes are never replaced.
+Biases are not quantized here: Akida folds them into the thresholds at conversion.
 """
 from __future__ import annotations
 
 from typing import Dict, Optional
 
+from cnn2snn_tfmot.quantization import kernels
+from cnn2snn_tfmot.quantization.kernels import KernelDescription
 from cnn2snn_tfmot.quantization.quantizers import (
     WeightFloat,
     WeightQuantizerBase,
@@ -172,40 +176,41 @@ def call_once_with(layer, values: Dict[str, tf.Tensor]) -> None:
 class QuantizedLayerMixin:
     """Shared mechanism of the quantized neural layers.
 
-    A subclass places the mixin before the Keras class it extends and is registered in
-    :mod:`cnn2snn_tfmot.quantization.layer_table` with its kernels (attribute, quantizer argument). The mixin
-    builds every quantizer on the layer (so a trainable quantizer's variable is a weight of the
-    layer), quantizes the kernels on each call and runs the Keras computation on them.
+    A subclass places the mixin before the Keras class it extends and carries its
+    :class:`~cnn2snn_tfmot.quantization.kernels.KernelDescription` as the class attribute
+    ``kernel_description`` (the Keras class it computes, its kernels and their quantizer
+    arguments). The mixin builds every quantizer on the layer (so a trainable quantizer's
+    variable is a weight of the layer), quantizes the kernels on each call and runs the Keras
+    computation on them. Nothing is looked up at call time: a layer calls, saves and reloads from
+    its class data alone.
 
     Every quantized neural layer also takes ``akida_input_scaling=(scale, shift)``: the input
     scaling the model is meant for, remembered in its config (see
-    :mod:`cnn2snn_tfmot.quantization.input_scaling`; ``ScaleFactorMonitor`` sets it on the first layer).
+    :mod:`cnn2snn_tfmot.quantization.input_scaling`; ``ScaleFactorMonitor`` sets it on the first
+    layer).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.layers import QuantizedDense
         >>> QuantizedDense(3).quantized_kernels[0].attribute
         'kernel'
     """
 
+    #: The subclass's KernelDescription (class data).
+    kernel_description: KernelDescription
+
     def __init__(self, *args, akida_input_scaling=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if not isinstance(getattr(type(self), "kernel_description", None), KernelDescription):
+            raise TypeError(f"{type(self).__name__} derives from QuantizedLayerMixin without a "
+                            "`kernel_description` class attribute (a KernelDescription: the "
+                            "Keras class, kernels and Akida kind it quantizes).")
         self.akida_input_scaling = (None if akida_input_scaling is None
                                     else tuple(akida_input_scaling))
 
     @property
-    def neural_type(self):
-        """This layer's row of the registry (:class:`cnn2snn_tfmot.quantization.layer_table.NeuralType`)."""
-        from cnn2snn_tfmot.quantization import layer_table as registry
-
-        entry = registry.current().for_quantized(type(self))
-        if entry is None:
-            raise TypeError(f"{type(self).__name__} is not registered in the layer registry; "
-                            "register it with cnn2snn_tfmot.quantization.layer_table (NeuralType).")
-        return entry
-
-    @property
     def quantized_kernels(self):
-        """The registry's kernels of this layer type: (attribute, quantizer argument, ...)."""
-        return self.neural_type.kernels
+        """This layer type's kernels: (attribute, quantizer argument, role, per_axis)."""
+        return self.kernel_description.kernels
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -229,7 +234,7 @@ class QuantizedLayerMixin:
                 for kernel in self.quantized_kernels}
 
     def call(self, inputs, training=None):
-        return call_with_kernels(self.neural_type.keras_class, self, inputs,
+        return call_with_kernels(self.kernel_description.keras_class, self, inputs,
                                  self.quantized_weights(training))
 
     def get_config(self) -> dict:
@@ -256,6 +261,8 @@ class QuantizedConv2D(QuantizedLayerMixin, keras.layers.Conv2D):
         TensorShape([1, 3, 3, 8])
     """
 
+    kernel_description = kernels.CONV2D
+
 
     def __init__(self, filters, kernel_size, *args, quantizer=None, **kwargs):
         super().__init__(filters, kernel_size, *args, **kwargs)
@@ -276,6 +283,8 @@ class QuantizedDepthwiseConv2D(QuantizedLayerMixin, keras.layers.DepthwiseConv2D
         >>> layer(tf.ones((1, 5, 5, 2))).shape
         TensorShape([1, 5, 5, 2])
     """
+
+    kernel_description = kernels.DEPTHWISE_CONV2D
 
 
     def __init__(self, kernel_size, *args, quantizer=None, **kwargs):
@@ -301,6 +310,8 @@ class QuantizedSeparableConv2D(QuantizedLayerMixin, keras.layers.SeparableConv2D
         TensorShape([1, 3, 3, 32])
     """
 
+    kernel_description = kernels.SEPARABLE_CONV2D
+
 
     def __init__(self, filters, kernel_size, *args, quantizer=None, quantizer_dw=None,
                  **kwargs):
@@ -322,6 +333,8 @@ class QuantizedDense(QuantizedLayerMixin, keras.layers.Dense):
         >>> QuantizedDense(10, quantizer=MaxQuantizer(bitwidth=4))(tf.ones((2, 3))).shape
         TensorShape([2, 10])
     """
+
+    kernel_description = kernels.DENSE
 
 
     def __init__(self, units, *args, quantizer=None, **kwargs):

@@ -1,7 +1,7 @@
 """Weight quantizers and the quantized-activation formula (docs/akida-v1.md sections 1 and 2).
 
 A weight quantizer is written once and serves twice: the seed-style ``Quantized*`` layers call
-it, and the TFMOT ``QuantizeConfig``s of :mod:`cnn2snn_tfmot.quantization.tfmot` return it, since
+it, and the TFMOT ``QuantizeConfig``s of :mod:`cnn2snn_tfmot.quantization.configs` return it, since
 every quantizer here implements TFMOT's ``Quantizer`` interface (``build`` creates its variables
 on the layer, ``__call__`` quantizes). Quantizers are registered Keras serializables, so saved
 models reload without ``custom_objects``.

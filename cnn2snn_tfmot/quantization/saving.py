@@ -21,9 +21,11 @@ from typing import Callable, Dict, Iterator, Optional
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
+from cnn2snn_tfmot.atomic import atomic_directory, atomic_path
+from cnn2snn_tfmot.keras3 import check_keras_model, from_keras3, is_keras3_file
 from cnn2snn_tfmot.quantization.layers import QuantizedActivation, QuantizedLayerMixin
-from cnn2snn_tfmot.quantization.tfmot import quantize_scope
-from cnn2snn_tfmot.tfkeras import check_keras_model, keras
+from cnn2snn_tfmot.quantization.scheme import quantize_scope
+from cnn2snn_tfmot.tfkeras import keras
 
 __all__ = ["load_quantized_model", "load_partial_weights", "save_model", "weight_key",
            "layer_key"]
@@ -246,7 +248,6 @@ def load_quantized_model(filepath, compile: bool = True, custom_objects: Optiona
     """
     path = os.fspath(filepath)
     kind = _file_kind(path)
-    from cnn2snn_tfmot.keras3 import from_keras3, is_keras3_file
 
     if kind != "savedmodel" and is_keras3_file(path):  # rebuilt as tf_keras, never executed
         return from_keras3(path)
@@ -266,7 +267,6 @@ def save_model(model, filepath) -> None:
         >>> load_quantized_model("float.h5").name
         'doctest_cnn'
     """
-    from cnn2snn_tfmot.atomic import atomic_directory, atomic_path
 
     path = os.fspath(filepath)
     if path.endswith((".h5", ".hdf5", ".keras")):

@@ -1,9 +1,9 @@
 """What ``sanitize`` and ``adapt`` share: the record of a change, and a chain with shapes.
 
-A rewrite works on the chain of :class:`cnn2snn_tfmot.rewriting.transforms.LayerSpec` of a single-branch
-model. :class:`Chain` keeps the specs with the shape each one receives (recomputed from the
-layer configurations after every edit) and the list of :class:`Change` records, so that every
-pass says what it did, to which layer, and why.
+A rewrite works on the chain of :class:`cnn2snn_tfmot.rewriting.transforms.LayerSpec` of a
+single-branch model. :class:`Chain` keeps the specs with the shape each one receives (recomputed
+from the layer configurations after every edit) and the list of :class:`Change` records, so that
+every pass says what it did, to which layer, and why.
 
 Example:
     >>> print(Change("conv_pad_2", "removed", "its padding moved into 'conv_dw_2'"))
@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 from typing import List, Optional, Tuple
 
+from cnn2snn_tfmot.keras3 import check_keras_model
 from cnn2snn_tfmot.quantization import layer_table as registry
 from cnn2snn_tfmot.rewriting.transforms import LayerSpec, build_model, model_chain
-from cnn2snn_tfmot.tfkeras import check_keras_model, tf
+from cnn2snn_tfmot.tfkeras import tf
 
 __all__ = ["Change", "Changes", "Chain", "spec_kind", "spec_role"]
 

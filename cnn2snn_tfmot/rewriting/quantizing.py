@@ -1,8 +1,8 @@
 """The seeds' high-level quantization entry points: quantize(), quantize_layer() and
 create_trainable_quantizer_model().
 
-``quantize`` reads the model into a chain (see :mod:`cnn2snn_tfmot.rewriting.transforms`), applies the
-model transforms of docs/akida-v1.md section 3 (fused activations split, ``ReLU -> MaxPool`` and
+``quantize`` reads the model into a chain (see :mod:`cnn2snn_tfmot.rewriting.transforms`), applies
+the model transforms of docs/akida-v1.md section 3 (fused activations split, ``ReLU -> MaxPool`` and
 ``pooling -> BatchNormalization`` swapped, BatchNormalization folded), then replaces neural
 layers by Quantized* layers and ReLUs by ActivationDiscreteRelu. Layer names are kept, so
 ``load_partial_weights`` works between the float and the quantized model.
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import List, Optional, Union
 
 from cnn2snn_tfmot.chip import rules
+from cnn2snn_tfmot.keras3 import check_keras_model
 from cnn2snn_tfmot.quantization import layer_table as registry
 from cnn2snn_tfmot.quantization.input_scaling import InputScaling
 from cnn2snn_tfmot.quantization.layers import (
@@ -40,7 +41,7 @@ from cnn2snn_tfmot.rewriting.transforms import (
     swap_activation_pooling,
     swap_pooling_batchnorm,
 )
-from cnn2snn_tfmot.tfkeras import check_keras_model, keras
+from cnn2snn_tfmot.tfkeras import keras
 
 __all__ = ["quantize", "quantize_layer", "create_trainable_quantizer_model"]
 
@@ -163,9 +164,9 @@ def quantize(model, weight_quantization: int = 0, activ_quantization: int = 0,
         input_scaling: ``(scale, shift)``, the input scaling the model is meant for
             (``x_akida = scale * x_keras + shift``; ``(255, 0)`` for Keras inputs ``img / 255``),
             or None. When given, the returned model remembers it: an
-            :class:`~cnn2snn_tfmot.quantization.input_scaling.InputScaling` layer (an identity, shown by
-            ``summary()``) comes first, and ``convert``, ``ScaleFactorMonitor`` and the command
-            line use it. A float model that already remembers one keeps it (a different pair
+            :class:`~cnn2snn_tfmot.quantization.input_scaling.InputScaling` layer (an identity,
+            shown by ``summary()``) comes first, and ``convert``, ``ScaleFactorMonitor`` and the
+            command line use it. A float model that already remembers one keeps it (a different pair
             is a ValueError).
 
     Returns:

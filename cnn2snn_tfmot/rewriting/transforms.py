@@ -17,10 +17,16 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from cnn2snn_tfmot.chip import rules
+from cnn2snn_tfmot.keras3 import check_keras_model
 from cnn2snn_tfmot.quantization import layer_table as registry
-from cnn2snn_tfmot.quantization.layers import as_weight_quantizer
+from cnn2snn_tfmot.quantization.configs import NeuralQuantizeConfig, ReLUQuantizeConfig
+from cnn2snn_tfmot.quantization.layers import (
+    ActivationDiscreteRelu,
+    QuantizedReLU,
+    as_weight_quantizer,
+)
 from cnn2snn_tfmot.quantization.saving import weight_key
-from cnn2snn_tfmot.tfkeras import check_keras_model, keras, tf
+from cnn2snn_tfmot.tfkeras import keras, tf
 
 __all__ = [
     "LayerSpec", "model_chain", "single_branch_layers", "build_model", "split_fused_activations",
@@ -419,13 +425,12 @@ def fold_batchnorms(chain: List[LayerSpec]) -> List[LayerSpec]:
 
 def _seed_spec_of_wrapper(wrapper) -> LayerSpec:
     """The seed-style spec computing what a TFMOT ``QuantizeWrapper`` computes."""
-    from cnn2snn_tfmot.quantization.tfmot import NeuralQuantizeConfig, ReLUQuantizeConfig
 
     config, inner = wrapper.quantize_config, wrapper.layer
     weights = {weight_key(v): np.array(v.numpy()) for v in wrapper.weights
                if weight_key(v) != "optimizer_step"}
     if isinstance(config, NeuralQuantizeConfig):
-        entry = config.neural_type
+        entry = registry.current().for_config(type(config))
         layer_config = dict(inner.get_config())
         for kernel in entry.kernels:
             layer_config[kernel.quantizer] = keras.utils.serialize_keras_object(
@@ -433,7 +438,6 @@ def _seed_spec_of_wrapper(wrapper) -> LayerSpec:
         return LayerSpec(entry.quantized_class, layer_config, weights,
                          tuple(wrapper.input_shape))
     if isinstance(config, ReLUQuantizeConfig):
-        from cnn2snn_tfmot.quantization.layers import ActivationDiscreteRelu, QuantizedReLU
 
         quantizer = config.quantizer
         layer_config = {"name": inner.name, "bitwidth": quantizer.bitwidth}
@@ -446,7 +450,7 @@ def _seed_spec_of_wrapper(wrapper) -> LayerSpec:
         return LayerSpec(ActivationDiscreteRelu, layer_config, {}, tuple(wrapper.input_shape))
     raise ValueError(f"Layer '{wrapper.name}' is wrapped with {type(config).__name__}, not an "
                      "Akida QuantizeConfig; annotate it with the configs of "
-                     "cnn2snn_tfmot.quantization.tfmot.")
+                     "cnn2snn_tfmot.quantization.configs.")
 
 
 def seed_style_chain(model, caller: str = "hardware_exact") -> List[LayerSpec]:

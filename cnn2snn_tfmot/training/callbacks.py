@@ -21,13 +21,20 @@ Example:
 """
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Dict, List, Tuple, Union
 
-import numpy as np
-
-from cnn2snn_tfmot.tfkeras import check_keras_model, keras, tf
+from cnn2snn_tfmot.chip.rules import check_input_scaling, register_problems
+from cnn2snn_tfmot.conversion.blocks import analyze
+from cnn2snn_tfmot.conversion.registers import model_registers
+from cnn2snn_tfmot.distributed.cluster import is_chief
+from cnn2snn_tfmot.keras3 import check_keras_model
+from cnn2snn_tfmot.quantization.input_scaling import (
+    input_scaling_of,
+    remember_input_scaling,
+    resolve_input_scaling,
+)
+from cnn2snn_tfmot.tfkeras import keras, tf
 
 __all__ = ["MinValueConstraint", "add_gamma_constraint", "GammaClipping", "ScaleFactorMonitor",
            "AkidaRegisterWarning"]
@@ -177,7 +184,6 @@ def _check_frequency(owner: str, frequency) -> None:
 def _require_convertible(owner: str, model, input_is_sparse: bool) -> None:
     """Raises ValueError, naming ``owner`` and every broken rule, unless ``model``'s blocks
     follow the Akida rules (a model convert() accepts)."""
-    from cnn2snn_tfmot.conversion.blocks import analyze
 
     analysis = analyze(model, input_is_sparse)
     if analysis.violations:
@@ -189,8 +195,8 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
     """Predicts during training whether ``convert`` will fit the model in Akida's registers.
 
     At each check it computes, from the current weights and with the converter's own code
-    (:func:`cnn2snn_tfmot.conversion.registers.block_registers`), every layer's thresholds and act_steps,
-    and writes into the Keras ``logs`` each layer's margin in bits,
+    (:func:`cnn2snn_tfmot.conversion.registers.block_registers`), every layer's thresholds and
+    act_steps, and writes into the Keras ``logs`` each layer's margin in bits,
     ``akida_margin/<layer>``: the smallest headroom, ``log2(limit / value)``, of its act_steps
     (above 1/16 and below the 20- or 24-bit register) and thresholds (within the signed
     register). A negative margin means the layer does not fit. Put the monitor before
@@ -227,7 +233,6 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
     def __init__(self, input_scaling=None, frequency: Union[str, int] = "epoch",
                  on_violation: str = "warn", input_is_sparse: bool = False):
         super().__init__()
-        from cnn2snn_tfmot.chip.rules import check_input_scaling
 
         self.input_scaling = (None if input_scaling is None
                               else check_input_scaling(input_scaling, input_is_sparse))
@@ -245,10 +250,6 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
         _require_convertible("ScaleFactorMonitor", self.model, self.input_is_sparse)
         scaling, source = self._scaling()
         if source == "given":
-            from cnn2snn_tfmot.quantization.input_scaling import (
-                input_scaling_of,
-                remember_input_scaling,
-            )
 
             if input_scaling_of(self.model) is None:  # remembered from now on, and reported
                 layer = remember_input_scaling(self.model, scaling)
@@ -259,7 +260,6 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
 
     def _scaling(self):
         """The monitor's input scaling (given, else the model's) and where it came from."""
-        from cnn2snn_tfmot.quantization.input_scaling import resolve_input_scaling
 
         scaling, source = resolve_input_scaling(self.model, self.input_scaling,
                                                 self.input_is_sparse)
@@ -286,15 +286,12 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
             ``(margins, problems)``: margin in bits by layer name, and the messages of the
             layers that do not fit (empty when all fit).
         """
-        from cnn2snn_tfmot.chip.rules import register_problems
-        from cnn2snn_tfmot.conversion.blocks import analyze
-        from cnn2snn_tfmot.conversion.registers import model_registers
 
         analysis = analyze(self.model, self.input_is_sparse)
         margins, problems = {}, []
         scaling, _ = self._scaling()
         for registers in model_registers(analysis, scaling, self.input_is_sparse):
-            margins[registers.name] = register_margin(registers)
+            margins[registers.name] = registers.margin()
             problems += register_problems(registers)
         return margins, problems
 
@@ -324,41 +321,5 @@ def _reports(model) -> bool:
     """Whether this process reports (prints, writes): the chief of a multi-worker job. Every
     worker computes the same margins from the synchronized weights and takes the same
     decision (a worker stopping alone would leave the others waiting); one of them speaks."""
-    from cnn2snn_tfmot.distributed.cluster import is_chief
 
     return model is None or is_chief(model.distribute_strategy)
-
-
-def register_margin(registers) -> float:
-    """The smallest headroom, in bits, of a block's registers (negative: does not fit).
-
-    Arguments:
-        registers: a :class:`cnn2snn_tfmot.conversion.registers.BlockRegisters`.
-
-    Returns:
-        ``min(log2(act_step / (1/16)), log2(limit / act_step), log2(range / |threshold|))``
-        over channels; the last two only for blocks with an activation.
-
-    Example:
-        >>> from cnn2snn_tfmot.conversion.blocks import analyze
-        >>> from cnn2snn_tfmot.conversion.registers import block_registers
-        >>> block = analyze(model_quantized).blocks[0]
-        >>> register_margin(block_registers(block, (255, 0), index=0)) > 0
-        True
-    """
-    from cnn2snn_tfmot.chip import limits
-
-    act_step = registers.act_step.astype(np.float64)
-    if not np.all(np.isfinite(act_step)) or np.any(act_step <= 0):
-        return -math.inf
-    margins = [math.log2(act_step.min() / limits.ACT_STEP_MIN)]
-    if registers.act_bits is not None:
-        is_input = registers.kind == "input"
-        margins.append(math.log2(limits.act_step_limit(is_input) / act_step.max()))
-        low, high = limits.threshold_range(is_input)
-        highest, lowest = int(registers.threshold.max()), int(registers.threshold.min())
-        if highest > 0:
-            margins.append(math.log2(high / highest))
-        if lowest < 0:
-            margins.append(math.log2(low / lowest))
-    return float(min(margins))

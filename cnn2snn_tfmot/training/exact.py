@@ -5,8 +5,8 @@
 integer potentials, max pooling and 20-bit saturations, the global-pooling saturating sum, and
 the integer fire with thresholds floored and act_steps truncated to 1/16. The thresholds and
 act_steps are recomputed from the current trainable weights at every step by the converter's own
-formula (:func:`cnn2snn_tfmot.conversion.registers.register_tensors`), and the arithmetic is the emulator's
-(:mod:`cnn2snn_tfmot.engine.tf_backend`). Its outputs are bit for bit those of
+formula (:func:`cnn2snn_tfmot.conversion.registers.register_tensors`), and the arithmetic is the
+emulator's (:mod:`cnn2snn_tfmot.engine.tf_backend`). Its outputs are bit for bit those of
 ``convert(model, input_scaling).predict(uint8 images)``.
 
 Training: each block's output value is the chip's, but its gradient is that of the standard
@@ -38,17 +38,17 @@ from cnn2snn_tfmot.conversion.blocks import Block, akida_kind, analyze_layers
 from cnn2snn_tfmot.conversion.compatibility import checked_blocks
 from cnn2snn_tfmot.conversion.registers import RegisterInputs, register_tensors
 from cnn2snn_tfmot.engine import tf_backend
-from cnn2snn_tfmot.quantization import layer_table as registry
+from cnn2snn_tfmot.keras3 import check_keras_model
 from cnn2snn_tfmot.quantization.input_scaling import scaling_for_conversion
 from cnn2snn_tfmot.quantization.layers import QuantizedActivation
-from cnn2snn_tfmot.quantization.tfmot import custom_objects
+from cnn2snn_tfmot.quantization.scheme import custom_objects
 from cnn2snn_tfmot.rewriting.transforms import (
     build_model,
     merge_separable_conv,
     seed_style_chain,
     single_branch_layers,
 )
-from cnn2snn_tfmot.tfkeras import check_keras_model, keras, tf
+from cnn2snn_tfmot.tfkeras import keras, tf
 
 __all__ = ["hardware_exact", "HardwareExactNetwork"]
 
@@ -144,7 +144,7 @@ class HardwareExactNetwork(keras.layers.Layer):
                 neural=by_name[block.neural.name], batchnorm=layer_of(block.batchnorm),
                 pool=layer_of(block.pool), activation=layer_of(block.activation), block=block,
                 kind=akida_kind(block, index, self.input_is_sparse), input_max=input_max,
-                kernels=registry.current().for_quantized(type(by_name[block.neural.name])).kernels)
+                kernels=type(by_name[block.neural.name]).kernel_description.kernels)
             layers.bound = _potential_bound(layers)
             self._blocks.append(layers)
             if block.activation is not None:

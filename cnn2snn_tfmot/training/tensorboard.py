@@ -10,7 +10,7 @@ thresholds and act_steps from the current weights, and writes into a TensorBoard
   exact;
 * ``akida_thresholds/<layer>`` and ``akida_act_steps/<layer>``: histograms of the registers;
 * ``akida_margin/<layer>``: the scalar margin in bits that ScaleFactorMonitor logs
-  (:func:`cnn2snn_tfmot.training.callbacks.register_margin`; negative: the layer would not fit).
+  (:func:`cnn2snn_tfmot.chip.limits.register_margin`; negative: the layer would not fit).
 
 The summaries are written with TensorFlow alone (``tf.summary.write`` with TensorBoard's
 "histograms" and "scalars" plugin metadata), so training does not need the ``tensorboard``
@@ -33,6 +33,9 @@ from typing import Dict, List, Tuple, Union
 
 import numpy as np
 
+from cnn2snn_tfmot.chip.rules import check_input_scaling
+from cnn2snn_tfmot.conversion.blocks import analyze
+from cnn2snn_tfmot.conversion.registers import model_registers
 from cnn2snn_tfmot.tfkeras import keras, tf
 from cnn2snn_tfmot.training.callbacks import _check_frequency, _require_convertible
 
@@ -102,7 +105,8 @@ class AkidaTensorBoard(keras.callbacks.Callback):
 
     The log goes to ``<log_dir>/akida`` (give the ``log_dir`` of Keras's ``TensorBoard``
     callback to see both together). Steps are epochs (``frequency="epoch"``) or the number of
-    training batches seen (``frequency=N``). See :mod:`cnn2snn_tfmot.training.tensorboard` for the tags.
+    training batches seen (``frequency=N``). See :mod:`cnn2snn_tfmot.training.tensorboard` for the
+    tags.
 
     Arguments:
         log_dir: the TensorBoard log directory.
@@ -122,7 +126,6 @@ class AkidaTensorBoard(keras.callbacks.Callback):
     def __init__(self, log_dir: Union[str, os.PathLike] = "logs", input_scaling=(1.0, 0),
                  frequency: Union[str, int] = "epoch", input_is_sparse: bool = False):
         super().__init__()
-        from cnn2snn_tfmot.chip.rules import check_input_scaling
 
         self.log_dir = os.fspath(log_dir)
         self.input_scaling = check_input_scaling(input_scaling, input_is_sparse)
@@ -159,9 +162,6 @@ class AkidaTensorBoard(keras.callbacks.Callback):
         Returns:
             The margin in bits by layer name.
         """
-        from cnn2snn_tfmot.conversion.blocks import analyze
-        from cnn2snn_tfmot.conversion.registers import model_registers
-        from cnn2snn_tfmot.training.callbacks import register_margin
 
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, RUN_NAME))
@@ -179,7 +179,7 @@ class AkidaTensorBoard(keras.callbacks.Callback):
                                      step)
                 _write_histogram(f"akida_thresholds/{name}", registers.threshold, step)
                 _write_histogram(f"akida_act_steps/{name}", registers.act_step, step)
-                margins[name] = register_margin(registers)
+                margins[name] = registers.margin()
                 _write_scalar(f"akida_margin/{name}", margins[name], step)
         self._writer.flush()
         return margins

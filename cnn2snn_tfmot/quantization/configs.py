@@ -1,23 +1,20 @@
-"""TFMOT QuantizeConfigs, registry, layout transform and scheme for Akida quantization.
+"""TFMOT QuantizeConfigs for Akida quantization: the TFMOT way to the same quantized layers.
 
-The TFMOT way to the same quantized model as the seed-style ``Quantized*`` layers::
+A :class:`NeuralQuantizeConfig` quantizes the kernels of a Conv2D, DepthwiseConv2D,
+SeparableConv2D or Dense layer exactly as the ``Quantized*`` layers of
+:mod:`cnn2snn_tfmot.quantization.layers` do; a :class:`ReLUQuantizeConfig` quantizes a ReLU's
+output as ``ActivationDiscreteRelu`` / ``QuantizedReLU`` do. Each neural config carries the same
+:class:`~cnn2snn_tfmot.quantization.kernels.KernelDescription` as its quantized layer (class
+data), so it needs no table at call time. The scheme that picks a config per layer is in
+:mod:`cnn2snn_tfmot.quantization.scheme`::
 
-    import tensorflow_model_optimization as tfmot
-    annotate = tfmot.quantization.keras.quantize_annotate_layer
-    model = keras.Sequential([
-        keras.Input((28, 28, 1)),
-        annotate(keras.layers.Conv2D(8, 3), Conv2DQuantizeConfig(MaxPerAxisQuantizer(8))),
-        annotate(keras.layers.ReLU(), ReLUQuantizeConfig(bitwidth=4)),
-        keras.layers.Flatten(),
-        annotate(keras.layers.Dense(10), DenseQuantizeConfig(MaxPerAxisQuantizer(4))),
-    ])
+    annotated = tfmot.quantization.keras.quantize_annotate_model(model)
     with quantize_scope():
         qat_model = tfmot.quantization.keras.quantize_apply(model, AkidaQuantizeScheme())
 
-The weight quantizers are those of :mod:`cnn2snn_tfmot.quantization.quantizers`, and the activation
-quantizer applies :func:`cnn2snn_tfmot.quantization.quantizers.quantized_activation`: one math for
-both kinds of model. The scheme's layout transform leaves the model as it is, so none of TFMOT's
-default 8-bit quantizers are inserted.
+The weight quantizers are those of :mod:`cnn2snn_tfmot.quantization.quantizers`, and the
+activation quantizer applies :func:`cnn2snn_tfmot.quantization.quantizers.quantized_activation`:
+one math for both kinds of model.
 """
 from __future__ import annotations
 
@@ -27,9 +24,8 @@ from typing import Optional, Tuple
 import tensorflow_model_optimization as tfmot
 
 from cnn2snn_tfmot.chip import rules
-from cnn2snn_tfmot.quantization import layer_table as registry
-from cnn2snn_tfmot.quantization import layers as quantization_layers
-from cnn2snn_tfmot.quantization import quantizers as quantization_ops
+from cnn2snn_tfmot.quantization import kernels
+from cnn2snn_tfmot.quantization.kernels import KernelDescription
 from cnn2snn_tfmot.quantization.layers import (
     as_weight_quantizer,
     call_once_with,
@@ -40,24 +36,19 @@ from cnn2snn_tfmot.quantization.quantizers import (
     add_activation_variables,
     check_activation_bitwidth,
     check_max_value,
-    check_weight_bitwidth,
     default_top_level,
-    default_weight_quantizer,
     discrete_relu_parameters,
     quantized_activation,
-    relu_max_value,
 )
 from cnn2snn_tfmot.tfkeras import keras
 
-_tfmot_keras = tfmot.quantization.keras
-QuantizeConfig = _tfmot_keras.QuantizeConfig
-Quantizer = _tfmot_keras.quantizers.Quantizer
+QuantizeConfig = tfmot.quantization.keras.QuantizeConfig
+Quantizer = tfmot.quantization.keras.quantizers.Quantizer
 
 __all__ = [
-    "ActivationQuantizer", "Conv2DQuantizeConfig", "DepthwiseConv2DQuantizeConfig",
-    "SeparableConv2DQuantizeConfig", "DenseQuantizeConfig", "ReLUQuantizeConfig",
-    "AkidaQuantizeRegistry", "AkidaQuantizeLayoutTransform", "AkidaQuantizeScheme",
-    "quantize_scope", "custom_objects",
+    "ActivationQuantizer", "NeuralQuantizeConfig", "Conv2DQuantizeConfig",
+    "DepthwiseConv2DQuantizeConfig", "SeparableConv2DQuantizeConfig", "DenseQuantizeConfig",
+    "ReLUQuantizeConfig",
 ]
 
 _register = keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
@@ -128,8 +119,9 @@ class ActivationQuantizer(ConfigEqualityMixin, Quantizer):
 class NeuralQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
     """Base of the neural-layer configs: quantizes kernels, leaves bias and outputs float.
 
-    The registry (:mod:`cnn2snn_tfmot.quantization.layer_table`) gives the layer type a config applies to and
-    its kernels (attribute, quantizer argument), as it does for the Quantized* layers.
+    A subclass carries the :class:`~cnn2snn_tfmot.quantization.kernels.KernelDescription` of the
+    layer type it quantizes as the class attribute ``kernel_description``, the same as its
+    quantized layer's: the Keras class and its kernels (attribute, quantizer argument).
 
     Arguments:
         quantizer: the weight quantizer of the (output) kernel (default WeightFloat).
@@ -139,13 +131,20 @@ class NeuralQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
     :mod:`cnn2snn_tfmot.quantization.input_scaling`).
 
     Example:
-        >>> Conv2DQuantizeConfig(MaxPerAxisQuantizer(bitwidth=8)).neural_type.keras_class
+        >>> from cnn2snn_tfmot import Conv2DQuantizeConfig, MaxPerAxisQuantizer
+        >>> Conv2DQuantizeConfig(MaxPerAxisQuantizer(bitwidth=8)).kernel_description.keras_class
         <class 'tf_keras.src.layers.convolutional.conv2d.Conv2D'>
     """
 
     akida_input_scaling = None
+    #: The subclass's KernelDescription (class data).
+    kernel_description: KernelDescription
 
     def __init__(self, quantizer=None):
+        if not isinstance(getattr(type(self), "kernel_description", None), KernelDescription):
+            raise TypeError(f"{type(self).__name__} derives from NeuralQuantizeConfig without a "
+                            "`kernel_description` class attribute (a KernelDescription: the "
+                            "Keras class, kernels and Akida kind it quantizes).")
         self.quantizer = as_weight_quantizer(quantizer, "quantizer", type(self).__name__)
 
     @classmethod
@@ -157,23 +156,14 @@ class NeuralQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
             instance.akida_input_scaling = tuple(scaling)
         return instance
 
-    @property
-    def neural_type(self):
-        """This config's row of the registry."""
-        entry = registry.current().for_config(type(self))
-        if entry is None:
-            raise TypeError(f"{type(self).__name__} is not registered in the layer registry.")
-        return entry
-
     def _check_layer(self, layer):
-        entry = self.neural_type
-        if type(layer) is not entry.keras_class:
-            choices = ", ".join(f"{t.keras_class.__name__} -> {t.quantize_config.__name__}"
-                                for t in registry.current().neural_types())
+        keras_class = self.kernel_description.keras_class
+        if type(layer) is not keras_class:
             raise ValueError(
-                f"{type(self).__name__} quantizes {entry.keras_class.__name__} layers; layer "
-                f"'{layer.name}' is a {type(layer).__name__}. Use the config of its type: "
-                f"{choices}.")
+                f"{type(self).__name__} quantizes {keras_class.__name__} layers; layer "
+                f"'{layer.name}' is a {type(layer).__name__}. Use the config of its type "
+                "(AkidaQuantizeScheme().get_quantize_registry().get_quantize_config(layer) "
+                "gives it).")
         problems = rules.fused_activation_problems(layer.name, layer.get_config())
         if problems:
             raise ValueError(problems[0] + " (annotate the ReLU with ReLUQuantizeConfig).")
@@ -181,13 +171,13 @@ class NeuralQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
     def get_weights_and_quantizers(self, layer):
         self._check_layer(layer)
         return [(getattr(layer, kernel.attribute), getattr(self, kernel.quantizer))
-                for kernel in self.neural_type.kernels]
+                for kernel in self.kernel_description.kernels]
 
     def get_activations_and_quantizers(self, layer):
         return []
 
     def set_quantize_weights(self, layer, quantize_weights):
-        kernels = self.neural_type.kernels
+        kernels = self.kernel_description.kernels
         if len(quantize_weights) != len(kernels):
             raise ValueError(f"{type(self).__name__} expects {len(kernels)} quantized "
                              f"weights for layer '{layer.name}', got {len(quantize_weights)}.")
@@ -203,14 +193,14 @@ class NeuralQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
     def get_config(self) -> dict:
         config = {kernel.quantizer: keras.utils.serialize_keras_object(
                       getattr(self, kernel.quantizer))
-                  for kernel in self.neural_type.kernels}
+                  for kernel in self.kernel_description.kernels}
         if self.akida_input_scaling is not None:
             config["akida_input_scaling"] = list(self.akida_input_scaling)
         return config
 
     def _repr_arguments(self) -> dict:
         return {kernel.quantizer: getattr(self, kernel.quantizer)
-                for kernel in reversed(self.neural_type.kernels)}
+                for kernel in reversed(self.kernel_description.kernels)}
 
 
 @_register
@@ -225,6 +215,7 @@ class Conv2DQuantizeConfig(NeuralQuantizeConfig):
         Conv2DQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=8))
     """
 
+    kernel_description = kernels.CONV2D
 
 
 @_register
@@ -239,6 +230,7 @@ class DepthwiseConv2DQuantizeConfig(NeuralQuantizeConfig):
         DepthwiseConv2DQuantizeConfig(quantizer=MaxQuantizer(bitwidth=4))
     """
 
+    kernel_description = kernels.DEPTHWISE_CONV2D
 
 
 @_register
@@ -253,6 +245,7 @@ class DenseQuantizeConfig(NeuralQuantizeConfig):
         DenseQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4))
     """
 
+    kernel_description = kernels.DENSE
 
 
 @_register
@@ -270,6 +263,7 @@ class SeparableConv2DQuantizeConfig(NeuralQuantizeConfig):
 quantizer_dw=MaxQuantizer(bitwidth=4))
     """
 
+    kernel_description = kernels.SEPARABLE_CONV2D
 
     def __init__(self, quantizer=None, quantizer_dw=None):
         super().__init__(quantizer)
@@ -348,143 +342,3 @@ class ReLUQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
 
     def _repr_arguments(self) -> dict:
         return {"quantizer": self.quantizer}
-
-
-class AkidaQuantizeRegistry(_tfmot_keras.QuantizeRegistry):
-    """Which layers the Akida scheme quantizes by default, and with which config.
-
-    Derived from the layer registry (:mod:`cnn2snn_tfmot.quantization.layer_table`): every neural layer type
-    gets its QuantizeConfig with ``weight_bits`` quantizers, per-axis or per-tensor as
-    ``quantize()`` chooses (per-tensor for depthwise kernels); a ReLU (keras.layers.ReLU or
-    Activation('relu')) gets ``activ_bits`` activations. Used for layers annotated without a
-    config.
-
-    Arguments:
-        weight_bits: default weight bitwidth, 2..8.
-        activ_bits: default activation bitwidth, 1..8.
-
-    Example:
-        >>> AkidaQuantizeRegistry(4, 4).get_quantize_config(keras.layers.Dense(3))
-        DenseQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4))
-    """
-
-    def __init__(self, weight_bits: int = 4, activ_bits: int = 4):
-        self.weight_bits = check_weight_bitwidth(weight_bits, "weight_bits")
-        self.activ_bits = check_activation_bitwidth(activ_bits, "activ_bits")
-
-    def supports(self, layer) -> bool:
-        table = registry.current()
-        return (type(layer) in {entry.keras_class for entry in table.neural_types()}
-                or table.role(type(layer), layer.get_config()) == "relu")
-
-    def get_quantize_config(self, layer):
-        table = registry.current()
-        if not self.supports(layer):
-            names = [entry.keras_class.__name__ for entry in table.neural_types()]
-            raise ValueError(
-                f"Layer '{layer.name}' ({type(layer).__name__}) has no Akida quantization; "
-                f"supported: {', '.join(names)}, ReLU and Activation('relu'). Leave other "
-                "layers (pooling, BatchNormalization, Flatten, Dropout, Softmax) unannotated.")
-        entry = table.neural(type(layer))
-        if entry is None:  # a ReLU: a bounded one keeps its clip (said when it changes steps)
-            max_value = relu_max_value(layer.name, layer.get_config().get("max_value"),
-                                       self.activ_bits)
-            return ReLUQuantizeConfig(quantizer=ActivationQuantizer(self.activ_bits,
-                                                                    max_value=max_value))
-        return entry.quantize_config(**{
-            kernel.quantizer: default_weight_quantizer(self.weight_bits, kernel.per_axis)
-            for kernel in entry.kernels})
-
-
-class AkidaQuantizeLayoutTransform(_tfmot_keras.QuantizeLayoutTransform):
-    """Layout transform of the Akida scheme: the model is kept as it is.
-
-    TFMOT's default transform folds layers and inserts 8-bit input quantizers; Akida
-    quantization adds nothing beyond the annotated layers, so model inputs are taken out of
-    the quantize map (TFMOT adds them so that default schemes quantize the input).
-
-    Example:
-        >>> kept, quantize_map = AkidaQuantizeLayoutTransform().apply(model, {})
-        >>> kept is model
-        True
-    """
-
-    def apply(self, model, layer_quantize_map):
-        input_names = {layer.name for layer in model._input_layers}
-        return model, {name: value for name, value in layer_quantize_map.items()
-                       if name not in input_names}
-
-
-class AkidaQuantizeScheme(_tfmot_keras.QuantizeScheme):
-    """TFMOT quantize scheme for Akida: pass it to ``quantize_apply(..., scheme=...)``.
-
-    Arguments:
-        weight_bits: weight bitwidth for layers annotated without a config (default 4).
-        activ_bits: activation bitwidth for ReLUs annotated without a config (default 4).
-
-    Example:
-        >>> annotate = tfmot.quantization.keras.quantize_annotate_layer
-        >>> annotated = keras.Sequential([
-        ...     keras.Input((8, 8, 1)), annotate(keras.layers.Conv2D(4, 3)),
-        ...     annotate(keras.layers.ReLU()), keras.layers.Flatten(),
-        ...     annotate(keras.layers.Dense(2))])
-        >>> with quantize_scope():
-        ...     qat = tfmot.quantization.keras.quantize_apply(annotated, AkidaQuantizeScheme())
-        >>> qat.layers[0].quantize_config
-        Conv2DQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4))
-    """
-
-    def __init__(self, weight_bits: int = 4, activ_bits: int = 4):
-        self._registry = AkidaQuantizeRegistry(weight_bits, activ_bits)
-
-    def get_layout_transformer(self):
-        return AkidaQuantizeLayoutTransform()
-
-    def get_quantize_registry(self):
-        return self._registry
-
-
-def custom_objects() -> dict:
-    """The Keras custom objects of cnn2snn_tfmot (layers, quantizers, configs), by class name.
-
-    Returns:
-        A dict from class name to class, usable as ``custom_objects`` of Keras loaders.
-
-    Example:
-        >>> "QuantizedConv2D" in custom_objects()
-        True
-    """
-    objects = {}
-    for module in (quantization_ops, quantization_layers):
-        for name in module.__all__:
-            value = getattr(module, name)
-            if isinstance(value, type):
-                objects[name] = value
-    for entry in registry.current().neural_types():
-        for value in (entry.quantized_class, entry.quantize_config):
-            objects[value.__name__] = value
-    for value in (ActivationQuantizer, ReLUQuantizeConfig):
-        objects[value.__name__] = value
-    for value in registry.current().role_classes():  # the package's own, e.g. InputScaling
-        if value.__module__.startswith("cnn2snn_tfmot."):
-            objects[value.__name__] = value
-    return objects
-
-
-def quantize_scope(*args):
-    """A scope in which Keras and TFMOT deserialize every cnn2snn_tfmot and TFMOT object.
-
-    Arguments:
-        *args: extra ``{name: class}`` dicts (e.g. your own quantizers).
-
-    Returns:
-        A context manager (a Keras CustomObjectScope).
-
-    Example:
-        >>> model_quantized.save("quantized.h5")
-        >>> with quantize_scope():
-        ...     reloaded = keras.models.load_model("quantized.h5")
-        >>> type(reloaded.layers[0]).__name__
-        'QuantizedConv2D'
-    """
-    return _tfmot_keras.quantize_scope(custom_objects(), *args)

@@ -1,0 +1,180 @@
+"""The Akida TFMOT scheme: which config each layer gets, and the scope that reloads models.
+
+``AkidaQuantizeScheme`` is what ``quantize_apply(model, scheme)`` takes: its registry
+(:class:`AkidaQuantizeRegistry`) gives each supported layer type its QuantizeConfig
+(:mod:`cnn2snn_tfmot.quantization.configs`), derived from the layer table
+(:mod:`cnn2snn_tfmot.quantization.layer_table`); its layout transform leaves the model as it is,
+so none of TFMOT's default 8-bit quantizers are inserted. :func:`quantize_scope` deserializes
+every object of the package and of TFMOT.
+
+Example:
+    >>> import tensorflow_model_optimization as tfmot
+    >>> from cnn2snn_tfmot import AkidaQuantizeScheme, keras, quantize_scope
+    >>> annotate = tfmot.quantization.keras.quantize_annotate_layer
+    >>> annotated = keras.Sequential([
+    ...     keras.Input((8, 8, 1)), annotate(keras.layers.Conv2D(4, 3)),
+    ...     annotate(keras.layers.ReLU()), keras.layers.Flatten(),
+    ...     annotate(keras.layers.Dense(2))])
+    >>> with quantize_scope():
+    ...     qat = tfmot.quantization.keras.quantize_apply(annotated, AkidaQuantizeScheme())
+    >>> type(qat.layers[0].quantize_config).__name__
+    'Conv2DQuantizeConfig'
+"""
+from __future__ import annotations
+
+import tensorflow_model_optimization as tfmot
+
+from cnn2snn_tfmot.quantization import layer_table, quantizers
+from cnn2snn_tfmot.quantization import layers as quantized_layers
+from cnn2snn_tfmot.quantization.configs import ActivationQuantizer, ReLUQuantizeConfig
+from cnn2snn_tfmot.quantization.quantizers import (
+    check_activation_bitwidth,
+    check_weight_bitwidth,
+    default_weight_quantizer,
+    relu_max_value,
+)
+
+_tfmot_keras = tfmot.quantization.keras
+
+__all__ = ["AkidaQuantizeRegistry", "AkidaQuantizeLayoutTransform", "AkidaQuantizeScheme",
+           "quantize_scope", "custom_objects"]
+
+
+class AkidaQuantizeRegistry(_tfmot_keras.QuantizeRegistry):
+    """Which layers the Akida scheme quantizes by default, and with which config.
+
+    Derived from the layer table (:mod:`cnn2snn_tfmot.quantization.layer_table`): every neural
+    layer type gets its QuantizeConfig with ``weight_bits`` quantizers, per-axis or per-tensor as
+    ``quantize()`` chooses (per-tensor for depthwise kernels); a ReLU (keras.layers.ReLU or
+    Activation('relu')) gets ``activ_bits`` activations. Used for layers annotated without a
+    config.
+
+    Arguments:
+        weight_bits: default weight bitwidth, 2..8.
+        activ_bits: default activation bitwidth, 1..8.
+
+    Example:
+        >>> AkidaQuantizeRegistry(4, 4).get_quantize_config(keras.layers.Dense(3))
+        DenseQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4))
+    """
+
+    def __init__(self, weight_bits: int = 4, activ_bits: int = 4):
+        self.weight_bits = check_weight_bitwidth(weight_bits, "weight_bits")
+        self.activ_bits = check_activation_bitwidth(activ_bits, "activ_bits")
+
+    def supports(self, layer) -> bool:
+        table = layer_table.current()
+        return (type(layer) in {entry.keras_class for entry in table.neural_types()}
+                or table.role(type(layer), layer.get_config()) == "relu")
+
+    def get_quantize_config(self, layer):
+        table = layer_table.current()
+        if not self.supports(layer):
+            names = [entry.keras_class.__name__ for entry in table.neural_types()]
+            raise ValueError(
+                f"Layer '{layer.name}' ({type(layer).__name__}) has no Akida quantization; "
+                f"supported: {', '.join(names)}, ReLU and Activation('relu'). Leave other "
+                "layers (pooling, BatchNormalization, Flatten, Dropout, Softmax) unannotated.")
+        entry = table.neural(type(layer))
+        if entry is None:  # a ReLU: a bounded one keeps its clip (said when it changes steps)
+            max_value = relu_max_value(layer.name, layer.get_config().get("max_value"),
+                                       self.activ_bits)
+            return ReLUQuantizeConfig(quantizer=ActivationQuantizer(self.activ_bits,
+                                                                    max_value=max_value))
+        return entry.quantize_config(**{
+            kernel.quantizer: default_weight_quantizer(self.weight_bits, kernel.per_axis)
+            for kernel in entry.kernels})
+
+
+class AkidaQuantizeLayoutTransform(_tfmot_keras.QuantizeLayoutTransform):
+    """Layout transform of the Akida scheme: the model is kept as it is.
+
+    TFMOT's default transform folds layers and inserts 8-bit input quantizers; Akida
+    quantization adds nothing beyond the annotated layers, so model inputs are taken out of
+    the quantize map (TFMOT adds them so that default schemes quantize the input).
+
+    Example:
+        >>> kept, quantize_map = AkidaQuantizeLayoutTransform().apply(model, {})
+        >>> kept is model
+        True
+    """
+
+    def apply(self, model, layer_quantize_map):
+        input_names = {layer.name for layer in model._input_layers}
+        return model, {name: value for name, value in layer_quantize_map.items()
+                       if name not in input_names}
+
+
+class AkidaQuantizeScheme(_tfmot_keras.QuantizeScheme):
+    """TFMOT quantize scheme for Akida: pass it to ``quantize_apply(..., scheme=...)``.
+
+    Arguments:
+        weight_bits: weight bitwidth for layers annotated without a config (default 4).
+        activ_bits: activation bitwidth for ReLUs annotated without a config (default 4).
+
+    Example:
+        >>> annotate = tfmot.quantization.keras.quantize_annotate_layer
+        >>> annotated = keras.Sequential([
+        ...     keras.Input((8, 8, 1)), annotate(keras.layers.Conv2D(4, 3)),
+        ...     annotate(keras.layers.ReLU()), keras.layers.Flatten(),
+        ...     annotate(keras.layers.Dense(2))])
+        >>> with quantize_scope():
+        ...     qat = tfmot.quantization.keras.quantize_apply(annotated, AkidaQuantizeScheme())
+        >>> qat.layers[0].quantize_config
+        Conv2DQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4))
+    """
+
+    def __init__(self, weight_bits: int = 4, activ_bits: int = 4):
+        self._registry = AkidaQuantizeRegistry(weight_bits, activ_bits)
+
+    def get_layout_transformer(self):
+        return AkidaQuantizeLayoutTransform()
+
+    def get_quantize_registry(self):
+        return self._registry
+
+
+def custom_objects() -> dict:
+    """The Keras custom objects of cnn2snn_tfmot (layers, quantizers, configs), by class name.
+
+    Returns:
+        A dict from class name to class, usable as ``custom_objects`` of Keras loaders.
+
+    Example:
+        >>> "QuantizedConv2D" in custom_objects()
+        True
+    """
+    objects = {}
+    for module in (quantizers, quantized_layers):
+        for name in module.__all__:
+            value = getattr(module, name)
+            if isinstance(value, type):
+                objects[name] = value
+    for entry in layer_table.current().neural_types():
+        for value in (entry.quantized_class, entry.quantize_config):
+            objects[value.__name__] = value
+    for value in (ActivationQuantizer, ReLUQuantizeConfig):
+        objects[value.__name__] = value
+    for value in layer_table.current().role_classes():  # the package's own, e.g. InputScaling
+        if value.__module__.startswith("cnn2snn_tfmot."):
+            objects[value.__name__] = value
+    return objects
+
+
+def quantize_scope(*args):
+    """A scope in which Keras and TFMOT deserialize every cnn2snn_tfmot and TFMOT object.
+
+    Arguments:
+        *args: extra ``{name: class}`` dicts (e.g. your own quantizers).
+
+    Returns:
+        A context manager (a Keras CustomObjectScope).
+
+    Example:
+        >>> model_quantized.save("quantized.h5")
+        >>> with quantize_scope():
+        ...     reloaded = keras.models.load_model("quantized.h5")
+        >>> type(reloaded.layers[0]).__name__
+        'QuantizedConv2D'
+    """
+    return _tfmot_keras.quantize_scope(custom_objects(), *args)
