@@ -19,6 +19,7 @@ Example:
 """
 from cnn2snn_tfmot.rewriting.adapting import adapt
 from cnn2snn_tfmot.rewriting.chain import Change, Changes
+from cnn2snn_tfmot.rewriting.learning import learned_steps
 from cnn2snn_tfmot.rewriting.quantizing import (
     create_trainable_quantizer_model,
     quantize,
@@ -27,5 +28,5 @@ from cnn2snn_tfmot.rewriting.quantizing import (
 from cnn2snn_tfmot.rewriting.sanitizing import sanitize
 from cnn2snn_tfmot.rewriting.transforms import merge_separable_conv
 
-__all__ = ["quantize", "quantize_layer", "create_trainable_quantizer_model",
+__all__ = ["quantize", "quantize_layer", "create_trainable_quantizer_model", "learned_steps",
            "merge_separable_conv", "sanitize", "adapt", "Change", "Changes"]

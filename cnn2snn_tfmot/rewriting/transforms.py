@@ -20,11 +20,7 @@ from cnn2snn_tfmot.chip import rules
 from cnn2snn_tfmot.keras3 import check_keras_model
 from cnn2snn_tfmot.quantization import layer_table as registry
 from cnn2snn_tfmot.quantization.configs import NeuralQuantizeConfig, ReLUQuantizeConfig
-from cnn2snn_tfmot.quantization.layers import (
-    ActivationDiscreteRelu,
-    QuantizedReLU,
-    as_weight_quantizer,
-)
+from cnn2snn_tfmot.quantization.layers import as_weight_quantizer
 from cnn2snn_tfmot.quantization.saving import weight_key
 from cnn2snn_tfmot.tfkeras import keras, tf
 
@@ -439,15 +435,11 @@ def _seed_spec_of_wrapper(wrapper) -> LayerSpec:
                          tuple(wrapper.input_shape))
     if isinstance(config, ReLUQuantizeConfig):
 
-        quantizer = config.quantizer
-        layer_config = {"name": inner.name, "bitwidth": quantizer.bitwidth}
-        if quantizer.max_value is not None:  # a bounded ReLU: its steps follow max_value
-            layer_config["max_value"] = quantizer.max_value
-        if quantizer.trainable:  # its variables are the wrapper's output_threshold / _step
-            return LayerSpec(QuantizedReLU, layer_config,
-                             {name: weights[f"output_{name}"] for name in ("threshold", "step")},
-                             tuple(wrapper.input_shape))
-        return LayerSpec(ActivationDiscreteRelu, layer_config, {}, tuple(wrapper.input_shape))
+        # The quantizer names its seed-style twin; its variables are the wrapper's output_*.
+        cls, layer_config, names = config.quantizer.seed_equivalent()
+        return LayerSpec(cls, {"name": inner.name, **layer_config},
+                         {ours: weights[f"output_{theirs}"] for ours, theirs in names.items()},
+                         tuple(wrapper.input_shape))
     raise ValueError(f"Layer '{wrapper.name}' is wrapped with {type(config).__name__}, not an "
                      "Akida QuantizeConfig; annotate it with the configs of "
                      "cnn2snn_tfmot.quantization.configs.")
