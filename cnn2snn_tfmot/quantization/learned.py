@@ -138,6 +138,14 @@ def _positive(step):
     return tf.maximum(tf.abs(step), tf.constant(_MIN_STEP, step.dtype))
 
 
+def _reciprocal(step):
+    """``1 / step``, correctly rounded in graphs too: TensorFlow's graph optimizer turns
+    ``1.0 / x`` into a Reciprocal, whose vectorized float32 kernel is off by one unit in the
+    last place on a third of the values, and the chip's scale factors must be those of
+    ``convert()`` bit for bit. DivNoNan is not rewritten (and the step is never zero)."""
+    return tf.math.divide_no_nan(tf.ones_like(step), step)
+
+
 def initial_weight_step(w, bitwidth: int, per_axis: bool = False, method: str = "lsq"):
     """The initial step of a weight quantizer, from the weights.
 
@@ -281,6 +289,11 @@ class LearnedStepQuantizer(WeightQuantizerBase):
         self._variables = {"step": variable}
         return self._variables
 
+    @property
+    def step_variable(self) -> Optional[tf.Variable]:
+        """The trainable step variable (``<weight>_step`` of the layer), None before ``build``."""
+        return None if self._variables is None else self._variables["step"]
+
     def initial_step(self, w):
         """The method's initial step for the weights ``w`` (:func:`initial_weight_step`).
 
@@ -342,7 +355,7 @@ class LearnedStepQuantizer(WeightQuantizerBase):
 
     def scale_factor(self, w):
         w = tf.convert_to_tensor(w)
-        return 1.0 / tf.stop_gradient(tf.cast(self.step(w), w.dtype))
+        return _reciprocal(tf.stop_gradient(tf.cast(self.step(w), w.dtype)))
 
     def integer_weights(self, w):
         w = tf.convert_to_tensor(w)
@@ -350,7 +363,7 @@ class LearnedStepQuantizer(WeightQuantizerBase):
         # LSQ: the clip comes before the rounding, so that outside the range w gets no gradient
         # and the step gets +-kmax.
         scaled = tf.clip_by_value(w / step, -float(self.kmax_), float(self.kmax_))
-        return scaled + tf.stop_gradient(tf.round(scaled) - scaled), 1.0 / step
+        return scaled + tf.stop_gradient(tf.round(scaled) - scaled), _reciprocal(step)
 
     def quantize(self, w):
         integers, sf = self.integer_weights(w)

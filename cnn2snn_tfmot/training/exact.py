@@ -55,9 +55,16 @@ __all__ = ["hardware_exact", "HardwareExactNetwork"]
 _register = keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
 
 
+@tf.custom_gradient
 def _straight_through(value, keras_value):
-    """``value`` forward, the gradient of ``keras_value`` backward."""
-    return keras_value + tf.stop_gradient(value - keras_value)
+    """``value`` forward, bit for bit, the gradient of ``keras_value`` backward.
+
+    (Not ``keras_value + stop_gradient(value - keras_value)``: that sum rounds, and moved the
+    dequantized outputs of a trained model by one unit in the last place.)"""
+    def gradient(upstream):
+        return None, upstream
+
+    return tf.identity(value), gradient
 
 
 @dataclasses.dataclass
