@@ -190,8 +190,9 @@ def learned_model(name, method="lsq"):
     keras.utils.set_random_seed(3)
     if name == "image":
         layers = [
-            qlayers.QuantizedConv2D(6, 3, padding="same", name="b0",
-                                    quantizer=LearnedStepQuantizer(8, per_axis=True, method=method)),
+            qlayers.QuantizedConv2D(
+                6, 3, padding="same", name="b0",
+                quantizer=LearnedStepQuantizer(8, per_axis=True, method=method)),
             L.MaxPool2D(padding="same", name="b0_pool"),
             LearnedStepReLU(4, method=method, name="b0_relu"),
             qlayers.QuantizedSeparableConv2D(
