@@ -20,6 +20,7 @@ from cnn2snn_tfmot import (
     learned_steps,
     load_quantized_model,
     quantize,
+    quantize_layer,
     quantize_scope,
 )
 from cnn2snn_tfmot import quantization as qc
@@ -446,3 +447,16 @@ def test_learned_steps_replaces_the_quantizers_of_a_quantized_model():
     assert seeded.get_layer("relu").offset_ is not None
     assert quantized.get_layer("conv").quantizer == qc.MaxPerAxisQuantizer(8)  # unchanged
     convert(seeded, input_scaling=(255, 0))
+
+
+def test_quantize_layer_keeps_a_learned_activation():
+    keras.utils.set_random_seed(14)
+    float_model = keras.Sequential([keras.Input((6,)), L.Dense(4, name="dense"),
+                                    L.ReLU(name="relu"), L.Dense(2, name="out")])
+    model = learned_steps(quantize(float_model, 4, 4, 8), method="lsq+")
+    model.get_layer("relu").offset_.assign(0.125)
+    lowered = quantize_layer(model, "relu", 2)
+    relu = lowered.get_layer("relu")
+    assert type(relu) is LearnedStepReLU and relu.bitwidth == 2 and relu.method == "lsq+"
+    assert float(relu.step_height) == pytest.approx(0.4 * 5 ** 0.5, rel=1e-6)
+    assert float(relu.offset_) == 0.125

@@ -21,6 +21,7 @@ from cnn2snn_tfmot.quantization.layers import (
     QuantizedReLU,
     as_weight_quantizer,
 )
+from cnn2snn_tfmot.quantization.learned import LearnedStepReLU
 from cnn2snn_tfmot.quantization.quantizers import (
     StdWeightQuantizer,
     TrainableStdWeightQuantizer,
@@ -233,8 +234,10 @@ def quantize_layer(model, target_layer: Union[str, int], bitwidth: int):
 
     A neural layer gets ``bitwidth``-bit weights (its quantizer type is kept; float layers get
     MaxPerAxisQuantizer, MaxQuantizer for depthwise kernels); an activation (ReLU,
-    ActivationDiscreteRelu, QuantizedReLU) gets ``bitwidth``-bit activations (a QuantizedReLU
-    restarts from its initial threshold and step). 0 makes it float. Other layers are untouched.
+    ActivationDiscreteRelu, QuantizedReLU, LearnedStepReLU) gets ``bitwidth``-bit activations (a
+    QuantizedReLU restarts from its initial threshold and step; a LearnedStepReLU keeps learning,
+    its step multiplied by ``sqrt(old levels / new levels)``). 0 makes it float. Other layers are
+    untouched.
 
     Arguments:
         model: a Sequential or single-branch Functional tf_keras model; not modified.
@@ -266,6 +269,12 @@ def quantize_layer(model, target_layer: Union[str, int], bitwidth: int):
         weights = spec.weights if not changed else {
             key: value for key, value in spec.weights.items() if key in base}
         chain[index] = LayerSpec(entry.quantized_class, config, weights, spec.input_shape)
+    elif issubclass(spec.cls, LearnedStepReLU) and bitwidth:
+        # A learned activation stays one: its step follows LSQ's ratio of initial steps.
+        ratio = ((2 ** spec.config["bitwidth"] - 1)
+                 / (2 ** check_activation_bitwidth(bitwidth) - 1)) ** 0.5
+        chain[index] = spec.replace(config={**spec.config, "bitwidth": bitwidth}, weights={
+            **spec.weights, "step": (spec.weights["step"] * ratio).astype("float32")})
     elif _is_activation(spec):
         if bitwidth != 0 or isinstance(bitwidth, bool):
             check_activation_bitwidth(bitwidth)
