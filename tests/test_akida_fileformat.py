@@ -345,7 +345,7 @@ def _load_or_file_error(tmp_path, data, original=None):
         _assert_same_model(loaded, original)
     for layer in loaded.layers:  # a model that loads is fully consistent
         for var in layer.variables:
-            assert layer.get_variable(var).shape == layer._spec(var).shape
+            assert layer.get_variable(var).shape == layer.variable_spec(var).shape
 
 
 @FUZZ

@@ -91,7 +91,7 @@ def save(model, path) -> None:
     for index, layer in enumerate(model.layers):
         variables = {}
         for var in layer.variables:
-            value = layer._value(var)
+            value = layer.variable(var)
             member = f"{index:04d}_{var}.npy"
             arrays[member] = np.ascontiguousarray(value, dtype=_DTYPES[value.dtype.name])
             variables[var] = {"file": member, "dtype": value.dtype.name,
@@ -198,7 +198,7 @@ def _read(handle, model):
                     f"type's {layer.variables}.")
             for name in layer.variables:
                 declared_var = entry["variables"][name]
-                spec = layer._spec(name)
+                spec = layer.variable_spec(name)
                 if declared_var["dtype"] != spec.dtype.name:
                     raise AkidaModelFileError(
                         f"{where}: variable {name!r} has dtype {declared_var['dtype']!r}, "
