@@ -42,12 +42,9 @@ from cnn2snn_tfmot.keras3 import check_keras_model
 from cnn2snn_tfmot.quantization.input_scaling import scaling_for_conversion
 from cnn2snn_tfmot.quantization.layers import QuantizedActivation
 from cnn2snn_tfmot.quantization.scheme import custom_objects
-from cnn2snn_tfmot.rewriting.transforms import (
-    build_model,
-    merge_separable_conv,
-    seed_style_chain,
-    single_branch_layers,
-)
+from cnn2snn_tfmot.rewriting.chain import single_branch_layers
+from cnn2snn_tfmot.rewriting.merging import merge_separable_conv
+from cnn2snn_tfmot.rewriting.quantizing import cnn2snn_style_chain
 from cnn2snn_tfmot.tfkeras import keras, tf
 
 __all__ = ["hardware_exact", "HardwareExactNetwork"]
@@ -377,9 +374,9 @@ def hardware_exact(model, input_scaling=None, input_is_sparse: bool = False):
     model = check_keras_model(model)
     scaling = scaling_for_conversion(model, input_scaling, input_is_sparse)
     checked_blocks(model, input_is_sparse, scaling)
-    # Seed-style layers, depthwise + pointwise pairs merged: the same function, and the same
+    # cnn2snn-style layers, depthwise + pointwise pairs merged: the same function, and the same
     # blocks for the converter.
-    seed = merge_separable_conv(build_model(model, seed_style_chain(model, "hardware_exact")))
+    seed = merge_separable_conv(cnn2snn_style_chain(model, "hardware_exact").build())
     layers = single_branch_layers(seed, "hardware_exact")
     network = HardwareExactNetwork(layers, scaling, input_is_sparse, name="hardware_exact")
     inputs = keras.Input(tuple(model.inputs[0].shape[1:]))
