@@ -90,6 +90,7 @@ def merge_pair(depthwise: LayerSpec, pointwise: LayerSpec, pointwise_layer=None)
     Example:
         >>> import numpy as np
         >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.rewriting.chain import LayerSpec
         >>> dw = LayerSpec(keras.layers.DepthwiseConv2D, {"name": "dw", "kernel_size": (3, 3),
         ...     "strides": (1, 1), "padding": "same", "use_bias": False},
         ...     {"depthwise_kernel": np.ones((3, 3, 2, 1), np.float32)})

@@ -1,5 +1,5 @@
-"""BrainChip's cnn2snn's quantization entry points: quantize(), quantize_layer() and
-create_trainable_quantizer_model(); and the cnn2snn-style reading of a TFMOT-quantized model.
+"""The quantization entry points of BrainChip's cnn2snn: quantize(), quantize_layer() and
+create_trainable_quantizer_model(); and a TFMOT-quantized model read as cnn2snn's layers.
 
 ``quantize`` reads the model into a :class:`~cnn2snn_tfmot.rewriting.chain.Chain`, applies the
 model transforms of docs/akida-v1.md section 3 (:mod:`cnn2snn_tfmot.rewriting.transforms`:
@@ -82,6 +82,7 @@ def is_quantizable_activation(spec: LayerSpec) -> bool:
 
     Example:
         >>> from cnn2snn_tfmot import ActivationDiscreteRelu, keras
+        >>> from cnn2snn_tfmot.rewriting.chain import LayerSpec
         >>> is_quantizable_activation(LayerSpec(ActivationDiscreteRelu, {"name": "a"}))
         True
         >>> is_quantizable_activation(LayerSpec(keras.layers.Softmax, {"name": "s"}))
@@ -191,6 +192,7 @@ def quantize_layers(chain: Chain, weight_bits: int, activation_bits: int,
 
     Example:
         >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d"),
         ...     keras.layers.ReLU(name="r")]), "example")
         >>> quantize_layers(chain, 4, 2, 8)

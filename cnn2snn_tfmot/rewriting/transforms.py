@@ -178,6 +178,7 @@ def batchnorm_parameters(spec: LayerSpec) -> Tuple[np.ndarray, np.ndarray, np.nd
 
     Example:
         >>> from cnn2snn_tfmot import keras, tf
+        >>> from cnn2snn_tfmot.rewriting.chain import LayerSpec
         >>> bn = keras.layers.BatchNormalization(name="bn")
         >>> _ = bn(tf.ones((1, 3)))
         >>> batchnorm_parameters(LayerSpec.of(bn))[0]
