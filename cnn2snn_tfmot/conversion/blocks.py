@@ -23,12 +23,9 @@ from cnn2snn_tfmot.quantization.configs import NeuralQuantizeConfig, ReLUQuantiz
 from cnn2snn_tfmot.quantization.layers import QuantizedActivation
 from cnn2snn_tfmot.quantization.quantizers import WeightQuantizerBase
 from cnn2snn_tfmot.quantization.saving import layer_key
-from cnn2snn_tfmot.rewriting.transforms import (
-    LayerSpec,
-    batchnorm_parameters,
-    merged_separable_bias,
-    single_branch_layers,
-)
+from cnn2snn_tfmot.rewriting.chain import LayerSpec, single_branch_layers
+from cnn2snn_tfmot.rewriting.merging import merged_separable_bias
+from cnn2snn_tfmot.rewriting.transforms import batchnorm_parameters
 from cnn2snn_tfmot.tfkeras import tf
 
 __all__ = ["NeuralItem", "ActivationItem", "PoolItem", "BatchNormItem", "OtherItem", "Block",
