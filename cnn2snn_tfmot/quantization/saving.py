@@ -34,12 +34,16 @@ import tensorflow_model_optimization as tfmot
 
 from cnn2snn_tfmot.atomic import atomic_directory, atomic_path
 from cnn2snn_tfmot.keras3 import check_keras_model, from_keras3, is_keras3_file, walk_config
-from cnn2snn_tfmot.quantization.layers import QuantizedActivation, QuantizedLayerMixin
+from cnn2snn_tfmot.quantization.layers import (
+    QuantizedActivation,
+    QuantizedLayerMixin,
+    expand_networks,
+)
 from cnn2snn_tfmot.quantization.scheme import quantize_scope
 from cnn2snn_tfmot.tfkeras import keras
 
-__all__ = ["load_quantized_model", "load_partial_weights", "save_model", "weight_key",
-           "layer_key"]
+__all__ = ["load_quantized_model", "load_partial_weights", "save_model", "refuse_code",
+           "weight_key", "layer_key"]
 
 _TFMOT_WRAPPERS = ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeAnnotate")
 _QuantizeWrapper = tfmot.quantization.keras.QuantizeWrapper
@@ -86,7 +90,18 @@ def layer_key(layer) -> str:
 
 # Code refusal --------------------------------------------------------------------------
 
-def _refuse_code(config, path: str) -> None:
+def refuse_code(config, path: str) -> None:
+    """Raises ValueError, naming the layer and ``path``, when a Keras config holds a Lambda
+    layer or a serialized function: loading it would execute code stored in a file.
+
+    Arguments:
+        config: a Keras model config (nested dicts and lists).
+        path: where the config comes from, for the message.
+
+    Example:
+        >>> from cnn2snn_tfmot.quantization.saving import refuse_code
+        >>> refuse_code({"class_name": "Dense", "config": {"name": "d"}}, "model.h5")
+    """
     for entry in walk_config(config):
         if entry.get("class_name") == "Lambda" or "function_type" in entry:
             name = (entry.get("config") or {}).get("name", "?") if isinstance(
@@ -115,7 +130,7 @@ def _load_keras_archive(path: str, compile: bool, custom_objects: dict):
             config = json.loads(archive.read("config.json"))
     except (zipfile.BadZipFile, KeyError, ValueError) as err:
         raise ValueError(f"{path} is not a valid .keras archive ({err}).") from err
-    _refuse_code(config, path)
+    refuse_code(config, path)
     _refuse_tfmot_keras_archive(config, path)
     with quantize_scope(custom_objects):
         return keras.models.load_model(path, compile=compile, safe_mode=True)
@@ -172,7 +187,7 @@ def _load_h5(path: str, compile: bool, custom_objects: dict):
             raise ValueError(f"{path} holds no model architecture (it was probably written by "
                              "save_weights); build the model in Python and call load_weights.")
         config = json.loads(model_config)
-        _refuse_code(config, path)
+        refuse_code(config, path)
         with quantize_scope(custom_objects):
             model = keras.models.model_from_json(model_config)
         weights_group = handle["model_weights"] if "model_weights" in handle else handle
@@ -200,7 +215,7 @@ def _load_saved_model(path: str, compile: bool, custom_objects: dict):
     with open(metadata_path, "rb") as handle:
         metadata.ParseFromString(handle.read())
     for node in metadata.nodes:
-        _refuse_code(json.loads(node.metadata), path)
+        refuse_code(json.loads(node.metadata), path)
     with quantize_scope(custom_objects):
         return keras.models.load_model(path, compile=compile)
 
@@ -306,9 +321,11 @@ def load_partial_weights(dest_model, src_model) -> None:
 
     Layers are matched by name (a TFMOT wrapper by the name of the layer it wraps), so a float
     model, its Quantized* twin and its TFMOT-quantized twin can exchange weights when their
-    layers share names. Quantization variables (trainable quantizer thresholds, QuantizedReLU
-    variables, TFMOT bookkeeping) that exist on one side only are left as they are; any other
-    weight of a matched source layer must find its place.
+    layers share names; the network of a ``hardware_exact`` model is read as its layers, so
+    that what hardware-exact training learned goes back into the quantized model.
+    Quantization variables (trainable quantizer thresholds, QuantizedReLU variables, TFMOT
+    bookkeeping) that exist on one side only are left as they are; any other weight of a
+    matched source layer must find its place.
 
     Arguments:
         dest_model: the model receiving the weights.
@@ -333,9 +350,10 @@ def load_partial_weights(dest_model, src_model) -> None:
     """
     check_keras_model(dest_model, "dest_model", rebuild=False)  # changed in place
     src_model = check_keras_model(src_model, "src_model")
-    sources = {layer_key(layer): layer for layer in src_model.layers if layer.weights}
+    sources = {layer_key(layer): layer for layer in expand_networks(src_model.layers)
+               if layer.weights}
     matched = 0
-    for dest_layer in dest_model.layers:
+    for dest_layer in expand_networks(dest_model.layers):
         src_layer = sources.get(layer_key(dest_layer))
         if src_layer is None or not dest_layer.weights:
             continue
