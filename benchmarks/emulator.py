@@ -56,12 +56,10 @@ def _runner(engine, directory):
         runtime = akida_model.to_akida()
         return runtime.forward
     if engine == "custom_graph":
-        from cnn2snn_tfmot.engine.graph import model_function
-
-        concrete = model_function(akida_model, "custom").get_concrete_function()
+        concrete = akida_model.emulator_function("custom").get_concrete_function()
         return lambda x: concrete(tf.constant(x)).numpy()
     choice = None if engine == "custom" else engine
-    return lambda x: akida_model.forward(x, batch_size=len(x), engine=choice)
+    return lambda x: akida_model.forward(x, batch_size=len(x), backend=choice)
 
 
 def worker(engine, directory, rounds):

@@ -97,14 +97,13 @@ def _runner(engine, directory, batch):
     akida_model = Model(os.path.join(directory, "model.akida"))
     if engine == "akida_runtime":
         return akida_model.to_akida().forward, {}
+    from cnn2snn_tfmot.engine import direct
+
     try:
-        from cnn2snn_tfmot.engine import direct
-    except ImportError:  # a version of the package without the direct engine (comparisons)
-        direct = None
-    facts = {}
-    run = direct.runner(akida_model, None) if direct is not None else None
-    if run is not None:
-        plan = direct.plan_for(akida_model)
+        plan = akida_model.direct_plan() if direct.is_enabled() else None
+    except direct.DirectUnsupported:
+        plan = None
+    if plan is not None:
         facts = {"path": "direct", "kernel_set": plan.kernel_set,
                  "algorithms": plan.algorithms, "threads": direct.default_threads()}
     else:

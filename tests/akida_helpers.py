@@ -11,7 +11,7 @@ from chip_reference import ref_layer, ref_potentials
 
 # -- random, calibrated variables -----------------------------------------------------------------
 def random_weights(layer, name, rng, density=1.0):
-    spec = layer._spec(name)
+    spec = layer.variable_spec(name)
     low, high = int(spec.low), int(spec.high)
     values = rng.integers(low, high + 1, spec.shape)
     if density < 1.0:
@@ -27,8 +27,8 @@ def calibrate(layer, potentials, rng):
     """
     p = layer.parameters
     flat = potentials.reshape(-1, potentials.shape[-1]).astype(np.float64)
-    t_low, t_high = layer._spec("threshold").low, layer._spec("threshold").high
-    s_high = layer._spec("act_step").high
+    t_low, t_high = layer.variable_spec("threshold").low, layer.variable_spec("threshold").high
+    s_high = layer.variable_spec("act_step").high
     thresholds, steps = [], []
     levels = 2 ** p.act_bits - 1 if p.activation else 1
     for channel in range(flat.shape[1]):

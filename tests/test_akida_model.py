@@ -222,11 +222,14 @@ def test_forward_input_errors(make_x, error, match):
     ({"batch_size": 0}, ValueError, "batch_size must be >= 1"),
     ({"batch_size": 2.5}, TypeError, "batch_size must be an integer"),
     ({"verbose": 3}, ValueError, "verbose must be one of 0, 1, 2"),
-    ({"engine": "gpu"}, ValueError, "'custom' or 'tf'"),
+    ({"engine": "gpu"}, ValueError, "'direct', 'custom', 'tf'"),
+    ({"backend": "gpu"}, ValueError, "'direct', 'custom', 'tf'"),
+    ({"backend": "tf", "engine": "custom"}, ValueError, "not both"),
 ])
 def test_forward_argument_errors(kwargs, error, match):
     model, x, _ = _randomized(10)
-    kwargs.setdefault("engine", "tf")
+    if "backend" not in kwargs:
+        kwargs.setdefault("engine", "tf")
     with pytest.raises(error, match=match):
         model.forward(x, **kwargs)
 
@@ -248,13 +251,12 @@ def test_model_without_neural_layer_cannot_run():
 
 
 def test_graph_is_cached_and_rebuilt_when_variables_change():
-    from cnn2snn_tfmot.engine.graph import model_function
     model, x, reference = _randomized(11)
-    first = model_function(model, "tf")
-    assert model_function(model, "tf") is first
+    first = model.emulator_function("tf")
+    assert model.emulator_function("tf") is first
     layer = model.layers[-1]
     layer.set_variable("weights", -layer.get_variable("weights"))
-    second = model_function(model, "tf")
+    second = model.emulator_function("tf")
     assert second is not first
     out = model.forward(x, engine="tf")
     np.testing.assert_array_equal(out, ref_forward(model, x))

@@ -60,7 +60,7 @@ def test_exported_saved_model(setup, tmp_path):
     keras_model = quantize(float_cnn(), 4, 4, 8)
     export(keras_model, model, str(tmp_path / "exported"))  # the directory of export()
     _check(evaluate_sharded(str(tmp_path / "exported"), pairs), expected)
-    with pytest.raises(ValueError, match="`engine` applies to an akida.Model"):
+    with pytest.raises(ValueError, match="`backend` applies to an akida.Model"):
         evaluate_sharded(path, pairs, engine="tf")
 
 

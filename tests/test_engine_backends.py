@@ -9,8 +9,8 @@ import zlib
 import numpy as np
 import pytest
 
+from cnn2snn_tfmot.chip.lowering import FireSpec, PoolSpec
 from cnn2snn_tfmot.engine import ops
-from cnn2snn_tfmot.engine.backend import FireSpec, PoolSpec
 from cnn2snn_tfmot.tfkeras import tf
 
 pytest.importorskip("cnn2snn_tfmot.engine.tf_backend")
@@ -143,8 +143,8 @@ def test_inside_tf_function_with_unknown_batch():
 @pytest.mark.parametrize("backend_name", ["tf", "custom"])
 def test_sums_beyond_int32(backend_name):
     """Beyond int32: dense sums saturate exactly; a convolution potential is an error."""
+    from cnn2snn_tfmot.chip.lowering import PoolSpec
     from cnn2snn_tfmot.engine import get_backend
-    from cnn2snn_tfmot.engine.backend import PoolSpec
 
     backend = get_backend(backend_name)
     fan_in = 70000  # 70000 x 255 x 127 = 2.27e9 > 2**31
@@ -174,8 +174,8 @@ def _float32_conv(x, kernel):
 @pytest.mark.parametrize("block", ["conv", "separable"])
 def test_sums_a_float32_path_would_round_are_exact_in_both(block):
     """Potentials beyond 2**24 (float32 loses units there) but within int32."""
+    from cnn2snn_tfmot.chip.lowering import PoolSpec
     from cnn2snn_tfmot.engine import get_backend
-    from cnn2snn_tfmot.engine.backend import PoolSpec
 
     rng = np.random.default_rng(7)
     if block == "conv":

@@ -20,7 +20,7 @@ from cnn2snn_tfmot.akida import (
     InputData,
     SeparableConvolutional,
 )
-from cnn2snn_tfmot.engine import direct, graph, ops
+from cnn2snn_tfmot.engine import direct, ops
 
 from akida_helpers import MODEL_FACTORIES, _build, random_input, randomize
 from chip_reference import ref_forward
@@ -43,11 +43,11 @@ def _randomized(model, seed, n=9, density=1.0):
 
 def assert_direct_exact(model, x, reference):
     """The plan's output equals the reference and both TensorFlow engines, whatever the schedule."""
-    plan = direct.DirectPlan(model)
+    plan = direct.DirectPlan(model.lowered(), model.input_shape)
     expected = np.asarray(reference).astype(plan.dtype)
     assert expected.shape == (len(x),) + tuple(model.output_shape)
     for engine in ("custom", "tf"):
-        function = graph.model_function(model, engine).get_concrete_function()
+        function = model.emulator_function(engine).get_concrete_function()
         np.testing.assert_array_equal(function(x).numpy(), expected, err_msg=engine)
     with pytest.MonkeyPatch.context() as patch:
         for sharing in SHARING:
@@ -185,8 +185,9 @@ def test_models_the_direct_engine_leaves_to_the_graph():
                    FullyConnected(3, weights_bits=4, activation=False))
     x, reference = _randomized(model, 23)
     with pytest.raises(direct.DirectUnsupported, match="depthwise sums that may exceed int16"):
-        direct.DirectPlan(model)
-    assert direct.runner(model, None) is None
+        direct.DirectPlan(model.lowered(), model.input_shape)
+    with pytest.raises(direct.DirectUnsupported, match="depthwise sums"):
+        model.forward(x, backend="direct")  # asked for explicitly: said why
     np.testing.assert_array_equal(model.forward(x), reference)
 
 
@@ -199,25 +200,27 @@ def test_forward_and_predict_run_the_direct_engine(monkeypatch):
         raise AssertionError("the TensorFlow graph was built")
 
     monkeypatch.setattr(model, "emulator_function", no_graph)
-    for engine in (None, "custom"):
-        np.testing.assert_array_equal(model.forward(x, batch_size=4, engine=engine), reference)
-        np.testing.assert_array_equal(model.predict(x, engine=engine), expected_predict)
-    with pytest.raises(AssertionError, match="graph was built"):
-        model.forward(x, engine="tf")
+    for backend in (None, "direct"):
+        np.testing.assert_array_equal(model.forward(x, batch_size=4, backend=backend),
+                                      reference)
+        np.testing.assert_array_equal(model.predict(x, backend=backend), expected_predict)
+    for backend in ("custom", "tf"):  # the graph back-ends, never the direct one
+        with pytest.raises(AssertionError, match="graph was built"):
+            model.forward(x, backend=backend)
     monkeypatch.setenv(direct.DIRECT_ENV_VAR, "0")
-    assert direct.runner(model, None) is None
     with pytest.raises(AssertionError, match="graph was built"):
         model.forward(x)
+    np.testing.assert_array_equal(model.forward(x, backend="direct"), reference)
 
 
 def test_plan_is_cached_and_rebuilt_when_the_model_changes():
     model = MODEL_FACTORIES["events_conv_gap_model"]()
     x, reference = _randomized(model, 31)
-    plan = direct.plan_for(model)
-    assert direct.plan_for(model) is plan
+    plan = model.direct_plan()
+    assert model.direct_plan() is plan
     layer = model.layers[-1]
     layer.set_variable("weights", -layer.get_variable("weights"))
-    assert direct.plan_for(model) is not plan
+    assert model.direct_plan() is not plan
     out = model.forward(x)
     np.testing.assert_array_equal(out, ref_forward(model, x))
     assert not np.array_equal(out, reference)
@@ -226,7 +229,7 @@ def test_plan_is_cached_and_rebuilt_when_the_model_changes():
 def test_model_without_neural_layer():
     model = _build(InputData((2, 2, 1)))
     with pytest.raises(direct.DirectUnsupported, match="no neural layer"):
-        direct.DirectPlan(model)
+        direct.DirectPlan(model.lowered(), model.input_shape)
     with pytest.raises(ValueError, match="no neural layer"):
         model.forward(np.zeros((1, 2, 2, 1), np.uint8))
 
@@ -234,7 +237,7 @@ def test_model_without_neural_layer():
 def test_run_arguments():
     model = MODEL_FACTORIES["dense_model"]()
     x, reference = _randomized(model, 37)
-    plan = direct.DirectPlan(model)
+    plan = direct.DirectPlan(model.lowered(), model.input_shape)
     with pytest.raises(TypeError, match="uint8 numpy array"):
         plan.run(x.astype(np.int32))
     with pytest.raises(ValueError, match=r"shape \(N,\) \+ \(3, 4, 5\)"):
@@ -308,7 +311,7 @@ def test_fallback_without_the_op_library(python_runner):
         "rng = np.random.default_rng(0)\n"
         "x = random_input(model, rng, 6)\n"
         "reference = randomize(model, x, rng)\n"
-        "assert direct.runner(model, None) is None\n"
+        "assert not direct.is_enabled()\n"
         "with warnings.catch_warnings(record=True) as caught:\n"
         "    warnings.simplefilter('always')\n"
         "    out = model.forward(x)\n"

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from cnn2snn_tfmot.engine import ops
-from cnn2snn_tfmot.engine.probe import probe_function, statistics_function
 from cnn2snn_tfmot.tfkeras import tf
 
 from akida_helpers import MODEL_FACTORIES, random_input, randomize
@@ -26,7 +25,7 @@ def _model(name, seed=0):
 @pytest.mark.parametrize("name", sorted(MODEL_FACTORIES))
 def test_probe_matches_the_reference_and_forward(name, engine):
     model, x = _model(name)
-    results = probe_function(model, engine)(tf.constant(x))
+    results = model.probe_function(engine)(tf.constant(x))
     assert len(results) == len(model.layers)
     current = x
     for layer, result in zip(model.layers, results):
@@ -47,11 +46,11 @@ def test_probe_matches_the_reference_and_forward(name, engine):
 
 def test_probe_is_rebuilt_when_a_variable_changes():
     model, x = _model("dense_model")
-    before = probe_function(model, "tf")
-    assert probe_function(model, "tf") is before  # cached
+    before = model.probe_function("tf")
+    assert model.probe_function("tf") is before  # cached
     layer = model.layers[1]
     layer.set_variable("threshold", np.full(layer.parameters.units, 2 ** 18, np.int32))
-    after = probe_function(model, "tf")
+    after = model.probe_function("tf")
     assert after is not before
     assert not after(tf.constant(x))[1]["outputs"].numpy().any()
 
@@ -59,8 +58,8 @@ def test_probe_is_rebuilt_when_a_variable_changes():
 @pytest.mark.parametrize("engine", ENGINES)
 def test_statistics_function_reduces_the_probe(engine):
     model, x = _model("image_gap_model")
-    probe = probe_function(model, engine)(tf.constant(x))
-    figures = statistics_function(model, engine)(tf.constant(x))
+    probe = model.probe_function(engine)(tf.constant(x))
+    figures = model.statistics_function(engine)(tf.constant(x))
     assert len(figures) == len(model.layers) + 1
     np.testing.assert_array_equal(figures[0]["events"], np.count_nonzero(x, axis=(1, 2, 3)))
     for layer, result, figure in zip(model.layers, probe, figures[1:]):
@@ -78,4 +77,4 @@ def test_build_errors_name_the_layer():
     from cnn2snn_tfmot.akida import Model
 
     with pytest.raises(ValueError, match="empty"):
-        probe_function(Model(), "tf")
+        Model().probe_function("tf")

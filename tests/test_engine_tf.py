@@ -6,8 +6,8 @@ import pytest
 
 import cnn2snn_tfmot.engine as engine
 from cnn2snn_tfmot.akida import Convolutional, InputData, Model
+from cnn2snn_tfmot.chip.lowering import FireSpec, PoolSpec
 from cnn2snn_tfmot.engine import tf_backend
-from cnn2snn_tfmot.engine.backend import FireSpec, PoolSpec
 from cnn2snn_tfmot.tfkeras import tf
 
 from akida_helpers import MODEL_FACTORIES, random_input, randomize
@@ -237,7 +237,7 @@ def test_get_backend_tf():
 
 @pytest.mark.parametrize("value", ["TF", "gpu", 1, ""])
 def test_get_backend_rejects_unknown_engines(value):
-    with pytest.raises(ValueError, match="'custom' or 'tf'"):
+    with pytest.raises(ValueError, match="backend must be None or one of 'custom', 'tf'"):
         engine.get_backend(value)
 
 
@@ -257,33 +257,21 @@ def test_default_engine_falls_back_with_one_warning(monkeypatch):
     fallback = [w for w in caught if issubclass(w.category, engine.EngineFallbackWarning)]
     assert len(fallback) == 1
     message = str(fallback[0].message)
-    assert "not built (test)" in message and "engine='tf'" in message
-
-
-def test_missing_custom_module_falls_back_with_its_reason(monkeypatch):
-    import sys
-    monkeypatch.setattr(engine.ops, "load_library", lambda: object())
-    monkeypatch.setitem(sys.modules, "cnn2snn_tfmot.engine.custom_backend", None)
-    monkeypatch.setattr(engine, "_WARNED", [])
-    with pytest.warns(engine.EngineFallbackWarning, match="custom_backend could not be imported"):
-        assert engine.get_backend() is tf_backend
-    with pytest.raises(engine.OpLibraryUnavailable, match="pip install --no-build-isolation"):
-        engine.get_backend("custom")
+    assert "not built (test)" in message and "backend='tf'" in message
 
 
 def test_explicit_custom_engine_that_cannot_load_raises(monkeypatch):
     _make_unavailable(monkeypatch)
-    with pytest.raises(engine.OpLibraryUnavailable, match="engine='custom'.*not built "
-                                                          r"\(test\).*engine='tf'"):
+    with pytest.raises(engine.OpLibraryUnavailable, match="backend='custom'.*not built "
+                                                          r"\(test\).*backend='tf'"):
         engine.get_backend("custom")
 
 
 def test_default_engine_uses_custom_backend_when_it_loads(monkeypatch):
-    import sys
     import types
     fake = types.ModuleType("cnn2snn_tfmot.engine.custom_backend")
     fake.name = "custom"
     monkeypatch.setattr(engine.ops, "load_library", lambda: object())
-    monkeypatch.setitem(sys.modules, "cnn2snn_tfmot.engine.custom_backend", fake)
+    monkeypatch.setattr(engine, "custom_backend", fake)
     assert engine.get_backend() is fake
     assert engine.get_backend("custom") is fake

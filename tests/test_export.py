@@ -77,8 +77,10 @@ def test_export_argument_errors(converted, tmp_path):
     quantized, akida_model = converted
     with pytest.raises(TypeError, match="cnn2snn_tfmot.akida.Model"):
         export_saved_model(quantized, str(tmp_path / "x"))
-    with pytest.raises(ValueError, match="engine must be None, 'custom' or 'tf'"):
+    with pytest.raises(ValueError, match="backend must be None or one of 'custom', 'tf'"):
         export_saved_model(akida_model, str(tmp_path / "x"), engine="fast")
+    with pytest.raises(ValueError, match="backend must be None or one of 'custom', 'tf'"):
+        export_saved_model(akida_model, str(tmp_path / "x"), backend="direct")
 
 
 @pytest.fixture(scope="module")

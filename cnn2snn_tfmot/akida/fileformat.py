@@ -1,6 +1,7 @@
 """Our Akida model file: a versioned zip of a JSON manifest and .npy arrays, never unpickled.
 
-Layout (format ``cnn2snn_tfmot.akida-model``, version 1)::
+Layout (format ``cnn2snn_tfmot.akida-model``, version 1; version 2 adds the optional
+``"class_names"``, a list of one string per output, and is written only when it is set)::
 
     manifest.json        {"format": "cnn2snn_tfmot.akida-model", "format_version": 1,
                           "producer": "...", "layers": [
@@ -42,7 +43,10 @@ from cnn2snn_tfmot.version import __version__
 __all__ = ["AkidaModelFileError", "save", "read_into", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "cnn2snn_tfmot.akida-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The versions this reader reads.
+READABLE_VERSIONS = (1, 2)
+MAX_CLASS_NAME = 256
 MANIFEST = "manifest.json"
 
 #: Reader caps (protection against hostile files).
@@ -91,7 +95,7 @@ def save(model, path) -> None:
     for index, layer in enumerate(model.layers):
         variables = {}
         for var in layer.variables:
-            value = layer._value(var)
+            value = layer.variable(var)
             member = f"{index:04d}_{var}.npy"
             arrays[member] = np.ascontiguousarray(value, dtype=_DTYPES[value.dtype.name])
             variables[var] = {"file": member, "dtype": value.dtype.name,
@@ -100,8 +104,10 @@ def save(model, path) -> None:
         parameters.pop("layer_type")
         layers.append({"type": layer.layer_type, "name": layer.name,
                        "parameters": parameters, "variables": variables})
-    manifest = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+    manifest = {"format": FORMAT_NAME, "format_version": 1,
                 "producer": f"cnn2snn_tfmot {__version__}", "layers": layers}
+    if model.class_names is not None:  # version 2: files without names stay readable by 1
+        manifest.update(format_version=2, class_names=list(model.class_names))
     with atomic_file(path) as handle:
         with zipfile.ZipFile(handle, "w") as archive:
             _write_member(archive, MANIFEST,
@@ -198,7 +204,7 @@ def _read(handle, model):
                     f"type's {layer.variables}.")
             for name in layer.variables:
                 declared_var = entry["variables"][name]
-                spec = layer._spec(name)
+                spec = layer.variable_spec(name)
                 if declared_var["dtype"] != spec.dtype.name:
                     raise AkidaModelFileError(
                         f"{where}: variable {name!r} has dtype {declared_var['dtype']!r}, "
@@ -216,6 +222,11 @@ def _read(handle, model):
                     layer.set_variable(name, array)
                 except (ValueError, TypeError) as err:
                     raise AkidaModelFileError(f"{where}: invalid variable: {err}") from None
+        if "class_names" in manifest:
+            try:
+                model.class_names = manifest["class_names"]
+            except (ValueError, TypeError) as err:
+                raise AkidaModelFileError(f"{MANIFEST}: invalid class_names: {err}") from None
 
 
 def _check_members(archive) -> Dict[str, zipfile.ZipInfo]:
@@ -282,12 +293,18 @@ def _read_manifest(archive, infos) -> dict:
     version = manifest.get("format_version")
     if type(version) is not int:
         raise AkidaModelFileError(f"{MANIFEST} has no integer format_version.")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         newer = " (written by a newer cnn2snn_tfmot: upgrade)" if version > FORMAT_VERSION \
             else ""
         raise AkidaModelFileError(f"unsupported format_version {version}{newer}; this reader "
-                                  f"reads version {FORMAT_VERSION}.")
-    _expect_keys(manifest, {"format", "format_version", "layers"}, {"producer"}, MANIFEST)
+                                  f"reads versions {', '.join(map(str, READABLE_VERSIONS))}.")
+    optional = {"producer"} | ({"class_names"} if version >= 2 else set())
+    _expect_keys(manifest, {"format", "format_version", "layers"}, optional, MANIFEST)
+    names = manifest.get("class_names")
+    if names is not None and (not isinstance(names, list) or not all(
+            isinstance(name, str) and 0 < len(name) <= MAX_CLASS_NAME for name in names)):
+        raise AkidaModelFileError(f"{MANIFEST}: class_names must be a list of strings of 1 to "
+                                  f"{MAX_CLASS_NAME} characters.")
     return manifest
 
 

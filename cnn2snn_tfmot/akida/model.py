@@ -1,4 +1,9 @@
-"""The Akida model: an ordered list of Akida layers, run by the emulator engine.
+"""The Akida model: an ordered list of Akida layers, run by the emulator.
+
+The model owns what it derives from its layers, in one cache under one lock, keyed by the state
+of its layers (a layer added or a variable set makes a new key): the lowered layers
+(:mod:`cnn2snn_tfmot.chip.lowering`), the graph functions of each back-end, the probe and
+statistics functions, and the direct back-end's plan.
 
 Example:
     >>> import numpy as np
@@ -8,12 +13,13 @@ Example:
     >>> model.add(FullyConnected(2, weights_bits=4, activation=False))
     >>> model.get_layer("Fully_2").set_variable(
     ...     "weights", np.ones((1, 1, 4, 2), np.int8))
-    >>> model.forward(np.full((1, 1, 1, 4), 3, np.uint8), engine="tf").ravel().tolist()
+    >>> model.forward(np.full((1, 1, 1, 4), 3, np.uint8), backend="tf").ravel().tolist()
     [12, 12]
 """
 from __future__ import annotations
 
 import os
+import threading
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
@@ -24,7 +30,17 @@ from cnn2snn_tfmot.akida.statistics import model_statistics
 from cnn2snn_tfmot.akida.summary import summary_lines
 from cnn2snn_tfmot.chip import params as P
 from cnn2snn_tfmot.chip.layers import Layer
-from cnn2snn_tfmot.engine import direct, get_backend, graph
+from cnn2snn_tfmot.chip.lowering import LoweredLayer, lower
+from cnn2snn_tfmot.engine import (
+    GRAPH_BACKENDS,
+    OpLibraryUnavailable,
+    direct,
+    get_backend,
+    graph,
+    probe,
+    resolve_backend,
+)
+from cnn2snn_tfmot.engine.direct import DirectPlan, DirectUnsupported
 from cnn2snn_tfmot.tfkeras import keras, tf
 
 __all__ = ["Model", "dequantize", "from_akida"]
@@ -62,7 +78,7 @@ def _numpy_cast(x, dtype: str):
 
 class Model:
     """A sequential Akida 1.0 model: layers with integer weights, thresholds and act_steps,
-    run by the emulator engine exactly as the chip computes.
+    run by the emulator exactly as the chip computes.
 
     Build one layer by layer with :meth:`add` (then ``layer.set_variable``), get one from
     ``cnn2snn_tfmot.convert(keras_model)``, or reload a file written by :meth:`save` with
@@ -92,7 +108,11 @@ class Model:
 
     def __init__(self, path: Optional[str | os.PathLike] = None):
         self._layers: List[Layer] = []
-        self._functions: dict = {}  # engine name -> (state key, compiled function)
+        # What the model derives from its layers: {what: (layers' state, value)}. Reentrant:
+        # a graph is built from the lowered layers, which are in the cache too.
+        self._cache: dict = {}
+        self._cache_lock = threading.RLock()
+        self._class_names: Optional[Tuple[str, ...]] = None
         if path is not None:
             fileformat.read_into(self, path)
 
@@ -128,38 +148,30 @@ class Model:
             raise TypeError(f"Model.add expects a cnn2snn_tfmot.akida layer (InputData, "
                             f"InputConvolutional, Convolutional, SeparableConvolutional, "
                             f"FullyConnected), got {type(layer).__name__}.{hint}")
-        if layer._in_model:
-            raise ValueError(f"{layer._describe()} already belongs to a model; create a new "
-                             f"layer with the same parameters instead.")
+        if layer.in_model:
+            raise ValueError(f"{layer.label} already belongs to a model; create a new layer "
+                             f"with the same parameters instead.")
         self._check_order(layer)
-        original_name = layer._name
-        if not layer._name:
-            layer._name = self._free_name(layer.name_prefix)
-        elif any(other.name == layer._name for other in self._layers):
-            raise ValueError(f"cannot add {layer._describe()}: the model already has a layer "
-                             f"named {layer._name!r}; layer names must be unique.")
-        try:
-            if not layer.is_input:
-                layer._bind(self._layers[-1].output_dims)
-        except ValueError:
-            layer._name = original_name
-            raise
-        layer._in_model = True
+        if layer.name and any(other.name == layer.name for other in self._layers):
+            raise ValueError(f"cannot add {layer.label}: the model already has a layer "
+                             f"named {layer.name!r}; layer names must be unique.")
+        layer.attach(None if layer.is_input else self._layers[-1].output_dims,
+                     self._free_name(layer.name_prefix))
         self._layers.append(layer)
 
     def _check_order(self, layer: Layer) -> None:
         if not self._layers:
             if not layer.is_input:
-                raise ValueError(f"cannot add {layer._describe()} first: the first layer of a "
+                raise ValueError(f"cannot add {layer.label} first: the first layer of a "
                                  f"model must be InputData or InputConvolutional.")
             return
         if layer.is_input:
-            raise ValueError(f"cannot add {layer._describe()}: {layer.layer_type} can only be "
+            raise ValueError(f"cannot add {layer.label}: {layer.layer_type} can only be "
                              f"the first layer of a model (this model starts with "
-                             f"{self._layers[0]._describe()}).")
+                             f"{self._layers[0].label}).")
         previous = self._layers[-1]
         if previous.layer_type != "InputData" and not previous.parameters.activation:
-            raise ValueError(f"cannot add {layer._describe()} after {previous._describe()}, "
+            raise ValueError(f"cannot add {layer.label} after {previous.label}, "
                              f"whose activation is disabled: only the last layer may have "
                              f"activation=False (the next layer needs unsigned levels).")
 
@@ -207,9 +219,202 @@ class Model:
         """(height, width, channels) of the model output, None for an empty model."""
         return self._layers[-1].output_dims if self._layers else None
 
-    def _state_key(self) -> tuple:
-        """Changes whenever a layer is added or a variable is set (graph cache key)."""
-        return tuple((layer._uid, layer._version) for layer in self._layers)
+    @property
+    def class_names(self) -> Optional[Tuple[str, ...]]:
+        """The names of the classes the outputs score, in output order, or None.
+
+        Kept by the model file (:meth:`save`), given by ``convert(..., class_names=...)`` and
+        by the pretrained models; the command line's ``predict`` prints them. Setting it
+        checks that there is one unique, non-empty name per output.
+
+        Example:
+            >>> from cnn2snn_tfmot.akida import FullyConnected, InputData, Model
+            >>> model = Model()
+            >>> model.add(InputData((1, 1, 4), input_bits=4))
+            >>> model.add(FullyConnected(2, weights_bits=4, activation=False))
+            >>> model.class_names = ["cat", "dog"]
+            >>> model.class_names
+            ('cat', 'dog')
+        """
+        return self._class_names
+
+    @class_names.setter
+    def class_names(self, names) -> None:
+        if names is None:
+            self._class_names = None
+            return
+        if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+            raise TypeError(f"class_names must be a list of strings, one per output; got "
+                            f"{type(names).__name__}.")
+        names = tuple(names)
+        outputs = int(np.prod(self._require_layers()[-1].output_dims))
+        bad = [name for name in names if not isinstance(name, str) or not name.strip()]
+        if bad:
+            raise TypeError(f"class_names must be non-empty strings; got {bad[0]!r}.")
+        if len(names) != outputs:
+            raise ValueError(f"class_names has {len(names)} names but the model has {outputs} "
+                             f"outputs: give one name per output.")
+        if len(set(names)) != len(names):
+            duplicate = next(name for name in names if names.count(name) > 1)
+            raise ValueError(f"class_names must be unique; {duplicate!r} appears twice.")
+        self._class_names = names
+
+    @property
+    def input_bits(self) -> Optional[int]:
+        """The bits of the input values: ``input_bits`` of a first InputData layer, None for
+        an InputConvolutional first layer (uint8 images).
+
+        Example:
+            >>> from cnn2snn_tfmot.akida import InputData, Model
+            >>> model = Model()
+            >>> model.add(InputData((4, 4, 1), input_bits=2))
+            >>> model.input_bits
+            2
+        """
+        first = self._require_layers()[0]
+        return first.parameters.input_bits if first.layer_type == "InputData" else None
+
+    # -- what the model derives from its layers: one cache, one lock ---------------------------
+    def _derived(self, what, build: Callable):
+        """``build()``, kept until a layer is added or a variable is set (errors too)."""
+        state = tuple(layer.state for layer in self._layers)
+        with self._cache_lock:
+            cached = self._cache.get(what)
+            if cached is None or cached[0] != state:
+                try:
+                    value = (False, build())
+                except DirectUnsupported as err:  # a property of the model, as a value is
+                    value = (True, err)
+                cached = (state, value)
+                self._cache[what] = cached
+        failed, value = cached[1]
+        if failed:
+            raise value
+        return value
+
+    def lowered(self) -> Tuple[LoweredLayer, ...]:
+        """The layers as the emulator runs them (:mod:`cnn2snn_tfmot.chip.lowering`): kernels in
+        cross-correlation orientation, dense rows in NHWC order, pooling and fire.
+
+        Returns:
+            One read-only :class:`~cnn2snn_tfmot.chip.lowering.LoweredLayer` per layer.
+
+        Example:
+            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+            >>> model = Model()
+            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+            >>> [(layer.kind, layer.kernel.shape) for layer in model.lowered()]
+            [('conv', (3, 3, 1, 4))]
+        """
+        return self._derived("lowered", lambda: lower(self._require_layers()))
+
+    def _graph(self, what: str, build: Callable, backend: Optional[str]):
+        module = get_backend(resolve_backend(backend, allowed=GRAPH_BACKENDS))
+        return self._derived((what, module.name),
+                             lambda: build(self.lowered(), self.input_shape, module))
+
+    def emulator_function(self, backend: Optional[str] = None, *, engine: Optional[str] = None):
+        """The ``tf.function`` computing this model's output for a uint8 NHWC batch.
+
+        Built by the emulator on first use and kept until a layer is added or a variable is
+        set.
+
+        Arguments:
+            backend: a graph back-end: None (the compiled ops when they load, else pure TF),
+                "custom" or "tf" (see :mod:`cnn2snn_tfmot.engine`).
+            engine: the former name of ``backend``, still accepted.
+
+        Returns:
+            A ``tf.function`` with input signature ``uint8 [None, H, W, C]`` returning the last
+            layer's uint8 levels or int32 potentials, shape ``[None] + output_shape``.
+
+        Example:
+            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+            >>> model = Model()
+            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+            >>> model.emulator_function("tf").input_signature
+            (TensorSpec(shape=(None, 8, 8, 1), dtype=tf.uint8, name=None),)
+        """
+        return self._graph("function", graph.build_function, resolve_backend(
+            backend, engine, GRAPH_BACKENDS))
+
+    def probe_function(self, backend: Optional[str] = None):
+        """The ``tf.function`` giving every layer's potentials and outputs for a uint8 batch
+        (see :func:`cnn2snn_tfmot.engine.probe.build_probe`), kept like
+        :meth:`emulator_function`.
+
+        Arguments:
+            backend: a graph back-end: None, "custom" or "tf".
+
+        Returns:
+            A ``tf.function`` returning one dict per layer: ``"potentials"`` and ``"outputs"``.
+
+        Example:
+            >>> import numpy as np
+            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+            >>> model = Model()
+            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+            >>> images = np.zeros((2, 8, 8, 1), np.uint8)
+            >>> np.array_equal(model.probe_function("tf")(images)[-1]["outputs"],
+            ...                model.forward(images))
+            True
+        """
+        return self._graph("probe", probe.build_probe, backend)
+
+    def statistics_function(self, backend: Optional[str] = None):
+        """The ``tf.function`` reducing a uint8 batch to per-layer figures in the graph (see
+        :func:`cnn2snn_tfmot.engine.probe.build_statistics`), kept like
+        :meth:`emulator_function`; :meth:`statistics` streams data through it.
+
+        Arguments:
+            backend: a graph back-end: None, "custom" or "tf".
+
+        Returns:
+            A ``tf.function`` returning a list of dicts (the input's, then one per layer).
+
+        Example:
+            >>> import numpy as np
+            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+            >>> model = Model()
+            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+            >>> figures = model.statistics_function("tf")(np.zeros((2, 8, 8, 1), np.uint8))
+            >>> int(figures[1]["level_counts"].numpy().sum())
+            512
+        """
+        return self._graph("statistics", probe.build_statistics, backend)
+
+    def direct_plan(self) -> DirectPlan:
+        """The direct back-end's plan of this model, kept until the model changes.
+
+        Returns:
+            A :class:`cnn2snn_tfmot.engine.direct.DirectPlan`.
+
+        Raises:
+            DirectUnsupported: the direct back-end cannot run this model (the message says
+                why; ``backend=None`` then runs the graph of the compiled ops).
+            OpLibraryUnavailable: the compiled op library cannot be loaded.
+
+        Example:
+            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+            >>> model = Model()
+            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+            >>> model.direct_plan().output_shape     # doctest: +SKIP
+            (8, 8, 4)
+        """
+        return self._derived("direct", lambda: DirectPlan(self.lowered(), self.input_shape))
+
+    def _runner(self, backend: Optional[str]) -> Callable[[np.ndarray], np.ndarray]:
+        """The function of a uint8 batch that ``backend`` runs this model with."""
+        if backend == "direct" or (backend is None and direct.is_enabled()):
+            try:
+                return self.direct_plan().run
+            except (DirectUnsupported, OpLibraryUnavailable):
+                if backend == "direct":
+                    raise
+        # The traced concrete function: calling it directly skips tf.function's dispatch, a
+        # fifth of the time of a batch-1 call.
+        function = self.emulator_function(backend).get_concrete_function()
+        return lambda batch: function(tf.constant(batch)).numpy()
 
     def __repr__(self) -> str:
         return (f"<cnn2snn_tfmot.akida.Model: {len(self._layers)} layers, input "
@@ -233,7 +438,7 @@ class Model:
 
     # -- inference ---------------------------------------------------------------------------
     def forward(self, x, batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,
-                engine: Optional[str] = None) -> np.ndarray:
+                backend: Optional[str] = None, *, engine: Optional[str] = None) -> np.ndarray:
         """Runs the model: the last layer's uint8 levels, or int32 potentials when the last
         layer has no activation.
 
@@ -246,7 +451,10 @@ class Model:
             batch_size: samples per step for arrays and unbatched datasets (memory is bounded
                 by one batch). Defaults to 256.
             verbose: 1 shows a progress bar, 0 (default) is silent.
-            engine: None (compiled ops when available, else pure TF), "custom" or "tf".
+            backend: what runs the model (:mod:`cnn2snn_tfmot.engine`): None (default: the
+                direct back-end when it runs the model, else the graph of the compiled ops,
+                else pure TF), "direct", "custom" or "tf". All give identical outputs.
+            engine: the former name of ``backend``, still accepted.
 
         Returns:
             numpy array (N,) + output_shape, uint8 or int32.
@@ -256,48 +464,62 @@ class Model:
                 and what is expected).
 
         Example:
-            >>> akida_model.forward(images, engine="tf").shape
-            (32, 1, 1, 10)
+            >>> import numpy as np
+            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+            >>> model = Model()
+            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+            >>> images = np.zeros((32, 8, 8, 1), np.uint8)
+            >>> model.forward(images, backend="tf").shape
+            (32, 8, 8, 4)
+            >>> from cnn2snn_tfmot import tf
             >>> dataset = tf.data.Dataset.from_tensor_slices(images)
-            >>> akida_model.forward(dataset, batch_size=8, engine="tf").shape
-            (32, 1, 1, 10)
+            >>> model.forward(dataset, batch_size=8, backend="tf").shape
+            (32, 8, 8, 4)
         """
         last = self._require_layers()[-1]
         dtype = np.int32 if last.output_bits is None else np.uint8
-        return self._collect(x, batch_size, verbose, engine, None, dtype)
+        return self._collect(x, batch_size, verbose, resolve_backend(backend, engine), None,
+                             dtype)
 
     def predict(self, x, batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,
-                engine: Optional[str] = None) -> np.ndarray:
+                backend: Optional[str] = None, *, engine: Optional[str] = None) -> np.ndarray:
         """Dequantized outputs as float32.
 
         With no activation on the last layer (the usual classifier head) this is
-        ``float32(P - threshold) / act_step`` per output channel, computed in float32 with the raw
-        act_step, as BrainChip's runtime does (measured bit for bit). With an activation, the
+        ``float32(P - threshold) / act_step`` per output channel, computed in float32 with the
+        raw act_step, as BrainChip's runtime does (measured bit for bit). With an activation, the
         runtime refuses; we return the levels as float32 instead (so that :meth:`evaluate` works
         on any model).
 
         Arguments:
-            x, batch_size, verbose, engine: as for :meth:`forward`.
+            x, batch_size, verbose, backend, engine: as for :meth:`forward`.
 
         Returns:
             float32 numpy array (N,) + output_shape.
 
         Example:
-            >>> logits = akida_model.predict(images, engine="tf")
+            >>> import numpy as np
+            >>> from cnn2snn_tfmot.akida import FullyConnected, InputData, Model
+            >>> model = Model()
+            >>> model.add(InputData((1, 1, 4), input_bits=4))
+            >>> model.add(FullyConnected(3, weights_bits=4, activation=False))
+            >>> logits = model.predict(np.zeros((5, 1, 1, 4), np.uint8), backend="tf")
             >>> logits.dtype, logits.shape
-            (dtype('float32'), (32, 1, 1, 10))
+            (dtype('float32'), (5, 1, 1, 3))
         """
-        return self._collect(x, batch_size, verbose, engine, self._dequantizer(), np.float32)
+        return self._collect(x, batch_size, verbose, resolve_backend(backend, engine),
+                             self.float_outputs(), np.float32)
 
     def evaluate(self, x, y: Optional[np.ndarray] = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                 verbose: int = 0, engine: Optional[str] = None) -> float:
+                 verbose: int = 0, backend: Optional[str] = None, *,
+                 engine: Optional[str] = None) -> float:
         """Accuracy: fraction of samples whose label equals the argmax of the flattened
         :meth:`predict` output (the dequantized logits, as the runtime's ``evaluate``; ties go to
         the first index). Streamed: only the running count is kept.
 
         Arguments:
-            x, batch_size, verbose, engine: as for :meth:`forward`; a stream must yield
-                (images, labels) batches.
+            x, batch_size, verbose, backend, engine: as for :meth:`forward`; a stream must
+                yield (images, labels) batches.
             y: integer numpy array (N,) of class labels when ``x`` is an array; None when the
                 labels come with ``x``.
 
@@ -305,13 +527,20 @@ class Model:
             The accuracy, a float in [0, 1].
 
         Example:
-            >>> accuracy = akida_model.evaluate(images, labels, engine="tf")
-            >>> 0.0 <= accuracy <= 1.0
-            True
+            >>> import numpy as np
+            >>> from cnn2snn_tfmot.akida import FullyConnected, InputData, Model
+            >>> model = Model()
+            >>> model.add(InputData((1, 1, 4), input_bits=4))
+            >>> model.add(FullyConnected(3, weights_bits=4, activation=False))
+            >>> images, labels = np.zeros((5, 1, 1, 4), np.uint8), np.zeros(5, np.int64)
+            >>> model.evaluate(images, labels, backend="tf")   # all-zero logits: class 0
+            1.0
+            >>> from cnn2snn_tfmot import tf
             >>> dataset = tf.data.Dataset.from_tensor_slices((images, labels))
-            >>> akida_model.evaluate(dataset, engine="tf") == accuracy
-            True
+            >>> model.evaluate(dataset, backend="tf")
+            1.0
         """
+        backend = resolve_backend(backend, engine)
         if sample_count(x) is not None:
             if y is None:
                 raise ValueError("evaluate needs labels: pass y (an integer array of shape "
@@ -322,8 +551,8 @@ class Model:
                                 (f" of dtype {y.dtype}" if isinstance(y, np.ndarray) else "")
                                 + ".")
         correct = total = 0
-        for outputs, labels in self._stream(x, y, batch_size, verbose, engine,
-                                            self._dequantizer()):
+        for outputs, labels in self._stream(x, y, batch_size, verbose, backend,
+                                            self.float_outputs()):
             if labels is None:
                 raise ValueError("evaluate needs labels: the batches of x have none; give "
                                  "(images, labels) batches, or an array x with y.")
@@ -335,81 +564,81 @@ class Model:
         return correct / total
 
     def statistics(self, x, batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,
-                   engine: Optional[str] = None):
+                   backend: Optional[str] = None, *, engine: Optional[str] = None):
         """Per-layer statistics on ``x``, in one streamed pass of the emulator: fraction of
         non-zero outputs, output events per image, potentials' range and their headroom in
         the chip's registers, thresholds' and act_steps' ranges and register margin, output
         level histogram (see :mod:`cnn2snn_tfmot.akida.statistics` for the exact definitions).
 
         Arguments:
-            x, batch_size, verbose, engine: as for :meth:`forward` (labels, if any, are
-                ignored). Memory is bounded by one batch.
+            x, batch_size, verbose: as for :meth:`forward` (labels, if any, are ignored).
+                Memory is bounded by one batch.
+            backend: a graph back-end (the statistics are computed in the graph): None,
+                "custom" or "tf".
+            engine: the former name of ``backend``, still accepted.
 
         Returns:
             A :class:`cnn2snn_tfmot.akida.Statistics`: prints as a table, ``to_dict()``,
             ``to_pandas()`` (when pandas is installed), indexed by layer name.
 
         Example:
-            >>> stats = akida_model.statistics(images, engine="tf")
-            >>> stats["conv_0"].events_per_image <= stats["conv_0"].outputs_per_image
+            >>> import numpy as np
+            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+            >>> model = Model()
+            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4,
+            ...                              name="conv"))
+            >>> stats = model.statistics(np.zeros((4, 8, 8, 1), np.uint8), backend="tf")
+            >>> stats["conv"].events_per_image <= stats["conv"].outputs_per_image
             True
         """
         self._require_layers()
-        return model_statistics(self, x, batch_size, verbose, engine)
+        return model_statistics(self, x, batch_size, verbose,
+                                resolve_backend(backend, engine, GRAPH_BACKENDS))
 
-    def emulator_function(self, engine: Optional[str] = None):
-        """The ``tf.function`` computing this model's output for a uint8 NHWC batch.
-
-        Built by the emulator engine on first use and kept until a layer is added or a
-        variable is set.
+    def float_outputs(self, tensorflow: bool = False) -> Callable:
+        """``predict``'s post-processing of the last layer's outputs: ``float32(P - threshold)
+        / act_step`` for a last layer without activation (:func:`dequantize`), the levels as
+        float32 otherwise.
 
         Arguments:
-            engine: None (compiled ops when available, else pure TF), "custom" or "tf".
+            tensorflow: False for numpy arrays, True for graph tensors (an exported SavedModel
+                and sharded evaluation compute it in the graph).
 
         Returns:
-            A ``tf.function`` with input signature ``uint8 [None, H, W, C]`` returning the last
-            layer's uint8 levels or int32 potentials, shape ``[None] + output_shape``.
+            A function of the outputs returning float32 values.
 
         Example:
-            >>> akida_model.emulator_function("tf").input_signature
-            (TensorSpec(shape=(None, 16, 16, 1), dtype=tf.uint8, name=None),)
+            >>> import numpy as np
+            >>> from cnn2snn_tfmot.akida import FullyConnected, InputData, Model
+            >>> model = Model()
+            >>> model.add(InputData((1, 1, 2), input_bits=4))
+            >>> model.add(FullyConnected(2, weights_bits=4, activation=False))
+            >>> model.float_outputs()(np.array([[4, -4]], np.int32)).tolist()
+            [[4.0, -4.0]]
         """
-        self._require_layers()
-        backend = get_backend(engine)
-        key = self._state_key()
-        cached = self._functions.get(backend.name)
-        if cached is None or cached[0] != key:
-            cached = (key, graph.build_function(self, backend))
-            self._functions[backend.name] = cached
-        return cached[1]
+        last = self._require_layers()[-1]
+        if tensorflow:
+            cast, constant = tf.cast, tf.constant
+        else:
+            cast, constant = _numpy_cast, np.asarray
+        if last.parameters.activation:
+            return lambda outputs: cast(outputs, "float32")
+        threshold = constant(last.variable("threshold").astype(np.int64))
+        act_step = constant(last.variable("act_step"))
+        return lambda outputs: dequantize(outputs, threshold, act_step, cast)
 
     def _require_layers(self) -> List[Layer]:
         if not self._layers:
             raise ValueError("the model is empty: add layers before running it.")
         return self._layers
 
-    def _dequantizer(self) -> Callable[[np.ndarray], np.ndarray]:
-        """``predict``'s post-processing of the last layer's outputs."""
-        last = self._require_layers()[-1]
-        if last.parameters.activation:
-            return lambda out: out.astype(np.float32)
-        threshold = last._value("threshold").astype(np.int64)
-        act_step = last._value("act_step")
-        return lambda out: dequantize(out, threshold, act_step, _numpy_cast)
-
-    def _input_bits(self) -> Optional[int]:
-        first = self._require_layers()[0]
-        return first.parameters.input_bits if first.layer_type == "InputData" else None
-
-    def _stream(self, x, y, batch_size, verbose, engine, post):
+    def _stream(self, x, y, batch_size, verbose, backend, post):
         """Yields (outputs, labels) batch by batch (``post`` applied to the outputs)."""
         self._require_layers()
         batch_size = P.check_int(batch_size, "batch_size", low=1)
         verbose = P.check_int(verbose, "verbose", choices=(0, 1, 2))
-        stream = batches(x, batch_size, self.input_shape, self._input_bits(), y)
-        # The direct engine (one C call per batch, no TensorFlow dispatch) when it can run the
-        # model, else the TensorFlow graph of the chosen back-end.
-        run = direct.runner(self, engine) or self._graph_runner(engine)
+        stream = batches(x, batch_size, self.input_shape, self.input_bits, y)
+        run = self._runner(backend)
         progbar = None
         if verbose:
             progbar = keras.utils.Progbar(sample_count(x), verbose=verbose, unit_name="sample")
@@ -421,26 +650,20 @@ class Model:
             if progbar is not None:
                 progbar.update(seen)
 
-    def _collect(self, x, batch_size, verbose, engine, post, dtype) -> np.ndarray:
+    def _collect(self, x, batch_size, verbose, backend, post, dtype) -> np.ndarray:
         """The outputs of every batch in one array (preallocated when the size is known)."""
         count = sample_count(x)
         shape = tuple(self.output_shape)
         if count is not None:
             output = np.empty((count,) + shape, dtype=dtype)
             start = 0
-            for result, _ in self._stream(x, None, batch_size, verbose, engine, post):
+            for result, _ in self._stream(x, None, batch_size, verbose, backend, post):
                 output[start:start + result.shape[0]] = result
                 start += result.shape[0]
             return output
-        parts = [result for result, _ in self._stream(x, None, batch_size, verbose, engine,
+        parts = [result for result, _ in self._stream(x, None, batch_size, verbose, backend,
                                                       post)]
         return np.concatenate(parts) if parts else np.empty((0,) + shape, dtype=dtype)
-
-    def _graph_runner(self, engine):
-        # The traced concrete function: calling it directly skips tf.function's dispatch, a
-        # fifth of the time of a batch-1 call.
-        function = self.emulator_function(engine).get_concrete_function()
-        return lambda batch: function(tf.constant(batch)).numpy()
 
     # -- files and interop ---------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:

@@ -33,7 +33,7 @@ value is 0): how many more bits the largest value could grow before reaching the
 bound. 0 means a value reached the bound (for a saturating register: possibly clipped).
 
 Example:
-    >>> stats = akida_model.statistics(images, engine="tf")
+    >>> stats = akida_model.statistics(images, backend="tf")
     >>> print(stats)                                     # doctest: +ELLIPSIS
     Statistics of 3 layers over 32 images (input: ... events per image)
     ...
@@ -53,7 +53,7 @@ from cnn2snn_tfmot.akida.inputs import batches, sample_count
 from cnn2snn_tfmot.akida.summary import format_table
 from cnn2snn_tfmot.chip import limits
 from cnn2snn_tfmot.chip import params as P
-from cnn2snn_tfmot.engine.probe import potential_register, statistics_function
+from cnn2snn_tfmot.engine.probe import potential_register
 from cnn2snn_tfmot.tfkeras import keras, tf
 
 __all__ = ["LayerStatistics", "Statistics", "model_statistics", "headroom_bits"]
@@ -118,7 +118,7 @@ class LayerStatistics:
         level_counts: number of outputs at each level ``0 .. 2**output_bits - 1``.
 
     Example:
-        >>> layer = akida_model.statistics(images, engine="tf")["separable_1"]
+        >>> layer = akida_model.statistics(images, backend="tf")["separable_1"]
         >>> layer.outputs_per_image, layer.output_bits, len(layer.level_counts)
         (1024, 4, 16)
     """
@@ -154,7 +154,7 @@ class LayerStatistics:
             ``{figure: value}`` in the order of the fields.
 
         Example:
-            >>> figures = akida_model.statistics(images, engine="tf")["dense"].to_dict()
+            >>> figures = akida_model.statistics(images, backend="tf")["dense"].to_dict()
             >>> figures["output_bits"], figures["potential_bits"], figures["level_counts"]
             (None, 20, None)
         """
@@ -175,7 +175,7 @@ class Statistics:
         input_events_per_image: mean number of non-zero input values per image.
 
     Example:
-        >>> stats = akida_model.statistics(images, engine="tf")
+        >>> stats = akida_model.statistics(images, backend="tf")
         >>> [layer.name for layer in stats], stats.samples
         (['conv_0', 'separable_1', 'dense'], 32)
         >>> stats[0] is stats["conv_0"]
@@ -217,7 +217,7 @@ class Statistics:
             values. ``samples`` and ``input_events_per_image`` are attributes.
 
         Example:
-            >>> stats = akida_model.statistics(images, engine="tf")
+            >>> stats = akida_model.statistics(images, backend="tf")
             >>> stats.to_dict()["conv_0"]["outputs_per_image"]
             512
         """
@@ -233,7 +233,7 @@ class Statistics:
             ImportError: pandas is not installed (it is not a dependency of this package).
 
         Example:
-            >>> frame = akida_model.statistics(images, engine="tf").to_pandas()
+            >>> frame = akida_model.statistics(images, backend="tf").to_pandas()
             >>> int(frame.loc["conv_0", "outputs_per_image"])
             512
         """
@@ -255,7 +255,7 @@ class Statistics:
             ``(headers, rows)``, tuples of strings.
 
         Example:
-            >>> headers, rows = akida_model.statistics(images, engine="tf").rows()
+            >>> headers, rows = akida_model.statistics(images, backend="tf").rows()
             >>> headers[:2], [row[0] for row in rows]
             (('Layer', 'Bits'), ['conv_0', 'separable_1', 'dense'])
         """
@@ -268,7 +268,7 @@ class Statistics:
             A list of strings: a title, the header, one line per layer, the registers' legend.
 
         Example:
-            >>> akida_model.statistics(images, engine="tf").table()[2].split()[:3]
+            >>> akida_model.statistics(images, backend="tf").table()[2].split()[:3]
             ['Layer', 'Bits', 'Non-zero']
         """
 
@@ -343,12 +343,12 @@ class _Accumulator:
                 self.level_counts + counts
 
 
-def _register_figures(layer, total: _Accumulator, samples: int) -> dict:
+def _register_figures(layer, lowered, total: _Accumulator, samples: int) -> dict:
     """The potentials' and the registers' figures of a neural layer."""
-    bits, low, high, saturates = potential_register(layer)
+    bits, low, high, saturates = potential_register(lowered)
     count = samples * int(np.prod(layer.output_dims))
-    threshold = layer._value("threshold").astype(np.int64)
-    act_step = layer._value("act_step")
+    threshold = layer.variable("threshold").astype(np.int64)
+    act_step = layer.variable("act_step")
     activation = layer.parameters.activation
     return dict(
         potential_min=total.potential_min, potential_max=total.potential_max,
@@ -363,7 +363,7 @@ def _register_figures(layer, total: _Accumulator, samples: int) -> dict:
             layer.is_input))
 
 
-def _layer_result(layer, total: _Accumulator, samples: int) -> LayerStatistics:
+def _layer_result(layer, lowered, total: _Accumulator, samples: int) -> LayerStatistics:
     per_image = int(np.prod(layer.output_dims))
     figures = dict(
         name=layer.name, layer_type=layer.layer_type, output_bits=layer.output_bits,
@@ -372,12 +372,12 @@ def _layer_result(layer, total: _Accumulator, samples: int) -> LayerStatistics:
         level_counts=None if total.level_counts is None else
         [int(c) for c in total.level_counts])
     if layer.layer_type != "InputData":
-        figures.update(_register_figures(layer, total, samples))
+        figures.update(_register_figures(layer, lowered, total, samples))
     return LayerStatistics(**figures)
 
 
 def model_statistics(model, x, batch_size: int = 256, verbose: int = 0,
-                     engine: Optional[str] = None) -> Statistics:
+                     backend: Optional[str] = None) -> Statistics:
     """Runs ``model`` on ``x`` in one streamed pass and returns its per-layer statistics.
 
     :meth:`cnn2snn_tfmot.akida.Model.statistics` calls it; see it for the arguments.
@@ -388,7 +388,7 @@ def model_statistics(model, x, batch_size: int = 256, verbose: int = 0,
             labels, if any, are ignored).
         batch_size: samples per step for arrays and unbatched datasets.
         verbose: 1 shows a progress bar, 0 is silent.
-        engine: None, "custom" or "tf".
+        backend: a graph back-end: None, "custom" or "tf".
 
     Returns:
         A :class:`Statistics`.
@@ -397,14 +397,14 @@ def model_statistics(model, x, batch_size: int = 256, verbose: int = 0,
         ValueError: an empty model, or ``x`` without any sample.
 
     Example:
-        >>> model_statistics(akida_model, images, engine="tf").samples
+        >>> model_statistics(akida_model, images, backend="tf").samples
         32
     """
 
     batch_size = P.check_int(batch_size, "batch_size", low=1)
     verbose = P.check_int(verbose, "verbose", choices=(0, 1, 2))
-    function = statistics_function(model, engine).get_concrete_function()
-    input_bits = model._input_bits()
+    function = model.statistics_function(backend).get_concrete_function()
+    input_bits = model.input_bits
     progress = _progress(sample_count(x), verbose)
     totals = [_Accumulator() for _ in range(len(model.layers) + 1)]
     samples = 0
@@ -417,8 +417,8 @@ def model_statistics(model, x, batch_size: int = 256, verbose: int = 0,
         progress(samples)
     if samples == 0:
         raise ValueError("x has no samples: statistics are undefined.")
-    layers = [_layer_result(layer, total, samples)
-              for layer, total in zip(model.layers, totals[1:])]
+    layers = [_layer_result(layer, lowered, total, samples)
+              for layer, lowered, total in zip(model.layers, model.lowered(), totals[1:])]
     return Statistics(layers, samples, totals[0].events / samples)
 
 

@@ -100,8 +100,51 @@ class Layer:
         """Names of the layer variables (sorted, as the runtime lists them)."""
         return sorted(self._variable_specs(require=False))
 
-    def _describe(self) -> str:
+    @property
+    def label(self) -> str:
+        """How messages name the layer: its type and name ("Convolutional layer 'conv'")."""
         return P.layer_prefix(self.layer_type, self._name)
+
+    @property
+    def state(self) -> Tuple[int, int]:
+        """A token that changes whenever a variable is set: (layer identity, version). A model
+        keys what it derives from its layers (lowered layers, compiled functions) on them."""
+        return (self._uid, self._version)
+
+    @property
+    def in_model(self) -> bool:
+        """Whether the layer was added to a model (a layer belongs to one model only)."""
+        return self._in_model
+
+    def attach(self, input_dims: Optional[Tuple[int, int, int]], name: str) -> None:
+        """Makes the layer a model's: names it ``name`` when it has no name, computes its output
+        shape from ``input_dims`` (input layers keep their own) and marks it as taken. Called by
+        ``Model.add``, which checks the order and the names first; nothing changes when the
+        shapes do not fit.
+
+        Arguments:
+            input_dims: the previous layer's output dims, or None for an input layer.
+            name: the name the model gives an unnamed layer.
+
+        Raises:
+            ValueError: the layer already belongs to a model, or a kernel / pooling window that
+                does not fit the input.
+
+        Example:
+            >>> from cnn2snn_tfmot.chip import FullyConnected
+            >>> layer = FullyConnected(2, weights_bits=4)
+            >>> layer.attach((1, 1, 8), "Fully_2")
+            >>> layer.name, layer.output_dims, layer.in_model
+            ('Fully_2', (1, 1, 2), True)
+        """
+        if self._in_model:
+            raise ValueError(f"{self.label} already belongs to a model; create a new layer "
+                             f"with the same parameters instead.")
+        if input_dims is not None:
+            self._bind(input_dims)
+        if not self._name:
+            self._name = name
+        self._in_model = True
 
     def constructor_arguments(self) -> dict:
         """The keyword arguments that build a copy of this layer (without its variables).
@@ -138,7 +181,7 @@ class Layer:
             >>> akida_model.get_layer("conv_0").get_variable("threshold").dtype
             dtype('int32')
         """
-        spec = self._spec(name)
+        spec = self.variable_spec(name)
         value = self._values.get(name)
         return spec.default_value() if value is None else value.copy()
 
@@ -164,26 +207,64 @@ class Layer:
             >>> model.layers[1].get_variable("threshold")
             array([ 3, -2], dtype=int32)
         """
-        spec = self._spec(name)
-        self._values[name] = spec.validate(value, self._describe())
+        spec = self.variable_spec(name)
+        self._values[name] = spec.validate(value, self.label)
         self._version += 1
 
-    def _spec(self, name: str) -> VariableSpec:
+    def variable_spec(self, name: str) -> VariableSpec:
+        """The exact dtype, shape and value range of variable ``name``.
+
+        Arguments:
+            name: one of ``layer.variables``.
+
+        Returns:
+            A :class:`~cnn2snn_tfmot.chip.variables.VariableSpec`.
+
+        Raises:
+            ValueError: an unknown name (the message lists the layer's variables), or a layer
+                whose input shape is not known yet.
+
+        Example:
+            >>> from cnn2snn_tfmot.akida import FullyConnected, InputData, Model
+            >>> model = Model()
+            >>> model.add(InputData((1, 1, 4)))
+            >>> model.add(FullyConnected(2, weights_bits=4, act_bits=4))
+            >>> model.layers[1].variable_spec("weights").shape
+            (1, 1, 4, 2)
+        """
         specs = self._variable_specs(require=False)
         if name not in specs:
             valid = ", ".join(repr(n) for n in sorted(specs)) or "none"
-            raise ValueError(f"{self._describe()} has no variable {name!r}; its variables are: "
+            raise ValueError(f"{self.label} has no variable {name!r}; its variables are: "
                              f"{valid}.")
         if self._input_dims is None:
-            raise ValueError(f"{self._describe()}: variable {name!r} has no shape yet because "
+            raise ValueError(f"{self.label}: variable {name!r} has no shape yet because "
                              f"the layer's input shape is unknown; add the layer to a Model "
                              f"first.")
         return self._variable_specs(require=True)[name]
 
-    def _value(self, name: str) -> np.ndarray:
-        """The stored value, without copy (read-only use by the engine and the file writer)."""
+    def variable(self, name: str) -> np.ndarray:
+        """Variable ``name`` without a copy, read-only (``get_variable`` returns a copy).
+
+        Arguments:
+            name: one of ``layer.variables``.
+
+        Returns:
+            A read-only numpy array of the variable's dtype and shape.
+
+        Example:
+            >>> from cnn2snn_tfmot.akida import Model, InputData, FullyConnected
+            >>> model = Model()
+            >>> model.add(InputData((1, 1, 4)))
+            >>> model.add(FullyConnected(2, weights_bits=4, act_bits=4))
+            >>> model.layers[1].variable("act_step").flags.writeable
+            False
+        """
         value = self._values.get(name)
-        return self._spec(name).default_value() if value is None else value
+        value = self.variable_spec(name).default_value() if value is None else value
+        view = value.view()
+        view.setflags(write=False)
+        return view
 
     def _variable_specs(self, require: bool) -> Dict[str, VariableSpec]:
         """Specs by name; with ``require=False`` shapes may be placeholders (names only)."""
@@ -326,14 +407,14 @@ class _ConvBase(_Neural):
             n = out_size(input_dims[axis], p.kernel_size[axis], p.kernel_stride[axis], padding)
             if n < 1:
                 raise ValueError(
-                    f"{self._describe()}: kernel_size {p.kernel_size} with padding "
+                    f"{self.label}: kernel_size {p.kernel_size} with padding "
                     f"'{padding}' does not fit its input of shape {tuple(input_dims)}; use "
                     f"padding 'same' or a smaller kernel.")
             if p.pool_type is PoolType.Max:
                 n = out_size(n, p.pool_size[axis], p.pool_stride[axis], padding)
                 if n < 1:
                     raise ValueError(
-                        f"{self._describe()}: pool_size {p.pool_size} with padding "
+                        f"{self.label}: pool_size {p.pool_size} with padding "
                         f"'{padding}' does not fit the convolution output; use a smaller "
                         f"pool_size or padding 'same'.")
             elif p.pool_type is PoolType.Average:

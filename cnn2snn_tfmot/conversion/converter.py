@@ -22,6 +22,7 @@ from cnn2snn_tfmot.chip.layers import (
     InputData,
     SeparableConvolutional,
 )
+from cnn2snn_tfmot.chip.lowering import set_kernels
 from cnn2snn_tfmot.conversion.blocks import Block, weights_bits
 from cnn2snn_tfmot.conversion.compatibility import checked_blocks
 from cnn2snn_tfmot.conversion.registers import BlockRegisters
@@ -71,26 +72,11 @@ _LAYER_BUILDERS: Dict[str, Callable] = {
 }
 
 
-def _dense_rows(weights: np.ndarray, flattened_shape) -> np.ndarray:
-    """Keras flattens (H, W, C) row-major; the runtime stores rows column-major."""
-    units = weights.shape[-1]
-    if flattened_shape is not None and len(flattened_shape) == 3:
-        height, width, channels = flattened_shape
-        weights = weights.reshape(height, width, channels, units).transpose(2, 1, 0, 3)
-    return weights.reshape(1, 1, -1, units)
-
-
-def _set_variables(layer, block: Block, registers: BlockRegisters) -> None:
-    kind = registers.kind
-    if kind == "dense":
-        layer.set_variable("weights", _dense_rows(registers.weights,
-                                                  block.neural.flattened_shape))
-    elif kind == "input":
-        layer.set_variable("weights", registers.weights)
-    else:  # the runtime does true convolutions: kernels flipped on both spatial axes
-        layer.set_variable("weights", np.ascontiguousarray(registers.weights[::-1, ::-1]))
-    if registers.weights_pw is not None:
-        layer.set_variable("weights_pw", registers.weights_pw)
+def _set_variables(layer, registers: BlockRegisters) -> None:
+    if registers.weights_pw is None:
+        set_kernels(layer, registers.weights)
+    else:  # Keras' (kh, kw, C, 1) and (1, 1, C, F) kernels as the emulator runs them
+        set_kernels(layer, registers.weights[:, :, :, 0], registers.weights_pw[0, 0])
     layer.set_variable("threshold", registers.threshold.astype(np.int32))
     layer.set_variable("act_step", registers.act_step)
 
@@ -100,7 +86,7 @@ def _input_data_shape(input_shape: Sequence[int]) -> Tuple[int, int, int]:
 
 
 def convert(model, file_path: Optional[str] = None, input_scaling=None,
-            input_is_sparse: bool = False) -> Model:
+            input_is_sparse: bool = False, class_names: Optional[Sequence[str]] = None) -> Model:
     """Converts a quantized Keras model to an Akida model.
 
     Depthwise + pointwise pairs are merged, Dropout, Flatten, Reshape and a final Softmax are
@@ -122,6 +108,9 @@ def convert(model, file_path: Optional[str] = None, input_scaling=None,
             a warning. A pair that contradicts the remembered one is a ValueError.
         input_is_sparse: True for an InputData first layer (events / low-bit data, 4 bits),
             False for an InputConvolutional first layer (uint8 images).
+        class_names: the names of the classes the outputs score, one per output, kept by the
+            Akida model (:attr:`cnn2snn_tfmot.akida.Model.class_names`) and its file; None
+            (default) for none.
 
     Returns:
         The :class:`cnn2snn_tfmot.akida.Model`.
@@ -150,7 +139,8 @@ def convert(model, file_path: Optional[str] = None, input_scaling=None,
         layer = _LAYER_BUILDERS[block_regs.kind](block, common, analysis.input_shape,
                                                  scaling[1])
         akida_model.add(layer)
-        _set_variables(layer, block, block_regs)
+        _set_variables(layer, block_regs)
+    akida_model.class_names = class_names
     if file_path is not None:
         akida_model.save(os.fspath(file_path))
     return akida_model

@@ -2,9 +2,9 @@
 
 The emulator SavedModel has one serving signature, ``serving_default``: ``images`` (uint8
 NHWC) in; ``outputs`` (the last layer's uint8 levels or int32 potentials, as ``forward``) and
-``float_outputs`` (float32, as ``predict``) out. Exported with ``engine="custom"`` (the default
+``float_outputs`` (float32, as ``predict``) out. Exported with ``backend="custom"`` (the default
 when the op library loads) it runs the compiled Akida ops: a process must load them before
-loading the SavedModel, which ``import cnn2snn_tfmot`` does. Exported with ``engine="tf"`` it
+loading the SavedModel, which ``import cnn2snn_tfmot`` does. Exported with ``backend="tf"`` it
 uses stock TensorFlow ops only and runs anywhere TensorFlow runs (TensorFlow Serving included).
 
 Directories are written next to their destination, then renamed into place: a reader never
@@ -15,11 +15,9 @@ from __future__ import annotations
 import os
 from typing import Dict, Optional
 
-import numpy as np
-
-from cnn2snn_tfmot.akida.model import Model, dequantize
+from cnn2snn_tfmot.akida.model import Model
 from cnn2snn_tfmot.atomic import atomic_directory
-from cnn2snn_tfmot.engine import get_backend, ops
+from cnn2snn_tfmot.engine import GRAPH_BACKENDS, get_backend, ops, resolve_backend
 from cnn2snn_tfmot.keras3 import check_keras_model
 from cnn2snn_tfmot.quantization.saving import save_model
 from cnn2snn_tfmot.tfkeras import tf
@@ -30,7 +28,7 @@ __all__ = ["export_saved_model", "export", "load_saved_model", "SIGNATURE_KEY",
 SIGNATURE_KEY = "serving_default"
 _README = """This SavedModel is a cnn2snn_tfmot Akida emulator.
 Signature '{key}': images (uint8, NHWC {shape}) -> outputs ({dtype}), float_outputs (float32).
-Engine: {engine}. {requirement}
+Back-end: {backend}. {requirement}
 """
 _CUSTOM_REQUIREMENT = ("It uses the compiled ops of cnn2snn_tfmot (op types 'Cnn2snnTfmot>...'): "
                        "`import cnn2snn_tfmot` before tf.saved_model.load() (or use "
@@ -49,31 +47,23 @@ class EmulatorLoadError(RuntimeError):
     """
 
 
-def _float_outputs(akida_model):
-    """``Model.predict``'s post-processing, in the graph (the same ``dequantize``)."""
-
-    last = akida_model.layers[-1]
-    if last.parameters.activation:
-        return lambda outputs: tf.cast(outputs, tf.float32)
-    threshold = tf.constant(last.get_variable("threshold").astype(np.int64))
-    act_step = tf.constant(last.get_variable("act_step"))
-    return lambda outputs: dequantize(outputs, threshold, act_step, tf.cast)
-
-
-def export_saved_model(akida_model, path, engine: Optional[str] = None) -> str:
+def export_saved_model(akida_model, path, backend: Optional[str] = None, *,
+                       engine: Optional[str] = None) -> str:
     """Writes the emulator of ``akida_model`` as a SavedModel directory.
 
     Arguments:
         akida_model: a :class:`cnn2snn_tfmot.akida.Model`.
         path: the SavedModel directory to write (replaced if it exists).
-        engine: None (compiled ops when they load, else stock TF ops), "custom" or "tf"
-            ("tf" gives a SavedModel that runs in any TensorFlow, e.g. TensorFlow Serving).
+        backend: the graph back-end the SavedModel carries: None (compiled ops when they
+            load, else stock TF ops), "custom" or "tf" ("tf" gives a SavedModel that runs in
+            any TensorFlow, e.g. TensorFlow Serving).
+        engine: the former name of ``backend``, still accepted.
 
     Returns:
         The absolute path written.
 
     Example:
-        >>> path = export_saved_model(akida_model, "emulator", engine="tf")
+        >>> path = export_saved_model(akida_model, "emulator", backend="tf")
         >>> served = load_saved_model(path).signatures["serving_default"]
         >>> outputs = served(images=tf.constant(images[:4]))
         >>> np.array_equal(outputs["float_outputs"].numpy(), akida_model.predict(images[:4]))
@@ -83,9 +73,9 @@ def export_saved_model(akida_model, path, engine: Optional[str] = None) -> str:
     if not isinstance(akida_model, Model):
         raise TypeError(f"`akida_model` must be a cnn2snn_tfmot.akida.Model, got "
                         f"{type(akida_model).__name__}.")
-    backend = get_backend(engine)
+    backend = get_backend(resolve_backend(backend, engine, GRAPH_BACKENDS))
     forward = akida_model.emulator_function(backend.name)
-    post = _float_outputs(akida_model)
+    post = akida_model.float_outputs(tensorflow=True)
     height, width, channels = akida_model.input_shape
 
     module = tf.Module()
@@ -108,7 +98,7 @@ def export_saved_model(akida_model, path, engine: Optional[str] = None) -> str:
         with open(os.path.join(extra, "README.txt"), "w") as handle:
             handle.write(_README.format(
                 key=SIGNATURE_KEY, shape=(None, height, width, channels), dtype=last_dtype,
-                engine=backend.name,
+                backend=backend.name,
                 requirement=_CUSTOM_REQUIREMENT if backend.name == "custom" else
                 "It uses stock TensorFlow ops only."))
     return path
@@ -148,7 +138,8 @@ def load_saved_model(path):
             "that runs anywhere.") from err
 
 
-def export(keras_model, akida_model, directory, engine: Optional[str] = None) -> Dict[str, str]:
+def export(keras_model, akida_model, directory, backend: Optional[str] = None, *,
+           engine: Optional[str] = None) -> Dict[str, str]:
     """Writes a model's three artefacts side by side in ``directory``.
 
     * ``keras_savedmodel/``: the quantized Keras model (SavedModel; reload it with
@@ -160,7 +151,8 @@ def export(keras_model, akida_model, directory, engine: Optional[str] = None) ->
         keras_model: the quantized tf_keras model that was converted.
         akida_model: the :class:`cnn2snn_tfmot.akida.Model`.
         directory: the output directory (created if needed; existing artefacts are replaced).
-        engine: the emulator SavedModel's engine (see :func:`export_saved_model`).
+        backend: the emulator SavedModel's graph back-end (see :func:`export_saved_model`).
+        engine: the former name of ``backend``, still accepted.
 
     Returns:
         The written paths, by artefact name ("keras", "akida", "emulator").
@@ -179,5 +171,5 @@ def export(keras_model, akida_model, directory, engine: Optional[str] = None) ->
              "emulator": os.path.join(directory, "emulator_savedmodel")}
     save_model(keras_model, paths["keras"])  # a SavedModel directory, atomically
     akida_model.save(paths["akida"])
-    export_saved_model(akida_model, paths["emulator"], engine)
+    export_saved_model(akida_model, paths["emulator"], backend, engine=engine)
     return paths

@@ -174,7 +174,7 @@ def stop_process_group(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def _check_num_workers(num_workers) -> None:
+def check_num_workers(num_workers) -> None:
     """Raises ValueError unless ``num_workers`` is a positive int (bools refused)."""
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
         raise ValueError(f"`num_workers` must be a positive int; got {num_workers!r}.")
@@ -210,7 +210,7 @@ def run_local_workers(argv: Sequence[str], num_workers: int = 2, timeout: float 
         >>> [result.stdout.strip() for result in results]
         ["{'type': 'worker', 'index': 0}", "{'type': 'worker', 'index': 1}"]
     """
-    _check_num_workers(num_workers)
+    check_num_workers(num_workers)
     if isinstance(argv, str):
         raise TypeError("`argv` must be a list of arguments (the script and its options), "
                         "not a string.")

@@ -41,8 +41,9 @@ import numpy as np
 from cnn2snn_tfmot.akida import Model
 from cnn2snn_tfmot.akida.inputs import dataset_layout
 from cnn2snn_tfmot.chip import params
-from cnn2snn_tfmot.conversion.export import SIGNATURE_KEY, _float_outputs, load_saved_model
+from cnn2snn_tfmot.conversion.export import SIGNATURE_KEY, load_saved_model
 from cnn2snn_tfmot.distributed.service import LocalDataService
+from cnn2snn_tfmot.engine import GRAPH_BACKENDS, resolve_backend
 from cnn2snn_tfmot.tfkeras import tf
 
 __all__ = ["evaluate_sharded", "ShardedEvaluation"]
@@ -67,16 +68,16 @@ class ShardedEvaluation:
     shards: Optional[int]
 
 
-def _emulator(model, engine) -> Tuple[Callable, Tuple[int, int, int], Optional[int]]:
+def _emulator(model, backend) -> Tuple[Callable, Tuple[int, int, int], Optional[int]]:
     """(function of uint8 images -> float32 outputs, input shape, input bits) of an Akida
     model or of an emulator SavedModel directory."""
 
     if isinstance(model, Model):
 
-        forward = model.emulator_function(engine)
-        post = _float_outputs(model)
+        forward = model.emulator_function(backend)
+        post = model.float_outputs(tensorflow=True)
         return (lambda images: post(forward(images))), tuple(model.input_shape), \
-            model._input_bits()
+            model.input_bits
     if isinstance(model, (str, os.PathLike)):
 
         path = os.fspath(model)
@@ -87,9 +88,9 @@ def _emulator(model, engine) -> Tuple[Callable, Tuple[int, int, int], Optional[i
             raise ValueError(f"`model` path {os.fspath(model)!r} is not an emulator SavedModel "
                              "(no saved_model.pb): give an akida.Model or a directory written "
                              "by export_saved_model() or export().")
-        if engine is not None:
-            raise ValueError("`engine` applies to an akida.Model; a SavedModel runs the engine "
-                             "it was exported with.")
+        if backend is not None:
+            raise ValueError("`backend` applies to an akida.Model; a SavedModel runs the "
+                             "back-end it was exported with.")
         signature = load_saved_model(path).signatures.get(SIGNATURE_KEY)
         if signature is None or "float_outputs" not in signature.structured_outputs:
             raise ValueError(f"{path!r} is not an emulator SavedModel written by "
@@ -233,7 +234,8 @@ def _with_service(emulate, input_bits, dataset, has_labels, service, batch_size,
 
 
 def evaluate_sharded(model, dataset, strategy=None, service=None, batch_size: int = 256,
-                     outputs: bool = True, engine: Optional[str] = None) -> ShardedEvaluation:
+                     outputs: bool = True, backend: Optional[str] = None, *,
+                     engine: Optional[str] = None) -> ShardedEvaluation:
     """Evaluates an Akida model over a dataset sharded across the workers of a
     ``tf.distribute`` strategy or of the tf.data service.
 
@@ -256,8 +258,10 @@ def evaluate_sharded(model, dataset, strategy=None, service=None, batch_size: in
         batch_size: images per step of each replica (strategy) or per batch given to a
             service worker.
         outputs: whether to return the outputs (False keeps only counts: constant memory).
-        engine: for an Akida model: None, "custom" or "tf" (service workers must import
-            cnn2snn_tfmot to run "custom"; :class:`LocalDataService` workers do).
+        backend: for an Akida model, the graph back-end: None, "custom" or "tf" (service
+            workers must import cnn2snn_tfmot to run "custom"; :class:`LocalDataService`
+            workers do).
+        engine: the former name of ``backend``, still accepted.
 
     Returns:
         A :class:`ShardedEvaluation` (accuracy, outputs, count, shards).
@@ -283,7 +287,8 @@ def evaluate_sharded(model, dataset, strategy=None, service=None, batch_size: in
     if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
         raise TypeError(f"`strategy` must be a tf.distribute.Strategy; got "
                         f"{type(strategy).__name__}.")
-    emulate, input_shape, input_bits = _emulator(model, engine)
+    emulate, input_shape, input_bits = _emulator(
+        model, resolve_backend(backend, engine, GRAPH_BACKENDS))
     indexed, has_labels = _indexed(dataset, input_shape)
     try:
         if service is not None:

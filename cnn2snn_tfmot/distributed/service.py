@@ -3,7 +3,7 @@
 The tf.data service (``tf.data.experimental.service``) runs input pipelines on worker servers;
 :func:`cnn2snn_tfmot.distributed.evaluate_sharded` puts the Akida emulator in the pipeline, so
 the service's workers evaluate the model. Each worker process must import cnn2snn_tfmot for the
-compiled Akida ops (models run with ``engine="tf"`` need nothing but TensorFlow).
+compiled Akida ops (models run with ``backend="tf"`` need nothing but TensorFlow).
 
 The data are sharded statically (each worker keeps every n-th image, so that the images keep
 their positions), which needs the dispatcher to know its workers. On several machines, start
@@ -31,7 +31,7 @@ import tempfile
 import time
 from typing import List, Optional, Sequence
 
-from cnn2snn_tfmot.distributed.cluster import _check_num_workers, free_ports, stop_process_group
+from cnn2snn_tfmot.distributed.cluster import check_num_workers, free_ports, stop_process_group
 from cnn2snn_tfmot.engine import ops
 from cnn2snn_tfmot.tfkeras import tf
 
@@ -63,7 +63,7 @@ class LocalDataService:
 
     def __init__(self, num_workers: int = 2, processes: bool = True, timeout: float = 60):
 
-        _check_num_workers(num_workers)
+        check_num_workers(num_workers)
         service = tf.data.experimental.service
         port, *worker_ports = free_ports(1 + num_workers)
         addresses = [f"localhost:{worker_port}" for worker_port in worker_ports]

@@ -10,8 +10,9 @@ Conventions shared by both back-ends:
 
 * Activations are ``uint8`` NHWC tensors (image pixels, sparse events or levels).
 * Kernels are given in *cross-correlation* orientation (Keras orientation, as ``tf.nn.conv2d``
-  uses them), as ``int8`` tensors. The Akida model stores Convolutional / Separable kernels
-  flipped as the runtime does; the graph builder un-flips them once, at build time.
+  uses them), as ``int8`` tensors: those of :class:`cnn2snn_tfmot.chip.lowering.LoweredLayer`
+  (the Akida model stores Convolutional / Separable kernels flipped as the runtime does; the
+  lowering un-flips them once).
 * Potentials are exact ``int32`` sums. FullyConnected potentials saturate to the signed 20-bit
   range ``[-2**19, 2**19 - 1]`` after exact summation; unpooled convolutional ones do not
   saturate (measured up to 7.6e8 on akida 2.19.3), POOLED ones do (below).
@@ -33,51 +34,15 @@ Conventions shared by both back-ends:
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Optional, Protocol, Tuple
 
 import numpy as np
 
 from cnn2snn_tfmot.chip.limits import ACT_BITS, ACT_STEP_MIN
+from cnn2snn_tfmot.chip.lowering import FireSpec, PoolSpec
 
 PADDINGS = ("same", "valid")
 POOL_KINDS = ("none", "max", "global_sum")
-
-
-@dataclasses.dataclass(frozen=True)
-class PoolSpec:
-    """Pooling of a block's potentials.
-
-    Arguments:
-        kind: "none", "max" or "global_sum".
-        size: (height, width) of the max-pooling window (ignored otherwise).
-        stride: (height, width) stride of the max pooling (ignored otherwise).
-
-    Example:
-        >>> PoolSpec("max", (2, 2), (2, 2))
-        PoolSpec(kind='max', size=(2, 2), stride=(2, 2))
-    """
-    kind: str = "none"
-    size: Tuple[int, int] = (1, 1)
-    stride: Tuple[int, int] = (1, 1)
-
-
-@dataclasses.dataclass(frozen=True)
-class FireSpec:
-    """Fire parameters of a block: per-output-channel threshold and act_step, and act_bits.
-
-    Arguments:
-        threshold: int32 array of shape (F,).
-        act_step: float32 array of shape (F,), each >= 1/16.
-        act_bits: 1, 2 or 4.
-
-    Example:
-        >>> FireSpec(np.zeros(2, np.int32), np.ones(2, np.float32), 4).act_bits
-        4
-    """
-    threshold: np.ndarray
-    act_step: np.ndarray
-    act_bits: int
 
 
 class Backend(Protocol):

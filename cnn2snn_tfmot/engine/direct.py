@@ -1,38 +1,41 @@
-"""The direct engine: a whole Akida model run by one C call on numpy arrays.
+"""The direct back-end: a whole Akida model run by one C call on numpy arrays.
 
 A call of a TensorFlow function costs about 140 µs of executor and per-op dispatch before any
 arithmetic, more than the arithmetic of a small network at batch 1. The op library also exports
 a plain C entry point (``custom_ops/direct_api.h``) that runs every layer of a model with the
 same exact integer kernels as the ops, from weights prepared once per model, on its own small
-thread pool: ``Model.forward`` / ``predict`` use it by default (``engine=None`` or
-``"custom"``), and fall back to the ops' TensorFlow graph when it is unavailable. Its outputs
-are bit-identical to both engines'.
+thread pool. :class:`DirectPlan` prepares the lowered layers of a model
+(:mod:`cnn2snn_tfmot.chip.lowering`) for it; the Akida model caches the plan
+(:meth:`cnn2snn_tfmot.akida.Model.direct_plan`) and runs it for ``backend="direct"``, and for
+``backend=None`` when it can run the model. Its outputs are bit-identical to both graph
+back-ends'. Models whose sums could leave the kernels' int32 lanes (or int16 depthwise sums) are
+left to the TensorFlow graph, whose ops have wider paths for them.
 
-The plan of a model is cached with the model and rebuilt when a layer or a variable changes.
-Models whose sums could leave the kernels' int32 lanes (or int16 depthwise sums) are left to the
-TensorFlow graph, whose ops have wider paths for them.
-
-Environment: ``CNN2SNN_TFMOT_DIRECT=0`` turns the direct engine off;
+Environment: ``CNN2SNN_TFMOT_DIRECT=0`` keeps ``backend=None`` off the direct back-end;
 ``CNN2SNN_TFMOT_THREADS`` sets its thread count (default: the CPUs this process may use).
 
 Example:
-    >>> from cnn2snn_tfmot.engine import direct
-    >>> plan = direct.plan_for(akida_model)           # doctest: +SKIP
-    >>> levels = plan.run(images)                     # doctest: +SKIP
+    >>> import numpy as np
+    >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+    >>> model = Model()
+    >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+    >>> plan = model.direct_plan()                   # doctest: +SKIP
+    >>> plan.run(np.zeros((2, 8, 8, 1), np.uint8)).shape   # doctest: +SKIP
+    (2, 8, 8, 4)
 """
 from __future__ import annotations
 
 import ctypes
 import os
 import threading
-import weakref
-from typing import Callable, Optional
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from cnn2snn_tfmot.chip.lowering import LoweredLayer
 from cnn2snn_tfmot.engine import ops
 
-__all__ = ["DirectPlan", "DirectUnsupported", "plan_for", "runner", "is_enabled",
+__all__ = ["DirectPlan", "DirectUnsupported", "is_enabled", "default_threads",
            "DIRECT_ENV_VAR", "THREADS_ENV_VAR"]
 
 #: Environment variable that, set to "0", keeps forward / predict on the TensorFlow graph.
@@ -40,9 +43,9 @@ DIRECT_ENV_VAR = "CNN2SNN_TFMOT_DIRECT"
 #: Environment variable setting the direct engine's thread count.
 THREADS_ENV_VAR = "CNN2SNN_TFMOT_THREADS"
 
-_KINDS = {"InputConvolutional": 1, "Convolutional": 1, "SeparableConvolutional": 2,
-          "FullyConnected": 3}
-_POOLS = {"NoPooling": 0, "Max": 1, "Average": 2}
+#: Lowered kind / pooling kind -> the codes of custom_ops/direct_api.h.
+_KINDS = {"conv": 1, "separable": 2, "dense": 3}
+_POOLS = {"none": 0, "max": 1, "global_sum": 2}
 _INT_FIELDS = ("kind", "in_h", "in_w", "in_c", "kh", "kw", "sh", "sw", "same", "padding_value",
                "pool", "pool_h", "pool_w", "pool_sh", "pool_sw", "filters", "act_bits",
                "input_max")
@@ -62,7 +65,6 @@ class DirectUnsupported(RuntimeError):
 
 _LOCK = threading.Lock()
 _STATE: dict = {}
-_PLANS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _ERROR_BYTES = 1024
 
 
@@ -122,17 +124,13 @@ def default_threads() -> int:
     return cpus
 
 
-def _descriptors(model):
-    """The ctypes layer descriptors of ``model`` and the arrays they point into."""
-    layers = model.layers
-    keep = []
-    descriptors = []
-    input_max = 255
-    if layers and layers[0].layer_type == "InputData":
-        input_max = 2 ** layers[0].parameters.input_bits - 1
-        layers = layers[1:]
+def _descriptors(lowered: Sequence[LoweredLayer]):
+    """The ctypes layer descriptors of the lowered layers and the arrays they point into."""
+    layers = [layer for layer in lowered if layer.kind != "input"]
     if not layers:
         raise DirectUnsupported("the model has no neural layer")
+    keep = []
+    descriptors = []
 
     def pointer(array, dtype):
         array = np.ascontiguousarray(array, dtype=dtype)
@@ -140,58 +138,41 @@ def _descriptors(model):
         return array.ctypes.data
 
     for layer in layers:
-        kind = layer.layer_type
-        if kind not in _KINDS:
-            raise DirectUnsupported(f"layer type {kind} is not supported")
-        p = layer.parameters
         height, width, channels = layer.input_dims
         fields = dict.fromkeys(_INT_FIELDS, 0)
-        fields.update(kind=_KINDS[kind], in_h=height, in_w=width, in_c=channels, kh=1, kw=1,
-                      sh=1, sw=1, pool_h=1, pool_w=1, pool_sh=1, pool_sw=1,
-                      input_max=input_max)
-        pointwise = None
-        if kind == "FullyConnected":
-            fields["filters"] = p.units
-            # Runtime rows h + H*w + H*W*c become NHWC rows (h*W + w)*C + c.
-            weights = layer._value("weights")[0, 0].reshape(channels, width, height, p.units)
-            weights = weights.transpose(2, 1, 0, 3).reshape(-1, p.units)
-        else:
-            fields.update(filters=p.filters, kh=p.kernel_size[0], kw=p.kernel_size[1],
-                          sh=p.kernel_stride[0], sw=p.kernel_stride[1],
-                          same=int(p.padding.tf_name == "same"),
-                          pool=_POOLS[p.pool_type.name])
-            if p.pool_type.name == "Max":
-                fields.update(pool_h=p.pool_size[0], pool_w=p.pool_size[1],
-                              pool_sh=p.pool_stride[0], pool_sw=p.pool_stride[1])
-            if kind == "InputConvolutional":
-                fields["padding_value"] = p.padding_value
-                weights = layer._value("weights")  # stored in cross-correlation orientation
-            elif kind == "Convolutional":
-                weights = layer._value("weights")[::-1, ::-1]  # un-flip
-            else:
-                weights = layer._value("weights")[::-1, ::-1, :, 0]  # un-flip
-                pointwise = layer._value("weights_pw")[0, 0]
+        fields.update(kind=_KINDS[layer.kind], in_h=height, in_w=width, in_c=channels,
+                      kh=1, kw=1, sh=1, sw=1, pool_h=1, pool_w=1, pool_sh=1, pool_sw=1,
+                      input_max=layer.input_max, filters=layer.output_dims[-1])
+        if layer.kind != "dense":
+            fields.update(kh=layer.kernel.shape[0], kw=layer.kernel.shape[1],
+                          sh=layer.strides[0], sw=layer.strides[1],
+                          same=int(layer.padding == "same"), padding_value=layer.padding_value,
+                          pool=_POOLS[layer.pool.kind])
+            if layer.pool.kind == "max":
+                fields.update(pool_h=layer.pool.size[0], pool_w=layer.pool.size[1],
+                              pool_sh=layer.pool.stride[0], pool_sw=layer.pool.stride[1])
         descriptor = _Layer(**fields)
-        descriptor.weights = pointer(weights, np.int8)
-        if pointwise is not None:
-            descriptor.pointwise = pointer(pointwise, np.int8)
-        if p.activation:
-            descriptor.act_bits = p.act_bits
-            descriptor.threshold = pointer(layer._value("threshold"), np.int32)
-            descriptor.act_step = pointer(layer._value("act_step"), np.float32)
-            input_max = 2 ** p.act_bits - 1
+        descriptor.weights = pointer(layer.kernel, np.int8)
+        if layer.pointwise is not None:
+            descriptor.pointwise = pointer(layer.pointwise, np.int8)
+        if layer.fire is not None:
+            descriptor.act_bits = layer.fire.act_bits
+            descriptor.threshold = pointer(layer.fire.threshold, np.int32)
+            descriptor.act_step = pointer(layer.fire.act_step, np.float32)
         descriptors.append(descriptor)
     return descriptors, keep
 
 
 class DirectPlan:
-    """A model's layers prepared once (weights packed, fire tables built) for the direct engine.
+    """A model's lowered layers prepared once (weights packed, fire tables built) for the direct
+    back-end.
 
-    The plan holds copies of what it needs: later changes to the model do not affect it (use
-    :func:`plan_for`, which rebuilds the plan when the model changes).
+    The plan holds copies of what it needs: later changes to the model do not affect it
+    (:meth:`cnn2snn_tfmot.akida.Model.direct_plan` makes a new one when the model changes).
 
     Arguments:
-        model: a :class:`cnn2snn_tfmot.akida.Model`.
+        lowered: the model's lowered layers (:meth:`cnn2snn_tfmot.akida.Model.lowered`).
+        input_shape: (height, width, channels) of the model input.
 
     Raises:
         DirectUnsupported: the model cannot run on the direct engine (no neural layer, sums that
@@ -199,15 +180,18 @@ class DirectPlan:
         OpLibraryUnavailable: the compiled op library cannot be loaded.
 
     Example:
-        >>> plan = DirectPlan(akida_model)   # doctest: +SKIP
-        >>> plan.run(images).shape           # doctest: +SKIP
-        (100, 1, 1, 10)
+        >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+        >>> model = Model()
+        >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+        >>> plan = DirectPlan(model.lowered(), model.input_shape)   # doctest: +SKIP
+        >>> plan.algorithms                                         # doctest: +SKIP
+        ['convolution']
     """
 
-    def __init__(self, model):
+    def __init__(self, lowered: Sequence[LoweredLayer], input_shape: Tuple[int, int, int]):
         self._lib = _library()
         self._handle = None
-        descriptors, keep = _descriptors(model)
+        descriptors, keep = _descriptors(lowered)
         array = (_Layer * len(descriptors))(*descriptors)
         error = ctypes.create_string_buffer(_ERROR_BYTES)
         handle = self._lib.cnn2snn_tfmot_direct_create(array, len(descriptors), error,
@@ -216,9 +200,9 @@ class DirectPlan:
         if not handle:
             raise DirectUnsupported(error.value.decode(errors="replace"))
         self._handle = handle
-        self.input_shape = tuple(model.input_shape)
-        self.output_shape = tuple(model.output_shape)
-        self.dtype = np.dtype(np.uint8 if model.layers[-1].parameters.activation else np.int32)
+        self.input_shape = tuple(input_shape)
+        self.output_shape = tuple(lowered[-1].output_dims)
+        self.dtype = np.dtype(np.int32 if lowered[-1].fire is None else np.uint8)
         self.kernel_set = self._lib.cnn2snn_tfmot_direct_kernel_set(handle).decode()
         #: How each neural layer is computed ("convolution", "winograd", "separable", "dense").
         self.algorithms = [self._lib.cnn2snn_tfmot_direct_layer_algorithm(handle, i).decode()
@@ -239,8 +223,8 @@ class DirectPlan:
             TypeError / ValueError: x is not a uint8 array of the input shape.
 
         Example:
-            >>> plan.run(np.zeros((1, 28, 28, 1), np.uint8)).shape   # doctest: +SKIP
-            (1, 1, 1, 10)
+            >>> plan.run(np.zeros((1, 8, 8, 1), np.uint8)).shape   # doctest: +SKIP
+            (1, 8, 8, 4)
         """
         if not isinstance(x, np.ndarray) or x.dtype != np.uint8:
             raise TypeError(f"x must be a uint8 numpy array, got "
@@ -261,63 +245,3 @@ class DirectPlan:
         if getattr(self, "_handle", None):
             self._lib.cnn2snn_tfmot_direct_destroy(self._handle)
             self._handle = None
-
-
-def plan_for(model) -> DirectPlan:
-    """The cached :class:`DirectPlan` of ``model``, rebuilt when a layer or variable changed.
-
-    Arguments:
-        model: a :class:`cnn2snn_tfmot.akida.Model`.
-
-    Returns:
-        The plan.
-
-    Raises:
-        DirectUnsupported: the model cannot run on the direct engine (cached too).
-        OpLibraryUnavailable: the compiled op library cannot be loaded.
-
-    Example:
-        >>> plan_for(akida_model).kernel_set   # doctest: +SKIP
-        'avx512vnni'
-    """
-    key = model._state_key()
-    with _LOCK:
-        cached = _PLANS.get(model)
-    if cached is not None and cached[0] == key:
-        if isinstance(cached[1], DirectUnsupported):
-            raise cached[1]
-        return cached[1]
-    try:
-        plan = DirectPlan(model)
-    except DirectUnsupported as err:
-        with _LOCK:
-            _PLANS[model] = (key, err)
-        raise
-    with _LOCK:
-        _PLANS[model] = (key, plan)
-    return plan
-
-
-def runner(model, engine: Optional[str]) -> Optional[Callable[[np.ndarray], np.ndarray]]:
-    """The direct engine's function for ``Model.forward``, or None to use the TensorFlow graph.
-
-    None when ``engine`` is not None or "custom", when the direct engine is turned off or the op
-    library does not load (the graph path then falls back or raises as documented), and when the
-    model is not supported by the direct engine.
-
-    Arguments:
-        model: a :class:`cnn2snn_tfmot.akida.Model`.
-        engine: the ``engine`` argument of ``forward``.
-
-    Returns:
-        A function of a uint8 batch returning the model's output, or None.
-
-    Example:
-        >>> run = runner(akida_model, None)   # doctest: +SKIP
-    """
-    if engine not in (None, "custom") or not is_enabled():
-        return None
-    try:
-        return plan_for(model).run
-    except DirectUnsupported:
-        return None

@@ -1,52 +1,48 @@
 """The emulator's probe: every layer's potentials and outputs in one graph.
 
-The model function of :mod:`.graph` fuses each layer (product, pooling, fire) into one op, so
-the potentials never leave it. The probe evaluates each layer with the same builders
-(:data:`cnn2snn_tfmot.engine.graph.BUILDERS`: same kernels, same orientation, same flattening)
-through a back-end proxy that calls the block functions with ``fire=None``, which gives the
-potentials the fire compares with the thresholds (after pooling and its saturation), and then
-fires them with the back-end's standalone fire (the compiled ``AkidaFire`` op, or the pure-TF
-fire). The levels equal :meth:`cnn2snn_tfmot.akida.Model.forward`'s bit for bit (tested on every
-layer type and both back-ends); the probe is slower than the fused path, as the potentials of
-every layer are materialised.
+A model's function (:mod:`.graph`) fuses each layer (product, pooling, fire) into one op, so the
+potentials never leave it. The probe runs the same steps (:func:`cnn2snn_tfmot.engine.graph.
+layer_step`: same lowered kernels, same flattening) through a back-end proxy that calls the
+block functions with ``fire=None``, which gives the potentials the fire compares with the
+thresholds (after pooling and its saturation), and then fires them with the back-end's
+standalone fire (``fire_potentials``: the compiled ``AkidaFire`` op, or the pure-TF fire). The
+levels equal :meth:`cnn2snn_tfmot.akida.Model.forward`'s bit for bit (tested on every layer type
+and both graph back-ends); the probe is slower than the fused path, as the potentials of every
+layer are materialised.
 
-:func:`probe_function` returns every tensor; :func:`statistics_function` reduces them in the
-graph to the per-batch figures of :meth:`cnn2snn_tfmot.akida.Model.statistics`, so that only a
-few numbers per layer leave the graph. Both are cached per model until a layer is added or a
-variable is set.
+:func:`build_probe` returns every tensor; :func:`build_statistics` reduces them in the graph to
+the per-batch figures of :meth:`cnn2snn_tfmot.akida.Model.statistics`, so that only a few
+numbers per layer leave the graph. The Akida model caches both
+(:meth:`~cnn2snn_tfmot.akida.Model.probe_function`,
+:meth:`~cnn2snn_tfmot.akida.Model.statistics_function`).
 
 Example:
-    >>> probe = probe_function(akida_model, "tf")
-    >>> outputs = probe(tf.constant(images))
-    >>> [(layer.name, tuple(out["potentials"].shape), out["outputs"].dtype.name)
-    ...  for layer, out in zip(akida_model.layers, outputs)]      # doctest: +NORMALIZE_WHITESPACE
-    [('conv_0', (32, 8, 8, 8), 'uint8'), ('separable_1', (32, 8, 8, 16), 'uint8'),
-     ('dense', (32, 1, 1, 10), 'int32')]
+    >>> import numpy as np
+    >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+    >>> from cnn2snn_tfmot.tfkeras import tf
+    >>> model = Model()
+    >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+    >>> outputs = model.probe_function("tf")(tf.constant(np.zeros((2, 8, 8, 1), np.uint8)))
+    >>> [(tuple(out["potentials"].shape), out["outputs"].dtype.name) for out in outputs]
+    [((2, 8, 8, 4), 'uint8')]
 """
 from __future__ import annotations
 
-import threading
-import weakref
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from cnn2snn_tfmot.chip import limits
-from cnn2snn_tfmot.engine import get_backend
-from cnn2snn_tfmot.engine.backend import FireSpec
-from cnn2snn_tfmot.engine.graph import BUILDERS
+from cnn2snn_tfmot.chip.lowering import FireSpec, LoweredLayer
+from cnn2snn_tfmot.engine.graph import layer_step
 from cnn2snn_tfmot.tfkeras import tf
 
-__all__ = ["probe_function", "statistics_function", "potential_register", "STATISTICS_KEYS"]
+__all__ = ["build_probe", "build_statistics", "potential_register", "STATISTICS_KEYS"]
 
-#: What :func:`statistics_function` returns per layer (one batch): ``events`` int64 (N,), the
-#: non-zero outputs of each image; ``potential_min`` / ``potential_max`` int32 scalars;
-#: ``saturated`` int64, the potentials at a bound of a saturating register; ``level_counts``
-#: int64 (2**bits,), the histogram of the output levels. Absent where not applicable
-#: (InputData has no potentials; a layer without activation has no levels).
+#: What the function of :func:`build_statistics` returns per layer (one batch): ``events``
+#: int64 (N,), the non-zero outputs of each image; ``potential_min`` / ``potential_max``
+#: int32 scalars; ``saturated`` int64, the potentials at a bound of a saturating register;
+#: ``level_counts`` int64 (2**bits,), the histogram of the output levels. Absent where not
+#: applicable (InputData has no potentials; a layer without activation has no levels).
 STATISTICS_KEYS = ("events", "potential_min", "potential_max", "saturated", "level_counts")
-
-_LOCK = threading.Lock()
-#: model -> {(kind, back-end name): (model state key, tf.function)}
-_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 class _Recorder:
@@ -72,18 +68,14 @@ class _Recorder:
         return potentials if fire is None else self._backend.fire_potentials(potentials, fire)
 
 
-def _layer_steps(model, backend) -> List[Callable]:
+def _layer_steps(lowered: Sequence[LoweredLayer], backend) -> List[Callable]:
     """One function per layer: input tensor -> (potentials or None, outputs)."""
-
-    if not model.layers:
+    if not lowered:
         raise ValueError("the model is empty: add layers before running it.")
     steps = []
-    for layer in model.layers:
+    for layer in lowered:
         recorder = _Recorder(backend)
-        try:
-            step = BUILDERS[layer.layer_type](layer, recorder)
-        except (ValueError, TypeError) as err:
-            raise type(err)(f"{layer.layer_type} layer '{layer.name}': {err}") from err
+        step = layer_step(layer, recorder)
 
         def run(x, step=step, recorder=recorder, layer=layer):
             recorder.potentials = None
@@ -97,45 +89,17 @@ def _layer_steps(model, backend) -> List[Callable]:
     return steps
 
 
-def _cached(model, kind: str, engine: Optional[str], build: Callable):
-
-    backend = get_backend(engine)
-    key = model._state_key()
-    with _LOCK:
-        functions = _CACHE.setdefault(model, {})
-        cached = functions.get((kind, backend.name))
-    if cached is None or cached[0] != key:
-        cached = (key, build(model, backend))
-        with _LOCK:
-            functions[(kind, backend.name)] = cached
-    return cached[1]
+def _signature(input_shape):
+    return [tf.TensorSpec([None, *input_shape], tf.uint8)]
 
 
-def _signature(model):
-    return [tf.TensorSpec([None, *model.input_shape], tf.uint8)]
-
-
-def _build_probe(model, backend):
-    steps = _layer_steps(model, backend)
-
-    @tf.function(input_signature=_signature(model), autograph=False)
-    def probe(x):
-        results = []
-        for step in steps:
-            potentials, x = step(x)
-            results.append({"potentials": potentials, "outputs": x})
-        return results
-
-    probe.get_concrete_function()  # trace now, so that build errors surface here
-    return probe
-
-
-def probe_function(model, engine: Optional[str] = None):
+def build_probe(lowered: Sequence[LoweredLayer], input_shape: Tuple[int, int, int], backend):
     """The ``tf.function`` giving every layer's potentials and outputs for a uint8 batch.
 
     Arguments:
-        model: a :class:`cnn2snn_tfmot.akida.Model`.
-        engine: None (compiled ops when available, else pure TF), "custom" or "tf".
+        lowered: the model's lowered layers (:meth:`cnn2snn_tfmot.akida.Model.lowered`).
+        input_shape: (height, width, channels) of the model input.
+        backend: a graph back-end module (:func:`cnn2snn_tfmot.engine.get_backend`).
 
     Returns:
         A ``tf.function`` of a uint8 NHWC batch returning one dict per layer, in order:
@@ -145,11 +109,29 @@ def probe_function(model, engine: Optional[str] = None):
         without activation; the input itself for InputData).
 
     Example:
-        >>> outputs = probe_function(akida_model, "tf")(tf.constant(images))
-        >>> np.array_equal(outputs[-1]["outputs"], akida_model.forward(images, engine="tf"))
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+        >>> from cnn2snn_tfmot.engine import tf_backend
+        >>> from cnn2snn_tfmot.engine.probe import build_probe
+        >>> model = Model()
+        >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+        >>> probe = build_probe(model.lowered(), model.input_shape, tf_backend)
+        >>> images = np.zeros((2, 8, 8, 1), np.uint8)
+        >>> np.array_equal(probe(images)[-1]["outputs"], model.forward(images))
         True
     """
-    return _cached(model, "probe", engine, _build_probe)
+    steps = _layer_steps(lowered, backend)
+
+    @tf.function(input_signature=_signature(input_shape), autograph=False)
+    def probe(x):
+        results = []
+        for step in steps:
+            potentials, x = step(x)
+            results.append({"potentials": potentials, "outputs": x})
+        return results
+
+    probe.get_concrete_function()  # trace now, so that build errors surface here
+    return probe
 
 
 def _layer_statistics(layer, potentials, outputs) -> dict:
@@ -169,14 +151,37 @@ def _layer_statistics(layer, potentials, outputs) -> dict:
     return figures
 
 
-def _build_statistics(model, backend):
-    steps = _layer_steps(model, backend)
-    layers = model.layers
+def build_statistics(lowered: Sequence[LoweredLayer], input_shape: Tuple[int, int, int],
+                     backend):
+    """The ``tf.function`` reducing one uint8 batch to per-layer statistics, in the graph.
 
-    @tf.function(input_signature=_signature(model), autograph=False)
+    Arguments:
+        lowered: the model's lowered layers (:meth:`cnn2snn_tfmot.akida.Model.lowered`).
+        input_shape: (height, width, channels) of the model input.
+        backend: a graph back-end module (:func:`cnn2snn_tfmot.engine.get_backend`).
+
+    Returns:
+        A ``tf.function`` returning a list of dicts: first the model input's (``events`` only),
+        then one per layer with the keys of :data:`STATISTICS_KEYS` that apply.
+
+    Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+        >>> from cnn2snn_tfmot.engine import tf_backend
+        >>> from cnn2snn_tfmot.engine.probe import build_statistics
+        >>> model = Model()
+        >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+        >>> figures = build_statistics(model.lowered(), model.input_shape, tf_backend)(
+        ...     np.zeros((2, 8, 8, 1), np.uint8))
+        >>> sorted(figures[1])
+        ['events', 'level_counts', 'potential_max', 'potential_min', 'saturated']
+    """
+    steps = _layer_steps(lowered, backend)
+
+    @tf.function(input_signature=_signature(input_shape), autograph=False)
     def statistics(x):
         results = [{"events": tf.math.count_nonzero(x, axis=[1, 2, 3], dtype=tf.int64)}]
-        for layer, step in zip(layers, steps):
+        for layer, step in zip(lowered, steps):
             potentials, x = step(x)
             results.append(_layer_statistics(layer, potentials, x))
         return results
@@ -185,45 +190,27 @@ def _build_statistics(model, backend):
     return statistics
 
 
-def statistics_function(model, engine: Optional[str] = None):
-    """The ``tf.function`` reducing one uint8 batch to per-layer statistics, in the graph.
-
-    Arguments:
-        model: a :class:`cnn2snn_tfmot.akida.Model` with images of shape ``(N,) +
-            model.input_shape`` as input.
-        engine: None (compiled ops when available, else pure TF), "custom" or "tf".
-
-    Returns:
-        A ``tf.function`` returning a list of dicts: first the model input's (``events`` only),
-        then one per layer with the keys of :data:`STATISTICS_KEYS` that apply.
-
-    Example:
-        >>> figures = statistics_function(akida_model, "tf")(tf.constant(images))
-        >>> sorted(figures[1])
-        ['events', 'level_counts', 'potential_max', 'potential_min', 'saturated']
-        >>> int(figures[1]["level_counts"].numpy().sum()) == images.shape[0] * 8 * 8 * 8
-        True
-    """
-    return _cached(model, "statistics", engine, _build_statistics)
+def _pooled(layer: LoweredLayer) -> bool:
+    return layer.kind != "dense" and layer.pool.kind != "none"
 
 
-def _pooled(layer) -> bool:
-    return layer.layer_type != "FullyConnected" and \
-        layer.parameters.pool_type.name != "NoPooling"
-
-
-def potential_register(layer) -> tuple:
-    """The register of an Akida layer's potentials (see
+def potential_register(layer: LoweredLayer) -> tuple:
+    """The register of a lowered layer's potentials (see
     :func:`cnn2snn_tfmot.chip.limits.potential_register`).
 
     Arguments:
-        layer: a neural Akida layer.
+        layer: a neural :class:`~cnn2snn_tfmot.chip.lowering.LoweredLayer`.
 
     Returns:
         ``(bits, low, high, saturates)``.
 
     Example:
-        >>> potential_register(akida_model.get_layer("dense"))
+        >>> from cnn2snn_tfmot.akida import FullyConnected, InputData, Model
+        >>> from cnn2snn_tfmot.engine.probe import potential_register
+        >>> model = Model()
+        >>> model.add(InputData((1, 1, 4), input_bits=4))
+        >>> model.add(FullyConnected(2, weights_bits=4, activation=False))
+        >>> potential_register(model.lowered()[1])
         (20, -524288, 524287, True)
     """
     return limits.potential_register(layer.layer_type, _pooled(layer))

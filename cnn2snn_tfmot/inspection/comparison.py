@@ -8,7 +8,7 @@ decisions (argmax) agree.
 
 Example:
     >>> result = compare(model_quantized, akida_model, images, labels, input_scaling=(255, 0),
-    ...                  engine="tf")
+    ...                  backend="tf")
     >>> result.samples, 0.0 <= result.agreement <= 1.0
     (32, True)
 """
@@ -21,6 +21,7 @@ import numpy as np
 
 from cnn2snn_tfmot.akida.inputs import batches
 from cnn2snn_tfmot.chip.rules import check_input_scaling
+from cnn2snn_tfmot.engine import resolve_backend
 from cnn2snn_tfmot.keras3 import check_keras_model
 
 __all__ = ["Comparison", "compare"]
@@ -42,7 +43,7 @@ class Comparison:
 
     Example:
         >>> result = compare(model_quantized, akida_model, images, labels,
-        ...                  input_scaling=(255, 0), engine="tf")
+        ...                  input_scaling=(255, 0), backend="tf")
         >>> sum(row["samples"] for row in result.per_class.values())
         32
     """
@@ -62,7 +63,7 @@ class Comparison:
 
         Example:
             >>> compare(model_quantized, akida_model, images, input_scaling=(255, 0),
-            ...         engine="tf").to_dict()["keras_accuracy"] is None
+            ...         backend="tf").to_dict()["keras_accuracy"] is None
             True
         """
         return dataclasses.asdict(self)
@@ -74,7 +75,8 @@ def _decisions(outputs) -> np.ndarray:
 
 
 def compare(keras_model, akida_model, x, y: Optional[np.ndarray] = None, input_scaling=(1.0, 0),
-            batch_size: int = 256, engine: Optional[str] = None) -> Comparison:
+            batch_size: int = 256, backend: Optional[str] = None, *,
+            engine: Optional[str] = None) -> Comparison:
     """Runs the Keras and the Akida model on the same images and counts their agreement.
 
     The Keras model receives ``(images - shift) / scale`` as float32, the inverse of
@@ -90,7 +92,8 @@ def compare(keras_model, akida_model, x, y: Optional[np.ndarray] = None, input_s
             there are none.
         input_scaling: the ``(scale, shift)`` given to ``convert``.
         batch_size: samples per step for arrays and unbatched datasets.
-        engine: the emulator engine: None, "custom" or "tf".
+        backend: the emulator's back-end: None, "direct", "custom" or "tf".
+        engine: the former name of ``backend``, still accepted.
 
     Returns:
         A :class:`Comparison`.
@@ -100,13 +103,14 @@ def compare(keras_model, akida_model, x, y: Optional[np.ndarray] = None, input_s
 
     Example:
         >>> result = compare(model_quantized, akida_model, images, labels,
-        ...                  input_scaling=(255, 0), engine="tf")
-        >>> result.akida_accuracy == akida_model.evaluate(images, labels, engine="tf")
+        ...                  input_scaling=(255, 0), backend="tf")
+        >>> result.akida_accuracy == akida_model.evaluate(images, labels, backend="tf")
         True
     """
 
     check_keras_model(keras_model, "keras_model")
-    input_bits = akida_model._input_bits() if akida_model.layers else None
+    backend = resolve_backend(backend, engine)
+    input_bits = akida_model.input_bits if akida_model.layers else None
     sparse = input_bits is not None
     scale, shift = check_input_scaling(input_scaling, sparse)
     keras_all, akida_all, labels_all = [], [], []
@@ -121,7 +125,7 @@ def compare(keras_model, akida_model, x, y: Optional[np.ndarray] = None, input_s
         keras_inputs = ((images.astype(np.float32) - np.float32(shift))
                         / np.float32(scale))
         keras_all.append(_decisions(keras_model.predict_on_batch(keras_inputs)))
-        akida_all.append(_decisions(akida_model.predict(images, engine=engine)))
+        akida_all.append(_decisions(akida_model.predict(images, backend=backend)))
         if labels is not None:
             labels_all.append(np.asarray(labels).astype(np.int64))
     if not keras_all:

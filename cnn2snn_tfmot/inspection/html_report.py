@@ -14,7 +14,7 @@ a ``.npy`` / ``.npz`` array or a folder of images, as for ``evaluate``).
 
 Example:
     >>> result = report(model_quantized, images, "report", y=labels, input_scaling=(255, 0),
-    ...                 engine="tf")
+    ...                 backend="tf")
     >>> result.path, result.compatible
     ('report/index.html', True)
     >>> sorted(os.listdir("report"))                       # doctest: +NORMALIZE_WHITESPACE
@@ -41,6 +41,7 @@ from cnn2snn_tfmot.atomic import atomic_file
 from cnn2snn_tfmot.chip.rules import IncompatibleModelError
 from cnn2snn_tfmot.conversion.compatibility import AkidaChipWarning, checked_blocks
 from cnn2snn_tfmot.conversion.converter import convert
+from cnn2snn_tfmot.engine import GRAPH_BACKENDS, resolve_backend
 from cnn2snn_tfmot.inspection import plots
 from cnn2snn_tfmot.inspection.comparison import compare
 from cnn2snn_tfmot.keras3 import check_keras_model
@@ -79,7 +80,7 @@ class Report:
         figures: the PNG file names written.
 
     Example:
-        >>> result = report(akida_model, images, "report", engine="tf")
+        >>> result = report(akida_model, images, "report", backend="tf")
         >>> result.compatible, result.comparison, result.figures
         (True, None, ['weights.png', 'levels.png', 'activity.png'])
     """
@@ -153,14 +154,14 @@ def _check_replayable(x) -> None:
                         "Dataset or a list of batches, not an iterator or a generator.")
 
 
-def _akida_accuracy(akida_model, x, y, batch_size, engine) -> Optional[float]:
+def _akida_accuracy(akida_model, x, y, batch_size, backend) -> Optional[float]:
 
     correct = total = 0
     for images, labels in batches(x, batch_size, akida_model.input_shape,
-                                  akida_model._input_bits(), y):
+                                  akida_model.input_bits, y):
         if labels is None:
             return None
-        outputs = akida_model.predict(images, engine=engine)
+        outputs = akida_model.predict(images, backend=backend)
         correct += int(np.sum(outputs.reshape(len(images), -1).argmax(axis=1) == labels))
         total += len(images)
     return correct / total if total else None
@@ -189,7 +190,8 @@ def _chip(caught, category) -> List[str]:
 
 def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None,
            input_is_sparse: bool = False, log=None, title: Optional[str] = None,
-           batch_size: int = 256, engine: Optional[str] = None) -> Report:
+           batch_size: int = 256, backend: Optional[str] = None, *,
+           engine: Optional[str] = None) -> Report:
     """Writes an HTML report on ``model`` run on ``x`` into ``out_dir`` (see the module
     docstring for its content).
 
@@ -213,7 +215,9 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
             log directory, a Keras History): adds the margins figure.
         title: the page title (default: the model's name).
         batch_size: samples per step.
-        engine: the emulator engine: None, "custom" or "tf".
+        backend: the emulator's back-end: None, "custom" or "tf" (the statistics run in
+            the graph).
+        engine: the former name of ``backend``, still accepted.
 
     Returns:
         A :class:`Report` (``path`` is that of ``index.html``).
@@ -224,7 +228,7 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
 
     Example:
         >>> result = report(model_quantized, images, "out", input_scaling=(255, 0),
-        ...                 engine="tf")
+        ...                 backend="tf")
         >>> print(result.statistics["conv_0"].outputs_per_image)
         512
     """
@@ -232,8 +236,9 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
     model = _load_model(model)
     if not isinstance(model, Model):  # an argument error, not a problem of the model
         input_scaling = scaling_for_conversion(model, input_scaling, input_is_sparse)
+    backend = resolve_backend(backend, engine, GRAPH_BACKENDS)
     _check_replayable(x)
-    plots._require_matplotlib()  # before any work: the fix, not a late failure
+    plots.require_matplotlib()  # before any work: the fix, not a late failure
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     is_keras = not isinstance(model, Model)
@@ -262,12 +267,12 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
         lines = []
         akida_model.summary(print_fn=lines.append)
         sections.append("<h2>Akida model</h2>" + _pre(lines))
-        stats = akida_model.statistics(x, batch_size=batch_size, engine=engine)
+        stats = akida_model.statistics(x, batch_size=batch_size, backend=backend)
         if is_keras:
-            comparison = compare(model, akida_model, x, y, input_scaling, batch_size, engine)
+            comparison = compare(model, akida_model, x, y, input_scaling, batch_size, backend)
             accuracy = comparison.akida_accuracy
         else:
-            accuracy = _akida_accuracy(akida_model, x, y, batch_size, engine)
+            accuracy = _akida_accuracy(akida_model, x, y, batch_size, backend)
         rows = [("images", str(stats.samples))]
         if comparison is not None:
             rows += [("Keras accuracy", _percent(comparison.keras_accuracy)),
@@ -293,7 +298,7 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
                 stats)),
             ("activity.png", "Events and non-zero outputs per layer",
              lambda: plots.layer_activity(stats))]
-    if is_keras and plots._activation_items(model):
+    if is_keras and plots.activation_items(model):
         figures.append(("activations.png", "Quantized activations: float input to levels",
                         lambda: plots.transfer_curves(model)))
     if comparison is not None:

@@ -43,8 +43,10 @@ from cnn2snn_tfmot.conversion.blocks import (
     weights_bits,
 )
 from cnn2snn_tfmot.conversion.registers import block_registers
+from cnn2snn_tfmot.engine import GRAPH_BACKENDS, resolve_backend
 from cnn2snn_tfmot.inspection.comparison import compare
 from cnn2snn_tfmot.keras3 import check_keras_model
+from cnn2snn_tfmot.quantization.layers import expand_networks
 from cnn2snn_tfmot.quantization.quantizers import quantized_activation
 from cnn2snn_tfmot.tfkeras import keras, tf
 from cnn2snn_tfmot.training.tensorboard import read_scalars
@@ -56,7 +58,7 @@ __all__ = ["weight_histograms", "discretized_weights", "transfer_curves",
 MARGIN_PREFIX = "akida_margin/"
 
 
-def _require_matplotlib():
+def require_matplotlib():
     """matplotlib's Figure class, or an ImportError that names the extra to install."""
     try:
         from matplotlib.figure import Figure
@@ -68,7 +70,7 @@ def _require_matplotlib():
 
 def _figure(panels: int, columns: int = 3, size: Tuple[float, float] = (3.6, 2.8)):
     """A constrained-layout Figure with ``panels`` axes on a grid (extra cells removed)."""
-    Figure = _require_matplotlib()
+    Figure = require_matplotlib()
     panels = max(int(panels), 1)
     columns = max(1, min(int(columns), panels))
     rows = math.ceil(panels / columns)
@@ -233,11 +235,12 @@ def discretized_weights(weights, quantizer=None, bins: int = 50):
 
 
 # -- activations ----------------------------------------------------------------------------
-def _activation_items(model) -> list:
+def activation_items(model) -> list:
+    """The quantized activations of a quantized Keras model (those :func:`transfer_curves`
+    draws), as the block reader reads them; empty for a model without any."""
 
     layers = [model] if not isinstance(model, keras.Model) else model.layers
-    # A layer holding a quantized network (hardware_exact's) lists its layers as akida_layers.
-    layers = [inner for layer in layers for inner in getattr(layer, "akida_layers", [layer])]
+    layers = expand_networks(layers)
     items = []
     for layer in layers:
         item = read_layer(layer, io=((), ()))  # shapes are not needed for activations
@@ -274,7 +277,7 @@ def transfer_curves(model, layers: Optional[Sequence[str]] = None, columns: int 
         6.0...
     """
 
-    items = _activation_items(model)
+    items = activation_items(model)
     if not items:
         raise ValueError(f"{getattr(model, 'name', model)!r} has no quantized activation "
                          f"(ActivationDiscreteRelu, QuantizedReLU or a TFMOT-quantized ReLU).")
@@ -298,7 +301,7 @@ def transfer_curves(model, layers: Optional[Sequence[str]] = None, columns: int 
     return fig
 
 
-def _statistics(model_or_statistics, x, batch_size: int, engine: Optional[str]):
+def _statistics(model_or_statistics, x, batch_size: int, backend: Optional[str]):
 
     if isinstance(model_or_statistics, Statistics):
         return model_or_statistics
@@ -306,14 +309,14 @@ def _statistics(model_or_statistics, x, batch_size: int, engine: Optional[str]):
         if x is None:
             raise ValueError("give the images `x` with an Akida model (or pass the result of "
                              "model.statistics(x)).")
-        return model_or_statistics.statistics(x, batch_size=batch_size, engine=engine)
+        return model_or_statistics.statistics(x, batch_size=batch_size, backend=backend)
     raise TypeError(f"expected an Akida model with images, or the Statistics of "
                     f"model.statistics(x); got {type(model_or_statistics).__name__}.")
 
 
 def activation_histograms(model_or_statistics, x=None, layers: Optional[Sequence[str]] = None,
                           columns: int = 3, batch_size: int = 256,
-                          engine: Optional[str] = None):
+                          backend: Optional[str] = None, *, engine: Optional[str] = None):
     """Histograms of the output levels of each layer with an activation (InputData: of the
     input values), on a log scale, with the layer's sparsity.
 
@@ -324,18 +327,20 @@ def activation_histograms(model_or_statistics, x=None, layers: Optional[Sequence
         layers: names of the layers to draw (default: every layer with levels).
         columns: panels per row.
         batch_size: samples per step when computing the statistics.
-        engine: the emulator engine when computing the statistics.
+        backend: the emulator's graph back-end when computing the statistics.
+        engine: the former name of ``backend``, still accepted.
 
     Returns:
         A ``matplotlib.figure.Figure``, one panel per layer, one bar per level
         ``0 .. 2**bits - 1``.
 
     Example:
-        >>> fig = activation_histograms(akida_model, images, engine="tf")
+        >>> fig = activation_histograms(akida_model, images, backend="tf")
         >>> [len(axes.patches) for axes in fig.axes]             # 4-bit levels
         [16, 16]
     """
-    stats = _statistics(model_or_statistics, x, batch_size, engine)
+    stats = _statistics(model_or_statistics, x, batch_size,
+                        resolve_backend(backend, engine, GRAPH_BACKENDS))
     rows = [layer for layer in stats if layer.level_counts is not None]
     chosen = _selected([layer.name for layer in rows], layers, "the statistics' layers with "
                        "levels")
@@ -354,7 +359,7 @@ def activation_histograms(model_or_statistics, x=None, layers: Optional[Sequence
 
 
 def layer_activity(model_or_statistics, x=None, batch_size: int = 256,
-                   engine: Optional[str] = None):
+                   backend: Optional[str] = None, *, engine: Optional[str] = None):
     """Two panels over the layers: output events per image, and the fraction of non-zero
     outputs: where the chip's work (power, latency) goes.
 
@@ -363,19 +368,21 @@ def layer_activity(model_or_statistics, x=None, batch_size: int = 256,
             :class:`cnn2snn_tfmot.akida.Statistics` of ``model.statistics(x)``.
         x: uint8 images as for ``Model.forward``, with an Akida model.
         batch_size: samples per step when computing the statistics.
-        engine: the emulator engine when computing the statistics.
+        backend: the emulator's graph back-end when computing the statistics.
+        engine: the former name of ``backend``, still accepted.
 
     Returns:
         A ``matplotlib.figure.Figure`` with two bar charts, one bar per layer.
 
     Example:
-        >>> stats = akida_model.statistics(images, engine="tf")
+        >>> stats = akida_model.statistics(images, backend="tf")
         >>> fig = layer_activity(stats)
         >>> [bar.get_height() for bar in fig.axes[0].patches] == [
         ...     layer.events_per_image for layer in stats]
         True
     """
-    stats = _statistics(model_or_statistics, x, batch_size, engine)
+    stats = _statistics(model_or_statistics, x, batch_size,
+                        resolve_backend(backend, engine, GRAPH_BACKENDS))
     names = [layer.name for layer in stats]
     fig, (events, nonzero) = _figure(2, columns=2, size=(max(3.6, 0.9 * len(names)), 3.2))
     positions = np.arange(len(names))
@@ -498,7 +505,7 @@ def comparison_figure(result):
     Example:
         >>> from cnn2snn_tfmot.inspection.comparison import compare
         >>> result = compare(model_quantized, akida_model, images, labels,
-        ...                  input_scaling=(255, 0), engine="tf")
+        ...                  input_scaling=(255, 0), backend="tf")
         >>> len(comparison_figure(result).axes[0].containers)
         3
     """
@@ -528,7 +535,8 @@ def comparison_figure(result):
 
 
 def agreement(keras_model, akida_model, x, y=None, input_scaling=(1.0, 0),
-              batch_size: int = 256, engine: Optional[str] = None):
+              batch_size: int = 256, backend: Optional[str] = None, *,
+              engine: Optional[str] = None):
     """Per class: the Keras model's accuracy, the Akida model's, and how often their decisions
     agree (see :func:`cnn2snn_tfmot.inspection.comparison.compare`).
 
@@ -540,7 +548,8 @@ def agreement(keras_model, akida_model, x, y=None, input_scaling=(1.0, 0),
             decisions and only the agreement is drawn.
         input_scaling: the ``(scale, shift)`` given to ``convert``.
         batch_size: samples per step.
-        engine: the emulator engine.
+        backend: the emulator's back-end: None, "direct", "custom" or "tf".
+        engine: the former name of ``backend``, still accepted.
 
     Returns:
         A ``matplotlib.figure.Figure``: grouped bars per class (three series with labels, one
@@ -548,10 +557,10 @@ def agreement(keras_model, akida_model, x, y=None, input_scaling=(1.0, 0),
 
     Example:
         >>> fig = agreement(model_quantized, akida_model, images, labels,
-        ...                 input_scaling=(255, 0), engine="tf")
+        ...                 input_scaling=(255, 0), backend="tf")
         >>> [container.get_label() for container in fig.axes[0].containers]
         ['Keras accuracy', 'Akida accuracy', 'agreement']
     """
 
     return comparison_figure(compare(keras_model, akida_model, x, y, input_scaling,
-                                     batch_size, engine))
+                                     batch_size, backend, engine=engine))

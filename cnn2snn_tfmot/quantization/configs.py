@@ -111,8 +111,8 @@ class ActivationQuantizer(ConfigEqualityMixin, Quantizer):
         threshold, step_height, step_width = self.parameters(weights or {})
         return quantized_activation(inputs, threshold, step_height, step_width, self.levels)
 
-    def seed_equivalent(self) -> Tuple[type, dict, Dict[str, str]]:
-        """The seed-style activation computing what this quantizer computes.
+    def cnn2snn_equivalent(self) -> Tuple[type, dict, Dict[str, str]]:
+        """The cnn2snn-style activation computing what this quantizer computes.
 
         Returns:
             ``(class, config without the name, {its weight name: this quantizer's variable
@@ -120,7 +120,7 @@ class ActivationQuantizer(ConfigEqualityMixin, Quantizer):
             ``threshold`` and ``step`` are this quantizer's).
 
         Example:
-            >>> ActivationQuantizer(2).seed_equivalent()[0].__name__
+            >>> ActivationQuantizer(2).cnn2snn_equivalent()[0].__name__
             'ActivationDiscreteRelu'
         """
         config = {"bitwidth": self.bitwidth}

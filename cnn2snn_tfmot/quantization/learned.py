@@ -546,7 +546,7 @@ gradient_scale=True))
         threshold, height, width = self.parameters(weights, _count(inputs.shape))
         return quantized_activation(inputs, threshold, height, width, self.levels)
 
-    def seed_equivalent(self):
+    def cnn2snn_equivalent(self):
         config = {"bitwidth": self.bitwidth, "method": self.method,
                   "gradient_scale": self.gradient_scale}
         if self.max_value is not None:

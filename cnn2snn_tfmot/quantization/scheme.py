@@ -125,7 +125,7 @@ class AkidaQuantizeLayoutTransform(_tfmot_keras.QuantizeLayoutTransform):
     """
 
     def apply(self, model, layer_quantize_map):
-        input_names = {layer.name for layer in model._input_layers}
+        input_names = set(model.input_names)
         return model, {name: value for name, value in layer_quantize_map.items()
                        if name not in input_names}
 

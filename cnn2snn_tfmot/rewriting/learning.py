@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnn2snn_tfmot.keras3 import check_keras_model
-from cnn2snn_tfmot.quantization import layer_table as registry
+from cnn2snn_tfmot.quantization import layer_table
 from cnn2snn_tfmot.quantization.layers import (
     ActivationDiscreteRelu,
     QuantizedReLU,
@@ -25,7 +24,7 @@ from cnn2snn_tfmot.quantization.learned import (
     initialize_steps,
 )
 from cnn2snn_tfmot.quantization.quantizers import discrete_relu_parameters
-from cnn2snn_tfmot.rewriting.transforms import LayerSpec, build_model, model_chain
+from cnn2snn_tfmot.rewriting.chain import Chain, LayerSpec
 from cnn2snn_tfmot.tfkeras import keras
 
 __all__ = ["learned_steps"]
@@ -108,17 +107,19 @@ def learned_steps(model, x=None, method: str = "lsq", gradient_scale: bool = Tru
     if method not in METHODS:
         raise ValueError(f"learned_steps: `method` must be one of "
                          f"{', '.join(map(repr, METHODS))}; got {method!r}.")
-    model = check_keras_model(model)
-    chain = model_chain(model, "learned_steps")
-    table = registry.current()
-    for index, spec in enumerate(chain):
+    chain = Chain(model, "learned_steps")
+    table = layer_table.current()
+    for index, spec in enumerate(chain.specs):
         entry = table.neural(spec.cls)
         if entry is not None and table.is_quantized(spec.cls):
-            chain[index] = _learned_neural(spec, entry, method, gradient_scale)
-        elif spec.cls in (ActivationDiscreteRelu, QuantizedReLU, LearnedStepReLU):
-            chain[index] = _learned_activation(spec, method, gradient_scale) \
-                if spec.cls is not LearnedStepReLU else spec
-    result = build_model(model, chain)
+            chain.specs[index] = _learned_neural(spec, entry, method, gradient_scale)
+            chain.record(spec.name, f"learned {method} weight steps", "learned_steps was asked",
+                         exact=False)
+        elif spec.cls in (ActivationDiscreteRelu, QuantizedReLU):
+            chain.specs[index] = _learned_activation(spec, method, gradient_scale)
+            chain.record(spec.name, f"a LearnedStepReLU ({method})", "learned_steps was asked",
+                         exact=False)
+    result = chain.build()
     if x is not None:
         initialize_steps(result, x, weights=False)
     return result

@@ -174,8 +174,7 @@ class AkidaRegisterWarning(UserWarning):
 _VIOLATION_MODES = ("warn", "stop", "raise")
 
 
-@keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
-def _check_frequency(owner: str, frequency) -> None:
+def check_frequency(owner: str, frequency) -> None:
     """Raises ValueError, naming ``owner``, unless ``frequency`` is "epoch" or a positive int."""
     if frequency != "epoch" and (isinstance(frequency, bool) or
                                  not isinstance(frequency, int) or frequency < 1):
@@ -183,7 +182,7 @@ def _check_frequency(owner: str, frequency) -> None:
                          f"batches; got {frequency!r}.")
 
 
-def _require_convertible(owner: str, model, input_is_sparse: bool) -> None:
+def require_convertible(owner: str, model, input_is_sparse: bool) -> None:
     """Raises ValueError, naming ``owner`` and every broken rule, unless ``model``'s blocks
     follow the Akida rules (a model convert() accepts)."""
 
@@ -238,7 +237,7 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
 
         self.input_scaling = (None if input_scaling is None
                               else check_input_scaling(input_scaling, input_is_sparse))
-        _check_frequency("ScaleFactorMonitor", frequency)
+        check_frequency("ScaleFactorMonitor", frequency)
         if on_violation not in _VIOLATION_MODES:
             raise ValueError(f"ScaleFactorMonitor: `on_violation` must be one of "
                              f"{', '.join(map(repr, _VIOLATION_MODES))}; got {on_violation!r}.")
@@ -254,7 +253,7 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
         return trained_model(self.model)
 
     def on_train_begin(self, logs=None):
-        _require_convertible("ScaleFactorMonitor", self._monitored, self.input_is_sparse)
+        require_convertible("ScaleFactorMonitor", self._monitored, self.input_is_sparse)
         scaling, source = self._scaling()
         if source == "given":
 

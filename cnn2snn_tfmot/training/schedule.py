@@ -50,7 +50,7 @@ from cnn2snn_tfmot.quantization.quantizers import (
     check_activation_bitwidth,
     check_weight_bitwidth,
 )
-from cnn2snn_tfmot.rewriting.transforms import single_branch_layers
+from cnn2snn_tfmot.rewriting.chain import single_branch_layers
 from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot.training.distillation import trained_model
 from cnn2snn_tfmot.training.exact import HardwareExactNetwork

@@ -37,7 +37,7 @@ from cnn2snn_tfmot.chip.rules import check_input_scaling
 from cnn2snn_tfmot.conversion.blocks import analyze
 from cnn2snn_tfmot.conversion.registers import model_registers
 from cnn2snn_tfmot.tfkeras import keras, tf
-from cnn2snn_tfmot.training.callbacks import _check_frequency, _require_convertible
+from cnn2snn_tfmot.training.callbacks import check_frequency, require_convertible
 from cnn2snn_tfmot.training.distillation import trained_model
 
 __all__ = ["AkidaTensorBoard", "read_scalars", "RUN_NAME"]
@@ -130,15 +130,15 @@ class AkidaTensorBoard(keras.callbacks.Callback):
 
         self.log_dir = os.fspath(log_dir)
         self.input_scaling = check_input_scaling(input_scaling, input_is_sparse)
-        _check_frequency("AkidaTensorBoard", frequency)
+        check_frequency("AkidaTensorBoard", frequency)
         self.frequency = frequency
         self.input_is_sparse = bool(input_is_sparse)
         self._writer = None
         self._batches = 0
 
     def on_train_begin(self, logs=None):
-        _require_convertible("AkidaTensorBoard", trained_model(self.model),
-                             self.input_is_sparse)
+        require_convertible("AkidaTensorBoard", trained_model(self.model),
+                            self.input_is_sparse)
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, RUN_NAME))
 
