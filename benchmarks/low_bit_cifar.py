@@ -25,7 +25,8 @@ what the chip computes):
   (activations at 1/4 of the epochs, weights at 1/2, the last activation at 3/4), trained by
   ``distill(student, float model, temperature, alpha)``.
 
-Each line: float, Keras (the quantized Keras model) and Akida (the converted model, emulated)
+Each line: float, the quantized model's before QAT (``start_accuracy``: at 4/4 for the
+scheduled method), Keras (the quantized Keras model) and Akida (the converted model, emulated)
 accuracies on the validation images, Keras-vs-Akida argmax agreement, and seconds per QAT epoch.
 
 Run (full; see the README for the time it takes here):
@@ -195,6 +196,12 @@ def schedule(setting, epochs, model):
     return stages
 
 
+def qat_steps(args, train_images):
+    """Optimizer steps per QAT epoch: an epoch of the training split, or ``--qat-steps``."""
+    full = int(np.ceil(train_images / args.batch_size))
+    return min(args.qat_steps, full) if args.qat_steps else full
+
+
 def predictions(model, x, batch_size=500):
     return np.concatenate([model.predict(x[i:i + batch_size], verbose=0)
                            for i in range(0, len(x), batch_size)]).reshape(len(x), -1)
@@ -219,26 +226,31 @@ def run(setting, method, args, float_net, train, validation, calibration, record
         if stages:
             callbacks.append(BitwidthSchedule(stages, calibration_data=calibration / 255,
                                               verbose=args.verbose))
-    steps = args.qat_epochs * int(np.ceil(len(train[0]) / args.batch_size))
-    trainer.compile(optimizer(args.lr, steps), loss(), metrics=["accuracy"])
+    images, labels = validation
+    start_guess = predictions(exact, images.astype(np.float32) / 255).argmax(1)
+    per_epoch = qat_steps(args, len(train[0]))
+    trainer.compile(optimizer(args.lr, args.qat_epochs * per_epoch), loss(),
+                    metrics=["accuracy"])
     started = time.perf_counter()
-    trainer.fit(augmented(*train, args.batch_size, args.seed + 2), epochs=args.qat_epochs,
+    trainer.fit(augmented(*train, args.batch_size, args.seed + 2).repeat(),
+                epochs=args.qat_epochs, steps_per_epoch=per_epoch,
                 verbose=2 if args.verbose else 0, callbacks=callbacks)
     seconds = (time.perf_counter() - started) / max(args.qat_epochs, 1)
     keras_model = keras_view(exact)
-    images, labels = validation
     akida_model = convert(exact)
     keras_guess = predictions(keras_model, images.astype(np.float32) / 255).argmax(1)
     akida_guess = akida_model.predict(images).reshape(len(images), -1).argmax(1)
     result = dict(record, setting=setting, method=method,
                   bits={"weights": weights, "activations": activations, "input_weights": 8,
                         "last_activation": last or activations},
+                  start_accuracy=float(np.mean(start_guess == labels)),
                   keras_accuracy=float(np.mean(keras_guess == labels)),
                   akida_accuracy=float(np.mean(akida_guess == labels)),
                   keras_akida_agreement=float(np.mean(keras_guess == akida_guess)),
                   akida_bits=[[layer.parameters.weights_bits, layer.output_bits]
                               for layer in akida_model.layers],
-                  qat_epochs=args.qat_epochs, qat_s_per_epoch=round(seconds, 1))
+                  qat_epochs=args.qat_epochs, qat_steps_per_epoch=per_epoch,
+                  qat_s_per_epoch=round(seconds, 1))
     if args.save_dir:
         stem = os.path.join(args.save_dir, f"{setting}_{method}")
         keras_model.save(stem + ".h5")
@@ -267,6 +279,9 @@ def main(argv=None):
     parser.add_argument("--float-epochs", type=int, default=35)
     parser.add_argument("--float-lr", type=float, default=2e-3)
     parser.add_argument("--qat-epochs", type=int, default=8)
+    parser.add_argument("--qat-steps", type=int, default=None,
+                        help="optimizer steps per QAT epoch (default: the whole training split; "
+                             "fewer where CPU is scarce: the schedule still has its epochs)")
     parser.add_argument("--lr", type=float, default=2e-4, help="QAT Adam rate (cosine decay)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
