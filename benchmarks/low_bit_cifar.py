@@ -62,6 +62,7 @@ from cnn2snn_tfmot import (
 )
 from cnn2snn_tfmot.data import zoo
 from cnn2snn_tfmot.data.image_files import ImageSource, open_images
+from cnn2snn_tfmot.data.zoo.pretrained import load_pretrained, save_pretrained
 
 SCALING = (255, 0)
 INPUT_SHAPE = (32, 32, 3)
@@ -139,6 +140,9 @@ def network_name(args):
 def float_model(args, train, validation, log):
     if args.float_model:
         model = keras.models.load_model(args.float_model, compile=False)
+        if args.save_pretrained:  # the folder keeps float16 weights: measure what it ships
+            model.set_weights([w.astype(np.float16).astype(np.float32)
+                               for w in model.get_weights()])
         return model, {"float_model": args.float_model}
     keras.utils.set_random_seed(args.seed)
     # Gammas kept >= 1e-2: folded weights stay within what the chip's registers hold.
@@ -255,7 +259,64 @@ def run(setting, method, args, float_net, train, validation, calibration, record
         stem = os.path.join(args.save_dir, f"{setting}_{method}")
         keras_model.save(stem + ".h5")
         akida_model.save(stem + ".akida")
-    return result
+    return result, keras_model, akida_model
+
+
+def snap_kernels(keras_model):
+    """Sets every quantized kernel to the values its quantizer gives it (``step * level``).
+
+    The model computes the same (a quantizer maps its own levels to themselves) and converts
+    to the same Akida model, while its weights compress to a few levels per channel: the
+    pretrained folder stays small. Fine-tuning restarts from the quantized values."""
+    for layer in keras_model.layers:
+        if hasattr(layer, "quantized_weights"):
+            for attribute, value in layer.quantized_weights().items():
+                getattr(layer, attribute).assign(value)
+
+
+def write_pretrained(args, float_net, keras_model, akida_model, validation, result, seconds):
+    """Writes the trained models as a pretrained folder (cnn2snn_tfmot.data.zoo's format),
+    measured as the folder reloads them."""
+    images, labels = validation
+    x = images.astype(np.float32) / 255
+    before = akida_model.predict(images)
+    snap_kernels(keras_model)
+    akida_model = convert(keras_model)
+    if not np.array_equal(akida_model.predict(images), before):
+        raise RuntimeError("snapping the kernels to their levels changed the Akida model")
+    class_names = open_images(args.data, INPUT_SHAPE).class_names
+    setting, method = result["setting"], result["method"]
+    weights, activations, last = SETTINGS[setting]
+    description = (f"CIFAR-10 {float_net.name} ({float_net.count_params()} parameters), "
+                   f"8-bit input weights, {weights}-bit weights, {activations}-bit "
+                   f"activations" + (f" ({last}-bit in the last block)" if last else "")
+                   + f"; {method} quantization-aware training")
+    command = result["command"]
+    path = save_pretrained(args.save_pretrained, args.pretrained_name, description, float_net,
+                           keras_model, akida_model, class_names, {}, command,
+                           float_dtype="float16", overwrite=True)
+    shipped = load_pretrained(path)
+
+    def accuracy(outputs):
+        return round(float(np.mean(outputs.reshape(len(labels), -1).argmax(1) == labels)), 4)
+
+    keras_outputs = predictions(shipped.quantized_model, x)
+    akida_outputs = shipped.akida_model.predict(images).reshape(len(labels), -1)
+    metrics = {
+        "float_accuracy": accuracy(predictions(shipped.float_model, x)),
+        "quantized_accuracy": accuracy(keras_outputs),
+        "akida_accuracy": accuracy(akida_outputs),
+        "agreement": round(float(np.mean(keras_outputs.argmax(1) == akida_outputs.argmax(1))),
+                           4),
+        "evaluated_on": f"{len(labels)} CIFAR-10 training images held out (stratified, seed "
+                        f"{args.seed}: the split of examples/cifar10.py)",
+        "float_model": args.float_model, "qat_epochs": args.qat_epochs,
+        "qat_steps_per_epoch": result["qat_steps_per_epoch"], "batch_size": args.batch_size,
+        "training_seconds": round(seconds, 1)}
+    save_pretrained(path, args.pretrained_name, description, shipped.float_model,
+                    shipped.quantized_model, shipped.akida_model, shipped.class_names, metrics,
+                    command, float_dtype="float16", overwrite=True)
+    return path, metrics
 
 
 def git_commit():
@@ -293,11 +354,18 @@ def main(argv=None):
                         help="training images that initialise the learned steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-dir", default=None)
+    parser.add_argument("--save-pretrained", default=None,
+                        help="write the trained models (one setting, one method) as a "
+                             "pretrained folder of cnn2snn_tfmot.data.zoo here")
+    parser.add_argument("--pretrained-name", default="cifar10_2bit")
     parser.add_argument("--quick", action="store_true",
                         help="a few hundred images, one epoch each: the whole pipeline, fast")
     parser.add_argument("--quick-per-class", type=int, default=60)
     parser.add_argument("--verbose", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.save_pretrained and (len(args.settings) != 1 or len(args.methods) != 1):
+        parser.error("--save-pretrained writes one model: give one --settings and one "
+                     "--methods")
     if args.quick:
         args.validation = min(args.validation, 10 * args.quick_per_class // 4)
         args.float_epochs = min(args.float_epochs, 1)
@@ -332,13 +400,19 @@ def main(argv=None):
               "command": " ".join([os.path.basename(sys.executable)] + sys.argv), **float_record}
     for setting in args.settings:
         for method in args.methods:
-            result = run(setting, method, args, float_net, train, validation, calibration,
-                         record)
+            run_started = time.perf_counter()
+            result, keras_model, akida_model = run(setting, method, args, float_net, train,
+                                                   validation, calibration, record)
             log(f"{setting} {method}: Keras {result['keras_accuracy']:.4f}, Akida "
                 f"{result['akida_accuracy']:.4f}, agreement "
                 f"{result['keras_akida_agreement']:.4f} ({result['qat_s_per_epoch']} s/epoch)")
             with open(args.out, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(result) + "\n")
+            if args.save_pretrained:
+                path, metrics = write_pretrained(args, float_net, keras_model, akida_model,
+                                                 validation, result,
+                                                 time.perf_counter() - run_started)
+                log(f"{path}: {json.dumps(metrics)}")
 
 
 if __name__ == "__main__":
