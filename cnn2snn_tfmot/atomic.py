@@ -67,8 +67,8 @@ class OutputExistsError(FileExistsError):
         >>> try:
         ...     check_output("thesis.tex", ANY_FILE)
         ... except OutputExistsError as err:
-        ...     print(str(err)[:40])
-        refusing to replace thesis.tex: it is a 
+        ...     print(str(err)[:44])
+        refusing to replace thesis.tex: it is a file
     """
 
 
