@@ -35,15 +35,19 @@ from typing import Dict
 
 import numpy as np
 
-from cnn2snn_tfmot.atomic import atomic_file
+from cnn2snn_tfmot.archives import ArchiveLimitError, check_zip, read_zip_member
+from cnn2snn_tfmot.atomic import OutputKind, atomic_file
 from cnn2snn_tfmot.chip.layers import LAYER_TYPES
 from cnn2snn_tfmot.version import __version__
 
-__all__ = ["AkidaModelFileError", "save", "read_into", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["AkidaModelFileError", "save", "read_into", "FORMAT_NAME", "FORMAT_VERSION",
+           "is_akida_model_file", "AKIDA_MODEL_FILE", "SUFFIX"]
 
 FORMAT_NAME = "cnn2snn_tfmot.akida-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+#: The suffix of Akida model files (the command line reads and writes only these).
+SUFFIX = ".akida"
 
 #: Reader caps (protection against hostile files).
 MAX_MANIFEST_BYTES = 1 << 20
@@ -73,13 +77,48 @@ class AkidaModelFileError(ValueError):
     """
 
 
+def is_akida_model_file(path) -> bool:
+    """Whether ``path`` is a model file of our format (a zip whose manifest names it).
+
+    Only the manifest is read (size-capped); the arrays are not checked.
+
+    Arguments:
+        path: a file path.
+
+    Returns:
+        True for a file :func:`save` wrote; False otherwise (a missing file included).
+
+    Example:
+        >>> save(akida_model, "model.akida")
+        >>> is_akida_model_file("model.akida"), is_akida_model_file("missing.akida")
+        (True, False)
+    """
+    try:
+        with zipfile.ZipFile(os.fspath(path)) as archive:
+            info = archive.getinfo(MANIFEST)
+            manifest = json.loads(_read_capped(archive, info, MAX_MANIFEST_BYTES))
+    except (OSError, KeyError, ValueError, *_CORRUPTION):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME
+
+
+#: An Akida model file of our format: an existing one is replaced, any other file is not.
+AKIDA_MODEL_FILE = OutputKind("an Akida model file (cnn2snn_tfmot format)", directory=False,
+                              recognise=is_akida_model_file)
+
+
 # -- writing -------------------------------------------------------------------------------------
-def save(model, path) -> None:
+def save(model, path, overwrite: bool = False) -> None:
     """Writes ``model`` to ``path`` atomically (see the module docstring for the format).
 
     Arguments:
         model: a :class:`cnn2snn_tfmot.akida.Model`.
-        path: destination path; an existing file is replaced only once the new one is complete.
+        path: destination path; an existing model file of this format is replaced only once
+            the new one is complete; any other file is refused unless ``overwrite``.
+        overwrite: replace whatever file is at ``path``.
+
+    Raises:
+        cnn2snn_tfmot.atomic.OutputExistsError: ``path`` holds something else.
 
     Example:
         >>> save(akida_model, "model.akida")
@@ -102,7 +141,7 @@ def save(model, path) -> None:
                        "parameters": parameters, "variables": variables})
     manifest = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
                 "producer": f"cnn2snn_tfmot {__version__}", "layers": layers}
-    with atomic_file(path) as handle:
+    with atomic_file(path, kind=AKIDA_MODEL_FILE, overwrite=overwrite) as handle:
         with zipfile.ZipFile(handle, "w") as archive:
             _write_member(archive, MANIFEST,
                           json.dumps(manifest, indent=1, sort_keys=False).encode("utf-8"))
@@ -222,6 +261,10 @@ def _check_members(archive) -> Dict[str, zipfile.ZipInfo]:
     infos = archive.infolist()
     if len(infos) > 1 + 4 * MAX_LAYERS:
         raise AkidaModelFileError(f"too many members ({len(infos)}).")
+    try:
+        check_zip(archive, "model file")  # the caps every reader shares
+    except ArchiveLimitError as err:
+        raise AkidaModelFileError(str(err).split(": ", 1)[1]) from None
     by_name = {}
     for info in infos:
         name = info.filename
@@ -243,15 +286,10 @@ def _check_members(archive) -> Dict[str, zipfile.ZipInfo]:
 
 
 def _read_capped(archive, info: zipfile.ZipInfo, cap: int) -> bytes:
-    if info.file_size > cap:
-        raise AkidaModelFileError(f"member {info.filename!r} declares {info.file_size} bytes, "
-                                  f"more than the {cap} allowed.")
-    with archive.open(info) as stream:
-        data = stream.read(cap + 1)  # never more than the cap, whatever the stream holds
-    if len(data) != info.file_size:
-        raise AkidaModelFileError(f"member {info.filename!r} holds {len(data)} bytes but "
-                                  f"declares {info.file_size}.")
-    return data
+    try:
+        return read_zip_member(archive, info, cap, where="model file")
+    except ArchiveLimitError as err:
+        raise AkidaModelFileError(str(err).split(": ", 1)[1]) from None
 
 
 def _reject_constant(value):
