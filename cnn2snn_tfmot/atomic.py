@@ -13,10 +13,10 @@ Every file or folder the package writes goes through this module:
 * **Never over what we did not write.** Each writer says what kind of output it writes
   (:class:`OutputKind`); an existing path is replaced only when it is a previous output of
   that kind (a SavedModel folder, a report folder carrying our marker, an ``.akida`` file of
-  our format...) or when the caller passes ``overwrite=True`` (``--overwrite`` on the command
-  line). A regular file where a folder goes, an output inside a file, an output that is one of
-  the inputs (or a folder holding one) are refused with :class:`OutputExistsError`, naming the
-  path and the option.
+  our format..., or an empty folder) or when the caller passes ``overwrite=True``
+  (``--overwrite`` on the command line). A regular file where a folder goes, an output inside
+  a file, an output that is one of the inputs (or a folder holding one) are refused with
+  :class:`OutputExistsError`, naming the path and the option.
 
 Example:
     >>> with atomic_file("notes.txt", "w") as handle:
@@ -103,6 +103,8 @@ class OutputKind:
         """Whether the existing ``path`` is a previous output of this kind."""
         if self.directory != (os.path.isdir(path) and not os.path.islink(path)):
             return False
+        if self.directory and not os.listdir(path):
+            return True  # an empty folder holds nothing to lose (``mkdir out`` first)
         if self.marker is not None and _marked(path, self.marker_name):
             return True
         if self.recognise is None:
@@ -113,15 +115,22 @@ class OutputKind:
             return False
 
 
-def _marked(path: str, marker: str) -> bool:
-    """A folder holding our marker and nothing but the entries the marker lists."""
+def _unlisted(path: str, marker: str) -> Optional[list]:
+    """The entries of a folder that its marker does not list (None: no valid marker)."""
     try:
         with open(os.path.join(path, marker), "rb") as handle:
             listed = json.loads(handle.read(1 << 16)).get("entries")
         present = set(os.listdir(path)) - {marker}
     except (OSError, ValueError, AttributeError):
-        return False
-    return isinstance(listed, list) and present <= set(listed)
+        return None
+    if not isinstance(listed, list):
+        return None
+    return sorted(present - {str(name) for name in listed})
+
+
+def _marked(path: str, marker: str) -> bool:
+    """A folder holding our marker and nothing but the entries the marker lists."""
+    return _unlisted(path, marker) == []
 
 
 def is_saved_model(path: str) -> bool:
@@ -219,6 +228,12 @@ def check_output(path, kind: OutputKind = ANY_FILE, overwrite: bool = False,
         raise OutputExistsError(f"cannot write {shown}: {parent} is a file, not a folder; "
                                 "choose an output path in a folder.")
     if os.path.lexists(path) and not overwrite and not kind.is_previous_output(path):
+        added = _unlisted(path, kind.marker_name) if kind.marker and os.path.isdir(path) \
+            else None
+        if added:
+            raise OutputExistsError(
+                f"refusing to replace {shown}: it is {kind.description} to which files were "
+                f"added since ({', '.join(map(repr, added[:3]))}); {OVERWRITE_HINT}.")
         raise OutputExistsError(
             f"refusing to replace {shown}: {_described(path)}, not {kind.description} (what "
             f"is written there); {OVERWRITE_HINT}.")

@@ -7,8 +7,10 @@ when the op library loads) it runs the compiled Akida ops: a process must load t
 loading the SavedModel, which ``import cnn2snn_tfmot`` does. Exported with ``engine="tf"`` it
 uses stock TensorFlow ops only and runs anywhere TensorFlow runs (TensorFlow Serving included).
 
-Directories are written next to their destination, then renamed into place: a reader never
-sees a half-written model.
+Folders are written next to their destination, then renamed into place: a reader never sees a
+half-written model. An existing path is replaced only when it is a previous output of the same
+kind (a SavedModel folder holding nothing else, an Akida model file of ours), or with
+``overwrite=True``.
 """
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from cnn2snn_tfmot.akida.fileformat import AKIDA_MODEL_FILE
 from cnn2snn_tfmot.akida.model import Model, dequantize
-from cnn2snn_tfmot.atomic import atomic_directory
+from cnn2snn_tfmot.atomic import SAVED_MODEL, atomic_directory, check_output
 from cnn2snn_tfmot.engine import get_backend, ops
 from cnn2snn_tfmot.keras3 import check_keras_model
 from cnn2snn_tfmot.quantization.saving import save_model
@@ -60,17 +63,24 @@ def _float_outputs(akida_model):
     return lambda outputs: dequantize(outputs, threshold, act_step, tf.cast)
 
 
-def export_saved_model(akida_model, path, engine: Optional[str] = None) -> str:
-    """Writes the emulator of ``akida_model`` as a SavedModel directory.
+def export_saved_model(akida_model, path, engine: Optional[str] = None,
+                       overwrite: bool = False) -> str:
+    """Writes the emulator of ``akida_model`` as a SavedModel folder.
 
     Arguments:
         akida_model: a :class:`cnn2snn_tfmot.akida.Model`.
-        path: the SavedModel directory to write (replaced if it exists).
+        path: the SavedModel folder to write; an existing SavedModel folder (holding nothing
+            else) is replaced, anything else only with ``overwrite``.
         engine: None (compiled ops when they load, else stock TF ops), "custom" or "tf"
             ("tf" gives a SavedModel that runs in any TensorFlow, e.g. TensorFlow Serving).
+        overwrite: replace whatever is at ``path``.
 
     Returns:
         The absolute path written.
+
+    Raises:
+        cnn2snn_tfmot.atomic.OutputExistsError: ``path`` holds something else (a folder of
+            other files, a regular file), naming it.
 
     Example:
         >>> path = export_saved_model(akida_model, "emulator", engine="tf")
@@ -83,6 +93,7 @@ def export_saved_model(akida_model, path, engine: Optional[str] = None) -> str:
     if not isinstance(akida_model, Model):
         raise TypeError(f"`akida_model` must be a cnn2snn_tfmot.akida.Model, got "
                         f"{type(akida_model).__name__}.")
+    path = check_output(path, SAVED_MODEL, overwrite)  # before the work
     backend = get_backend(engine)
     forward = akida_model.emulator_function(backend.name)
     post = _float_outputs(akida_model)
@@ -98,10 +109,9 @@ def export_saved_model(akida_model, path, engine: Optional[str] = None) -> str:
         return {"outputs": outputs, "float_outputs": post(outputs)}
 
     module.serve = serve
-    path = os.path.abspath(os.fspath(path))
     last_dtype = "uint8 levels" if akida_model.layers[-1].parameters.activation \
         else "int32 potentials"
-    with atomic_directory(path) as temporary:
+    with atomic_directory(path, SAVED_MODEL, overwrite) as temporary:
         tf.saved_model.save(module, temporary, signatures={SIGNATURE_KEY: serve})
         extra = os.path.join(temporary, "assets.extra")
         os.makedirs(extra, exist_ok=True)
@@ -148,7 +158,8 @@ def load_saved_model(path):
             "that runs anywhere.") from err
 
 
-def export(keras_model, akida_model, directory, engine: Optional[str] = None) -> Dict[str, str]:
+def export(keras_model, akida_model, directory, engine: Optional[str] = None,
+           overwrite: bool = False) -> Dict[str, str]:
     """Writes a model's three artefacts side by side in ``directory``.
 
     * ``keras_savedmodel/``: the quantized Keras model (SavedModel; reload it with
@@ -159,11 +170,18 @@ def export(keras_model, akida_model, directory, engine: Optional[str] = None) ->
     Arguments:
         keras_model: the quantized tf_keras model that was converted.
         akida_model: the :class:`cnn2snn_tfmot.akida.Model`.
-        directory: the output directory (created if needed; existing artefacts are replaced).
+        directory: the output folder (created if needed; it may hold other files). Previous
+            artefacts are replaced; anything else at their three paths is refused unless
+            ``overwrite`` (checked for the three before any is written).
         engine: the emulator SavedModel's engine (see :func:`export_saved_model`).
+        overwrite: replace whatever is at the three paths.
 
     Returns:
         The written paths, by artefact name ("keras", "akida", "emulator").
+
+    Raises:
+        cnn2snn_tfmot.atomic.OutputExistsError: one of the three paths holds something else,
+            or ``directory`` is a file.
 
     Example:
         >>> paths = export(model_quantized, akida_model, "exported")
@@ -172,12 +190,20 @@ def export(keras_model, akida_model, directory, engine: Optional[str] = None) ->
     """
 
     keras_model = check_keras_model(keras_model, "keras_model")
+    if not isinstance(akida_model, Model):
+        raise TypeError(f"`akida_model` must be a cnn2snn_tfmot.akida.Model, got "
+                        f"{type(akida_model).__name__}.")
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"`directory` must be a folder path (str or os.PathLike), got "
+                        f"{type(directory).__name__}.")
     directory = os.path.abspath(os.fspath(directory))
-    os.makedirs(directory, exist_ok=True)
     paths = {"keras": os.path.join(directory, "keras_savedmodel"),
              "akida": os.path.join(directory, "model.akida"),
              "emulator": os.path.join(directory, "emulator_savedmodel")}
-    save_model(keras_model, paths["keras"])  # a SavedModel directory, atomically
-    akida_model.save(paths["akida"])
-    export_saved_model(akida_model, paths["emulator"], engine)
+    kinds = {"keras": SAVED_MODEL, "akida": AKIDA_MODEL_FILE, "emulator": SAVED_MODEL}
+    for name, path in paths.items():  # all three, before any is written
+        check_output(path, kinds[name], overwrite)
+    save_model(keras_model, paths["keras"], overwrite)  # a SavedModel folder, atomically
+    akida_model.save(paths["akida"], overwrite)
+    export_saved_model(akida_model, paths["emulator"], engine, overwrite)
     return paths
