@@ -72,6 +72,9 @@ def _layer_problems(spec: LayerSpec) -> List[str]:
 
 def _check_layers(chain: List[LayerSpec], caller: str) -> None:
     problems = [problem for spec in chain for problem in _layer_problems(spec)]
+    problems += [problem for spec in chain for problem in rules.value_problems(
+        spec.name, spec.weights,
+        "BatchNormalization" if "moving_variance" in spec.weights else "Layer")]
     if problems:
         raise ValueError(f"{caller}(): " + (problems[0] if len(problems) == 1 else
                          f"{len(problems)} problems:\n  - " + "\n  - ".join(problems)))
@@ -123,7 +126,7 @@ def _check_bitwidths(weight_quantization, activ_quantization, input_weight_quant
 
 def _remember_input_scaling(chain: List[LayerSpec], input_scaling) -> List[LayerSpec]:
     """Puts an InputScaling layer first, unless the chain already remembers the same pair."""
-    scaling = InputScaling(*input_scaling).akida_input_scaling  # validates
+    scaling = rules.check_input_scaling(input_scaling, input_is_sparse=False)
     for spec in chain:
         if issubclass(spec.cls, InputScaling):
             remembered = spec.cls.from_config(spec.config).akida_input_scaling
