@@ -260,17 +260,30 @@ _LOADERS: Dict[str, Callable] = {
 }
 
 
+_KERAS_FORMS = "a Keras model file (.h5, .hdf5, .keras) or a SavedModel folder"
+
+
 def _file_kind(path: str) -> str:
     if os.path.isdir(path):
         return "savedmodel"
     if not os.path.exists(path):
-        raise FileNotFoundError(f"No model file or SavedModel directory at {path}.")
+        raise FileNotFoundError(f"No model file or SavedModel folder at {path}.")
     if path.endswith(".keras"):
         return "keras"
     if path.endswith((".h5", ".hdf5")):
         return "h5"
-    raise ValueError(f"{path}: unknown model format; expected a .h5 / .hdf5 file, a SavedModel "
-                     "directory or a .keras archive of a model without TFMOT wrappers.")
+    suffix = os.path.splitext(path)[1]
+    if suffix == ".akida":
+        raise ValueError(f"'{path}' is an Akida model file, not a Keras model: read it with "
+                         f"cnn2snn_tfmot.akida.Model(path); this takes {_KERAS_FORMS}.")
+    if suffix.lower() in (".h5", ".hdf5", ".keras"):
+        raise ValueError(f"'{path}' is not a Keras model file: suffixes are lower case; rename "
+                         f"it to end in {suffix.lower()}.")
+    if suffix.lower() == ".fbz":
+        raise ValueError(f"'{path}' is a BrainChip runtime file: read it with "
+                         "cnn2snn_tfmot.akida.from_akida(akida.Model(path)).")
+    raise ValueError(f"'{path}' is not a Keras model file; Akida model files end in .akida. "
+                     f"Expected {_KERAS_FORMS} (of a model without TFMOT wrappers for .keras).")
 
 
 def load_quantized_model(filepath, compile: bool = True, custom_objects: Optional[dict] = None):
@@ -296,6 +309,12 @@ def load_quantized_model(filepath, compile: bool = True, custom_objects: Optiona
         >>> model.save("model.h5")
         >>> model = load_quantized_model("model.h5")
     """
+    if not isinstance(filepath, (str, os.PathLike)):
+        raise TypeError(f"`filepath` must be a path (str or os.PathLike) to {_KERAS_FORMS}, "
+                        f"got {type(filepath).__name__}.")
+    if custom_objects is not None and not isinstance(custom_objects, dict):
+        raise TypeError(f"`custom_objects` must be a dict {{name: class}}, e.g. "
+                        f"{{'MyQuantizer': MyQuantizer}}; got {type(custom_objects).__name__}.")
     path = os.fspath(filepath)
     kind = _file_kind(path)
 
