@@ -7,6 +7,10 @@ import numpy as np
 import pytest
 
 from cnn2snn_tfmot import (
+    ActivationDiscreteRelu,
+    MaxPerAxisQuantizer,
+    QuantizedConv2D,
+    QuantizedDense,
     ScaleFactorMonitor,
     check_model_compatibility,
     convert,
@@ -88,8 +92,6 @@ def test_check_convert_and_hardware_exact_refuse_them(quantized, index, position
 
 def test_a_batchnorm_left_in_a_block_is_checked_too():
     keras.utils.set_random_seed(1)
-    from cnn2snn_tfmot import ActivationDiscreteRelu, MaxPerAxisQuantizer, QuantizedConv2D
-    from cnn2snn_tfmot import QuantizedDense
     model = keras.Sequential([
         keras.Input((8, 8, 1)),
         QuantizedConv2D(4, 3, quantizer=MaxPerAxisQuantizer(8), name="conv"),
