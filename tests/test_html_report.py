@@ -10,10 +10,10 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from cnn2snn_tfmot.cli.commands import main
 from cnn2snn_tfmot.inspection.comparison import compare
 from cnn2snn_tfmot.inspection.html_report import report
 from cnn2snn_tfmot.quantization.input_scaling import InputScalingWarning, remember_input_scaling
+from cnn2snn_tfmot_cli import main
 
 from helpers import converted_cnn, float_cnn, write_idx
 
