@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import List, Optional, Union
 
+import numpy as np
+
 from cnn2snn_tfmot.chip import rules
 from cnn2snn_tfmot.keras3 import check_keras_model
 from cnn2snn_tfmot.quantization import layer_table as registry
@@ -112,14 +114,20 @@ def _activation(spec: LayerSpec, bitwidth: int, trainable: bool = False) -> Laye
     return LayerSpec(cls, config, {}, spec.input_shape)
 
 
+def _is_zero(bitwidth) -> bool:
+    """0 (float) as an integer; anything else (arrays, bools, strings) is checked."""
+    return isinstance(bitwidth, (int, np.integer)) and not isinstance(
+        bitwidth, (bool, np.bool_)) and bitwidth == 0
+
+
 def _check_bitwidths(weight_quantization, activ_quantization, input_weight_quantization):
-    if weight_quantization != 0 or isinstance(weight_quantization, bool):
+    if not _is_zero(weight_quantization):
         check_weight_bitwidth(weight_quantization, "weight_quantization")
-    if activ_quantization != 0 or isinstance(activ_quantization, bool):
+    if not _is_zero(activ_quantization):
         check_activation_bitwidth(activ_quantization, "activ_quantization")
     if input_weight_quantization is None:
         return weight_quantization
-    if input_weight_quantization != 0 or isinstance(input_weight_quantization, bool):
+    if not _is_zero(input_weight_quantization):
         check_weight_bitwidth(input_weight_quantization, "input_weight_quantization")
     return input_weight_quantization
 
