@@ -183,7 +183,7 @@ def _contains(folder: str, path: str) -> bool:
 
 
 def check_output(path, kind: OutputKind = ANY_FILE, overwrite: bool = False,
-                 inputs: Sequence = ()) -> str:
+                 inputs: Sequence = (), argument: str = "path") -> str:
     """Checks that ``kind`` may be written at ``path``; the one rule of every writer.
 
     Refused (:class:`OutputExistsError`): ``path`` is one of ``inputs``, lies inside one, or
@@ -197,18 +197,24 @@ def check_output(path, kind: OutputKind = ANY_FILE, overwrite: bool = False,
         overwrite: replace whatever is there (never an input).
         inputs: the paths the command reads (files or folders), compared after resolving
             symbolic links.
+        argument: how messages name ``path`` when it is not a path at all.
 
     Returns:
         The absolute path.
+
+    Raises:
+        TypeError: ``path`` is not a str or os.PathLike; ValueError: it is empty.
 
     Example:
         >>> check_output("fresh.akida", ANY_FILE).endswith("fresh.akida")
         True
     """
     if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"an output path must be a str or os.PathLike, got "
+        raise TypeError(f"`{argument}` must be an output path (str or os.PathLike), got "
                         f"{type(path).__name__}.")
     shown = os.fsdecode(os.fspath(path))
+    if not shown:
+        raise ValueError(f"`{argument}` is an empty path; give the file or folder to write.")
     path = os.path.abspath(shown)
     real = os.path.realpath(path)
     for given in inputs:
@@ -279,7 +285,7 @@ def _make_parent(path: str) -> str:
 
 @contextlib.contextmanager
 def atomic_path(path, kind: OutputKind = ANY_FILE, overwrite: bool = False,
-                inputs: Sequence = ()) -> Iterator[str]:
+                inputs: Sequence = (), argument: str = "path") -> Iterator[str]:
     """Yields a temporary file path (same folder and suffix) renamed to ``path`` when the
     block succeeds, for writers that take a path (e.g. Keras's ``model.save``).
 
@@ -288,6 +294,7 @@ def atomic_path(path, kind: OutputKind = ANY_FILE, overwrite: bool = False,
         kind: what is written (see :func:`check_output`).
         overwrite: replace a file that is not a previous output of ``kind``.
         inputs: the paths the output must not replace.
+        argument: how messages name ``path``.
 
     Returns:
         A context manager yielding the temporary path (not yet created).
@@ -301,7 +308,7 @@ def atomic_path(path, kind: OutputKind = ANY_FILE, overwrite: bool = False,
         >>> np.load("weights.npy").tolist()
         [0.0, 0.0]
     """
-    path = check_output(path, kind, overwrite, inputs)
+    path = check_output(path, kind, overwrite, inputs, argument)
     _make_parent(path)
     temporary = _temporary_name(path, "tmp") + os.path.splitext(path)[1]
     try:
@@ -332,13 +339,13 @@ def _fsync_directory(directory: str) -> None:
 
 @contextlib.contextmanager
 def atomic_file(path, mode: str = "wb", kind: OutputKind = ANY_FILE, overwrite: bool = False,
-                inputs: Sequence = ()):
+                inputs: Sequence = (), argument: str = "path"):
     """Opens a temporary file that replaces ``path`` when the block succeeds.
 
     Arguments:
         path: the destination file.
         mode: "wb" or "w" (text, UTF-8, newline="" as the csv module needs).
-        kind, overwrite, inputs: as for :func:`atomic_path`.
+        kind, overwrite, inputs, argument: as for :func:`atomic_path`.
 
     Returns:
         A context manager yielding the open file.
@@ -350,7 +357,7 @@ def atomic_file(path, mode: str = "wb", kind: OutputKind = ANY_FILE, overwrite: 
         >>> with atomic_file("out.bin") as handle:
         ...     _ = handle.write(b"ok")
     """
-    with atomic_path(path, kind, overwrite, inputs) as temporary:
+    with atomic_path(path, kind, overwrite, inputs, argument) as temporary:
         text = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
         with open(temporary, mode, **text) as handle:
             yield handle
@@ -398,14 +405,14 @@ def _write_marker(temporary: str, kind: OutputKind) -> None:
 
 @contextlib.contextmanager
 def atomic_directory(path, kind: OutputKind = SAVED_MODEL, overwrite: bool = False,
-                     inputs: Sequence = ()) -> Iterator[str]:
+                     inputs: Sequence = (), argument: str = "path") -> Iterator[str]:
     """Yields a temporary folder that replaces ``path`` when the block succeeds.
 
     Arguments:
         path: the destination folder: created, or replaced when it is a previous output of
             ``kind`` (or with ``overwrite``).
         kind: what is written (a folder kind; its marker, if any, is added at the end).
-        overwrite, inputs: as for :func:`check_output`.
+        overwrite, inputs, argument: as for :func:`check_output`.
 
     Returns:
         A context manager yielding the temporary folder's path.
@@ -422,7 +429,7 @@ def atomic_directory(path, kind: OutputKind = SAVED_MODEL, overwrite: bool = Fal
     """
     if not kind.directory:
         raise ValueError(f"atomic_directory writes folders; {kind.description} is a file.")
-    path = check_output(path, kind, overwrite, inputs)
+    path = check_output(path, kind, overwrite, inputs, argument)
     _make_parent(path)
     temporary = _make_directory(path)
     try:

@@ -146,7 +146,7 @@ def convert(model, file_path: Optional[str] = None, input_scaling=None,
     """
     model = check_keras_model(model)
     if file_path is not None:
-        check_output(file_path, AKIDA_MODEL_FILE, overwrite)  # before the work
+        check_output(file_path, AKIDA_MODEL_FILE, overwrite, argument="file_path")
     scaling = scaling_for_conversion(model, input_scaling, input_is_sparse)
     analysis, registers = checked_blocks(model, input_is_sparse, scaling)
     akida_model = Model()

@@ -93,7 +93,7 @@ def export_saved_model(akida_model, path, engine: Optional[str] = None,
     if not isinstance(akida_model, Model):
         raise TypeError(f"`akida_model` must be a cnn2snn_tfmot.akida.Model, got "
                         f"{type(akida_model).__name__}.")
-    path = check_output(path, SAVED_MODEL, overwrite)  # before the work
+    path = check_output(path, SAVED_MODEL, overwrite, argument="path")  # before the work
     backend = get_backend(engine)
     forward = akida_model.emulator_function(backend.name)
     post = _float_outputs(akida_model)

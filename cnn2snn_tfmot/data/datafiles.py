@@ -235,8 +235,9 @@ def open_dataset(images: Union[str, os.PathLike, Sequence[str]],
         images = os.fspath(images)
     if isinstance(images, (list, tuple)):
         images = [os.fspath(item) if isinstance(item, os.PathLike) else item for item in images]
-    valid = isinstance(images, str) or (isinstance(images, list) and images and all(
-        isinstance(item, str) for item in images))
+    valid = (isinstance(images, str) and images != "") or (
+        isinstance(images, list) and images and all(isinstance(item, str) and item
+                                                    for item in images))
     if not valid:
         raise TypeError(f"open_dataset: `images` must be a path (str or os.PathLike) to a .npy, "
                         f".npz, IDX or TFRecord file or a folder of images, or a non-empty "

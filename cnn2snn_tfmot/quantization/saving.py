@@ -387,12 +387,15 @@ def save_model(model, filepath, overwrite: bool = False) -> None:
         'doctest_cnn'
     """
     model = check_keras_model(model)
+    if not isinstance(filepath, (str, os.PathLike)):
+        raise TypeError(f"`filepath` must be a path (str or os.PathLike), got "
+                        f"{type(filepath).__name__}.")
     path = os.fspath(filepath)
     if path.endswith(KERAS_FILE_SUFFIXES):
-        with atomic_path(path, KERAS_MODEL_FILE, overwrite) as temporary:
+        with atomic_path(path, KERAS_MODEL_FILE, overwrite, argument="filepath") as temporary:
             model.save(temporary)
     else:
-        with atomic_directory(path, SAVED_MODEL, overwrite) as temporary:
+        with atomic_directory(path, SAVED_MODEL, overwrite, argument="filepath") as temporary:
             model.save(temporary, save_format="tf")
 
 
