@@ -38,6 +38,19 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert path.read_text() == "new" and os.listdir(tmp_path) == ["out.txt"]
 
 
+def test_an_interrupt_leaves_the_previous_output_and_no_temporary(tmp_path):
+    target = tmp_path / "saved"
+    with atomic_directory(str(target), NOTES) as temporary:
+        open(os.path.join(temporary, "old.txt"), "w").close()
+    for writer in (lambda: atomic_directory(str(target), NOTES),
+                   lambda: atomic_file(str(tmp_path / "f.txt"), "w")):
+        with pytest.raises(KeyboardInterrupt):
+            with writer():
+                raise KeyboardInterrupt  # Ctrl-C in the middle of a write
+    assert sorted(os.listdir(tmp_path)) == ["saved"]
+    assert sorted(os.listdir(target)) == [NOTES.marker_name, "old.txt"]
+
+
 def test_atomic_path_keeps_the_suffix_for_path_writers(tmp_path):
     with atomic_path(str(tmp_path / "m.h5")) as temporary:
         assert temporary.endswith(".h5") and not os.path.exists(temporary)
