@@ -23,14 +23,12 @@ Example:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
-import logging
 import os
 import re
 import sys
 import warnings
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 PROG = "cnn2snn_tfmot"
 DESCRIPTION = ("Take a Keras CNN to BrainChip's Akida 1.0: check, adapt, quantize, convert, "
@@ -76,8 +74,7 @@ def version() -> str:
 
 # The table --------------------------------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True)
-class Argument:
+class Argument(NamedTuple):  # (a NamedTuple: dataclasses would add 10 ms to --help)
     """One argument of a command.
 
     Arguments:
@@ -103,8 +100,7 @@ class Argument:
         return (long or list(self.names))[0].lstrip("-").replace("-", "_")
 
 
-@dataclasses.dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """One command: its name, help, arguments and the function that runs it.
 
     Arguments:
@@ -293,6 +289,8 @@ def quiet_tensorflow() -> None:
     Example:
         >>> quiet_tensorflow()
     """
+    import logging  # here: only commands that run need it (start-up time of --help)
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", module=QUIET_MODULES)
     # TensorFlow's Python logger, by name: it keeps its level when TensorFlow is imported.
