@@ -1,5 +1,6 @@
 """Bit-exactness against BrainChip's runtime (akida 2.19.3) and the interop functions."""
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -209,7 +210,7 @@ def test_missing_akida_gives_install_hint(monkeypatch):
     with pytest.raises(ImportError, match="pip install akida.*cnn2snn_tfmot\\[akida\\]"):
         model.to_akida()
     with pytest.raises(ImportError, match="pip install akida"):
-        from_akida(object())
+        from_akida(types.SimpleNamespace(layers=[]))  # what a runtime model looks like
 
 
 def test_package_works_without_akida(tmp_path, python_runner):
