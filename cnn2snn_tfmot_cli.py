@@ -147,18 +147,34 @@ _SPARSE = _arg("--sparse", action="store_true",
 _OVERWRITE = _arg("--overwrite", action="store_true",
                   help="replace an existing output that is not a previous output of the same "
                        "kind (a folder of other files, a file of another kind); never an input")
-_ENGINE = _arg("--engine", choices=("custom", "tf"), default=None,
-               help="emulator engine; default: the compiled ops when available")
+#: ``cnn2snn_tfmot.engine.BACKENDS`` and ``GRAPH_BACKENDS`` (written here so that ``--help``
+#: needs no TensorFlow; a test holds them equal).
+BACKENDS = ("direct", "custom", "tf")
+GRAPH_BACKENDS = ("custom", "tf")
 
 
-def _data(images: Argument) -> Tuple[Argument, ...]:
+def _backend(choices: Tuple[str, ...], what: str) -> Argument:
+    """``--backend`` (``--engine``, its former name, still accepted)."""
+    return _arg("--backend", "--engine", dest="backend", choices=choices, default=None,
+                help=f"{what}: " + ", ".join(choices) + "; default: the fastest that runs the "
+                     "model (--engine: its former name)")
+
+
+_RUN_BACKEND = _backend(BACKENDS, "what runs the Akida model (direct: the compiled whole-model "
+                        "engine; custom: a TensorFlow graph of the compiled ops; tf: stock "
+                        "TensorFlow ops)")
+_GRAPH_BACKEND = _backend(GRAPH_BACKENDS, "the TensorFlow graph's ops (custom: the compiled "
+                          "ops; tf: stock TensorFlow ops, runs in any TensorFlow)")
+
+
+def _data(images: Argument, backend: Argument = _RUN_BACKEND) -> Tuple[Argument, ...]:
     """What every command that runs a model on images takes."""
     return (images,
             _arg("--labels", default=None, role="input",
                  help="labels file (IDX, .npy or .npz; integer class indices, one-hot ones are "
                       "converted); default: the labels of the .npz or of the class sub-folders"),
             _arg("--batch-size", type=int, default=256, help="images per batch"),
-            _ENGINE, _SCALING)
+            backend, _SCALING)
 
 
 _HANDLERS = "cnn2snn_tfmot.cli.commands"
@@ -207,9 +223,7 @@ COMMANDS: Tuple[Command, ...] = (
                   help="the output folder (it may hold other files: only the three artefacts "
                        "are written)"),
              _SCALING, _SPARSE,
-             _arg("--engine", choices=("custom", "tf"), default=None,
-                  help="the emulator SavedModel's engine; default: the compiled ops when "
-                       "available"),
+             _GRAPH_BACKEND,
              _OVERWRITE)),
     Command("summary", "print an Akida model's layers, or a Keras model's blocks and the Akida "
             "layers they become", f"{_HANDLERS}:summary",
@@ -232,7 +246,7 @@ COMMANDS: Tuple[Command, ...] = (
             "are known (needs matplotlib)", f"{_HANDLERS}:report",
             (_model("an .akida file or a quantized Keras model file"),
              *_data(_arg("--data", dest="images", required=True, metavar="FILE",
-                         help=_IMAGES_HELP, role="input")),
+                         help=_IMAGES_HELP, role="input"), _GRAPH_BACKEND),
              _arg("--out", required=True, role="output:report",
                   help="the folder to write index.html into (replaced whole when it is a "
                        "previous report)"),

@@ -401,3 +401,19 @@ def test_python_dash_m_runs_the_same_command_line(python_runner):
     result = python_runner(["-m", "cnn2snn_tfmot_cli", "--help"])
     assert result.returncode == 0 and "evaluate" in result.stdout and "convert" in result.stdout
     assert os.path.isfile(os.path.join(REPO, "cnn2snn_tfmot_cli.py"))
+
+
+def test_backend_option_matches_the_engine_and_keeps_its_former_name():
+    """--backend offers what backend= offers (the parser's copy needs no TensorFlow); --engine,
+    its former name, sets the same value; graph commands refuse "direct"."""
+    import cnn2snn_tfmot_cli as cli
+    from cnn2snn_tfmot.engine import BACKENDS, GRAPH_BACKENDS
+
+    assert (cli.BACKENDS, cli.GRAPH_BACKENDS) == (BACKENDS, GRAPH_BACKENDS)
+    parser = cli.build_parser()
+    for option in ("--backend", "--engine"):
+        args = parser.parse_args(["evaluate", "m.akida", "x.npz", option, "direct"])
+        assert args.backend == "direct"
+    assert parser.parse_args(["export", "q.h5", "out", "--engine", "tf"]).backend == "tf"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["export", "q.h5", "out", "--backend", "direct"])

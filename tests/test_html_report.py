@@ -139,7 +139,7 @@ def test_the_command_reports_an_akida_model_file_with_labels(written, tmp_path, 
     akida_model.save(tmp_path / "model.akida")
     np.savez(tmp_path / "data.npz", images=images, labels=labels)
     assert main(["report", str(tmp_path / "model.akida"), "--data", str(tmp_path / "data.npz"),
-                 "--out", str(tmp_path / "out"), "--engine", "tf",
+                 "--out", str(tmp_path / "out"), "--backend", "tf",
                  "--title", "<MNIST> & co"]) == 0
     assert f"report written to {tmp_path / 'out' / 'index.html'}" in capsys.readouterr().out
     with open(tmp_path / "out" / "index.html", encoding="utf-8") as handle:
@@ -161,7 +161,7 @@ def test_the_command_uses_the_remembered_scaling_and_reads_idx_and_label_files(t
     np.save(tmp_path / "labels.npy", labels)
     assert main(["report", str(tmp_path / "q.h5"), "--data", str(tmp_path / "images-idx3-ubyte"),
                  "--labels", str(tmp_path / "labels.npy"), "--out", str(tmp_path / "out"),
-                 "--engine", "tf"]) == 0
+                 "--backend", "tf"]) == 0
     out = capsys.readouterr().out
     assert "input scaling (255.0, 0) (remembered by the model)" in out
     with open(tmp_path / "out" / "statistics.json") as handle:
@@ -174,7 +174,7 @@ def test_the_command_exits_with_1_for_an_incompatible_model(tmp_path, capsys):
     model.save(tmp_path / "float.h5")
     np.save(tmp_path / "x.npy", np.zeros((3, 16, 16, 1), np.uint8))
     command = ["report", str(tmp_path / "float.h5"), "--data", str(tmp_path / "x.npy"),
-               "--out", str(tmp_path / "out"), "--engine", "tf"]
+               "--out", str(tmp_path / "out"), "--backend", "tf"]
     assert main(command) == 2  # the command line never guesses a scaling
     assert "does not remember the input scaling" in capsys.readouterr().err
     assert main(command + ["--input-scaling", "255", "0"]) == 1

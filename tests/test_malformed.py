@@ -118,7 +118,7 @@ Y_JUNK = st.sampled_from([None, np.arange(4), np.arange(4) * 1.5, np.zeros((4, 1
        engine=st.sampled_from([None, "tf", "fast", 3]))
 def test_forward_predict_evaluate(models, x, y, batch_size, engine):
     akida_model = models[2]
-    names = ["x", "y", "batch_size", "engine", "batch"]
+    names = ["x", "y", "batch_size", "backend", "engine", "batch"]
     for method in (akida_model.forward, akida_model.predict):
         result = _documented(lambda run=method: run(x, batch_size=batch_size, engine=engine),
                              names)
@@ -172,7 +172,7 @@ def _digests(folder):
 TOKENS = st.sampled_from(["MODEL", "QUANTIZED", "AKIDA", "DATA", "IMAGES", "LABELS", "OUT",
                           "OUT.akida", "OUT.h5", "--batch-size", "0", "-1", "nan", "25",
                           "--input-scaling", "255", "--labels", "--output", "--overwrite",
-                          "--sparse", "--engine", "tf", "-w", "4", "-a", "9", "--data",
+                          "--sparse", "--backend", "tf", "-w", "4", "-a", "9", "--data",
                           "--out", "--show", "x.zip", "--fbz", "--title", "."])
 
 
@@ -193,10 +193,10 @@ def cli_files(tmp_path_factory, models):
 VALID = {"check": ["QUANTIZED"], "adapt": ["MODEL", "OUT.h5"],
          "quantize": ["MODEL", "OUT.h5", "-w", "4", "-a", "4"],
          "convert": ["QUANTIZED", "OUT.akida", "--input-scaling", "255", "0"],
-         "export": ["QUANTIZED", "OUT", "--input-scaling", "255", "0", "--engine", "tf"],
+         "export": ["QUANTIZED", "OUT", "--input-scaling", "255", "0", "--backend", "tf"],
          "summary": ["AKIDA"], "evaluate": ["AKIDA", "DATA"],
          "predict": ["AKIDA", "IMAGES", "--output", "OUT.csv", "--show", "2"],
-         "report": ["AKIDA", "--data", "DATA", "--out", "OUT", "--engine", "tf"]}
+         "report": ["AKIDA", "--data", "DATA", "--out", "OUT", "--backend", "tf"]}
 
 
 @st.composite

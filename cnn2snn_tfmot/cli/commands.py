@@ -291,7 +291,7 @@ def export(args) -> int:
     """``export MODEL DIRECTORY``: the three artefacts."""
     model = _load(args)
     akida_model = _convert_keras(args, model)
-    for name, path in export_model(model, akida_model, args.directory, engine=args.engine,
+    for name, path in export_model(model, akida_model, args.directory, backend=args.backend,
                                    overwrite=args.overwrite).items():
         print(f"{name:9s} {path}")
     return 0
@@ -330,7 +330,7 @@ def _run(args, need_labels: bool):
     akida_outputs, keras_outputs = [], []
     for batch in source.batches(args.batch_size):
         akida_outputs.append(akida_model.predict(batch, batch_size=args.batch_size,
-                                                 engine=args.engine).reshape(len(batch), -1))
+                                                 backend=args.backend).reshape(len(batch), -1))
         if keras_model is not None:
             inputs = (batch.astype(np.float32) - scaling[1]) / np.float32(scaling[0])
             keras_outputs.append(np.asarray(keras_model(inputs, training=False)).reshape(
@@ -399,7 +399,7 @@ def report(args) -> int:
     images = np.concatenate(list(source.batches(args.batch_size)))
     result = write_report(model, images, args.out, y=source.labels, input_scaling=scaling,
                           input_is_sparse=args.sparse, log=args.log, title=args.title,
-                          batch_size=args.batch_size, engine=args.engine,
+                          batch_size=args.batch_size, backend=args.backend,
                           overwrite=args.overwrite)
     if not result.compatible:
         print("the model is not compatible with Akida 1.0:\n  - " +
