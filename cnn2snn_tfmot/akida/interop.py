@@ -49,7 +49,13 @@ def to_akida(model):
         model: a :class:`cnn2snn_tfmot.akida.Model`.
 
     Returns:
-        An ``akida.Model`` with the same layers, parameters and variables.
+        An ``akida.Model`` with the same layers, parameters and variables; a model compiled
+        for edge learning is compiled with the same ``AkidaUnsupervised`` arguments (but the
+        seed) and gets the same connections, ``threshold_learning`` and ``thswap``. The
+        round-robin register that picks the connections a learning step moves cannot be set
+        on the runtime: it starts at 0 there (as after any ``set_variable``), so the two
+        models learn identically when ours is at 0 too (after compile, a variable set, or
+        loading a file saved at 0).
 
     Raises:
         ImportError: the ``akida`` wheel is not installed.
@@ -64,9 +70,29 @@ def to_akida(model):
                   for key, value in _constructor_values(layer).items()}
         runtime_layer = getattr(akida, layer.layer_type)(name=layer.name, **kwargs)
         result.add(runtime_layer)
+        if layer is model.layers[-1] and model.learning is not None:
+            # The runtime creates the learning variables when compiling (and draws random
+            # connections, replaced just below by ours).
+            result.compile(_runtime_optimizer(akida, model.learning))
         for name in layer.variables:
             runtime_layer.set_variable(name, layer.get_variable(name))
     return result
+
+
+def _runtime_optimizer(akida, optimizer):
+    config = optimizer.get_config()
+    config.pop("seed")  # the runtime's draws are not seedable; its connections are set after
+    return akida.AkidaUnsupervised(**config)
+
+
+def _our_optimizer(learning):
+    from cnn2snn_tfmot.akida.learning import AkidaUnsupervised
+    values = {name: getattr(learning, name) for name in (
+        "num_weights", "num_classes", "initial_plasticity", "learning_competition",
+        "min_plasticity", "plasticity_decay")}
+    for name in ("num_weights", "num_classes"):
+        values[name] = int(values[name])  # the runtime reports them as floats
+    return AkidaUnsupervised(**values)
 
 
 def _constructor_values(layer) -> dict:
@@ -94,7 +120,10 @@ def from_akida(akida_model):
             FullyConnected, in a single chain.
 
     Returns:
-        A :class:`cnn2snn_tfmot.akida.Model`.
+        A :class:`cnn2snn_tfmot.akida.Model`; a runtime model compiled for learning gives a
+        compiled model with the same optimizer arguments (seed None), connections,
+        ``threshold_learning`` and ``thswap``, and the round-robin register at 0 (the
+        runtime's cannot be read; it is 0 after loading a file or setting a variable).
 
     Raises:
         ValueError: a layer type or parameter we do not support (e.g. Akida 2.0 layers, signed
@@ -108,7 +137,8 @@ def from_akida(akida_model):
     akida = import_akida()
     model = Model()
     previous = None
-    for runtime_layer in akida_model.layers:
+    runtime_layers = akida_model.layers
+    for index, runtime_layer in enumerate(runtime_layers):
         layer_type = runtime_layer.parameters.layer_type.name
         if layer_type not in LAYER_TYPES:
             raise ValueError(f"layer '{runtime_layer.name}' has type {layer_type}, not an "
@@ -121,6 +151,8 @@ def from_akida(akida_model):
         values = _FROM_RUNTIME[layer_type](akida, runtime_layer.parameters)
         layer = LAYER_TYPES[layer_type](name=runtime_layer.name, **values)
         model.add(layer)
+        if index == len(runtime_layers) - 1 and akida_model.learning is not None:
+            model.compile(_our_optimizer(akida_model.learning))
         for name in runtime_layer.get_variable_names():
             layer.set_variable(name, runtime_layer.get_variable(name))
         previous = runtime_layer.name

@@ -185,6 +185,13 @@ class Layer:
         value = self._values.get(name)
         return self._spec(name).default_value() if value is None else value
 
+    def _store(self, name: str, value: np.ndarray) -> None:
+        """Stores ``value`` (already of the variable's dtype and shape) without the checks of
+        :meth:`set_variable`: the edge-learning rule's own updates (cnn2snn_tfmot.akida.learning).
+        """
+        self._values[name] = value
+        self._version += 1
+
     def _variable_specs(self, require: bool) -> Dict[str, VariableSpec]:
         """Specs by name; with ``require=False`` shapes may be placeholders (names only)."""
         return {}
@@ -504,7 +511,9 @@ class FullyConnected(_Neural):
     Output dims are (1, 1, units).
 
     Variables: ``weights`` int8 (1, 1, H*W*C, units) in that row order, ``threshold`` int32
-    (units,), ``act_step`` float32 (units,).
+    (units,), ``act_step`` float32 (units,); once the model is compiled for edge learning
+    (:meth:`~cnn2snn_tfmot.akida.Model.compile`), also ``threshold_learning`` and ``thswap``
+    int32 (units,) (see :mod:`cnn2snn_tfmot.akida.learning`).
 
     Example:
         >>> FullyConnected(10, weights_bits=4, activation=False).parameters.units
@@ -520,6 +529,8 @@ class FullyConnected(_Neural):
         values = {"units": P.check_int(units, f"{what} 'units'", low=1)}
         values.update(self._check_common(name, weights_bits, activation, act_bits))
         super().__init__(name, values)
+        # Set by Model.compile: the layer then has the learning rule's two variables too.
+        self._learning = False
 
     def _units(self) -> int:
         return self._params.units
@@ -534,6 +545,9 @@ class FullyConnected(_Neural):
             "(1, 1, H*W*C of the input, units), rows in column-major input order "
             "h + H*w + H*W*c")}
         specs.update(self._fire_specs(require))
+        if self._learning:
+            from cnn2snn_tfmot.akida.learning import learning_variable_specs
+            specs.update(learning_variable_specs(self._params.units if require else 0))
         return specs
 
 

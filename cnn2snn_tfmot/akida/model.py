@@ -88,6 +88,7 @@ class Model:
     def __init__(self, path: Optional[str | os.PathLike] = None):
         self._layers: List[Layer] = []
         self._functions: dict = {}  # engine name -> (state key, compiled function)
+        self._learning = None  # edge learning state once compiled (akida.learning)
         if path is not None:
             from cnn2snn_tfmot.akida import fileformat
             fileformat.read_into(self, path)
@@ -127,6 +128,10 @@ class Model:
         if layer._in_model:
             raise ValueError(f"{layer._describe()} already belongs to a model; create a new "
                              f"layer with the same parameters instead.")
+        if self._learning is not None:
+            raise ValueError(f"cannot add {layer._describe()}: the model is compiled for "
+                             f"learning and only its last layer '{self._layers[-1].name}' "
+                             f"learns; add every layer before compile().")
         self._check_order(layer)
         original_name = layer._name
         if not layer._name:
@@ -290,7 +295,8 @@ class Model:
                  verbose: int = 0, engine: Optional[str] = None) -> float:
         """Accuracy: fraction of samples whose label equals the argmax of the flattened
         :meth:`predict` output (the dequantized logits, as the runtime's ``evaluate``; ties go to
-        the first index). Streamed: only the running count is kept.
+        the first index), divided by the neurons per class for a model compiled to learn
+        several classes (:meth:`predict_classes`). Streamed: only the running count is kept.
 
         Arguments:
             x, batch_size, verbose, engine: as for :meth:`forward`; a stream must yield
@@ -319,12 +325,15 @@ class Model:
                                 (f" of dtype {y.dtype}" if isinstance(y, np.ndarray) else "")
                                 + ".")
         correct = total = 0
+        classes = self._class_count(None)  # a learning model: its classes' neuron blocks
         for outputs, labels in self._stream(x, y, batch_size, verbose, engine,
                                             self._dequantizer()):
             if labels is None:
                 raise ValueError("evaluate needs labels: the batches of x have none; give "
                                  "(images, labels) batches, or an array x with y.")
             guesses = outputs.reshape(outputs.shape[0], -1).argmax(axis=1)
+            if classes:
+                guesses //= outputs[0].size // classes
             correct += int(np.sum(guesses == labels))
             total += outputs.shape[0]
         if total == 0:
@@ -447,6 +456,121 @@ class Model:
         # fifth of the time of a batch-1 call.
         function = self.emulator_function(engine).get_concrete_function()
         return lambda batch: function(tf.constant(batch)).numpy()
+
+    # -- edge learning (cnn2snn_tfmot.akida.learning) ------------------------------------------
+    @property
+    def learning(self):
+        """The :class:`~cnn2snn_tfmot.akida.AkidaUnsupervised` the model was compiled with, or
+        None (as ``akida.Model.learning``)."""
+        return None if self._learning is None else self._learning.optimizer
+
+    def compile(self, optimizer) -> None:
+        """Prepares the last layer for edge learning, as BrainChip's ``Model.compile``.
+
+        The last layer must be a FullyConnected layer with 1-bit weights whose inputs are 1-bit
+        spikes. Each of its neurons gets ``num_weights`` connections (weights of 1) at random
+        inputs (drawn from ``optimizer.seed``), ``threshold_learning`` 0 and ``thswap``
+        ``round(initial_plasticity * num_weights)``; thresholds and act_steps are kept. A model
+        is compiled once; layers cannot be added afterwards.
+
+        Arguments:
+            optimizer: a :class:`~cnn2snn_tfmot.akida.AkidaUnsupervised`.
+
+        Raises:
+            TypeError: not an AkidaUnsupervised.
+            ValueError: a model that cannot learn, naming the layer and why (last layer not
+                FullyConnected, weights or inputs not 1-bit, num_weights above the inputs,
+                units not a multiple of num_classes, already compiled).
+
+        Example:
+            >>> from cnn2snn_tfmot.akida import (Model, InputData, FullyConnected,
+            ...                                  AkidaUnsupervised)
+            >>> model = Model()
+            >>> model.add(InputData((1, 1, 16), input_bits=1))
+            >>> model.add(FullyConnected(4, weights_bits=1, activation=False))
+            >>> model.compile(AkidaUnsupervised(num_weights=5, num_classes=2, seed=0))
+            >>> model.layers[-1].get_variable("weights").sum(axis=2).ravel().tolist()
+            [5, 5, 5, 5]
+        """
+        from cnn2snn_tfmot.akida.learning import compile_model
+        compile_model(self, optimizer)
+
+    def fit(self, x, y=None, batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,
+            engine: Optional[str] = None) -> np.ndarray:
+        """Learns ``x`` one sample after the other, as BrainChip's ``Model.fit`` (bit for bit).
+
+        Labelled mode (``num_classes`` > 1): only the neurons of a sample's class learn it; a
+        negative label learns the sample without label. Unlabelled (``num_classes`` 1 or no
+        labels): every neuron competes. The rule is in :mod:`cnn2snn_tfmot.akida.learning`;
+        batches only bound memory, they change nothing.
+
+        Arguments:
+            x: uint8 inputs as for :meth:`forward` (array, ``tf.data`` dataset or iterable of
+                batches, with labels in the batches for streams).
+            y: integer labels (N,) or one int for every sample, with an array ``x``; None
+                learns without labels.
+            batch_size, verbose, engine: as for :meth:`forward` (the engine runs the feature
+                extractor).
+
+        Returns:
+            The model's outputs for each sample before its own learning step (as the runtime).
+
+        Raises:
+            ValueError: the model is not compiled, or a label is >= num_classes (checked for
+                all of an array, or per batch of a stream, before learning it).
+
+        Example:
+            >>> from cnn2snn_tfmot.akida import (Model, InputData, FullyConnected,
+            ...                                  AkidaUnsupervised)
+            >>> model = Model()
+            >>> model.add(InputData((1, 1, 16), input_bits=1))
+            >>> model.add(FullyConnected(2, weights_bits=1, activation=False))
+            >>> model.compile(AkidaUnsupervised(num_weights=4, num_classes=2, seed=1))
+            >>> spikes = np.zeros((1, 1, 1, 16), np.uint8); spikes[..., :8] = 1
+            >>> before = model.fit(spikes, np.array([0]))
+            >>> int(model.forward(spikes)[0, 0, 0, 0]) >= int(before[0, 0, 0, 0])
+            True
+        """
+        from cnn2snn_tfmot.akida.learning import fit_model
+        return fit_model(self, x, y, batch_size, verbose, engine)
+
+    def predict_classes(self, x, num_classes: Optional[int] = None,
+                        batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,
+                        engine: Optional[str] = None) -> np.ndarray:
+        """Class of each sample: the argmax of :meth:`predict`, divided by the neurons per
+        class (as ``akida.Model.predict_classes``).
+
+        Arguments:
+            x, batch_size, verbose, engine: as for :meth:`forward`.
+            num_classes: classes of the output; None takes the compiled optimizer's when it
+                has more than one, else one class per output; 0 is one class per output.
+
+        Returns:
+            int64 (N,) classes.
+
+        Example:
+            >>> akida_model.predict_classes(images, engine="tf").shape
+            (32,)
+        """
+        num_classes = self._class_count(num_classes)
+        outputs = self.predict(x, batch_size, verbose, engine)
+        flat = outputs.reshape(outputs.shape[0], -1)
+        guesses = flat.argmax(axis=1).astype(np.int64)
+        if num_classes and num_classes != flat.shape[1]:
+            guesses //= flat.shape[1] // num_classes
+        return guesses
+
+    def _class_count(self, num_classes: Optional[int]) -> int:
+        if num_classes is None:
+            learning = self.learning
+            return learning.num_classes if learning is not None and \
+                learning.num_classes > 1 else 0
+        units = int(np.prod(self.output_shape))
+        num_classes = P.check_int(num_classes, "num_classes", low=0)
+        if num_classes and units % num_classes:
+            raise ValueError(f"num_classes={num_classes} does not divide the model's "
+                             f"{units} outputs.")
+        return num_classes
 
     # -- files and interop ---------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
