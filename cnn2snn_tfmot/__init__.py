@@ -21,6 +21,7 @@ from cnn2snn_tfmot.tfkeras import keras, tf  # noqa: I001
 from cnn2snn_tfmot import (akida, datasets, distributed, plots, quantization_layers,
                            quantization_ops, quantize_configs, registry, zoo)
 from cnn2snn_tfmot.adapting import adapt
+from cnn2snn_tfmot.akida.learning import AkidaUnsupervised, add_learning_layer
 from cnn2snn_tfmot.callbacks import (AkidaRegisterWarning, GammaClipping, MinValueConstraint,
                                      ScaleFactorMonitor, add_gamma_constraint)
 from cnn2snn_tfmot.compatibility import AkidaChipWarning, check_model_compatibility
@@ -88,6 +89,8 @@ __all__ = [
     "export", "export_saved_model", "load_saved_model", "EmulatorLoadError",
     # seeing inside: the HTML report (statistics: akida.Model.statistics; figures: plots)
     "report",
+    # edge learning of the last layer (akida.Model.compile / fit)
+    "AkidaUnsupervised", "add_learning_layer",
     # public modules
     "akida", "quantization_ops", "quantization_layers", "quantize_configs", "registry",
     "datasets", "zoo", "plots", "distributed",

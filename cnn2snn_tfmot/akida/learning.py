@@ -264,15 +264,28 @@ def round_robin(count: int, k: int, register: int) -> Tuple[np.ndarray, int]:
         >>> round_robin(10, 3, 3)
         (array([3, 5, 9]), 3)
     """
+    positions, register = _round_robin(count, k, register)
+    return np.asarray(positions, dtype=np.int64), register
+
+
+def _round_robin(count: int, k: int, register: int):
+    """:func:`round_robin` as a list (few picks: a Python loop is fastest) or an array."""
     size, big = divmod(count, k)
+    if k <= 32:
+        positions, start = [], 0
+        for block in range(k):
+            span = size + 1 if block < big else size
+            register %= span
+            positions.append(start + register)
+            register += 1
+            start += span
+        return positions, register
     blocks = np.arange(k, dtype=np.int64)
     # Within blocks of one size the offsets advance by one, modulo that size.
-    offsets = np.empty(k, dtype=np.int64)
-    offsets[:big] = (register + blocks[:big]) % (size + 1)
-    second = register if big == 0 else int(offsets[big - 1]) + 1
-    offsets[big:] = (second + blocks[:k - big]) % size if size else 0
-    starts = blocks * size + np.minimum(blocks, big)
-    return starts + offsets, int(offsets[-1]) + 1
+    first = (register + blocks[:big]) % (size + 1)
+    second = register if big == 0 else int(first[-1]) + 1
+    offsets = np.concatenate((first, (second + blocks[:k - big]) % size))
+    return blocks * size + np.minimum(blocks, big) + offsets, int(offsets[-1]) + 1
 
 
 class _LearningState:
@@ -476,8 +489,8 @@ def learn(weights: np.ndarray, spikes: np.ndarray, labels: Optional[np.ndarray],
         free = np.flatnonzero(active & ~connected)
         moved = min(int(thswap[winner]), inactive.size, free.size)
         if moved > 0:
-            removed, register = round_robin(inactive.size, moved, register)
-            added, register = round_robin(free.size, moved, register)
+            removed, register = _round_robin(inactive.size, moved, register)
+            added, register = _round_robin(free.size, moved, register)
             weights[inactive[removed], winner] = 0
             weights[free[added], winner] = 1
             threshold_learning[winner] = min(int(pots[winner]), cap)
