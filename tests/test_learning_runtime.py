@@ -125,6 +125,36 @@ def test_fit_is_bit_identical_to_the_runtime_long_sweep(case):
     _run_case(case)
 
 
+def test_the_round_robin_register_is_the_runtimes():
+    """Every (R, F, k) up to 12 from the state after compile: one neuron connected to R inactive
+    inputs and one active one, F other active inputs, thswap k: the runtime removes the
+    connections round_robin(R, k, 0) gives, then adds those round_robin(F, k, register)
+    gives."""
+    from cnn2snn_tfmot.akida.learning import round_robin
+    checked = 0
+    for removals in range(1, 13):
+        for additions in range(1, 13):
+            for k in range(1, min(removals, additions) + 1):
+                inputs = removals + additions + 1
+                model = theirs(inputs, 1)
+                model.compile(AKIDA.AkidaUnsupervised(num_weights=removals + 1))
+                weights = np.zeros((1, 1, inputs, 1), np.int8)
+                weights[0, 0, :removals + 1, 0] = 1
+                layer = model.layers[-1]
+                layer.set_variable("weights", weights)
+                layer.set_variable("thswap", np.array([k], np.int32))
+                x = np.zeros((1, 1, 1, inputs), np.uint8)
+                x[..., removals:] = 1
+                model.fit(x)
+                column = layer.get_variable("weights")[0, 0, :, 0]
+                removed, register = round_robin(removals, k, 0)
+                added, _ = round_robin(additions, k, register)
+                assert np.flatnonzero(column[:removals] == 0).tolist() == removed.tolist()
+                assert (np.flatnonzero(column[removals + 1:]) == added).all()
+                checked += 1
+    assert checked == 650
+
+
 def test_the_runtime_own_connections_replay_identically():
     """The runtime compiles (its unseeded draw); from_akida reads it; both learn alike."""
     rng = np.random.default_rng(0)
@@ -380,7 +410,7 @@ def test_the_first_winner_and_its_moves_have_the_runtimes_law():
     assert min(_homogeneous([a, b]) for a, b in zip(runtime, other)) < ALPHA
 
 
-def few_shot_task(seed, classes=4, inputs=120, active=24, overlap=0.5, drop=0.25, noise=0.04,
+def few_shot_task(seed, classes=4, inputs=120, active=24, overlap=0.7, drop=0.35, noise=0.08,
                   shots=3, tests=40):
     """Noisy, overlapping class prototypes: each class activates ``active`` inputs, of which
     ``overlap`` are shared by every class; a sample keeps each active input with probability
@@ -452,3 +482,40 @@ def test_few_shot_accuracy_long():
     runtime, mine = _accuracies(True, 300), _accuracies(False, 300)
     assert _same_accuracy_law(runtime, mine) > ALPHA
     assert stats.ttest_ind(runtime, mine, equal_var=False).pvalue > ALPHA
+
+
+def _report():
+    """The figures of (b), printed (``python tests/test_learning_runtime.py``); the runtime's
+    draws are unseeded, so its p-values change from run to run."""
+    import itertools
+
+    from scipy import stats
+
+    subsets = {s: i for i, s in enumerate(itertools.combinations(range(8), 3))}
+    table = np.zeros((2, len(subsets)))
+    for row, runtime in enumerate((True, False)):
+        for seed in range(300):
+            for column in _compiled_weights(runtime, seed, 8, 4, 3).T:
+                table[row, subsets[tuple(np.flatnonzero(column))]] += 1
+    print(f"initial connections, 56 subsets of 3 of 8 inputs, 1,200 neurons each: runtime vs "
+          f"uniform p = {stats.chisquare(table[0]).pvalue:.3f}, ours vs uniform p = "
+          f"{stats.chisquare(table[1]).pvalue:.3f}, runtime vs ours p = "
+          f"{_homogeneous(table):.3f}")
+    runtime, mine, control = (_first_steps(True, range(1000), 8),
+                              _first_steps(False, range(1000), 8),
+                              _first_steps(False, range(1000), 4))
+    for name, a, b, c in zip(("first winner", "inputs gained", "inputs lost"), runtime, mine,
+                             control):
+        print(f"{name}, 1,000 compiles each: runtime vs ours p = {_homogeneous([a, b]):.3f} "
+              f"(control, 4 connections: p = {_homogeneous([a, c]):.1e})")
+    a, b = _accuracies(True, 300), _accuracies(False, 300)
+    c = _accuracies(False, 40, num_weights=1)
+    print(f"few-shot accuracy, 300 tasks each: runtime {a.mean():.4f} (sd {a.std():.4f}), "
+          f"ours {b.mean():.4f} (sd {b.std():.4f}); Mann-Whitney p = "
+          f"{_same_accuracy_law(a, b):.3f}, Welch p = "
+          f"{stats.ttest_ind(a, b, equal_var=False).pvalue:.3f} (control, 1 connection: "
+          f"{c.mean():.4f}, p = {_same_accuracy_law(a[:40], c):.1e})")
+
+
+if __name__ == "__main__":
+    _report()
