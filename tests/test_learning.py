@@ -341,6 +341,12 @@ def test_a_stream_with_a_bad_label_stops_at_that_batch():
     x = spikes(4, 30, 0.4, 0)
     with pytest.raises(ValueError, match="the labels of batch 1 has label 5"):
         model.fit([(x[:2], np.array([0, 1])), (x[2:], np.array([0, 5]))])
+    first_only = spike_model(30, 6)
+    first_only.compile(AkidaUnsupervised(6, 3, seed=2))
+    first_only.fit(x[:2], np.array([0, 1]))
+    assert_same_state(model, first_only)  # batch 0 stays learned, as on the runtime
+    np.testing.assert_array_equal(model.fit(x[2:], np.array([0, 2])),
+                                  first_only.fit(x[2:], np.array([0, 2])))
     with pytest.raises(ValueError, match="y must be None"):
         model.fit([x], np.array([0, 1, 2, 0]))
 
@@ -559,3 +565,15 @@ def test_public_names():
     assert cnn2snn_tfmot.AkidaUnsupervised is AkidaUnsupervised
     assert cnn2snn_tfmot.add_learning_layer is add_learning_layer
     assert os.path.isfile(os.path.join(REPO, "docs", "akida-v1.md"))
+
+
+def test_summary_shows_the_learning_layer():
+    model = spike_model(40, 6)
+    model.compile(AkidaUnsupervised(7, 3, seed=0))
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert lines[-1] == ("Learning: layer 'Fully_2', 40 inputs, 7 connections per neuron, "
+                         "3 class(es) x 2 neurons.")
+    plain = []
+    spike_model(40, 6).summary(print_fn=plain.append)
+    assert not plain[-1].startswith("Learning")

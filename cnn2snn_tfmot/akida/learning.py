@@ -47,8 +47,8 @@ from cnn2snn_tfmot.akida import params as P
 from cnn2snn_tfmot.akida.limits import POTENTIAL_MAX, POTENTIAL_MIN
 from cnn2snn_tfmot.akida.variables import VariableSpec
 
-__all__ = ["AkidaUnsupervised", "add_learning_layer", "round_robin", "learning_variable_specs",
-           "DEFAULT_MIN_PLASTICITY", "SPIKE_MARGIN"]
+__all__ = ["AkidaUnsupervised", "add_learning_layer", "check_learnable", "learn", "round_robin",
+           "spike_counts", "learning_variable_specs", "DEFAULT_MIN_PLASTICITY", "SPIKE_MARGIN"]
 
 #: BrainChip's default ``min_plasticity``: 0.1 rounded to float32 (0.10000000149011612), which
 #: the runtime then computes with in double precision: ``ceil(min_plasticity * 20)`` is 3, not 2.
@@ -548,23 +548,26 @@ def fit_model(model, x, y, batch_size: int, verbose: int, engine) -> np.ndarray:
         progbar = keras.utils.Progbar(count, verbose=verbose, unit_name="sample")
     outputs: List[np.ndarray] = []
     seen = 0
-    for index, (images, batch_labels) in enumerate(
-            batches(x, batch_size, model.input_shape, model._input_bits(), y)):
-        where = "y" if count is not None else f"the labels of batch {index}"
-        labels = _labels_for(batch_labels, images.shape[0], optimizer.num_classes, where)
-        if images.shape[0] == 0:
-            continue
-        spikes = _spikes(model, state, images, engine)
-        potentials, state.register = learn(weights, spikes, labels, thl, thswap,
-                                           state.register, optimizer)
-        outputs.append(_outputs(layer, potentials))
-        seen += images.shape[0]
-        if progbar is not None:
-            progbar.update(seen)
-    layer._store("weights", weights.astype(np.int8).reshape(1, 1, fan_in, -1))
-    layer._store("threshold_learning", thl.astype(np.int32))
-    layer._store("thswap", np.clip(thswap, -2 ** 31, _INT32_MAX).astype(np.int32))
-    state.key = model._state_key()
+    try:
+        for index, (images, batch_labels) in enumerate(
+                batches(x, batch_size, model.input_shape, model._input_bits(), y)):
+            where = "y" if count is not None else f"the labels of batch {index}"
+            labels = _labels_for(batch_labels, images.shape[0], optimizer.num_classes, where)
+            if images.shape[0] == 0:
+                continue
+            spikes = _spikes(model, state, images, engine)
+            potentials, state.register = learn(weights, spikes, labels, thl, thswap,
+                                               state.register, optimizer)
+            outputs.append(_outputs(layer, potentials))
+            seen += images.shape[0]
+            if progbar is not None:
+                progbar.update(seen)
+    finally:
+        # What was learned stays learned, also when a later batch of a stream is refused.
+        layer._store("weights", weights.astype(np.int8).reshape(1, 1, fan_in, -1))
+        layer._store("threshold_learning", thl.astype(np.int32))
+        layer._store("thswap", np.clip(thswap, -2 ** 31, _INT32_MAX).astype(np.int32))
+        state.key = model._state_key()
     dtype = np.int32 if not layer.parameters.activation else np.uint8
     if not outputs:
         return np.empty((0, 1, 1, layer.parameters.units), dtype=dtype)

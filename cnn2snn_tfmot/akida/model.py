@@ -517,7 +517,8 @@ class Model:
 
         Raises:
             ValueError: the model is not compiled, or a label is >= num_classes (checked for
-                all of an array, or per batch of a stream, before learning it).
+                all of an array before learning anything; for a stream, per batch before
+                learning it, the earlier batches staying learned).
 
         Example:
             >>> from cnn2snn_tfmot.akida import (Model, InputData, FullyConnected,
