@@ -166,7 +166,7 @@ def _set(path, value):
 
 @pytest.mark.parametrize("change, match", [
     (_set(["format"], "keras"), "format 'keras'"),
-    (_set(["format_version"], 2), "format_version 2.*newer"),
+    (_set(["format_version"], 3), "format_version 3.*newer"),
     (_set(["format_version"], "1"), "integer format_version"),
     (_set(["extra"], 1), "unknown key"),
     (_set(["layers"], {}), "'layers' must be a list"),
