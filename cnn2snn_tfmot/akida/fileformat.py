@@ -1,6 +1,7 @@
 """Our Akida model file: a versioned zip of a JSON manifest and .npy arrays, never unpickled.
 
-Layout (format ``cnn2snn_tfmot.akida-model``, version 1)::
+Layout (format ``cnn2snn_tfmot.akida-model``, version 1; version 2 adds the edge-learning
+state, see below)::
 
     manifest.json        {"format": "cnn2snn_tfmot.akida-model", "format_version": 1,
                           "producer": "...", "layers": [
@@ -11,6 +12,13 @@ Layout (format ``cnn2snn_tfmot.akida-model``, version 1)::
                                            ...}}, ...]}
     0001_weights.npy     little-endian, C order, .npy format 1.0
     ...
+
+Version 2 (written only for a model compiled for edge learning; version 1 files still load)
+adds ``"learning": {"optimizer": {"num_weights": ..., "num_classes": ..., ..., "seed": ...},
+"register": 0}`` to the manifest: the :class:`~cnn2snn_tfmot.akida.AkidaUnsupervised`
+arguments and the round-robin register (``Model.learning_register``); the learning layer's
+``threshold_learning`` and ``thswap`` are stored as its other variables. Reloaded, the model
+learns on exactly as the saved one would have.
 
 Writing is atomic (temporary file in the destination directory, fsync, ``os.replace``); no
 partial file is left on error. Reading trusts nothing: the manifest is size-capped strict JSON
@@ -37,12 +45,17 @@ import numpy as np
 
 from cnn2snn_tfmot.atomic import atomic_file
 from cnn2snn_tfmot.chip.layers import LAYER_TYPES
+from cnn2snn_tfmot.chip.learning import INT32_MAX, AkidaUnsupervised
 from cnn2snn_tfmot.version import __version__
 
 __all__ = ["AkidaModelFileError", "save", "read_into", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "cnn2snn_tfmot.akida-model"
-FORMAT_VERSION = 1
+#: The newest version this module reads and writes (2: edge-learning state). A model without
+#: learning state is written as version 1, which older readers read too.
+FORMAT_VERSION = 2
+_READ_VERSIONS = (1, 2)
+_LEARNING_VERSION = 2
 MANIFEST = "manifest.json"
 
 #: Reader caps (protection against hostile files).
@@ -100,8 +113,12 @@ def save(model, path) -> None:
         parameters.pop("layer_type")
         layers.append({"type": layer.layer_type, "name": layer.name,
                        "parameters": parameters, "variables": variables})
-    manifest = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+    manifest = {"format": FORMAT_NAME, "format_version": 1,
                 "producer": f"cnn2snn_tfmot {__version__}", "layers": layers}
+    if model.learning is not None:
+        manifest["format_version"] = _LEARNING_VERSION
+        manifest["learning"] = {"optimizer": model.learning.get_config(),
+                                "register": model.learning_register}
     with atomic_file(path) as handle:
         with zipfile.ZipFile(handle, "w") as archive:
             _write_member(archive, MANIFEST,
@@ -184,12 +201,17 @@ def _read(handle, model):
         if extra:
             raise AkidaModelFileError(f"unexpected member(s) {extra[:5]} not declared in the "
                                       f"manifest.")
+        learning = _check_learning(manifest.get("learning"))
+        if learning is not None and not layers:
+            raise AkidaModelFileError("'learning' is given for a model without layers.")
         total = 0
         for index, entry in enumerate(layers):
             layer = _build_layer(index, entry)
             where = f"layer {index} ({entry['type']} {entry['name']!r})"
             try:
                 model.add(layer)
+                if learning is not None and index == len(layers) - 1:
+                    model.compile(learning[0])  # gives the layer its learning variables
             except (ValueError, TypeError) as err:
                 raise AkidaModelFileError(f"{where}: inconsistent model: {err}") from None
             if set(entry["variables"]) != set(layer.variables):
@@ -216,6 +238,30 @@ def _read(handle, model):
                     layer.set_variable(name, array)
                 except (ValueError, TypeError) as err:
                     raise AkidaModelFileError(f"{where}: invalid variable: {err}") from None
+        if learning is not None:
+            model.learning_register = learning[1]  # after the variables, which reset it
+
+
+def _check_learning(learning):
+    """(optimizer, register) of the manifest's "learning" entry, or None."""
+    if learning is None:
+        return None
+    if not isinstance(learning, dict):
+        raise AkidaModelFileError("'learning' must be a JSON object.")
+    _expect_keys(learning, {"optimizer", "register"}, set(), "'learning'")
+    config, register = learning["optimizer"], learning["register"]
+    if not isinstance(config, dict):
+        raise AkidaModelFileError("'learning' optimizer must be a JSON object.")
+    accepted = set(inspect.signature(AkidaUnsupervised.__init__).parameters) - {"self"}
+    _expect_keys(config, {"num_weights"}, accepted - {"num_weights"}, "'learning' optimizer")
+    try:
+        optimizer = AkidaUnsupervised(**config)
+    except (ValueError, TypeError) as err:
+        raise AkidaModelFileError(f"'learning' optimizer: {err}") from None
+    if type(register) is not int or not 0 <= register <= INT32_MAX:
+        raise AkidaModelFileError(f"'learning' register must be an integer in [0, 2**31), got "
+                                  f"{register!r}.")
+    return optimizer, register
 
 
 def _check_members(archive) -> Dict[str, zipfile.ZipInfo]:
@@ -282,12 +328,13 @@ def _read_manifest(archive, infos) -> dict:
     version = manifest.get("format_version")
     if type(version) is not int:
         raise AkidaModelFileError(f"{MANIFEST} has no integer format_version.")
-    if version != FORMAT_VERSION:
+    if version not in _READ_VERSIONS:
         newer = " (written by a newer cnn2snn_tfmot: upgrade)" if version > FORMAT_VERSION \
             else ""
         raise AkidaModelFileError(f"unsupported format_version {version}{newer}; this reader "
-                                  f"reads version {FORMAT_VERSION}.")
-    _expect_keys(manifest, {"format", "format_version", "layers"}, {"producer"}, MANIFEST)
+                                  f"reads versions {', '.join(map(str, _READ_VERSIONS))}.")
+    optional = {"producer"} | ({"learning"} if version >= _LEARNING_VERSION else set())
+    _expect_keys(manifest, {"format", "format_version", "layers"}, optional, MANIFEST)
     return manifest
 
 
