@@ -27,9 +27,9 @@ import time
 import numpy as np
 
 from cnn2snn_tfmot import add_learning_layer, convert, quantize, quantize_layer
-from cnn2snn_tfmot.image_files import ImageSource, open_images
+from cnn2snn_tfmot.data.image_files import ImageSource, open_images
 from cnn2snn_tfmot.tfkeras import keras, tf
-from cnn2snn_tfmot.zoo import calibrate_batchnorm
+from cnn2snn_tfmot.data.zoo import calibrate_batchnorm
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.environ.get(
@@ -100,18 +100,6 @@ def keras_accuracy(model, x, y):
     return float(np.mean(np.argmax(model.predict(x / 255, verbose=0), axis=1) == y))
 
 
-def extractor_of(akida_model):
-    """A copy of the Akida model without its last layer (the spikes' model)."""
-    from cnn2snn_tfmot.akida import Model
-    extractor = Model()
-    for layer in akida_model.layers[:-1]:
-        twin = type(layer)(**layer.constructor_arguments())
-        extractor.add(twin)
-        for name in layer.variables:
-            twin.set_variable(name, layer.get_variable(name))
-    return extractor
-
-
 def class_means(features, labels, shots, val_features):
     """Reference: each validation sample goes to the class whose mean spike vector (over the
     same shots) is the closest in angle."""
@@ -146,7 +134,7 @@ def main():
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--quick", action="store_true",
                         help="a tiny run for CI: 300 images per class, one epoch each")
-    parser.add_argument("--engine", choices=("custom", "tf"), default=None)
+    parser.add_argument("--backend", choices=("direct", "custom", "tf"), default=None)
     args = parser.parse_args()
     if args.quick:
         args.train, args.val, args.epochs, args.qat_epochs = 300, 60, 1, 1
@@ -188,13 +176,13 @@ def main():
     akida_model = convert(quantized)
     akida_model.summary()
     akida_model.save(os.path.join(args.output_dir, "converted.akida"))
-    classifier = akida_model.predict_classes(x_val, engine=args.engine)
+    classifier = akida_model.predict_classes(x_val, backend=args.backend)
     classifier_old = float(np.mean(classifier[old_val] == y_val[old_val]))
     classifier_all = float(np.mean(classifier == y_val))
     spikes = akida_model.layers[-2].output_dims
-    extractor = extractor_of(akida_model)
-    features = extractor.forward(x_train, engine=args.engine).reshape(len(x_train), -1)
-    val_features = extractor.forward(x_val, engine=args.engine).reshape(len(x_val), -1)
+    extractor = akida_model.truncated(len(akida_model.layers) - 1)
+    features = extractor.forward(x_train, backend=args.backend).reshape(len(x_train), -1)
+    val_features = extractor.forward(x_val, backend=args.backend).reshape(len(x_val), -1)
     features, val_features = features.astype(np.float32), val_features.astype(np.float32)
 
     results = {key: [] for key in ("learned_old_before", "learned_all_before", "old_after",
@@ -210,17 +198,17 @@ def main():
                                                replace=False) for c in (8, 9)])
         rng.shuffle(new_shots)
         learner = add_learning_layer(akida_model, 10, args.neurons, x=x_train[old_shots[:500]],
-                                     replace_classifier=True, engine=args.engine,
+                                     replace_classifier=True, backend=args.backend,
                                      learning_competition=args.competition, seed=seed)
         tick = time.time()
-        learner.fit(x_train[old_shots], y_train[old_shots], engine=args.engine)
-        guesses = learner.predict_classes(x_val, engine=args.engine)
+        learner.fit(x_train[old_shots], y_train[old_shots], backend=args.backend)
+        guesses = learner.predict_classes(x_val, backend=args.backend)
         results["learned_old_before"].append(float(np.mean(guesses[old_val] ==
                                                            y_val[old_val])))
         results["learned_all_before"].append(float(np.mean(guesses == y_val)))
-        learner.fit(x_train[new_shots], y_train[new_shots], engine=args.engine)
+        learner.fit(x_train[new_shots], y_train[new_shots], backend=args.backend)
         results["fit_seconds"].append(time.time() - tick)
-        guesses = learner.predict_classes(x_val, engine=args.engine)
+        guesses = learner.predict_classes(x_val, backend=args.backend)
         results["old_after"].append(float(np.mean(guesses[old_val] == y_val[old_val])))
         results["new_after"].append(float(np.mean(guesses[new_val] == y_val[new_val])))
         results["all_after"].append(float(np.mean(guesses == y_val)))

@@ -19,7 +19,7 @@ from cnn2snn_tfmot.akida import (
     Model,
     add_learning_layer,
 )
-from cnn2snn_tfmot.akida.learning import DEFAULT_MIN_PLASTICITY, learn, round_robin
+from cnn2snn_tfmot.chip.learning import DEFAULT_MIN_PLASTICITY, learn, round_robin
 
 from helpers import REPO
 

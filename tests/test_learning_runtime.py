@@ -27,6 +27,8 @@ from cnn2snn_tfmot.akida import (
     from_akida,
 )
 
+from cnn2snn_tfmot.chip.learning import round_robin
+
 from helpers import AKIDA, requires_akida
 
 pytestmark = requires_akida
@@ -130,7 +132,6 @@ def test_the_round_robin_register_is_the_runtimes():
     inputs and one active one, F other active inputs, thswap k: the runtime removes the
     connections round_robin(R, k, 0) gives, then adds those round_robin(F, k, register)
     gives."""
-    from cnn2snn_tfmot.akida.learning import round_robin
     checked = 0
     for removals in range(1, 13):
         for additions in range(1, 13):
@@ -177,7 +178,7 @@ def test_after_a_converted_convolutional_extractor(tmp_path):
     """A real extractor: a Keras CNN quantized (last ReLU 1-bit), converted, its classifier
     replaced by a learning layer (add_learning_layer, num_weights from the spikes)."""
     from cnn2snn_tfmot import add_learning_layer, convert, keras, quantize, quantize_layer
-    from cnn2snn_tfmot.zoo import calibrate_batchnorm
+    from cnn2snn_tfmot.data.zoo import calibrate_batchnorm
 
     layers = keras.layers
     keras.utils.set_random_seed(0)
