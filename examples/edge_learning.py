@@ -28,8 +28,8 @@ import numpy as np
 
 from cnn2snn_tfmot import add_learning_layer, convert, quantize, quantize_layer
 from cnn2snn_tfmot.data.image_files import ImageSource, open_images
-from cnn2snn_tfmot.tfkeras import keras, tf
 from cnn2snn_tfmot.data.zoo import calibrate_batchnorm
+from cnn2snn_tfmot.tfkeras import keras, tf
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.environ.get(

@@ -26,7 +26,6 @@ from cnn2snn_tfmot.akida import (
     Model,
     from_akida,
 )
-
 from cnn2snn_tfmot.chip.learning import round_robin
 
 from helpers import AKIDA, requires_akida
