@@ -32,7 +32,7 @@ import numpy as np
 from cnn2snn_tfmot.tfkeras import KERAS3_ADVICE, keras, tf
 
 __all__ = ["from_keras3", "check_keras_model", "is_keras3_object", "Translation", "TRANSLATIONS",
-           "is_keras3_file", "Keras3IntakeError"]
+           "is_keras3_file", "Keras3IntakeError", "walk_config"]
 
 L = keras.layers
 
@@ -371,14 +371,31 @@ def _rebuild(model):
 
 # Files ----------------------------------------------------------------------------------------
 
-def _walk(node) -> Iterator[dict]:
+def walk_config(node) -> Iterator[dict]:
+    """Every dict in a nested model configuration (as read from a file's JSON), depth first.
+
+    Used to look for what a file must not hold (Lambda layers, serialized functions, TFMOT
+    wrappers) wherever it is nested, before any Keras loader reads the file.
+
+    Arguments:
+        node: a configuration: dicts, lists and tuples of them, and plain values.
+
+    Returns:
+        An iterator over the dicts, each before the dicts it contains.
+
+    Example:
+        >>> config = {"class_name": "Sequential", "config": {"layers": [
+        ...     {"class_name": "Dense", "config": {"name": "dense"}}]}}
+        >>> [entry["class_name"] for entry in walk_config(config) if "class_name" in entry]
+        ['Sequential', 'Dense']
+    """
     if isinstance(node, dict):
         yield node
         for value in node.values():
-            yield from _walk(value)
+            yield from walk_config(value)
     elif isinstance(node, (list, tuple)):
         for value in node:
-            yield from _walk(value)
+            yield from walk_config(value)
 
 
 def _layer_entries(model_config: dict) -> Iterator[dict]:
@@ -403,7 +420,7 @@ def check_keras3_config(config: dict, path: str) -> None:
     Example:
         >>> check_keras3_config({"class_name": "Sequential", "config": {"layers": []}}, "m")
     """
-    for entry in _walk(config):
+    for entry in walk_config(config):
         if entry.get("class_name") in ("Lambda", "__lambda__") or "function_type" in entry:
             name = (entry.get("config") or {}).get("name", "?") \
                 if isinstance(entry.get("config"), dict) else "?"
@@ -460,6 +477,8 @@ def is_keras3_file(path) -> bool:
         True for a Keras 3 ``.keras`` archive or ``.h5`` model file.
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
         >>> model.save("float.keras")         # tf_keras writes Keras 2 archives
         >>> is_keras3_file("float.keras")
         False
@@ -523,6 +542,7 @@ def from_keras3(model_or_path):
         >>> outputs = keras3.layers.Conv2D(4, 3, activation="relu")(inputs)
         >>> mine = keras3.Model(inputs, keras3.layers.Flatten()(outputs))
         >>> rebuilt = from_keras3(mine)
+        >>> import numpy as np
         >>> batch = np.ones((1, 8, 8, 3), np.float32)
         >>> float(np.abs(rebuilt(batch) - np.asarray(mine(batch))).max()) < 1e-5
         True

@@ -166,7 +166,8 @@ def _set(path, value):
 
 @pytest.mark.parametrize("change, match", [
     (_set(["format"], "keras"), "format 'keras'"),
-    (_set(["format_version"], 3), "format_version 3.*newer"),
+    (_set(["format_version"], 4), "format_version 4.*newer"),
+    (_set(["class_names"], ["a"]), "unknown key.*class_names"),
     (_set(["format_version"], "1"), "integer format_version"),
     (_set(["extra"], 1), "unknown key"),
     (_set(["layers"], {}), "'layers' must be a list"),
@@ -416,3 +417,52 @@ def test_fuzz_random_archives(tmp_path, valid, manifest, extra):
     except AkidaModelFileError:
         return
     raise AssertionError("a random archive was accepted")
+
+
+# -- class names -----------------------------------------------------------------------------------
+def test_class_names_round_trip_in_format_version_2(tmp_path):
+    model, x = _prepared("dense_model")
+    units = int(np.prod(model.output_shape))
+    plain = tmp_path / "plain.akida"
+    model.save(plain)
+    assert json.loads(_members(plain.read_bytes())["manifest.json"])["format_version"] == 1
+    model.class_names = [f"class {i}" for i in range(units)]
+    named = tmp_path / "named.akida"
+    model.save(named)
+    manifest = json.loads(_members(named.read_bytes())["manifest.json"])
+    assert manifest["format_version"] == 2 and len(manifest["class_names"]) == units
+    reloaded = Model(named)
+    assert reloaded.class_names == model.class_names
+    assert Model(plain).class_names is None
+    _assert_same_model(model, reloaded)
+
+
+@pytest.mark.parametrize("names, error, match", [
+    ("abc", TypeError, "list of strings"),
+    (["a"], ValueError, "1 names but the model has"),
+    ([""], TypeError, "non-empty strings"),
+    ([1], TypeError, "non-empty strings"),
+])
+def test_class_names_are_checked(names, error, match):
+    model, _ = _prepared("dense_model")
+    with pytest.raises(error, match=match):
+        model.class_names = names
+    units = int(np.prod(model.output_shape))
+    with pytest.raises(ValueError, match="unique"):
+        model.class_names = ["same"] * units
+
+
+def test_invalid_class_names_in_a_file_are_refused(tmp_path):
+    model, _ = _prepared("dense_model")
+    units = int(np.prod(model.output_shape))
+    model.class_names = [str(i) for i in range(units)]
+    path = tmp_path / "named.akida"
+    model.save(path)
+    members = _members(path.read_bytes())
+    manifest = json.loads(members["manifest.json"])
+    for bad, match in (([7] * units, "class_names must be a list of strings"),
+                       (["a"] * units, "invalid class_names.*unique")):
+        manifest["class_names"] = bad
+        members["manifest.json"] = json.dumps(manifest).encode()
+        with pytest.raises(AkidaModelFileError, match=match):
+            _load_bytes(tmp_path, _zip(members.items()))

@@ -291,3 +291,17 @@ def test_integer_weights_beyond_the_quantizer_range_are_refused():
     with pytest.raises(ValueError, match=r"'conv': kernel integer weights exceed the "
                                          r"quantizer's range \+-7"):
         convert(model, input_scaling=(255, 0))
+
+
+def test_convert_gives_the_akida_model_its_class_names(tmp_path):
+    from cnn2snn_tfmot.akida import Model
+    from cnn2snn_tfmot.data.examples import example_models
+
+    _, model_quantized, _, _, _ = example_models()
+    names = [f"digit {i}" for i in range(10)]
+    path = tmp_path / "named.akida"
+    akida_model = convert(model_quantized, str(path), input_scaling=(255, 0), class_names=names)
+    assert akida_model.class_names == tuple(names)
+    assert Model(path).class_names == tuple(names)
+    with pytest.raises(ValueError, match="3 names but the model has 10 outputs"):
+        convert(model_quantized, input_scaling=(255, 0), class_names=["a", "b", "c"])

@@ -423,7 +423,7 @@ def test_a_saved_model_learns_on_exactly(tmp_path):
     model.fit(x[:5], y[:5])
     model.save(tmp_path / "m.akida")
     manifest = json.loads(zipfile.ZipFile(tmp_path / "m.akida").read("manifest.json"))
-    assert manifest["format_version"] == 2
+    assert manifest["format_version"] == 3
     assert manifest["learning"]["optimizer"] == model.learning.get_config()
     reloaded = Model(tmp_path / "m.akida")
     assert reloaded.learning == model.learning
@@ -450,6 +450,7 @@ def _rewrite_manifest(path, edit):
 
 @pytest.mark.parametrize("edit, match", [
     (lambda m: m.update(format_version=1), "unknown key.*learning"),
+    (lambda m: m.update(format_version=2), "unknown key.*learning"),
     (lambda m: m["learning"].update(register=-1), "register must be an integer"),
     (lambda m: m["learning"].update(register=1.5), "register must be an integer"),
     (lambda m: m["learning"].update(extra=1), "unknown key"),

@@ -132,3 +132,28 @@ def test_load_partial_weights_errors():
     other = keras.Sequential([keras.Input((6, 6, 1)), L.Conv2D(4, 3, name="other")])
     with pytest.raises(ValueError, match="share no layer name"):
         load_partial_weights(other, float_model)
+
+
+def test_weights_learned_by_hardware_exact_training_go_back_to_the_quantized_model():
+    """load_partial_weights reads a hardware_exact model's network as its layers: after
+    copying, converting the quantized model gives the Akida model of the trained network."""
+    from cnn2snn_tfmot import convert, hardware_exact, keras, quantize
+    from cnn2snn_tfmot.data.examples import example_float_model
+
+    quantized = quantize(example_float_model(), 4, 4, 8, input_scaling=(255, 0))
+    exact = hardware_exact(quantized)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (64, 16, 16, 1)).astype(np.uint8)
+    exact.compile(keras.optimizers.Adam(1e-2),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    exact.fit(images / np.float32(255), rng.integers(0, 10, 64), epochs=2, verbose=0)
+    trained, untrained = convert(exact), convert(quantized)
+    load_partial_weights(quantized, exact)
+    copied = convert(quantized)
+
+    def same(first, second):
+        return all(np.array_equal(a.get_variable(name), b.get_variable(name))
+                   for a, b in zip(first.layers, second.layers) for name in a.variables)
+
+    assert not same(trained, untrained)  # training changed the weights
+    assert same(trained, copied)

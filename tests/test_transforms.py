@@ -4,8 +4,9 @@ import pytest
 
 from cnn2snn_tfmot.quantization import layers as qlayers
 from cnn2snn_tfmot.quantization import quantizers as qops
+from cnn2snn_tfmot.rewriting.chain import model_chain
+from cnn2snn_tfmot.rewriting.merging import merge_separable_conv
 from cnn2snn_tfmot.rewriting.quantizing import quantize
-from cnn2snn_tfmot.rewriting.transforms import merge_separable_conv, model_chain
 from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers

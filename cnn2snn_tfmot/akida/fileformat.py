@@ -1,7 +1,8 @@
 """Our Akida model file: a versioned zip of a JSON manifest and .npy arrays, never unpickled.
 
-Layout (format ``cnn2snn_tfmot.akida-model``, version 1; version 2 adds the edge-learning
-state, see below)::
+Layout (format ``cnn2snn_tfmot.akida-model``, version 1; version 2 adds the optional
+``"class_names"``, a list of one string per output, and is written only when it is set; version
+3 adds the edge-learning state, see below)::
 
     manifest.json        {"format": "cnn2snn_tfmot.akida-model", "format_version": 1,
                           "producer": "...", "layers": [
@@ -13,8 +14,8 @@ state, see below)::
     0001_weights.npy     little-endian, C order, .npy format 1.0
     ...
 
-Version 2 (written only for a model compiled for edge learning; version 1 files still load)
-adds ``"learning": {"optimizer": {"num_weights": ..., "num_classes": ..., ..., "seed": ...},
+Version 3 (written only for a model compiled for edge learning; version 1 and 2 files still
+load) adds ``"learning": {"optimizer": {"num_weights": ..., "num_classes": ..., ..., "seed": ...},
 "register": 0}`` to the manifest: the :class:`~cnn2snn_tfmot.akida.AkidaUnsupervised`
 arguments and the round-robin register (``Model.learning_register``); the learning layer's
 ``threshold_learning`` and ``thswap`` are stored as its other variables. Reloaded, the model
@@ -51,11 +52,14 @@ from cnn2snn_tfmot.version import __version__
 __all__ = ["AkidaModelFileError", "save", "read_into", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "cnn2snn_tfmot.akida-model"
-#: The newest version this module reads and writes (2: edge-learning state). A model without
-#: learning state is written as version 1, which older readers read too.
-FORMAT_VERSION = 2
-_READ_VERSIONS = (1, 2)
-_LEARNING_VERSION = 2
+#: The newest version this module reads and writes. A file is written with the lowest version
+#: that holds it: 1, 2 with class names, 3 with edge-learning state.
+FORMAT_VERSION = 3
+#: The versions this reader reads.
+READABLE_VERSIONS = (1, 2, 3)
+CLASS_NAMES_VERSION = 2
+LEARNING_VERSION = 3
+MAX_CLASS_NAME = 256
 MANIFEST = "manifest.json"
 
 #: Reader caps (protection against hostile files).
@@ -115,8 +119,11 @@ def save(model, path) -> None:
                        "parameters": parameters, "variables": variables})
     manifest = {"format": FORMAT_NAME, "format_version": 1,
                 "producer": f"cnn2snn_tfmot {__version__}", "layers": layers}
+    if model.class_names is not None:  # version 2: files without names stay readable by 1
+        manifest.update(format_version=CLASS_NAMES_VERSION,
+                        class_names=list(model.class_names))
     if model.learning is not None:
-        manifest["format_version"] = _LEARNING_VERSION
+        manifest["format_version"] = LEARNING_VERSION
         manifest["learning"] = {"optimizer": model.learning.get_config(),
                                 "register": model.learning_register}
     with atomic_file(path) as handle:
@@ -238,6 +245,11 @@ def _read(handle, model):
                     layer.set_variable(name, array)
                 except (ValueError, TypeError) as err:
                     raise AkidaModelFileError(f"{where}: invalid variable: {err}") from None
+        if "class_names" in manifest:
+            try:
+                model.class_names = manifest["class_names"]
+            except (ValueError, TypeError) as err:
+                raise AkidaModelFileError(f"{MANIFEST}: invalid class_names: {err}") from None
         if learning is not None:
             model.learning_register = learning[1]  # after the variables, which reset it
 
@@ -328,13 +340,22 @@ def _read_manifest(archive, infos) -> dict:
     version = manifest.get("format_version")
     if type(version) is not int:
         raise AkidaModelFileError(f"{MANIFEST} has no integer format_version.")
-    if version not in _READ_VERSIONS:
+    if version not in READABLE_VERSIONS:
         newer = " (written by a newer cnn2snn_tfmot: upgrade)" if version > FORMAT_VERSION \
             else ""
         raise AkidaModelFileError(f"unsupported format_version {version}{newer}; this reader "
-                                  f"reads versions {', '.join(map(str, _READ_VERSIONS))}.")
-    optional = {"producer"} | ({"learning"} if version >= _LEARNING_VERSION else set())
+                                  f"reads versions {', '.join(map(str, READABLE_VERSIONS))}.")
+    optional = {"producer"}
+    if version >= CLASS_NAMES_VERSION:
+        optional.add("class_names")
+    if version >= LEARNING_VERSION:
+        optional.add("learning")
     _expect_keys(manifest, {"format", "format_version", "layers"}, optional, MANIFEST)
+    names = manifest.get("class_names")
+    if names is not None and (not isinstance(names, list) or not all(
+            isinstance(name, str) and 0 < len(name) <= MAX_CLASS_NAME for name in names)):
+        raise AkidaModelFileError(f"{MANIFEST}: class_names must be a list of strings of 1 to "
+                                  f"{MAX_CLASS_NAME} characters.")
     return manifest
 
 

@@ -121,6 +121,7 @@ class Model:
         # a graph is built from the lowered layers, which are in the cache too.
         self._cache: dict = {}
         self._cache_lock = threading.RLock()
+        self._class_names: Optional[Tuple[str, ...]] = None
         # Edge learning (compile / fit): the optimizer, and the round-robin register with the
         # layers' state it belongs to (a variable set since then resets it, as on the runtime).
         self._optimizer: Optional[AkidaUnsupervised] = None
@@ -234,6 +235,46 @@ class Model:
     def output_shape(self) -> Optional[Tuple[int, int, int]]:
         """(height, width, channels) of the model output, None for an empty model."""
         return self._layers[-1].output_dims if self._layers else None
+
+    @property
+    def class_names(self) -> Optional[Tuple[str, ...]]:
+        """The names of the classes the outputs score, in output order, or None.
+
+        Kept by the model file (:meth:`save`), given by ``convert(..., class_names=...)`` and
+        by the pretrained models; the command line's ``predict`` prints them. Setting it
+        checks that there is one unique, non-empty name per output.
+
+        Example:
+            >>> from cnn2snn_tfmot.akida import FullyConnected, InputData, Model
+            >>> model = Model()
+            >>> model.add(InputData((1, 1, 4), input_bits=4))
+            >>> model.add(FullyConnected(2, weights_bits=4, activation=False))
+            >>> model.class_names = ["cat", "dog"]
+            >>> model.class_names
+            ('cat', 'dog')
+        """
+        return self._class_names
+
+    @class_names.setter
+    def class_names(self, names) -> None:
+        if names is None:
+            self._class_names = None
+            return
+        if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+            raise TypeError(f"class_names must be a list of strings, one per output; got "
+                            f"{type(names).__name__}.")
+        names = tuple(names)
+        outputs = int(np.prod(self._require_layers()[-1].output_dims))
+        bad = [name for name in names if not isinstance(name, str) or not name.strip()]
+        if bad:
+            raise TypeError(f"class_names must be non-empty strings; got {bad[0]!r}.")
+        if len(names) != outputs:
+            raise ValueError(f"class_names has {len(names)} names but the model has {outputs} "
+                             f"outputs: give one name per output.")
+        if len(set(names)) != len(names):
+            duplicate = next(name for name in names if names.count(name) > 1)
+            raise ValueError(f"class_names must be unique; {duplicate!r} appears twice.")
+        self._class_names = names
 
     @property
     def input_bits(self) -> Optional[int]:

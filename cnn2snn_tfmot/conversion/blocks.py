@@ -20,15 +20,12 @@ import tensorflow_model_optimization as tfmot
 from cnn2snn_tfmot.chip import rules
 from cnn2snn_tfmot.quantization import layer_table as registry
 from cnn2snn_tfmot.quantization.configs import NeuralQuantizeConfig, ReLUQuantizeConfig
-from cnn2snn_tfmot.quantization.layers import QuantizedActivation
+from cnn2snn_tfmot.quantization.layers import QuantizedActivation, expand_networks
 from cnn2snn_tfmot.quantization.quantizers import WeightQuantizerBase
 from cnn2snn_tfmot.quantization.saving import layer_key
-from cnn2snn_tfmot.rewriting.transforms import (
-    LayerSpec,
-    batchnorm_parameters,
-    merged_separable_bias,
-    single_branch_layers,
-)
+from cnn2snn_tfmot.rewriting.chain import LayerSpec, single_branch_layers
+from cnn2snn_tfmot.rewriting.merging import merged_separable_bias
+from cnn2snn_tfmot.rewriting.transforms import batchnorm_parameters
 from cnn2snn_tfmot.tfkeras import tf
 
 __all__ = ["NeuralItem", "ActivationItem", "PoolItem", "BatchNormItem", "OtherItem", "Block",
@@ -482,11 +479,8 @@ def analyze(model, input_is_sparse: bool = False) -> Analysis:
         layers = single_branch_layers(model, "check_model_compatibility")
     except ValueError as err:
         return Analysis([], [str(err)], [], ())
-    expanded = []
-    for layer in layers:
-        inner = getattr(layer, "akida_layers", None)
-        expanded += list(inner) if inner is not None else [layer]
-    return analyze_layers(expanded, _shape(model.inputs[0].shape), input_is_sparse, model.name)
+    return analyze_layers(expand_networks(layers), _shape(model.inputs[0].shape),
+                          input_is_sparse, model.name)
 
 
 def _output_shape(layer, shape):

@@ -86,7 +86,7 @@ def _input_data_shape(input_shape: Sequence[int]) -> Tuple[int, int, int]:
 
 
 def convert(model, file_path: Optional[str] = None, input_scaling=None,
-            input_is_sparse: bool = False) -> Model:
+            input_is_sparse: bool = False, class_names: Optional[Sequence[str]] = None) -> Model:
     """Converts a quantized Keras model to an Akida model.
 
     Depthwise + pointwise pairs are merged, Dropout, Flatten, Reshape and a final Softmax are
@@ -108,6 +108,9 @@ def convert(model, file_path: Optional[str] = None, input_scaling=None,
             a warning. A pair that contradicts the remembered one is a ValueError.
         input_is_sparse: True for an InputData first layer (events / low-bit data, 4 bits),
             False for an InputConvolutional first layer (uint8 images).
+        class_names: the names of the classes the outputs score, one per output, kept by the
+            Akida model (:attr:`cnn2snn_tfmot.akida.Model.class_names`) and its file; None
+            (default) for none.
 
     Returns:
         The :class:`cnn2snn_tfmot.akida.Model`.
@@ -137,6 +140,7 @@ def convert(model, file_path: Optional[str] = None, input_scaling=None,
                                                  scaling[1])
         akida_model.add(layer)
         _set_variables(layer, block_regs)
+    akida_model.class_names = class_names
     if file_path is not None:
         akida_model.save(os.fspath(file_path))
     return akida_model

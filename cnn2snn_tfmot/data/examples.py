@@ -7,9 +7,10 @@ Every example in the package's docstrings that needs a trained-looking model sta
 
 so that it can be pasted as it stands: a 16x16 single-channel CNN (a 3x3 convolution with max
 pooling, a separable convolution, a dense layer), its 4/4/8 quantized version (which does not
-remember an input scaling) and the Akida model converted with ``input_scaling=(255, 0)``, with 32 random uint8 images and labels. The weights are random and the
-BatchNormalization statistics calibrated on the images; the accuracies mean nothing. The objects
-are built once per process and shared: copy a model before changing it.
+remember an input scaling) and the Akida model converted with ``input_scaling=(255, 0)``, with
+32 random uint8 images and labels. The weights are random and the BatchNormalization statistics
+calibrated on the images; the accuracies mean nothing. The objects are built once per process
+and shared: copy a model before changing it.
 
 Example:
     >>> from cnn2snn_tfmot.data.examples import example_models

@@ -46,6 +46,7 @@ from cnn2snn_tfmot.conversion.registers import block_registers
 from cnn2snn_tfmot.engine import GRAPH_BACKENDS, resolve_backend
 from cnn2snn_tfmot.inspection.comparison import compare
 from cnn2snn_tfmot.keras3 import check_keras_model
+from cnn2snn_tfmot.quantization.layers import expand_networks
 from cnn2snn_tfmot.quantization.quantizers import quantized_activation
 from cnn2snn_tfmot.tfkeras import keras, tf
 from cnn2snn_tfmot.training.tensorboard import read_scalars
@@ -239,8 +240,7 @@ def activation_items(model) -> list:
     draws), as the block reader reads them; empty for a model without any."""
 
     layers = [model] if not isinstance(model, keras.Model) else model.layers
-    # A layer holding a quantized network (hardware_exact's) lists its layers as akida_layers.
-    layers = [inner for layer in layers for inner in getattr(layer, "akida_layers", [layer])]
+    layers = expand_networks(layers)
     items = []
     for layer in layers:
         item = read_layer(layer, io=((), ()))  # shapes are not needed for activations

@@ -30,7 +30,7 @@ __all__ = [
     "QuantizedLayerMixin", "QuantizedConv2D", "QuantizedDepthwiseConv2D",
     "QuantizedSeparableConv2D", "QuantizedDense", "QuantizedActivation",
     "ActivationDiscreteRelu", "QuantizedReLU", "as_weight_quantizer", "depthwise_quantizer",
-    "call_with_kernels", "call_once_with",
+    "call_with_kernels", "call_once_with", "expand_networks",
 ]
 
 _register = keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
@@ -493,3 +493,24 @@ class QuantizedReLU(QuantizedActivation):
     @property
     def step_width(self):
         return self.step_
+
+
+def expand_networks(layers) -> list:
+    """The layers, each layer that holds a quantized network of its own replaced by that
+    network's layers (a ``HardwareExactNetwork`` lists them as ``akida_layers``): what the
+    block reader, the figures and weight copies read.
+
+    Arguments:
+        layers: Keras layers (e.g. ``model.layers``).
+
+    Returns:
+        A list of layers.
+
+    Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.quantization.layers import expand_networks
+        >>> dense = keras.layers.Dense(2)
+        >>> expand_networks([dense]) == [dense]
+        True
+    """
+    return [inner for layer in layers for inner in getattr(layer, "akida_layers", [layer])]

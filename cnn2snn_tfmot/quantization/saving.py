@@ -1,34 +1,49 @@
 """Loading quantized Keras models and copying weights between models by layer name.
 
 ``load_quantized_model`` reads ``.h5`` files and SavedModel directories of both kinds of
-quantized model (seed-style ``Quantized*`` layers and TFMOT-wrapped layers) without
-``custom_objects``. It never executes code stored in a file: a model with a ``Lambda`` layer
-(whose function Keras would unmarshal) is refused. Two upstream problems are handled:
+quantized model (``Quantized*`` layers, as BrainChip's cnn2snn makes them, and TFMOT-wrapped
+layers) without ``custom_objects``. It never executes code stored in a file: a model with a
+``Lambda`` layer (whose function Keras would unmarshal) is refused. Two upstream problems are
+handled:
 
 * ``.keras`` archives of TFMOT-wrapped models do not reload (TFMOT's wrapper weights do not
-  match what Keras expects): such a file gets a clear error; seed-style ``.keras`` files load.
+  match what Keras expects): such a file gets a clear error; ``.keras`` files of
+  ``Quantized*`` layers load.
 * In ``.h5`` files Keras assigns weights by position, and a TFMOT wrapper lists its weights in a
   different order once rebuilt (its trainable quantizer variables move first). ``.h5`` weights
   are therefore assigned here by layer and weight name.
+
+Example:
+    >>> from cnn2snn_tfmot import keras, quantize
+    >>> from cnn2snn_tfmot.quantization.saving import load_quantized_model, save_model
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="dense"),
+    ...                           keras.layers.ReLU(name="relu")])
+    >>> save_model(quantize(model, 4, 4), "quantized.h5")
+    >>> [type(layer).__name__ for layer in load_quantized_model("quantized.h5").layers]
+    ['QuantizedDense', 'ActivationDiscreteRelu']
 """
 from __future__ import annotations
 
 import json
 import os
 import zipfile
-from typing import Callable, Dict, Iterator, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
 from cnn2snn_tfmot.atomic import atomic_directory, atomic_path
-from cnn2snn_tfmot.keras3 import check_keras_model, from_keras3, is_keras3_file
-from cnn2snn_tfmot.quantization.layers import QuantizedActivation, QuantizedLayerMixin
+from cnn2snn_tfmot.keras3 import check_keras_model, from_keras3, is_keras3_file, walk_config
+from cnn2snn_tfmot.quantization.layers import (
+    QuantizedActivation,
+    QuantizedLayerMixin,
+    expand_networks,
+)
 from cnn2snn_tfmot.quantization.scheme import quantize_scope
 from cnn2snn_tfmot.tfkeras import keras
 
-__all__ = ["load_quantized_model", "load_partial_weights", "save_model", "weight_key",
-           "layer_key"]
+__all__ = ["load_quantized_model", "load_partial_weights", "save_model", "refuse_code",
+           "weight_key", "layer_key"]
 
 _TFMOT_WRAPPERS = ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeAnnotate")
 _QuantizeWrapper = tfmot.quantization.keras.QuantizeWrapper
@@ -63,6 +78,7 @@ def layer_key(layer) -> str:
         The layer's name, or the wrapped layer's name for TFMOT wrappers.
 
     Example:
+        >>> from cnn2snn_tfmot import keras
         >>> layer_key(keras.layers.Dense(3, name="dense"))
         'dense'
     """
@@ -74,18 +90,19 @@ def layer_key(layer) -> str:
 
 # Code refusal --------------------------------------------------------------------------
 
-def _walk(node) -> Iterator[dict]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
+def refuse_code(config, path: str) -> None:
+    """Raises ValueError, naming the layer and ``path``, when a Keras config holds a Lambda
+    layer or a serialized function: loading it would execute code stored in a file.
 
+    Arguments:
+        config: a Keras model config (nested dicts and lists).
+        path: where the config comes from, for the message.
 
-def _refuse_code(config, path: str) -> None:
-    for entry in _walk(config):
+    Example:
+        >>> from cnn2snn_tfmot.quantization.saving import refuse_code
+        >>> refuse_code({"class_name": "Dense", "config": {"name": "d"}}, "model.h5")
+    """
+    for entry in walk_config(config):
         if entry.get("class_name") == "Lambda" or "function_type" in entry:
             name = (entry.get("config") or {}).get("name", "?") if isinstance(
                 entry.get("config"), dict) else "?"
@@ -96,7 +113,7 @@ def _refuse_code(config, path: str) -> None:
 
 
 def _refuse_tfmot_keras_archive(config, path: str) -> None:
-    for entry in _walk(config):
+    for entry in walk_config(config):
         if entry.get("class_name") in _TFMOT_WRAPPERS:
             raise ValueError(
                 f"{path}: this .keras archive holds TFMOT-wrapped layers, which Keras cannot "
@@ -113,7 +130,7 @@ def _load_keras_archive(path: str, compile: bool, custom_objects: dict):
             config = json.loads(archive.read("config.json"))
     except (zipfile.BadZipFile, KeyError, ValueError) as err:
         raise ValueError(f"{path} is not a valid .keras archive ({err}).") from err
-    _refuse_code(config, path)
+    refuse_code(config, path)
     _refuse_tfmot_keras_archive(config, path)
     with quantize_scope(custom_objects):
         return keras.models.load_model(path, compile=compile, safe_mode=True)
@@ -170,7 +187,7 @@ def _load_h5(path: str, compile: bool, custom_objects: dict):
             raise ValueError(f"{path} holds no model architecture (it was probably written by "
                              "save_weights); build the model in Python and call load_weights.")
         config = json.loads(model_config)
-        _refuse_code(config, path)
+        refuse_code(config, path)
         with quantize_scope(custom_objects):
             model = keras.models.model_from_json(model_config)
         weights_group = handle["model_weights"] if "model_weights" in handle else handle
@@ -198,7 +215,7 @@ def _load_saved_model(path: str, compile: bool, custom_objects: dict):
     with open(metadata_path, "rb") as handle:
         metadata.ParseFromString(handle.read())
     for node in metadata.nodes:
-        _refuse_code(json.loads(node.metadata), path)
+        refuse_code(json.loads(node.metadata), path)
     with quantize_scope(custom_objects):
         return keras.models.load_model(path, compile=compile)
 
@@ -226,7 +243,7 @@ def _file_kind(path: str) -> str:
 def load_quantized_model(filepath, compile: bool = True, custom_objects: Optional[dict] = None):
     """Loads a quantized Keras model saved as .h5 or as a SavedModel directory.
 
-    Both seed-style (Quantized* layers) and TFMOT-wrapped models load without
+    Both cnn2snn-style (Quantized* layers) and TFMOT-wrapped models load without
     ``custom_objects``. ``.keras`` archives load too unless they hold TFMOT wrappers, which
     Keras cannot reload: those get an error saying to save as .h5 or SavedModel. A Keras 3
     ``.keras`` or ``.h5`` file is rebuilt as tf_keras (:func:`cnn2snn_tfmot.from_keras3`,
@@ -243,8 +260,12 @@ def load_quantized_model(filepath, compile: bool = True, custom_objects: Optiona
         The tf_keras model.
 
     Example:
+        >>> from cnn2snn_tfmot import keras, quantize
+        >>> model = quantize(keras.Sequential([keras.Input((8, 8, 1)),
+        ...     keras.layers.Conv2D(4, 3, name="conv"), keras.layers.ReLU(name="relu")]), 4, 4)
         >>> model.save("model.h5")
-        >>> model = load_quantized_model("model.h5")
+        >>> [type(layer).__name__ for layer in load_quantized_model("model.h5").layers]
+        ['QuantizedConv2D', 'ActivationDiscreteRelu']
     """
     path = os.fspath(filepath)
     kind = _file_kind(path)
@@ -263,9 +284,11 @@ def save_model(model, filepath) -> None:
         filepath: ``.h5`` / ``.hdf5`` / ``.keras`` file, or a directory (SavedModel).
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)], name="tiny")
         >>> save_model(model, "float.h5")
         >>> load_quantized_model("float.h5").name
-        'doctest_cnn'
+        'tiny'
     """
 
     path = os.fspath(filepath)
@@ -298,9 +321,11 @@ def load_partial_weights(dest_model, src_model) -> None:
 
     Layers are matched by name (a TFMOT wrapper by the name of the layer it wraps), so a float
     model, its Quantized* twin and its TFMOT-quantized twin can exchange weights when their
-    layers share names. Quantization variables (trainable quantizer thresholds, QuantizedReLU
-    variables, TFMOT bookkeeping) that exist on one side only are left as they are; any other
-    weight of a matched source layer must find its place.
+    layers share names; the network of a ``hardware_exact`` model is read as its layers, so
+    that what hardware-exact training learned goes back into the quantized model.
+    Quantization variables (trainable quantizer thresholds, QuantizedReLU variables, TFMOT
+    bookkeeping) that exist on one side only are left as they are; any other weight of a
+    matched source layer must find its place.
 
     Arguments:
         dest_model: the model receiving the weights.
@@ -311,6 +336,12 @@ def load_partial_weights(dest_model, src_model) -> None:
             differ; the message names the layer and the weight.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot import keras, quantize
+        >>> model = keras.Sequential([keras.Input((8, 8, 1)),
+        ...     keras.layers.Conv2D(4, 3, name="conv"), keras.layers.ReLU(name="relu"),
+        ...     keras.layers.Flatten(name="flat"), keras.layers.Dense(2, name="dense")])
+        >>> model_quantized = quantize(model, 4, 4, 8)
         >>> twin = quantize(model, 4, 4, 8)  # same layer names
         >>> load_partial_weights(twin, model_quantized)
         >>> np.array_equal(twin.get_layer("dense").kernel,
@@ -319,9 +350,10 @@ def load_partial_weights(dest_model, src_model) -> None:
     """
     check_keras_model(dest_model, "dest_model", rebuild=False)  # changed in place
     src_model = check_keras_model(src_model, "src_model")
-    sources = {layer_key(layer): layer for layer in src_model.layers if layer.weights}
+    sources = {layer_key(layer): layer for layer in expand_networks(src_model.layers)
+               if layer.weights}
     matched = 0
-    for dest_layer in dest_model.layers:
+    for dest_layer in expand_networks(dest_model.layers):
         src_layer = sources.get(layer_key(dest_layer))
         if src_layer is None or not dest_layer.weights:
             continue

@@ -2,11 +2,21 @@
 ``adapt``, ``merge_separable_conv``.
 
 Every function here takes a single-branch Keras model and returns a new one (the user's model is
-never changed): :mod:`~cnn2snn_tfmot.rewriting.quantizing` replaces float layers by quantized
-ones after the model transforms of docs/akida-v1.md section 3
-(:mod:`~cnn2snn_tfmot.rewriting.transforms`); :mod:`~cnn2snn_tfmot.rewriting.sanitizing` keeps
-the function exactly; :mod:`~cnn2snn_tfmot.rewriting.adapting` changes the architecture toward
-Akida and says so in its change records (:mod:`~cnn2snn_tfmot.rewriting.chain`).
+never changed). Each reads the model into a :class:`~cnn2snn_tfmot.rewriting.chain.Chain`
+(layer specs with shapes, layer-table look-ups and change records), runs passes over it and
+builds the result. The modules, in import order:
+
+* :mod:`~cnn2snn_tfmot.rewriting.chain`: the chain, reading and building models, the records;
+* :mod:`~cnn2snn_tfmot.rewriting.transforms`: the exact model transforms of docs/akida-v1.md
+  section 3 (split fused activations, swap activation / pooling and pooling /
+  BatchNormalization, fold BatchNormalization);
+* :mod:`~cnn2snn_tfmot.rewriting.merging`: depthwise + pointwise pairs made separable
+  convolutions (``merge_separable_conv``);
+* :mod:`~cnn2snn_tfmot.rewriting.quantizing`: ``quantize`` (the transforms, then float layers
+  replaced by quantized ones), ``quantize_layer``, ``create_trainable_quantizer_model``;
+* :mod:`~cnn2snn_tfmot.rewriting.sanitizing`: ``sanitize``, rewrites that keep the function;
+* :mod:`~cnn2snn_tfmot.rewriting.adapting`: ``adapt``, architecture changes toward Akida, each
+  said in its change records.
 
 Example:
     >>> from cnn2snn_tfmot import keras
@@ -19,13 +29,13 @@ Example:
 """
 from cnn2snn_tfmot.rewriting.adapting import adapt
 from cnn2snn_tfmot.rewriting.chain import Change, Changes
+from cnn2snn_tfmot.rewriting.merging import merge_separable_conv
 from cnn2snn_tfmot.rewriting.quantizing import (
     create_trainable_quantizer_model,
     quantize,
     quantize_layer,
 )
 from cnn2snn_tfmot.rewriting.sanitizing import sanitize
-from cnn2snn_tfmot.rewriting.transforms import merge_separable_conv
 
 __all__ = ["quantize", "quantize_layer", "create_trainable_quantizer_model",
            "merge_separable_conv", "sanitize", "adapt", "Change", "Changes"]

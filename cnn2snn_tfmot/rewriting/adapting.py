@@ -19,6 +19,8 @@ weights are carried over wherever the shapes allow. The passes, in order:
   before the block fires).
 
 Example:
+    >>> from cnn2snn_tfmot import check_model_compatibility, keras, quantize
+    >>> from cnn2snn_tfmot.rewriting.adapting import adapt
     >>> from tensorflow.keras.applications import MobileNet
     >>> adapted, changes = adapt(MobileNet(alpha=0.25, input_shape=(32, 32, 3), weights=None,
     ...                                    classes=10))
@@ -33,9 +35,10 @@ from typing import Optional, Tuple
 import numpy as np
 
 from cnn2snn_tfmot.chip import rules
-from cnn2snn_tfmot.rewriting.chain import Chain, Changes, spec_role
+from cnn2snn_tfmot.rewriting.chain import Chain, Changes, LayerSpec, spec_role
+from cnn2snn_tfmot.rewriting.merging import merge_pair
 from cnn2snn_tfmot.rewriting.sanitizing import normalize_reshapes, sanitize_chain
-from cnn2snn_tfmot.rewriting.transforms import LayerSpec, fold_batchnorm, merge_pair
+from cnn2snn_tfmot.rewriting.transforms import fold_batchnorm
 from cnn2snn_tfmot.tfkeras import keras
 
 __all__ = ["adapt", "activations_to_relu", "batchnorm_before_activation",
@@ -47,7 +50,9 @@ L = keras.layers
 _RELU_LIKE_CLASSES = (L.LeakyReLU, L.ELU, L.PReLU)
 
 
-def _is_activation(spec: LayerSpec) -> bool:
+def _may_become_relu(spec: LayerSpec) -> bool:
+    """Whether ``activations_to_relu`` considers the spec: LeakyReLU, ELU, PReLU, ReLU and
+    non-linear Activation layers (a Softmax layer is not one)."""
     return (spec.cls in _RELU_LIKE_CLASSES or spec_role(spec) in ("relu", "final")
             and spec.cls is not L.Softmax)
 
@@ -62,6 +67,8 @@ def activations_to_relu(chain: Chain) -> None:
         chain: the chain being rewritten.
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
         ...     keras.layers.LeakyReLU(name="leaky"), keras.layers.Dense(2)]), "adapt")
         >>> activations_to_relu(chain)
@@ -71,7 +78,7 @@ def activations_to_relu(chain: Chain) -> None:
     neural = [index for index in range(len(chain.specs)) if chain.kind(index) is not None]
     last = neural[-1] if neural else -1
     for index, spec in enumerate(chain.specs[:last]):
-        if not _is_activation(spec):
+        if not _may_become_relu(spec):
             continue
         if spec.cls is L.ReLU:
             if not rules.relu_problems(spec.name, spec.config):
@@ -98,6 +105,8 @@ def batchnorm_before_activation(chain: Chain) -> None:
         chain: the chain being rewritten.
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
         ...     keras.layers.ReLU(name="relu"), keras.layers.BatchNormalization(name="bn"),
         ...     keras.layers.Dense(2)]), "adapt")
@@ -115,10 +124,6 @@ def batchnorm_before_activation(chain: Chain) -> None:
     chain.refresh()
 
 
-def _dims(shape) -> tuple:
-    return tuple(shape[1:])
-
-
 def _flat_input(chain: Chain, index: int) -> int:
     """Makes the (1, 1, C) input of layer ``index`` a (C,) one; returns the layer's index."""
     previous = index - 1 if index > 0 else None
@@ -129,7 +134,7 @@ def _flat_input(chain: Chain, index: int) -> int:
                      "channels")
         return index
     if spec is not None and chain.role(previous) == "reshape" and \
-            len(_dims(chain.input_shape(previous))) == 1:
+            len(chain.input_dims(previous)) == 1:
         del chain.specs[previous]
         chain.record(spec.name, "removed", "the dense layer after it takes the flat channels")
         return index - 1
@@ -164,6 +169,8 @@ def classifier_convs_to_dense(chain: Chain) -> None:
         chain: the chain being rewritten.
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4, 4, 3)),
         ...     keras.layers.GlobalAveragePooling2D(keepdims=True),
         ...     keras.layers.Conv2D(10, 1, name="head")]), "adapt")
@@ -174,7 +181,7 @@ def classifier_convs_to_dense(chain: Chain) -> None:
     index = 0
     while index < len(chain.specs):
         spec = chain.specs[index]
-        shape = _dims(chain.input_shape(index))
+        shape = chain.input_dims(index)
         if not (spec.cls is L.Conv2D and tuple(spec.config["kernel_size"]) == (1, 1)
                 and spec.config.get("groups", 1) == 1 and len(shape) == 3
                 and shape[:2] == (1, 1) and _is_head(chain, index)):
@@ -232,6 +239,8 @@ def separable_convolutions(chain: Chain) -> None:
             both layers.
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((8, 8, 3)),
         ...     keras.layers.DepthwiseConv2D(3, name="dw"),
         ...     keras.layers.BatchNormalization(name="bn"), keras.layers.ReLU(name="relu"),
@@ -248,7 +257,7 @@ def separable_convolutions(chain: Chain) -> None:
         depthwise = chain.specs[index]
         batchnorm, activation, pointwise = _pointwise_after(chain, index)
         if pointwise is None:
-            channels = _dims(chain.output_shape(index))[-1]
+            channels = chain.output_dims(index)[-1]
             merged = merge_pair(depthwise, _identity_pointwise(depthwise, channels))
             chain.specs[index] = merged
             chain.record(depthwise.name, "DepthwiseConv2D replaced by a SeparableConv2D with "
@@ -287,6 +296,8 @@ def pooling_before_activation(chain: Chain) -> None:
         chain: the chain being rewritten.
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4, 4, 3)),
         ...     keras.layers.Conv2D(8, 3, name="conv"), keras.layers.ReLU(name="relu"),
         ...     keras.layers.GlobalAveragePooling2D(name="gap"), keras.layers.Dense(2)]),
@@ -331,6 +342,7 @@ def adapt(model) -> Tuple[object, Changes]:
         ValueError: a layer that cannot be adapted, naming it and the reason.
 
     Example:
+        >>> from cnn2snn_tfmot import keras
         >>> adapted, changes = adapt(keras.Sequential([keras.Input((8, 8, 3)),
         ...     keras.layers.Conv2D(8, 3, name="conv"), keras.layers.ReLU(name="relu"),
         ...     keras.layers.GlobalAveragePooling2D(name="gap"),

@@ -1,19 +1,34 @@
-"""The seeds' high-level quantization entry points: quantize(), quantize_layer() and
-create_trainable_quantizer_model().
+"""The quantization entry points of BrainChip's cnn2snn: quantize(), quantize_layer() and
+create_trainable_quantizer_model(); and a TFMOT-quantized model read as cnn2snn's layers.
 
-``quantize`` reads the model into a chain (see :mod:`cnn2snn_tfmot.rewriting.transforms`), applies
-the model transforms of docs/akida-v1.md section 3 (fused activations split, ``ReLU -> MaxPool`` and
-``pooling -> BatchNormalization`` swapped, BatchNormalization folded), then replaces neural
-layers by Quantized* layers and ReLUs by ActivationDiscreteRelu. Layer names are kept, so
+``quantize`` reads the model into a :class:`~cnn2snn_tfmot.rewriting.chain.Chain`, applies the
+model transforms of docs/akida-v1.md section 3 (:mod:`cnn2snn_tfmot.rewriting.transforms`:
+fused activations split, ``ReLU -> MaxPool`` and ``pooling -> BatchNormalization`` swapped,
+BatchNormalization folded), then replaces neural layers by Quantized* layers and ReLUs by
+ActivationDiscreteRelu (:func:`quantize_layers`). Layer names are kept, so
 ``load_partial_weights`` works between the float and the quantized model.
+
+Example:
+    >>> from cnn2snn_tfmot import keras
+    >>> from cnn2snn_tfmot.rewriting.quantizing import quantize
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)),
+    ...     keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+    ...     keras.layers.Flatten(name="flat"), keras.layers.Dense(2, name="dense")])
+    >>> quantized = quantize(model, weight_quantization=4, activ_quantization=4)
+    >>> [(layer.name, type(layer).__name__) for layer in quantized.layers]
+    [('conv', 'QuantizedConv2D'), ('conv_relu', 'ActivationDiscreteRelu'), \
+('flat', 'Flatten'), ('dense', 'QuantizedDense')]
 """
 from __future__ import annotations
 
 from typing import List, Optional, Union
 
+import numpy as np
+import tensorflow_model_optimization as tfmot
+
 from cnn2snn_tfmot.chip import rules
-from cnn2snn_tfmot.keras3 import check_keras_model
-from cnn2snn_tfmot.quantization import layer_table as registry
+from cnn2snn_tfmot.quantization import layer_table
+from cnn2snn_tfmot.quantization.configs import NeuralQuantizeConfig, ReLUQuantizeConfig
 from cnn2snn_tfmot.quantization.input_scaling import InputScaling
 from cnn2snn_tfmot.quantization.layers import (
     ActivationDiscreteRelu,
@@ -31,43 +46,66 @@ from cnn2snn_tfmot.quantization.quantizers import (
     default_weight_quantizer,
     relu_max_value,
 )
-from cnn2snn_tfmot.rewriting.transforms import (
+from cnn2snn_tfmot.quantization.saving import weight_key
+from cnn2snn_tfmot.rewriting.chain import (
+    Chain,
     LayerSpec,
-    build_model,
+    is_plain_relu,
+    single_branch_layers,
+    spec_neural,
+    spec_role,
+)
+from cnn2snn_tfmot.rewriting.transforms import (
     fold_batchnorms,
-    is_relu,
-    model_chain,
     split_fused_activations,
     swap_activation_pooling,
     swap_pooling_batchnorm,
 )
 from cnn2snn_tfmot.tfkeras import keras
 
-__all__ = ["quantize", "quantize_layer", "create_trainable_quantizer_model"]
+__all__ = ["quantize", "quantize_layer", "create_trainable_quantizer_model", "quantize_layers",
+           "is_quantizable_activation", "cnn2snn_style_chain"]
 
 L = keras.layers
 
 
-def _is_activation(spec: LayerSpec) -> bool:
-    return is_relu(spec) or issubclass(spec.cls, QuantizedActivation)
+def is_quantizable_activation(spec: LayerSpec) -> bool:
+    """Whether ``quantize`` gives the spec quantized activations: a plain ReLU (see
+    :func:`~cnn2snn_tfmot.rewriting.chain.is_plain_relu`) or an already quantized activation.
+
+    Arguments:
+        spec: a layer spec.
+
+    Returns:
+        True for a ReLU without slope or threshold, ``Activation('relu')`` and the
+        QuantizedActivation layers.
+
+    Example:
+        >>> from cnn2snn_tfmot import ActivationDiscreteRelu, keras
+        >>> from cnn2snn_tfmot.rewriting.chain import LayerSpec
+        >>> is_quantizable_activation(LayerSpec(ActivationDiscreteRelu, {"name": "a"}))
+        True
+        >>> is_quantizable_activation(LayerSpec(keras.layers.Softmax, {"name": "s"}))
+        False
+    """
+    return is_plain_relu(spec) or issubclass(spec.cls, QuantizedActivation)
 
 
 def _layer_problems(spec: LayerSpec) -> List[str]:
     """What keeps quantize() from handling a layer (the rules it cannot fix by itself)."""
-    table = registry.current()
-    entry = table.neural(spec.cls)
+    entry = spec_neural(spec)
     if entry is not None:
         return rules.layer_parameter_problems(spec.name, spec.config, entry.akida_kind)
     if issubclass(spec.cls, QuantizedActivation):
         return []
-    role = table.role(spec.cls, spec.config)
+    role = spec_role(spec)
     if role == "relu":
         return rules.relu_problems(spec.name, spec.config)
     if role is not None:
         return []
     return [f"Layer '{spec.name}' of type {spec.cls.__name__} is not supported by quantize(); "
-            f"supported: {table.supported_names()}, ActivationDiscreteRelu and QuantizedReLU. "
-            "Replace or remove it."]
+            f"supported: {layer_table.current().supported_names()}, ActivationDiscreteRelu "
+            "and QuantizedReLU. Replace or remove it."]
 
 
 def _check_layers(chain: List[LayerSpec], caller: str) -> None:
@@ -78,7 +116,7 @@ def _check_layers(chain: List[LayerSpec], caller: str) -> None:
 
 
 def _quantized_neural(spec: LayerSpec, bitwidth: int) -> LayerSpec:
-    entry = registry.current().neural(spec.cls)
+    entry = spec_neural(spec)
     config = dict(spec.config)
     for kernel in entry.kernels:
         config[kernel.quantizer] = keras.utils.serialize_keras_object(
@@ -121,24 +159,64 @@ def _check_bitwidths(weight_quantization, activ_quantization, input_weight_quant
     return input_weight_quantization
 
 
-def _remember_input_scaling(chain: List[LayerSpec], input_scaling) -> List[LayerSpec]:
+def _remember_input_scaling(chain: Chain, input_scaling) -> None:
     """Puts an InputScaling layer first, unless the chain already remembers the same pair."""
     scaling = InputScaling(*input_scaling).akida_input_scaling  # validates
-    for spec in chain:
+    for spec in chain.specs:
         if issubclass(spec.cls, InputScaling):
             remembered = spec.cls.from_config(spec.config).akida_input_scaling
             if remembered != scaling:
                 raise ValueError(f"quantize(): input_scaling={scaling} contradicts the input "
                                  f"scaling the model remembers, {remembered} (layer "
                                  f"'{spec.name}'); a model is meant for one input scaling.")
-            return chain
-    taken = {spec.name for spec in chain}
-    name, index = "input_scaling", 1
-    while name in taken:
-        name, index = f"input_scaling_{index}", index + 1
-    first = chain[0].input_shape if chain else None
+            return
+    name = chain.free_name("input_scaling")
+    first = chain.specs[0].input_shape if chain.specs else None
     config = {"name": name, "scale": scaling[0], "shift": scaling[1]}
-    return [LayerSpec(InputScaling, config, {}, first)] + chain
+    chain.specs.insert(0, LayerSpec(InputScaling, config, {}, first))
+    chain.record(name, "InputScaling layer added first",
+                 f"the model remembers the input scaling it is meant for, {scaling}")
+    chain.refresh()
+
+
+def quantize_layers(chain: Chain, weight_bits: int, activation_bits: int,
+                    input_weight_bits: int) -> None:
+    """Replaces float layers by quantized ones: neural layers by Quantized* layers with
+    MaxPerAxisQuantizer (MaxQuantizer for depthwise kernels), ReLUs by ActivationDiscreteRelu.
+
+    Arguments:
+        chain: the chain being rewritten (after the model transforms).
+        weight_bits: weight bitwidth (0: float weights).
+        activation_bits: activation bitwidth (0: activations kept exactly as they are).
+        input_weight_bits: weight bitwidth of the first neural layer.
+
+    Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.rewriting.chain import Chain
+        >>> chain = Chain(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d"),
+        ...     keras.layers.ReLU(name="r")]), "example")
+        >>> quantize_layers(chain, 4, 2, 8)
+        >>> [change.what for change in chain.changes]
+        ['Dense replaced by QuantizedDense (8-bit weights)', \
+'ReLU replaced by ActivationDiscreteRelu (2-bit activations)']
+    """
+    first = True
+    for index, spec in enumerate(chain.specs):
+        if spec_neural(spec) is not None:
+            bits, values = (input_weight_bits if first else weight_bits), "weights"
+            new = _quantized_neural(spec, bits)
+            first = False
+        elif is_quantizable_activation(spec) and activation_bits:
+            # Without activation bits every activation stays exactly as it was.
+            bits, values = activation_bits, "activations"
+            new = _activation(spec, activation_bits)
+        else:
+            continue
+        chain.specs[index] = new
+        chain.record(spec.name, f"{spec.cls.__name__} replaced by {new.cls.__name__} ("
+                     + (f"{bits}-bit {values})" if bits else f"float {values})"),
+                     "Akida computes with quantized weights and activations", exact=not bits)
+    chain.refresh()
 
 
 def quantize(model, weight_quantization: int = 0, activ_quantization: int = 0,
@@ -174,37 +252,35 @@ def quantize(model, weight_quantization: int = 0, activ_quantization: int = 0,
         one is given).
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> model = keras.Sequential([keras.Input((16, 16, 1)),
+        ...     keras.layers.Conv2D(8, 3, use_bias=False, name="conv_0"),
+        ...     keras.layers.BatchNormalization(name="conv_0_bn"),
+        ...     keras.layers.ReLU(name="conv_0_relu"), keras.layers.MaxPool2D(name="pool"),
+        ...     keras.layers.Flatten(name="flatten"), keras.layers.Dense(10, name="dense")])
         >>> model_quantized = quantize(model, weight_quantization=4, activ_quantization=4,
         ...                            input_weight_quantization=8)
+        >>> [layer.name for layer in model_quantized.layers]
+        ['conv_0', 'pool', 'conv_0_relu', 'flatten', 'dense']
         >>> remembering = quantize(model, 4, 4, 8, input_scaling=(255, 0))
         >>> [layer.name for layer in remembering.layers][:2]
         ['input_scaling', 'conv_0']
     """
     input_bits = _check_bitwidths(weight_quantization, activ_quantization,
                                   input_weight_quantization)
-    model = check_keras_model(model)
-    chain = model_chain(model, "quantize")
+    chain = Chain(model, "quantize")
     if input_scaling is not None:
-        chain = _remember_input_scaling(chain, input_scaling)
-    _check_layers(chain, "quantize")
+        _remember_input_scaling(chain, input_scaling)
+    _check_layers(chain.specs, "quantize")
     for transform in (split_fused_activations, swap_activation_pooling, swap_pooling_batchnorm,
                       fold_batchnorms):
-        chain = transform(chain)
-    result, first = [], True
-    for spec in chain:
-        if registry.current().neural(spec.cls) is not None:
-            result.append(_quantized_neural(spec, input_bits if first else weight_quantization))
-            first = False
-        elif _is_activation(spec):
-            # Without activation bits every activation stays exactly as it was.
-            result.append(_activation(spec, activ_quantization) if activ_quantization else spec)
-        else:
-            result.append(spec)
-    return build_model(model, result)
+        transform(chain)
+    quantize_layers(chain, weight_quantization, activ_quantization, input_bits)
+    return chain.build()
 
 
-def _resolve_target(model, chain: List[LayerSpec], target_layer: Union[str, int]) -> int:
-    names = [spec.name for spec in chain]
+def _resolve_target(chain: Chain, target_layer: Union[str, int]) -> int:
+    model, names = chain.model, chain.names()
     if isinstance(target_layer, bool) or not isinstance(target_layer, (str, int)):
         raise TypeError(f"`target_layer` must be a layer name or an index into model.layers; "
                         f"got {type(target_layer).__name__}.")
@@ -245,13 +321,17 @@ def quantize_layer(model, target_layer: Union[str, int], bitwidth: int):
         A new model.
 
     Example:
-        >>> model = quantize_layer(model, "conv_0", 8)
+        >>> from cnn2snn_tfmot import keras
+        >>> model = keras.Sequential([keras.Input((8, 8, 1)),
+        ...     keras.layers.Conv2D(4, 3, name="conv"), keras.layers.ReLU(name="relu")])
+        >>> model = quantize_layer(model, "conv", 8)
+        >>> model.get_layer("conv").quantizer
+        MaxPerAxisQuantizer(bitwidth=8)
     """
-    model = check_keras_model(model)
-    chain = model_chain(model, "quantize_layer")
-    index = _resolve_target(model, chain, target_layer)
-    spec = chain[index]
-    entry = registry.current().neural(spec.cls)
+    chain = Chain(model, "quantize_layer")
+    index = _resolve_target(chain, target_layer)
+    spec = chain.specs[index]
+    entry = spec_neural(spec)
     if entry is not None:
         if bitwidth != 0 or isinstance(bitwidth, bool):
             check_weight_bitwidth(bitwidth)
@@ -265,15 +345,16 @@ def quantize_layer(model, target_layer: Union[str, int], bitwidth: int):
         base = {kernel.attribute for kernel in entry.kernels} | {"bias"}
         weights = spec.weights if not changed else {
             key: value for key, value in spec.weights.items() if key in base}
-        chain[index] = LayerSpec(entry.quantized_class, config, weights, spec.input_shape)
-    elif _is_activation(spec):
+        chain.specs[index] = LayerSpec(entry.quantized_class, config, weights,
+                                       spec.input_shape)
+    elif is_quantizable_activation(spec):
         if bitwidth != 0 or isinstance(bitwidth, bool):
             check_activation_bitwidth(bitwidth)
-        chain[index] = _activation(spec, bitwidth, trainable=spec.cls is QuantizedReLU)
+        chain.specs[index] = _activation(spec, bitwidth, trainable=spec.cls is QuantizedReLU)
     else:
         raise ValueError(f"Layer '{spec.name}' ({spec.cls.__name__}) has neither weights nor an "
                          "activation to quantize; target a neural layer or a ReLU.")
-    return build_model(model, chain)
+    return chain.build()
 
 
 def create_trainable_quantizer_model(quantized_model):
@@ -290,20 +371,82 @@ def create_trainable_quantizer_model(quantized_model):
         A new model with trainable quantizers.
 
     Example:
-        >>> trainable = create_trainable_quantizer_model(model_quantized)
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.rewriting.quantizing import quantize
+        >>> model = keras.Sequential([keras.Input((8, 8, 1)),
+        ...     keras.layers.Conv2D(4, 3, name="conv"), keras.layers.ReLU(name="relu")])
+        >>> trainable = create_trainable_quantizer_model(quantize(model, 4, 4))
+        >>> type(trainable.get_layer("relu")).__name__
+        'QuantizedReLU'
     """
-    quantized_model = check_keras_model(quantized_model, "quantized_model")
-    chain = model_chain(quantized_model, "create_trainable_quantizer_model")
-    for index, spec in enumerate(chain):
+    chain = Chain(quantized_model, "create_trainable_quantizer_model",
+                  argument="quantized_model")
+    for index, spec in enumerate(chain.specs):
         if spec.cls is ActivationDiscreteRelu:
-            chain[index] = _activation(spec, spec.config["bitwidth"], trainable=True)
-        elif registry.current().neural(spec.cls) is not None:
+            chain.specs[index] = _activation(spec, spec.config["bitwidth"], trainable=True)
+        elif spec_neural(spec) is not None:
             config = dict(spec.config)
-            for kernel in registry.current().neural(spec.cls).kernels:
+            for kernel in spec_neural(spec).kernels:
                 key = kernel.quantizer
                 quantizer = as_weight_quantizer(config.get(key), key, f"layer '{spec.name}'")
                 if type(quantizer) is StdWeightQuantizer:
                     config[key] = keras.utils.serialize_keras_object(
                         TrainableStdWeightQuantizer(quantizer.threshold, quantizer.bitwidth))
-            chain[index] = spec.replace(config=config)
-    return build_model(quantized_model, chain)
+            chain.specs[index] = spec.replace(config=config)
+    return chain.build()
+
+
+# TFMOT-wrapped layers as BrainChip's cnn2snn layers ------------------------------------------
+
+def _cnn2snn_spec_of_wrapper(wrapper) -> LayerSpec:
+    """The cnn2snn-style spec computing what a TFMOT ``QuantizeWrapper`` computes."""
+    config, inner = wrapper.quantize_config, wrapper.layer
+    weights = {weight_key(v): np.array(v.numpy()) for v in wrapper.weights
+               if weight_key(v) != "optimizer_step"}
+    if isinstance(config, NeuralQuantizeConfig):
+        entry = layer_table.current().for_config(type(config))
+        layer_config = dict(inner.get_config())
+        for kernel in entry.kernels:
+            layer_config[kernel.quantizer] = keras.utils.serialize_keras_object(
+                getattr(config, kernel.quantizer))
+        return LayerSpec(entry.quantized_class, layer_config, weights,
+                         tuple(wrapper.input_shape))
+    if isinstance(config, ReLUQuantizeConfig):
+        quantizer = config.quantizer
+        layer_config = {"name": inner.name, "bitwidth": quantizer.bitwidth}
+        if quantizer.max_value is not None:  # a bounded ReLU: its steps follow max_value
+            layer_config["max_value"] = quantizer.max_value
+        if quantizer.trainable:  # its variables are the wrapper's output_threshold / _step
+            return LayerSpec(QuantizedReLU, layer_config,
+                             {name: weights[f"output_{name}"] for name in ("threshold", "step")},
+                             tuple(wrapper.input_shape))
+        return LayerSpec(ActivationDiscreteRelu, layer_config, {}, tuple(wrapper.input_shape))
+    raise ValueError(f"Layer '{wrapper.name}' is wrapped with {type(config).__name__}, not an "
+                     "Akida QuantizeConfig; annotate it with the configs of "
+                     "cnn2snn_tfmot.quantization.configs.")
+
+
+def cnn2snn_style_chain(model, caller: str = "hardware_exact") -> Chain:
+    """The model's layers as BrainChip's cnn2snn layers: TFMOT wrappers become the Quantized*
+    layer (or the quantized activation) that computes the same, with the same names and
+    weights; other layers are kept.
+
+    Arguments:
+        model: a single-branch quantized tf_keras model (cnn2snn-style or TFMOT-quantized).
+        caller: the public function's name, for messages.
+
+    Returns:
+        A :class:`~cnn2snn_tfmot.rewriting.chain.Chain` (``.build()`` makes the model).
+
+    Example:
+        >>> from cnn2snn_tfmot import keras, quantize
+        >>> model = keras.Sequential([keras.Input((8, 8, 1)),
+        ...     keras.layers.Conv2D(4, 3, name="conv"), keras.layers.ReLU(name="relu")])
+        >>> chain = cnn2snn_style_chain(quantize(model, 4, 4))
+        >>> [spec.cls.__name__ for spec in chain.specs]
+        ['QuantizedConv2D', 'ActivationDiscreteRelu']
+    """
+    wrapper_class = tfmot.quantization.keras.QuantizeWrapper
+    specs = [_cnn2snn_spec_of_wrapper(layer) if isinstance(layer, wrapper_class)
+             else LayerSpec.of(layer) for layer in single_branch_layers(model, caller)]
+    return Chain(model, caller, specs)

@@ -15,6 +15,8 @@ Each pass edits a :class:`cnn2snn_tfmot.rewriting.chain.Chain` and records a
   ``keepdims``, and a Reshape that flattens becomes a Flatten.
 
 Example:
+    >>> from cnn2snn_tfmot import keras
+    >>> from cnn2snn_tfmot.rewriting.sanitizing import sanitize
     >>> noisy = keras.Sequential([keras.Input((8, 8, 3)),
     ...     keras.layers.ZeroPadding2D(((0, 1), (0, 1)), name="pad"),
     ...     keras.layers.Conv2D(4, 3, strides=2, activation="relu", name="conv"),
@@ -29,8 +31,8 @@ from __future__ import annotations
 import math
 from typing import Tuple
 
-from cnn2snn_tfmot.rewriting.chain import Chain, Changes, spec_kind
-from cnn2snn_tfmot.rewriting.transforms import LayerSpec
+from cnn2snn_tfmot.rewriting.chain import Chain, Changes, LayerSpec
+from cnn2snn_tfmot.rewriting.transforms import RELU_MAX_VALUES, relu_spec, split_fused_activation
 from cnn2snn_tfmot.tfkeras import keras
 
 __all__ = ["sanitize", "sanitize_chain", "remove_identities", "split_activations",
@@ -46,6 +48,8 @@ def remove_identities(chain: Chain) -> None:
         chain: the chain being rewritten.
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.1),
         ...                                 keras.layers.Dense(2)]), "sanitize")
         >>> remove_identities(chain)
@@ -63,53 +67,38 @@ def remove_identities(chain: Chain) -> None:
     chain.refresh()
 
 
-def _relu_spec(name: str, max_value, input_shape) -> LayerSpec:
-    config = {"name": name}
-    if max_value is not None:
-        config["max_value"] = float(max_value)
-    return LayerSpec(L.ReLU, config, {}, input_shape)
-
-
-_BOUNDED = {"relu": None, "relu6": 6.0}
-
-
 def split_activations(chain: Chain) -> None:
-    """Fused activations become their own layers; Activation('relu' / 'relu6') become ReLU
-    layers (exact).
+    """Fused activations become their own layers
+    (:func:`~cnn2snn_tfmot.rewriting.transforms.split_fused_activation`, as ``quantize`` splits
+    them); Activation('relu' / 'relu6') become ReLU layers (exact).
 
     Arguments:
         chain: the chain being rewritten.
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4,)),
-        ...     keras.layers.Dense(2, activation="relu6", name="d")]), "sanitize")
+        ...     keras.layers.Dense(2, activation="relu6", name="d"),
+        ...     keras.layers.Activation("relu", name="act")]), "sanitize")
         >>> split_activations(chain)
-        >>> chain.names(), chain.specs[1].config["max_value"]
-        (['d', 'd_relu6'], 6.0)
+        >>> chain.names(), chain.specs[1].config["max_value"], chain.specs[2].cls.__name__
+        (['d', 'd_relu6', 'act'], 6.0, 'ReLU')
     """
-    original = list(chain.specs)
-    result = []
-    for index, spec in enumerate(original):
+    index = 0
+    while index < len(chain.specs):
+        spec = chain.specs[index]
         activation = spec.config.get("activation")
-        if spec_kind(spec) is not None and activation not in (None, "linear"):
-            result.append(spec.replace(config={**spec.config, "activation": "linear"}))
-            chain.specs = result + original[index + 1:]  # so that free_name sees every name
-            name = chain.free_name(f"{spec.name}_{activation}")
-            if activation in _BOUNDED:
-                result.append(_relu_spec(name, _BOUNDED[activation], spec.input_shape))
-            else:
-                result.append(LayerSpec(L.Activation, {"name": name, "activation": activation},
-                                        {}, spec.input_shape))
-            chain.record(spec.name, f"fused activation '{activation}' moved to the new layer "
-                         f"'{name}'", "Akida activations are layers of their own")
-        elif spec.cls is L.Activation and activation in _BOUNDED:
-            result.append(_relu_spec(spec.name, _BOUNDED[activation], spec.input_shape))
+        if split_fused_activation(chain, index):
+            index += 2
+            continue
+        if spec.cls is L.Activation and activation in RELU_MAX_VALUES:
+            max_value = RELU_MAX_VALUES[activation]
+            chain.specs[index] = relu_spec(spec.name, max_value, spec.input_shape)
             chain.record(spec.name, f"Activation('{activation}') replaced by a ReLU layer"
-                         + ("" if _BOUNDED[activation] is None else " with max_value=6"),
+                         + ("" if max_value is None else " with max_value=6"),
                          "the same function, as the layer type Akida quantizes")
-        else:
-            result.append(spec)
-    chain.specs = result
+        index += 1
     chain.refresh()
 
 
@@ -195,6 +184,8 @@ def absorb_zero_padding(chain: Chain, exact_only: bool = True) -> None:
         ValueError: a ZeroPadding2D that cannot be absorbed, naming it and the fix.
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((8, 8, 3)),
         ...     keras.layers.ZeroPadding2D(1, name="pad"),
         ...     keras.layers.Conv2D(4, 3, name="conv")]), "sanitize")
@@ -234,10 +225,6 @@ def absorb_zero_padding(chain: Chain, exact_only: bool = True) -> None:
         chain.refresh()
 
 
-def _dims(shape) -> tuple:
-    return tuple(shape[1:])
-
-
 def normalize_reshapes(chain: Chain) -> None:
     """Reshape / Flatten normalized (exact): no-op ones removed, ``GlobalAveragePooling2D(
     keepdims=True)`` + Flatten / Reshape to (C,) merged, a flattening Reshape made a Flatten.
@@ -246,6 +233,8 @@ def normalize_reshapes(chain: Chain) -> None:
         chain: the chain being rewritten.
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4, 4, 3)),
         ...     keras.layers.GlobalAveragePooling2D(keepdims=True, name="gap"),
         ...     keras.layers.Reshape((3,), name="r"), keras.layers.Dense(2)]), "sanitize")
@@ -257,14 +246,14 @@ def normalize_reshapes(chain: Chain) -> None:
     while index < len(chain.specs):
         spec = chain.specs[index]
         role = chain.role(index)
-        before, after = _dims(chain.input_shape(index)), _dims(chain.output_shape(index))
+        before, after = chain.input_dims(index), chain.output_dims(index)
         following = chain.following(index)
         if role in ("flatten", "reshape") and before == after:
             del chain.specs[index]
             chain.record(spec.name, "removed", f"it does not change the shape {before}")
         elif role == "global_pool" and spec.config.get("keepdims") and following is not None \
                 and chain.role(following) in ("flatten", "reshape") \
-                and len(_dims(chain.output_shape(following))) == 1:
+                and len(chain.output_dims(following)) == 1:
             follower = chain.specs[following]
             chain.specs[index] = spec.replace(config={**spec.config, "keepdims": False})
             del chain.specs[following]
@@ -291,7 +280,12 @@ def sanitize_chain(chain: Chain, exact_only: bool = True) -> None:
         exact_only: refuse the padding rewrites that change the function.
 
     Example:
-        >>> chain = Chain(model, "sanitize")
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.rewriting.chain import Chain
+        >>> chain = Chain(keras.Sequential([keras.Input((8, 8, 1)),
+        ...     keras.layers.Conv2D(4, 3, name="conv"), keras.layers.ReLU(name="relu"),
+        ...     keras.layers.Flatten(name="flat"), keras.layers.Dense(2, name="dense")]),
+        ...     "sanitize")
         >>> sanitize_chain(chain)
         >>> print(chain.changes)
         no change
@@ -325,6 +319,7 @@ def sanitize(model) -> Tuple[object, Changes]:
             'same' padding does not reproduce), naming it and the fix.
 
     Example:
+        >>> from cnn2snn_tfmot import keras
         >>> clean, changes = sanitize(keras.Sequential([keras.Input((8, 8, 1)),
         ...     keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
         ...     keras.layers.Dropout(0.2, name="drop"), keras.layers.Flatten(name="flat"),

@@ -19,6 +19,16 @@ BatchNormalization gammas and betas (a BatchNormalization left in a block is app
 moving statistics, as the chip does: they are not updated).
 
 Example:
+    >>> import numpy as np
+    >>> from cnn2snn_tfmot import convert, keras, quantize
+    >>> from cnn2snn_tfmot.training.exact import hardware_exact
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)),
+    ...     keras.layers.Conv2D(4, 3, padding="same", name="conv"),
+    ...     keras.layers.ReLU(name="relu"), keras.layers.Flatten(name="flat"),
+    ...     keras.layers.Dense(3, name="dense")])
+    >>> model_quantized = quantize(model, 4, 4, 8)
+    >>> images = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 1)).astype(np.uint8)
+    >>> x = (images / 255).astype(np.float32)
     >>> exact = hardware_exact(model_quantized, input_scaling=(255, 0))
     >>> np.array_equal(exact.predict(x, verbose=0).ravel(),
     ...                convert(model_quantized, input_scaling=(255, 0)).predict(images).ravel())
@@ -42,12 +52,9 @@ from cnn2snn_tfmot.keras3 import check_keras_model
 from cnn2snn_tfmot.quantization.input_scaling import scaling_for_conversion
 from cnn2snn_tfmot.quantization.layers import QuantizedActivation
 from cnn2snn_tfmot.quantization.scheme import custom_objects
-from cnn2snn_tfmot.rewriting.transforms import (
-    build_model,
-    merge_separable_conv,
-    seed_style_chain,
-    single_branch_layers,
-)
+from cnn2snn_tfmot.rewriting.chain import single_branch_layers
+from cnn2snn_tfmot.rewriting.merging import merge_separable_conv
+from cnn2snn_tfmot.rewriting.quantizing import cnn2snn_style_chain
 from cnn2snn_tfmot.tfkeras import keras, tf
 
 __all__ = ["hardware_exact", "HardwareExactNetwork"]
@@ -79,20 +86,30 @@ class HardwareExactNetwork(keras.layers.Layer):
     """A quantized network computing the Akida 1.0 chip's integers (see the module docstring).
 
     Built by :func:`hardware_exact`, which is the way to make one. Its sublayers are the
-    seed-style quantized layers of the model it was made from (same names and weights), so
+    cnn2snn-style quantized layers of the model it was made from (same names and weights), so
     that ``convert()`` reads it as it reads that model.
 
     Arguments:
-        layers: the quantized Keras layers, in order (seed-style; serialized configs accepted):
+        layers: the quantized Keras layers, in order (cnn2snn-style; serialized configs ok):
             the network makes its own copies of them, without weights.
         input_scaling: ``(scale, shift)``: Akida inputs are ``scale * x + shift``.
         input_is_sparse: whether the Akida model starts with InputData (4-bit events).
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot import convert, keras, quantize
+        >>> from cnn2snn_tfmot.training.exact import hardware_exact
+        >>> model = keras.Sequential([keras.Input((8, 8, 1)),
+        ...     keras.layers.Conv2D(4, 3, padding="same", name="conv"),
+        ...     keras.layers.ReLU(name="relu"), keras.layers.Flatten(name="flat"),
+        ...     keras.layers.Dense(3, name="dense")])
+        >>> model_quantized = quantize(model, 4, 4, 8)
+        >>> images = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 1)).astype(np.uint8)
+        >>> x = (images / 255).astype(np.float32)
         >>> exact = hardware_exact(model_quantized, input_scaling=(255, 0))
         >>> network = exact.get_layer("hardware_exact")
         >>> network.akida_input_scaling, [len(levels) for levels in network.block_outputs(x)]
-        ((255.0, 0), [32, 32, 32])
+        ((255.0, 0), [4, 4])
     """
 
     def __init__(self, layers, input_scaling=(1.0, 0), input_is_sparse: bool = False,
@@ -174,6 +191,16 @@ class HardwareExactNetwork(keras.layers.Layer):
             One numpy array per block.
 
         Example:
+            >>> import numpy as np
+            >>> from cnn2snn_tfmot import convert, keras, quantize
+            >>> from cnn2snn_tfmot.training.exact import hardware_exact
+            >>> model = keras.Sequential([keras.Input((8, 8, 1)),
+            ...     keras.layers.Conv2D(4, 3, padding="same", name="conv"),
+            ...     keras.layers.ReLU(name="relu"), keras.layers.Flatten(name="flat"),
+            ...     keras.layers.Dense(3, name="dense")])
+            >>> model_quantized = quantize(model, 4, 4, 8)
+            >>> images = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 1)).astype(np.uint8)
+            >>> x = (images / 255).astype(np.float32)
             >>> exact = hardware_exact(model_quantized, input_scaling=(255, 0))
             >>> levels = exact.get_layer("hardware_exact").block_outputs(x)[0]
             >>> bool(levels.min() >= 0 and levels.max() <= 15
@@ -349,8 +376,9 @@ def hardware_exact(model, input_scaling=None, input_is_sparse: bool = False):
     with the same weights; it remembers its input scaling.
 
     Arguments:
-        model: a quantized tf_keras model: seed-style ``Quantized*`` layers or a TFMOT model
-            built with the Akida QuantizeConfigs (not modified; its weights are copied).
+        model: a quantized tf_keras model: ``Quantized*`` layers (as BrainChip's cnn2snn makes
+            them) or a TFMOT model built with the Akida QuantizeConfigs (not modified; its
+            weights are copied).
         input_scaling: ``(scale, shift)`` with ``x_akida = scale * x + shift``, as for
             ``convert``; None (default): the one the model remembers
             (``quantize(..., input_scaling=...)``), as ``convert`` does.
@@ -365,6 +393,17 @@ def hardware_exact(model, input_scaling=None, input_is_sparse: bool = False):
         ValueError: registers that do not fit the chip, or a bad ``input_scaling``.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot import convert, keras, quantize
+        >>> from cnn2snn_tfmot.training.exact import hardware_exact
+        >>> model = keras.Sequential([keras.Input((8, 8, 1)),
+        ...     keras.layers.Conv2D(4, 3, padding="same", name="conv"),
+        ...     keras.layers.ReLU(name="relu"), keras.layers.Flatten(name="flat"),
+        ...     keras.layers.Dense(3, name="dense")])
+        >>> model_quantized = quantize(model, 4, 4, 8)
+        >>> images = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 1)).astype(np.uint8)
+        >>> x = (images / 255).astype(np.float32)
+        >>> y = np.array([0, 1, 2, 1])
         >>> exact = hardware_exact(model_quantized, input_scaling=(255, 0))
         >>> exact.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         ...               metrics=["accuracy"])
@@ -377,10 +416,10 @@ def hardware_exact(model, input_scaling=None, input_is_sparse: bool = False):
     model = check_keras_model(model)
     scaling = scaling_for_conversion(model, input_scaling, input_is_sparse)
     checked_blocks(model, input_is_sparse, scaling)
-    # Seed-style layers, depthwise + pointwise pairs merged: the same function, and the same
+    # cnn2snn-style layers, depthwise + pointwise pairs merged: the same function, and the same
     # blocks for the converter.
-    seed = merge_separable_conv(build_model(model, seed_style_chain(model, "hardware_exact")))
-    layers = single_branch_layers(seed, "hardware_exact")
+    unwrapped = merge_separable_conv(cnn2snn_style_chain(model, "hardware_exact").build())
+    layers = single_branch_layers(unwrapped, "hardware_exact")
     network = HardwareExactNetwork(layers, scaling, input_is_sparse, name="hardware_exact")
     inputs = keras.Input(tuple(model.inputs[0].shape[1:]))
     exact = keras.Model(inputs, network(inputs), name=f"{model.name}_hardware_exact")

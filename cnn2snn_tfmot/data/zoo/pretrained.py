@@ -1,0 +1,352 @@
+"""Pretrained models shipped inside the package: float, quantized and Akida, with their figures.
+
+A user starts from a model that works: ``pretrained("mnist")`` gives the trained float Keras
+model, its quantized Keras model (after quantization-aware training), the converted Akida model,
+the input scaling they are meant for, the class names and what the training measured, with the
+command that reproduces it. Nothing is downloaded: each model is a folder of
+``cnn2snn_tfmot/data/zoo/weights/`` that the wheel carries::
+
+    <name>/manifest.json   {"format": "cnn2snn_tfmot.pretrained", "format_version": 1,
+                            "name": ..., "description": ..., "float_model": <Keras config>,
+                            "quantized_model": <Keras config>, "input_scaling": [255, 0],
+                            "class_names": [...], "metrics": {...}, "command": "..."}
+    <name>/float.npz       the float model's weights ("w0", "w1"... in get_weights() order;
+                           float32, or float16 where the manifest says so)
+    <name>/quantized.npz   the quantized model's weights (float32)
+    <name>/model.akida     the Akida model (its class names included)
+
+Reading trusts nothing: the manifest is size-capped JSON, the Keras configs are deserialized
+within :func:`cnn2snn_tfmot.quantize_scope` and a Lambda layer (whose code Keras would run) is
+refused, the ``.npz`` archives are read without pickles after their declared sizes are checked,
+and every array must match the shape of the weight it fills. :func:`save_pretrained` writes such
+a folder atomically (the training scripts of ``examples/`` use it).
+
+Example:
+    >>> from cnn2snn_tfmot.data.zoo import pretrained, pretrained_names
+    >>> "mnist" in pretrained_names()
+    True
+    >>> mnist = pretrained("mnist")
+    >>> mnist.input_scaling, mnist.class_names[:3]
+    ((255.0, 0), ('0', '1', '2'))
+    >>> [layer.layer_type for layer in mnist.akida_model.layers]
+    ['InputConvolutional', 'SeparableConvolutional', 'SeparableConvolutional', 'FullyConnected']
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import zipfile
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from cnn2snn_tfmot.akida import Model
+from cnn2snn_tfmot.atomic import atomic_directory
+from cnn2snn_tfmot.quantization import quantize_scope
+from cnn2snn_tfmot.quantization.input_scaling import input_scaling_of
+from cnn2snn_tfmot.quantization.saving import refuse_code
+from cnn2snn_tfmot.tfkeras import keras
+
+__all__ = ["Pretrained", "PretrainedModelError", "pretrained", "pretrained_names",
+           "save_pretrained", "WEIGHTS_DIR", "FORMAT_NAME"]
+
+#: Where the shipped models live (package data).
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
+FORMAT_NAME = "cnn2snn_tfmot.pretrained"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+_FILES = {"float": "float.npz", "quantized": "quantized.npz", "akida": "model.akida"}
+#: Reader caps: a manifest, one array, all the arrays of an archive.
+MAX_MANIFEST_BYTES = 4 << 20
+MAX_ARRAY_BYTES = 256 << 20
+MAX_ARCHIVE_BYTES = 512 << 20
+_FLOAT_DTYPES = ("float32", "float16")
+
+
+class PretrainedModelError(ValueError):
+    """A pretrained model's folder is missing, incomplete, corrupted or inconsistent.
+
+    Example:
+        >>> from cnn2snn_tfmot.data.zoo import PretrainedModelError, pretrained
+        >>> try:
+        ...     pretrained("imagenet")
+        ... except PretrainedModelError as err:
+        ...     print(str(err)[:44])
+        no pretrained model named 'imagenet'; the pa
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class Pretrained:
+    """A pretrained model: the float, quantized and Akida models and what they are meant for.
+
+    Each call of :func:`pretrained` builds new Keras models (fine-tune them freely) and reads the
+    Akida model from its file.
+
+    Arguments:
+        name: the model's name (see :func:`pretrained_names`).
+        description: what the model is: network, data, bitwidths.
+        float_model: the trained float tf_keras model (inputs ``image / scale``...).
+        quantized_model: the quantized tf_keras model after quantization-aware training; it
+            remembers its input scaling.
+        akida_model: the converted :class:`cnn2snn_tfmot.akida.Model` (uint8 inputs).
+        input_scaling: ``(scale, shift)``: Akida input = scale * Keras input + shift.
+        class_names: the classes the outputs score, in output order.
+        metrics: what the training measured (accuracies on its evaluation split, agreement,
+            the split, the time it took).
+        command: the command that trains the model again and writes its folder.
+
+    Example:
+        >>> from cnn2snn_tfmot.data.zoo import pretrained
+        >>> mnist = pretrained("mnist")
+        >>> sorted(mnist.metrics)[:3]
+        ['agreement', 'akida_accuracy', 'evaluated_on']
+    """
+    name: str
+    description: str
+    float_model: object
+    quantized_model: object
+    akida_model: Model
+    input_scaling: Tuple[float, int]
+    class_names: Tuple[str, ...]
+    metrics: Dict[str, object]
+    command: str
+
+
+def pretrained_names() -> List[str]:
+    """The names of the pretrained models the package ships, sorted.
+
+    Returns:
+        A list of names for :func:`pretrained`.
+
+    Example:
+        >>> from cnn2snn_tfmot.data.zoo import pretrained_names
+        >>> "mnist" in pretrained_names()
+        True
+    """
+    if not os.path.isdir(WEIGHTS_DIR):
+        return []
+    return sorted(name for name in os.listdir(WEIGHTS_DIR)
+                  if os.path.isfile(os.path.join(WEIGHTS_DIR, name, MANIFEST)))
+
+
+def pretrained(name: str) -> Pretrained:
+    """A pretrained model shipped in the package: float, quantized and Akida models.
+
+    Arguments:
+        name: one of :func:`pretrained_names` (e.g. "mnist").
+
+    Returns:
+        A :class:`Pretrained`.
+
+    Raises:
+        PretrainedModelError: an unknown name (the message lists the known ones), or a folder
+            that is incomplete or inconsistent.
+
+    Example:
+        >>> from cnn2snn_tfmot.data.datasets import mnist_split
+        >>> from cnn2snn_tfmot.data.zoo import pretrained
+        >>> mnist = pretrained("mnist")
+        >>> _, (images, labels) = mnist_split()   # the 2,000 images the training left out
+        >>> round(mnist.akida_model.evaluate(images, labels), 4) == mnist.metrics[
+        ...     "akida_accuracy"]
+        True
+    """
+    names = pretrained_names()
+    if not isinstance(name, str) or name not in names:
+        raise PretrainedModelError(f"no pretrained model named {name!r}; the package ships: "
+                                   f"{', '.join(names) or 'none'}.")
+    return load_pretrained(os.path.join(WEIGHTS_DIR, name))
+
+
+def load_pretrained(directory) -> Pretrained:
+    """Reads a pretrained model's folder (as written by :func:`save_pretrained`).
+
+    Arguments:
+        directory: the folder.
+
+    Returns:
+        A :class:`Pretrained`.
+
+    Raises:
+        PretrainedModelError: a missing file, a manifest of another format or version, a
+            Lambda layer, an array that does not fit its weight, or an oversized archive.
+
+    Example:
+        >>> from cnn2snn_tfmot.data.zoo.pretrained import WEIGHTS_DIR, load_pretrained
+        >>> load_pretrained(WEIGHTS_DIR + "/mnist").name
+        'mnist'
+    """
+    directory = os.fspath(directory)
+    manifest = _read_manifest(directory)
+    where = os.path.join(directory, MANIFEST)
+    scaling = manifest["input_scaling"]
+    with quantize_scope():
+        float_model = _model(manifest["float_model"], where, "float_model")
+        quantized_model = _model(manifest["quantized_model"], where, "quantized_model")
+    _fill(float_model, os.path.join(directory, _FILES["float"]))
+    _fill(quantized_model, os.path.join(directory, _FILES["quantized"]))
+    akida_path = os.path.join(directory, _FILES["akida"])
+    if not os.path.isfile(akida_path):
+        raise PretrainedModelError(f"{akida_path} is missing.")
+    akida_model = Model(akida_path)
+    names = tuple(manifest["class_names"])
+    if akida_model.class_names != names:
+        raise PretrainedModelError(f"{akida_path}: its class names {akida_model.class_names} "
+                                   f"differ from the manifest's {names}.")
+    return Pretrained(manifest["name"], manifest["description"], float_model, quantized_model,
+                      akida_model, (float(scaling[0]), int(scaling[1])), names,
+                      dict(manifest["metrics"]), manifest["command"])
+
+
+def save_pretrained(directory, name: str, description: str, float_model, quantized_model,
+                    akida_model: Model, class_names: Sequence[str], metrics: Dict[str, object],
+                    command: str, float_dtype: str = "float32", overwrite: bool = False) -> str:
+    """Writes a pretrained model's folder atomically (what :func:`load_pretrained` reads).
+
+    Arguments:
+        directory: the folder to write. An existing one is replaced only when it is a
+            pretrained model's folder and ``overwrite`` is True.
+        name: the model's name.
+        description: what the model is.
+        float_model: the float tf_keras model.
+        quantized_model: the quantized tf_keras model; it must remember its input scaling
+            (``quantize(..., input_scaling=...)``).
+        akida_model: the converted Akida model; it gets ``class_names``.
+        class_names: one name per output.
+        metrics: JSON-serialisable figures of the training.
+        command: the command that reproduces the folder.
+        float_dtype: "float32" or "float16" (halves the float weights' size; the metrics
+            must then be measured on the model as reloaded).
+        overwrite: replace an existing pretrained model's folder.
+
+    Returns:
+        The folder's absolute path.
+
+    Raises:
+        ValueError: an existing path that is not a pretrained model's folder, or without
+            ``overwrite``; a quantized model that remembers no input scaling; a bad dtype.
+
+    Example:
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> from cnn2snn_tfmot.data.zoo.pretrained import load_pretrained, save_pretrained
+        >>> from cnn2snn_tfmot import quantize
+        >>> model, _, akida_model, images, labels = example_models()
+        >>> remembering = quantize(model, 4, 4, 8, input_scaling=(255, 0))
+        >>> path = save_pretrained("tiny", "tiny", "an example", model, remembering,
+        ...                        akida_model, [str(i) for i in range(10)], {}, "none")
+        >>> load_pretrained(path).input_scaling
+        (255.0, 0)
+    """
+    if float_dtype not in _FLOAT_DTYPES:
+        raise ValueError(f"float_dtype must be one of {_FLOAT_DTYPES}; got {float_dtype!r}.")
+    scaling = input_scaling_of(quantized_model)
+    if scaling is None:
+        raise ValueError("save_pretrained: the quantized model remembers no input scaling; "
+                         "quantize it with input_scaling=(scale, shift).")
+    path = os.path.abspath(os.fspath(directory))
+    if os.path.lexists(path):
+        if not os.path.isfile(os.path.join(path, MANIFEST)) or not overwrite:
+            raise ValueError(f"{path} exists: save_pretrained replaces only a pretrained "
+                             f"model's folder, and only with overwrite=True.")
+    akida_model.class_names = list(class_names)
+    manifest = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "name": name,
+                "description": description,
+                "float_model": json.loads(float_model.to_json()),
+                "quantized_model": json.loads(quantized_model.to_json()),
+                "float_dtype": float_dtype, "input_scaling": [float(scaling[0]), int(scaling[1])],
+                "class_names": list(class_names), "metrics": metrics, "command": command}
+    with atomic_directory(path) as temporary:
+        with open(os.path.join(temporary, MANIFEST), "w") as handle:
+            json.dump(manifest, handle, indent=1)
+        _write_weights(os.path.join(temporary, _FILES["float"]), float_model, float_dtype)
+        _write_weights(os.path.join(temporary, _FILES["quantized"]), quantized_model,
+                       "float32")
+        akida_model.save(os.path.join(temporary, _FILES["akida"]))
+    return path
+
+
+# -- reading ------------------------------------------------------------------------------------
+def _read_manifest(directory: str) -> dict:
+    path = os.path.join(directory, MANIFEST)
+    if not os.path.isfile(path):
+        raise PretrainedModelError(f"{path} is missing: not a pretrained model's folder.")
+    if os.path.getsize(path) > MAX_MANIFEST_BYTES:
+        raise PretrainedModelError(f"{path} is larger than {MAX_MANIFEST_BYTES} bytes.")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise PretrainedModelError(f"{path}: not valid JSON ({err}).") from None
+    required = {"format", "format_version", "name", "description", "float_model",
+                "quantized_model", "float_dtype", "input_scaling", "class_names", "metrics",
+                "command"}
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise PretrainedModelError(f"{path}: not a {FORMAT_NAME} manifest.")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise PretrainedModelError(f"{path}: format_version {manifest.get('format_version')!r}"
+                                   f"; this reader reads version {FORMAT_VERSION}.")
+    missing = required - set(manifest)
+    if missing:
+        raise PretrainedModelError(f"{path} lacks {sorted(missing)}.")
+    for key in ("float_model", "quantized_model"):
+        try:
+            refuse_code(manifest[key], f"{path} ({key})")
+        except ValueError as err:
+            raise PretrainedModelError(str(err)) from None
+    if manifest["float_dtype"] not in _FLOAT_DTYPES:
+        raise PretrainedModelError(f"{path}: float_dtype must be one of {_FLOAT_DTYPES}.")
+    return manifest
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _model(config: dict, where: str, key: str):
+    try:
+        return keras.models.model_from_json(json.dumps(config))
+    except (ValueError, TypeError, KeyError) as err:
+        raise PretrainedModelError(f"{where}: {key} is not a Keras model config the package "
+                                   f"can build ({err}).") from None
+
+
+def _fill(model, path: str) -> None:
+    """Sets ``model``'s weights from the .npz at ``path``, checking everything first."""
+    if not os.path.isfile(path):
+        raise PretrainedModelError(f"{path} is missing.")
+    expected = model.get_weights()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = {info.filename: info for info in archive.infolist()}
+            names = [f"w{index}.npy" for index in range(len(expected))]
+            if sorted(infos) != sorted(names):
+                raise PretrainedModelError(f"{path} holds {len(infos)} arrays; the model has "
+                                           f"{len(expected)} weights.")
+            if sum(info.file_size for info in infos.values()) > MAX_ARCHIVE_BYTES or any(
+                    info.file_size > MAX_ARRAY_BYTES for info in infos.values()):
+                raise PretrainedModelError(f"{path}: arrays larger than the reader's caps.")
+            arrays = []
+            for member, target in zip(names, expected):
+                array = np.load(io.BytesIO(archive.read(member)), allow_pickle=False)
+                if array.shape != target.shape or array.dtype.name not in _FLOAT_DTYPES:
+                    raise PretrainedModelError(
+                        f"{path}: {member} has shape {array.shape} and dtype {array.dtype}; "
+                        f"its weight needs {target.shape} float32.")
+                if not np.all(np.isfinite(array)):
+                    raise PretrainedModelError(f"{path}: {member} holds non-finite values.")
+                arrays.append(array.astype(np.float32))
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        if isinstance(err, PretrainedModelError):
+            raise
+        raise PretrainedModelError(f"{path}: corrupted weights archive ({err}).") from None
+    model.set_weights(arrays)
+
+
+# -- writing ------------------------------------------------------------------------------------
+def _write_weights(path: str, model, dtype: str) -> None:
+    arrays = {f"w{index}": np.asarray(weight, dtype=dtype)
+              for index, weight in enumerate(model.get_weights())}
+    np.savez_compressed(path, **arrays)

@@ -1,0 +1,179 @@
+"""The pretrained models shipped in the package: what pretrained() returns is consistent (the
+Akida model is the conversion of the quantized model, the figures are reproducible), the
+package data stays small and ships with the wheel, and a damaged folder is refused clearly."""
+import configparser
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from cnn2snn_tfmot import convert, keras, quantize, zoo
+from cnn2snn_tfmot.data.datasets import mnist_split
+from cnn2snn_tfmot.data.examples import example_models
+from cnn2snn_tfmot.data.zoo.pretrained import (
+    WEIGHTS_DIR,
+    PretrainedModelError,
+    load_pretrained,
+    save_pretrained,
+)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return zoo.pretrained("mnist")
+
+
+def test_names_list_the_shipped_folders():
+    assert "mnist" in zoo.pretrained_names()
+    assert zoo.pretrained_names() == sorted(os.listdir(WEIGHTS_DIR))
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(PretrainedModelError, match="no pretrained model named 'x'.*mnist"):
+        zoo.pretrained("x")
+    with pytest.raises(PretrainedModelError, match="no pretrained model named 3"):
+        zoo.pretrained(3)
+
+
+def test_mnist_models_agree_with_their_figures(mnist):
+    assert mnist.input_scaling == (255.0, 0)
+    assert mnist.class_names == tuple(str(digit) for digit in range(10))
+    assert mnist.akida_model.class_names == mnist.class_names
+    assert zoo.pretrained("mnist").float_model is not mnist.float_model  # fresh each call
+    _, (images, labels) = mnist_split()
+    x = images / np.float32(255)
+    metrics = mnist.metrics
+    float_outputs = mnist.float_model.predict(x, batch_size=500, verbose=0)
+    assert round(float(np.mean(float_outputs.argmax(1) == labels)), 4) == \
+        metrics["float_accuracy"]
+    assert round(mnist.akida_model.evaluate(images, labels), 4) == metrics["akida_accuracy"]
+    assert metrics["akida_accuracy"] >= 0.98
+    assert "examples/train_pretrained.py mnist" in mnist.command
+
+
+def test_the_akida_model_is_the_conversion_of_the_quantized_model(mnist):
+    converted = convert(mnist.quantized_model)  # the remembered input scaling
+    for ours, shipped in zip(converted.layers, mnist.akida_model.layers):
+        for name in ours.variables:
+            np.testing.assert_array_equal(ours.get_variable(name), shipped.get_variable(name))
+
+
+def test_package_data_is_small_and_declared():
+    total = sum(os.path.getsize(os.path.join(root, name))
+                for root, _, names in os.walk(WEIGHTS_DIR) for name in names)
+    assert total < 10 * 2 ** 20, f"pretrained models weigh {total} bytes"
+    config = configparser.ConfigParser()
+    config.read(os.path.join(REPO, "setup.cfg"))
+    declared = config["options.package_data"]["cnn2snn_tfmot.data.zoo"]
+    for pattern in ("weights/*/manifest.json", "weights/*/*.npz", "weights/*/*.akida"):
+        assert pattern in declared
+    for name in zoo.pretrained_names():
+        assert sorted(os.listdir(os.path.join(WEIGHTS_DIR, name))) == [
+            "float.npz", "manifest.json", "model.akida", "quantized.npz"]
+
+
+@pytest.fixture
+def folder(tmp_path):
+    model, _, akida_model, _, _ = example_models()
+    remembering = quantize(model, 4, 4, 8, input_scaling=(255, 0))
+    return save_pretrained(tmp_path / "tiny", "tiny", "an example", model, remembering,
+                           akida_model, [f"c{i}" for i in range(10)], {"acc": 1.0}, "none")
+
+
+def test_save_and_load_round_trip(folder):
+    model, _, akida_model, images, _ = example_models()
+    loaded = load_pretrained(folder)
+    assert loaded.name == "tiny" and loaded.metrics == {"acc": 1.0}
+    np.testing.assert_array_equal(loaded.float_model.predict(images / 255, verbose=0),
+                                  model.predict(images / 255, verbose=0))
+    np.testing.assert_array_equal(loaded.akida_model.forward(images),
+                                  akida_model.forward(images))
+
+
+def test_float16_float_weights(tmp_path):
+    model, _, akida_model, images, _ = example_models()
+    remembering = quantize(model, 4, 4, 8, input_scaling=(255, 0))
+    path = save_pretrained(tmp_path / "half", "half", "", model, remembering, akida_model,
+                           [str(i) for i in range(10)], {}, "none", float_dtype="float16")
+    loaded = load_pretrained(path)
+    for weight, original in zip(loaded.float_model.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(weight, original.astype(np.float16).astype(np.float32))
+    with pytest.raises(ValueError, match="float_dtype must be one of"):
+        save_pretrained(tmp_path / "x", "x", "", model, remembering, akida_model,
+                        [str(i) for i in range(10)], {}, "none", float_dtype="int8")
+
+
+def test_save_never_replaces_what_it_did_not_write(tmp_path, folder):
+    model, model_quantized, akida_model, _, _ = example_models()
+    remembering = quantize(model, 4, 4, 8, input_scaling=(255, 0))
+    names = [str(i) for i in range(10)]
+    user = tmp_path / "thesis"
+    user.mkdir()
+    (user / "thesis.tex").write_text("mine")
+    with pytest.raises(ValueError, match="replaces only a pretrained model's folder"):
+        save_pretrained(user, "x", "", model, remembering, akida_model, names, {}, "none",
+                        overwrite=True)
+    assert (user / "thesis.tex").read_text() == "mine"
+    with pytest.raises(ValueError, match="only with overwrite=True"):
+        save_pretrained(folder, "x", "", model, remembering, akida_model, names, {}, "none")
+    save_pretrained(folder, "again", "", model, remembering, akida_model, names, {}, "none",
+                    overwrite=True)
+    assert load_pretrained(folder).name == "again"
+    with pytest.raises(ValueError, match="remembers no input scaling"):
+        save_pretrained(tmp_path / "y", "y", "", model, model_quantized, akida_model, names,
+                        {}, "none")
+
+
+def _edit_manifest(folder, change):
+    path = os.path.join(folder, "manifest.json")
+    with open(path) as handle:
+        manifest = json.load(handle)
+    change(manifest)
+    with open(path, "w") as handle:
+        json.dump(manifest, handle)
+
+
+def test_damaged_folders_are_refused(folder, tmp_path):
+    def copy(name):
+        target = str(tmp_path / name)
+        shutil.copytree(folder, target)
+        return target
+
+    missing = copy("missing")
+    os.remove(os.path.join(missing, "quantized.npz"))
+    with pytest.raises(PretrainedModelError, match="quantized.npz is missing"):
+        load_pretrained(missing)
+
+    version = copy("version")
+    _edit_manifest(version, lambda m: m.update(format_version=9))
+    with pytest.raises(PretrainedModelError, match="format_version 9"):
+        load_pretrained(version)
+
+    code = copy("code")
+    _edit_manifest(code, lambda m: m["float_model"]["config"]["layers"].append(
+        {"class_name": "Lambda", "config": {"name": "evil", "function": "x"}}))
+    with pytest.raises(PretrainedModelError, match="'evil' is a Lambda layer"):
+        load_pretrained(code)
+
+    shapes = copy("shapes")
+    np.savez(os.path.join(shapes, "float.npz"), w0=np.zeros(3, np.float32))
+    with pytest.raises(PretrainedModelError, match="holds 1 arrays; the model has"):
+        load_pretrained(shapes)
+
+    nan = copy("nan")
+    model = keras.models.clone_model(example_models().model)
+    weights = model.get_weights()
+    weights[0][0, 0, 0, 0] = np.nan
+    np.savez(os.path.join(nan, "float.npz"),
+             **{f"w{i}": weight for i, weight in enumerate(weights)})
+    with pytest.raises(PretrainedModelError, match="w0.npy holds non-finite values"):
+        load_pretrained(nan)
+
+    names = copy("names")
+    _edit_manifest(names, lambda m: m.update(class_names=["a"] * 10))
+    with pytest.raises(PretrainedModelError, match="class names"):
+        load_pretrained(names)
