@@ -437,6 +437,21 @@ def test_a_saved_model_learns_on_exactly(tmp_path):
         "format_version"] == 1
 
 
+
+def test_class_names_and_learning_state_share_format_version_3(tmp_path):
+    model = spike_model(20, 4)
+    model.class_names = ["a0", "a1", "b0", "b1"]
+    model.compile(AkidaUnsupervised(5, 2, seed=1))
+    model.fit(spikes(3, 20, 0.4, 1), [0, 1, 1])
+    model.save(tmp_path / "m.akida")
+    manifest = json.loads(zipfile.ZipFile(tmp_path / "m.akida").read("manifest.json"))
+    assert manifest["format_version"] == 3
+    reloaded = Model(tmp_path / "m.akida")
+    assert reloaded.class_names == ("a0", "a1", "b0", "b1")
+    assert reloaded.learning == model.learning and reloaded.learning_register == \
+        model.learning_register
+    assert_same_state(reloaded, model)
+
 def _rewrite_manifest(path, edit):
     with zipfile.ZipFile(path) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
