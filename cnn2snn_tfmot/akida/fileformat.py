@@ -44,12 +44,14 @@ from typing import Dict
 
 import numpy as np
 
-from cnn2snn_tfmot.atomic import atomic_file
+from cnn2snn_tfmot.archives import ArchiveLimitError, check_zip, read_zip_member
+from cnn2snn_tfmot.atomic import OutputKind, atomic_file
 from cnn2snn_tfmot.chip.layers import LAYER_TYPES
 from cnn2snn_tfmot.chip.learning import INT32_MAX, AkidaUnsupervised
 from cnn2snn_tfmot.version import __version__
 
-__all__ = ["AkidaModelFileError", "save", "read_into", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["AkidaModelFileError", "save", "read_into", "FORMAT_NAME", "FORMAT_VERSION",
+           "is_akida_model_file", "AKIDA_MODEL_FILE", "SUFFIX"]
 
 FORMAT_NAME = "cnn2snn_tfmot.akida-model"
 #: The newest version this module reads and writes. A file is written with the lowest version
@@ -61,6 +63,8 @@ CLASS_NAMES_VERSION = 2
 LEARNING_VERSION = 3
 MAX_CLASS_NAME = 256
 MANIFEST = "manifest.json"
+#: The suffix of Akida model files (the command line reads and writes only these).
+SUFFIX = ".akida"
 
 #: Reader caps (protection against hostile files).
 MAX_MANIFEST_BYTES = 1 << 20
@@ -90,13 +94,48 @@ class AkidaModelFileError(ValueError):
     """
 
 
+def is_akida_model_file(path) -> bool:
+    """Whether ``path`` is a model file of our format (a zip whose manifest names it).
+
+    Only the manifest is read (size-capped); the arrays are not checked.
+
+    Arguments:
+        path: a file path.
+
+    Returns:
+        True for a file :func:`save` wrote; False otherwise (a missing file included).
+
+    Example:
+        >>> save(akida_model, "model.akida")
+        >>> is_akida_model_file("model.akida"), is_akida_model_file("missing.akida")
+        (True, False)
+    """
+    try:
+        with zipfile.ZipFile(os.fspath(path)) as archive:
+            info = archive.getinfo(MANIFEST)
+            manifest = json.loads(_read_capped(archive, info, MAX_MANIFEST_BYTES))
+    except (OSError, KeyError, ValueError, *_CORRUPTION):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME
+
+
+#: An Akida model file of our format: an existing one is replaced, any other file is not.
+AKIDA_MODEL_FILE = OutputKind("an Akida model file (cnn2snn_tfmot format)", directory=False,
+                              recognise=is_akida_model_file)
+
+
 # -- writing -------------------------------------------------------------------------------------
-def save(model, path) -> None:
+def save(model, path, overwrite: bool = False) -> None:
     """Writes ``model`` to ``path`` atomically (see the module docstring for the format).
 
     Arguments:
         model: a :class:`cnn2snn_tfmot.akida.Model`.
-        path: destination path; an existing file is replaced only once the new one is complete.
+        path: destination path; an existing model file of this format is replaced only once
+            the new one is complete; any other file is refused unless ``overwrite``.
+        overwrite: replace whatever file is at ``path``.
+
+    Raises:
+        cnn2snn_tfmot.atomic.OutputExistsError: ``path`` holds something else.
 
     Example:
         >>> save(akida_model, "model.akida")
@@ -126,7 +165,7 @@ def save(model, path) -> None:
         manifest["format_version"] = LEARNING_VERSION
         manifest["learning"] = {"optimizer": model.learning.get_config(),
                                 "register": model.learning_register}
-    with atomic_file(path) as handle:
+    with atomic_file(path, kind=AKIDA_MODEL_FILE, overwrite=overwrite) as handle:
         with zipfile.ZipFile(handle, "w") as archive:
             _write_member(archive, MANIFEST,
                           json.dumps(manifest, indent=1, sort_keys=False).encode("utf-8"))
@@ -280,6 +319,10 @@ def _check_members(archive) -> Dict[str, zipfile.ZipInfo]:
     infos = archive.infolist()
     if len(infos) > 1 + 4 * MAX_LAYERS:
         raise AkidaModelFileError(f"too many members ({len(infos)}).")
+    try:
+        check_zip(archive, "model file")  # the caps every reader shares
+    except ArchiveLimitError as err:
+        raise AkidaModelFileError(str(err).split(": ", 1)[1]) from None
     by_name = {}
     for info in infos:
         name = info.filename
@@ -301,15 +344,10 @@ def _check_members(archive) -> Dict[str, zipfile.ZipInfo]:
 
 
 def _read_capped(archive, info: zipfile.ZipInfo, cap: int) -> bytes:
-    if info.file_size > cap:
-        raise AkidaModelFileError(f"member {info.filename!r} declares {info.file_size} bytes, "
-                                  f"more than the {cap} allowed.")
-    with archive.open(info) as stream:
-        data = stream.read(cap + 1)  # never more than the cap, whatever the stream holds
-    if len(data) != info.file_size:
-        raise AkidaModelFileError(f"member {info.filename!r} holds {len(data)} bytes but "
-                                  f"declares {info.file_size}.")
-    return data
+    try:
+        return read_zip_member(archive, info, cap, where="model file")
+    except ArchiveLimitError as err:
+        raise AkidaModelFileError(str(err).split(": ", 1)[1]) from None
 
 
 def _reject_constant(value):

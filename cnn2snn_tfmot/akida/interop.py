@@ -17,6 +17,7 @@ Examples need BrainChip's optional ``akida`` wheel, so they are not run as docte
 from __future__ import annotations
 
 import importlib
+import os
 
 from cnn2snn_tfmot.chip.enums import Padding, PoolType
 from cnn2snn_tfmot.chip.layers import LAYER_TYPES
@@ -138,6 +139,12 @@ def read_into(model, akida_model) -> None:
         >>> model = Model()                                     # doctest: +SKIP
         >>> read_into(model, akida.Model("model.fbz"))          # doctest: +SKIP
     """
+    if isinstance(akida_model, (str, bytes, os.PathLike)) or not hasattr(akida_model, "layers"):
+        hint = (f" For a BrainChip file: from_akida(akida.Model({os.fsdecode(akida_model)!r})); "
+                f"for our .akida files: cnn2snn_tfmot.akida.Model(path)."
+                if isinstance(akida_model, (str, bytes, os.PathLike)) else "")
+        raise TypeError(f"`akida_model` must be a BrainChip runtime model (an akida.Model), got "
+                        f"{type(akida_model).__name__}.{hint}")
     akida = import_akida()
     previous = None
     runtime_layers = akida_model.layers

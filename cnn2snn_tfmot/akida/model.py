@@ -956,19 +956,24 @@ class Model:
         return copy
 
     # -- files and interop ---------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
         """Writes the model to ``path`` atomically, in our versioned zip format (JSON manifest
         and .npy arrays; nothing is pickled). ``Model(path)`` reads it back bit for bit.
 
         Arguments:
-            path: destination file (replaced atomically if it exists).
+            path: destination file; an existing Akida model file is replaced atomically, any
+                other file only with ``overwrite=True``.
+            overwrite: replace whatever file is at ``path``.
+
+        Raises:
+            cnn2snn_tfmot.atomic.OutputExistsError: ``path`` holds something else.
 
         Example:
             >>> akida_model.save("mnist.akida")
             >>> len(Model("mnist.akida").layers)
             3
         """
-        fileformat.save(self, path)
+        fileformat.save(self, path, overwrite)
 
     def to_akida(self):
         """The equivalent BrainChip runtime model (``akida.Model``), needs ``pip install akida``.

@@ -6,8 +6,10 @@ per-layer statistics of :meth:`cnn2snn_tfmot.akida.Model.statistics`, the Keras 
 accuracies and their agreement when labels are given, and the figures of
 :mod:`cnn2snn_tfmot.inspection.plots` as PNG files beside it, plus ``statistics.json`` with the
 figures. The page is self-contained: inline style, no script, no remote font, style sheet or image,
-so it opens offline and can be archived or attached to a CI run. Every file is written atomically
-(temporary file, then rename), the page last.
+so it opens offline and can be archived or attached to a CI run. The folder is written whole,
+atomically (a temporary folder renamed into place), with a marker file listing what it holds
+(``.cnn2snn_tfmot-report.json``): an existing report folder is replaced, any other existing path
+is refused unless ``overwrite=True``.
 
 The command line is ``cnn2snn_tfmot report MODEL --data FILE --out DIR`` (data: an IDX file,
 a ``.npy`` / ``.npz`` array or a folder of images, as for ``evaluate``).
@@ -18,8 +20,8 @@ Example:
     >>> result.path, result.compatible
     ('report/index.html', True)
     >>> sorted(os.listdir("report"))                       # doctest: +NORMALIZE_WHITESPACE
-    ['activations.png', 'activity.png', 'agreement.png', 'index.html', 'levels.png',
-     'statistics.json', 'weights.png']
+    ['.cnn2snn_tfmot-report.json', 'activations.png', 'activity.png', 'agreement.png',
+     'index.html', 'levels.png', 'statistics.json', 'weights.png']
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ import numpy as np
 
 from cnn2snn_tfmot.akida import Model
 from cnn2snn_tfmot.akida.inputs import batches, is_array
-from cnn2snn_tfmot.atomic import atomic_file
+from cnn2snn_tfmot.atomic import OutputKind, atomic_directory, check_output
 from cnn2snn_tfmot.chip.rules import IncompatibleModelError
 from cnn2snn_tfmot.conversion.compatibility import AkidaChipWarning, checked_blocks
 from cnn2snn_tfmot.conversion.converter import convert
@@ -49,7 +51,11 @@ from cnn2snn_tfmot.quantization.input_scaling import scaling_for_conversion
 from cnn2snn_tfmot.quantization.saving import load_quantized_model
 from cnn2snn_tfmot.version import __version__
 
-__all__ = ["report", "Report"]
+__all__ = ["report", "Report", "REPORT_FOLDER"]
+
+#: A report folder: recognised by its marker (and nothing else in it), replaced as a whole.
+REPORT_FOLDER = OutputKind("a report folder written by cnn2snn_tfmot", directory=True,
+                           marker="report")
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 72em; color: #222;
@@ -95,15 +101,16 @@ class Report:
 
 
 # -- files ----------------------------------------------------------------------------------
-def _write_atomic(path: str, data: bytes) -> None:
-    with atomic_file(path) as handle:
+def _write(path: str, data: bytes) -> None:
+    """A file of the report, inside its temporary folder (renamed into place whole)."""
+    with open(path, "wb") as handle:
         handle.write(data)
 
 
 def _save_figure(fig, path: str) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    _write_atomic(path, buffer.getvalue())
+    _write(path, buffer.getvalue())
 
 
 def _json_ready(value):
@@ -191,7 +198,7 @@ def _chip(caught, category) -> List[str]:
 def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None,
            input_is_sparse: bool = False, log=None, title: Optional[str] = None,
            batch_size: int = 256, backend: Optional[str] = None, *,
-           engine: Optional[str] = None) -> Report:
+           engine: Optional[str] = None, overwrite: bool = False) -> Report:
     """Writes an HTML report on ``model`` run on ``x`` into ``out_dir`` (see the module
     docstring for its content).
 
@@ -204,7 +211,8 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
             an Akida model file; otherwise ``.h5`` or a SavedModel directory).
         x: uint8 images as for ``Model.forward`` (read several times: an array, a
             ``tf.data.Dataset`` or a list of batches, not an iterator).
-        out_dir: the directory to write (created if needed; our files in it are replaced).
+        out_dir: the folder to write, whole: created, or replaced when it is a previous report
+            folder (anything else only with ``overwrite``; never the model or log read).
         y: integer labels for an array ``x`` (accuracy and per-class agreement), or None.
         input_scaling: ``(scale, shift)`` as for ``convert``: Akida input =
             ``scale * Keras input + shift`` (for a Keras model; an Akida model has its own).
@@ -218,12 +226,15 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
         backend: the emulator's back-end: None, "custom" or "tf" (the statistics run in
             the graph).
         engine: the former name of ``backend``, still accepted.
+        overwrite: replace whatever is at ``out_dir``.
 
     Returns:
         A :class:`Report` (``path`` is that of ``index.html``).
 
     Raises:
         TypeError / ValueError: bad model, data or arguments (named in the message).
+        cnn2snn_tfmot.atomic.OutputExistsError: ``out_dir`` holds something else, or is an
+            input.
         ImportError: matplotlib is missing (``pip install 'cnn2snn_tfmot[plot]'``).
 
     Example:
@@ -233,6 +244,11 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
         512
     """
 
+    inputs = [path for path in (model, log) if isinstance(path, (str, os.PathLike))]
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise TypeError(f"`out_dir` must be a folder path (str or os.PathLike), got "
+                        f"{type(out_dir).__name__}.")
+    check_output(out_dir, REPORT_FOLDER, overwrite, inputs)  # before any work
     model = _load_model(model)
     if not isinstance(model, Model):  # an argument error, not a problem of the model
         input_scaling = scaling_for_conversion(model, input_scaling, input_is_sparse)
@@ -240,7 +256,6 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
     _check_replayable(x)
     plots.require_matplotlib()  # before any work: the fix, not a late failure
     out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
     is_keras = not isinstance(model, Model)
     name = model.name if is_keras else "Akida model"
     sections: List[str] = []
@@ -307,9 +322,20 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
     if log is not None:
         figures.append(("margins.png", "Register margins during training",
                         lambda: plots.margins(log)))
+    with atomic_directory(out_dir, REPORT_FOLDER, overwrite, inputs) as folder:
+        _write_files(folder, figures, sections, name, compatible, problems, chip, stats,
+                     comparison, accuracy, title)
+    return Report(path=os.path.join(out_dir, "index.html"), compatible=compatible,
+                  problems=problems, chip_warnings=chip, statistics=stats, comparison=comparison,
+                  akida_accuracy=accuracy, figures=[filename for filename, _, _ in figures])
+
+
+def _write_files(folder, figures, sections, name, compatible, problems, chip, stats, comparison,
+                 accuracy, title) -> None:
+    """Writes the figures, ``statistics.json`` and ``index.html`` into ``folder``."""
     written = []
     for filename, caption, build in figures:
-        _save_figure(build(), os.path.join(out_dir, filename))
+        _save_figure(build(), os.path.join(folder, filename))
         written.append((filename, caption))
     if written:
         sections.append("<h2>Figures</h2>" + "".join(
@@ -322,8 +348,8 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
                 "layers": stats.to_dict()},
                "comparison": None if comparison is None else comparison.to_dict(),
                "akida_accuracy": accuracy}
-    _write_atomic(os.path.join(out_dir, "statistics.json"),
-                  json.dumps(_json_ready(summary), indent=1).encode("utf-8"))
+    _write(os.path.join(folder, "statistics.json"),
+           json.dumps(_json_ready(summary), indent=1).encode("utf-8"))
     title = title or f"Akida report: {name}"
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -331,8 +357,4 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
             f"<h1>{html.escape(title)}</h1><p>cnn2snn_tfmot {html.escape(__version__)}, "
             f"{stamp}. Figures as numbers: <code>statistics.json</code>.</p>"
             + "".join(f"<section>{s}</section>" for s in sections) + "</body></html>\n")
-    path = os.path.join(out_dir, "index.html")
-    _write_atomic(path, page.encode("utf-8"))
-    return Report(path=path, compatible=compatible, problems=problems, chip_warnings=chip,
-                  statistics=stats, comparison=comparison, akida_accuracy=accuracy,
-                  figures=[filename for filename, _ in written])
+    _write(os.path.join(folder, "index.html"), page.encode("utf-8"))

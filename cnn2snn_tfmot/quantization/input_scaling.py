@@ -29,6 +29,8 @@ from __future__ import annotations
 import warnings
 from typing import Optional, Tuple
 
+import numpy as np
+
 from cnn2snn_tfmot.chip.rules import check_input_scaling
 from cnn2snn_tfmot.quantization.configs import NeuralQuantizeConfig
 from cnn2snn_tfmot.quantization.layers import QuantizedLayerMixin
@@ -177,11 +179,15 @@ def resolve_input_scaling(model, input_scaling, input_is_sparse: bool = False,
 
     Raises:
         ValueError: an invalid pair, or one that contradicts the remembered one (naming both).
+        TypeError: ``input_is_sparse`` is not a bool.
 
     Example:
         >>> resolve_input_scaling(model, (255, 0))
         ((255.0, 0), 'given')
     """
+    if not isinstance(input_is_sparse, (bool, np.bool_)):
+        raise TypeError(f"`input_is_sparse` must be True or False, got "
+                        f"{type(input_is_sparse).__name__} {input_is_sparse!r:.40}.")
     remembered = input_scaling_of(model)
     if remembered is not None:
         remembered = check_input_scaling(remembered, input_is_sparse)

@@ -287,6 +287,8 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
         """
 
         analysis = analyze(self.model, self.input_is_sparse)
+        if analysis.violations:  # e.g. weights that turned NaN while training
+            return {}, list(analysis.violations)
         margins, problems = {}, []
         scaling, _ = self._scaling()
         for registers in model_registers(analysis, scaling, self.input_is_sparse):
