@@ -452,6 +452,19 @@ def test_class_names_and_learning_state_share_format_version_3(tmp_path):
         model.learning_register
     assert_same_state(reloaded, model)
 
+
+def test_a_learning_model_names_its_classes_or_its_outputs(tmp_path):
+    model = spike_model(20, 6)
+    with pytest.raises(ValueError, match="6 outputs: give one name per output.$"):
+        model.class_names = ["cat", "dog", "bird"]
+    model.compile(AkidaUnsupervised(5, 3, seed=0))
+    model.class_names = ["cat", "dog", "bird"]  # predict_classes' classes, 2 neurons each
+    model.save(tmp_path / "m.akida")
+    assert Model(tmp_path / "m.akida").class_names == ("cat", "dog", "bird")
+    model.class_names = [f"neuron {i}" for i in range(6)]  # one per output still works
+    with pytest.raises(ValueError, match="or one per learned class \\(3\\)"):
+        model.class_names = ["cat", "dog"]
+
 def _rewrite_manifest(path, edit):
     with zipfile.ZipFile(path) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}

@@ -1,8 +1,9 @@
 """Our Akida model file: a versioned zip of a JSON manifest and .npy arrays, never unpickled.
 
 Layout (format ``cnn2snn_tfmot.akida-model``, version 1; version 2 adds the optional
-``"class_names"``, a list of one string per output, and is written only when it is set; version
-3 adds the edge-learning state, see below)::
+``"class_names"``, a list of one string per output (or per learned class, see
+``Model.class_names``), and is written only when it is set; version 3 adds the edge-learning
+state, see below)::
 
     manifest.json        {"format": "cnn2snn_tfmot.akida-model", "format_version": 1,
                           "producer": "...", "layers": [

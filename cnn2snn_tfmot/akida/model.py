@@ -242,7 +242,9 @@ class Model:
 
         Kept by the model file (:meth:`save`), given by ``convert(..., class_names=...)`` and
         by the pretrained models; the command line's ``predict`` prints them. Setting it
-        checks that there is one unique, non-empty name per output.
+        checks that there is one unique, non-empty name per output, or, for a model compiled
+        for edge learning (:meth:`compile`), one per class it learns (the classes
+        :meth:`predict_classes` returns, ``neurons_per_class`` outputs each).
 
         Example:
             >>> from cnn2snn_tfmot.akida import FullyConnected, InputData, Model
@@ -268,9 +270,12 @@ class Model:
         bad = [name for name in names if not isinstance(name, str) or not name.strip()]
         if bad:
             raise TypeError(f"class_names must be non-empty strings; got {bad[0]!r}.")
-        if len(names) != outputs:
+        # A learning layer scores each class with a block of neurons: one name per class.
+        classes = None if self._optimizer is None else self._optimizer.num_classes
+        if len(names) not in (outputs, classes):
+            per_class = "" if classes is None else f" or one per learned class ({classes})"
             raise ValueError(f"class_names has {len(names)} names but the model has {outputs} "
-                             f"outputs: give one name per output.")
+                             f"outputs: give one name per output{per_class}.")
         if len(set(names)) != len(names):
             duplicate = next(name for name in names if names.count(name) > 1)
             raise ValueError(f"class_names must be unique; {duplicate!r} appears twice.")
