@@ -173,7 +173,7 @@ def main():
     quantized = quantize_layer(quantized, "separable_3_relu", 1)
     train(quantized, x_train[old_train], y_train[old_train], args.qat_epochs, 2e-4)
     quantized_accuracy = keras_accuracy(quantized, x_val[old_val], y_val[old_val])
-    akida_model = convert(quantized)
+    akida_model = convert(quantized, class_names=[names[i] for i in old])
     akida_model.summary()
     akida_model.save(os.path.join(args.output_dir, "converted.akida"))
     classifier = akida_model.predict_classes(x_val, backend=args.backend)
@@ -200,6 +200,7 @@ def main():
         learner = add_learning_layer(akida_model, 10, args.neurons, x=x_train[old_shots[:500]],
                                      replace_classifier=True, backend=args.backend,
                                      learning_competition=args.competition, seed=seed)
+        learner.class_names = [names[i] for i in order]  # one per learned class
         tick = time.time()
         learner.fit(x_train[old_shots], y_train[old_shots], backend=args.backend)
         guesses = learner.predict_classes(x_val, backend=args.backend)

@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from cnn2snn_tfmot.akida import Model
+
 from helpers import AKIDA, REPO
 
 
@@ -133,4 +135,6 @@ def test_edge_learning_quick(python_runner, tmp_path):
         assert len(summary[key]["values"]) == 2
         assert 0.0 <= summary[key]["min"] <= summary[key]["max"] <= 1.0
     assert summary["learned_all_before"]["max"] <= 0.8  # the new classes are never guessed
-    assert (tmp_path / "learner_seed0.akida").is_file()
+    learner = Model(str(tmp_path / "learner_seed0.akida"))
+    assert learner.class_names == tuple(summary["old_classes"] + summary["new_classes"])
+    assert learner.learning.num_classes == 10
