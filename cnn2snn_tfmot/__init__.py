@@ -23,6 +23,7 @@ from cnn2snn_tfmot.keras3 import Keras3IntakeError, from_keras3
 from cnn2snn_tfmot.chip import IncompatibleModelError
 from cnn2snn_tfmot.engine.ops import is_available as _ops_available
 from cnn2snn_tfmot import akida
+from cnn2snn_tfmot.akida import AkidaUnsupervised, add_learning_layer
 from cnn2snn_tfmot import quantization
 from cnn2snn_tfmot.quantization import (
     ActivationDiscreteRelu, ActivationQuantizer, AkidaQuantizeScheme, Conv2DQuantizeConfig,
@@ -86,6 +87,8 @@ __all__ = [
     "export", "export_saved_model", "load_saved_model", "EmulatorLoadError",
     # seeing inside: the HTML report (statistics: akida.Model.statistics; figures: plots)
     "report",
+    # edge learning of the last layer (akida.Model.compile / fit)
+    "AkidaUnsupervised", "add_learning_layer",
     # public modules
     "akida", "quantization_ops", "quantization_layers", "quantize_configs", "registry",
     "datasets", "zoo", "plots", "distributed",

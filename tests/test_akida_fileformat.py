@@ -180,7 +180,7 @@ def _set(path, value):
 
 @pytest.mark.parametrize("change, match", [
     (_set(["format"], "keras"), "format 'keras'"),
-    (_set(["format_version"], 3), "format_version 3.*newer"),
+    (_set(["format_version"], 4), "format_version 4.*newer"),
     (_set(["class_names"], ["a"]), "unknown key.*class_names"),
     (_set(["format_version"], "1"), "integer format_version"),
     (_set(["extra"], 1), "unknown key"),

@@ -92,4 +92,11 @@ def summary_lines(model) -> List[str]:
                   for shape in layer.kernel_shapes())
     lines.append(f"Weights: {weights} integers; act bits '-' = int32 potentials "
                  f"(no activation); InputData shows its input bits.")
+    learning = model.learning
+    if learning is not None:  # as the runtime's "Learning Summary"
+        last = model.layers[-1]
+        lines.append(f"Learning: layer '{last.name}', {int(np.prod(last.input_dims))} inputs, "
+                     f"{learning.num_weights} connections per neuron, "
+                     f"{learning.num_classes} class(es) x "
+                     f"{last.parameters.units // learning.num_classes} neurons.")
     return lines
