@@ -57,7 +57,7 @@ quantize_configs = quantization
 __all__ = [
     # the Keras and TensorFlow the package uses
     "keras", "tf",
-    # quantizers and quantized layers (the seeds' quantization_ops / quantization_layers)
+    # quantizers and quantized layers (BrainChip's cnn2snn quantization_ops / quantization_layers)
     "WeightQuantizerBase", "LinearWeightQuantizer", "MaxQuantizer", "MaxPerAxisQuantizer",
     "StdWeightQuantizer", "WeightQuantizer", "TrainableStdWeightQuantizer",
     "TrainableWeightQuantizer", "WeightFloat", "QuantizedConv2D", "QuantizedDepthwiseConv2D",

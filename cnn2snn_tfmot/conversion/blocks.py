@@ -1,11 +1,11 @@
 """Reading a quantized Keras model as Akida blocks: the one adapter of the converter.
 
-Both kinds of quantized model, seed-style (Quantized* layers, quantized activations) and
+Both kinds of quantized model, cnn2snn-style (Quantized* layers, quantized activations) and
 TFMOT-wrapped (the Akida QuantizeConfigs), are read layer by layer into small items
 (neural, activation, pooling, BatchNormalization, other). Items are grouped into blocks,
-``[neural layer][BatchNormalization][pooling][quantized activation]``, and every rule of the
-seeds' "How to build a compatible Keras quantized model" that the model breaks is collected
-as one message naming the layer and the rule. Everything after this module (compatibility
+``[neural layer][BatchNormalization][pooling][quantized activation]``, and every rule of
+BrainChip's cnn2snn "How to build a compatible Keras quantized model" that the model breaks is
+collected as one message naming the layer and the rule. Everything after this module (compatibility
 report, conversion, the scale-factor callback) works on blocks and does not care which kind of
 model they came from.
 """
@@ -202,7 +202,7 @@ def read_layer(layer, io: Optional[Tuple[tuple, tuple]] = None):
     """Reads one Keras layer into an item (see the module docstring).
 
     Arguments:
-        layer: a layer of a seed-style or TFMOT-quantized model.
+        layer: a layer of a cnn2snn-style or TFMOT-quantized model.
         io: its (input, output) shapes without the batch axis; by default those of the model
             it was called in.
 
@@ -500,7 +500,7 @@ def analyze(model, input_is_sparse: bool = False) -> Analysis:
     it as ``akida_layers``) is read as those layers.
 
     Arguments:
-        model: a seed-style or TFMOT-quantized tf_keras model.
+        model: a cnn2snn-style or TFMOT-quantized tf_keras model.
         input_is_sparse: whether the Akida model starts with InputData (events) instead of an
             InputConvolutional layer (images).
 

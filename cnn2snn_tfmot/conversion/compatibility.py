@@ -80,7 +80,7 @@ def check_model_compatibility(model_keras, input_is_sparse: bool = False,
                               input_scaling=None) -> bool:
     """Checks that a quantized Keras model can be converted to Akida.
 
-    The rules are the seeds' "How to build a compatible Keras quantized model": block
+    The rules are BrainChip's cnn2snn "How to build a compatible Keras quantized model": block
     structure, input constraints, layer parameters and order of layers. All violations are
     reported together, each naming the layer and the rule. What only the chip refuses (not the
     software runtime: 8-bit weights on inner layers, image widths, pooling sizes) is a warning
@@ -89,7 +89,7 @@ def check_model_compatibility(model_keras, input_is_sparse: bool = False,
     ``convert(model_keras, input_scaling=...)`` succeeds.
 
     Arguments:
-        model_keras: the quantized tf_keras model (seed-style or TFMOT-quantized).
+        model_keras: the quantized tf_keras model (cnn2snn-style or TFMOT-quantized).
         input_is_sparse: True if the Akida model starts with InputData (events), False for an
             InputConvolutional first layer (images).
         input_scaling: ``(scale, shift)`` as for ``convert``, or None (default): the one the

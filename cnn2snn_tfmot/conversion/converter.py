@@ -2,7 +2,7 @@
 
 The model is read into blocks and checked by
 :func:`cnn2snn_tfmot.conversion.compatibility.checked_blocks` (the same check as
-``check_model_compatibility``, for seed-style and TFMOT-quantized models alike); each block's
+``check_model_compatibility``, for cnn2snn-style and TFMOT-quantized models alike); each block's
 integer weights, thresholds and act_steps come from :mod:`cnn2snn_tfmot.conversion.registers`, which
 the training callbacks use too. This module turns each block into its Akida layer.
 """
@@ -95,7 +95,7 @@ def convert(model, file_path: Optional[str] = None, input_scaling=None,
     Depthwise + pointwise pairs are merged, Dropout, Flatten, Reshape and a final Softmax are
     absorbed, BatchNormalization layers left in blocks are folded into the thresholds, and each
     block becomes an Akida layer (InputConvolutional first for image inputs, InputData then
-    normal layers for sparse inputs). Seed-style and TFMOT-quantized models go through the same
+    normal layers for sparse inputs). cnn2snn-style and TFMOT-quantized models go through the same
     path.
 
     The relation between inputs is ``input_akida = scale * input_keras + shift``: for Keras
@@ -108,7 +108,7 @@ def convert(model, file_path: Optional[str] = None, input_scaling=None,
             Akida model file is replaced; any other file only with ``overwrite``.
         input_scaling: ``(scale, shift)``, scale > 0, shift an integer (0 for sparse inputs),
             or None (default): the pair the model remembers (see
-            :func:`cnn2snn_tfmot.input_scaling_of`), else the seeds' default ``(1.0, 0)`` with
+            :func:`cnn2snn_tfmot.input_scaling_of`), else cnn2snn's default ``(1.0, 0)`` with
             a warning. A pair that contradicts the remembered one is a ValueError.
         input_is_sparse: True for an InputData first layer (events / low-bit data, 4 bits),
             False for an InputConvolutional first layer (uint8 images).
