@@ -23,10 +23,11 @@ from cnn2snn_tfmot.akida.layers import (
                                         Layer,
                                         SeparableConvolutional,
 )
+from cnn2snn_tfmot.akida.mapping import AkidaMappingError, Mapping, MappedNP, MappedSequence
 from cnn2snn_tfmot.akida.model import Model
 from cnn2snn_tfmot.akida.statistics import LayerStatistics, Statistics
 
 __all__ = ["Model", "Layer", "InputData", "InputConvolutional", "Convolutional",
            "SeparableConvolutional", "FullyConnected", "Padding", "PoolType",
            "AkidaModelFileError", "to_akida", "from_akida", "import_akida", "Statistics",
-           "LayerStatistics"]
+           "LayerStatistics", "Mapping", "MappedSequence", "MappedNP", "AkidaMappingError"]

@@ -88,6 +88,7 @@ class Model:
     def __init__(self, path: Optional[str | os.PathLike] = None):
         self._layers: List[Layer] = []
         self._functions: dict = {}  # engine name -> (state key, compiled function)
+        self._mapping = None  # (state key, Mapping) of the last map()
         if path is not None:
             from cnn2snn_tfmot.akida import fileformat
             fileformat.read_into(self, path)
@@ -227,6 +228,47 @@ class Model:
         from cnn2snn_tfmot.akida.summary import summary_lines
         for line in summary_lines(self):
             print_fn(line)
+
+    # -- mapping onto a device (cnn2snn_tfmot.akida.mapping) ------------------------------------
+    def map(self, device: str = "AKD1000", hw_only: bool = False, mode: str = "all_nps"):
+        """Maps the model onto a device's neural processors, as BrainChip's ``model.map``
+        does, with this project's mapper (BrainChip's runtime is not needed); the result is
+        kept as :attr:`mapping` and shown by :meth:`summary`.
+
+        Arguments:
+            device: "AKD1000".
+            hw_only: True to require the whole model in one hardware sequence.
+            mode: "all_nps" (default: the most NPs in the fewest passes), "hw_pr" (the most
+                NPs) or "minimal" (the fewest NPs).
+
+        Returns:
+            A :class:`cnn2snn_tfmot.akida.Mapping`: sequences (hardware or software) with their
+            passes and layers, the NPs of each layer, program bytes, ``np_counts()``.
+
+        Raises:
+            ValueError: an unknown device or mode (the message lists the valid ones).
+            AkidaMappingError: with ``hw_only=True``, each layer that keeps the model off one
+                hardware sequence, with the reason and a fix.
+
+        Example:
+            >>> mapping = akida_model.map("AKD1000", mode="minimal")
+            >>> mapping.np_counts()["conv_0"]
+            {'HRC': 1}
+            >>> akida_model.mapping is mapping
+            True
+        """
+        from cnn2snn_tfmot.akida.mapping import map_model
+        mapping = map_model(self, device, hw_only, mode)
+        self._mapping = (self._state_key(), mapping)
+        return mapping
+
+    @property
+    def mapping(self):
+        """The :class:`cnn2snn_tfmot.akida.Mapping` of the last :meth:`map`, None before it
+        or after the model changed."""
+        if self._mapping is None or self._mapping[0] != self._state_key():
+            return None
+        return self._mapping[1]
 
     # -- inference ---------------------------------------------------------------------------
     def forward(self, x, batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,
