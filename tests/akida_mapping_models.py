@@ -116,3 +116,60 @@ def seeded_model(seed: int, max_layers: int = 7):
     """The random model of one seed (None when our layers refuse its draws)."""
     rng = random.Random(seed)
     return random_model(lambda name, options: rng.choice(options), max_layers)
+
+
+def akidanet_akida(size: int = 224, width: float = 0.5, classes: int = 1000, channels: int = 3):
+    """The Akida model ``convert`` makes of ``zoo.akidanet_like`` (same layers, non-zero random
+    weights), built directly: for tests of the mapper that need neither TensorFlow nor akida."""
+    from cnn2snn_tfmot.akida import (
+        Convolutional,
+        FullyConnected,
+        InputConvolutional,
+        Model,
+        PoolType,
+        SeparableConvolutional,
+    )
+
+    def count(base):
+        return max(8, int(base * width))
+
+    model = Model()
+    model.add(InputConvolutional((size, size, channels), (3, 3), count(32), name="conv_0",
+                                 kernel_stride=(2, 2), weights_bits=8, act_bits=4))
+    for index, (base, stride) in enumerate([(64, 1), (128, 2), (128, 1)], start=1):
+        model.add(Convolutional((3, 3), count(base), name=f"conv_{index}",
+                                kernel_stride=(stride, stride), weights_bits=4, act_bits=4))
+    pools = [PoolType.Max, None, PoolType.Max] + [None] * 5 + [PoolType.Max, PoolType.Average]
+    bases = [256, 256, 512] + [512] * 5 + [1024, 1024]
+    for index, (base, pool) in enumerate(zip(bases, pools), start=4):
+        extra = {} if pool is None else {"pool_type": pool}
+        if pool is PoolType.Max:
+            extra["pool_size"] = (2, 2)
+        model.add(SeparableConvolutional((3, 3), count(base), name=f"separable_{index}",
+                                         weights_bits=4, act_bits=4, **extra))
+    model.add(FullyConnected(classes, name="dense", weights_bits=4, activation=False))
+    for index, layer in enumerate(model.layers):
+        _fill(layer, index)
+    return model
+
+
+def mnist_akida():
+    """The Akida model ``convert`` makes of ``zoo.mnist_cnn`` (non-zero random weights)."""
+    from cnn2snn_tfmot.akida import (
+        FullyConnected,
+        InputConvolutional,
+        Model,
+        PoolType,
+        SeparableConvolutional,
+    )
+    model = Model()
+    model.add(InputConvolutional((28, 28, 1), (3, 3), 32, name="conv_0", weights_bits=8,
+                                 act_bits=4, pool_type=PoolType.Max, pool_size=(2, 2)))
+    model.add(SeparableConvolutional((3, 3), 64, name="separable_1", weights_bits=4, act_bits=4,
+                                     pool_type=PoolType.Max, pool_size=(2, 2)))
+    model.add(SeparableConvolutional((3, 3), 64, name="separable_2", weights_bits=4,
+                                     act_bits=4))
+    model.add(FullyConnected(10, name="dense", weights_bits=4, activation=False))
+    for index, layer in enumerate(model.layers):
+        _fill(layer, index)
+    return model

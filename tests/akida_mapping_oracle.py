@@ -15,9 +15,11 @@ import re
 MODES = {"all_nps": "AllNps", "hw_pr": "HwPr", "minimal": "Minimal"}
 
 
-def runtime_mapping(model, mode: str = "all_nps", hw_only: bool = False, runtime_model=None):
+def runtime_mapping(model, mode: str = "all_nps", hw_only: bool = False):
     import akida
-    runtime = runtime_model if runtime_model is not None else model.to_akida()
+    # A fresh runtime model each time: after a first map(), the runtime's layers may keep a
+    # stale (None) mapping when the model is mapped again (measured with akida 2.19.3).
+    runtime = model.to_akida()
     try:
         runtime.map(akida.AKD1000(), hw_only=hw_only, mode=getattr(akida.MapMode, MODES[mode]))
     except Exception as err:  # the runtime raises RuntimeError or ValueError

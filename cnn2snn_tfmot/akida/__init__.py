@@ -23,7 +23,7 @@ from cnn2snn_tfmot.akida.layers import (
                                         Layer,
                                         SeparableConvolutional,
 )
-from cnn2snn_tfmot.akida.mapping import AkidaMappingError, Mapping, MappedNP, MappedSequence
+from cnn2snn_tfmot.akida.mapping import AkidaMappingError, MappedNP, MappedSequence, Mapping
 from cnn2snn_tfmot.akida.model import Model
 from cnn2snn_tfmot.akida.statistics import LayerStatistics, Statistics
 

@@ -33,7 +33,8 @@ __all__ = [
     "DEVICES", "NP_TYPES", "NPInfo", "akd1000_mesh", "HardwareLayer", "LAYER_KINDS",
     "input_conv_problems", "cnp_problems", "fnp_problems", "layer_problems",
     "input_conv_max_filters", "cnp_input_row_bytes", "cnp_spatial_split",
-    "cnp_weight_bytes", "cnp_filter_split", "cnp_split_problems", "fnp_weight_bytes",
+    "cnp_weight_bytes", "conv_weight_words", "separable_words", "cnp_filter_split",
+    "cnp_split_problems", "fnp_weight_bytes",
     "fnp_type", "max_pool_sequence_problems",
     "CNP_INPUT_BYTES", "CNP_WEIGHT_BYTES", "FNP3_WEIGHT_BYTES", "CNP_MAX_ROWS",
     "CNP_MAX_COLUMNS", "CNP_MAX_FILTERS", "CNP_MAX_CHANNELS", "FNP_MAX_INPUTS",
@@ -181,6 +182,11 @@ def _pair_text(pair) -> str:
     return f"{pair[0]}x{pair[1]}"
 
 
+def _choices(values) -> str:
+    values = [str(v) for v in values]
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
+
+
 # -- the input convolution (HRC) -------------------------------------------------------------
 
 #: Most filters of the input convolution per (kernel size, channels) (published, measured:
@@ -320,9 +326,52 @@ _SEPARABLE_DW = {(3, 2): 1, (3, 4): 2, (5, 2): 2, (5, 4): 6, (7, 2): 6, (7, 4): 
 _CONV_MAX_UNITS = 256
 
 
-def _conv_units(kernel: int, weights_bits: int, filters: int) -> int:
+def conv_weight_words(kernel: int, weights_bits: int, filters: int) -> int:
+    """The weight words (400 bits, 50 bytes of a CNP's memory) that ``filters`` filters of a
+    convolution take per input channel (measured: ``mem_info.weight_size`` / 50 / channels).
+
+    ``mult * ceil(num * ceil(filters / 8) / den)`` with (mult, num, den) per kernel size and
+    weight bitwidth: 1x1 (1, 1, 24) [2-bit or less] / (2, 1, 24) [4-bit], 3x3 (1, 1, 5) /
+    (1, 2, 5) / (2, 3, 8) [1, 2, 4 bits], 5x5 (1, 1, 2) / (1, 1, 1) / (2, 1, 1), 7x7 (1, 1, 1) /
+    (2, 1, 1) / (2, 21, 8).
+
+    Arguments:
+        kernel: the (square) kernel size, 1, 3, 5 or 7.
+        weights_bits: 1, 2 or 4.
+        filters: the filters on the NP.
+
+    Returns:
+        Words per input channel.
+
+    Example:
+        >>> conv_weight_words(3, 4, 64), conv_weight_words(7, 4, 8)
+        (6, 6)
+    """
     mult, num, den = _CONV_UNITS[(kernel, weights_bits)]
     return mult * _ceil(num * _ceil(filters, 8), den)
+
+
+def separable_words(kernel: int, weights_bits: int, filters: int) -> Tuple[int, int]:
+    """The weight words of a separable layer (measured): 400-bit words of its depthwise
+    kernel per 16 input channels, and 50-bit words of its pointwise kernel per input channel
+    (24 filters of 2 bits or 12 of 4 bits each, 16 or 4 more filters when the count is not a
+    multiple of 8).
+
+    Arguments:
+        kernel: the (square) kernel size, 3, 5 or 7.
+        weights_bits: 2 or 4.
+        filters: the filters on the NP.
+
+    Returns:
+        ``(depthwise words per 16 channels, pointwise words per channel)``.
+
+    Example:
+        >>> separable_words(3, 4, 64)
+        (2, 6)
+    """
+    pad = 0 if filters % 8 == 0 else (16 if weights_bits == 2 else 4)
+    per_word = 24 if weights_bits == 2 else 12
+    return _SEPARABLE_DW[(kernel, weights_bits)], _ceil(8 * _ceil(filters, 8) + pad, per_word)
 
 
 def cnp_weight_bytes(kind: str, kernel: int, weights_bits: int, channels: int,
@@ -352,20 +401,17 @@ def cnp_weight_bytes(kind: str, kernel: int, weights_bits: int, channels: int,
         (4800, 1400)
     """
     if kind == "separable":
-        pad = 0 if filters % 8 == 0 else (16 if weights_bits == 2 else 4)
-        per_word = 24 if weights_bits == 2 else 12
-        pointwise = _ceil(8 * _ceil(filters, 8) + pad, per_word)
-        bits = 400 * _ceil(channels * _SEPARABLE_DW[(kernel, weights_bits)], 16) + \
-            50 * channels * pointwise
-        return _ceil(bits, 8)
-    return 50 * channels * _conv_units(kernel, weights_bits, filters)
+        depthwise, pointwise = separable_words(kernel, weights_bits, filters)
+        return _ceil(400 * _ceil(channels * depthwise, 16) + 50 * channels * pointwise, 8)
+    return 50 * channels * conv_weight_words(kernel, weights_bits, filters)
 
 
 def _cnp_filters_fit(kind: str, kernel: int, weights_bits: int, channels: int,
                      filters: int) -> bool:
     if cnp_weight_bytes(kind, kernel, weights_bits, channels, filters) > CNP_WEIGHT_BYTES:
         return False
-    return kind == "separable" or _conv_units(kernel, weights_bits, filters) <= _CONV_MAX_UNITS
+    return kind == "separable" or \
+        conv_weight_words(kernel, weights_bits, filters) <= _CONV_MAX_UNITS
 
 
 def cnp_filter_split(kind: str, kernel: int, weights_bits: int, channels: int, filters: int,
@@ -538,8 +584,8 @@ or a 3x3 kernel.']
                         "3x3 kernel (published); use stride 1 or a 3x3 kernel.")
     if weights_bits not in bits_ok:
         problems.append(f"has {weights_bits}-bit weights: {layer} takes "
-                        f"{' or '.join(map(str, bits_ok))}-bit weights (published); quantize "
-                        f"its weights to {bits_ok[-1]} bits.")
+                        f"{_choices(bits_ok)}-bit weights (published); quantize its weights to "
+                        f"{bits_ok[-1]} bits.")
     if channels > CNP_MAX_CHANNELS:
         problems.append(f"has {channels} input channels: the chip's convolutional layers take "
                         f"at most {CNP_MAX_CHANNELS} (measured); use fewer channels.")
@@ -569,8 +615,8 @@ or a 3x3 kernel.']
                             f"{'s' if conv_output_shape[1] != 1 else ''}: global average "
                             "pooling needs at least 3 (measured); pool earlier or use larger "
                             "inputs.")
-    if weights_bits in bits_ok and kernel[0] == kernel[1] and kernel[0] in sizes and \
-            not _cnp_filters_fit(kind, kernel[0], weights_bits, channels, 1):
+    if channels <= CNP_MAX_CHANNELS and weights_bits in bits_ok and kernel[0] == kernel[1] and \
+            kernel[0] in sizes and not _cnp_filters_fit(kind, kernel[0], weights_bits, channels, 1):
         problems.append(f"has {channels} input channels: one filter of its "
                         f"{_pair_text(kernel)} {weights_bits}-bit weights does not fit a "
                         f"CNP's {CNP_WEIGHT_BYTES}-byte weight memory (measured); use fewer "
