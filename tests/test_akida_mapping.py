@@ -437,3 +437,91 @@ def test_sweep_random_models_map_as_brainchips(mode, data):
 @given(data=st.data())
 def test_sweep_400_random_models_map_as_brainchips(mode, data):
     _sweep(data, mode)
+
+
+# -- the Keras side: check_model_compatibility(device="AKD1000") -----------------------------
+
+def _quantized(*layers, shape=(32, 32, 3), input_scaling=(255, 0)):
+    import warnings as _warnings
+
+    from cnn2snn_tfmot import quantize
+    from cnn2snn_tfmot.tfkeras import keras
+    keras.utils.set_random_seed(0)
+    float_model = keras.Sequential([keras.Input(shape), *layers])
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        return quantize(float_model, 4, 4, 8, input_scaling=input_scaling)
+
+
+def _keras_layers():
+    from cnn2snn_tfmot.tfkeras import keras
+    return keras.layers
+
+
+def test_the_issues_examples_are_refused_for_the_akd1000_with_every_problem():
+    from cnn2snn_tfmot import check_model_compatibility
+    from cnn2snn_tfmot.rules import IncompatibleModelError
+    L = _keras_layers()
+    model = _quantized(L.Conv2D(256, 3, padding="same", name="conv"), L.ReLU(name="relu"),
+                       L.Conv2D(16, 5, strides=2, padding="same", name="conv5"),
+                       L.ReLU(name="relu5"), L.Flatten(name="flatten"),
+                       L.Dense(10, name="dense"), shape=(128, 128, 3))
+    with pytest.warns(Warning):
+        assert check_model_compatibility(model) is True  # converts: a chip warning only
+    with pytest.raises(IncompatibleModelError) as caught:
+        check_model_compatibility(model, device="AKD1000")
+    message = str(caught.value)
+    assert message.startswith("Model 'sequential")
+    assert "cannot run in hardware on the AKD1000 in one sequence (3 problems):" in message
+    assert "Layer 'conv' has 256 filters: a 3x3 input convolution on 3 channels takes at most " \
+           "192" in message
+    assert "Layer 'conv5' has a 5x5 kernel with stride 2: stride 2 needs a 3x3 kernel" in message
+    assert "Layer 'dense' has 65536 inputs: a fully connected layer takes at most 57334" \
+        in message
+
+
+def test_a_model_that_maps_passes_the_akd1000_check_silently():
+    import warnings as _warnings
+
+    from cnn2snn_tfmot import check_model_compatibility
+    L = _keras_layers()
+    model = _quantized(L.Conv2D(16, 3, padding="same", name="conv"), L.ReLU(name="relu"),
+                       L.SeparableConv2D(32, 3, padding="same", name="sep"),
+                       L.GlobalAveragePooling2D(name="gap"), L.ReLU(name="relu2"),
+                       L.Dense(10, name="dense"), input_scaling=None)  # rules, no registers
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error")
+        assert check_model_compatibility(model, device="AKD1000") is True
+        assert check_model_compatibility(model) is True
+
+
+def test_akd1000_warning_without_device_and_unknown_device():
+    from cnn2snn_tfmot import AkidaChipWarning, check_model_compatibility
+    L = _keras_layers()
+    model = _quantized(L.Conv2D(16, 3, padding="same", name="conv"), L.ReLU(name="relu"),
+                       L.SeparableConv2D(32, 3, padding="same", name="sep"),
+                       L.MaxPool2D(padding="same", name="pool"), L.ReLU(name="relu2"),
+                       L.Flatten(name="flatten"), L.Dense(10, name="dense"))
+    with pytest.warns(AkidaChipWarning, match="would not run in hardware on the AKD1000 in one "
+                                              "sequence: Layer 'sep' has max pooling"):
+        check_model_compatibility(model)
+    with pytest.raises(ValueError, match="unknown device 'AKD1500'; valid choices are "
+                                         "'AKD1000'"):
+        check_model_compatibility(model, device="AKD1500")
+
+
+def test_keras_blocks_describe_the_converted_layers():
+    from cnn2snn_tfmot import convert
+    from cnn2snn_tfmot.akida.mapping import hardware_layers
+    from cnn2snn_tfmot.compatibility import checked_blocks
+    from cnn2snn_tfmot.hardware_check import block_hardware_layers
+    L = _keras_layers()
+    model = _quantized(L.Conv2D(16, 3, strides=2, padding="same", name="conv"),
+                       L.ReLU(name="relu"),
+                       L.SeparableConv2D(32, 3, padding="same", name="sep"),
+                       L.MaxPool2D(padding="same", name="pool"), L.ReLU(name="relu2"),
+                       L.Conv2D(8, 1, name="pointwise"), L.ReLU(name="relu3"),
+                       L.Flatten(name="flatten"), L.Dense(10, name="dense"))
+    analysis, registers = checked_blocks(model, False, (255.0, 0))
+    assert block_hardware_layers(analysis, False, registers) == \
+        hardware_layers(convert(model))
