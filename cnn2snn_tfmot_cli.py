@@ -80,6 +80,11 @@ def _scaling_argument(command) -> None:
                          metavar=("SCALE", "SHIFT"), help=_SCALING_HELP)
 
 
+def _device_argument(command, what: str) -> None:
+    command.add_argument("--device", default=None, choices=("AKD1000",),
+                         help=f"{what} (this project's mapper; BrainChip's runtime not needed)")
+
+
 def _sparse_argument(command) -> None:
     command.add_argument("--sparse", action="store_true",
                          help="the Akida model starts with InputData (events) instead of an "
@@ -130,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     _model_argument(check)
     _scaling_argument(check)
     _sparse_argument(check)
+    _device_argument(check, "also require the model to run in hardware on this chip, in one "
+                            "sequence: every problem is listed")
 
     adapt = _command(commands, "adapt", "rewrite a float Keras model for Akida (sanitize + "
                      "architecture changes) and list every change; fine-tune it after")
@@ -175,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "model's blocks and the Akida layers they become")
     _model_argument(summary, "an .akida file or a Keras model file")
     _sparse_argument(summary)
+    _device_argument(summary, "also map the model onto this chip: sequences and the NPs of "
+                              "each layer")
+    summary.add_argument("--mode", default="all_nps", choices=("all_nps", "hw_pr", "minimal"),
+                         help="the mapping mode with --device (BrainChip's MapMode)")
 
     evaluate = _command(commands, "evaluate", "accuracy of an Akida model (or of a quantized "
                         "Keras model, converted, beside its own) on labelled images")

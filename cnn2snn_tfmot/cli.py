@@ -5,11 +5,12 @@ The parser lives in the top-level module ``cnn2snn_tfmot_cli`` (the console scri
 cnn2snn_tfmot.cli`` runs the same command line.
 
 Commands:
-  check     MODEL [--input-scaling S Z] [--sparse]   Akida compatibility of a quantized model
+  check     MODEL [--input-scaling S Z] [--sparse] [--device AKD1000]
+                                                     Akida compatibility of a quantized model
   adapt     MODEL OUTPUT [--exact-only]              rewrite a float model for Akida
   quantize  MODEL OUTPUT -w BITS -a BITS [-i BITS] [--input-scaling S Z]
   convert   MODEL OUTPUT [--input-scaling S Z] [--sparse] [--fbz FILE]
-  summary   MODEL                                    Akida layers, or a Keras model's blocks
+  summary   MODEL [--device AKD1000 [--mode M]]      Akida layers, or a Keras model's blocks
   evaluate  MODEL IMAGES [--labels FILE]             accuracy on IDX / .npy / .npz / folders
   predict   MODEL IMAGES [--output FILE]             the predicted class of each image
   report    MODEL --data IMAGES --out DIR [--log LOG] an HTML page: statistics, figures
@@ -121,7 +122,8 @@ def _check(args) -> int:
 
             warnings.filterwarnings("ignore", module=QUIET_MODULES)
         try:
-            check_model_compatibility(model, input_is_sparse=args.sparse, input_scaling=scaling)
+            check_model_compatibility(model, input_is_sparse=args.sparse, input_scaling=scaling,
+                                      device=getattr(args, "device", None))
         except IncompatibleModelError as err:
             print(err)
             return 1
@@ -129,7 +131,9 @@ def _check(args) -> int:
         print(f"warning: {warning.message}")
     registers = (f"registers checked for input scaling {scaling} ({source})" if scaling else
                  "rules only: registers not checked (no input scaling given or remembered)")
-    print(f"{args.model}: compatible with Akida; {registers}")
+    device = getattr(args, "device", None)
+    runs = f"; runs in hardware on the {device}" if device else ""
+    print(f"{args.model}: compatible with Akida{runs}; {registers}")
     return 0
 
 
@@ -177,16 +181,41 @@ def _convert(args) -> int:
 
 
 def _summary(args) -> int:
+    device = getattr(args, "device", None)
     if _is_akida_file(args.model):
         from cnn2snn_tfmot.akida import Model
 
-        Model(args.model).summary()
+        akida_model = Model(args.model)
+        if device:
+            akida_model.map(device, mode=args.mode)  # the summary then shows the NPs
+        akida_model.summary()
         return 0
     from cnn2snn_tfmot.block_summary import block_summary_lines
 
-    for line in block_summary_lines(_load(args.model), args.sparse):
+    model = _load(args.model)
+    for line in block_summary_lines(model, args.sparse):
         print(line)
+    if device:
+        for line in _keras_mapping_lines(model, args.sparse, device, args.mode):
+            print(line)
     return 0
+
+
+def _keras_mapping_lines(model, sparse: bool, device: str, mode: str) -> List[str]:
+    """The mapping of the Akida model a Keras model converts to (its structure: no registers)."""
+    from cnn2snn_tfmot.akida.mapping import map_layers
+    from cnn2snn_tfmot.blocks import analyze
+    from cnn2snn_tfmot.hardware_check import block_hardware_layers
+
+    mapping = map_layers(block_hardware_layers(analyze(model, sparse), sparse), device,
+                         mode=mode)
+    counts = mapping.np_counts()
+    lines = mapping.summary_lines()
+    for name in [n for s in mapping.sequences for n in s.layers]:
+        nps = ", ".join(f"{n} {kind}" for kind, n in counts[name].items()) \
+            if name in counts else "software"
+        lines.append(f"    {name}: {nps}")
+    return lines
 
 
 def _export(args) -> int:

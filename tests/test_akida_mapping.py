@@ -525,3 +525,34 @@ def test_keras_blocks_describe_the_converted_layers():
     analysis, registers = checked_blocks(model, False, (255.0, 0))
     assert block_hardware_layers(analysis, False, registers) == \
         hardware_layers(convert(model))
+
+
+# -- the command line: check --device, summary --device --------------------------------------
+
+def test_command_line_check_and_summary_with_the_device(tmp_path, capsys):
+    from cnn2snn_tfmot.cli import main
+    L = _keras_layers()
+    refused = _quantized(L.Conv2D(16, 5, strides=2, padding="same", name="conv"),
+                         L.ReLU(name="relu"), L.Conv2D(16, 5, strides=2, padding="same",
+                                                       name="conv5"),
+                         L.ReLU(name="relu5"), L.Flatten(name="flatten"),
+                         L.Dense(10, name="dense"), input_scaling=None)
+    refused.save(str(tmp_path / "refused.h5"))
+    assert main(["check", str(tmp_path / "refused.h5")]) == 0
+    out = capsys.readouterr().out
+    assert "warning: Model" in out and "would not run in hardware on the AKD1000" in out
+    assert main(["check", str(tmp_path / "refused.h5"), "--device", "AKD1000"]) == 1
+    out = capsys.readouterr().out
+    assert "cannot run in hardware on the AKD1000 in one sequence (1 problem):" in out
+    assert "Layer 'conv5' has a 5x5 kernel with stride 2" in out
+
+    model = mnist_akida()
+    model.save(str(tmp_path / "mnist.akida"))
+    assert main(["summary", str(tmp_path / "mnist.akida"), "--device", "AKD1000", "--mode",
+                 "minimal"]) == 0
+    out = capsys.readouterr().out
+    assert "1 HRC" in out and "AKD1000 mapping (minimal): 1 sequence, 1 HRC, 2 CNP1, 1 FNP3, " \
+        "program 32252 bytes" in out
+    assert main(["summary", str(tmp_path / "refused.h5"), "--device", "AKD1000"]) == 0
+    out = capsys.readouterr().out
+    assert "    conv5: software" in out and "    conv: 1 HRC" in out
