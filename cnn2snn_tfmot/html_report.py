@@ -2,6 +2,7 @@
 
 :func:`report` writes into a directory ``index.html`` with the model summaries, the
 compatibility result (every rule and register problem, and what only the chip refuses), the
+mapping onto the AKD1000's neural processors (sequences, NPs per layer, program bytes), the
 per-layer statistics of :meth:`cnn2snn_tfmot.akida.Model.statistics`, the Keras and Akida
 accuracies and their agreement when labels are given, and the figures of
 :mod:`cnn2snn_tfmot.plots` as PNG files beside it, plus ``statistics.json`` with the figures.
@@ -179,6 +180,31 @@ def _compatibility(model, input_scaling, input_is_sparse):
     return akida_model, [], _chip(caught, AkidaChipWarning)
 
 
+def _akd1000_mapping(akida_model):
+    """The model's mapping onto the AKD1000 (this project's mapper), not kept on the model."""
+    from cnn2snn_tfmot.akida.mapping import map_model
+
+    return map_model(akida_model, "AKD1000")
+
+
+def _mapping_section(mapping) -> str:
+    counts = mapping.np_counts()
+    rows = []
+    for sequence in mapping.sequences:
+        for name in sequence.layers:
+            nps = ", ".join(f"{n} {kind}" for kind, n in counts[name].items()) \
+                if name in counts else "software"
+            rows.append((sequence.name, name, nps))
+    hardware = not mapping.software_layers and len(mapping.sequences) == 1
+    verdict = ('<p class="ok">Runs in hardware on the AKD1000, in one sequence.</p>' if hardware
+               else '<p class="bad">Does not run in hardware on the AKD1000 in one sequence: '
+                    'see the software layers and the sequences below.</p>')
+    return ("<h2>AKD1000 mapping</h2>" + verdict + _pre(mapping.summary_lines()) +
+            _table(("sequence", "layer", "NPs"), rows) +
+            f"<p>Mode {mapping.mode} (BrainChip's MapMode.AllNps), {mapping.total_nps} NPs "
+            "(the HRC apart); this project's mapper, measured equal to BrainChip's.</p>")
+
+
 def _chip(caught, category) -> List[str]:
     return list(dict.fromkeys(str(w.message) for w in caught
                               if issubclass(w.category, category)))
@@ -258,7 +284,7 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
     sections.append("<h2>Compatibility</h2>" + verdict + (f"<ul>{items}</ul>" if items else "")
                     + (f"<p>Only the chip refuses (the software runtime accepts):</p>"
                        f"<ul>{chip_items}</ul>" if chip_items else ""))
-    stats = comparison = accuracy = None
+    stats = comparison = accuracy = mapping = None
     if compatible:
         lines = []
         akida_model.summary(print_fn=lines.append)
@@ -287,6 +313,8 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
             f"non-zero values: the chip's work grows with them. Headroom: bits left in the "
             f"register holding the potentials (20-bit, saturating; '*': exact 32-bit "
             f"accumulator). Margin: bits left in the threshold and act_step registers.</p>")
+        mapping = _akd1000_mapping(akida_model)
+        sections.append(_mapping_section(mapping))
         figures += [
             ("weights.png", "Integer weights per layer", lambda: plots.weight_histograms(
                 akida_model)),
@@ -317,7 +345,8 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
                {"samples": stats.samples, "input_events_per_image": stats.input_events_per_image,
                 "layers": stats.to_dict()},
                "comparison": None if comparison is None else comparison.to_dict(),
-               "akida_accuracy": accuracy}
+               "akida_accuracy": accuracy,
+               "akd1000_mapping": None if mapping is None else mapping.to_dict()}
     _write_atomic(os.path.join(out_dir, "statistics.json"),
                   json.dumps(_json_ready(summary), indent=1).encode("utf-8"))
     title = title or f"Akida report: {name}"

@@ -556,3 +556,23 @@ def test_command_line_check_and_summary_with_the_device(tmp_path, capsys):
     assert main(["summary", str(tmp_path / "refused.h5"), "--device", "AKD1000"]) == 0
     out = capsys.readouterr().out
     assert "    conv5: software" in out and "    conv: 1 HRC" in out
+
+
+def test_html_report_shows_the_akd1000_mapping(tmp_path):
+    import json
+
+    pytest.importorskip("matplotlib")
+    from cnn2snn_tfmot import report
+    model = mnist_akida()
+    images = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1)).astype(np.uint8)
+    result = report(model, images, tmp_path, engine="tf")
+    with open(result.path, encoding="utf-8") as handle:
+        page = handle.read()
+    assert "<h2>AKD1000 mapping</h2>" in page
+    assert "Runs in hardware on the AKD1000, in one sequence." in page
+    assert "<td>separable_1</td><td>32 CNP1</td>" in page
+    with open(tmp_path / "statistics.json", encoding="utf-8") as handle:
+        mapping = json.load(handle)["akd1000_mapping"]
+    assert [s["name"] for s in mapping["sequences"]] == ["HW/conv_0-dense"]
+    assert mapping["sequences"][0]["program_bytes"] == 90412
+    assert model.mapping is None  # the report does not keep it on the user's model
