@@ -4,8 +4,9 @@ per mode for a sweep of random models.
 Zoo: ``cnn2snn_tfmot.zoo``'s MNIST CNN (28x28), CIFAR separable CNN (32x32), deep separable
 CNN (28x28) and AkidaNet-like network (width 0.5, 1000 classes) at 64 to 224 pixels, untrained
 (BatchNormalization calibrated on random images, which the mapping does not depend on),
-quantized 4/4/8 and converted. For each mapping mode ("all_nps", "hw_pr", "minimal") the line
-gives, for ours and (when the ``akida`` wheel is installed) BrainChip's
+quantized 4/4/8 and converted; and BrainChip's DS-CNN keyword-spotting layout (49x10, built as
+an Akida model: ``tests/akida_mapping_models.py``). For each mapping mode ("all_nps", "hw_pr",
+"minimal") the line gives, for ours and (when the ``akida`` wheel is installed) BrainChip's
 ``model.map(akida.AKD1000(), mode=...)``: the sequences (hardware or software), passes, NPs per
 type (the HRC counted apart from the NPs, as BrainChip's model zoo does), program bytes per
 hardware sequence, whether the two mappings are the same (sequences, passes, per-layer NP counts
@@ -43,6 +44,10 @@ def _best_seconds(run, rounds):
 def _zoo_model(name, size):
     import numpy as np
 
+    if name == "ds_cnn_kws":  # BrainChip's keyword-spotting layout, not in our zoo
+        from akida_mapping_models import ds_cnn_kws_akida
+        return ds_cnn_kws_akida()
+
     from cnn2snn_tfmot import convert, quantize, zoo
     if name == "akidanet_like":
         keras_model = zoo.akidanet_like((size, size, 3), width=0.5, classes=1000)
@@ -76,8 +81,8 @@ def _summary(mapping: dict) -> dict:
 def _zoo(args, have_akida):
     from akida_mapping_oracle import MODES as RUNTIME_MODES
     from akida_mapping_oracle import our_mapping, runtime_mapping, same_mapping
-    cases = [("mnist_cnn", 28), ("cifar_separable_cnn", 32), ("deep_separable_cnn", 28)] + \
-        [("akidanet_like", size) for size in args.sizes]
+    cases = [("mnist_cnn", 28), ("cifar_separable_cnn", 32), ("deep_separable_cnn", 28),
+             ("ds_cnn_kws", 49)] + [("akidanet_like", size) for size in args.sizes]
     for name, size in cases:
         model = _zoo_model(name, size)
         for mode in MODES:

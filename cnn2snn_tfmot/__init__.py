@@ -21,6 +21,7 @@ from cnn2snn_tfmot.tfkeras import keras, tf  # noqa: I001
 from cnn2snn_tfmot import (akida, datasets, distributed, plots, quantization_layers,
                            quantization_ops, quantize_configs, registry, zoo)
 from cnn2snn_tfmot.adapting import adapt
+from cnn2snn_tfmot.akida.mapping import AkidaMappingError
 from cnn2snn_tfmot.callbacks import (AkidaRegisterWarning, GammaClipping, MinValueConstraint,
                                      ScaleFactorMonitor, add_gamma_constraint)
 from cnn2snn_tfmot.compatibility import AkidaChipWarning, check_model_compatibility
@@ -80,6 +81,8 @@ __all__ = [
     "AkidaRegisterWarning", "AkidaTensorBoard",
     # compatibility and conversion
     "check_model_compatibility", "AkidaChipWarning", "convert", "IncompatibleModelError",
+    # running on the chip: akida_model.map("AKD1000", hw_only=True) raises AkidaMappingError
+    "AkidaMappingError",
     # training what the chip computes
     "hardware_exact",
     # scaling out (tf.distribute)

@@ -173,3 +173,27 @@ def mnist_akida():
     for index, layer in enumerate(model.layers):
         _fill(layer, index)
     return model
+
+
+def ds_cnn_kws_akida():
+    """BrainChip's DS-CNN keyword-spotting layout (akida_models ``ds_cnn_kws``: 49x10 MFCC
+    input, a 5x5 stride-2 input convolution, four 3x3 separable convolutions of 64 filters, the
+    last with global average pooling, 33 classes), non-zero random weights."""
+    from cnn2snn_tfmot.akida import (
+        FullyConnected,
+        InputConvolutional,
+        Model,
+        PoolType,
+        SeparableConvolutional,
+    )
+    model = Model()
+    model.add(InputConvolutional((49, 10, 1), (5, 5), 64, name="conv_0", kernel_stride=(2, 2),
+                                 weights_bits=8, act_bits=4))
+    for index in range(1, 5):
+        extra = {"pool_type": PoolType.Average} if index == 4 else {}
+        model.add(SeparableConvolutional((3, 3), 64, name=f"separable_{index}", weights_bits=4,
+                                         act_bits=4, **extra))
+    model.add(FullyConnected(33, name="dense_5", weights_bits=4, activation=False))
+    for index, layer in enumerate(model.layers):
+        _fill(layer, index)
+    return model

@@ -25,7 +25,13 @@ from cnn2snn_tfmot.akida import (
 from cnn2snn_tfmot.akida import hardware as hw
 from cnn2snn_tfmot.akida.mapping import map_layers, program_bytes
 
-from akida_mapping_models import _fill, akidanet_akida, mnist_akida, random_model
+from akida_mapping_models import (
+    _fill,
+    akidanet_akida,
+    ds_cnn_kws_akida,
+    mnist_akida,
+    random_model,
+)
 from akida_mapping_oracle import our_mapping, runtime_mapping, same_mapping
 from helpers import requires_akida
 
@@ -244,8 +250,10 @@ def test_akidanet_maps_as_brainchip_reports_it(size, mode, sequences, counts):
     assert totals == counts
 
 
-def test_akidanet_224_in_minimal_mode_uses_the_published_32_nps():
+def test_minimal_mode_uses_the_nps_brainchips_model_zoo_publishes():
+    # AkidaNet 0.5 at 224: 32 NPs; DS-CNN keyword spotting: 5 (the HRC not counted).
     assert akidanet_akida(224).map(mode="minimal").total_nps == 32
+    assert ds_cnn_kws_akida().map(mode="minimal").total_nps == 5
 
 
 def test_hw_only_names_each_layer_and_reason():
@@ -375,9 +383,13 @@ def _compare(model, mode, hw_only):
 @requires_akida
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("hw_only", [False, True])
-@pytest.mark.parametrize("factory", ["mnist", "akidanet_64", "akidanet_160", "akidanet_224"])
+@pytest.mark.parametrize("factory", ["mnist", "ds_cnn_kws", "akidanet_64", "akidanet_160",
+                                     "akidanet_224"])
 def test_zoo_like_models_map_as_brainchips(factory, mode, hw_only):
-    model = mnist_akida() if factory == "mnist" else akidanet_akida(int(factory.split("_")[1]))
+    if factory.startswith("akidanet"):
+        model = akidanet_akida(int(factory.split("_")[1]))
+    else:
+        model = mnist_akida() if factory == "mnist" else ds_cnn_kws_akida()
     ours, theirs = _compare(model, mode, hw_only)
     if ours["error"] is None:
         assert ours["program"] == theirs["program"]
