@@ -32,7 +32,7 @@ DEVICES = hw.DEVICES
 
 
 def check_device(device) -> str:
-    """Validates a device name.
+    """Validates a device name (:func:`cnn2snn_tfmot.akida.hardware.check_device`).
 
     Arguments:
         device: "AKD1000" (any case).
@@ -47,10 +47,7 @@ def check_device(device) -> str:
         >>> check_device("akd1000")
         'AKD1000'
     """
-    if isinstance(device, str) and device.strip().upper() in DEVICES:
-        return device.strip().upper()
-    raise ValueError(f"device: unknown device {device!r}; valid choices are "
-                     f"{', '.join(repr(d) for d in DEVICES)}.")
+    return hw.check_device(device)
 
 
 def _pair(value) -> tuple:

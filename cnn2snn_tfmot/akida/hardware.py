@@ -30,7 +30,7 @@ import dataclasses
 from typing import Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
-    "DEVICES", "NP_TYPES", "NPInfo", "akd1000_mesh", "HardwareLayer", "LAYER_KINDS",
+    "DEVICES", "check_device", "NP_TYPES", "NPInfo", "akd1000_mesh", "HardwareLayer", "LAYER_KINDS",
     "input_conv_problems", "cnp_problems", "fnp_problems", "layer_problems",
     "input_conv_max_filters", "cnp_input_row_bytes", "cnp_spatial_split",
     "cnp_weight_bytes", "conv_weight_words", "separable_words", "cnp_filter_split",
@@ -66,6 +66,28 @@ CNP_MAX_FILTERS = 504
 CNP_MAX_CHANNELS = 2048
 #: Inputs (rows x columns x channels) of a fully connected layer (published and measured).
 FNP_MAX_INPUTS = 57334
+
+
+def check_device(device) -> str:
+    """Validates a device name.
+
+    Arguments:
+        device: "AKD1000" (any case).
+
+    Returns:
+        The device's name as in :data:`DEVICES`.
+
+    Raises:
+        ValueError: another name, listing the valid ones.
+
+    Example:
+        >>> check_device("akd1000")
+        'AKD1000'
+    """
+    if isinstance(device, str) and device.strip().upper() in DEVICES:
+        return device.strip().upper()
+    raise ValueError(f"device: unknown device {device!r}; valid choices are "
+                     f"{', '.join(repr(d) for d in DEVICES)}.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -319,10 +319,6 @@ def hardware_layers(model) -> List[hw.HardwareLayer]:
 
 # -- the core: placing layers for one limit of filters per CNP -------------------------------
 
-_FOLLOW = ("A convolutional layer with max pooling must be followed by another convolutional "
-           "layer")
-
-
 @dataclasses.dataclass
 class _Plan:
     """What one layer needs: its NPs (type, filters), or why it cannot map."""
@@ -343,10 +339,11 @@ def _plan(layer: hw.HardwareLayer, max_filters: int) -> _Plan:
     kernel = layer.kernel_size[0]
     groups = hw.cnp_filter_split(layer.kind, kernel, layer.weights_bits,
                                  layer.input_shape[2], layer.filters, max_filters)
-    spatial = hw.cnp_spatial_split(layer.input_shape, layer.input_bits, kernel,
-                                   layer.pool_stride if layer.pool_type == "max" else (1, 1))
     if layer.pool_type == "global":  # only the 256-column limit splits it (measured)
         spatial = (1, -(-layer.input_shape[1] // hw.CNP_MAX_COLUMNS))
+    else:
+        spatial = hw.cnp_spatial_split(layer.input_shape, layer.input_bits, kernel,
+                                       layer.pool_stride if layer.pool_type == "max" else (1, 1))
     problems = hw.cnp_split_problems(layer.kind, layer.input_shape, layer.input_bits,
                                      layer.kernel_stride,
                                      layer.pool_type, layer.pool_size, layer.pool_stride,
@@ -614,12 +611,10 @@ def map_model(model, device: str = "AKD1000", hw_only: bool = False,
 
 
 def _check_device(device) -> str:
-    name = getattr(device, "desc", device)  # tolerate BrainChip's akida.AKD1000() object
-    if isinstance(name, str) and name.upper().endswith("AKD1000") or \
-            (isinstance(name, str) and name.endswith("BC.00.000.002")):
+    # BrainChip's akida.AKD1000() object too ("VirtualDevice/BC.00.000.002", measured).
+    if str(getattr(device, "desc", "")).endswith("BC.00.000.002"):
         return "AKD1000"
-    raise ValueError(f"device: unknown device {device!r}; valid choices are "
-                     f"{', '.join(repr(d) for d in hw.DEVICES)}.")
+    return hw.check_device(device)
 
 
 def _check_mode(mode) -> str:
