@@ -14,6 +14,7 @@ Example:
 """
 from cnn2snn_tfmot.akida.fileformat import AkidaModelFileError
 from cnn2snn_tfmot.akida.interop import import_akida, to_akida
+from cnn2snn_tfmot.akida.mapping import AkidaMappingError, MappedNP, MappedSequence, Mapping
 from cnn2snn_tfmot.akida.model import Model, from_akida
 from cnn2snn_tfmot.akida.statistics import LayerStatistics, Statistics
 from cnn2snn_tfmot.chip.enums import Padding, PoolType
@@ -29,4 +30,4 @@ from cnn2snn_tfmot.chip.layers import (
 __all__ = ["Model", "Layer", "InputData", "InputConvolutional", "Convolutional",
            "SeparableConvolutional", "FullyConnected", "Padding", "PoolType",
            "AkidaModelFileError", "to_akida", "from_akida", "import_akida", "Statistics",
-           "LayerStatistics"]
+           "LayerStatistics", "Mapping", "MappedSequence", "MappedNP", "AkidaMappingError"]
