@@ -1,4 +1,4 @@
-"""The AKD1000's limits (cnn2snn_tfmot.akida.hardware) and our mapper (Model.map), tested alone
+"""The AKD1000's limits (cnn2snn_tfmot.chip.hardware) and our mapper (Model.map), tested alone
 with the figures measured against BrainChip's mapper (akida 2.19.3), and differentially against
 that mapper when the ``akida`` wheel is installed: the zoo models and a hypothesis sweep of
 random single-branch models built to cross every limit.
@@ -6,11 +6,23 @@ random single-branch models built to cross every limit.
 Reproduce the sweep's agreement figures: ``pytest -m slow tests/test_akida_mapping.py -k sweep``
 (or ``python benchmarks/mapping.py --random 400``).
 """
+import json
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cnn2snn_tfmot import (
+    AkidaChipWarning,
+    IncompatibleModelError,
+    check_model_compatibility,
+    convert,
+    quantize,
+    report,
+    zoo,
+)
 from cnn2snn_tfmot.akida import (
     AkidaMappingError,
     Convolutional,
@@ -22,8 +34,12 @@ from cnn2snn_tfmot.akida import (
     PoolType,
     SeparableConvolutional,
 )
-from cnn2snn_tfmot.akida import hardware as hw
-from cnn2snn_tfmot.akida.mapping import map_layers, program_bytes
+from cnn2snn_tfmot.akida.mapping import hardware_layers, map_layers, program_bytes
+from cnn2snn_tfmot.chip import hardware as hw
+from cnn2snn_tfmot.conversion.compatibility import checked_blocks
+from cnn2snn_tfmot.conversion.hardware_check import block_hardware_layers
+from cnn2snn_tfmot.tfkeras import keras
+from cnn2snn_tfmot_cli import main
 
 from akida_mapping_models import (
     _fill,
@@ -401,7 +417,6 @@ def test_zoo_like_models_map_as_brainchips(factory, mode, hw_only):
                                         ("deep_separable_cnn", 28), ("akidanet_like", 64),
                                         ("akidanet_like", 128), ("akidanet_like", 224)])
 def test_converted_zoo_models_map_as_brainchips(name, size):
-    from cnn2snn_tfmot import convert, quantize, zoo
     if name == "akidanet_like":
         keras_model = zoo.akidanet_like((size, size, 3))
     elif name == "deep_separable_cnn":
@@ -454,25 +469,18 @@ def test_sweep_400_random_models_map_as_brainchips(mode, data):
 # -- the Keras side: check_model_compatibility(device="AKD1000") -----------------------------
 
 def _quantized(*layers, shape=(32, 32, 3), input_scaling=(255, 0)):
-    import warnings as _warnings
-
-    from cnn2snn_tfmot import quantize
-    from cnn2snn_tfmot.tfkeras import keras
     keras.utils.set_random_seed(0)
     float_model = keras.Sequential([keras.Input(shape), *layers])
-    with _warnings.catch_warnings():
-        _warnings.simplefilter("ignore")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         return quantize(float_model, 4, 4, 8, input_scaling=input_scaling)
 
 
 def _keras_layers():
-    from cnn2snn_tfmot.tfkeras import keras
     return keras.layers
 
 
 def test_the_issues_examples_are_refused_for_the_akd1000_with_every_problem():
-    from cnn2snn_tfmot import check_model_compatibility
-    from cnn2snn_tfmot.rules import IncompatibleModelError
     L = _keras_layers()
     model = _quantized(L.Conv2D(256, 3, padding="same", name="conv"), L.ReLU(name="relu"),
                        L.Conv2D(16, 5, strides=2, padding="same", name="conv5"),
@@ -493,22 +501,18 @@ def test_the_issues_examples_are_refused_for_the_akd1000_with_every_problem():
 
 
 def test_a_model_that_maps_passes_the_akd1000_check_silently():
-    import warnings as _warnings
-
-    from cnn2snn_tfmot import check_model_compatibility
     L = _keras_layers()
     model = _quantized(L.Conv2D(16, 3, padding="same", name="conv"), L.ReLU(name="relu"),
                        L.SeparableConv2D(32, 3, padding="same", name="sep"),
                        L.GlobalAveragePooling2D(name="gap"), L.ReLU(name="relu2"),
                        L.Dense(10, name="dense"), input_scaling=None)  # rules, no registers
-    with _warnings.catch_warnings():
-        _warnings.simplefilter("error")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         assert check_model_compatibility(model, device="AKD1000") is True
         assert check_model_compatibility(model) is True
 
 
 def test_akd1000_warning_without_device_and_unknown_device():
-    from cnn2snn_tfmot import AkidaChipWarning, check_model_compatibility
     L = _keras_layers()
     model = _quantized(L.Conv2D(16, 3, padding="same", name="conv"), L.ReLU(name="relu"),
                        L.SeparableConv2D(32, 3, padding="same", name="sep"),
@@ -523,10 +527,6 @@ def test_akd1000_warning_without_device_and_unknown_device():
 
 
 def test_keras_blocks_describe_the_converted_layers():
-    from cnn2snn_tfmot import convert
-    from cnn2snn_tfmot.akida.mapping import hardware_layers
-    from cnn2snn_tfmot.compatibility import checked_blocks
-    from cnn2snn_tfmot.hardware_check import block_hardware_layers
     L = _keras_layers()
     model = _quantized(L.Conv2D(16, 3, strides=2, padding="same", name="conv"),
                        L.ReLU(name="relu"),
@@ -542,7 +542,6 @@ def test_keras_blocks_describe_the_converted_layers():
 # -- the command line: check --device, summary --device --------------------------------------
 
 def test_command_line_check_and_summary_with_the_device(tmp_path, capsys):
-    from cnn2snn_tfmot.cli import main
     L = _keras_layers()
     refused = _quantized(L.Conv2D(16, 5, strides=2, padding="same", name="conv"),
                          L.ReLU(name="relu"), L.Conv2D(16, 5, strides=2, padding="same",
@@ -571,10 +570,7 @@ def test_command_line_check_and_summary_with_the_device(tmp_path, capsys):
 
 
 def test_html_report_shows_the_akd1000_mapping(tmp_path):
-    import json
-
     pytest.importorskip("matplotlib")
-    from cnn2snn_tfmot import report
     model = mnist_akida()
     images = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1)).astype(np.uint8)
     result = report(model, images, tmp_path, engine="tf")

@@ -3,7 +3,7 @@
 ``Model.map(device="AKD1000", hw_only=False, mode="all_nps")`` answers what BrainChip's
 ``akida.Model.map(akida.AKD1000(), ...)`` answers, without BrainChip's runtime: which layers run
 in hardware and in which sequences, on how many NPs of which types, with how large a program.
-Every rule comes from :mod:`cnn2snn_tfmot.akida.hardware`; the allocation and the modes below
+Every rule comes from :mod:`cnn2snn_tfmot.chip.hardware`; the allocation and the modes below
 were measured against the runtime's mapper (akida 2.19.3, docs/akida-v1.md section 9):
 
 * Layers are placed in order. A layer that breaks a hardware rule runs in software; so does a
@@ -12,8 +12,8 @@ were measured against the runtime's mapper (akida 2.19.3, docs/akida-v1.md secti
   layers form one software sequence. InputData is not mapped.
 * A hardware sequence holds the HRC (the input convolution) and the 78 NPs. Convolutional layers
   take ``row parts x column parts x filter groups`` CNPs
-  (:func:`~cnn2snn_tfmot.akida.hardware.cnp_spatial_split`,
-  :func:`~cnn2snn_tfmot.akida.hardware.cnp_filter_split`), from the CNP-only NPs first, then
+  (:func:`~cnn2snn_tfmot.chip.hardware.cnp_spatial_split`,
+  :func:`~cnn2snn_tfmot.chip.hardware.cnp_filter_split`), from the CNP-only NPs first, then
   those that can also be CNP2, FNP3 and FNP2; a fully connected layer takes one FNP3 or FNP2.
   When a layer does not fit in the NPs left, a new hardware sequence starts with it. Each
   sequence runs in one pass on the AKD1000.
@@ -40,7 +40,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from cnn2snn_tfmot.akida import hardware as hw
+from cnn2snn_tfmot.chip import hardware as hw
 
 __all__ = ["Mapping", "MappedSequence", "MappedNP", "AkidaMappingError", "MAP_MODES",
            "map_model", "map_layers", "hardware_layers", "program_bytes", "check_mode"]
@@ -298,7 +298,7 @@ class Mapping:
 # -- plain descriptions of an Akida model's layers -------------------------------------------
 
 def hardware_layers(model) -> List[hw.HardwareLayer]:
-    """The :class:`~cnn2snn_tfmot.akida.hardware.HardwareLayer` of each layer of an Akida model
+    """The :class:`~cnn2snn_tfmot.chip.hardware.HardwareLayer` of each layer of an Akida model
     (variables included: all-zero weights, thresholds and act_steps).
 
     Arguments:
@@ -573,7 +573,7 @@ def map_layers(layers: Sequence[hw.HardwareLayer], device: str = "AKD1000",
     """Maps layers described by plain values (see :func:`map_model`).
 
     Arguments:
-        layers: :class:`~cnn2snn_tfmot.akida.hardware.HardwareLayer` descriptions, in order.
+        layers: :class:`~cnn2snn_tfmot.chip.hardware.HardwareLayer` descriptions, in order.
         device, hw_only, mode: as for :func:`map_model`.
 
     Returns:
@@ -693,9 +693,9 @@ def program_bytes(layers: Sequence[hw.HardwareLayer], nps: Dict[str, List[Mapped
     * HRC: ``43 + 6 * floor((filters - 1) / 192) + filters * (ceil(n / 4) + ceil(n / 8))``,
       ``n`` = kernel x kernel x channels (31 instead of 43 for a 3x3 kernel on 1 channel);
     * convolutional CNP: ``56 + 16 * channels * words + 2 * filters``
-      (:func:`~cnn2snn_tfmot.akida.hardware.conv_weight_words`);
+      (:func:`~cnn2snn_tfmot.chip.hardware.conv_weight_words`);
     * separable CNP: ``58 + 2 * filters + 2 * ceil(channels * depthwise / 2) + 2 * channels *
-      pointwise`` (:func:`~cnn2snn_tfmot.akida.hardware.separable_words`);
+      pointwise`` (:func:`~cnn2snn_tfmot.chip.hardware.separable_words`);
     * FNP3: ``54`` + its weight bytes / 4; FNP2: ``52``, its weights outside (+4 bytes each).
 
     Arguments:

@@ -3,9 +3,9 @@ limits.
 
 The blocks ``check_model_compatibility`` reads (:mod:`cnn2snn_tfmot.conversion.blocks`) are
 described by the plain values of the Akida layers ``convert`` would make
-(:class:`cnn2snn_tfmot.akida.hardware.HardwareLayer`), and this project's mapper
+(:class:`cnn2snn_tfmot.chip.hardware.HardwareLayer`), and this project's mapper
 (:func:`cnn2snn_tfmot.akida.mapping.map_layers`) maps them: the same rules, written once in
-:mod:`cnn2snn_tfmot.akida.hardware`, as ``akida_model.map("AKD1000", hw_only=True)`` after
+:mod:`cnn2snn_tfmot.chip.hardware`, as ``akida_model.map("AKD1000", hw_only=True)`` after
 conversion. Without registers (no input scaling) the checks that need the integer values
 (all-zero kernels, thresholds and act_steps of a last layer without activation) are skipped.
 
@@ -20,8 +20,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from cnn2snn_tfmot.akida import hardware as hw
 from cnn2snn_tfmot.akida.mapping import AkidaMappingError, Mapping, map_layers
+from cnn2snn_tfmot.chip import hardware as hw
 from cnn2snn_tfmot.chip.shapes import out_size
 from cnn2snn_tfmot.conversion.blocks import Analysis, Block, akida_kind, weights_bits
 
@@ -32,7 +32,7 @@ DEVICES = hw.DEVICES
 
 
 def check_device(device) -> str:
-    """Validates a device name (:func:`cnn2snn_tfmot.akida.hardware.check_device`).
+    """Validates a device name (:func:`cnn2snn_tfmot.chip.hardware.check_device`).
 
     Arguments:
         device: "AKD1000" (any case).
@@ -74,7 +74,7 @@ def block_hardware_layers(analysis: Analysis, input_is_sparse: bool = False,
             checks of integer values are then skipped.
 
     Returns:
-        One :class:`~cnn2snn_tfmot.akida.hardware.HardwareLayer` per Akida layer (InputData
+        One :class:`~cnn2snn_tfmot.chip.hardware.HardwareLayer` per Akida layer (InputData
         first for sparse inputs).
 
     Example:

@@ -6,13 +6,16 @@ fully connected layers as FNPs (18 can be FNP3, whose weights are on the NP, 4 c
 whose weights are in external memory). This module holds every limit of that hardware as a
 function of plain values (kernel size, strides, filters, channels, bitwidths, shapes), so that
 the Akida model's mapper (:mod:`cnn2snn_tfmot.akida.mapping`) and the Keras-side check of
-``check_model_compatibility(device="AKD1000")`` call the same rules. It imports nothing of the
-engine, the Keras side or the Akida model.
+``check_model_compatibility(device="AKD1000")`` (:mod:`cnn2snn_tfmot.conversion.hardware_check`)
+call the same rules. It sits beside the chip's other rules and imports only them
+(:mod:`~cnn2snn_tfmot.chip.limits`: the bitwidths, sizes and registers they share with the
+runtime's rules; :mod:`~cnn2snn_tfmot.chip.shapes`).
 
 Sources. "published" is BrainChip's "Akida 1.0 hardware constraints" page; "measured" is the
 mapper of BrainChip's runtime (akida 2.19.3, ``model.map(akida.AKD1000(), hw_only=True)`` and
-``MapMode``), queried by ``benchmarks/akd1000_limits.py``. Where the two differ the mapper wins,
-and the docstring says so. docs/akida-v1.md section 9 lists every limit.
+``MapMode``), queried by ``tests/test_akida_mapping.py`` and ``benchmarks/mapping.py``. Where
+the two differ the mapper wins, and the docstring says so. docs/akida-v1.md section 9 lists
+every limit.
 
 Axes: shapes are ``(rows, columns, channels)``, the Akida model's ``(height, width, channels)``
 order (BrainChip's runtime calls the first axis "x"/"width"; its messages about the second axis
@@ -28,6 +31,9 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from cnn2snn_tfmot.chip import limits
+from cnn2snn_tfmot.chip.shapes import out_size
 
 __all__ = [
     "DEVICES", "check_device", "NP_TYPES", "NPInfo", "akd1000_mesh", "HardwareLayer", "LAYER_KINDS",
@@ -192,7 +198,7 @@ class HardwareLayer:
         out = []
         for axis in range(2):
             size, k, s = self.input_shape[axis], self.kernel_size[axis], self.kernel_stride[axis]
-            out.append(-(-size // s) if self.padding == "same" else -(-(size - k + 1) // s))
+            out.append(out_size(size, k, s, self.padding))
         return tuple(out)
 
 
@@ -215,7 +221,7 @@ def _choices(values) -> str:
 #: "The parameter num_neurons should be set between 1 and N").
 _HRC_MAX_FILTERS = {(3, 1): 512, (3, 3): 192, (5, 1): 192, (5, 3): 64, (7, 1): 96, (7, 3): 32}
 #: The input convolution's image columns (published: width 5 to 256; measured: the second axis).
-HRC_COLUMNS = (5, 256)
+HRC_COLUMNS = limits.CHIP_INPUT_WIDTH
 #: Its smallest number of rows (measured: "Input first dimension size cannot be smaller than 5").
 HRC_MIN_ROWS = 5
 
@@ -313,8 +319,8 @@ def input_conv_problems(input_shape: Sequence[int], kernel_size: Sequence[int],
             problems.append(f"has max pooling {_pair_text(pool_size)} with strides "
                             f"{tuple(pool_stride)}: the input convolution needs pooling strides "
                             "equal to the pooling size (measured); use strides = pool_size.")
-        conv_columns = _out(columns, kernel[1], stride[1], padding)
-        pooled = _out(conv_columns, pool_size[1], pool_stride[1], padding)
+        conv_columns = out_size(columns, kernel[1], stride[1], padding)
+        pooled = out_size(conv_columns, pool_size[1], pool_stride[1], padding)
         if pooled < 2:
             problems.append(f"max pools to {pooled} column: the input convolution needs at "
                             "least 2 output columns with max pooling (measured); use wider "
@@ -323,12 +329,6 @@ def input_conv_problems(input_shape: Sequence[int], kernel_size: Sequence[int],
         problems.append("has no activation: the input convolution maps only with its "
                         "activation on (measured); keep a ReLU after it.")
     return problems
-
-
-def _out(size: int, window: int, stride: int, padding: str) -> int:
-    if padding == "same":
-        return _ceil(size, stride)
-    return _ceil(size - window + 1, stride)
 
 
 # -- convolutional and separable layers (CNP) ------------------------------------------------
@@ -588,7 +588,7 @@ or a 3x3 kernel.']
     kernel, stride = tuple(kernel_size), tuple(kernel_stride)
     separable = kind == "separable"
     sizes = (3, 5, 7) if separable else (1, 3, 5, 7)
-    bits_ok = (2, 4) if separable else (1, 2, 4)
+    bits_ok = limits.CHIP_WEIGHTS_BITS[kind]
     layer = "a separable layer" if separable else "a convolutional layer"
     problems = []
     if padding != "same":
@@ -628,9 +628,10 @@ or a 3x3 kernel.']
                             f"{_pair_text((rows, columns))}: the pooling window cannot exceed "
                             "the layer's input (measured); use a smaller pool_size.")
     elif pool_type == "global":
-        if rows > CNP_MAX_ROWS:
+        low, high = limits.CHIP_GLOBAL_POOL_WIDTH
+        if rows > high:
             problems.append(f"pools globally an input of {rows} rows: global average pooling "
-                            f"takes at most {CNP_MAX_ROWS} (published \"width 1 to 32\"; the "
+                            f"takes at most {high} (published \"width {low} to {high}\"; the "
                             "mapper checks the first axis); downsample before this layer.")
         if conv_output_shape[1] < 3:
             problems.append(f"pools globally a map of {conv_output_shape[1]} column"
@@ -777,10 +778,12 @@ downsample before it.']
     if inputs > FNP_MAX_INPUTS:
         problems.append(f"has {inputs} inputs: a fully connected layer takes at most "
                         f"{FNP_MAX_INPUTS} (published); pool or downsample before it.")
-    if weights_bits not in (1, 2, 4):
-        problems.append(f"has {weights_bits}-bit weights: a fully connected layer takes 1, 2 "
-                        "or 4-bit weights (published); quantize its weights to 4 bits.")
-    if input_bits not in (1, 2, 4):
+    bits_ok = limits.CHIP_WEIGHTS_BITS["dense"]
+    if weights_bits not in bits_ok:
+        problems.append(f"has {weights_bits}-bit weights: a fully connected layer takes "
+                        f"{_choices(bits_ok)}-bit weights (published); quantize its weights to "
+                        f"{bits_ok[-1]} bits.")
+    if input_bits not in limits.ACT_BITS:
         problems.append(f"has {input_bits}-bit inputs: a fully connected layer takes 1, 2 or "
                         "4-bit inputs (measured); use input_bits 4.")
     return problems
@@ -796,14 +799,17 @@ def _register_problems(layer: HardwareLayer) -> List[str]:
     problems = []
     if layer.threshold_range is not None:
         low, high = layer.threshold_range
-        if low < -(2 ** 19) or high > 2 ** 19 - 1:
+        least, most = limits.threshold_range(False)
+        if low < least or high > most:
             problems.append(f"has thresholds down to {low} / up to {high}: a CNP holds them in "
-                            "a signed 20-bit register even without activation (measured); "
-                            "retrain with smaller biases, or end with a FullyConnected layer.")
-    if layer.act_step_max is not None and layer.act_step_max >= 2 ** 16:
-        problems.append(f"has act_step {layer.act_step_max}: a CNP holds it below 65536 even "
-                        "without activation (measured); use a larger input scaling, or end "
-                        "with a FullyConnected layer.")
+                            f"a signed {limits.REGISTER_BITS}-bit register even without "
+                            "activation (measured); retrain with smaller biases, or end with a "
+                            "FullyConnected layer.")
+    step_limit = limits.act_step_limit(False)
+    if layer.act_step_max is not None and layer.act_step_max >= step_limit:
+        problems.append(f"has act_step {layer.act_step_max}: a CNP holds it below "
+                        f"{step_limit:g} even without activation (measured); use a larger input "
+                        "scaling, or end with a FullyConnected layer.")
     return problems
 
 
