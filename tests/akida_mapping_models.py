@@ -17,11 +17,12 @@ FILTERS = [1, 2, 8, 10, 16, 17, 24, 32, 33, 48, 64, 96, 100, 128, 192, 193, 256,
            768, 1024]
 
 
-def _fill(layer, seed: int) -> None:
+def fill_weights(layer, seed: int) -> None:
+    """Random non-zero weights in the layer's range (an all-zero kernel does not map)."""
     rng = np.random.default_rng(seed)
     for name in layer.variables:
         if name.startswith("weights"):
-            spec = layer._spec(name)
+            spec = layer.variable_spec(name)
             low, high = int(spec.low), int(spec.high)
             values = rng.integers(low, high + 1, spec.shape, dtype=np.int8)
             values[values == 0] = high
@@ -97,7 +98,7 @@ def random_model(choose, max_layers: int = 7):
     if len(model.layers) == 1 and sparse:
         return None
     for index, layer in enumerate(model.layers):
-        _fill(layer, seed * 100 + index)
+        fill_weights(layer, seed * 100 + index)
     return model
 
 
@@ -149,7 +150,7 @@ def akidanet_akida(size: int = 224, width: float = 0.5, classes: int = 1000, cha
                                          weights_bits=4, act_bits=4, **extra))
     model.add(FullyConnected(classes, name="dense", weights_bits=4, activation=False))
     for index, layer in enumerate(model.layers):
-        _fill(layer, index)
+        fill_weights(layer, index)
     return model
 
 
@@ -171,7 +172,7 @@ def mnist_akida():
                                      act_bits=4))
     model.add(FullyConnected(10, name="dense", weights_bits=4, activation=False))
     for index, layer in enumerate(model.layers):
-        _fill(layer, index)
+        fill_weights(layer, index)
     return model
 
 
@@ -195,5 +196,5 @@ def ds_cnn_kws_akida():
                                          act_bits=4, **extra))
     model.add(FullyConnected(33, name="dense_5", weights_bits=4, activation=False))
     for index, layer in enumerate(model.layers):
-        _fill(layer, index)
+        fill_weights(layer, index)
     return model

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import cnn2snn_tfmot_cli
 from cnn2snn_tfmot import (
     AkidaChipWarning,
     IncompatibleModelError,
@@ -34,7 +35,7 @@ from cnn2snn_tfmot.akida import (
     PoolType,
     SeparableConvolutional,
 )
-from cnn2snn_tfmot.akida.mapping import hardware_layers, map_layers, program_bytes
+from cnn2snn_tfmot.akida.mapping import MAP_MODES, hardware_layers, map_layers, program_bytes
 from cnn2snn_tfmot.chip import hardware as hw
 from cnn2snn_tfmot.conversion.compatibility import checked_blocks
 from cnn2snn_tfmot.conversion.hardware_check import block_hardware_layers
@@ -42,9 +43,9 @@ from cnn2snn_tfmot.tfkeras import keras
 from cnn2snn_tfmot_cli import main
 
 from akida_mapping_models import (
-    _fill,
     akidanet_akida,
     ds_cnn_kws_akida,
+    fill_weights,
     mnist_akida,
     random_model,
 )
@@ -59,7 +60,7 @@ def _model(*layers):
     for layer in layers:
         model.add(layer)
     for index, layer in enumerate(model.layers):
-        _fill(layer, index)
+        fill_weights(layer, index)
     return model
 
 
@@ -566,14 +567,19 @@ def test_command_line_check_and_summary_with_the_device(tmp_path, capsys):
         "program 32252 bytes" in out
     assert main(["summary", str(tmp_path / "refused.h5"), "--device", "AKD1000"]) == 0
     out = capsys.readouterr().out
-    assert "    conv5: software" in out and "    conv: 1 HRC" in out
+    rows = [line.split() for line in out.splitlines()]
+    assert ["Sequence", "Akida", "layer", "NPs"] in rows
+    assert ["HW/conv", "conv", "1", "HRC"] in rows and ["SW/conv5", "conv5", "software"] in rows
+    assert ["HW/dense", "dense", "1", "FNP3"] in rows
+    assert main(["summary", str(tmp_path / "mnist.akida"), "--device", "akd1000"]) == 0
+    assert "AKD1000 mapping (all_nps): 1 sequence" in capsys.readouterr().out
 
 
 def test_html_report_shows_the_akd1000_mapping(tmp_path):
     pytest.importorskip("matplotlib")
     model = mnist_akida()
     images = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1)).astype(np.uint8)
-    result = report(model, images, tmp_path, engine="tf")
+    result = report(model, images, tmp_path, backend="tf")
     with open(result.path, encoding="utf-8") as handle:
         page = handle.read()
     assert "<h2>AKD1000 mapping</h2>" in page
@@ -584,3 +590,13 @@ def test_html_report_shows_the_akd1000_mapping(tmp_path):
     assert [s["name"] for s in mapping["sequences"]] == ["HW/conv_0-dense"]
     assert mapping["sequences"][0]["program_bytes"] == 90412
     assert model.mapping is None  # the report does not keep it on the user's model
+
+
+def test_command_table_names_the_devices_and_modes_of_the_package():
+    # The command table repeats them so that --help does not import TensorFlow.
+    assert cnn2snn_tfmot_cli.DEVICES == hw.DEVICES
+    assert cnn2snn_tfmot_cli.MAP_MODES == MAP_MODES
+    options = {argument.dest: argument.options
+               for argument in cnn2snn_tfmot_cli.COMMAND_BY_NAME["summary"].arguments}
+    assert options["device"]["choices"] == hw.DEVICES
+    assert options["mode"]["choices"] == MAP_MODES
