@@ -41,6 +41,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from cnn2snn_tfmot.chip import hardware as hw
+from cnn2snn_tfmot.chip.params import check_bool
 
 __all__ = ["Mapping", "MappedSequence", "MappedNP", "AkidaMappingError", "MAP_MODES",
            "map_model", "map_layers", "hardware_layers", "program_bytes", "check_mode"]
@@ -581,6 +582,7 @@ def map_layers(layers: Sequence[hw.HardwareLayer], device: str = "AKD1000",
 
     Raises:
         ValueError: an unknown device or mode (the message lists the valid ones).
+        TypeError: ``hw_only`` not a bool.
         AkidaMappingError: with ``hw_only=True``, the layers that stop one hardware sequence.
 
     Example:
@@ -589,7 +591,7 @@ def map_layers(layers: Sequence[hw.HardwareLayer], device: str = "AKD1000",
         {'fc': {'FNP3': 1}}
     """
     device, mode = _check_device(device), check_mode(mode)
-    hw_only = bool(hw_only)
+    hw_only = check_bool(hw_only, "hw_only")
     layers = list(layers)
     max_filters = hw.CNP_MAX_FILTERS
     if mode != "minimal" and any(layer.kind in _CNP_KINDS for layer in layers):
