@@ -228,9 +228,9 @@ COMMANDS: Tuple[Command, ...] = (
             (_model("an .akida file or a Keras model file"), _SPARSE,
              _device("also map the model onto this chip: its sequences and the NPs of each "
                      "layer"),
-             _arg("--mode", default="all_nps", choices=MAP_MODES,
+             _arg("--mode", default=None, choices=MAP_MODES,
                   help="the mapping mode with --device (BrainChip's MapMode: AllNps, HwPr, "
-                       "Minimal)"))),
+                       "Minimal); default: all_nps"))),
     Command("evaluate", "accuracy of an Akida model (or of a quantized Keras model, converted, "
             "beside its own) on labelled images", f"{_HANDLERS}:evaluate",
             (_model("an .akida file or a quantized Keras model file"),

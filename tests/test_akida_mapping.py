@@ -573,6 +573,9 @@ def test_command_line_check_and_summary_with_the_device(tmp_path, capsys):
     assert ["HW/dense", "dense", "1", "FNP3"] in rows
     assert main(["summary", str(tmp_path / "mnist.akida"), "--device", "akd1000"]) == 0
     assert "AKD1000 mapping (all_nps): 1 sequence" in capsys.readouterr().out
+    assert main(["summary", str(tmp_path / "mnist.akida"), "--mode", "minimal"]) == 2
+    assert "--mode minimal maps the model onto a device: add --device AKD1000." in \
+        capsys.readouterr().err
 
 
 def test_html_report_shows_the_akd1000_mapping(tmp_path):

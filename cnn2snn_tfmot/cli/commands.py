@@ -281,13 +281,17 @@ def convert(args) -> int:
 def summary(args) -> int:
     """``summary MODEL [--device AKD1000 [--mode M]]``: an Akida model's layers, or a Keras
     model's blocks; with a device, the mapping onto its NPs too."""
+    if args.mode is not None and args.device is None:
+        raise ValueError(f"--mode {args.mode} maps the model onto a device: add --device "
+                         "AKD1000.")
+    mode = args.mode or "all_nps"
     if _is_akida_path(args.model):
         akida_model = Model(args.model)
         if args.device:
-            akida_model.map(args.device, mode=args.mode)  # the summary then shows the NPs
+            akida_model.map(args.device, mode=mode)  # the summary then shows the NPs
         akida_model.summary()
         return 0
-    for line in block_summary_lines(_load(args), args.sparse, args.device, args.mode):
+    for line in block_summary_lines(_load(args), args.sparse, args.device, mode):
         print(line)
     return 0
 
