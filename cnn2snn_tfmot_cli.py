@@ -151,6 +151,16 @@ _OVERWRITE = _arg("--overwrite", action="store_true",
 #: needs no TensorFlow; a test holds them equal).
 BACKENDS = ("direct", "custom", "tf")
 GRAPH_BACKENDS = ("custom", "tf")
+#: The devices and mapping modes, as cnn2snn_tfmot.chip.hardware.DEVICES and
+#: cnn2snn_tfmot.akida.mapping.MAP_MODES (written here too: importing them imports TensorFlow;
+#: a test keeps them equal).
+DEVICES = ("AKD1000",)
+MAP_MODES = ("all_nps", "hw_pr", "minimal")
+
+
+def _device(what: str) -> Argument:
+    return _arg("--device", default=None, type=str.upper, choices=DEVICES,
+                help=f"{what} (this project's mapper; BrainChip's runtime is not needed)")
 
 
 def _backend(choices: Tuple[str, ...], what: str) -> Argument:
@@ -183,7 +193,9 @@ _HANDLERS = "cnn2snn_tfmot.cli.commands"
 COMMANDS: Tuple[Command, ...] = (
     Command("check", "check that a quantized Keras model converts to Akida (with an input "
             "scaling, given or remembered, its registers too)", f"{_HANDLERS}:check",
-            (_model(), _SCALING, _SPARSE)),
+            (_model(), _SCALING, _SPARSE,
+             _device("also require the model to run in hardware on this chip, in one sequence: "
+                     "every problem is listed"))),
     Command("adapt", "rewrite a float Keras model for Akida (sanitize + architecture changes) "
             "and list every change; fine-tune it after", f"{_HANDLERS}:adapt",
             (_model("a float Keras model file (Keras 3 files too)"),
@@ -227,7 +239,12 @@ COMMANDS: Tuple[Command, ...] = (
              _OVERWRITE)),
     Command("summary", "print an Akida model's layers, or a Keras model's blocks and the Akida "
             "layers they become", f"{_HANDLERS}:summary",
-            (_model("an .akida file or a Keras model file"), _SPARSE)),
+            (_model("an .akida file or a Keras model file"), _SPARSE,
+             _device("also map the model onto this chip: its sequences and the NPs of each "
+                     "layer"),
+             _arg("--mode", default=None, choices=MAP_MODES,
+                  help="the mapping mode with --device (BrainChip's MapMode: AllNps, HwPr, "
+                       "Minimal); default: all_nps"))),
     Command("evaluate", "accuracy of an Akida model (or of a quantized Keras model, converted, "
             "beside its own) on labelled images", f"{_HANDLERS}:evaluate",
             (_model("an .akida file or a quantized Keras model file"),

@@ -23,7 +23,7 @@ from cnn2snn_tfmot.keras3 import Keras3IntakeError, from_keras3
 from cnn2snn_tfmot.chip import IncompatibleModelError
 from cnn2snn_tfmot.engine.ops import is_available as _ops_available
 from cnn2snn_tfmot import akida
-from cnn2snn_tfmot.akida import AkidaUnsupervised, add_learning_layer
+from cnn2snn_tfmot.akida import AkidaMappingError, AkidaUnsupervised, add_learning_layer
 from cnn2snn_tfmot import quantization
 from cnn2snn_tfmot.quantization import (
     ActivationDiscreteRelu, ActivationQuantizer, AkidaQuantizeScheme, Conv2DQuantizeConfig,
@@ -79,6 +79,8 @@ __all__ = [
     "AkidaRegisterWarning", "AkidaTensorBoard",
     # compatibility and conversion
     "check_model_compatibility", "AkidaChipWarning", "convert", "IncompatibleModelError",
+    # running on the chip: akida_model.map("AKD1000", hw_only=True) raises AkidaMappingError
+    "AkidaMappingError",
     # training what the chip computes
     "hardware_exact",
     # scaling out (tf.distribute)

@@ -13,7 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cnn2snn_tfmot_cli
-from cnn2snn_tfmot import check_model_compatibility, convert, hardware_exact, quantize
+from cnn2snn_tfmot import (
+    IncompatibleModelError,
+    check_model_compatibility,
+    convert,
+    hardware_exact,
+    quantize,
+)
 from cnn2snn_tfmot.data.datafiles import open_dataset
 from cnn2snn_tfmot.tfkeras import keras
 
@@ -94,6 +100,24 @@ def test_convert_and_check(models, tmp_path, arguments):
         os.chdir(here)
     if result is not None:  # events below 16 fit sparse models too
         assert np.all(np.isfinite(result.predict(images(4, seed=1) // 16)))
+
+
+@SETTINGS
+@given(arguments=_one_junk({"device": "AKD1000", "hw_only": False, "mode": "minimal"}))
+def test_map_and_device(models, arguments):
+    quantized, akida_model = models[1], models[2]
+    mapping = _documented(lambda: akida_model.map(**arguments), list(arguments))
+    if mapping is not None:
+        assert mapping.total_nps > 0
+
+    def check():
+        try:
+            return check_model_compatibility(quantized, device=arguments["device"])
+        except IncompatibleModelError as err:  # a valid device: the verdict, not an argument
+            assert "cannot run in hardware on the AKD1000" in str(err)
+            return None
+
+    _documented(check, ["device"])
 
 
 @SETTINGS

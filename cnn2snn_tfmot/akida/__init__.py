@@ -17,6 +17,7 @@ Example:
 from cnn2snn_tfmot.akida.fileformat import AkidaModelFileError
 from cnn2snn_tfmot.akida.interop import import_akida, to_akida
 from cnn2snn_tfmot.akida.learning import add_learning_layer
+from cnn2snn_tfmot.akida.mapping import AkidaMappingError, MappedNP, MappedSequence, Mapping
 from cnn2snn_tfmot.akida.model import Model, from_akida
 from cnn2snn_tfmot.akida.statistics import LayerStatistics, Statistics
 from cnn2snn_tfmot.chip.enums import Padding, PoolType
@@ -33,4 +34,5 @@ from cnn2snn_tfmot.chip.learning import AkidaUnsupervised
 __all__ = ["Model", "Layer", "InputData", "InputConvolutional", "Convolutional",
            "SeparableConvolutional", "FullyConnected", "Padding", "PoolType",
            "AkidaModelFileError", "to_akida", "from_akida", "import_akida", "Statistics",
-           "LayerStatistics", "AkidaUnsupervised", "add_learning_layer"]
+            "LayerStatistics", "AkidaUnsupervised", "add_learning_layer", "Mapping",
+           "MappedSequence", "MappedNP", "AkidaMappingError"]

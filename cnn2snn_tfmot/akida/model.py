@@ -26,6 +26,7 @@ import numpy as np
 
 from cnn2snn_tfmot.akida import fileformat, interop
 from cnn2snn_tfmot.akida.inputs import batches, sample_count
+from cnn2snn_tfmot.akida.mapping import Mapping, map_model
 from cnn2snn_tfmot.akida.statistics import model_statistics
 from cnn2snn_tfmot.akida.summary import summary_lines
 from cnn2snn_tfmot.chip import params as P
@@ -463,6 +464,51 @@ class Model:
         """
         for line in summary_lines(self):
             print_fn(line)
+
+    # -- mapping onto a device (cnn2snn_tfmot.akida.mapping) ------------------------------------
+    def map(self, device: str = "AKD1000", hw_only: bool = False,
+            mode: str = "all_nps") -> Mapping:
+        """Maps the model onto a device's neural processors, as BrainChip's ``model.map``
+        does, with this project's mapper (BrainChip's runtime is not needed); the result is
+        kept as :attr:`mapping` and shown by :meth:`summary`.
+
+        Arguments:
+            device: "AKD1000".
+            hw_only: True to require the whole model in one hardware sequence.
+            mode: "all_nps" (default: the most NPs in the fewest passes), "hw_pr" (the most
+                NPs) or "minimal" (the fewest NPs).
+
+        Returns:
+            A :class:`cnn2snn_tfmot.akida.Mapping`: sequences (hardware or software) with their
+            passes and layers, the NPs of each layer, program bytes, ``np_counts()``.
+
+        Raises:
+            ValueError: an unknown device or mode (the message lists the valid ones).
+            AkidaMappingError: with ``hw_only=True``, each layer that keeps the model off one
+                hardware sequence, with the reason and a fix.
+
+        Example:
+            >>> mapping = akida_model.map("AKD1000", mode="minimal")
+            >>> mapping.np_counts()["conv_0"]
+            {'HRC': 1}
+            >>> akida_model.mapping is mapping
+            True
+        """
+        mapping = map_model(self, device, hw_only, mode)
+        # Kept in the model's one cache, so that a layer added or a variable set forgets it.
+        with self._cache_lock:
+            self._cache["mapping"] = (self._layers_state(), (False, mapping))
+        return mapping
+
+    @property
+    def mapping(self) -> Optional[Mapping]:
+        """The :class:`cnn2snn_tfmot.akida.Mapping` of the last :meth:`map`, None before it
+        or after the model changed."""
+        with self._cache_lock:
+            cached = self._cache.get("mapping")
+        if cached is None or cached[0] != self._layers_state():
+            return None
+        return cached[1][1]
 
     # -- inference ---------------------------------------------------------------------------
     def forward(self, x, batch_size: int = DEFAULT_BATCH_SIZE, verbose: int = 0,

@@ -12,6 +12,9 @@ says where each number comes from.
   (``AkidaUnsupervised``), on plain arrays;
 * :mod:`~cnn2snn_tfmot.chip.rules`: the model rules, functions of plain values that quantize,
   the rewrites, the compatibility check and the converter call.
+* :mod:`~cnn2snn_tfmot.chip.hardware`: the AKD1000's hardware limits (what its neural
+  processors take, how a layer spreads over them), read by the mapper
+  (:mod:`cnn2snn_tfmot.akida.mapping`) and ``check_model_compatibility(device="AKD1000")``.
 
 Example:
     >>> from cnn2snn_tfmot.chip import FullyConnected

@@ -214,7 +214,8 @@ def check(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AkidaChipWarning)
         try:
-            check_model_compatibility(model, input_is_sparse=args.sparse, input_scaling=scaling)
+            check_model_compatibility(model, input_is_sparse=args.sparse, input_scaling=scaling,
+                                      device=args.device)
         except IncompatibleModelError as err:
             print(err)
             return 1
@@ -226,7 +227,8 @@ def check(args) -> int:
                                    warning.lineno)
     registers = (f"registers checked for input scaling {scaling} ({source})" if scaling else
                  "rules only: registers not checked (no input scaling given or remembered)")
-    print(f"{args.model}: compatible with Akida; {registers}")
+    runs = f"; runs in hardware on the {args.device}, in one sequence" if args.device else ""
+    print(f"{args.model}: compatible with Akida{runs}; {registers}")
     return 0
 
 
@@ -277,11 +279,19 @@ def convert(args) -> int:
 
 @_command
 def summary(args) -> int:
-    """``summary MODEL``: an Akida model's layers, or a Keras model's blocks."""
+    """``summary MODEL [--device AKD1000 [--mode M]]``: an Akida model's layers, or a Keras
+    model's blocks; with a device, the mapping onto its NPs too."""
+    if args.mode is not None and args.device is None:
+        raise ValueError(f"--mode {args.mode} maps the model onto a device: add --device "
+                         "AKD1000.")
+    mode = args.mode or "all_nps"
     if _is_akida_path(args.model):
-        Model(args.model).summary()
+        akida_model = Model(args.model)
+        if args.device:
+            akida_model.map(args.device, mode=mode)  # the summary then shows the NPs
+        akida_model.summary()
         return 0
-    for line in block_summary_lines(_load(args), args.sparse):
+    for line in block_summary_lines(_load(args), args.sparse, args.device, mode):
         print(line)
     return 0
 

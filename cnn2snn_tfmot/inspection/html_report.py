@@ -2,6 +2,7 @@
 
 :func:`report` writes into a directory ``index.html`` with the model summaries, the
 compatibility result (every rule and register problem, and what only the chip refuses), the
+mapping onto the AKD1000's neural processors (sequences, NPs per layer, program bytes), the
 per-layer statistics of :meth:`cnn2snn_tfmot.akida.Model.statistics`, the Keras and Akida
 accuracies and their agreement when labels are given, and the figures of
 :mod:`cnn2snn_tfmot.inspection.plots` as PNG files beside it, plus ``statistics.json`` with the
@@ -39,6 +40,7 @@ import numpy as np
 
 from cnn2snn_tfmot.akida import Model
 from cnn2snn_tfmot.akida.inputs import batches, is_array
+from cnn2snn_tfmot.akida.mapping import map_model
 from cnn2snn_tfmot.atomic import OutputKind, atomic_directory, check_output
 from cnn2snn_tfmot.chip.rules import IncompatibleModelError
 from cnn2snn_tfmot.conversion.compatibility import AkidaChipWarning, checked_blocks
@@ -84,6 +86,8 @@ class Report:
         comparison: the Keras-vs-Akida :class:`cnn2snn_tfmot.inspection.comparison.Comparison`, or
         None. akida_accuracy: the Akida model's accuracy, or None without labels.
         figures: the PNG file names written.
+        mapping: the Akida model's :class:`cnn2snn_tfmot.akida.Mapping` onto the AKD1000 (this
+            project's mapper, mode "all_nps"), or None.
 
     Example:
         >>> result = report(akida_model, images, "report", backend="tf")
@@ -98,6 +102,7 @@ class Report:
     comparison: object = None
     akida_accuracy: Optional[float] = None
     figures: List[str] = dataclasses.field(default_factory=list)
+    mapping: object = None
 
 
 # -- files ----------------------------------------------------------------------------------
@@ -190,6 +195,17 @@ def _compatibility(model, input_scaling, input_is_sparse):
     return akida_model, [], _chip(caught, AkidaChipWarning)
 
 
+def _mapping_section(mapping) -> str:
+    hardware = not mapping.software_layers and len(mapping.sequences) == 1
+    verdict = ('<p class="ok">Runs in hardware on the AKD1000, in one sequence.</p>' if hardware
+               else '<p class="bad">Does not run in hardware on the AKD1000 in one sequence: '
+                    'see the software layers and the sequences below.</p>')
+    return ("<h2>AKD1000 mapping</h2>" + verdict + _pre(mapping.summary_lines()) +
+            _table(("sequence", "layer", "NPs"), mapping.layer_rows()) +
+            f"<p>Mode {mapping.mode} (BrainChip's MapMode.AllNps), {mapping.total_nps} NPs "
+            "(the HRC apart); this project's mapper, measured equal to BrainChip's.</p>")
+
+
 def _chip(caught, category) -> List[str]:
     return list(dict.fromkeys(str(w.message) for w in caught
                               if issubclass(w.category, category)))
@@ -277,7 +293,7 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
     sections.append("<h2>Compatibility</h2>" + verdict + (f"<ul>{items}</ul>" if items else "")
                     + (f"<p>Only the chip refuses (the software runtime accepts):</p>"
                        f"<ul>{chip_items}</ul>" if chip_items else ""))
-    stats = comparison = accuracy = None
+    stats = comparison = accuracy = mapping = None
     if compatible:
         lines = []
         akida_model.summary(print_fn=lines.append)
@@ -306,6 +322,9 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
             f"non-zero values: the chip's work grows with them. Headroom: bits left in the "
             f"register holding the potentials (20-bit, saturating; '*': exact 32-bit "
             f"accumulator). Margin: bits left in the threshold and act_step registers.</p>")
+        # This project's mapper, not kept on the model (the report does not change it).
+        mapping = map_model(akida_model, "AKD1000")
+        sections.append(_mapping_section(mapping))
         figures += [
             ("weights.png", "Integer weights per layer", lambda: plots.weight_histograms(
                 akida_model)),
@@ -324,14 +343,15 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
                         lambda: plots.margins(log)))
     with atomic_directory(out_dir, REPORT_FOLDER, overwrite, inputs) as folder:
         _write_files(folder, figures, sections, name, compatible, problems, chip, stats,
-                     comparison, accuracy, title)
+                     comparison, accuracy, mapping, title)
     return Report(path=os.path.join(out_dir, "index.html"), compatible=compatible,
                   problems=problems, chip_warnings=chip, statistics=stats, comparison=comparison,
-                  akida_accuracy=accuracy, figures=[filename for filename, _, _ in figures])
+                  akida_accuracy=accuracy, figures=[filename for filename, _, _ in figures],
+                  mapping=mapping)
 
 
 def _write_files(folder, figures, sections, name, compatible, problems, chip, stats, comparison,
-                 accuracy, title) -> None:
+                 accuracy, mapping, title) -> None:
     """Writes the figures, ``statistics.json`` and ``index.html`` into ``folder``."""
     written = []
     for filename, caption, build in figures:
@@ -347,7 +367,8 @@ def _write_files(folder, figures, sections, name, compatible, problems, chip, st
                {"samples": stats.samples, "input_events_per_image": stats.input_events_per_image,
                 "layers": stats.to_dict()},
                "comparison": None if comparison is None else comparison.to_dict(),
-               "akida_accuracy": accuracy}
+               "akida_accuracy": accuracy,
+               "akd1000_mapping": None if mapping is None else mapping.to_dict()}
     _write(os.path.join(folder, "statistics.json"),
            json.dumps(_json_ready(summary), indent=1).encode("utf-8"))
     title = title or f"Akida report: {name}"
