@@ -72,8 +72,11 @@ def test_package_data_is_small_and_declared():
     for pattern in ("weights/*/manifest.json", "weights/*/*.npz", "weights/*/*.akida"):
         assert pattern in declared
     for name in zoo.pretrained_names():
-        assert sorted(os.listdir(os.path.join(WEIGHTS_DIR, name))) == [
-            "float.npz", "manifest.json", "model.akida", "quantized.npz"]
+        files = ["float.npz", "manifest.json", "model.akida", "quantized.npz"]
+        with open(os.path.join(WEIGHTS_DIR, name, "manifest.json")) as handle:
+            if "float_weights_from" in json.load(handle):
+                files.remove("float.npz")  # read from the model it names
+        assert sorted(os.listdir(os.path.join(WEIGHTS_DIR, name))) == files
 
 
 @pytest.fixture
@@ -177,3 +180,46 @@ def test_damaged_folders_are_refused(folder, tmp_path):
     _edit_manifest(names, lambda m: m.update(class_names=["a"] * 10))
     with pytest.raises(PretrainedModelError, match="class names"):
         load_pretrained(names)
+
+
+def test_a_model_may_share_the_float_model_of_another(folder, tmp_path):
+    """Two quantizations of one float network ship its float weights once."""
+    model, _, akida_model, images, _ = example_models()
+    names = [f"c{i}" for i in range(10)]
+    low_bit = quantize(model, 2, 2, 8, input_scaling=(255, 0))
+    parent = os.path.dirname(folder)
+    path = save_pretrained(os.path.join(parent, "tiny_2bit"), "tiny_2bit", "", model, low_bit,
+                           akida_model, names, {}, "none", float_weights_from="tiny")
+    assert sorted(os.listdir(path)) == ["manifest.json", "model.akida", "quantized.npz"]
+    loaded = load_pretrained(path)
+    np.testing.assert_array_equal(loaded.float_model.predict(images / 255, verbose=0),
+                                  model.predict(images / 255, verbose=0))
+    np.testing.assert_array_equal(loaded.quantized_model.predict(images / 255, verbose=0),
+                                  low_bit.predict(images / 255, verbose=0))
+
+    other = keras.models.clone_model(model)  # same network, other weights
+    with pytest.raises(ValueError, match="float weights differ"):
+        save_pretrained(os.path.join(parent, "x"), "x", "", other, low_bit, akida_model, names,
+                        {}, "none", float_weights_from="tiny")
+    with pytest.raises(ValueError, match="float_dtype differs"):
+        save_pretrained(os.path.join(parent, "x"), "x", "", model, low_bit, akida_model, names,
+                        {}, "none", float_dtype="float16", float_weights_from="tiny")
+    with pytest.raises(ValueError, match="cannot read that model"):
+        save_pretrained(os.path.join(parent, "x"), "x", "", model, low_bit, akida_model, names,
+                        {}, "none", float_weights_from="nothing")
+    for bad in ("../tiny", ".."):
+        with pytest.raises(ValueError, match="must be a pretrained model's name"):
+            save_pretrained(os.path.join(parent, "x"), "x", "", model, low_bit, akida_model,
+                            names, {}, "none", float_weights_from=bad)
+    assert not os.path.exists(os.path.join(parent, "x"))
+
+    _edit_manifest(path, lambda m: m.update(float_weights_from="../tiny"))
+    with pytest.raises(PretrainedModelError, match="float_weights_from must be the name"):
+        load_pretrained(path)
+    _edit_manifest(path, lambda m: m.update(float_weights_from="tiny", float_dtype="float16"))
+    with pytest.raises(PretrainedModelError, match="float_dtype differs from that of 'tiny'"):
+        load_pretrained(path)
+    shutil.rmtree(folder)
+    _edit_manifest(path, lambda m: m.update(float_dtype="float32"))
+    with pytest.raises(PretrainedModelError, match="tiny/manifest.json is missing"):
+        load_pretrained(path)
