@@ -162,8 +162,11 @@ def main():
     if "timing" in trained:
         metrics["timing"] = trained["timing"]
     if args.from_run:
-        metrics["made_from_run"] = (f"the models of {args.from_run} (examples/cifar10.py "
-                                    "--output-dir), measured again here as shipped")
+        metrics["made_from_run"] = (
+            f"the models written by examples/cifar10.py --output-dir "
+            f"{os.path.basename(os.path.normpath(args.from_run))} (the recipe's defaults), "
+            "then python examples/train_pretrained.py cifar10 --from-run DIR --overwrite, "
+            "which measured them again here as shipped")
     save_pretrained(path, args.name, trained["description"], shipped.float_model,
                     shipped.quantized_model, shipped.akida_model, shipped.class_names, metrics,
                     command, float_dtype=float_dtype, overwrite=True)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from cnn2snn_tfmot import convert, keras, quantize, zoo
-from cnn2snn_tfmot.data.datasets import mnist_split
+from cnn2snn_tfmot.data.datasets import mnist_split, stratified_split
 from cnn2snn_tfmot.data.examples import example_models
+from cnn2snn_tfmot.data.image_files import ImageSource, list_class_folders
 from cnn2snn_tfmot.data.zoo.pretrained import (
     WEIGHTS_DIR,
     PretrainedModelError,
@@ -55,11 +56,47 @@ def test_mnist_models_agree_with_their_figures(mnist):
     assert "examples/train_pretrained.py mnist" in mnist.command
 
 
-def test_the_akida_model_is_the_conversion_of_the_quantized_model(mnist):
-    converted = convert(mnist.quantized_model)  # the remembered input scaling
-    for ours, shipped in zip(converted.layers, mnist.akida_model.layers):
-        for name in ours.variables:
-            np.testing.assert_array_equal(ours.get_variable(name), shipped.get_variable(name))
+@pytest.mark.parametrize("name", zoo.pretrained_names())
+def test_the_akida_model_is_the_conversion_of_the_quantized_model(name):
+    model = zoo.pretrained(name)
+    converted = convert(model.quantized_model)  # the remembered input scaling
+    assert len(converted.layers) == len(model.akida_model.layers)
+    for ours, shipped in zip(converted.layers, model.akida_model.layers):
+        for variable in ours.variables:
+            np.testing.assert_array_equal(ours.get_variable(variable),
+                                          shipped.get_variable(variable))
+    assert f"examples/train_pretrained.py {name}" in model.command
+
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
+CIFAR10_DATA = "/work/shared/data/cifar10/train"
+
+
+@pytest.mark.skipif("cifar10" not in zoo.pretrained_names(), reason="not shipped yet")
+def test_cifar10_is_what_its_recipe_says():
+    cifar10 = zoo.pretrained("cifar10")
+    assert cifar10.class_names == CIFAR10_CLASSES
+    assert cifar10.akida_model.class_names == CIFAR10_CLASSES
+    assert cifar10.input_scaling == (255.0, 0)
+    assert cifar10.akida_model.input_shape == (32, 32, 3)
+    assert cifar10.metrics["hardware_exact_agreement"] == 1.0
+    assert cifar10.metrics["akida_accuracy"] >= cifar10.metrics["float_accuracy"] - 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("cifar10" not in zoo.pretrained_names() or not os.path.isdir(CIFAR10_DATA),
+                    reason="needs the shipped model and the CIFAR-10 JPEG folders")
+def test_cifar10_figures_are_reproduced_on_its_validation_split():
+    """The 5,000 held-out training images, decoded as examples/cifar10.py decodes them."""
+    cifar10 = zoo.pretrained("cifar10")
+    folders = list_class_folders(CIFAR10_DATA)
+    _, held_out = stratified_split(folders.labels, 5000, seed=0)
+    source = ImageSource(CIFAR10_DATA, (32, 32, 3), files=[folders.files[i] for i in held_out],
+                         labels=folders.labels[held_out])
+    images = np.concatenate(list(source.batches(1000)))
+    accuracy = cifar10.akida_model.evaluate(images, source.labels)
+    assert round(accuracy, 4) == cifar10.metrics["akida_accuracy"]
 
 
 def test_package_data_is_small_and_declared():
