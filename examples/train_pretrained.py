@@ -73,7 +73,7 @@ def train_mnist(args):
     return dict(
         description="MNIST CNN (conv 32 + 2 separable 64, dense 10), 8-bit input weights, "
                     "4-bit weights and activations",
-        float_model=model, quantized_model=quantized,
+        float_model=model, quantized_model=quantized, network="`mnist_cnn`, 8/4/4",
         class_names=[str(digit) for digit in range(10)],
         evaluation=(x_test, images_test, y_test),
         evaluated_on="MNIST test set images 8000-9999 (the training used images 0-7999)")
@@ -104,6 +104,7 @@ def train_cifar10(args):
                     "convolutions, dense 10), 8-bit input weights, 4-bit weights and "
                     "activations",
         float_model=float_model, quantized_model=quantized, class_names=class_names,
+        network="`cifar_vgg(widths=(64, 128, 128))`, 8/4/4",
         evaluation=(images_val / np.float32(255), images_val, y_val),
         evaluated_on=f"{len(y_val)} CIFAR-10 training images held out (stratified, seed "
                      f"{args.seed}; the training used the other {summary['train_images']})",
@@ -171,6 +172,18 @@ def main():
                     shipped.quantized_model, shipped.akida_model, shipped.class_names, metrics,
                     command, float_dtype=float_dtype, overwrite=True)
     print(f"{path}: {metrics}")
+    print("README row (Pretrained models):")
+    print(readme_row(args.name, trained["network"], metrics))
+
+
+def readme_row(name: str, network: str, metrics: dict) -> str:
+    """The model's row of the README's table of pretrained models (tests/test_pretrained.py
+    checks the README's figures against the shipped manifests)."""
+    figures = " | ".join(f"{metrics[key]:.2%}" for key in (
+        "float_accuracy", "quantized_accuracy", "akida_accuracy", "agreement"))
+    minutes = metrics["training_seconds"] / 60
+    return (f"| `{name}` | {network} | {figures} | {metrics['evaluated_on']} | "
+            f"{minutes:.0f} min |")
 
 
 if __name__ == "__main__":

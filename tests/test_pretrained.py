@@ -260,3 +260,15 @@ def test_a_model_may_share_the_float_model_of_another(folder, tmp_path):
     _edit_manifest(path, lambda m: m.update(float_dtype="float32"))
     with pytest.raises(PretrainedModelError, match="tiny/manifest.json is missing"):
         load_pretrained(path)
+
+
+def test_the_readme_lists_every_shipped_model_with_its_figures():
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as handle:
+        rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[1:-1]]
+                for line in handle if line.startswith("| `")}
+    for name in zoo.pretrained_names():
+        assert f"`{name}`" in rows, f"README: no row for the pretrained model {name!r}"
+        metrics = zoo.pretrained(name).metrics
+        assert rows[f"`{name}`"][2:6] == [f"{metrics[key]:.2%}" for key in (
+            "float_accuracy", "quantized_accuracy", "akida_accuracy", "agreement")]
+        assert rows[f"`{name}`"][6] == metrics["evaluated_on"]
