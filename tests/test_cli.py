@@ -417,3 +417,45 @@ def test_backend_option_matches_the_engine_and_keeps_its_former_name():
     assert parser.parse_args(["export", "q.h5", "out", "--engine", "tf"]).backend == "tf"
     with pytest.raises(SystemExit):
         parser.parse_args(["export", "q.h5", "out", "--backend", "direct"])
+
+
+def test_class_folders_are_labelled_by_the_models_class_names(files, remembering, capsys):
+    """A model that knows its classes (convert --class-names, pretrained models): the folders
+    are matched to them by name, in any order or subset; predict prints the names."""
+    x = images(12, seed=60)
+    plain = str(files / "plain.akida")
+    assert main(["convert", remembering, plain]) == 0
+    named_model = AkidaModel(plain)
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    named_model.class_names = names
+    named = str(files / "named.akida")
+    named_model.save(named)
+    guesses = named_model.predict(x).reshape(12, -1).argmax(axis=1)
+    folder = files / "named_classes"
+    for index, (image, guess) in enumerate(zip(x, guesses)):
+        os.makedirs(folder / names[guess], exist_ok=True)
+        (folder / names[guess] / f"{index}.png").write_bytes(tf.io.encode_png(image).numpy())
+    present = sorted(os.listdir(folder))
+    for name in names:  # every class: sorted ("eight", "five"...), the order is not the model's
+        os.makedirs(folder / name, exist_ok=True)
+    capsys.readouterr()
+    assert main(["evaluate", named, str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "Akida accuracy: 100.00% (12 / 12 images)" in out
+    assert "note: the 10 class folders are labelled by the model's class names" in out
+    # Without names, the folders' sorted order is the labelling (as Keras's): here wrong.
+    assert main(["evaluate", plain, str(folder)]) == 0
+    assert "Akida accuracy: 100.00%" not in capsys.readouterr().out
+
+    assert main(["predict", named, str(folder), "--show", "12"]) == 0
+    out = capsys.readouterr().out
+    first = os.path.join(present[0], sorted(os.listdir(folder / present[0]))[0])
+    index = int(os.path.splitext(os.path.basename(first))[0])
+    assert f"{first}: class {guesses[index]} ({names[guesses[index]]}), score" in out
+
+    os.makedirs(folder / "zebra")
+    (folder / "zebra" / "0.png").write_bytes(tf.io.encode_png(x[0]).numpy())
+    assert main(["evaluate", named, str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "class folder(s) 'zebra' are not classes of the model" in err
+    assert "zero, one, two" in err

@@ -4,7 +4,12 @@ import os
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot.data.image_files import open_images, read_labels
+from cnn2snn_tfmot.data.image_files import (
+    decode_image_file,
+    list_class_folders,
+    open_images,
+    read_labels,
+)
 from cnn2snn_tfmot.tfkeras import tf
 
 from helpers import images, write_idx
@@ -165,3 +170,49 @@ def test_float_labels_are_refused_and_one_hot_labels_converted(tmp_path, kind):
     assert any("one-hot labels (4, 5) converted to class indices" in n for n in source.notes)
     with pytest.raises(ValueError, match="neither class indices"):
         opened(one_hot * 2)
+
+
+def test_list_class_folders_is_the_rule_open_images_follows(tmp_path):
+    root = tmp_path / "data"
+    for name in ["zebra", "ant", ".cache"]:
+        for index in range(2):
+            _write_png(root / name / f"{index}.png", np.zeros((8, 8, 1), np.uint8))
+    (root / "ant" / "notes.txt").write_text("not an image")
+    _write_png(root / "readme.png", np.zeros((8, 8, 1), np.uint8))  # at the top: not a class
+    folders = list_class_folders(root)
+    assert folders.class_names == ["ant", "zebra"] and folders.labels.tolist() == [0, 0, 1, 1]
+    assert [os.path.relpath(f, root) for f in folders.files] == [
+        "ant/0.png", "ant/1.png", "zebra/0.png", "zebra/1.png"]
+    assert folders.notes == ["skipped hidden entries (names starting with '.', as Keras does): "
+                             "'.cache'"]
+    source = open_images(root, (8, 8, 1))
+    assert source.files == folders.files and source.labels.tolist() == [0, 0, 1, 1]
+    with pytest.raises(FileNotFoundError, match="missing: no such folder"):
+        list_class_folders(tmp_path / "missing")
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    with pytest.raises(ValueError, match="empty: no BMP/GIF/JPG/PNG images found"):
+        list_class_folders(tmp_path / "empty")
+
+
+def test_folders_decode_in_parallel_as_one_by_one(tmp_path):
+    """The tf.data pipeline and the one-file decoding give the same pixels (resized or not),
+    and both are the file's own pixels when its size is the model's."""
+    rng = np.random.default_rng(7)
+    files = []
+    for index, size in enumerate([(8, 8), (11, 9), (8, 8)]):
+        image = rng.integers(0, 256, size + (3,)).astype(np.uint8)
+        _write_png(tmp_path / "d" / f"{index}.png", image)
+        files.append(image)
+    source = open_images(tmp_path / "d", (8, 8, 3))
+    together = all_images(source, batch_size=3)
+    one_by_one = np.stack([decode_image_file(str(tmp_path / "d" / f"{i}.png"), (8, 8, 3))
+                           for i in range(3)])
+    np.testing.assert_array_equal(together, one_by_one)
+    np.testing.assert_array_equal(together[0], files[0])
+    np.testing.assert_array_equal(together[2], files[2])
+    expected = tf.cast(tf.clip_by_value(tf.round(tf.image.resize(
+        tf.cast(files[1], tf.float32), (8, 8))), 0, 255), tf.uint8).numpy()
+    np.testing.assert_array_equal(together[1], expected)
+    (tmp_path / "d" / "1.png").write_bytes((tmp_path / "d" / "0.png").read_bytes()[:40])
+    with pytest.raises(ValueError, match="1.png: cannot be decoded"):
+        all_images(open_images(tmp_path / "d", (8, 8, 3)), batch_size=3)

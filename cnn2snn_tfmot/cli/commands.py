@@ -328,14 +328,38 @@ def _open(args, input_shape):
     return source
 
 
+def _folder_labels_as_the_model_names_them(args, source, class_names) -> None:
+    """A class-folder tree's labels, re-indexed by name to the model's classes (``class_names``)
+    when the model has names: the folders may hold some of its classes, or name them in
+    another order; a folder that is none of its classes is an error."""
+    if not class_names or source.class_names is None or args.labels is not None:
+        return
+    folders = list(source.class_names)
+    if folders == list(class_names):
+        return
+    unknown = [name for name in folders if name not in class_names]
+    if unknown:
+        shown = ", ".join(repr(name) for name in unknown[:5])
+        raise ValueError(f"{args.images}: class folder(s) {shown} are not classes of the model "
+                         f"{args.model}, whose classes are {', '.join(class_names)}; name each "
+                         "class folder after one of them.")
+    index = np.asarray([class_names.index(name) for name in folders], np.int64)
+    source.labels = index[source.labels]
+    print(f"note: the {len(folders)} class folders are labelled by the model's class names "
+          f"({len(class_names)} classes), not by their sorted order")
+
+
 def _run(args, need_labels: bool):
-    """Runs the model(s) on the images: (source, Akida outputs, Keras outputs or None)."""
+    """Runs the model(s) on the images: (source, Akida outputs, Keras outputs or None, the
+    Akida model's class names or None)."""
     _check_batch_size(args)
     akida_model, keras_model, scaling = _models(args)
     source = _open(args, akida_model.input_shape)
     if need_labels and source.labels is None:
         raise ValueError(f"{args.images} has no labels: give --labels FILE (IDX, .npy, .npz), "
                          "a .npz with y / labels, or a folder with one sub-folder per class.")
+    class_names = akida_model.class_names
+    _folder_labels_as_the_model_names_them(args, source, class_names)
     progress = keras.utils.Progbar(len(source), unit_name="image")
     akida_outputs, keras_outputs = [], []
     for batch in source.batches(args.batch_size):
@@ -347,13 +371,13 @@ def _run(args, need_labels: bool):
                 len(batch), -1))
         progress.add(len(batch))
     return (source, np.concatenate(akida_outputs),
-            np.concatenate(keras_outputs) if keras_model is not None else None)
+            np.concatenate(keras_outputs) if keras_model is not None else None, class_names)
 
 
 @_command
 def evaluate(args) -> int:
     """``evaluate MODEL IMAGES``: the accuracy (and the Keras model's, with the agreement)."""
-    source, akida_outputs, keras_outputs = _run(args, need_labels=True)
+    source, akida_outputs, keras_outputs, _ = _run(args, need_labels=True)
     labels, count = source.labels, len(source)
     akida_guess = akida_outputs.argmax(axis=1)
     correct = int(np.sum(akida_guess == labels))
@@ -383,10 +407,11 @@ def _write_predictions(args, names: List[str], outputs: np.ndarray) -> None:
 @_command
 def predict(args) -> int:
     """``predict MODEL IMAGES [--output FILE]``: the class of each image."""
-    source, outputs, _ = _run(args, need_labels=False)
+    source, outputs, _, class_names = _run(args, need_labels=False)
     names = source.names()
     classes = outputs.argmax(axis=1)
-    labels = source.class_names
+    # the model's own names; else a class-folder tree's (the classes in Keras's order)
+    labels = class_names or source.class_names
     for name, guess, row in list(zip(names, classes, outputs))[:max(args.show, 0)]:
         label = f" ({labels[guess]})" if labels and guess < len(labels) else ""
         print(f"{name}: class {guess}{label}, score {float(row[guess]):.4g}")

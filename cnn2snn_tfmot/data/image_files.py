@@ -30,7 +30,7 @@ import collections
 import os
 import struct
 import zipfile
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -38,8 +38,8 @@ from cnn2snn_tfmot.archives import check_npy, check_zip
 from cnn2snn_tfmot.data.datasets import read_idx
 from cnn2snn_tfmot.tfkeras import tf
 
-__all__ = ["ImageSource", "open_images", "read_labels", "file_labels", "image_header",
-           "IMAGE_SUFFIXES"]
+__all__ = ["ImageSource", "ClassFolders", "list_class_folders", "decode_image_file", "open_images",
+           "read_labels", "file_labels", "image_header", "IMAGE_SUFFIXES"]
 
 #: File suffixes read from a folder of images (Keras's image_dataset_from_directory's).
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -375,21 +375,26 @@ class ImageSource:
         return tf.cast(tf.clip_by_value(tf.round(tensor), 0, 255), tf.uint8).numpy()
 
     def _decode(self, files: List[str]) -> np.ndarray:
-
-        height, width, channels = self.input_shape
-        decoded = []
+        """Decodes ``files`` in parallel (``tf.data``); on a failure, one by one, to name the
+        file that cannot be decoded."""
+        if not files:
+            return np.zeros((0,) + self.input_shape, np.uint8)
+        shape = self.input_shape
+        try:
+            decoded = tf.data.Dataset.from_tensor_slices(files).map(
+                lambda file: decode_image_file(file, shape),
+                num_parallel_calls=tf.data.AUTOTUNE).batch(len(files))
+            return next(iter(decoded)).numpy()
+        except (tf.errors.OpError, ValueError):
+            pass  # found again below, by its file
         for file in files:
             try:
-                image = tf.io.decode_image(tf.io.read_file(file), channels=channels,
-                                           expand_animations=False)
+                decode_image_file(tf.constant(file), shape)
             except (tf.errors.OpError, ValueError) as err:
                 raise ValueError(f"{file}: cannot be decoded as an image "
                                  f"({str(err).splitlines()[0]}); remove or replace it.") from None
-            if tuple(image.shape[:2]) != (height, width):  # announced by the notes
-                image = tf.cast(tf.clip_by_value(tf.round(tf.image.resize(
-                    tf.cast(image, tf.float32), (height, width))), 0, 255), tf.uint8)
-            decoded.append(image.numpy())
-        return np.stack(decoded) if decoded else np.zeros((0,) + self.input_shape, np.uint8)
+        raise ValueError(f"{self.path}: the images {files[0]} .. {files[-1]} cannot be decoded "
+                         "together; decode them one by one.")  # not expected: each one decodes
 
     def check_values(self, chunk: int = 65536) -> None:
         """Checks now, chunk by chunk, that integer images lie in 0..255, rather than when
@@ -427,6 +432,39 @@ class ImageSource:
                 yield self._fit(np.asarray(self._images[start:stop]))
 
 
+def decode_image_file(file, input_shape: Sequence[int]):
+    """One image file as a uint8 tensor of ``input_shape``: the package's one decoding rule
+    (resized with TensorFlow, bilinear and rounded, when its size differs; grey <-> RGB
+    converted on decoding). Works eagerly and inside ``tf.data`` pipelines.
+
+    Arguments:
+        file: the file's path (a string or a string tensor).
+        input_shape: the (H, W, C) wanted.
+
+    Returns:
+        A uint8 tensor (H, W, C).
+
+    Raises:
+        tf.errors.InvalidArgumentError: a file that is not an image.
+
+    Example:
+        >>> _ = open("one.png", "wb").write(tf.io.encode_png(np.zeros((4, 6, 3), np.uint8))
+        ...                                 .numpy())
+        >>> decode_image_file("one.png", (8, 8, 1)).shape
+        TensorShape([8, 8, 1])
+    """
+    height, width, channels = (int(d) for d in input_shape)
+    image = tf.io.decode_image(tf.io.read_file(file), channels=channels,
+                               expand_animations=False)
+
+    def resized():
+        return tf.cast(tf.clip_by_value(tf.round(tf.image.resize(
+            tf.cast(image, tf.float32), (height, width))), 0, 255), tf.uint8)
+
+    same = tf.reduce_all(tf.equal(tf.shape(image)[:2], [height, width]))
+    return tf.reshape(tf.cond(same, lambda: image, resized), (height, width, channels))
+
+
 def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
@@ -449,10 +487,52 @@ def _class_files(folder: str) -> Tuple[List[str], int]:
     return files, hidden
 
 
-def _folder(path: str, input_shape) -> ImageSource:
-    if input_shape is None:
-        raise ValueError(f"{path}: a folder of images needs input_shape (the (H, W, C) the "
-                         "images are decoded and resized to).")
+class ClassFolders(NamedTuple):
+    """The images of a folder, labelled by :func:`list_class_folders`.
+
+    Attributes:
+        files: the image paths, class by class (Keras's order).
+        labels: int64 class indices, one per file; None for a folder without sub-folders.
+        class_names: the class sub-folders' names, sorted (label i is ``class_names[i]``);
+            None for a folder without sub-folders.
+        notes: what was skipped (hidden entries), to tell the user.
+    """
+    files: List[str]
+    labels: Optional[np.ndarray]
+    class_names: Optional[List[str]]
+    notes: List[str]
+
+
+def list_class_folders(path) -> ClassFolders:
+    """The image files of a folder and their labels, as
+    ``keras.utils.image_dataset_from_directory`` labels them: the sub-folders are the classes,
+    in sorted order, each read recursively, names starting with "." skipped (hidden files and
+    folders inside a class too, unlike Keras); a folder without sub-folders gives unlabelled
+    images. Only the names are read (:func:`open_images` reads the headers too).
+
+    Arguments:
+        path: the folder.
+
+    Returns:
+        A :class:`ClassFolders`.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a folder.
+        ValueError: no image in it or in its class sub-folders.
+
+    Example:
+        >>> for name in ("dog", "cat"):
+        ...     os.makedirs(os.path.join("pets", name))
+        ...     _ = open(os.path.join("pets", name, "0.png"), "wb").write(
+        ...         tf.io.encode_png(np.zeros((4, 4, 3), np.uint8)).numpy())
+        >>> folders = list_class_folders("pets")
+        >>> folders.class_names, folders.labels.tolist()
+        (['cat', 'dog'], [0, 1])
+    """
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{path}: no such folder (expected images, or one sub-folder "
+                                "of images per class).")
     entries = sorted(os.listdir(path))
     hidden = [name for name in entries if _is_hidden(name)]
     classes = [name for name in entries
@@ -470,14 +550,24 @@ def _folder(path: str, input_shape) -> ImageSource:
     if not files:
         raise ValueError(f"{path}: no {_FORMATS} images found (in it or in its class "
                          "sub-folders; names starting with '.' are skipped).")
-    source = ImageSource(path, input_shape, files=files,
-                         labels=np.asarray(labels, np.int64) if classes else None,
-                         class_names=classes or None)
+    notes = []
     if hidden or skipped:
         shown = ", ".join(repr(name) for name in hidden[:3])
-        source.notes.insert(0, "skipped hidden entries (names starting with '.', as Keras "
-                               "does)" + (f": {shown}" if shown else "") +
-                            (f"; {skipped} inside the class folders" if skipped else ""))
+        notes.append("skipped hidden entries (names starting with '.', as Keras does)" +
+                     (f": {shown}" if shown else "") +
+                     (f"; {skipped} inside the class folders" if skipped else ""))
+    return ClassFolders(files, np.asarray(labels, np.int64) if classes else None,
+                        classes or None, notes)
+
+
+def _folder(path: str, input_shape) -> ImageSource:
+    if input_shape is None:
+        raise ValueError(f"{path}: a folder of images needs input_shape (the (H, W, C) the "
+                         "images are decoded and resized to).")
+    folders = list_class_folders(path)
+    source = ImageSource(path, input_shape, files=folders.files, labels=folders.labels,
+                         class_names=folders.class_names)
+    source.notes[:0] = folders.notes
     return source
 
 
