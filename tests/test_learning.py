@@ -593,7 +593,7 @@ def test_public_names():
     import cnn2snn_tfmot
     assert cnn2snn_tfmot.AkidaUnsupervised is AkidaUnsupervised
     assert cnn2snn_tfmot.add_learning_layer is add_learning_layer
-    assert os.path.isfile(os.path.join(REPO, "docs", "akida-v1.md"))
+    assert os.path.isfile(os.path.join(REPO, "docs/akida-v1.md"))
 
 
 def test_summary_shows_the_learning_layer():
