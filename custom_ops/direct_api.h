@@ -50,8 +50,9 @@ int32_t cnn2snn_tfmot_direct_run(void* plan, const uint8_t* x, int64_t n, void* 
 // The kernel set the plan uses ("avx512vnni", ...).
 const char* cnn2snn_tfmot_direct_kernel_set(void* plan);
 
-// How layer i is computed: "convolution", "winograd", "separable" or "dense"; null when i is
-// out of range.
+// How layer i is computed: "convolution", "winograd", "separable" (int8 operands with outlier
+// corrections), "separable_int16" (int16 operands: chosen after the first runs when the
+// depthwise sums often leave int8) or "dense"; null when i is out of range.
 const char* cnn2snn_tfmot_direct_layer_algorithm(void* plan, int32_t i);
 
 void cnn2snn_tfmot_direct_destroy(void* plan);

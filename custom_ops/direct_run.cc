@@ -37,6 +37,19 @@ constexpr int64_t kMaxGroupSlots = 16;
 
 // Multiply-adds of an image per thread sharing it: CNN2SNN_TFMOT_DIRECT_MACS_PER_THREAD (read at
 // every run: the tests set it to 1 to share even tiny images), else 8 million.
+// Separable operands: CNN2SNN_TFMOT_DIRECT_SEPARABLE_OPERANDS=int8 or int16 (read at every run:
+// the tests run both paths) forces one path on every separable layer; otherwise the plan
+// decides per layer from the outliers it counts.
+void ApplyOperandOverride(DirectPlan* plan) {
+  const char* value = std::getenv("CNN2SNN_TFMOT_DIRECT_SEPARABLE_OPERANDS");
+  if (value == nullptr) return;
+  const std::string mode(value);
+  if (mode != "int8" && mode != "int16") return;
+  for (DirectLayer& L : plan->layers) {
+    if (L.kind == kDirectSeparable) L.s16 = mode == "int16";
+  }
+}
+
 int64_t MacsPerHelper() {
   const char* value = std::getenv("CNN2SNN_TFMOT_DIRECT_MACS_PER_THREAD");
   const int64_t parsed = value != nullptr ? std::strtoll(value, nullptr, 10) : 0;
@@ -149,6 +162,37 @@ GemmInput PrepareGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_
   return in;
 }
 
+// Separable layers on the int8 operand path count their depthwise sums and outliers until the
+// plan has decided between the two paths (DecideFromCounters).
+void CountOutliers(const DirectPlan& plan, const DirectLayer& L, const GemmInput& in) {
+  if (L.kind != kDirectSeparable || L.s16_decided) return;
+  DirectCounters& c = plan.counters[&L - plan.layers.data()];
+  c.dw_sums.fetch_add(in.m * L.g.c, std::memory_order_relaxed);
+  c.dw_outliers.fetch_add(in.outliers, std::memory_order_relaxed);
+}
+
+// A separable layer on the int16 operand path: exact int16 depthwise sums of conv rows
+// [c0, c1) of `count` images as the operands of one gemm_s16 (no outliers, no bias).
+int64_t SeparableS16Tile(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
+                         int64_t count, int64_t c0, int64_t c1, int64_t f0, int64_t f1,
+                         const Scratch& s) {
+  const BlockGeometry& g = L.g;
+  const IsaKernels& k = *plan.kernels;
+  const int64_t pixels = (c1 - c0) * g.ow;
+  const int64_t row_bytes = L.in_cols * L.in_ch;
+  int16_t* operands = reinterpret_cast<int16_t*>(s.operands);
+  for (int64_t n = 0; n < count; ++n) {
+    DepthwiseArgs a{ins[n] + c0 * g.sh * row_bytes, L.in_cols, g.c, L.cw, g.kh, g.kw, g.sh,
+                    g.sw, g.ow, c1 - c0, L.dw16.data(), operands + n * pixels * L.cp16,
+                    L.cp16};
+    k.depthwise_s16(a);
+  }
+  const PackedB b = SubPanels(L.packed16.packed, k.s16_format.lanes, f0, f1);
+  const AView view{operands, L.cp16 * 2, count * pixels, 0, 1, 0, L.packed16.packed.kgroups};
+  k.gemm_s16(view, count * pixels, b, s.tile, b.fp);
+  return b.fp;
+}
+
 // Potentials of conv rows [c0, c1), channels [f0, f1), of `count` images into s.tile, image
 // after image, by one GEMM over all their rows (a group of images shares each weight panel);
 // returns the tile's channel stride. Winograd layers take one image at a time.
@@ -156,7 +200,10 @@ int64_t ComputeTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t*
                     int64_t count, int64_t c0, int64_t c1, int64_t f0, int64_t f1,
                     const Scratch& s) {
   if (L.winograd) return WinogradTile(plan, L, ins[0], c0, c1, f0, f1, s);
+  if (L.kind == kDirectSeparable && L.s16) return SeparableS16Tile(plan, L, ins, count, c0, c1,
+                                                                  f0, f1, s);
   const GemmInput in = PrepareGemm(plan, L, ins, count, c0, c1, s);
+  CountOutliers(plan, L, in);
   const PackedB b = SubPanels(L.packed.packed, plan.kernels->u8_format.lanes, f0, f1);
   const int64_t ldc = b.fp;
   plan.kernels->gemm_u8_rows(s.rows, in.view, in.m, b, in.bias ? in.bias + f0 : nullptr, s.tile,
@@ -177,7 +224,7 @@ int64_t ComputeTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t*
 // the 4-bit division form of the fire.
 bool FusesFire(const DirectPlan& plan, const DirectLayer& L) {
   if (plan.kernels->gemm_u8_fire == nullptr || !L.fires || L.winograd ||
-      L.kind == kDirectDense || L.g.pool != kPoolNone) {
+      L.kind == kDirectDense || L.g.pool != kPoolNone || (L.kind == kDirectSeparable && L.s16)) {
     return false;
   }
   const FireTable& t = L.fire.table();
@@ -189,6 +236,7 @@ void FireInGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_t* con
                 const OutView* outs, int64_t count, int64_t c0, int64_t c1, int64_t f0,
                 int64_t f1, const Scratch& s) {
   const GemmInput in = PrepareGemm(plan, L, ins, count, c0, c1, s);
+  CountOutliers(plan, L, in);
   if (in.outliers > 1) {
     std::sort(s.outliers, s.outliers + in.outliers,
               [](const DwOutlier& a, const DwOutlier& b) { return a.pixel < b.pixel; });
@@ -392,6 +440,7 @@ void RunImageTogether(const DirectPlan& plan, DirectContext& ctx, const uint8_t*
 absl::Status RunPlan(DirectPlan* plan, const uint8_t* x, int64_t n, void* out, int threads) {
   std::lock_guard<std::mutex> lock(plan->mu);
   if (n <= 0) return absl::OkStatus();
+  ApplyOperandOverride(plan);
   threads = std::clamp(threads, 1, 256);
   // Threads that share one image: a small network gains less from splitting an image than the
   // synchronisation of its layers costs (measured: the MNIST and CIFAR CNNs of the zoo, 1 and 7
@@ -418,7 +467,12 @@ absl::Status RunPlan(DirectPlan* plan, const uint8_t* x, int64_t n, void* out, i
   std::atomic<int64_t> next{0};
   char* outputs = static_cast<char*>(out);
   const DirectPlan& p = *plan;
-  SpinPool::RunOn(threads, [&](int t) {
+  // Only threads that have work are woken: at batch 1 of a small network a second thread would
+  // only spin, taking a CPU from other work on the machine.
+  const int64_t alone_groups = (alone + group - 1) / group;
+  const int busy = static_cast<int>(std::clamp<int64_t>(
+      std::max<int64_t>(together > 0 ? helpers : 0, alone_groups), 1, threads));
+  SpinPool::RunOn(busy, threads, [&](int t) {
     const Scratch s = GetScratch(p);
     DirectContext* own[kMaxGroupSlots];
     for (int64_t g = 0; g < group; ++g) own[g] = p.contexts[t * p.group + g].get();
@@ -432,6 +486,7 @@ absl::Status RunPlan(DirectPlan* plan, const uint8_t* x, int64_t n, void* out, i
                        progress.get() + (i - alone) * stages);
     }
   });
+  DecideFromCounters(plan);
   return absl::OkStatus();
 }
 
@@ -488,7 +543,7 @@ AKIDA_EXPORT const char* cnn2snn_tfmot_direct_layer_algorithm(void* plan, int32_
   const auto& layers = static_cast<akida_ops::DirectPlan*>(plan)->layers;
   if (i < 0 || i >= static_cast<int32_t>(layers.size())) return nullptr;
   const akida_ops::DirectLayer& L = layers[i];
-  if (L.kind == akida_ops::kDirectSeparable) return "separable";
+  if (L.kind == akida_ops::kDirectSeparable) return L.s16 ? "separable_int16" : "separable";
   if (L.kind == akida_ops::kDirectDense) return "dense";
   return L.winograd ? "winograd" : "convolution";
 }

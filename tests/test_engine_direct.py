@@ -33,6 +33,10 @@ THREADS = (1, 2, 3)
 # thread per image; "1" makes every thread share each left-over image.
 SHARING = ("1", None)
 SHARING_ENV_VAR = "CNN2SNN_TFMOT_DIRECT_MACS_PER_THREAD"
+# Separable layers: the int8 operands with outlier corrections, the int16 operands, or the
+# plan's own choice (None).
+OPERANDS = (None, "int8", "int16")
+OPERANDS_ENV_VAR = "CNN2SNN_TFMOT_DIRECT_SEPARABLE_OPERANDS"
 
 
 def _randomized(model, seed, n=9, density=1.0):
@@ -49,21 +53,28 @@ def assert_direct_exact(model, x, reference):
     for engine in ("custom", "tf"):
         function = model.emulator_function(engine).get_concrete_function()
         np.testing.assert_array_equal(function(x).numpy(), expected, err_msg=engine)
+    separable = any(layer.kind == "separable" for layer in model.lowered())
+    settings = [(sharing, operands) for operands in (OPERANDS if separable else (None,))
+                for sharing in SHARING]
     with pytest.MonkeyPatch.context() as patch:
-        for sharing in SHARING:
-            if sharing is None:
-                patch.delenv(SHARING_ENV_VAR, raising=False)
-            else:
-                patch.setenv(SHARING_ENV_VAR, sharing)
+        for sharing, operands in settings:
+            for name, value in ((SHARING_ENV_VAR, sharing), (OPERANDS_ENV_VAR, operands)):
+                if value is None:
+                    patch.delenv(name, raising=False)
+                else:
+                    patch.setenv(name, value)
             for threads in THREADS:
                 for n in sorted({1, 2, 3, 5, len(x)}):
                     out = plan.run(x[:n], threads=threads)
                     assert out.dtype == plan.dtype and out.shape == expected[:n].shape
                     mismatch = np.argwhere(out != expected[:n])
                     assert mismatch.size == 0, (
-                        f"sharing={sharing} threads={threads} n={n}: {len(mismatch)} "
-                        f"mismatches, first at {mismatch[0].tolist()}: direct "
+                        f"sharing={sharing} operands={operands} threads={threads} n={n}: "
+                        f"{len(mismatch)} mismatches, first at {mismatch[0].tolist()}: direct "
                         f"{out[tuple(mismatch[0])]}, expected {expected[:n][tuple(mismatch[0])]}")
+            if operands is not None:
+                assert f"separable_{operands}" in plan.algorithms or (
+                    operands == "int8" and "separable" in plan.algorithms)
     return plan
 
 
@@ -160,6 +171,28 @@ def test_separable_depthwise_sums_outside_int8(weights_bits):
             layer.set_variable("weights", np.where(depthwise >= 0, 127, -127).astype(np.int8))
         reference = ref_forward(model, x)
     assert_direct_exact(model, x, reference)
+
+
+def test_separable_operands_chosen_from_the_outliers_counted(monkeypatch):
+    """A separable layer whose depthwise sums mostly leave int8 moves to int16 operands after
+    the first runs; one whose sums stay within int8 keeps the int8 operands. Exact throughout."""
+    monkeypatch.delenv(OPERANDS_ENV_VAR, raising=False)
+    model = _build(InputData((12, 12, 32), input_bits=4),
+                   SeparableConvolutional((3, 3), 24, weights_bits=8, act_bits=4),
+                   SeparableConvolutional((3, 3), 16, weights_bits=2, act_bits=2),
+                   FullyConnected(5, weights_bits=4, activation=False))
+    x, _ = _randomized(model, 41, n=64)
+    first = model.layers[1]
+    depthwise = first.get_variable("weights")
+    first.set_variable("weights", np.where(depthwise >= 0, 127, -127).astype(np.int8))
+    # 2-bit weights on 4-bit inputs, 9 taps: |sum| <= 9 * 15 * 2 = 270, mostly within int8.
+    reference = ref_forward(model, x)
+    plan = direct.DirectPlan(model.lowered(), model.input_shape)
+    assert plan.algorithms[:2] == ["separable", "separable"]
+    for start in range(0, len(x), 16):
+        np.testing.assert_array_equal(plan.run(x[start:start + 16]), reference[start:start + 16])
+    assert plan.algorithms[:2] == ["separable_int16", "separable"]
+    np.testing.assert_array_equal(plan.run(x), reference)
 
 
 @pytest.mark.parametrize("act_step", [3000.0, 40000.0, 2.0 ** 20 - 1])

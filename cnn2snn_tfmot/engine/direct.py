@@ -28,7 +28,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -204,9 +204,15 @@ class DirectPlan:
         self.output_shape = tuple(lowered[-1].output_dims)
         self.dtype = np.dtype(np.int32 if lowered[-1].fire is None else np.uint8)
         self.kernel_set = self._lib.cnn2snn_tfmot_direct_kernel_set(handle).decode()
-        #: How each neural layer is computed ("convolution", "winograd", "separable", "dense").
-        self.algorithms = [self._lib.cnn2snn_tfmot_direct_layer_algorithm(handle, i).decode()
-                           for i in range(len(descriptors))]
+        self._count = len(descriptors)
+
+    @property
+    def algorithms(self) -> List[str]:
+        """How each neural layer is computed now: "convolution", "winograd", "separable",
+        "separable_int16" or "dense". A separable layer whose depthwise sums often leave int8
+        moves to "separable_int16" after the first runs (the plan counts them)."""
+        return [self._lib.cnn2snn_tfmot_direct_layer_algorithm(self._handle, i).decode()
+                for i in range(self._count)]
 
     def run(self, x: np.ndarray, threads: Optional[int] = None) -> np.ndarray:
         """The model's output for a batch (as ``Model.forward``, without its input checks).
