@@ -1,0 +1,171 @@
+"""Which back-end ``backend=None`` runs a model with: the faster of the direct engine and the
+TensorFlow graph of the compiled ops, decided per model and batch size.
+
+The decision is modelled first, then measured:
+
+* modelled: the direct engine, whenever it runs the model. A TensorFlow call costs about 140 µs
+  of dispatch before any arithmetic, so at small batches the direct engine wins by 4 to 10x
+  (``benchmarks/engine_choice.py``); at large batches the two are within tens of percent, and
+  either may win depending on the machine and its load.
+* measured: once a model has spent :data:`MEASURE_AFTER_SECONDS` running batches of one size on
+  the direct engine (summed over calls), the next full batch of that size is run
+  :data:`ROUNDS` times on each engine, taking turns, and the graph is kept for that batch size
+  only when its median time is below the direct engine's by :data:`MARGIN` (a wrong switch would
+  cost more than a missed one: the direct engine stays the prior). The measurement costs the
+  graph's tracing once, at most a few seconds, against at least
+  :data:`MEASURE_AFTER_SECONDS` of work already done.
+
+The decisions live in a :class:`BackendChoice` kept in the Akida model's cache
+(:meth:`cnn2snn_tfmot.akida.Model.default_backend`): a change of the model forgets them, with the
+plan they were measured for. Every back-end gives the same outputs, bit for bit, so the choice
+only ever changes the speed.
+
+Example:
+    >>> import numpy as np
+    >>> choice = BackendChoice()
+    >>> run = choice.runner(4, lambda x: x + 1, lambda: (lambda x: x + 1))
+    >>> run(np.zeros(4, np.uint8)).tolist(), choice.chosen(4)
+    ([1, 1, 1, 1], 'direct')
+"""
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+__all__ = ["BackendChoice", "race", "MEASURE_AFTER_SECONDS", "ROUNDS", "MARGIN"]
+
+#: Seconds of direct-engine batches of one size before the two engines are compared on it.
+MEASURE_AFTER_SECONDS = 3.0
+#: Runs of each engine in a comparison (alternating; the medians are compared).
+ROUNDS = 3
+#: The graph is chosen only when the direct engine's median time is above the graph's times this.
+MARGIN = 1.1
+
+Runner = Callable[[np.ndarray], np.ndarray]
+
+
+def race(runs: Dict[str, Runner], batch: np.ndarray, rounds: int = ROUNDS):
+    """Median seconds of each runner on ``batch``, the runners taking turns.
+
+    Arguments:
+        runs: name -> function of a batch (functions giving the same outputs).
+        batch: the batch they all run.
+        rounds: runs of each function (after one untimed run, which traces a graph).
+
+    Returns:
+        ``(seconds, output)``: name -> median seconds, and the output of the last run.
+
+    Example:
+        >>> seconds, out = race({"a": np.negative, "b": np.negative}, np.ones(3), rounds=2)
+        >>> sorted(seconds), out.tolist()
+        (['a', 'b'], [-1.0, -1.0, -1.0])
+    """
+    output = None
+    for run in runs.values():
+        output = run(batch)
+    times = {name: [] for name in runs}
+    for index in range(rounds):
+        names = list(runs) if index % 2 == 0 else list(runs)[::-1]
+        for name in names:
+            started = time.perf_counter()
+            output = runs[name](batch)
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}, output
+
+
+class BackendChoice:
+    """The default back-end's decisions for one model (by batch size), and what they rest on.
+
+    Example:
+        >>> choice = BackendChoice()
+        >>> choice.chosen(256)
+        'direct'
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._choices: Dict[int, str] = {}
+        self._spent: Dict[int, float] = {}
+        #: Batch size -> median seconds per batch of each engine, when measured.
+        self.measured: Dict[int, Dict[str, float]] = {}
+
+    def chosen(self, batch_size: int) -> str:
+        """The back-end batches of ``batch_size`` run on: "direct" until measured otherwise.
+
+        Arguments:
+            batch_size: the batch size.
+
+        Returns:
+            "direct" or "custom".
+        """
+        with self._lock:
+            return self._choices.get(batch_size, "direct")
+
+    def measure(self, batch: np.ndarray, direct_run: Runner,
+                make_graph_run: Callable[[], Runner]) -> np.ndarray:
+        """Compares the two engines on ``batch`` and keeps the choice for its size.
+
+        Arguments:
+            batch: a full batch.
+            direct_run: the direct engine's function of a batch.
+            make_graph_run: builds the graph's function of a batch (traced on first use).
+
+        Returns:
+            The outputs of ``batch`` (every engine gives the same).
+        """
+        seconds, output = race({"direct": direct_run, "custom": make_graph_run()}, batch)
+        chosen = "custom" if seconds["direct"] > MARGIN * seconds["custom"] else "direct"
+        with self._lock:
+            self._choices[batch.shape[0]] = chosen
+            self.measured[batch.shape[0]] = seconds
+        return output
+
+    def runner(self, batch_size: int, direct_run: Runner,
+               make_graph_run: Callable[[], Runner]) -> Runner:
+        """The function of a batch for a stream of batches of ``batch_size``: the engine chosen
+        for that size, or the direct engine, which measures the two once it has run long
+        enough (see the module's docstring).
+
+        Arguments:
+            batch_size: the stream's batch size (its last batch may be smaller).
+            direct_run: the direct engine's function of a batch.
+            make_graph_run: builds the graph's function of a batch.
+
+        Returns:
+            A function of a uint8 batch giving its outputs.
+        """
+        with self._lock:
+            decided = self._choices.get(batch_size)
+        if decided == "custom":
+            return make_graph_run()
+        if decided == "direct":
+            return direct_run
+        current: list = []  # the engine once decided during this stream
+
+        def run(images: np.ndarray) -> np.ndarray:
+            if current:
+                return current[0](images)
+            with self._lock:
+                due = self._spent.get(batch_size, 0.0) >= MEASURE_AFTER_SECONDS
+            if due and images.shape[0] == batch_size:
+                output = self.measure(images, direct_run, make_graph_run)
+                current.append(make_graph_run() if self.chosen(batch_size) == "custom"
+                               else direct_run)
+                return output
+            started = time.perf_counter()
+            output = direct_run(images)
+            with self._lock:
+                self._spent[batch_size] = (self._spent.get(batch_size, 0.0) +
+                                           time.perf_counter() - started)
+            return output
+
+        return run
+
+    def spent(self, batch_size: int) -> Optional[float]:
+        """Seconds the direct engine ran batches of ``batch_size`` before a decision."""
+        with self._lock:
+            return self._spent.get(batch_size)
