@@ -32,6 +32,15 @@ constexpr int64_t kGroupedLayerBytes = 48 * 1024;
 // sparse_events_28); the crossover of a linear fit is near 1.7%.
 constexpr int64_t kDecideSums = 1 << 15;
 constexpr int64_t kOutlierShare = 64;
+// Event-driven rows: patches counted before deciding, the share of zero patches (1 /
+// kEventShare) from which skipping their rows pays for finding them, and the multiply-adds a
+// skipped row must save (finding a zero patch reads kh x kw x c bytes). Measured on AVX-512
+// VNNI, batch 32, one thread: 1.27x faster with 42 to 67% zero patches on 16 to 64-channel
+// layers (blank image regions); 0.94x on an MNIST CNN's input layer (64% zero patches, 9 x 32
+// multiply-adds a row), which kMinEventMacs leaves off.
+constexpr int64_t kDecidePatches = 1 << 12;
+constexpr int64_t kEventShare = 8;
+constexpr int64_t kMinEventMacs = 4096;
 
 int64_t RoundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -330,7 +339,10 @@ absl::Status BuildDirectPlan(const AkidaDirectLayer* layers, int32_t count, Dire
     if (L.fires) {
       absl::Status status = L.fire.Build(s.threshold, s.act_step, L.f, s.act_bits);
       if (!status.ok()) return InvalidArgument("layer ", i, ": ", status.message());
+      L.zero_levels.resize(static_cast<size_t>(L.f));
+      for (int64_t j = 0; j < L.f; ++j) L.zero_levels[j] = L.fire.Level(j, 0);
     }
+    L.events_decided = s.kind == kDirectDense || L.winograd;
     L.panel = k.u8_format.nr;
     SizeBands(plan, &L);
     const BlockGeometry& g = L.g;
@@ -405,6 +417,18 @@ void DecideFromCounters(DirectPlan* plan) {
     if (sums < kDecideSums) continue;
     L.s16 = c.dw_outliers.load(std::memory_order_relaxed) * kOutlierShare > sums;
     L.s16_decided = true;
+  }
+  for (size_t i = 0; i < plan->layers.size(); ++i) {
+    DirectLayer& L = plan->layers[i];
+    if (L.events_decided) continue;
+    const DirectCounters& c = plan->counters[i];
+    const int64_t patches = c.patches.load(std::memory_order_relaxed);
+    if (patches < kDecidePatches) continue;
+    const int64_t row_macs = L.kind == kDirectSeparable ? L.g.c * L.f
+                                                        : L.g.kh * L.g.kw * L.g.c * L.f;
+    L.events = row_macs >= kMinEventMacs &&
+               c.zero_patches.load(std::memory_order_relaxed) * kEventShare >= patches;
+    L.events_decided = true;
   }
 }
 

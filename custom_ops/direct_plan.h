@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -68,6 +69,14 @@ struct DirectLayer {
   bool s16 = false;
   bool s16_decided = false;  // d_bound within int8 (no outlier possible) or decided
 
+  // Event-driven rows (convolution and separable layers, not Winograd): an output pixel whose
+  // input patch (kh x kw x c, padding included) is all zero has potentials 0 exactly, so its
+  // GEMM row is skipped and its potentials set to 0 (levels: zero_levels, the fire of 0). The
+  // plan turns it on from the share of zero patches counted in the first runs.
+  bool events = false;
+  bool events_decided = true;  // set false for the layers that may use it
+  std::vector<uint8_t> zero_levels;  // [f] when the layer fires
+
   // Winograd F(2x2, 3x3) (isa_api.h) for stride-1 3x3 convolutions whose transformed weights
   // fit int8: the 16 positions' packed weights and GEMM biases -offset * sum_c U'[p][c][f].
   bool winograd = false;
@@ -90,6 +99,13 @@ struct DirectLayer {
 struct DirectCounters {
   std::atomic<int64_t> dw_sums{0};      // separable, int8 operand path: depthwise sums made
   std::atomic<int64_t> dw_outliers{0};  // ... and those outside [-128, 127]
+  std::atomic<int64_t> patches{0};      // GEMM rows made before events are decided
+  std::atomic<int64_t> zero_patches{0};  // ... and those whose input patch is all zero
+};
+
+struct ThreadTiming {
+  double seconds[2] = {0, 0};
+  int64_t runs = 0;
 };
 
 // The per-thread activation buffers: one per layer input.
@@ -116,6 +132,9 @@ struct DirectPlan {
          pool_bytes = 0, gsum_count = 0, wino_bytes = 0;
 
   std::unique_ptr<DirectCounters[]> counters;  // one per layer
+  // Adaptive thread count (direct_run.cc ChooseThreads), per batch size: the recent seconds of
+  // a run with one thread [0] and with all of them [1] (0: not timed yet).
+  std::map<int64_t, ThreadTiming> thread_timings;
 
   std::mutex mu;  // one run at a time (the contexts and the thread pool are shared)
   std::vector<std::unique_ptr<DirectContext>> contexts;
