@@ -10,11 +10,15 @@ size it measures, in one process, images/s of ``forward(x, batch_size=B)`` with
 ``backend="direct"``, ``backend="custom"`` and the default, taking turns (one short round of
 each engine, then the next round: a slow spell of the shared machine falls on all three), and
 reports the medians, the choice, and ``default_over_best``: the default's median over the
-faster engine's.
+faster engine's. ``direct_fixed`` is the direct engine without the choices its plan makes per
+layer after the first runs (``algorithms``: int16 separable operands where depthwise sums often
+leave int8, event-driven rows where input patches are often all zero); ``direct_over_fixed``
+is what they gain.
 
 Networks are float tf_keras models with BatchNormalization calibrated on the inputs (about half
 the activations zero after ReLU), quantized and converted; the inputs are random uint8 images
-(image inputs) or 4-bit events, 80% zero (sparse inputs).
+(image inputs), 4-bit events 80% zero (sparse inputs), or 4-bit events in clusters, blank
+rectangles over 70% of each image (``blank_events_32``).
 
 Run: ``python benchmarks/engine_choice.py [--size full|ci] [--rounds 31] [--check 0.85]``
 ``--size ci`` (a few 28 to 64 pixel networks, batches 1 and 32) is the regression check run by
@@ -47,15 +51,20 @@ SWEEP = [
     ("sparse_events_28", (28, 28, 4), "s32 s64p s64p d10", (4, 4, 4), True),
     ("sparse_conv_32", (32, 32, 8), "c32 c32p c64p d10", (4, 2, 4), True),
     ("sparse_dense_16", (16, 16, 2), "d256 d10", (4, 4, 4), True),
+    ("blank_events_32", (32, 32, 16), "c64 s64p s128 d10", (4, 4, 4), "blank"),
     ("wide_conv_56", (56, 56, 3), "c32s2 c64 s128p s128p s256g d10", (4, 4, 8), False),
     ("separable_112", (112, 112, 3), "c16s2 s32p s64p s128p s128g d10", (4, 4, 8), False),
     ("conv_224", (224, 224, 3), "c16s2 c32s2 s64p s128p s128p s256g d100", (4, 4, 8), False),
 ]
 CI_CASES = ("issue23_separable", "issue23_conv", "zoo_mnist_cnn", "sparse_events_28",
-            "dense_mix_28")
+            "dense_mix_28", "blank_events_32")
 BATCHES = {"full": (1, 32, 256), "ci": (1, 32)}
-ENGINES = ("direct", "custom", "default")
+ENGINES = ("direct", "custom", "default", "direct_fixed")
 SPARSE_ZEROS = 0.8
+BLANK_SHARE = 0.7
+# The direct engine without its per-layer decisions (int8 separable operands, no event-driven
+# rows): what they gain.
+FIXED_ENV = {"CNN2SNN_TFMOT_DIRECT_SEPARABLE_OPERANDS": "int8", "CNN2SNN_TFMOT_DIRECT_EVENTS": "0"}
 
 
 def build_float(shape, layers):
@@ -110,7 +119,15 @@ def prepare(entry, rng):
 
     name, shape, layers, (weight_bits, act_bits, input_bits), sparse = entry
     keras.utils.set_random_seed(0)
-    if sparse:
+    if sparse == "blank":  # 4-bit events in clusters: blank rectangles over 70% of the image
+        images = rng.integers(1, 16, (512,) + shape).astype(np.uint8)
+        for image in images:
+            while np.mean(np.all(image == 0, axis=-1)) < BLANK_SHARE:
+                top, left = rng.integers(0, shape[0]), rng.integers(0, shape[1])
+                image[top:top + rng.integers(1, shape[0] + 1),
+                      left:left + rng.integers(1, shape[1] + 1)] = 0
+        scale = 15.0
+    elif sparse:
         images = rng.integers(1, 16, (512,) + shape).astype(np.uint8)
         images[rng.random(images.shape) < SPARSE_ZEROS] = 0
         scale = 15.0
@@ -122,7 +139,7 @@ def prepare(entry, rng):
     quantized = quantize(model, weight_bits, act_bits, input_bits,
                          input_scaling=None if sparse else (255, 0))
     akida_model = convert(quantized, input_scaling=None if sparse else (255, 0),
-                          input_is_sparse=sparse)
+                          input_is_sparse=bool(sparse))
     return akida_model, images
 
 
@@ -131,9 +148,22 @@ def measure(akida_model, images, batch, rounds, round_seconds):
     round (a few batches), so that a slow spell of the shared machine falls on all of them."""
     import numpy as np
 
+    from cnn2snn_tfmot.engine.direct import DirectPlan
+
     runs = {engine: (lambda x, engine=engine: akida_model.forward(
         x, batch_size=batch, backend=None if engine == "default" else engine))
-        for engine in ENGINES}
+        for engine in ENGINES if engine != "direct_fixed"}
+    fixed = DirectPlan(akida_model.lowered(), akida_model.input_shape)
+
+    def run_fixed(x):
+        os.environ.update(FIXED_ENV)
+        try:
+            return np.concatenate([fixed.run(x[i:i + batch]) for i in range(0, len(x), batch)])
+        finally:
+            for name in FIXED_ENV:
+                del os.environ[name]
+
+    runs["direct_fixed"] = run_fixed
     reference = runs["custom"](images[:batch])
     for engine, run in runs.items():  # trace / warm up, and check the engines agree
         if not np.array_equal(run(images[:batch]), reference):
@@ -206,6 +236,8 @@ def main():
             result = dict(facts, batch=batch, images_per_s=speeds,
                           choice=choice,
                           direct_over_custom=round(speeds["direct"] / speeds["custom"], 3),
+                          direct_over_fixed=round(speeds["direct"] / speeds["direct_fixed"], 3),
+                          algorithms=akida_model.direct_plan().algorithms,
                           default_over_best=ratio,
                           load_average=round(os.getloadavg()[0], 2),
                           cpus=os.cpu_count(), machine=platform.machine())
