@@ -23,7 +23,8 @@ rectangles over 70% of each image (``blank_events_32``).
 Run: ``python benchmarks/engine_choice.py [--size full|ci] [--rounds 31] [--check 0.85]``
 ``--size ci`` (a few 28 to 64 pixel networks, batches 1 and 32) is the regression check run by
 ``make bench-ci``: with ``--check R`` the script exits with status 1 when the default runs at
-less than R times the faster engine on some case (a ratio measured side by side, not a time).
+less than R times the faster engine on some case in each of 3 attempts (a ratio measured side by
+side, not a time).
 Target (issue #23): default_over_best >= 1 within the noise (0.85 allows for it) on every case.
 """
 import argparse
@@ -62,6 +63,9 @@ BATCHES = {"full": (1, 32, 256), "ci": (1, 32)}
 ENGINES = ("direct", "custom", "default", "direct_fixed")
 SPARSE_ZEROS = 0.8
 BLANK_SHARE = 0.7
+# With --check, a case below the ratio is measured again up to this many times (the shared
+# machine's noise: the same engine measured twice differs by up to 1.5x in a short round).
+RETRIES = 2
 # The direct engine without its per-layer decisions (int8 separable operands, no event-driven
 # rows): what they gain.
 FIXED_ENV = {"CNN2SNN_TFMOT_DIRECT_SEPARABLE_OPERANDS": "int8", "CNN2SNN_TFMOT_DIRECT_EVENTS": "0"}
@@ -229,16 +233,21 @@ def main():
             # The decision a long run reaches (after MEASURE_AFTER_SECONDS), taken at once.
             choice = akida_model.default_backend(batch, x=np.resize(
                 images, (batch,) + images.shape[1:]))
-            speeds = measure(akida_model, images, batch, args.rounds, args.round_seconds)
-            best = max(speeds["direct"], speeds["custom"])
-            ratio = round(speeds["default"] / best, 3)
+            attempts = 0
+            while True:  # a check measures a failing case again: noise passes, a fault stays
+                attempts += 1
+                speeds = measure(akida_model, images, batch, args.rounds, args.round_seconds)
+                best = max(speeds["direct"], speeds["custom"])
+                ratio = round(speeds["default"] / best, 3)
+                if args.check is None or ratio >= args.check or attempts == RETRIES + 1:
+                    break
             worst = ratio if worst is None else min(worst, ratio)
             result = dict(facts, batch=batch, images_per_s=speeds,
                           choice=choice,
                           direct_over_custom=round(speeds["direct"] / speeds["custom"], 3),
                           direct_over_fixed=round(speeds["direct"] / speeds["direct_fixed"], 3),
                           algorithms=akida_model.direct_plan().algorithms,
-                          default_over_best=ratio,
+                          default_over_best=ratio, attempts=attempts,
                           load_average=round(os.getloadavg()[0], 2),
                           cpus=os.cpu_count(), machine=platform.machine())
             print(json.dumps(result), flush=True)

@@ -18,7 +18,8 @@ def fixed_race(direct_seconds, custom_seconds, calls):
         outputs = [run(batch) for run in runs.values()]
         for output in outputs[1:]:
             np.testing.assert_array_equal(output, outputs[0])
-        return {"direct": direct_seconds, "custom": custom_seconds}, outputs[-1]
+        return ({"direct": [direct_seconds] * rounds, "custom": [custom_seconds] * rounds},
+                outputs[-1])
     return race
 
 
@@ -27,8 +28,20 @@ def test_race_takes_turns_and_returns_medians():
     runs = {"a": lambda x: seen.append("a") or x + 1, "b": lambda x: seen.append("b") or x + 1}
     seconds, out = choice.race(runs, np.zeros(2), rounds=3)
     assert seen == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then alternating
-    assert set(seconds) == {"a", "b"} and all(value >= 0 for value in seconds.values())
+    assert set(seconds) == {"a", "b"} and all(len(values) == 3 and min(values) >= 0
+                                               for values in seconds.values())
     assert out.tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("direct_seconds, custom_seconds, expected", [
+    ([2.0, 2.0, 2.0], [1.0, 1.0, 1.0], True),
+    ([2.0, 2.0, 0.9], [1.0, 1.0, 1.0], False),  # one round disagrees: noise, or a tie
+    ([1.05, 1.05], [1.0, 1.0], False),           # within the margin
+    ([5.0, 1.05], [1.0, 1.0], False),            # the best times are within the margin
+])
+def test_graph_is_faster_only_when_every_round_agrees(direct_seconds, custom_seconds, expected):
+    assert choice.graph_is_faster({"direct": direct_seconds,
+                                   "custom": custom_seconds}) is expected
 
 
 @pytest.mark.parametrize("direct_seconds, custom_seconds, expected", [
