@@ -74,6 +74,14 @@ demo: install
 demo-distributed: install
 	$(PY) examples/distributed_qat.py
 
+# Edge learning on CIFAR-10 (examples/edge_learning.py): an extractor trained on 8 classes,
+# the 2 others learned on the emulated chip from 10 images each. CIFAR10_DIR: the training
+# folder (one sub-folder per class).
+.PHONY: demo-edge
+CIFAR10_DIR ?= ../shared/data/cifar10/train
+demo-edge: install
+	$(PY) examples/edge_learning.py --data $(CIFAR10_DIR)
+
 bench: install
 	@for script in benchmarks/*.py; do $(PY) $$script || exit 1; done
 

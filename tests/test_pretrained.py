@@ -5,11 +5,13 @@ import configparser
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cnn2snn_tfmot import convert, keras, quantize, zoo
+from cnn2snn_tfmot.atomic import OutputExistsError
 from cnn2snn_tfmot.data.datasets import mnist_split
 from cnn2snn_tfmot.data.examples import example_models
 from cnn2snn_tfmot.data.zoo.pretrained import (
@@ -114,15 +116,16 @@ def test_save_never_replaces_what_it_did_not_write(tmp_path, folder):
     user = tmp_path / "thesis"
     user.mkdir()
     (user / "thesis.tex").write_text("mine")
-    with pytest.raises(ValueError, match="replaces only a pretrained model's folder"):
-        save_pretrained(user, "x", "", model, remembering, akida_model, names, {}, "none",
-                        overwrite=True)
+    with pytest.raises(OutputExistsError, match="thesis"):
+        save_pretrained(user, "x", "", model, remembering, akida_model, names, {}, "none")
+    assert sorted(os.listdir(user)) == ["thesis.tex"]
     assert (user / "thesis.tex").read_text() == "mine"
-    with pytest.raises(ValueError, match="only with overwrite=True"):
-        save_pretrained(folder, "x", "", model, remembering, akida_model, names, {}, "none")
-    save_pretrained(folder, "again", "", model, remembering, akida_model, names, {}, "none",
-                    overwrite=True)
-    assert load_pretrained(folder).name == "again"
+    save_pretrained(folder, "again", "", model, remembering, akida_model, names, {}, "none")
+    assert load_pretrained(folder).name == "again"  # a previous output of ours is replaced
+    (Path(folder) / "notes.txt").write_text("mine")  # ours no longer: it holds a user file
+    with pytest.raises(OutputExistsError, match="notes.txt|overwrite"):
+        save_pretrained(folder, "third", "", model, remembering, akida_model, names, {}, "none")
+    assert (Path(folder) / "notes.txt").read_text() == "mine"
     with pytest.raises(ValueError, match="remembers no input scaling"):
         save_pretrained(tmp_path / "y", "y", "", model, model_quantized, akida_model, names,
                         {}, "none")

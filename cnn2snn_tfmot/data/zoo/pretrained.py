@@ -43,7 +43,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from cnn2snn_tfmot.akida import Model
-from cnn2snn_tfmot.atomic import atomic_directory
+from cnn2snn_tfmot.atomic import OutputKind, atomic_directory, check_output
 from cnn2snn_tfmot.quantization import quantize_scope
 from cnn2snn_tfmot.quantization.input_scaling import input_scaling_of
 from cnn2snn_tfmot.quantization.saving import refuse_code
@@ -201,14 +201,20 @@ def load_pretrained(directory) -> Pretrained:
                       dict(manifest["metrics"]), manifest["command"])
 
 
+#: What :func:`save_pretrained` writes: a folder marked as ours (replaced without ``overwrite``
+#: only while it holds nothing else).
+PRETRAINED_FOLDER = OutputKind("a pretrained model's folder", directory=True, marker="pretrained")
+
+
 def save_pretrained(directory, name: str, description: str, float_model, quantized_model,
                     akida_model: Model, class_names: Sequence[str], metrics: Dict[str, object],
                     command: str, float_dtype: str = "float32", overwrite: bool = False) -> str:
     """Writes a pretrained model's folder atomically (what :func:`load_pretrained` reads).
 
     Arguments:
-        directory: the folder to write. An existing one is replaced only when it is a
-            pretrained model's folder and ``overwrite`` is True.
+        directory: the folder to write. An existing pretrained model's folder (holding
+            nothing else) or an empty folder is replaced; anything else only with
+            ``overwrite``.
         name: the model's name.
         description: what the model is.
         float_model: the float tf_keras model.
@@ -220,14 +226,15 @@ def save_pretrained(directory, name: str, description: str, float_model, quantiz
         command: the command that reproduces the folder.
         float_dtype: "float32" or "float16" (halves the float weights' size; the metrics
             must then be measured on the model as reloaded).
-        overwrite: replace an existing pretrained model's folder.
+        overwrite: replace whatever is at ``directory``.
 
     Returns:
         The folder's absolute path.
 
     Raises:
-        ValueError: an existing path that is not a pretrained model's folder, or without
-            ``overwrite``; a quantized model that remembers no input scaling; a bad dtype.
+        cnn2snn_tfmot.atomic.OutputExistsError: ``directory`` holds something else (a folder
+            of other files, a file), naming it.
+        ValueError: a quantized model that remembers no input scaling; a bad dtype.
 
     Example:
         >>> from cnn2snn_tfmot.data.examples import example_models
@@ -246,11 +253,7 @@ def save_pretrained(directory, name: str, description: str, float_model, quantiz
     if scaling is None:
         raise ValueError("save_pretrained: the quantized model remembers no input scaling; "
                          "quantize it with input_scaling=(scale, shift).")
-    path = os.path.abspath(os.fspath(directory))
-    if os.path.lexists(path):
-        if not os.path.isfile(os.path.join(path, MANIFEST)) or not overwrite:
-            raise ValueError(f"{path} exists: save_pretrained replaces only a pretrained "
-                             f"model's folder, and only with overwrite=True.")
+    path = check_output(directory, PRETRAINED_FOLDER, overwrite, argument="directory")
     akida_model.class_names = list(class_names)
     manifest = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "name": name,
                 "description": description,
@@ -258,7 +261,7 @@ def save_pretrained(directory, name: str, description: str, float_model, quantiz
                 "quantized_model": json.loads(quantized_model.to_json()),
                 "float_dtype": float_dtype, "input_scaling": [float(scaling[0]), int(scaling[1])],
                 "class_names": list(class_names), "metrics": metrics, "command": command}
-    with atomic_directory(path) as temporary:
+    with atomic_directory(path, PRETRAINED_FOLDER, overwrite, argument="directory") as temporary:
         with open(os.path.join(temporary, MANIFEST), "w") as handle:
             json.dump(manifest, handle, indent=1)
         _write_weights(os.path.join(temporary, _FILES["float"]), float_model, float_dtype)
