@@ -8,8 +8,9 @@ The decision is modelled first, then measured:
   (``benchmarks/engine_choice.py``); at large batches the two are within tens of percent, and
   either may win depending on the machine and its load.
 * measured: once a model has spent :data:`MEASURE_AFTER_SECONDS` running batches of one size on
-  the direct engine (summed over calls), the next full batch of that size is run
-  :data:`ROUNDS` times on each engine, taking turns, and the graph is kept for that batch size
+  the direct engine (summed over calls), the next full batch of that size runs on each engine
+  in :data:`ROUNDS` rounds of :data:`ROUND_SECONDS` or more, taking turns, and the graph is
+  kept for that batch size
   only when it was faster in every round and its best time is below the direct engine's by
   :data:`MARGIN`. Other work on the machine only ever slows a run, and in bursts: a single
   comparison of medians picked the graph 3x slower once under a load of 6 on 2 cores, so a
@@ -39,12 +40,17 @@ from typing import Callable, Dict, Optional
 import numpy as np
 
 __all__ = ["BackendChoice", "race", "graph_is_faster", "MEASURE_AFTER_SECONDS", "ROUNDS",
-           "MARGIN"]
+           "ROUND_SECONDS", "MARGIN"]
 
 #: Seconds of direct-engine batches of one size before the two engines are compared on it.
 MEASURE_AFTER_SECONDS = 3.0
-#: Runs of each engine in a comparison (alternating).
+#: Rounds of each engine in a comparison (alternating).
 ROUNDS = 5
+#: Seconds a round lasts at least on the faster engine (the batch runs several times in a
+#: round): rounds of a few milliseconds are decided by the scheduler's time slices on a loaded
+#: machine (a graph 1.8x slower than the direct engine won 5 rounds of one batch of 32 under a
+#: load of 7 on 2 cores).
+ROUND_SECONDS = 0.05
 #: The graph is chosen only when the direct engine's best time is above the graph's times this.
 MARGIN = 1.1
 
@@ -57,11 +63,13 @@ def race(runs: Dict[str, Runner], batch: np.ndarray, rounds: int = ROUNDS):
     Arguments:
         runs: name -> function of a batch (functions giving the same outputs).
         batch: the batch they all run.
-        rounds: runs of each function (after one untimed run, which traces a graph).
+        rounds: rounds of each function (after two untimed runs: the first traces a graph, the
+            second sizes the rounds); a round runs the batch enough times to last about
+            :data:`ROUND_SECONDS` on the faster function (at most 64).
 
     Returns:
-        ``(seconds, output)``: name -> list of the seconds of each round, and the output of the
-        last run.
+        ``(seconds, output)``: name -> list of the seconds per run of each round, and the
+        output of the last run.
 
     Example:
         >>> seconds, out = race({"a": np.negative, "b": np.negative}, np.ones(3), rounds=2)
@@ -69,15 +77,22 @@ def race(runs: Dict[str, Runner], batch: np.ndarray, rounds: int = ROUNDS):
         (['a', 'b'], 2, [-1.0, -1.0, -1.0])
     """
     output = None
-    for run in runs.values():
+    for run in runs.values():  # warm-up (a graph is traced)
         output = run(batch)
+    once = []
+    for run in runs.values():
+        started = time.perf_counter()
+        output = run(batch)
+        once.append(time.perf_counter() - started)
+    repeats = int(min(max(1, ROUND_SECONDS // max(min(once), 1e-6)), 64))
     times = {name: [] for name in runs}
     for index in range(rounds):
         names = list(runs) if index % 2 == 0 else list(runs)[::-1]
         for name in names:
             started = time.perf_counter()
-            output = runs[name](batch)
-            times[name].append(time.perf_counter() - started)
+            for _ in range(repeats):
+                output = runs[name](batch)
+            times[name].append((time.perf_counter() - started) / repeats)
     return times, output
 
 
