@@ -7,7 +7,7 @@ OP_SOURCES := $(wildcard custom_ops/*.cc custom_ops/*.h custom_ops/*.inc)
 PYTEST_ARGS ?=
 WHEEL_DIR := build/wheel-check
 
-.PHONY: install test test-fast test-without-akida lint wheel-check ci demo bench clean docs
+.PHONY: install test test-fast test-without-akida lint wheel-check ci demo bench bench-ci clean docs
 
 install: $(STAMP)
 
@@ -52,7 +52,7 @@ wheel-check: install
 	$(PY) .ci/quick_start.py --python $(WHEEL_DIR)/venv/bin/python --readme README.md
 
 # What CI runs (.ci/run).
-ci: test test-without-akida wheel-check docs
+ci: test test-without-akida wheel-check docs bench-ci
 
 # The documentation site (mkdocs, material theme, API pages from the docstrings) into site/;
 # --strict: a broken link, a missing page or an unreadable docstring fails the build. The docs
@@ -93,6 +93,11 @@ demo-edge: install
 
 bench: install
 	@for script in benchmarks/*.py; do $(PY) $$script || exit 1; done
+
+# The default engine against the faster of its two engines on a few small networks: a ratio
+# measured side by side (benchmarks/engine_choice.py), the regression check CI runs.
+bench-ci: install
+	$(PY) benchmarks/engine_choice.py --size ci --check 0.8
 
 clean:
 	rm -rf build *.egg-info cnn2snn_tfmot/engine/_akida_ops*.so .pytest_cache site

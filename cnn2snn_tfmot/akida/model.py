@@ -50,6 +50,7 @@ from cnn2snn_tfmot.engine import (
     probe,
     resolve_backend,
 )
+from cnn2snn_tfmot.engine.choice import BackendChoice
 from cnn2snn_tfmot.engine.direct import DirectPlan, DirectUnsupported
 from cnn2snn_tfmot.tfkeras import keras, tf
 
@@ -432,18 +433,66 @@ class Model:
         """
         return self._derived("direct", lambda: DirectPlan(self.lowered(), self.input_shape))
 
-    def _runner(self, backend: Optional[str]) -> Callable[[np.ndarray], np.ndarray]:
-        """The function of a uint8 batch that ``backend`` runs this model with."""
-        if backend == "direct" or (backend is None and direct.is_enabled()):
-            try:
-                return self.direct_plan().run
-            except (DirectUnsupported, OpLibraryUnavailable):
-                if backend == "direct":
-                    raise
+    def default_backend(self, batch_size: int = DEFAULT_BATCH_SIZE, x=None) -> str:
+        """The back-end ``backend=None`` runs batches of ``batch_size`` on (see
+        :mod:`cnn2snn_tfmot.engine.choice`): the faster of the direct engine and the graph of
+        the compiled ops, as measured on this model once it has run long enough, else the
+        direct engine when it runs the model; "custom" or "tf" when it cannot.
+
+        Arguments:
+            batch_size: the batch size (the choice is made per batch size).
+            x: None, or uint8 images (at least ``batch_size`` of them): compare the two engines
+                on them now (once per model and batch size) instead of waiting.
+
+        Returns:
+            "direct", "custom" or "tf". The decision is kept until the model changes.
+
+        Example:
+            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+            >>> model = Model()
+            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+            >>> model.default_backend(32) in ("direct", "custom", "tf")
+            True
+        """
+        batch_size = P.check_int(batch_size, "batch_size", low=1)
+        plan = self._default_plan()
+        if plan is None:
+            return get_backend(None).name
+        choice = self._derived("backend_choice", BackendChoice)
+        if x is not None and batch_size not in choice.measured:
+            images = next(batches(x, batch_size, self.input_shape, self.input_bits))[0]
+            if images.shape[0] != batch_size:
+                raise ValueError(f"x must hold at least batch_size={batch_size} images to "
+                                 f"compare the engines on, got {images.shape[0]}.")
+            choice.measure(images, plan.run, lambda: self._graph_runner(None))
+        return choice.chosen(batch_size)
+
+    def _default_plan(self) -> Optional[DirectPlan]:
+        """The direct plan when ``backend=None`` may use it, else None."""
+        if not direct.is_enabled():
+            return None
+        try:
+            return self.direct_plan()
+        except (DirectUnsupported, OpLibraryUnavailable):
+            return None
+
+    def _graph_runner(self, backend: Optional[str]) -> Callable[[np.ndarray], np.ndarray]:
         # The traced concrete function: calling it directly skips tf.function's dispatch, a
         # fifth of the time of a batch-1 call.
         function = self.emulator_function(backend).get_concrete_function()
         return lambda batch: function(tf.constant(batch)).numpy()
+
+    def _runner(self, backend: Optional[str],
+                batch_size: int = DEFAULT_BATCH_SIZE) -> Callable[[np.ndarray], np.ndarray]:
+        """The function of a uint8 batch that ``backend`` runs this model with."""
+        if backend == "direct":
+            return self.direct_plan().run
+        if backend is None:
+            plan = self._default_plan()
+            if plan is not None:
+                choice = self._derived("backend_choice", BackendChoice)
+                return choice.runner(batch_size, plan.run, lambda: self._graph_runner(None))
+        return self._graph_runner(backend)
 
     def __repr__(self) -> str:
         return (f"<cnn2snn_tfmot.akida.Model: {len(self._layers)} layers, input "
@@ -526,8 +575,9 @@ class Model:
                 by one batch). Defaults to 256.
             verbose: 1 shows a progress bar, 0 (default) is silent.
             backend: what runs the model (:mod:`cnn2snn_tfmot.engine`): None (default: the
-                direct back-end when it runs the model, else the graph of the compiled ops,
-                else pure TF), "direct", "custom" or "tf". All give identical outputs.
+                faster of the direct back-end and the graph of the compiled ops, see
+                :meth:`default_backend`; else pure TF), "direct", "custom" or "tf". All give
+                identical outputs.
             engine: the former name of ``backend``, still accepted.
 
         Returns:
@@ -716,7 +766,7 @@ class Model:
         batch_size = P.check_int(batch_size, "batch_size", low=1)
         verbose = P.check_int(verbose, "verbose", choices=(0, 1, 2))
         stream = batches(x, batch_size, self.input_shape, self.input_bits, y)
-        run = self._runner(backend)
+        run = self._runner(backend, batch_size)
         progbar = None
         if verbose:
             progbar = keras.utils.Progbar(sample_count(x), verbose=verbose, unit_name="sample")
