@@ -7,7 +7,7 @@ OP_SOURCES := $(wildcard custom_ops/*.cc custom_ops/*.h custom_ops/*.inc)
 PYTEST_ARGS ?=
 WHEEL_DIR := build/wheel-check
 
-.PHONY: install test test-fast test-without-akida lint wheel-check ci demo bench bench-ci clean docs
+.PHONY: install test test-long test-fast test-without-akida lint wheel-check ci demo bench bench-ci clean docs
 
 install: $(STAMP)
 
@@ -19,9 +19,15 @@ $(STAMP): setup.py setup.cfg requirements-build.txt $(OP_SOURCES)
 	$(PY) -m pip install --quiet --no-build-isolation -e ".[test]"
 	touch $@
 
-# The whole suite: the linter, the tests and every docstring example (doctests).
+# The whole suite: the linter, the tests and every docstring example (doctests), but for the
+# long differential sweeps (make test-long).
 test: install lint
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not long" $(PYTEST_ARGS)
+
+# The long sweeps against BrainChip's runtime: 400 random models per mapping mode, 600 learning
+# cases (about half an hour here; outside CI's time budget).
+test-long: install
+	$(PY) -m pytest -q -m long $(PYTEST_ARGS)
 
 # Your own loop (about 2 minutes here): everything but the tests that train models for tens of
 # seconds or start fresh Python processes, on every core (pytest-xdist).

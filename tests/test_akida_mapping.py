@@ -460,6 +460,7 @@ def test_sweep_random_models_map_as_brainchips(mode, data):
 
 @requires_akida
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("mode", MODES)
 @_FULL
 @given(data=st.data())

@@ -120,6 +120,7 @@ def test_fit_is_bit_identical_to_the_runtime(case):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_cases())
 def test_fit_is_bit_identical_to_the_runtime_long_sweep(case):
