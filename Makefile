@@ -7,7 +7,7 @@ OP_SOURCES := $(wildcard custom_ops/*.cc custom_ops/*.h custom_ops/*.inc)
 PYTEST_ARGS ?=
 WHEEL_DIR := build/wheel-check
 
-.PHONY: install test test-fast test-without-akida lint wheel-check ci demo bench clean docs
+.PHONY: install test test-long test-fast test-without-akida lint wheel-check ci demo bench bench-ci clean docs
 
 install: $(STAMP)
 
@@ -19,9 +19,15 @@ $(STAMP): setup.py setup.cfg requirements-build.txt $(OP_SOURCES)
 	$(PY) -m pip install --quiet --no-build-isolation -e ".[test]"
 	touch $@
 
-# The whole suite: the linter, the tests and every docstring example (doctests).
+# The whole suite: the linter, the tests and every docstring example (doctests), but for the
+# long differential sweeps (make test-long).
 test: install lint
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not long" $(PYTEST_ARGS)
+
+# The long sweeps against BrainChip's runtime: 400 random models per mapping mode, 600 learning
+# cases (about half an hour here; outside CI's time budget).
+test-long: install
+	$(PY) -m pytest -q -m long $(PYTEST_ARGS)
 
 # Your own loop (about 2 minutes here): everything but the tests that train models for tens of
 # seconds or start fresh Python processes, on every core (pytest-xdist).
@@ -52,7 +58,7 @@ wheel-check: install
 	$(PY) .ci/quick_start.py --python $(WHEEL_DIR)/venv/bin/python --readme README.md
 
 # What CI runs (.ci/run).
-ci: test test-without-akida wheel-check docs
+ci: test test-without-akida wheel-check docs bench-ci
 
 # The documentation site (mkdocs, material theme, API pages from the docstrings) into site/;
 # --strict: a broken link, a missing page or an unreadable docstring fails the build. The docs
@@ -69,13 +75,35 @@ docs: $(DOCS_STAMP)
 demo: install
 	$(PY) examples/mnist_end_to_end.py
 
+# CIFAR-10 from the JPEG class folders to the chip: float training, 8/4/4 quantization, QAT,
+# hardware-exact QAT, conversion (the recipe of the pretrained "cifar10" model: 1 to 2 hours on
+# 2 cores). CIFAR10_ARGS=--quick runs it on 600 images in about a minute.
+CIFAR10_DATA ?= ../shared/data/cifar10/train
+CIFAR10_ARGS ?=
+.PHONY: demo-cifar10
+demo-cifar10: install
+	$(PY) examples/cifar10.py --data $(CIFAR10_DATA) $(CIFAR10_ARGS)
+
 # MNIST QAT on 2 local workers (MultiWorkerMirroredStrategy), then convert and evaluate sharded.
 .PHONY: demo-distributed
 demo-distributed: install
 	$(PY) examples/distributed_qat.py
 
+# Edge learning on CIFAR-10 (examples/edge_learning.py): an extractor trained on 8 classes,
+# the 2 others learned on the emulated chip from 10 images each. CIFAR10_DIR: the training
+# folder (one sub-folder per class).
+.PHONY: demo-edge
+CIFAR10_DIR ?= ../shared/data/cifar10/train
+demo-edge: install
+	$(PY) examples/edge_learning.py --data $(CIFAR10_DIR)
+
 bench: install
 	@for script in benchmarks/*.py; do $(PY) $$script || exit 1; done
+
+# The default engine against the faster of its two engines on a few small networks: a ratio
+# measured side by side (benchmarks/engine_choice.py), the regression check CI runs.
+bench-ci: install
+	$(PY) benchmarks/engine_choice.py --size ci --check 0.8
 
 clean:
 	rm -rf build *.egg-info cnn2snn_tfmot/engine/_akida_ops*.so .pytest_cache site

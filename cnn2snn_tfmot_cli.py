@@ -1,36 +1,51 @@
-"""The ``cnn2snn_tfmot`` command: its argument parser, without TensorFlow.
+"""The ``cnn2snn_tfmot`` command: one table of commands, its parser, without TensorFlow.
 
-Importing ``cnn2snn_tfmot`` imports TensorFlow (it registers the compiled ops and the Keras
-objects), which takes seconds and prints TensorFlow's log lines. This module builds the parser
-and answers ``--help`` and ``--version`` without it; only a command that needs TensorFlow
-imports the package, after silencing TensorFlow's logs (``--tf-logs`` keeps them). The commands
-themselves are in :mod:`cnn2snn_tfmot.cli.commands`.
+:data:`COMMANDS` is the one list of the commands: each names its help, its arguments and the
+function that runs it (``"cnn2snn_tfmot.cli.commands:convert"``). The parser, ``--help`` and
+the dispatch are made from it. Importing ``cnn2snn_tfmot`` imports TensorFlow (it registers the
+compiled ops and the Keras objects), which takes seconds and prints TensorFlow's log lines: this
+module answers ``--help`` and ``--version`` without it, and imports the function of a command
+only when that command runs, after silencing TensorFlow's logs (``--tf-logs`` keeps them).
+``python -m cnn2snn_tfmot_cli`` runs the same command line.
+
+The table also says which arguments are paths the command reads (``role="input"``) and which
+are outputs (``role="output:<kind>"``): before a command runs, every output is checked against
+every input and against what is already there (:func:`cnn2snn_tfmot.atomic.check_output`;
+``--overwrite`` replaces an output that is not a previous one of the same kind, never an input).
 
 Example:
     >>> main(["--version"])  # doctest: +ELLIPSIS
     cnn2snn_tfmot ...
     0
+    >>> [command.name for command in COMMANDS][:3]
+    ['check', 'adapt', 'quantize']
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import re
 import sys
 import warnings
-from typing import List, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 PROG = "cnn2snn_tfmot"
 DESCRIPTION = ("Take a Keras CNN to BrainChip's Akida 1.0: check, adapt, quantize, convert, "
                "summarize, evaluate, predict, report, export. Models: Keras files (.h5, "
                "SavedModel directory, .keras; Keras 3 files are rebuilt as tf_keras) or Akida "
                "files (.akida). Errors are one line on stderr with exit status 2; check and "
-               "report exit with 1 when the model is not compatible.")
+               "report exit with 1 when the model is not compatible. Outputs never replace an "
+               "input, nor anything the command did not write unless --overwrite.")
 #: The Python warnings of these libraries are hidden with their logs (ours are kept).
 QUIET_MODULES = r"(tensorflow|tf_keras|keras|tensorflow_model_optimization|h5py|absl)(\.|$)"
 _SCALING_HELP = ("the input scaling (x_akida = SCALE * x_keras + SHIFT; 255 0 for Keras inputs "
                  "img / 255). Default: the one the model remembers (quantize --input-scaling); "
                  "a model that remembers none is refused")
+_IMAGES_HELP = ("images: an IDX file (e.g. t10k-images-idx3-ubyte.gz), a .npy / .npz array "
+                "(x or images, y or labels) or a folder of BMP / GIF / JPEG / PNG images (class "
+                "sub-folders give labels, as Keras gives them); resized to the model's input "
+                "if needed (counted before the run)")
 
 
 def version() -> str:
@@ -57,6 +72,212 @@ def version() -> str:
         return found.group(1) if found else "unknown"
 
 
+# The table --------------------------------------------------------------------------------------
+
+class Argument(NamedTuple):  # (a NamedTuple: dataclasses would add 10 ms to --help)
+    """One argument of a command.
+
+    Arguments:
+        names: the argparse names (``("model",)``, ``("-w", "--weight-bits")``).
+        options: the argparse keywords (help, type, default...).
+        role: "input" for a path the command reads, "output:<kind>" for a path it writes
+            (kinds: model, akida, fbz, export, predictions, report), else "".
+
+    Example:
+        >>> Argument(("model",), {"help": "a model"}, "input").dest
+        'model'
+    """
+    names: Tuple[str, ...]
+    options: Dict[str, object]
+    role: str = ""
+
+    @property
+    def dest(self) -> str:
+        """The attribute of the parsed arguments that holds its value."""
+        if "dest" in self.options:
+            return str(self.options["dest"])
+        long = [name for name in self.names if name.startswith("--")]
+        return (long or list(self.names))[0].lstrip("-").replace("-", "_")
+
+
+class Command(NamedTuple):
+    """One command: its name, help, arguments and the function that runs it.
+
+    Arguments:
+        name: the command's name.
+        help: one sentence (the list in ``--help``, the command's own help).
+        handler: ``"module:function"``, imported only when the command runs; the function
+            takes the parsed arguments and returns the exit status.
+        arguments: its :class:`Argument` s, in order.
+
+    Example:
+        >>> COMMAND_BY_NAME["convert"].handler
+        'cnn2snn_tfmot.cli.commands:convert'
+    """
+    name: str
+    help: str
+    handler: str
+    arguments: Tuple[Argument, ...]
+
+    @property
+    def inputs(self) -> List[str]:
+        """The dests of the paths it reads."""
+        return [argument.dest for argument in self.arguments if argument.role == "input"]
+
+    @property
+    def outputs(self) -> List[Tuple[str, str]]:
+        """(dest, kind) of the paths it writes."""
+        return [(argument.dest, argument.role.split(":", 1)[1]) for argument in self.arguments
+                if argument.role.startswith("output:")]
+
+
+def _arg(*names: str, role: str = "", **options) -> Argument:
+    return Argument(tuple(names), options, role)
+
+
+def _model(what: str = "a Keras model file") -> Argument:
+    return _arg("model", help=what, role="input")
+
+
+_SCALING = _arg("--input-scaling", nargs=2, type=float, default=None,
+                metavar=("SCALE", "SHIFT"), help=_SCALING_HELP)
+_SPARSE = _arg("--sparse", action="store_true",
+               help="the Akida model starts with InputData (events) instead of an "
+                    "InputConvolutional layer (uint8 images)")
+_OVERWRITE = _arg("--overwrite", action="store_true",
+                  help="replace an existing output that is not a previous output of the same "
+                       "kind (a folder of other files, a file of another kind); never an input")
+#: ``cnn2snn_tfmot.engine.BACKENDS`` and ``GRAPH_BACKENDS`` (written here so that ``--help``
+#: needs no TensorFlow; a test holds them equal).
+BACKENDS = ("direct", "custom", "tf")
+GRAPH_BACKENDS = ("custom", "tf")
+#: The devices and mapping modes, as cnn2snn_tfmot.chip.hardware.DEVICES and
+#: cnn2snn_tfmot.akida.mapping.MAP_MODES (written here too: importing them imports TensorFlow;
+#: a test keeps them equal).
+DEVICES = ("AKD1000",)
+MAP_MODES = ("all_nps", "hw_pr", "minimal")
+
+
+def _device(what: str) -> Argument:
+    return _arg("--device", default=None, type=str.upper, choices=DEVICES,
+                help=f"{what} (this project's mapper; BrainChip's runtime is not needed)")
+
+
+def _backend(choices: Tuple[str, ...], what: str) -> Argument:
+    """``--backend`` (``--engine``, its former name, still accepted)."""
+    return _arg("--backend", "--engine", dest="backend", choices=choices, default=None,
+                help=f"{what}: " + ", ".join(choices) + "; default: the fastest that runs the "
+                     "model (--engine: its former name)")
+
+
+_RUN_BACKEND = _backend(BACKENDS, "what runs the Akida model (direct: the compiled whole-model "
+                        "engine; custom: a TensorFlow graph of the compiled ops; tf: stock "
+                        "TensorFlow ops)")
+_GRAPH_BACKEND = _backend(GRAPH_BACKENDS, "the TensorFlow graph's ops (custom: the compiled "
+                          "ops; tf: stock TensorFlow ops, runs in any TensorFlow)")
+
+
+def _data(images: Argument, backend: Argument = _RUN_BACKEND) -> Tuple[Argument, ...]:
+    """What every command that runs a model on images takes."""
+    return (images,
+            _arg("--labels", default=None, role="input",
+                 help="labels file (IDX, .npy or .npz; integer class indices, one-hot ones are "
+                      "converted); default: the labels of the .npz or of the class sub-folders"),
+            _arg("--batch-size", type=int, default=256, help="images per batch"),
+            backend, _SCALING)
+
+
+_HANDLERS = "cnn2snn_tfmot.cli.commands"
+
+#: The commands, in the order ``--help`` lists them.
+COMMANDS: Tuple[Command, ...] = (
+    Command("check", "check that a quantized Keras model converts to Akida (with an input "
+            "scaling, given or remembered, its registers too)", f"{_HANDLERS}:check",
+            (_model(), _SCALING, _SPARSE,
+             _device("also require the model to run in hardware on this chip, in one sequence: "
+                     "every problem is listed"))),
+    Command("adapt", "rewrite a float Keras model for Akida (sanitize + architecture changes) "
+            "and list every change; fine-tune it after", f"{_HANDLERS}:adapt",
+            (_model("a float Keras model file (Keras 3 files too)"),
+             _arg("output", role="output:model",
+                  help="output: a .h5 / .keras file or a SavedModel folder"),
+             _arg("--exact-only", action="store_true",
+                  help="only the rewrites that keep the model's outputs (sanitize)"),
+             _OVERWRITE)),
+    Command("quantize", "quantize a float Keras model", f"{_HANDLERS}:quantize",
+            (_model("a float Keras model file"),
+             _arg("output", role="output:model",
+                  help="output: a .h5 / .keras file or a SavedModel folder"),
+             _arg("-w", "--weight-bits", type=int, required=True,
+                  help="weight bitwidth (2..8; Akida inner layers: 2 or 4)"),
+             _arg("-a", "--activ-bits", type=int, required=True,
+                  help="activation bitwidth (Akida: 1, 2 or 4)"),
+             _arg("-i", "--input-weight-bits", type=int, default=None,
+                  help="weight bitwidth of the first layer (default: --weight-bits)"),
+             _arg("--input-scaling", nargs=2, type=float, default=None,
+                  metavar=("SCALE", "SHIFT"),
+                  help="the input scaling the model is meant for, remembered by the quantized "
+                       "model so that convert needs no --input-scaling (255 0 for Keras "
+                       "inputs img / 255)"),
+             _OVERWRITE)),
+    Command("convert", "convert a quantized Keras model to an Akida model file",
+            f"{_HANDLERS}:convert",
+            (_model("a quantized Keras model file"),
+             _arg("output", role="output:akida", help="the Akida model file (.akida)"),
+             _SCALING, _SPARSE,
+             _arg("--fbz", default=None, role="output:fbz",
+                  help="also write BrainChip's .fbz (needs pip install akida)"),
+             _OVERWRITE)),
+    Command("export", "convert and write the three artefacts (Keras SavedModel, .akida, "
+            "emulator SavedModel)", f"{_HANDLERS}:export",
+            (_model("a quantized Keras model file"),
+             _arg("directory", role="output:export",
+                  help="the output folder (it may hold other files: only the three artefacts "
+                       "are written)"),
+             _SCALING, _SPARSE,
+             _GRAPH_BACKEND,
+             _OVERWRITE)),
+    Command("summary", "print an Akida model's layers, or a Keras model's blocks and the Akida "
+            "layers they become", f"{_HANDLERS}:summary",
+            (_model("an .akida file or a Keras model file"), _SPARSE,
+             _device("also map the model onto this chip: its sequences and the NPs of each "
+                     "layer"),
+             _arg("--mode", default=None, choices=MAP_MODES,
+                  help="the mapping mode with --device (BrainChip's MapMode: AllNps, HwPr, "
+                       "Minimal); default: all_nps"))),
+    Command("evaluate", "accuracy of an Akida model (or of a quantized Keras model, converted, "
+            "beside its own) on labelled images", f"{_HANDLERS}:evaluate",
+            (_model("an .akida file or a quantized Keras model file"),
+             *_data(_arg("images", help=_IMAGES_HELP, role="input")))),
+    Command("predict", "the class an Akida model (or a quantized Keras model, converted) "
+            "predicts for each image", f"{_HANDLERS}:predict",
+            (_model("an .akida file or a quantized Keras model file"),
+             *_data(_arg("images", help=_IMAGES_HELP, role="input")),
+             _arg("--output", default=None, role="output:predictions",
+                  help="write every image's outputs: .npy (float32 array) or .csv (image, "
+                       "class, score)"),
+             _arg("--show", type=int, default=10, help="lines printed (0: none)"),
+             _OVERWRITE)),
+    Command("report", "write an HTML page on a model run on images: summaries, compatibility, "
+            "per-layer statistics, figures, accuracy and Keras-vs-Akida agreement when labels "
+            "are known (needs matplotlib)", f"{_HANDLERS}:report",
+            (_model("an .akida file or a quantized Keras model file"),
+             *_data(_arg("--data", dest="images", required=True, metavar="FILE",
+                         help=_IMAGES_HELP, role="input"), _GRAPH_BACKEND),
+             _arg("--out", required=True, role="output:report",
+                  help="the folder to write index.html into (replaced whole when it is a "
+                       "previous report)"),
+             _SPARSE,
+             _arg("--log", default=None, role="input",
+                  help="a training log with register margins (CSVLogger file or TensorBoard "
+                       "directory): adds the margins figure"),
+             _arg("--title", default=None, help="the page title (default: the model's name)"),
+             _OVERWRITE)),
+)
+#: The commands by name.
+COMMAND_BY_NAME: Dict[str, Command] = {command.name: command for command in COMMANDS}
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows every default but None (whose meaning the help text says)."""
 
@@ -66,50 +287,8 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _command(commands, name: str, help_text: str):
-    return commands.add_parser(name, help=help_text, description=help_text,
-                               formatter_class=_HelpFormatter)
-
-
-def _model_argument(command, what: str = "a Keras model file") -> None:
-    command.add_argument("model", help=what)
-
-
-def _scaling_argument(command) -> None:
-    command.add_argument("--input-scaling", nargs=2, type=float, default=None,
-                         metavar=("SCALE", "SHIFT"), help=_SCALING_HELP)
-
-
-def _sparse_argument(command) -> None:
-    command.add_argument("--sparse", action="store_true",
-                         help="the Akida model starts with InputData (events) instead of an "
-                              "InputConvolutional layer (uint8 images)")
-
-
-_IMAGES_HELP = ("images: an IDX file (e.g. t10k-images-idx3-ubyte.gz), a .npy / .npz array "
-                "(x or images, y or labels) or a folder of PNG / JPEG images (class sub-folders "
-                "give labels); resized to the model's input if needed")
-
-
-def _data_arguments(command, images: str = "images") -> None:
-    """IMAGES (positional, or the option ``images``, e.g. --data), labels, batch size, engine,
-    input scaling: what every command that runs a model on images takes."""
-    if images.startswith("-"):
-        command.add_argument(images, dest="images", required=True, metavar="FILE",
-                             help=_IMAGES_HELP)
-    else:
-        command.add_argument(images, help=_IMAGES_HELP)
-    command.add_argument("--labels", default=None,
-                         help="labels file (IDX, .npy or .npz); default: the labels of the "
-                              ".npz or of the class sub-folders")
-    command.add_argument("--batch-size", type=int, default=256, help="images per batch")
-    command.add_argument("--engine", choices=("custom", "tf"), default=None,
-                         help="emulator engine; default: the compiled ops when available")
-    _scaling_argument(command)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of every command (TensorFlow is not imported).
+    """The parser of every command, made from :data:`COMMANDS` (TensorFlow is not imported).
 
     Returns:
         The argparse parser.
@@ -123,84 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     parser.add_argument("--tf-logs", action="store_true",
                         help="show TensorFlow's log lines and warnings (hidden by default)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    check = _command(commands, "check", "check that a quantized Keras model converts to Akida "
-                     "(with an input scaling, given or remembered, its registers too)")
-    _model_argument(check)
-    _scaling_argument(check)
-    _sparse_argument(check)
-
-    adapt = _command(commands, "adapt", "rewrite a float Keras model for Akida (sanitize + "
-                     "architecture changes) and list every change; fine-tune it after")
-    _model_argument(adapt, "a float Keras model file (Keras 3 files too)")
-    adapt.add_argument("output", help="output: a .h5 file or a SavedModel directory")
-    adapt.add_argument("--exact-only", action="store_true",
-                       help="only the rewrites that keep the model's outputs (sanitize)")
-
-    quantize = _command(commands, "quantize", "quantize a float Keras model")
-    _model_argument(quantize, "a float Keras model file")
-    quantize.add_argument("output", help="output: a .h5 file or a SavedModel directory")
-    quantize.add_argument("-w", "--weight-bits", type=int, required=True,
-                          help="weight bitwidth (2..8; Akida inner layers: 2 or 4)")
-    quantize.add_argument("-a", "--activ-bits", type=int, required=True,
-                          help="activation bitwidth (Akida: 1, 2 or 4)")
-    quantize.add_argument("-i", "--input-weight-bits", type=int, default=None,
-                          help="weight bitwidth of the first layer (default: --weight-bits)")
-    quantize.add_argument("--input-scaling", nargs=2, type=float, default=None,
-                          metavar=("SCALE", "SHIFT"),
-                          help="the input scaling the model is meant for, remembered by the "
-                               "quantized model so that convert needs no --input-scaling "
-                               "(255 0 for Keras inputs img / 255)")
-
-    for name, help_text in (("convert", "convert a quantized Keras model to an Akida model file"),
-                            ("export", "convert and write the three artefacts (Keras "
-                                       "SavedModel, .akida, emulator SavedModel)")):
-        command = _command(commands, name, help_text)
-        _model_argument(command, "a quantized Keras model file")
-        command.add_argument("output" if name == "convert" else "directory",
-                             help="the .akida file" if name == "convert" else
-                             "the output directory")
-        _scaling_argument(command)
-        _sparse_argument(command)
-        if name == "convert":
-            command.add_argument("--fbz", default=None,
-                                 help="also write BrainChip's .fbz (needs pip install akida)")
-        else:
-            command.add_argument("--engine", choices=("custom", "tf"), default=None,
-                                 help="the emulator SavedModel's engine; default: the "
-                                      "compiled ops when available")
-
-    summary = _command(commands, "summary", "print an Akida model's layers, or a Keras "
-                       "model's blocks and the Akida layers they become")
-    _model_argument(summary, "an .akida file or a Keras model file")
-    _sparse_argument(summary)
-
-    evaluate = _command(commands, "evaluate", "accuracy of an Akida model (or of a quantized "
-                        "Keras model, converted, beside its own) on labelled images")
-    _model_argument(evaluate, "an .akida file or a quantized Keras model file")
-    _data_arguments(evaluate)
-
-    predict = _command(commands, "predict", "the class an Akida model (or a quantized Keras "
-                       "model, converted) predicts for each image")
-    _model_argument(predict, "an .akida file or a quantized Keras model file")
-    _data_arguments(predict)
-    predict.add_argument("--output", default=None,
-                         help="write every image's outputs: .npy (float32 array) or .csv "
-                              "(image, class, score)")
-    predict.add_argument("--show", type=int, default=10, help="lines printed (0: none)")
-
-    report = _command(commands, "report", "write an HTML page on a model run on images: "
-                      "summaries, compatibility, per-layer statistics, figures, accuracy and "
-                      "Keras-vs-Akida agreement when labels are known (needs matplotlib)")
-    _model_argument(report, "an .akida file or a quantized Keras model file")
-    _data_arguments(report, "--data")
-    report.add_argument("--out", required=True, help="the directory to write index.html into")
-    _sparse_argument(report)
-    report.add_argument("--log", default=None, help="a training log with register margins "
-                        "(CSVLogger file or TensorBoard directory): adds the margins figure")
-    report.add_argument("--title", default=None, help="the page title (default: the model's "
-                        "name)")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        sub = subparsers.add_parser(command.name, help=command.help, description=command.help,
+                                    formatter_class=_HelpFormatter)
+        for argument in command.arguments:
+            sub.add_argument(*argument.names, **argument.options)
     return parser
 
 
@@ -213,8 +320,12 @@ def quiet_tensorflow() -> None:
     Example:
         >>> quiet_tensorflow()
     """
+    import logging  # here: only commands that run need it (start-up time of --help)
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", module=QUIET_MODULES)
+    # TensorFlow's Python logger, by name: it keeps its level when TensorFlow is imported.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         import absl.logging
 
@@ -262,6 +373,18 @@ def console_main() -> int:
     return main()
 
 
+def _handler(command: Command):
+    module, function = command.handler.split(":")
+    # Start-up time: the commands import TensorFlow, only once a command runs.
+    return getattr(importlib.import_module(module), function)
+
+
+def _one_line(message: str) -> str:
+    """A multi-line message (a list of problems) as one line; option names keep their dashes."""
+    lines = [re.sub(r"^- ", "", line.strip()) for line in message.splitlines() if line.strip()]
+    return " ".join(lines[:1] + ["; ".join(lines[1:])] if lines[1:] else lines)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Runs the command line.
 
@@ -282,21 +405,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version, usage errors
         return int(exit_.code or 0)
+    command = COMMAND_BY_NAME[args.command]
+    args.inputs = [getattr(args, dest) for dest in command.inputs
+                   if getattr(args, dest) is not None]
+    args.outputs = [(getattr(args, dest), kind) for dest, kind in command.outputs
+                    if getattr(args, dest) is not None]
     with warnings.catch_warnings():  # the filters last as long as the command
         if not args.tf_logs:
             quiet_tensorflow()
-        from cnn2snn_tfmot.cli import (
-            commands as cli,  # imports TensorFlow: only now that a command runs
-        )
-
-        if not args.tf_logs:
-            cli.quiet_tensorflow_loggers()
         try:
-            return cli.COMMANDS[args.command](args)
+            return _handler(command)(args)
         except (ValueError, TypeError, FileNotFoundError, ImportError, OSError) as err:
-            lines = [line.strip(" -") for line in str(err).splitlines() if line.strip(" -")]
-            message = " ".join(lines[:1] + ["; ".join(lines[1:])] if lines[1:] else lines)
-            print(f"{PROG} {args.command}: {message}", file=sys.stderr)
+            print(f"{PROG} {args.command}: {_one_line(str(err))}", file=sys.stderr)
             return 2
 
 

@@ -1,7 +1,7 @@
 """Training-step time of quantization-aware training against float training (one JSON line).
 
 Three versions of the MNIST CNN (cnn2snn_tfmot.data.zoo.mnist_cnn), trained on the same batches in
-one run: the float model, the seed-style quantized model made by quantize(model, 4, 4, 8), and
+one run: the float model, the cnn2snn-style quantized model made by quantize(model, 4, 4, 8), and
 the TFMOT-annotated model (Akida QuantizeConfigs + quantize_apply, BatchNormalization left as
 float layers, as TFMOT users build it). Each is timed over the same number of steps after a
 warm-up, in several rounds; ``*_ms_per_step`` and the ratios use the best round (interference

@@ -23,6 +23,7 @@ from cnn2snn_tfmot.keras3 import Keras3IntakeError, from_keras3
 from cnn2snn_tfmot.chip import IncompatibleModelError
 from cnn2snn_tfmot.engine.ops import is_available as _ops_available
 from cnn2snn_tfmot import akida
+from cnn2snn_tfmot.akida import AkidaMappingError, AkidaUnsupervised, add_learning_layer
 from cnn2snn_tfmot import quantization
 from cnn2snn_tfmot.quantization import (
     ActivationDiscreteRelu, ActivationQuantizer, AkidaQuantizeScheme, Conv2DQuantizeConfig,
@@ -58,7 +59,7 @@ quantize_configs = quantization
 __all__ = [
     # the Keras and TensorFlow the package uses
     "keras", "tf",
-    # quantizers and quantized layers (the seeds' quantization_ops / quantization_layers)
+    # quantizers and quantized layers (BrainChip's cnn2snn quantization_ops / quantization_layers)
     "WeightQuantizerBase", "LinearWeightQuantizer", "MaxQuantizer", "MaxPerAxisQuantizer",
     "StdWeightQuantizer", "WeightQuantizer", "TrainableStdWeightQuantizer",
     "TrainableWeightQuantizer", "WeightFloat", "QuantizedConv2D", "QuantizedDepthwiseConv2D",
@@ -80,6 +81,8 @@ __all__ = [
     "AkidaRegisterWarning", "AkidaTensorBoard",
     # compatibility and conversion
     "check_model_compatibility", "AkidaChipWarning", "convert", "IncompatibleModelError",
+    # running on the chip: akida_model.map("AKD1000", hw_only=True) raises AkidaMappingError
+    "AkidaMappingError",
     # training what the chip computes
     "hardware_exact",
     # low bitwidths: learned step sizes (LSQ, LSQ+), bitwidth schedules, distillation
@@ -91,6 +94,8 @@ __all__ = [
     "export", "export_saved_model", "load_saved_model", "EmulatorLoadError",
     # seeing inside: the HTML report (statistics: akida.Model.statistics; figures: plots)
     "report",
+    # edge learning of the last layer (akida.Model.compile / fit)
+    "AkidaUnsupervised", "add_learning_layer",
     # public modules
     "akida", "quantization_ops", "quantization_layers", "quantize_configs", "registry",
     "datasets", "zoo", "plots", "distributed",

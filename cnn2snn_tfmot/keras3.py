@@ -29,6 +29,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from cnn2snn_tfmot.archives import check_hdf5, check_zip, read_zip_member
 from cnn2snn_tfmot.tfkeras import KERAS3_ADVICE, keras, tf
 
 __all__ = ["from_keras3", "check_keras_model", "is_keras3_object", "Translation", "TRANSLATIONS",
@@ -447,9 +448,11 @@ def check_keras3_config(config: dict, path: str) -> None:
 def _keras_archive_version(path: str) -> Optional[str]:
     try:
         with zipfile.ZipFile(path) as archive:
-            return str(json.loads(archive.read("metadata.json")).get("keras_version", ""))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
-        return None
+            check_zip(archive, path)
+            metadata = json.loads(read_zip_member(archive, "metadata.json", where=path))
+            return str(metadata.get("keras_version", ""))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, AttributeError):
+        return None  # not a Keras 3 archive: the tf_keras loader says what it is
 
 
 def _h5_attributes(path: str) -> Tuple[Optional[str], Optional[str]]:
@@ -457,6 +460,7 @@ def _h5_attributes(path: str) -> Tuple[Optional[str], Optional[str]]:
 
     try:
         with h5py.File(path, "r") as handle:
+            check_hdf5(handle, path)  # declared sizes, before anything is read
             values = []
             for name in ("keras_version", "model_config"):
                 value = handle.attrs.get(name)
@@ -500,7 +504,8 @@ def _load_file(path: str):
     if path.endswith(".keras"):
         try:
             with zipfile.ZipFile(path) as archive:
-                config = json.loads(archive.read("config.json"))
+                check_zip(archive, path)
+                config = json.loads(read_zip_member(archive, "config.json", where=path))
         except (zipfile.BadZipFile, KeyError, ValueError) as err:
             raise Keras3IntakeError(f"{path} is not a valid .keras archive ({err}).") from err
     else:

@@ -42,15 +42,20 @@ void* cnn2snn_tfmot_direct_create(const AkidaDirectLayer* layers, int32_t count,
                                   int64_t error_size);
 
 // Runs the plan on n images x uint8 (n, in_h, in_w, in_c) into out (n, out_h, out_w, filters),
-// uint8 levels or int32 potentials, with `threads` threads (the caller is one). Returns 0, or
-// -1 with a message in `error`.
+// uint8 levels or int32 potentials, with `threads` threads (the caller is one), or, for
+// threads < 0, with 1 or -threads threads, whichever the plan measured faster for this batch
+// size lately (a loaded machine makes one thread faster). Returns 0, or -1 with a message in
+// `error`.
 int32_t cnn2snn_tfmot_direct_run(void* plan, const uint8_t* x, int64_t n, void* out,
                                  int32_t threads, char* error, int64_t error_size);
 
 // The kernel set the plan uses ("avx512vnni", ...).
 const char* cnn2snn_tfmot_direct_kernel_set(void* plan);
 
-// How layer i is computed: "convolution", "winograd", "separable" or "dense"; null when i is
+// How layer i is computed: "convolution", "winograd", "separable" (int8 operands with outlier
+// corrections), "separable_int16" (int16 operands: chosen after the first runs when the
+// depthwise sums often leave int8) or "dense", with "+events" when the layer skips the rows of
+// all-zero input patches (chosen after the first runs when they are frequent); null when i is
 // out of range.
 const char* cnn2snn_tfmot_direct_layer_algorithm(void* plan, int32_t i);
 

@@ -24,6 +24,24 @@ constexpr int64_t kItemBudgetBytes = 160 * 1024;
 constexpr int64_t kGroup = 4;
 constexpr int64_t kGroupedLayerBytes = 48 * 1024;
 
+// Separable layers: depthwise sums counted before the operand path is decided, and the share
+// of outliers (1 / kOutlierShare) above which int16 operands are faster. A correction adds one
+// weight row per outlier; the int16 GEMM costs up to twice the uint8 one. Measured on AVX-512
+// VNNI, batch 32: int8 operands 1.3x faster with 0.3% outliers (an MNIST-trained separable
+// CNN), int16 operands 4.3x faster with 23 to 30% (benchmarks/engine_choice.py,
+// sparse_events_28); the crossover of a linear fit is near 1.7%.
+constexpr int64_t kDecideSums = 1 << 15;
+constexpr int64_t kOutlierShare = 64;
+// Event-driven rows: patches counted before deciding, the share of zero patches (1 /
+// kEventShare) from which skipping their rows pays for finding them, and the multiply-adds a
+// skipped row must save (finding a zero patch reads kh x kw x c bytes). Measured on AVX-512
+// VNNI, batch 32, one thread: 1.27x faster with 42 to 67% zero patches on 16 to 64-channel
+// layers (blank image regions); 0.94x on an MNIST CNN's input layer (64% zero patches, 9 x 32
+// multiply-adds a row), which kMinEventMacs leaves off.
+constexpr int64_t kDecidePatches = 1 << 12;
+constexpr int64_t kEventShare = 8;
+constexpr int64_t kMinEventMacs = 4096;
+
 int64_t RoundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 absl::Status Unsupported(int i, const std::string& why) {
@@ -167,6 +185,11 @@ absl::Status PrepareSeparable(const AkidaDirectLayer& s, int i, const IsaKernels
   L->kps = L->packed.packed.kgroups;
   L->nseg = 1;
   L->cp = L->kps * k.u8_format.group;
+  L->packed16.packed = PackWeights(s.pointwise, c, f, k.s16_format, &L->packed16.storage);
+  L->packed16.exact_int32 = true;
+  L->cp16 = L->packed16.packed.kgroups * 2;
+  // No depthwise sum can leave int8: the uint8 operands are always exact, nothing to decide.
+  L->s16_decided = *std::max_element(d_bound.begin(), d_bound.end()) <= 127;
   L->pw.assign(s.pointwise, s.pointwise + c * f);
   // The operands are clamp(d) + 128: the GEMM starts each potential at -128 * sum_c pw[c, f].
   // int32 wrap-around is harmless: the exact potential fits int32 (bound above).
@@ -262,8 +285,11 @@ void SizeBands(DirectPlan* plan, DirectLayer* L) {
         plan->wino_bytes, static_cast<size_t>((16 * 8 + 4) * L->packed.packed.nr * 4));
   }
   if (L->kind == kDirectSeparable) {
-    plan->operand_bytes = std::max(plan->operand_bytes, static_cast<size_t>(pixels * L->cp));
+    plan->operand_bytes = std::max(plan->operand_bytes,
+                                   static_cast<size_t>(pixels * std::max(L->cp, 2 * L->cp16)));
     plan->outlier_count = std::max(plan->outlier_count, static_cast<size_t>(pixels * g.c));
+    plan->tile_bytes = std::max(plan->tile_bytes,
+                                static_cast<size_t>(pixels * L->packed16.packed.fp * 4));
   }
   plan->pool_bytes = std::max(plan->pool_bytes,
                               static_cast<size_t>(std::max(g.pow, g.ow) * L->f * 4));
@@ -313,7 +339,10 @@ absl::Status BuildDirectPlan(const AkidaDirectLayer* layers, int32_t count, Dire
     if (L.fires) {
       absl::Status status = L.fire.Build(s.threshold, s.act_step, L.f, s.act_bits);
       if (!status.ok()) return InvalidArgument("layer ", i, ": ", status.message());
+      L.zero_levels.resize(static_cast<size_t>(L.f));
+      for (int64_t j = 0; j < L.f; ++j) L.zero_levels[j] = L.fire.Level(j, 0);
     }
+    L.events_decided = s.kind == kDirectDense || L.winograd;
     L.panel = k.u8_format.nr;
     SizeBands(plan, &L);
     const BlockGeometry& g = L.g;
@@ -321,6 +350,7 @@ absl::Status BuildDirectPlan(const AkidaDirectLayer* layers, int32_t count, Dire
                       ? g.oh * g.ow * g.c * (g.kh * g.kw + L.f)
                       : g.oh * g.ow * g.kh * g.kw * g.c * L.f;
   }
+  plan->counters.reset(new DirectCounters[count]);
   plan->in_h = layers[0].in_h;
   plan->in_w = layers[0].in_w;
   plan->in_c = layers[0].in_c;
@@ -349,8 +379,11 @@ absl::Status BuildDirectPlan(const AkidaDirectLayer* layers, int32_t count, Dire
                                 static_cast<size_t>(pixels * L.packed.packed.fp * 4));
     plan->rows_count = std::max(plan->rows_count, static_cast<size_t>(pixels));
     if (L.kind == kDirectSeparable) {
-      plan->operand_bytes = std::max(plan->operand_bytes, static_cast<size_t>(pixels * L.cp));
+      plan->operand_bytes = std::max(plan->operand_bytes,
+                                     static_cast<size_t>(pixels * std::max(L.cp, 2 * L.cp16)));
       plan->outlier_count = std::max(plan->outlier_count, static_cast<size_t>(pixels * L.g.c));
+      plan->tile_bytes = std::max(plan->tile_bytes,
+                                  static_cast<size_t>(pixels * L.packed16.packed.fp * 4));
     }
     plan->gsum_count = std::max(plan->gsum_count, static_cast<size_t>(kGroup * L.f));
   }
@@ -372,6 +405,30 @@ void SplitForThreads(DirectPlan* plan, int threads) {
     if (threads > 1 && bands < target) parts = std::min(panels, (target + bands - 1) / bands);
     L.coop_bands = bands;
     L.coop_parts = parts;
+  }
+}
+
+void DecideFromCounters(DirectPlan* plan) {
+  for (size_t i = 0; i < plan->layers.size(); ++i) {
+    DirectLayer& L = plan->layers[i];
+    if (L.kind != kDirectSeparable || L.s16_decided) continue;
+    const DirectCounters& c = plan->counters[i];
+    const int64_t sums = c.dw_sums.load(std::memory_order_relaxed);
+    if (sums < kDecideSums) continue;
+    L.s16 = c.dw_outliers.load(std::memory_order_relaxed) * kOutlierShare > sums;
+    L.s16_decided = true;
+  }
+  for (size_t i = 0; i < plan->layers.size(); ++i) {
+    DirectLayer& L = plan->layers[i];
+    if (L.events_decided) continue;
+    const DirectCounters& c = plan->counters[i];
+    const int64_t patches = c.patches.load(std::memory_order_relaxed);
+    if (patches < kDecidePatches) continue;
+    const int64_t row_macs = L.kind == kDirectSeparable ? L.g.c * L.f
+                                                        : L.g.kh * L.g.kw * L.g.c * L.f;
+    L.events = row_macs >= kMinEventMacs &&
+               c.zero_patches.load(std::memory_order_relaxed) * kEventShare >= patches;
+    L.events_decided = true;
   }
 }
 

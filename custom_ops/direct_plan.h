@@ -4,7 +4,9 @@
 #ifndef CNN2SNN_TFMOT_CUSTOM_OPS_DIRECT_PLAN_H_
 #define CNN2SNN_TFMOT_CUSTOM_OPS_DIRECT_PLAN_H_
 
+#include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -58,6 +60,22 @@ struct DirectLayer {
   std::vector<int8_t> pw;
   std::vector<int32_t> bias;
   int64_t cp = 0;
+  // Separable layers whose depthwise sums often leave [-128, 127] (a correction per outlier
+  // would cost more than the GEMM) take int16 sums as operands instead: the pointwise weights
+  // packed for gemm_s16, cp16 int16 per operand row. `s16` says which path runs; the plan
+  // decides it from the outliers counted in the first runs (DirectCounters).
+  PreparedWeights packed16;
+  int64_t cp16 = 0;
+  bool s16 = false;
+  bool s16_decided = false;  // d_bound within int8 (no outlier possible) or decided
+
+  // Event-driven rows (convolution and separable layers, not Winograd): an output pixel whose
+  // input patch (kh x kw x c, padding included) is all zero has potentials 0 exactly, so its
+  // GEMM row is skipped and its potentials set to 0 (levels: zero_levels, the fire of 0). The
+  // plan turns it on from the share of zero patches counted in the first runs.
+  bool events = false;
+  bool events_decided = true;  // set false for the layers that may use it
+  std::vector<uint8_t> zero_levels;  // [f] when the layer fires
 
   // Winograd F(2x2, 3x3) (isa_api.h) for stride-1 3x3 convolutions whose transformed weights
   // fit int8: the 16 positions' packed weights and GEMM biases -offset * sum_c U'[p][c][f].
@@ -74,6 +92,20 @@ struct DirectLayer {
   int64_t panel = 0;       // channel alignment of a split (the kernels' panel width)
   int64_t coop_bands = 1;  // one image on all threads: bands x channel parts work items
   int64_t coop_parts = 1;
+};
+
+// What the runs of a plan measure per layer (summed over threads and runs), for the decisions
+// the plan takes between runs.
+struct DirectCounters {
+  std::atomic<int64_t> dw_sums{0};      // separable, int8 operand path: depthwise sums made
+  std::atomic<int64_t> dw_outliers{0};  // ... and those outside [-128, 127]
+  std::atomic<int64_t> patches{0};      // GEMM rows made before events are decided
+  std::atomic<int64_t> zero_patches{0};  // ... and those whose input patch is all zero
+};
+
+struct ThreadTiming {
+  double seconds[2] = {0, 0};
+  int64_t runs = 0;
 };
 
 // The per-thread activation buffers: one per layer input.
@@ -99,6 +131,11 @@ struct DirectPlan {
   size_t tile_bytes = 0, operand_bytes = 0, outlier_count = 0, rows_count = 0,
          pool_bytes = 0, gsum_count = 0, wino_bytes = 0;
 
+  std::unique_ptr<DirectCounters[]> counters;  // one per layer
+  // Adaptive thread count (direct_run.cc ChooseThreads), per batch size: the recent seconds of
+  // a run with one thread [0] and with all of them [1] (0: not timed yet).
+  std::map<int64_t, ThreadTiming> thread_timings;
+
   std::mutex mu;  // one run at a time (the contexts and the thread pool are shared)
   std::vector<std::unique_ptr<DirectContext>> contexts;
 };
@@ -108,6 +145,9 @@ absl::Status BuildDirectPlan(const AkidaDirectLayer* layers, int32_t count, Dire
 
 // Chooses each layer's cooperative split for `threads` threads.
 void SplitForThreads(DirectPlan* plan, int threads);
+
+// Takes the decisions whose counters are now large enough (between runs, under plan->mu).
+void DecideFromCounters(DirectPlan* plan);
 
 // The activation buffers of slot i, those of layers from_layer on (created on first use, under
 // plan->mu): thread t's image g of a group is slot t * group + g. Only a thread's slot 0 holds

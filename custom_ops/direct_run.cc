@@ -13,6 +13,7 @@
 // next layer's input buffer, whose padding is already in place.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -37,6 +38,33 @@ constexpr int64_t kMaxGroupSlots = 16;
 
 // Multiply-adds of an image per thread sharing it: CNN2SNN_TFMOT_DIRECT_MACS_PER_THREAD (read at
 // every run: the tests set it to 1 to share even tiny images), else 8 million.
+// Separable operands: CNN2SNN_TFMOT_DIRECT_SEPARABLE_OPERANDS=int8 or int16 (read at every run:
+// the tests run both paths) forces one path on every separable layer, for good (the plan stops
+// deciding); otherwise the plan decides per layer from the outliers it counts.
+void ApplyOperandOverride(DirectPlan* plan) {
+  const char* value = std::getenv("CNN2SNN_TFMOT_DIRECT_SEPARABLE_OPERANDS");
+  const std::string mode(value == nullptr ? "" : value);
+  if (mode == "int8" || mode == "int16") {
+    for (DirectLayer& L : plan->layers) {
+      if (L.kind == kDirectSeparable) {
+        L.s16 = mode == "int16";
+        L.s16_decided = true;
+      }
+    }
+  }
+  // CNN2SNN_TFMOT_DIRECT_EVENTS=0 or 1 turns the event-driven rows off or on in every layer
+  // that can use them (the tests run both); otherwise the plan decides per layer.
+  const char* events = std::getenv("CNN2SNN_TFMOT_DIRECT_EVENTS");
+  if (events != nullptr && (events[0] == '0' || events[0] == '1') && events[1] == '\0') {
+    for (DirectLayer& L : plan->layers) {
+      if (L.kind != kDirectDense && !L.winograd) {
+        L.events = events[0] == '1';
+        L.events_decided = true;
+      }
+    }
+  }
+}
+
 int64_t MacsPerHelper() {
   const char* value = std::getenv("CNN2SNN_TFMOT_DIRECT_MACS_PER_THREAD");
   const int64_t parsed = value != nullptr ? std::strtoll(value, nullptr, 10) : 0;
@@ -52,6 +80,9 @@ struct Scratch {
   int64_t* gsum;
   int32_t* wino;
   uint8_t** outs;
+  uint8_t* zero;  // [rows_count] event-driven rows: 1 where the input patch is all zero
+  int32_t* kept;  // [rows_count] the GEMM rows computed, by index
+  int32_t* pos;   // [rows_count] a kept row's place among them
 };
 
 Scratch GetScratch(const DirectPlan& plan) {
@@ -65,6 +96,9 @@ Scratch GetScratch(const DirectPlan& plan) {
   s.gsum = static_cast<int64_t*>(ThreadScratch(10, plan.gsum_count * sizeof(int64_t) + 64));
   s.wino = static_cast<int32_t*>(ThreadScratch(11, plan.wino_bytes + 64));
   s.outs = static_cast<uint8_t**>(ThreadScratch(12, plan.rows_count * sizeof(uint8_t*) + 64));
+  s.zero = static_cast<uint8_t*>(ThreadScratch(13, plan.rows_count + 64));
+  s.kept = static_cast<int32_t*>(ThreadScratch(14, plan.rows_count * sizeof(int32_t) + 64));
+  s.pos = static_cast<int32_t*>(ThreadScratch(15, plan.rows_count * sizeof(int32_t) + 64));
   return s;
 }
 
@@ -106,7 +140,98 @@ struct GemmInput {
   AView view;
   const int32_t* bias;  // the GEMM's start values at channel 0, or null
   int64_t outliers;
+  // Event-driven rows: the GEMM computes m of full_m rows, s.kept[0:m] (increasing); the others
+  // have an all-zero input patch.
+  bool compact = false;
+  int64_t full_m = 0;
 };
+
+bool PixelNonzero(const uint8_t* p, int64_t c) {
+  uint64_t acc = 0;
+  int64_t k = 0;
+  for (; k + 8 <= c; k += 8) {
+    uint64_t word;
+    std::memcpy(&word, p + k, 8);
+    acc |= word;
+  }
+  for (; k < c; ++k) acc |= p[k];
+  return acc != 0;
+}
+
+// Marks s.zero[i] for the GEMM rows i of conv rows [c0, c1) of `count` images (image after
+// image) whose input patch, padding included, is all zero; returns how many. Each input pixel
+// is tested once per call, then ORed over the kernel's rows and columns.
+int64_t MarkZeroPatches(const DirectLayer& L, const uint8_t* const* ins, int64_t count,
+                        int64_t c0, int64_t c1, const Scratch& s) {
+  const BlockGeometry& g = L.g;
+  const int64_t row_bytes = L.in_cols * L.in_ch;
+  const int64_t y0 = c0 * g.sh, y1 = (c1 - 1) * g.sh + g.kh;
+  const int64_t cols = (g.ow - 1) * g.sw + g.kw;
+  uint8_t* nonzero = static_cast<uint8_t*>(
+      ThreadScratch(16, static_cast<size_t>((y1 - y0 + 1) * cols + 64)));
+  uint8_t* column = nonzero + (y1 - y0) * cols;
+  int64_t found = 0, i = 0;
+  for (int64_t n = 0; n < count; ++n) {
+    for (int64_t y = y0; y < y1; ++y) {
+      const uint8_t* row = ins[n] + y * row_bytes;
+      uint8_t* flags = nonzero + (y - y0) * cols;
+      for (int64_t x = 0; x < cols; ++x) flags[x] = PixelNonzero(row + x * L.in_ch, L.in_ch);
+    }
+    for (int64_t r = c0; r < c1; ++r) {
+      const uint8_t* top = nonzero + (r * g.sh - y0) * cols;
+      for (int64_t x = 0; x < cols; ++x) {
+        uint8_t v = 0;
+        for (int64_t ky = 0; ky < g.kh; ++ky) v |= top[ky * cols + x];
+        column[x] = v;
+      }
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        uint8_t v = 0;
+        for (int64_t kx = 0; kx < g.kw; ++kx) v |= column[ox * g.sw + kx];
+        s.zero[i++] = !v;
+        found += !v;
+      }
+    }
+  }
+  return found;
+}
+
+// Event-driven rows of layer L for the GEMM rows in.m of conv rows [c0, c1): counts the zero
+// patches while the plan has not decided, and when L.events is on keeps in s.kept the rows to
+// compute (in.m becomes their number, in.compact true). Returns whether s.zero was filled.
+bool FindEvents(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
+                int64_t count, int64_t c0, int64_t c1, const Scratch& s, GemmInput* in) {
+  if (!L.events && L.events_decided) return false;
+  const int64_t zeros = MarkZeroPatches(L, ins, count, c0, c1, s);
+  if (!L.events_decided) {
+    DirectCounters& c = plan.counters[&L - plan.layers.data()];
+    c.patches.fetch_add(in->m, std::memory_order_relaxed);
+    c.zero_patches.fetch_add(zeros, std::memory_order_relaxed);
+  }
+  if (!L.events) return true;
+  in->full_m = in->m;
+  in->compact = true;
+  int64_t m = 0;
+  for (int64_t i = 0; i < in->full_m; ++i) {
+    if (!s.zero[i]) s.kept[m++] = static_cast<int32_t>(i);
+  }
+  in->m = m;
+  return true;
+}
+
+// Moves the m computed rows of a compact tile to their places s.kept[j] and zeroes the rows in
+// between (backwards: a row only moves down, over rows already moved).
+void ExpandTile(int32_t* tile, int64_t ldc, const Scratch& s, int64_t m, int64_t full_m) {
+  int64_t j = m - 1;
+  for (int64_t i = full_m - 1; i >= 0; --i) {
+    int32_t* row = tile + i * ldc;
+    if (j >= 0 && s.kept[j] == i) {
+      if (j != i) std::memcpy(row, tile + j * ldc, static_cast<size_t>(ldc) * sizeof(int32_t));
+      --j;
+    } else {
+      std::memset(row, 0, static_cast<size_t>(ldc) * sizeof(int32_t));
+    }
+  }
+}
 
 GemmInput PrepareGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
                       int64_t count, int64_t c0, int64_t c1, const Scratch& s) {
@@ -125,6 +250,9 @@ GemmInput PrepareGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_
         for (int64_t ox = 0; ox < g.ow; ++ox) s.rows[i++] = row + ox * g.sw * g.c;
       }
     }
+    if (FindEvents(plan, L, ins, count, c0, c1, s, &in) && in.compact) {
+      for (int64_t j = 0; j < in.m; ++j) s.rows[j] = s.rows[s.kept[j]];
+    }
     return in;
   }
   if (L.kind == kDirectDense) {
@@ -142,11 +270,58 @@ GemmInput PrepareGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_
     }
     in.outliers += found;
   }
+  in.bias = L.bias.data();
+  if (FindEvents(plan, L, ins, count, c0, c1, s, &in) && in.compact) {
+    for (int64_t j = 0; j < in.m; ++j) {
+      s.rows[j] = reinterpret_cast<const char*>(s.operands + s.kept[j] * L.cp);
+    }
+    return in;
+  }
   for (int64_t i = 0; i < in.m; ++i) {
     s.rows[i] = reinterpret_cast<const char*>(s.operands + i * L.cp);
   }
-  in.bias = L.bias.data();
   return in;
+}
+
+// Separable layers on the int8 operand path count their depthwise sums and outliers until the
+// plan has decided between the two paths (DecideFromCounters).
+void CountOutliers(const DirectPlan& plan, const DirectLayer& L, const GemmInput& in) {
+  if (L.kind != kDirectSeparable || L.s16_decided) return;
+  DirectCounters& c = plan.counters[&L - plan.layers.data()];
+  c.dw_sums.fetch_add((in.compact ? in.full_m : in.m) * L.g.c, std::memory_order_relaxed);
+  c.dw_outliers.fetch_add(in.outliers, std::memory_order_relaxed);
+}
+
+// A separable layer on the int16 operand path: exact int16 depthwise sums of conv rows
+// [c0, c1) of `count` images as the operands of one gemm_s16 (no outliers, no bias).
+int64_t SeparableS16Tile(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
+                         int64_t count, int64_t c0, int64_t c1, int64_t f0, int64_t f1,
+                         const Scratch& s) {
+  const BlockGeometry& g = L.g;
+  const IsaKernels& k = *plan.kernels;
+  const int64_t pixels = (c1 - c0) * g.ow;
+  const int64_t row_bytes = L.in_cols * L.in_ch;
+  int16_t* operands = reinterpret_cast<int16_t*>(s.operands);
+  for (int64_t n = 0; n < count; ++n) {
+    DepthwiseArgs a{ins[n] + c0 * g.sh * row_bytes, L.in_cols, g.c, L.cw, g.kh, g.kw, g.sh,
+                    g.sw, g.ow, c1 - c0, L.dw16.data(), operands + n * pixels * L.cp16,
+                    L.cp16};
+    k.depthwise_s16(a);
+  }
+  GemmInput in{count * pixels, AView{}, nullptr, 0};
+  if (FindEvents(plan, L, ins, count, c0, c1, s, &in) && in.compact) {
+    for (int64_t j = 0; j < in.m; ++j) {  // rows move down only: in order
+      if (s.kept[j] != j) {
+        std::memcpy(operands + j * L.cp16, operands + s.kept[j] * L.cp16,
+                    static_cast<size_t>(L.cp16) * sizeof(int16_t));
+      }
+    }
+  }
+  const PackedB b = SubPanels(L.packed16.packed, k.s16_format.lanes, f0, f1);
+  const AView view{operands, L.cp16 * 2, in.m, 0, 1, 0, L.packed16.packed.kgroups};
+  k.gemm_s16(view, in.m, b, s.tile, b.fp);
+  if (in.compact) ExpandTile(s.tile, b.fp, s, in.m, in.full_m);
+  return b.fp;
 }
 
 // Potentials of conv rows [c0, c1), channels [f0, f1), of `count` images into s.tile, image
@@ -156,11 +331,15 @@ int64_t ComputeTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t*
                     int64_t count, int64_t c0, int64_t c1, int64_t f0, int64_t f1,
                     const Scratch& s) {
   if (L.winograd) return WinogradTile(plan, L, ins[0], c0, c1, f0, f1, s);
+  if (L.kind == kDirectSeparable && L.s16) return SeparableS16Tile(plan, L, ins, count, c0, c1,
+                                                                  f0, f1, s);
   const GemmInput in = PrepareGemm(plan, L, ins, count, c0, c1, s);
+  CountOutliers(plan, L, in);
   const PackedB b = SubPanels(L.packed.packed, plan.kernels->u8_format.lanes, f0, f1);
   const int64_t ldc = b.fp;
   plan.kernels->gemm_u8_rows(s.rows, in.view, in.m, b, in.bias ? in.bias + f0 : nullptr, s.tile,
                              ldc);
+  if (in.compact) ExpandTile(s.tile, ldc, s, in.m, in.full_m);
   // Depthwise sums beyond [-128, 127]: add what the clamp removed (unsigned: wraps like the
   // kernels; the exact potential fits int32).
   for (int64_t o = 0; o < in.outliers; ++o) {
@@ -177,7 +356,7 @@ int64_t ComputeTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t*
 // the 4-bit division form of the fire.
 bool FusesFire(const DirectPlan& plan, const DirectLayer& L) {
   if (plan.kernels->gemm_u8_fire == nullptr || !L.fires || L.winograd ||
-      L.kind == kDirectDense || L.g.pool != kPoolNone) {
+      L.kind == kDirectDense || L.g.pool != kPoolNone || (L.kind == kDirectSeparable && L.s16)) {
     return false;
   }
   const FireTable& t = L.fire.table();
@@ -189,6 +368,7 @@ void FireInGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_t* con
                 const OutView* outs, int64_t count, int64_t c0, int64_t c1, int64_t f0,
                 int64_t f1, const Scratch& s) {
   const GemmInput in = PrepareGemm(plan, L, ins, count, c0, c1, s);
+  CountOutliers(plan, L, in);
   if (in.outliers > 1) {
     std::sort(s.outliers, s.outliers + in.outliers,
               [](const DwOutlier& a, const DwOutlier& b) { return a.pixel < b.pixel; });
@@ -199,6 +379,19 @@ void FireInGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_t* con
       uint8_t* row = reinterpret_cast<uint8_t*>(outs[n].base) + r * outs[n].row + f0;
       for (int64_t ox = 0; ox < L.g.ow; ++ox) s.outs[i++] = row + ox * outs[n].px;
     }
+  }
+  if (in.compact) {
+    // Rows skipped: the levels of potential 0. Computed rows: outputs and outliers follow them
+    // to their place in the GEMM (no outlier has an all-zero patch).
+    const uint8_t* levels = L.zero_levels.data() + f0;
+    for (int64_t full = 0; full < in.full_m; ++full) {
+      if (s.zero[full]) std::memcpy(s.outs[full], levels, static_cast<size_t>(f1 - f0));
+    }
+    for (int64_t j = 0; j < in.m; ++j) {
+      s.pos[s.kept[j]] = static_cast<int32_t>(j);
+      s.outs[j] = s.outs[s.kept[j]];
+    }
+    for (int64_t o = 0; o < in.outliers; ++o) s.outliers[o].pixel = s.pos[s.outliers[o].pixel];
   }
   GemmFireArgs a{};
   a.rows = s.rows;
@@ -389,10 +582,44 @@ void RunImageTogether(const DirectPlan& plan, DirectContext& ctx, const uint8_t*
   SpinPool::WaitUntil([&] { return last.done.load(std::memory_order_acquire) == previous_items; });
 }
 
+// Adaptive thread count (threads < 0: up to -threads). On a machine whose CPUs are taken by
+// other work, a thread of ours that is descheduled while it holds work makes the others wait
+// for it at the end of every call: measured on this project's 2-core machine under a load of
+// 11, 2 threads ran 0.8x as fast as 1 (and 1.8x as fast when the machine is idle). The plan
+// keeps, per batch size, the recent time per image with one thread and with all of them, runs
+// the faster, and tries the other one run in kExploreEvery (the load changes).
+constexpr int64_t kExploreEvery = 16;
+constexpr size_t kMaxTimedSizes = 32;
+
+int ChooseThreads(DirectPlan* plan, int64_t n, int threads, int* mode) {
+  if (plan->thread_timings.size() > kMaxTimedSizes) plan->thread_timings.clear();
+  ThreadTiming& t = plan->thread_timings[n];
+  ++t.runs;
+  if (t.seconds[1] == 0) {
+    *mode = 1;
+  } else if (t.seconds[0] == 0) {
+    *mode = 0;
+  } else {
+    *mode = t.seconds[0] < t.seconds[1] ? 0 : 1;
+    if (t.runs % kExploreEvery == 0) *mode = 1 - *mode;
+  }
+  return *mode == 0 ? 1 : threads;
+}
+
+void RecordThreads(DirectPlan* plan, int64_t n, int mode, double seconds) {
+  double& average = plan->thread_timings[n].seconds[mode];
+  average = average == 0 ? seconds : 0.75 * average + 0.25 * seconds;
+}
+
 absl::Status RunPlan(DirectPlan* plan, const uint8_t* x, int64_t n, void* out, int threads) {
   std::lock_guard<std::mutex> lock(plan->mu);
   if (n <= 0) return absl::OkStatus();
-  threads = std::clamp(threads, 1, 256);
+  ApplyOperandOverride(plan);
+  const bool adaptive = threads < 0;
+  threads = std::clamp(std::abs(threads), 1, 256);
+  int mode = -1;
+  if (adaptive && threads > 1) threads = ChooseThreads(plan, n, threads, &mode);
+  const auto started = std::chrono::steady_clock::now();
   // Threads that share one image: a small network gains less from splitting an image than the
   // synchronisation of its layers costs (measured: the MNIST and CIFAR CNNs of the zoo, 1 and 7
   // million multiply-adds, ran faster on one thread).
@@ -418,7 +645,12 @@ absl::Status RunPlan(DirectPlan* plan, const uint8_t* x, int64_t n, void* out, i
   std::atomic<int64_t> next{0};
   char* outputs = static_cast<char*>(out);
   const DirectPlan& p = *plan;
-  SpinPool::RunOn(threads, [&](int t) {
+  // Only threads that have work are woken: at batch 1 of a small network a second thread would
+  // only spin, taking a CPU from other work on the machine.
+  const int64_t alone_groups = (alone + group - 1) / group;
+  const int busy = static_cast<int>(std::clamp<int64_t>(
+      std::max<int64_t>(together > 0 ? helpers : 0, alone_groups), 1, threads));
+  SpinPool::RunOn(busy, threads, [&](int t) {
     const Scratch s = GetScratch(p);
     DirectContext* own[kMaxGroupSlots];
     for (int64_t g = 0; g < group; ++g) own[g] = p.contexts[t * p.group + g].get();
@@ -432,6 +664,11 @@ absl::Status RunPlan(DirectPlan* plan, const uint8_t* x, int64_t n, void* out, i
                        progress.get() + (i - alone) * stages);
     }
   });
+  if (mode >= 0) {
+    RecordThreads(plan, n, mode, std::chrono::duration<double>(
+                                     std::chrono::steady_clock::now() - started).count());
+  }
+  DecideFromCounters(plan);
   return absl::OkStatus();
 }
 
@@ -488,9 +725,13 @@ AKIDA_EXPORT const char* cnn2snn_tfmot_direct_layer_algorithm(void* plan, int32_
   const auto& layers = static_cast<akida_ops::DirectPlan*>(plan)->layers;
   if (i < 0 || i >= static_cast<int32_t>(layers.size())) return nullptr;
   const akida_ops::DirectLayer& L = layers[i];
-  if (L.kind == akida_ops::kDirectSeparable) return "separable";
+  if (L.kind == akida_ops::kDirectSeparable) {
+    if (L.s16) return L.events ? "separable_int16+events" : "separable_int16";
+    return L.events ? "separable+events" : "separable";
+  }
   if (L.kind == akida_ops::kDirectDense) return "dense";
-  return L.winograd ? "winograd" : "convolution";
+  if (L.winograd) return "winograd";
+  return L.events ? "convolution+events" : "convolution";
 }
 
 AKIDA_EXPORT void cnn2snn_tfmot_direct_destroy(void* plan) {

@@ -28,8 +28,12 @@ pid_t g_pool_pid = 0;
 
 }  // namespace
 
-void SpinPool::RunOn(int threads, const std::function<void(int)>& fn) {
+void SpinPool::RunOn(int busy, int threads, const std::function<void(int)>& fn) {
   if (threads < 1) threads = 1;
+  if (busy <= 1) {  // no worker needed: the pool is left as it is, for the next call
+    fn(0);
+    return;
+  }
   // Held for the whole run: the pool (and its single job slot) serves one caller at a time.
   std::lock_guard<std::mutex> lock(g_pool_mu);
   const pid_t pid = getpid();

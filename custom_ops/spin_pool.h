@@ -22,8 +22,10 @@ class SpinPool {
  public:
   // Runs `fn` (see Run) on the process's pool of `threads` participants (the caller is one of
   // them), created on first use, and again when `threads` changes or after a fork (a child has
-  // none of its parent's threads). Calls from several threads take turns.
-  static void RunOn(int threads, const std::function<void(int)>& fn);
+  // none of its parent's threads). Calls from several threads take turns. `busy` (at most
+  // `threads`) is the number of participants that have work: with 1, fn(0) runs on the caller
+  // alone and the pool's workers are neither woken nor rebuilt.
+  static void RunOn(int busy, int threads, const std::function<void(int)>& fn);
 
   // Waits (spinning, then yielding the CPU) until done() is true.
   template <typename Done>

@@ -1,4 +1,4 @@
-"""The seeds' "Advanced CNN2SNN tutorial", with cnn2snn replaced by cnn2snn_tfmot.
+"""BrainChip's cnn2snn "Advanced CNN2SNN tutorial", with cnn2snn replaced by cnn2snn_tfmot.
 
 Differences from the original, all forced by the environment:
 * ``import cnn2snn_tfmot`` comes first, so that ``tensorflow.keras`` is Keras 2 (tf_keras), which

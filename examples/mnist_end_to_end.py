@@ -46,8 +46,9 @@ def main():
     parser.add_argument("--epochs", type=int, default=6, help="float training epochs")
     parser.add_argument("--qat-epochs", type=int, default=2, help="quantization-aware epochs")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--engine", choices=("custom", "tf"), default=None,
-                        help="emulator engine (default: compiled ops when available)")
+    parser.add_argument("--backend", "--engine", dest="backend", choices=("custom", "tf"),
+                        default=None, help="the emulator's graph back-end (default: the "
+                        "compiled ops when available; --engine: its former name)")
     args = parser.parse_args()
     keras.utils.set_random_seed(args.seed)
     os.makedirs(args.output_dir, exist_ok=True)
@@ -91,14 +92,14 @@ def main():
 
     step("Emulate the chip on the 2,000 test images")
     emulated_at = time.time()
-    akida_outputs = akida_model.predict(images_test, verbose=1, engine=args.engine)
+    akida_outputs = akida_model.predict(images_test, verbose=1, backend=args.backend)
     emulation_seconds = time.time() - emulated_at
     akida_accuracy = accuracy(y_test, akida_outputs)
     agreement = float(np.mean(np.argmax(akida_outputs.reshape(len(y_test), -1), 1)
                               == np.argmax(keras_outputs, 1)))
 
     step("Export: quantized Keras SavedModel, Akida model file, emulator SavedModel")
-    paths = export(quantized, akida_model, args.output_dir, engine=args.engine)
+    paths = export(quantized, akida_model, args.output_dir, backend=args.backend)
     for name, path in paths.items():
         print(f"{name:9s} {path}")
     served = load_saved_model(paths["emulator"]).signatures["serving_default"]
@@ -113,14 +114,14 @@ def main():
     else:
         runtime.save(os.path.join(args.output_dir, "model.fbz"))
         runtime_same = bool(np.array_equal(runtime.forward(images_test),
-                                           akida_model.forward(images_test, engine=args.engine)))
+                                           akida_model.forward(images_test, backend=args.backend)))
         print(f"BrainChip's runtime gives bit-identical outputs: {runtime_same} "
               f"(model.fbz written)")
 
     step("See inside: per-layer statistics (events drive the chip's power) and an HTML report")
-    print(akida_model.statistics(images_test, engine=args.engine))
+    print(akida_model.statistics(images_test, backend=args.backend))
     report_path = report(quantized, images_test, os.path.join(args.output_dir, "report"),
-                         y=y_test, input_scaling=(255, 0), log=log_path, engine=args.engine).path
+                         y=y_test, input_scaling=(255, 0), log=log_path, backend=args.backend).path
     print(f"report (open it in a browser): {report_path}")
 
     rows = [("float Keras", float_accuracy), ("quantized Keras (8/4/4, QAT)", quantized_accuracy),

@@ -3,17 +3,25 @@
 Each recipe is seeded and measures its models on data it did not train on; the figures go into
 the folder's manifest with this command. The shipped folders were written by:
 
-    python examples/train_pretrained.py mnist --overwrite
+    python examples/train_pretrained.py mnist --overwrite      # about 4 minutes here
+    python examples/train_pretrained.py cifar10 --overwrite    # 1 to 2 hours on 2 cores
 
-and ``cnn2snn_tfmot.zoo.pretrained("mnist")`` reads them back.
+and ``cnn2snn_tfmot.zoo.pretrained(name)`` reads them back. The "cifar10" recipe is
+examples/cifar10.py with its defaults (it reads the CIFAR-10 training set as JPEG class
+folders, ``--data``); ``--from-run DIR`` makes the folder of the models an earlier
+``examples/cifar10.py --output-dir DIR`` wrote (float.h5, quantized.h5, summary.json) instead of
+training again, measuring them on the same validation split.
 
-Run: ``python examples/train_pretrained.py NAME [--output DIR] [--overwrite]``; the default
-output is the package's own weights folder (cnn2snn_tfmot/data/zoo/weights/NAME).
+Run: ``python examples/train_pretrained.py NAME [--output DIR] [--overwrite] [--data DIR]
+[--from-run DIR]``; the default output is the package's own weights folder
+(cnn2snn_tfmot/data/zoo/weights/NAME).
 """
 import argparse
+import json
 import os
 import time
 
+import cifar10  # examples/cifar10.py, next to this script
 import numpy as np
 
 from cnn2snn_tfmot import (
@@ -23,6 +31,7 @@ from cnn2snn_tfmot import (
     convert,
     hardware_exact,
     load_partial_weights,
+    load_quantized_model,
     quantize,
 )
 from cnn2snn_tfmot.data.datasets import mnist_split
@@ -35,11 +44,17 @@ def _accuracy(labels, outputs) -> float:
     return float(np.mean(np.argmax(outputs.reshape(len(labels), -1), axis=1) == labels))
 
 
-def train_mnist(seed: int):
+def _agreement(akida_outputs, keras_outputs) -> float:
+    count = len(akida_outputs)
+    return round(float(np.mean(np.argmax(akida_outputs.reshape(count, -1), 1)
+                               == np.argmax(keras_outputs.reshape(count, -1), 1))), 4)
+
+
+def train_mnist(args):
     """The demo's CNN (examples/mnist_end_to_end.py): 6 float epochs, quantized 8/4/4, 2 epochs
     of QAT, then one of hardware-exact QAT, on the first 8,000 images of the MNIST test set
     shipped in the package; measured on the last 2,000."""
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(args.seed)
     (images_train, y_train), (images_test, y_test) = mnist_split()
     x_train, x_test = images_train / np.float32(255), images_test / np.float32(255)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -58,14 +73,50 @@ def train_mnist(seed: int):
     return dict(
         description="MNIST CNN (conv 32 + 2 separable 64, dense 10), 8-bit input weights, "
                     "4-bit weights and activations",
-        float_model=model, quantized_model=quantized,
+        float_model=model, quantized_model=quantized, network="`mnist_cnn`, 8/4/4",
         class_names=[str(digit) for digit in range(10)],
         evaluation=(x_test, images_test, y_test),
         evaluated_on="MNIST test set images 8000-9999 (the training used images 0-7999)")
 
 
-#: Name -> recipe returning the models and the evaluation data.
-RECIPES = {"mnist": train_mnist}
+def train_cifar10(args):
+    """examples/cifar10.py with its defaults: cifar_vgg (widths 64 128 128), 40 float epochs,
+    quantized 8/4/4, 2 epochs of QAT then one of hardware-exact QAT, on 45,000 of the 50,000
+    CIFAR-10 training images; measured on the other 5,000 (stratified, seed 0). The float
+    weights are shipped as float16 (the figures are those of the model as shipped)."""
+    recipe = cifar10.parse_args(["--data", args.data, "--seed", str(args.seed)])
+    if args.from_run:
+        with open(os.path.join(args.from_run, "summary.json")) as handle:
+            summary = json.load(handle)
+        float_model = load_quantized_model(os.path.join(args.from_run, "float.h5"),
+                                           compile=False)
+        quantized = load_quantized_model(os.path.join(args.from_run, "quantized.h5"),
+                                         compile=False)
+        _, (images_val, y_val), class_names = cifar10.load_data(recipe, validation_only=True)
+        seconds = summary.get("total_seconds")
+    else:
+        trained = cifar10.train(recipe)
+        float_model, quantized = trained["float_model"], trained["quantized_model"]
+        images_val, y_val = trained["validation"]
+        class_names, summary, seconds = trained["class_names"], trained["summary"], None
+    return dict(
+        description="CIFAR-10 VGG-like CNN (zoo.cifar_vgg(widths=(64, 128, 128)): 7 "
+                    "convolutions, dense 10), 8-bit input weights, 4-bit weights and "
+                    "activations",
+        float_model=float_model, quantized_model=quantized, class_names=class_names,
+        network="`cifar_vgg(widths=(64, 128, 128))`, 8/4/4",
+        evaluation=(images_val / np.float32(255), images_val, y_val),
+        evaluated_on=f"{len(y_val)} CIFAR-10 training images held out (stratified, seed "
+                     f"{args.seed}; the training used the other {summary['train_images']})",
+        float_dtype="float16", training_seconds=seconds,
+        timing={key: summary[key] for key in (
+            "float_epoch_wall_s", "float_step_ms", "qat_epoch_wall_s", "qat_step_ms",
+            "exact_epoch_wall_s", "exact_step_ms", "total_seconds", "cores", "epochs")
+            if key in summary})
+
+
+#: Name -> recipe (of the parsed arguments) returning the models and the evaluation data.
+RECIPES = {"mnist": train_mnist, "cifar10": train_cifar10}
 
 
 def main():
@@ -75,16 +126,24 @@ def main():
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing pretrained model's folder")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", default=cifar10.DEFAULT_DATA,
+                        help="cifar10: the CIFAR-10 training set's class folders")
+    parser.add_argument("--from-run", default=None,
+                        help="cifar10: the --output-dir of an earlier examples/cifar10.py run "
+                             "whose models to ship (no training)")
     args = parser.parse_args()
+    if args.from_run and args.name != "cifar10":
+        parser.error("--from-run applies to the cifar10 recipe only")
     output = args.output or os.path.join(WEIGHTS_DIR, args.name)
     started = time.time()
-    trained = RECIPES[args.name](args.seed)
+    trained = RECIPES[args.name](args)
     akida_model = convert(trained["quantized_model"])
     command = f"python examples/train_pretrained.py {args.name} --overwrite"
-    seconds = round(time.time() - started, 1)
+    seconds = trained.get("training_seconds") or round(time.time() - started, 1)
+    float_dtype = trained.get("float_dtype", "float32")
     path = save_pretrained(output, args.name, trained["description"], trained["float_model"],
                            trained["quantized_model"], akida_model, trained["class_names"],
-                           {}, command, overwrite=args.overwrite)
+                           {}, command, float_dtype=float_dtype, overwrite=args.overwrite)
     # The figures are those of the models as the package ships and reloads them.
     shipped = load_pretrained(path)
     x_test, images_test, y_test = trained["evaluation"]
@@ -95,14 +154,36 @@ def main():
             x_test, batch_size=500, verbose=0)), 4),
         "quantized_accuracy": round(_accuracy(y_test, keras_outputs), 4),
         "akida_accuracy": round(_accuracy(y_test, akida_outputs), 4),
-        "agreement": round(float(np.mean(
-            np.argmax(akida_outputs.reshape(len(y_test), -1), 1)
-            == np.argmax(keras_outputs.reshape(len(y_test), -1), 1))), 4),
+        "agreement": _agreement(akida_outputs, keras_outputs),
+        # the quantized model computed with the chip's integers (hardware_exact): the Keras
+        # model whose argmax the Akida model's must equal
+        "hardware_exact_agreement": _agreement(akida_outputs, hardware_exact(
+            shipped.quantized_model).predict(x_test, batch_size=500, verbose=0)),
         "evaluated_on": trained["evaluated_on"], "training_seconds": seconds}
+    if "timing" in trained:
+        metrics["timing"] = trained["timing"]
+    if args.from_run:
+        metrics["made_from_run"] = (
+            f"the models written by examples/cifar10.py --output-dir "
+            f"{os.path.basename(os.path.normpath(args.from_run))} (the recipe's defaults), "
+            "then python examples/train_pretrained.py cifar10 --from-run DIR --overwrite, "
+            "which measured them again here as shipped")
     save_pretrained(path, args.name, trained["description"], shipped.float_model,
                     shipped.quantized_model, shipped.akida_model, shipped.class_names, metrics,
-                    command, overwrite=True)
+                    command, float_dtype=float_dtype, overwrite=True)
     print(f"{path}: {metrics}")
+    print("README row (Pretrained models):")
+    print(readme_row(args.name, trained["network"], metrics))
+
+
+def readme_row(name: str, network: str, metrics: dict) -> str:
+    """The model's row of the README's table of pretrained models (tests/test_pretrained.py
+    checks the README's figures against the shipped manifests)."""
+    figures = " | ".join(f"{metrics[key]:.2%}" for key in (
+        "float_accuracy", "quantized_accuracy", "akida_accuracy", "agreement"))
+    minutes = metrics["training_seconds"] / 60
+    return (f"| `{name}` | {network} | {figures} | {metrics['evaluated_on']} | "
+            f"{minutes:.0f} min |")
 
 
 if __name__ == "__main__":

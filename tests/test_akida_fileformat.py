@@ -113,7 +113,8 @@ def test_manifest_content(valid):
 def test_failed_save_leaves_no_partial_file(tmp_path, monkeypatch, valid):
     model = valid[0]
     path = tmp_path / "model.zip"
-    path.write_bytes(b"previous content")
+    model.save(path)
+    previous = path.read_bytes()
     calls = []
 
     def failing(*args, **kwargs):
@@ -126,8 +127,21 @@ def test_failed_save_leaves_no_partial_file(tmp_path, monkeypatch, valid):
     monkeypatch.setattr(np.lib.format, "write_array", failing)
     with pytest.raises(OSError, match="disk full"):
         model.save(path)
-    assert path.read_bytes() == b"previous content"
+    assert path.read_bytes() == previous
     assert os.listdir(tmp_path) == ["model.zip"]
+
+
+def test_only_akida_model_files_are_replaced(tmp_path, valid):
+    model = valid[0]
+    path = tmp_path / "notes.akida"
+    path.write_bytes(b"my notes")
+    with pytest.raises(FileExistsError, match=r"notes.akida: it is a file, not an Akida model "
+                                              r"file.*overwrite=True"):
+        model.save(path)
+    assert path.read_bytes() == b"my notes"
+    model.save(path, overwrite=True)
+    model.save(path)  # now a model file of ours: replaced without overwrite
+    assert len(Model(path).layers) == len(model.layers)
 
 
 def test_empty_model_round_trip(tmp_path):
@@ -166,7 +180,7 @@ def _set(path, value):
 
 @pytest.mark.parametrize("change, match", [
     (_set(["format"], "keras"), "format 'keras'"),
-    (_set(["format_version"], 3), "format_version 3.*newer"),
+    (_set(["format_version"], 4), "format_version 4.*newer"),
     (_set(["class_names"], ["a"]), "unknown key.*class_names"),
     (_set(["format_version"], "1"), "integer format_version"),
     (_set(["extra"], 1), "unknown key"),
@@ -292,7 +306,7 @@ def test_huge_declared_sizes_are_refused_before_reading(tmp_path, valid):
     members["0001_weights.npy"] = b"\x00" * (64 << 20)
     data = _zip(members.items())
     assert len(data) < 1 << 20
-    with pytest.raises(AkidaModelFileError, match="declares 67108864 bytes, more than"):
+    with pytest.raises(AkidaModelFileError, match="declares 64.0 MiB, more than"):
         _load_bytes(tmp_path, data)
     members = _members(valid[2])
     members["manifest.json"] = b" " * (2 << 20)

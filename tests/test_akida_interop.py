@@ -1,5 +1,6 @@
 """Bit-exactness against BrainChip's runtime (akida 2.19.3) and the interop functions."""
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -209,7 +210,7 @@ def test_missing_akida_gives_install_hint(monkeypatch):
     with pytest.raises(ImportError, match="pip install akida.*cnn2snn_tfmot\\[akida\\]"):
         model.to_akida()
     with pytest.raises(ImportError, match="pip install akida"):
-        from_akida(object())
+        from_akida(types.SimpleNamespace(layers=[]))  # what a runtime model looks like
 
 
 def test_package_works_without_akida(tmp_path, python_runner):
@@ -225,3 +226,12 @@ def test_package_works_without_akida(tmp_path, python_runner):
     result = python_runner(script, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split("\n")[-3:-1] == ["[6, 6]", "2"]
+
+
+@pytest.mark.parametrize("value", ["x.fbz", 42, None])
+def test_from_akida_refuses_what_is_not_a_runtime_model(value):
+    with pytest.raises(TypeError, match=r"`akida_model` must be a BrainChip runtime model"):
+        from_akida(value)
+    if isinstance(value, str):
+        with pytest.raises(TypeError, match=r"from_akida\(akida.Model\('x.fbz'\)\)"):
+            from_akida(value)

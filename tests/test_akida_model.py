@@ -261,3 +261,18 @@ def test_graph_is_cached_and_rebuilt_when_variables_change():
     out = model.forward(x, engine="tf")
     np.testing.assert_array_equal(out, ref_forward(model, x))
     assert not np.array_equal(out, reference)
+
+
+@pytest.mark.parametrize("engine", ["tf", None])
+def test_threads_share_a_model(engine):
+    """Threads calling one model at once get what one thread gets (the model's cached
+    functions are built once and shared)."""
+    import concurrent.futures
+
+    model, x, _ = _randomized(11)
+    expected = model.forward(x, engine=engine)
+    fresh, _, _ = _randomized(11)  # nothing cached yet: the threads race to build it
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: fresh.forward(x, engine=engine), range(8)))
+    for result in results:
+        np.testing.assert_array_equal(result, expected)

@@ -1,6 +1,7 @@
 """The command line: commands, input scaling that cannot be silently wrong, help and version
 without TensorFlow, quiet output, evaluate / predict on image files."""
 import os
+import re
 import subprocess
 import sys
 
@@ -9,8 +10,8 @@ import pytest
 
 import cnn2snn_tfmot_cli
 from cnn2snn_tfmot.akida import Model as AkidaModel
-from cnn2snn_tfmot.cli.commands import main
 from cnn2snn_tfmot.tfkeras import keras, tf
+from cnn2snn_tfmot_cli import main
 
 from helpers import AKIDA, REPO, float_cnn, images, set_bn, write_idx
 
@@ -172,7 +173,7 @@ def test_evaluate_idx_files_resized_to_the_model(files, remembering, capsys):
     assert main(["evaluate", remembering, str(files / "images-idx3-ubyte"), "--labels",
                  str(files / "labels-idx1-ubyte")]) == 0
     out = capsys.readouterr().out
-    assert "note: images resized from (20, 20, 1) to (16, 16, 1)" in out
+    assert "note: 12 of 12 images resized from (20, 20) to (16, 16)" in out
     assert "(12 images)" in out or "/ 12 images" in out
 
 
@@ -199,7 +200,7 @@ def test_predict_a_folder_of_images(files, remembering, capsys):
     assert rows[0] == "image,class,score" and len(rows) == 5
     assert rows[1].startswith(os.path.join("a", "0.png") + f",{outputs[0].argmax()},")
     assert main(["predict", akida_path, str(folder), "--output", str(files / "p.txt")]) == 2
-    assert ".npy or a .csv" in capsys.readouterr().err
+    assert "predictions must end in .npy or .csv" in capsys.readouterr().err
 
 
 def test_adapt_a_keras3_file(files, capsys):
@@ -225,6 +226,123 @@ def test_adapt_a_keras3_file(files, capsys):
     assert main(["adapt", str(files / "mine.keras"), str(files / "exact.h5"),
                  "--exact-only"]) == 0
     assert "fine-tune" not in capsys.readouterr().out.split("model written")[-1]
+
+
+def _tree(path):
+    return sorted((os.path.relpath(os.path.join(root, name), path), open(
+        os.path.join(root, name), "rb").read()) for root, _, names in os.walk(path)
+        for name in names)
+
+
+def test_outputs_never_destroy_a_users_files(files, quantized, tmp_path, capsys, monkeypatch):
+    """Issue 19, point 1: the output '.', a folder of user files, a file where the SavedModel
+    folder goes."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "thesis.tex").write_text("chapter 1")
+    float_model = str(work / "float.h5")
+    with open(files / "float.h5", "rb") as source, open(float_model, "wb") as copy:
+        copy.write(source.read())
+    (work / "userdir").mkdir()
+    (work / "userdir" / "notes.txt").write_text("mine")
+    (work / "notesfile").write_text("mine too")
+    before = _tree(work)
+    monkeypatch.chdir(work)
+    for command, match in [
+            (["quantize", "float.h5", ".", "-w", "4", "-a", "4", "-i", "8"],
+             "refusing to write .: it holds the input float.h5"),
+            (["quantize", "float.h5", ".", "-w", "4", "-a", "4", "--overwrite"],
+             "refusing to write .: it holds the input float.h5"),
+            (["quantize", "float.h5", "userdir", "-w", "4", "-a", "4"],
+             "refusing to replace userdir: it is a folder holding 'notes.txt', not a "
+             "SavedModel folder .*--overwrite"),
+            (["adapt", "float.h5", "notesfile"],
+             "refusing to replace notesfile: it is a file, not a SavedModel folder"),
+            (["quantize", "float.h5", "float.h5", "-w", "4", "-a", "4"],
+             "refusing to write float.h5: it is the input float.h5"),
+            (["convert", quantized, "notesfile/m.akida", "--input-scaling", "255", "0"],
+             "notesfile is a file, not a folder"),
+            (["convert", quantized, "q.h5", "--input-scaling", "255", "0"],
+             "OUTPUT q.h5: an Akida model file must end in .akida")]:
+        assert main(command) == 2, command
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1, error
+        assert re.search(match, error), (command, error)
+    assert _tree(work) == before
+    assert main(["adapt", "float.h5", "notesfile", "--overwrite", "--exact-only"]) == 0
+    assert os.path.isfile(work / "notesfile" / "saved_model.pb")
+    mode = os.stat(work / "notesfile").st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o777 & ~umask  # not mkdtemp's 0700
+
+
+def test_an_output_is_never_an_input(files, quantized, data, capsys):
+    akida_path = str(files / "same.akida")
+    assert main(["convert", quantized, akida_path, "--input-scaling", "255", "0"]) == 0
+    capsys.readouterr()
+    np.save(str(files / "pictures.npy"), data[0])
+    before = open(files / "pictures.npy", "rb").read()
+    assert main(["predict", akida_path, str(files / "pictures.npy"), "--output",
+                 str(files / "pictures.npy")]) == 2
+    assert "it is the input" in capsys.readouterr().err
+    assert open(files / "pictures.npy", "rb").read() == before
+    assert main(["convert", quantized, quantized, "--input-scaling", "255", "0"]) == 2
+    assert "must end in .akida" in capsys.readouterr().err
+    assert main(["report", akida_path, "--data", str(files / "pictures.npy"), "--out",
+                 str(files)]) == 2
+    assert "holds the input" in capsys.readouterr().err
+    predictions = str(files / "again.npy")
+    assert main(["predict", akida_path, str(files / "pictures.npy"), "--output",
+                 predictions, "--show", "0"]) == 0
+    assert main(["predict", akida_path, str(files / "pictures.npy"), "--output",
+                 predictions, "--show", "0"]) == 2  # a .npy cannot say who wrote it
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["predict", akida_path, str(files / "pictures.npy"), "--output",
+                 predictions, "--show", "0", "--overwrite"]) == 0
+
+
+def test_messages_name_the_file_and_the_fix(files, quantized, capsys):
+    akida_path = str(files / "named.akida")
+    assert main(["convert", quantized, akida_path, "--input-scaling", "255", "0"]) == 0
+    capsys.readouterr()
+    for name in ("m.AKIDA", "m.zip"):
+        open(files / name, "wb").write(open(akida_path, "rb").read())
+        assert main(["summary", str(files / name)]) == 2
+        assert f"'{files / name}' is not a Keras model file; Akida model files end in .akida" \
+            in capsys.readouterr().err
+    assert main(["check", akida_path]) == 2
+    assert "named.akida is an Akida model file; check takes a Keras model file" in \
+        capsys.readouterr().err
+    assert main(["evaluate", akida_path, str(files / "data.npz"), "--batch-size", "0"]) == 2
+    assert "--batch-size must be a positive integer; got 0" in capsys.readouterr().err
+    assert main(["convert", quantized, str(files / "n.akida"), "--input-scaling", "nan",
+                 "0"]) == 2
+    assert "scale must be a positive number; got nan" in capsys.readouterr().err
+
+
+def test_a_hidden_folder_is_not_a_class(files, remembering, capsys):
+    """Issue 19, point 4: .ipynb_checkpoints became class 0 and shifted every label."""
+    folder = files / "classes"
+    x = images(20, seed=50)
+    akida_path = str(files / "classes.akida")
+    assert main(["convert", remembering, akida_path]) == 0
+    guesses = AkidaModel(akida_path).predict(x).reshape(20, -1).argmax(axis=1)
+    for index, (image, guess) in enumerate(zip(x, guesses)):
+        os.makedirs(folder / f"class_{guess}", exist_ok=True)
+        (folder / f"class_{guess}" / f"{index}.png").write_bytes(
+            tf.io.encode_png(image).numpy())
+    for digit in range(10):  # every class folder, so that names give the predicted labels
+        os.makedirs(folder / f"class_{digit}", exist_ok=True)
+    os.makedirs(folder / ".ipynb_checkpoints")
+    (folder / ".ipynb_checkpoints" / "0-checkpoint.png").write_bytes(
+        tf.io.encode_png(x[0]).numpy())
+    capsys.readouterr()
+    assert main(["evaluate", akida_path, str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "Akida accuracy: 100.00% (20 / 20 images)" in out
+    assert "note: skipped hidden entries (names starting with '.', as Keras does): " \
+           "'.ipynb_checkpoints'" in out
 
 
 @pytest.mark.parametrize("command", [None] + COMMANDS)
@@ -280,6 +398,64 @@ def test_the_console_script_prints_no_tensorflow_log_lines(files, quantized):
 
 
 def test_python_dash_m_runs_the_same_command_line(python_runner):
-    result = python_runner(["-m", "cnn2snn_tfmot.cli.commands", "--help"])
+    result = python_runner(["-m", "cnn2snn_tfmot_cli", "--help"])
     assert result.returncode == 0 and "evaluate" in result.stdout and "convert" in result.stdout
     assert os.path.isfile(os.path.join(REPO, "cnn2snn_tfmot_cli.py"))
+
+
+def test_backend_option_matches_the_engine_and_keeps_its_former_name():
+    """--backend offers what backend= offers (the parser's copy needs no TensorFlow); --engine,
+    its former name, sets the same value; graph commands refuse "direct"."""
+    import cnn2snn_tfmot_cli as cli
+    from cnn2snn_tfmot.engine import BACKENDS, GRAPH_BACKENDS
+
+    assert (cli.BACKENDS, cli.GRAPH_BACKENDS) == (BACKENDS, GRAPH_BACKENDS)
+    parser = cli.build_parser()
+    for option in ("--backend", "--engine"):
+        args = parser.parse_args(["evaluate", "m.akida", "x.npz", option, "direct"])
+        assert args.backend == "direct"
+    assert parser.parse_args(["export", "q.h5", "out", "--engine", "tf"]).backend == "tf"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["export", "q.h5", "out", "--backend", "direct"])
+
+
+def test_class_folders_are_labelled_by_the_models_class_names(files, remembering, capsys):
+    """A model that knows its classes (convert --class-names, pretrained models): the folders
+    are matched to them by name, in any order or subset; predict prints the names."""
+    x = images(12, seed=60)
+    plain = str(files / "plain.akida")
+    assert main(["convert", remembering, plain]) == 0
+    named_model = AkidaModel(plain)
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    named_model.class_names = names
+    named = str(files / "named.akida")
+    named_model.save(named)
+    guesses = named_model.predict(x).reshape(12, -1).argmax(axis=1)
+    folder = files / "named_classes"
+    for index, (image, guess) in enumerate(zip(x, guesses)):
+        os.makedirs(folder / names[guess], exist_ok=True)
+        (folder / names[guess] / f"{index}.png").write_bytes(tf.io.encode_png(image).numpy())
+    present = sorted(os.listdir(folder))
+    for name in names:  # every class: sorted ("eight", "five"...), the order is not the model's
+        os.makedirs(folder / name, exist_ok=True)
+    capsys.readouterr()
+    assert main(["evaluate", named, str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "Akida accuracy: 100.00% (12 / 12 images)" in out
+    assert "note: the 10 class folders are labelled by the model's class names" in out
+    # Without names, the folders' sorted order is the labelling (as Keras's): here wrong.
+    assert main(["evaluate", plain, str(folder)]) == 0
+    assert "Akida accuracy: 100.00%" not in capsys.readouterr().out
+
+    assert main(["predict", named, str(folder), "--show", "12"]) == 0
+    out = capsys.readouterr().out
+    first = os.path.join(present[0], sorted(os.listdir(folder / present[0]))[0])
+    index = int(os.path.splitext(os.path.basename(first))[0])
+    assert f"{first}: class {guesses[index]} ({names[guesses[index]]}), score" in out
+
+    os.makedirs(folder / "zebra")
+    (folder / "zebra" / "0.png").write_bytes(tf.io.encode_png(x[0]).numpy())
+    assert main(["evaluate", named, str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "class folder(s) 'zebra' are not classes of the model" in err
+    assert "zero, one, two" in err

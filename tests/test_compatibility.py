@@ -1,4 +1,4 @@
-"""check_model_compatibility(): one test per rule of the seeds' sections 2 to 5, plus warnings."""
+"""check_model_compatibility(): one test per rule of cnn2snn's sections 2 to 5, plus warnings."""
 import warnings
 
 import pytest

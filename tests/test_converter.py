@@ -1,4 +1,4 @@
-"""convert(): seed-style, quantize()-made and TFMOT models through one path."""
+"""convert(): cnn2snn-style, quantize()-made and TFMOT models through one path."""
 import re
 
 import numpy as np

@@ -12,6 +12,7 @@ from cnn2snn_tfmot.data.datasets import (
     load_mnist,
     mnist_split,
     read_idx,
+    stratified_split,
 )
 
 
@@ -69,3 +70,18 @@ def test_malformed_files_are_clear_errors(tmp_path, payload, match):
 def test_missing_directory_says_where_the_files_are(tmp_path):
     with pytest.raises(FileNotFoundError, match="cnn2snn_tfmot/data/mnist"):
         load_mnist(str(tmp_path))
+
+
+def test_stratified_split_is_proportional_exact_and_seeded():
+    labels = np.repeat([0, 1, 2], [50, 30, 20])
+    train, held_out = stratified_split(labels, 10, seed=3)
+    assert np.bincount(labels[held_out]).tolist() == [5, 3, 2]
+    assert len(train) == 90 and not set(train) & set(held_out)
+    assert sorted(np.concatenate([train, held_out]).tolist()) == list(range(100))
+    assert np.array_equal(stratified_split(labels, 10, seed=3)[1], held_out)
+    assert not np.array_equal(stratified_split(labels, 10, seed=4)[1], held_out)
+    # Shares that do not divide evenly still add up to the count asked for.
+    assert np.bincount(labels[stratified_split(labels, 7, seed=0)[1]]).tolist() == [4, 2, 1]
+    for bad in (0, 100, True):
+        with pytest.raises(ValueError, match="validation must be between 1 and 99"):
+            stratified_split(labels, bad)

@@ -33,6 +33,13 @@ THREADS = (1, 2, 3)
 # thread per image; "1" makes every thread share each left-over image.
 SHARING = ("1", None)
 SHARING_ENV_VAR = "CNN2SNN_TFMOT_DIRECT_MACS_PER_THREAD"
+# Separable layers: the int8 operands with outlier corrections, the int16 operands, or the
+# plan's own choice (None).
+OPERANDS = (None, "int8", "int16")
+OPERANDS_ENV_VAR = "CNN2SNN_TFMOT_DIRECT_SEPARABLE_OPERANDS"
+# Event-driven rows (skipped where the input patch is all zero): forced off or on.
+EVENTS_FORCED = ("0", "1")
+EVENTS_ENV_VAR = "CNN2SNN_TFMOT_DIRECT_EVENTS"
 
 
 def _randomized(model, seed, n=9, density=1.0):
@@ -49,22 +56,44 @@ def assert_direct_exact(model, x, reference):
     for engine in ("custom", "tf"):
         function = model.emulator_function(engine).get_concrete_function()
         np.testing.assert_array_equal(function(x).numpy(), expected, err_msg=engine)
+    # The plan's own decisions under both schedules first (forcing a path ends them), then
+    # each forced path with images shared by every thread.
+    separable = any(layer.kind == "separable" for layer in model.lowered())
+    settings = [(sharing, None, None) for sharing in SHARING] + [
+        ("1", operands, events) for operands in (OPERANDS[1:] if separable else (None,))
+        for events in EVENTS_FORCED]
     with pytest.MonkeyPatch.context() as patch:
-        for sharing in SHARING:
-            if sharing is None:
-                patch.delenv(SHARING_ENV_VAR, raising=False)
-            else:
-                patch.setenv(SHARING_ENV_VAR, sharing)
+        for sharing, operands, events in settings:
+            for name, value in ((SHARING_ENV_VAR, sharing), (OPERANDS_ENV_VAR, operands),
+                                (EVENTS_ENV_VAR, events)):
+                if value is None:
+                    patch.delenv(name, raising=False)
+                else:
+                    patch.setenv(name, value)
             for threads in THREADS:
                 for n in sorted({1, 2, 3, 5, len(x)}):
                     out = plan.run(x[:n], threads=threads)
                     assert out.dtype == plan.dtype and out.shape == expected[:n].shape
                     mismatch = np.argwhere(out != expected[:n])
                     assert mismatch.size == 0, (
-                        f"sharing={sharing} threads={threads} n={n}: {len(mismatch)} "
-                        f"mismatches, first at {mismatch[0].tolist()}: direct "
+                        f"sharing={sharing} operands={operands} events={events} "
+                        f"threads={threads} n={n}: "
+                        f"{len(mismatch)} mismatches, first at {mismatch[0].tolist()}: direct "
                         f"{out[tuple(mismatch[0])]}, expected {expected[:n][tuple(mismatch[0])]}")
+            kinds = base_algorithms(plan)
+            if operands is not None:
+                assert f"separable_{operands}" in kinds or (
+                    operands == "int8" and "separable" in kinds)
+            if events is not None:
+                assert all(name.endswith("+events") == (events == "1")
+                           for name in plan.algorithms
+                           if name.startswith(("convolution", "separable")))
     return plan
+
+
+def base_algorithms(plan):
+    """The plan's algorithms without "+events" (the exactness runs force it on and off)."""
+    return [name.split("+")[0] for name in plan.algorithms]
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -73,6 +102,54 @@ def test_random_models(factory, seed):
     model = MODEL_FACTORIES[factory]()
     x, reference = _randomized(model, seed)
     assert_direct_exact(model, x, reference)
+
+
+def blank_regions(x, rng, share=0.6):
+    """x with about `share` of each image zeroed in rectangles (all channels): inputs whose
+    patches are often all zero, as the event-driven rows skip them."""
+    x = x.copy()
+    height, width = x.shape[1:3]
+    for image in x:
+        while np.mean(np.all(image == 0, axis=-1)) < share:
+            top, left = rng.integers(0, height), rng.integers(0, width)
+            image[top:top + rng.integers(1, height + 1), left:left + rng.integers(1, width + 1)] = 0
+    return x
+
+
+@pytest.mark.parametrize("factory", list(MODEL_FACTORIES))
+def test_event_driven_rows(factory):
+    """Inputs with blank regions: the rows of all-zero patches skipped (forced, and as the plan
+    decides), bit for bit; with the fire of potential 0 where it is not level 0."""
+    model = MODEL_FACTORIES[factory]()
+    rng = np.random.default_rng(43)
+    x = random_input(model, rng, 9)
+    randomize(model, x, rng)
+    x = blank_regions(x, rng)
+    assert_direct_exact(model, x, ref_forward(model, x))
+
+
+def test_event_driven_rows_chosen_from_the_zero_patches(monkeypatch):
+    """The plan turns the event-driven rows on where many patches are all zero and a row holds
+    enough multiply-adds (4096) to pay for finding them; exact before and after."""
+    monkeypatch.delenv(EVENTS_ENV_VAR, raising=False)
+    model = _build(InputData((16, 16, 32), input_bits=4),
+                   Convolutional((3, 3), 32, weights_bits=8, act_bits=4),   # 9 x 32 x 32 a row
+                   SeparableConvolutional((3, 3), 128, weights_bits=4, act_bits=4),  # 32 x 128
+                   Convolutional((1, 1), 8, weights_bits=4, act_bits=4),    # 128 x 8: too few
+                   FullyConnected(5, weights_bits=4, activation=False))
+    rng = np.random.default_rng(47)
+    x = random_input(model, rng, 24)
+    randomize(model, x, rng)
+    for layer in model.layers[1:4]:  # potential 0 never fires: zero regions stay zero
+        layer.set_variable("threshold", np.maximum(layer.get_variable("threshold"), 0))
+    x[:, 8:] = 0
+    reference = ref_forward(model, x)
+    plan = direct.DirectPlan(model.lowered(), model.input_shape)
+    assert plan.algorithms == ["convolution", "separable", "convolution", "dense"]
+    np.testing.assert_array_equal(plan.run(x), reference)
+    algorithms = [name.replace("_int16", "") for name in plan.algorithms]  # either operands
+    assert algorithms == ["convolution+events", "separable+events", "convolution", "dense"]
+    np.testing.assert_array_equal(plan.run(x), reference)
 
 
 @pytest.mark.parametrize("factory", list(MODEL_FACTORIES))
@@ -119,7 +196,7 @@ def test_winograd(isa, padding, pool_type, size):
     x, reference = _randomized(model, 7)
     plan = assert_direct_exact(model, x, reference)
     expected = "winograd" if isa.startswith("avx512") else "convolution"
-    assert plan.algorithms[:2] == [expected, expected]
+    assert base_algorithms(plan)[:2] == [expected, expected]
 
 
 def test_winograd_last_layer_potentials():
@@ -128,7 +205,7 @@ def test_winograd_last_layer_potentials():
                    Convolutional((3, 3), 33, weights_bits=4, activation=False))
     x, reference = _randomized(model, 11)
     plan = assert_direct_exact(model, x, reference)
-    assert plan.algorithms[0] in ("winograd", "convolution")
+    assert base_algorithms(plan)[0] in ("winograd", "convolution")
 
 
 def test_winograd_refused_when_transformed_weights_exceed_int8():
@@ -137,7 +214,7 @@ def test_winograd_refused_when_transformed_weights_exceed_int8():
                    Convolutional((3, 3), 16, weights_bits=8, act_bits=4))
     x, reference = _randomized(model, 13)
     plan = assert_direct_exact(model, x, reference)
-    assert plan.algorithms == ["convolution"]
+    assert base_algorithms(plan) == ["convolution"]
 
 
 @pytest.mark.parametrize("weights_bits", [2, 4, 8])
@@ -160,6 +237,28 @@ def test_separable_depthwise_sums_outside_int8(weights_bits):
             layer.set_variable("weights", np.where(depthwise >= 0, 127, -127).astype(np.int8))
         reference = ref_forward(model, x)
     assert_direct_exact(model, x, reference)
+
+
+def test_separable_operands_chosen_from_the_outliers_counted(monkeypatch):
+    """A separable layer whose depthwise sums mostly leave int8 moves to int16 operands after
+    the first runs; one whose sums stay within int8 keeps the int8 operands. Exact throughout."""
+    monkeypatch.delenv(OPERANDS_ENV_VAR, raising=False)
+    model = _build(InputData((12, 12, 32), input_bits=4),
+                   SeparableConvolutional((3, 3), 24, weights_bits=8, act_bits=4),
+                   SeparableConvolutional((3, 3), 16, weights_bits=2, act_bits=2),
+                   FullyConnected(5, weights_bits=4, activation=False))
+    x, _ = _randomized(model, 41, n=64)
+    first = model.layers[1]
+    depthwise = first.get_variable("weights")
+    first.set_variable("weights", np.where(depthwise >= 0, 127, -127).astype(np.int8))
+    # 2-bit weights on 4-bit inputs, 9 taps: |sum| <= 9 * 15 * 2 = 270, mostly within int8.
+    reference = ref_forward(model, x)
+    plan = direct.DirectPlan(model.lowered(), model.input_shape)
+    assert plan.algorithms[:2] == ["separable", "separable"]
+    for start in range(0, len(x), 16):
+        np.testing.assert_array_equal(plan.run(x[start:start + 16]), reference[start:start + 16])
+    assert plan.algorithms[:2] == ["separable_int16", "separable"]
+    np.testing.assert_array_equal(plan.run(x), reference)
 
 
 @pytest.mark.parametrize("act_step", [3000.0, 40000.0, 2.0 ** 20 - 1])

@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from cnn2snn_tfmot.akida import Model
+
 from helpers import AKIDA, REPO
 
 
@@ -110,3 +112,70 @@ def test_byom_mobilenet_short(python_runner, tmp_path):
     for key in ("float_accuracy", "quantized_accuracy", "akida_accuracy", "agreement"):
         assert 0.0 <= summary[key] <= 1.0
     assert (tmp_path / "mobilenet.akida").exists()
+
+
+CIFAR10 = os.environ.get("CNN2SNN_TFMOT_CIFAR10",
+                         os.path.join(os.path.dirname(REPO), "shared", "data", "cifar10", "train"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir(CIFAR10), reason="the CIFAR-10 image folders are absent")
+def test_edge_learning_quick(python_runner, tmp_path):
+    """examples/edge_learning.py --quick: train, quantize (last block 1-bit), convert, learn
+    the 2 held-out classes on the emulated chip; the summary has every figure."""
+    import json
+
+    result = python_runner([os.path.join(REPO, "examples", "edge_learning.py"), "--quick",
+                            "--data", CIFAR10, "--output-dir", str(tmp_path)], timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "| ... then 10 images per new class learned on chip |" in result.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["new_classes"] == ["horse", "truck"] and summary["seeds"] == 2
+    for key in ("learned_old_before", "old_after", "new_after", "all_after"):
+        assert len(summary[key]["values"]) == 2
+        assert 0.0 <= summary[key]["min"] <= summary[key]["max"] <= 1.0
+    assert summary["learned_all_before"]["max"] <= 0.8  # the new classes are never guessed
+    learner = Model(str(tmp_path / "learner_seed0.akida"))
+    assert learner.class_names == tuple(summary["old_classes"] + summary["new_classes"])
+    assert learner.learning.num_classes == 10
+
+
+@pytest.mark.slow
+@pytest.mark.processes
+def test_cifar10_quick(python_runner, tmp_path):
+    """The whole CIFAR-10 pipeline on 600 JPEG files of a class-folder tree (about a minute)."""
+    import json
+
+    import numpy as np
+
+    from cnn2snn_tfmot.akida import Model
+    from cnn2snn_tfmot.tfkeras import keras
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "images"
+    names = [f"class_{index}" for index in range(10)]
+    for name in names:  # 10 classes of 60 JPEG files, as --quick takes
+        os.makedirs(data / name)
+        for number in range(60):
+            keras.utils.save_img(str(data / name / f"{number:04d}.jpg"),
+                                 rng.integers(0, 256, (32, 32, 3)).astype(np.uint8))
+    out = tmp_path / "out"
+    result = python_runner([os.path.join(REPO, "examples", "cifar10.py"), "--quick",
+                            "--data", str(data), "--output-dir", str(out)], timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for row in ("| float Keras |", "| quantized Keras, standard QAT |", "| Akida |",
+                "| Keras-vs-Akida argmax agreement |"):
+        assert row in result.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["train_images"] == 400 and summary["validation_images"] == 200
+    # The hardware-exact model computes the chip's integers: its argmax is the Akida model's.
+    assert summary["keras_akida_agreement"] == 1.0
+    assert summary["exact_keras_accuracy"] == summary["akida_accuracy"]
+    assert summary["float_step_ms"] > 0 and summary["exact_step_ms"] > 0
+    assert sorted(os.listdir(out)) == ["float.h5", "log.jsonl", "model.akida", "quantized.h5",
+                                       "summary.json"]
+    assert Model(str(out / "model.akida")).class_names == tuple(names)
+    # Never over a user's files: a folder that is not empty is refused.
+    again = python_runner([os.path.join(REPO, "examples", "cifar10.py"), "--quick",
+                           "--data", str(data), "--output-dir", str(out)], timeout=900)
+    assert again.returncode != 0 and "is not an empty folder" in again.stderr

@@ -73,6 +73,31 @@ def test_export_writes_three_artefacts(converted, tmp_path):
     assert again == paths and not [n for n in os.listdir(tmp_path / "out") if n.startswith(".")]
 
 
+def test_exports_never_replace_what_they_did_not_write(converted, tmp_path):
+    quantized, akida_model = converted
+    user = tmp_path / "dir"
+    user.mkdir()
+    (user / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"dir: it is a folder holding 'notes.txt', not a "
+                                              r"SavedModel folder.*overwrite=True"):
+        export_saved_model(akida_model, str(user), engine="tf")
+    assert os.listdir(user) == ["notes.txt"]
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "model.akida").write_text("my notes, not a model")
+    with pytest.raises(FileExistsError, match="model.akida: it is a file, not an Akida model"):
+        export(quantized, akida_model, str(tmp_path / "out"), engine="tf")
+    assert os.listdir(tmp_path / "out") == ["model.akida"]  # nothing written before the check
+    path = export_saved_model(akida_model, str(user), engine="tf", overwrite=True)
+    assert "notes.txt" not in os.listdir(path)
+    assert os.stat(path).st_mode & 0o777 == 0o777 & ~_umask()
+
+
+def _umask():
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def test_export_argument_errors(converted, tmp_path):
     quantized, akida_model = converted
     with pytest.raises(TypeError, match="cnn2snn_tfmot.akida.Model"):

@@ -343,7 +343,7 @@ def test_tfmot_model_gives_the_model_of_its_seed_twin(max_value):
         tfmot_model = tfmot.quantization.keras.quantize_apply(annotated, qc.AkidaQuantizeScheme())
     case = Case("tfmot", (10, 10, 1), [])
     x, levels = inputs(case, seed=11)
-    # Calibrated weights from a seed-style twin (same names), so that every block's levels vary.
+    # Calibrated weights from a cnn2snn-style twin (same names), so that every block's levels vary.
     twin = keras.Sequential([
         keras.Input((10, 10, 1)),
         qlayers.QuantizedConv2D(6, 3, quantizer=qops.MaxPerAxisQuantizer(8), name="conv"),

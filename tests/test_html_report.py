@@ -10,10 +10,10 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from cnn2snn_tfmot.cli.commands import main
 from cnn2snn_tfmot.inspection.comparison import compare
 from cnn2snn_tfmot.inspection.html_report import report
 from cnn2snn_tfmot.quantization.input_scaling import InputScalingWarning, remember_input_scaling
+from cnn2snn_tfmot_cli import main
 
 from helpers import converted_cnn, float_cnn, write_idx
 
@@ -81,7 +81,8 @@ def test_the_page_is_self_contained_and_its_images_exist(written):
     images = assert_self_contained(out_dir, page)
     assert images == result.figures == ["weights.png", "levels.png", "activity.png",
                                         "activations.png", "agreement.png"]
-    assert not [name for name in os.listdir(out_dir) if name.startswith(".")]  # no temp file
+    hidden = [name for name in os.listdir(out_dir) if name.startswith(".")]
+    assert hidden == [".cnn2snn_tfmot-report.json"]  # the marker; no temporary file
 
 
 def test_the_page_shows_the_statistics_compatibility_and_accuracy(written):
@@ -138,7 +139,7 @@ def test_the_command_reports_an_akida_model_file_with_labels(written, tmp_path, 
     akida_model.save(tmp_path / "model.akida")
     np.savez(tmp_path / "data.npz", images=images, labels=labels)
     assert main(["report", str(tmp_path / "model.akida"), "--data", str(tmp_path / "data.npz"),
-                 "--out", str(tmp_path / "out"), "--engine", "tf",
+                 "--out", str(tmp_path / "out"), "--backend", "tf",
                  "--title", "<MNIST> & co"]) == 0
     assert f"report written to {tmp_path / 'out' / 'index.html'}" in capsys.readouterr().out
     with open(tmp_path / "out" / "index.html", encoding="utf-8") as handle:
@@ -160,7 +161,7 @@ def test_the_command_uses_the_remembered_scaling_and_reads_idx_and_label_files(t
     np.save(tmp_path / "labels.npy", labels)
     assert main(["report", str(tmp_path / "q.h5"), "--data", str(tmp_path / "images-idx3-ubyte"),
                  "--labels", str(tmp_path / "labels.npy"), "--out", str(tmp_path / "out"),
-                 "--engine", "tf"]) == 0
+                 "--backend", "tf"]) == 0
     out = capsys.readouterr().out
     assert "input scaling (255.0, 0) (remembered by the model)" in out
     with open(tmp_path / "out" / "statistics.json") as handle:
@@ -173,7 +174,7 @@ def test_the_command_exits_with_1_for_an_incompatible_model(tmp_path, capsys):
     model.save(tmp_path / "float.h5")
     np.save(tmp_path / "x.npy", np.zeros((3, 16, 16, 1), np.uint8))
     command = ["report", str(tmp_path / "float.h5"), "--data", str(tmp_path / "x.npy"),
-               "--out", str(tmp_path / "out"), "--engine", "tf"]
+               "--out", str(tmp_path / "out"), "--backend", "tf"]
     assert main(command) == 2  # the command line never guesses a scaling
     assert "does not remember the input scaling" in capsys.readouterr().err
     assert main(command + ["--input-scaling", "255", "0"]) == 1
@@ -211,5 +212,23 @@ def test_reports_are_replaced_atomically_and_a_log_adds_the_margins(written, tmp
     with open(second.path, encoding="utf-8") as handle:
         text = handle.read()
     assert "Over 16 images" in text and "<title>second</title>" in text
-    assert sorted(os.listdir(tmp_path)) == sorted(second.figures + ["index.html",
-                                                                    "statistics.json"])
+    assert sorted(os.listdir(tmp_path)) == sorted(second.figures + [
+        "index.html", "statistics.json", ".cnn2snn_tfmot-report.json"])
+
+
+def test_a_folder_that_is_not_a_report_is_never_replaced(written, tmp_path):
+    _, akida_model, images, _, _, _ = written
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "thesis.tex").write_text("chapter 1")
+    with pytest.raises(FileExistsError, match=r"user: it is a folder holding 'thesis.tex', not "
+                                              r"a report folder.*overwrite=True"):
+        report(akida_model, images[:8], user, engine="tf")
+    assert os.listdir(user) == ["thesis.tex"]
+    result = report(akida_model, images[:8], tmp_path / "r", engine="tf")
+    (tmp_path / "r" / "notes.txt").write_text("mine")  # no longer only ours
+    with pytest.raises(FileExistsError, match="files were added since \\('notes.txt'\\)"):
+        report(akida_model, images[:8], tmp_path / "r", engine="tf")
+    report(akida_model, images[:8], tmp_path / "r", engine="tf", overwrite=True)
+    assert "notes.txt" not in os.listdir(tmp_path / "r") and os.path.isfile(result.path)
+    assert oct(os.stat(tmp_path / "r").st_mode & 0o777) != oct(0o700)

@@ -235,3 +235,38 @@ def test_hardware_exact_uses_the_remembered_scaling(remembering):
     x = images(8, seed=5)
     np.testing.assert_array_equal(exact.predict(x / 255, verbose=0).ravel(),
                                   convert(exact).predict(x).ravel())
+
+
+BAD_SCALINGS = [("25", r"got the string '25'"), ("255", r"got the string '255'"),
+                ((255,), r"got 1 value: \(255,\)"), ([255], r"got 1 value: \[255\]"),
+                ((255, 0, 0), r"got 3 values"), (255, r"got int 255"),
+                ((float("nan"), 0), "scale must be a positive number; got nan"),
+                ((255, float("inf")), "shift must be an integer; got inf"),
+                ((True, 0), "scale must be a positive number; got True"),
+                (("255", 0), "scale must be a positive number; got '255'"),
+                ({"scale": 255}, "got dict")]
+
+
+@pytest.mark.parametrize("scaling, match", BAD_SCALINGS)
+def test_one_parser_refuses_ambiguous_scalings_at_every_entry_point(float_model, scaling,
+                                                                   match):
+    from cnn2snn_tfmot import hardware_exact
+
+    quantized = quantize(float_model, 4, 4, 8)
+    entry_points = {
+        "quantize": lambda: quantize(float_model, 4, 4, 8, input_scaling=scaling),
+        "convert": lambda: convert(quantized, input_scaling=scaling),
+        "check_model_compatibility": lambda: check_model_compatibility(
+            quantized, input_scaling=scaling),
+        "hardware_exact": lambda: hardware_exact(quantized, input_scaling=scaling),
+        "ScaleFactorMonitor": lambda: ScaleFactorMonitor(scaling)}
+    for name, call in entry_points.items():
+        with pytest.raises(ValueError, match=r"`input_scaling` ") as caught:
+            call()
+        assert caught.match(match), (name, str(caught.value))
+        assert "e.g. (255, 0)" in str(caught.value), name
+
+
+def test_numpy_pairs_are_taken(float_model):
+    assert resolve_input_scaling(float_model, np.array([255.0, 0.0]))[0] == (255.0, 0)
+    assert resolve_input_scaling(float_model, (np.float32(255), np.int64(0)))[0] == (255.0, 0)

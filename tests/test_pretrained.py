@@ -5,13 +5,16 @@ import configparser
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cnn2snn_tfmot import convert, keras, quantize, zoo
-from cnn2snn_tfmot.data.datasets import mnist_split
+from cnn2snn_tfmot.atomic import OutputExistsError
+from cnn2snn_tfmot.data.datasets import mnist_split, stratified_split
 from cnn2snn_tfmot.data.examples import example_models
+from cnn2snn_tfmot.data.image_files import ImageSource, list_class_folders
 from cnn2snn_tfmot.data.zoo.pretrained import (
     WEIGHTS_DIR,
     PretrainedModelError,
@@ -55,11 +58,47 @@ def test_mnist_models_agree_with_their_figures(mnist):
     assert "examples/train_pretrained.py mnist" in mnist.command
 
 
-def test_the_akida_model_is_the_conversion_of_the_quantized_model(mnist):
-    converted = convert(mnist.quantized_model)  # the remembered input scaling
-    for ours, shipped in zip(converted.layers, mnist.akida_model.layers):
-        for name in ours.variables:
-            np.testing.assert_array_equal(ours.get_variable(name), shipped.get_variable(name))
+@pytest.mark.parametrize("name", zoo.pretrained_names())
+def test_the_akida_model_is_the_conversion_of_the_quantized_model(name):
+    model = zoo.pretrained(name)
+    converted = convert(model.quantized_model)  # the remembered input scaling
+    assert len(converted.layers) == len(model.akida_model.layers)
+    for ours, shipped in zip(converted.layers, model.akida_model.layers):
+        for variable in ours.variables:
+            np.testing.assert_array_equal(ours.get_variable(variable),
+                                          shipped.get_variable(variable))
+    assert f"examples/train_pretrained.py {name}" in model.command
+
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
+CIFAR10_DATA = "/work/shared/data/cifar10/train"
+
+
+@pytest.mark.skipif("cifar10" not in zoo.pretrained_names(), reason="not shipped yet")
+def test_cifar10_is_what_its_recipe_says():
+    cifar10 = zoo.pretrained("cifar10")
+    assert cifar10.class_names == CIFAR10_CLASSES
+    assert cifar10.akida_model.class_names == CIFAR10_CLASSES
+    assert cifar10.input_scaling == (255.0, 0)
+    assert cifar10.akida_model.input_shape == (32, 32, 3)
+    assert cifar10.metrics["hardware_exact_agreement"] == 1.0
+    assert cifar10.metrics["akida_accuracy"] >= cifar10.metrics["float_accuracy"] - 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("cifar10" not in zoo.pretrained_names() or not os.path.isdir(CIFAR10_DATA),
+                    reason="needs the shipped model and the CIFAR-10 JPEG folders")
+def test_cifar10_figures_are_reproduced_on_its_validation_split():
+    """The 5,000 held-out training images, decoded as examples/cifar10.py decodes them."""
+    cifar10 = zoo.pretrained("cifar10")
+    folders = list_class_folders(CIFAR10_DATA)
+    _, held_out = stratified_split(folders.labels, 5000, seed=0)
+    source = ImageSource(CIFAR10_DATA, (32, 32, 3), files=[folders.files[i] for i in held_out],
+                         labels=folders.labels[held_out])
+    images = np.concatenate(list(source.batches(1000)))
+    accuracy = cifar10.akida_model.evaluate(images, source.labels)
+    assert round(accuracy, 4) == cifar10.metrics["akida_accuracy"]
 
 
 def test_package_data_is_small_and_declared():
@@ -72,8 +111,11 @@ def test_package_data_is_small_and_declared():
     for pattern in ("weights/*/manifest.json", "weights/*/*.npz", "weights/*/*.akida"):
         assert pattern in declared
     for name in zoo.pretrained_names():
-        assert sorted(os.listdir(os.path.join(WEIGHTS_DIR, name))) == [
-            "float.npz", "manifest.json", "model.akida", "quantized.npz"]
+        files = ["float.npz", "manifest.json", "model.akida", "quantized.npz"]
+        with open(os.path.join(WEIGHTS_DIR, name, "manifest.json")) as handle:
+            if "float_weights_from" in json.load(handle):
+                files.remove("float.npz")  # read from the model it names
+        assert sorted(os.listdir(os.path.join(WEIGHTS_DIR, name))) == files
 
 
 @pytest.fixture
@@ -114,15 +156,16 @@ def test_save_never_replaces_what_it_did_not_write(tmp_path, folder):
     user = tmp_path / "thesis"
     user.mkdir()
     (user / "thesis.tex").write_text("mine")
-    with pytest.raises(ValueError, match="replaces only a pretrained model's folder"):
-        save_pretrained(user, "x", "", model, remembering, akida_model, names, {}, "none",
-                        overwrite=True)
+    with pytest.raises(OutputExistsError, match="thesis"):
+        save_pretrained(user, "x", "", model, remembering, akida_model, names, {}, "none")
+    assert sorted(os.listdir(user)) == ["thesis.tex"]
     assert (user / "thesis.tex").read_text() == "mine"
-    with pytest.raises(ValueError, match="only with overwrite=True"):
-        save_pretrained(folder, "x", "", model, remembering, akida_model, names, {}, "none")
-    save_pretrained(folder, "again", "", model, remembering, akida_model, names, {}, "none",
-                    overwrite=True)
-    assert load_pretrained(folder).name == "again"
+    save_pretrained(folder, "again", "", model, remembering, akida_model, names, {}, "none")
+    assert load_pretrained(folder).name == "again"  # a previous output of ours is replaced
+    (Path(folder) / "notes.txt").write_text("mine")  # ours no longer: it holds a user file
+    with pytest.raises(OutputExistsError, match="notes.txt|overwrite"):
+        save_pretrained(folder, "third", "", model, remembering, akida_model, names, {}, "none")
+    assert (Path(folder) / "notes.txt").read_text() == "mine"
     with pytest.raises(ValueError, match="remembers no input scaling"):
         save_pretrained(tmp_path / "y", "y", "", model, model_quantized, akida_model, names,
                         {}, "none")
@@ -177,3 +220,58 @@ def test_damaged_folders_are_refused(folder, tmp_path):
     _edit_manifest(names, lambda m: m.update(class_names=["a"] * 10))
     with pytest.raises(PretrainedModelError, match="class names"):
         load_pretrained(names)
+
+
+def test_a_model_may_share_the_float_model_of_another(folder, tmp_path):
+    """Two quantizations of one float network ship its float weights once."""
+    model, _, akida_model, images, _ = example_models()
+    names = [f"c{i}" for i in range(10)]
+    low_bit = quantize(model, 2, 2, 8, input_scaling=(255, 0))
+    parent = os.path.dirname(folder)
+    path = save_pretrained(os.path.join(parent, "tiny_2bit"), "tiny_2bit", "", model, low_bit,
+                           akida_model, names, {}, "none", float_weights_from="tiny")
+    assert sorted(os.listdir(path)) == ["manifest.json", "model.akida", "quantized.npz"]
+    loaded = load_pretrained(path)
+    np.testing.assert_array_equal(loaded.float_model.predict(images / 255, verbose=0),
+                                  model.predict(images / 255, verbose=0))
+    np.testing.assert_array_equal(loaded.quantized_model.predict(images / 255, verbose=0),
+                                  low_bit.predict(images / 255, verbose=0))
+
+    other = keras.models.clone_model(model)  # same network, other weights
+    with pytest.raises(ValueError, match="float weights differ"):
+        save_pretrained(os.path.join(parent, "x"), "x", "", other, low_bit, akida_model, names,
+                        {}, "none", float_weights_from="tiny")
+    with pytest.raises(ValueError, match="float_dtype differs"):
+        save_pretrained(os.path.join(parent, "x"), "x", "", model, low_bit, akida_model, names,
+                        {}, "none", float_dtype="float16", float_weights_from="tiny")
+    with pytest.raises(ValueError, match="cannot read that model"):
+        save_pretrained(os.path.join(parent, "x"), "x", "", model, low_bit, akida_model, names,
+                        {}, "none", float_weights_from="nothing")
+    for bad in ("../tiny", ".."):
+        with pytest.raises(ValueError, match="must be a pretrained model's name"):
+            save_pretrained(os.path.join(parent, "x"), "x", "", model, low_bit, akida_model,
+                            names, {}, "none", float_weights_from=bad)
+    assert not os.path.exists(os.path.join(parent, "x"))
+
+    _edit_manifest(path, lambda m: m.update(float_weights_from="../tiny"))
+    with pytest.raises(PretrainedModelError, match="float_weights_from must be the name"):
+        load_pretrained(path)
+    _edit_manifest(path, lambda m: m.update(float_weights_from="tiny", float_dtype="float16"))
+    with pytest.raises(PretrainedModelError, match="float_dtype differs from that of 'tiny'"):
+        load_pretrained(path)
+    shutil.rmtree(folder)
+    _edit_manifest(path, lambda m: m.update(float_dtype="float32"))
+    with pytest.raises(PretrainedModelError, match="tiny/manifest.json is missing"):
+        load_pretrained(path)
+
+
+def test_the_readme_lists_every_shipped_model_with_its_figures():
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as handle:
+        rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[1:-1]]
+                for line in handle if line.startswith("| `")}
+    for name in zoo.pretrained_names():
+        assert f"`{name}`" in rows, f"README: no row for the pretrained model {name!r}"
+        metrics = zoo.pretrained(name).metrics
+        assert rows[f"`{name}`"][2:6] == [f"{metrics[key]:.2%}" for key in (
+            "float_accuracy", "quantized_accuracy", "akida_accuracy", "agreement")]
+        assert rows[f"`{name}`"][6] == metrics["evaluated_on"]

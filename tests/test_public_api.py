@@ -8,7 +8,7 @@ import pytest
 import cnn2snn_tfmot
 
 PUBLIC = sorted(set(cnn2snn_tfmot.__all__) - {"__version__"})
-#: The seeds' names (BrainChip's cnn2snn API reference and tutorial), kept by this package.
+#: The names of BrainChip's cnn2snn (its API reference and tutorial), kept by this package.
 SEED_NAMES = {
     "quantize", "convert", "check_model_compatibility", "quantize_layer",
     "create_trainable_quantizer_model", "load_quantized_model", "load_partial_weights",

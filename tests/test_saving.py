@@ -157,3 +157,22 @@ def test_weights_learned_by_hardware_exact_training_go_back_to_the_quantized_mod
 
     assert not same(trained, untrained)  # training changed the weights
     assert same(trained, copied)
+
+
+def test_arguments_of_the_wrong_type_are_named(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")])
+    path = str(tmp_path / "m.h5")
+    model.save(path)
+    with pytest.raises(TypeError, match=r"`custom_objects` must be a dict \{name: class\}.*"
+                                        r"got list"):
+        load_quantized_model(path, custom_objects=[qops.MaxQuantizer])
+    with pytest.raises(TypeError, match="`filepath` must be a path"):
+        load_quantized_model(42)
+    for name in ("m.AKIDA", "m.zip"):
+        (tmp_path / name).write_bytes(b"PK")
+        with pytest.raises(ValueError, match=rf"'.*{name}' is not a Keras model file; Akida "
+                                             r"model files end in .akida"):
+            load_quantized_model(str(tmp_path / name))
+    (tmp_path / "m.akida").write_bytes(b"PK")
+    with pytest.raises(ValueError, match=r"m.akida' is an Akida model file, not a Keras model"):
+        load_quantized_model(str(tmp_path / "m.akida"))

@@ -1,8 +1,9 @@
-"""The zoo's AkidaNet-like network: layout, widths, argument errors, Akida conversion."""
+"""The zoo's AkidaNet-like and VGG-like networks: layout, widths, argument errors, conversion."""
 import numpy as np
 import pytest
 
-from cnn2snn_tfmot.data.zoo import akidanet_like, calibrate_batchnorm
+from cnn2snn_tfmot import check_model_compatibility, convert, quantize
+from cnn2snn_tfmot.data.zoo import akidanet_like, calibrate_batchnorm, cifar_vgg
 from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers
@@ -46,7 +47,6 @@ def test_argument_errors_name_the_argument(kwargs, match):
 
 
 def test_converts_to_akida_layers():
-    from cnn2snn_tfmot import convert, quantize
 
     model = akidanet_like((32, 32, 3), width=0.25, classes=5)
     calibrate_batchnorm(model, np.random.default_rng(0).random((4, 32, 32, 3), np.float32))
@@ -55,3 +55,35 @@ def test_converts_to_akida_layers():
         ["InputConvolutional"] + ["Convolutional"] * 3 + ["SeparableConvolutional"] * 10 +
         ["FullyConnected"])
     assert akida_model.output_shape == (1, 1, 5)
+
+
+def test_cifar_vgg_layout_and_conversion():
+    model = cifar_vgg()
+    neural = [layer for layer in model.layers if isinstance(layer, (L.Conv2D, L.Dense))]
+    assert [getattr(layer, "filters", None) or layer.units for layer in neural] == [
+        32, 64, 64, 256, 256, 256, 256, 10]
+    # Pooling before the BatchNormalization of its block; global pooling in the last block.
+    names = [layer.name for layer in model.layers]
+    assert names.index("conv_1_pool") < names.index("conv_1_bn")
+    assert isinstance(model.get_layer("conv_6_pool"), L.GlobalAveragePooling2D)
+    assert {float(layer.max_value) for layer in model.layers if isinstance(layer, L.ReLU)} == {6.0}
+    rng = np.random.default_rng(0)
+    small = cifar_vgg(widths=(16, 32), stem=8)
+    calibrate_batchnorm(small, rng.random((64, 32, 32, 3), np.float32))
+    quantized = quantize(small, 4, 4, 8, input_scaling=(255, 0))
+    check_model_compatibility(quantized)
+    akida_model = convert(quantized)
+    assert [layer.layer_type for layer in akida_model.layers][:2] == [
+        "InputConvolutional", "Convolutional"]
+    assert akida_model.output_shape == (1, 1, 10)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"input_shape": (32, 32, 4)}, "1 or 3 channels"),
+    ({"input_shape": (32, 32, 3), "widths": (8, 8, 8, 8)}, "at least 3 rows"),
+    ({"widths": ()}, "widths must be"),
+    ({"stem": 0}, "stem and classes must be positive"),
+])
+def test_cifar_vgg_argument_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cifar_vgg(**kwargs)

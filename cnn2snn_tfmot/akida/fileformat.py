@@ -1,7 +1,9 @@
 """Our Akida model file: a versioned zip of a JSON manifest and .npy arrays, never unpickled.
 
 Layout (format ``cnn2snn_tfmot.akida-model``, version 1; version 2 adds the optional
-``"class_names"``, a list of one string per output, and is written only when it is set)::
+``"class_names"``, a list of one string per output (or per learned class, see
+``Model.class_names``), and is written only when it is set; version 3 adds the edge-learning
+state, see below)::
 
     manifest.json        {"format": "cnn2snn_tfmot.akida-model", "format_version": 1,
                           "producer": "...", "layers": [
@@ -12,6 +14,13 @@ Layout (format ``cnn2snn_tfmot.akida-model``, version 1; version 2 adds the opti
                                            ...}}, ...]}
     0001_weights.npy     little-endian, C order, .npy format 1.0
     ...
+
+Version 3 (written only for a model compiled for edge learning; version 1 and 2 files still
+load) adds ``"learning": {"optimizer": {"num_weights": ..., "num_classes": ..., ..., "seed": ...},
+"register": 0}`` to the manifest: the :class:`~cnn2snn_tfmot.akida.AkidaUnsupervised`
+arguments and the round-robin register (``Model.learning_register``); the learning layer's
+``threshold_learning`` and ``thswap`` are stored as its other variables. Reloaded, the model
+learns on exactly as the saved one would have.
 
 Writing is atomic (temporary file in the destination directory, fsync, ``os.replace``); no
 partial file is left on error. Reading trusts nothing: the manifest is size-capped strict JSON
@@ -36,18 +45,27 @@ from typing import Dict
 
 import numpy as np
 
-from cnn2snn_tfmot.atomic import atomic_file
+from cnn2snn_tfmot.archives import ArchiveLimitError, check_zip, read_zip_member
+from cnn2snn_tfmot.atomic import OutputKind, atomic_file
 from cnn2snn_tfmot.chip.layers import LAYER_TYPES
+from cnn2snn_tfmot.chip.learning import INT32_MAX, AkidaUnsupervised
 from cnn2snn_tfmot.version import __version__
 
-__all__ = ["AkidaModelFileError", "save", "read_into", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["AkidaModelFileError", "save", "read_into", "FORMAT_NAME", "FORMAT_VERSION",
+           "is_akida_model_file", "AKIDA_MODEL_FILE", "SUFFIX"]
 
 FORMAT_NAME = "cnn2snn_tfmot.akida-model"
-FORMAT_VERSION = 2
+#: The newest version this module reads and writes. A file is written with the lowest version
+#: that holds it: 1, 2 with class names, 3 with edge-learning state.
+FORMAT_VERSION = 3
 #: The versions this reader reads.
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
+CLASS_NAMES_VERSION = 2
+LEARNING_VERSION = 3
 MAX_CLASS_NAME = 256
 MANIFEST = "manifest.json"
+#: The suffix of Akida model files (the command line reads and writes only these).
+SUFFIX = ".akida"
 
 #: Reader caps (protection against hostile files).
 MAX_MANIFEST_BYTES = 1 << 20
@@ -77,13 +95,48 @@ class AkidaModelFileError(ValueError):
     """
 
 
+def is_akida_model_file(path) -> bool:
+    """Whether ``path`` is a model file of our format (a zip whose manifest names it).
+
+    Only the manifest is read (size-capped); the arrays are not checked.
+
+    Arguments:
+        path: a file path.
+
+    Returns:
+        True for a file :func:`save` wrote; False otherwise (a missing file included).
+
+    Example:
+        >>> save(akida_model, "model.akida")
+        >>> is_akida_model_file("model.akida"), is_akida_model_file("missing.akida")
+        (True, False)
+    """
+    try:
+        with zipfile.ZipFile(os.fspath(path)) as archive:
+            info = archive.getinfo(MANIFEST)
+            manifest = json.loads(_read_capped(archive, info, MAX_MANIFEST_BYTES))
+    except (OSError, KeyError, ValueError, *_CORRUPTION):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME
+
+
+#: An Akida model file of our format: an existing one is replaced, any other file is not.
+AKIDA_MODEL_FILE = OutputKind("an Akida model file (cnn2snn_tfmot format)", directory=False,
+                              recognise=is_akida_model_file)
+
+
 # -- writing -------------------------------------------------------------------------------------
-def save(model, path) -> None:
+def save(model, path, overwrite: bool = False) -> None:
     """Writes ``model`` to ``path`` atomically (see the module docstring for the format).
 
     Arguments:
         model: a :class:`cnn2snn_tfmot.akida.Model`.
-        path: destination path; an existing file is replaced only once the new one is complete.
+        path: destination path; an existing model file of this format is replaced only once
+            the new one is complete; any other file is refused unless ``overwrite``.
+        overwrite: replace whatever file is at ``path``.
+
+    Raises:
+        cnn2snn_tfmot.atomic.OutputExistsError: ``path`` holds something else.
 
     Example:
         >>> save(akida_model, "model.akida")
@@ -107,8 +160,13 @@ def save(model, path) -> None:
     manifest = {"format": FORMAT_NAME, "format_version": 1,
                 "producer": f"cnn2snn_tfmot {__version__}", "layers": layers}
     if model.class_names is not None:  # version 2: files without names stay readable by 1
-        manifest.update(format_version=2, class_names=list(model.class_names))
-    with atomic_file(path) as handle:
+        manifest.update(format_version=CLASS_NAMES_VERSION,
+                        class_names=list(model.class_names))
+    if model.learning is not None:
+        manifest["format_version"] = LEARNING_VERSION
+        manifest["learning"] = {"optimizer": model.learning.get_config(),
+                                "register": model.learning_register}
+    with atomic_file(path, kind=AKIDA_MODEL_FILE, overwrite=overwrite) as handle:
         with zipfile.ZipFile(handle, "w") as archive:
             _write_member(archive, MANIFEST,
                           json.dumps(manifest, indent=1, sort_keys=False).encode("utf-8"))
@@ -190,12 +248,17 @@ def _read(handle, model):
         if extra:
             raise AkidaModelFileError(f"unexpected member(s) {extra[:5]} not declared in the "
                                       f"manifest.")
+        learning = _check_learning(manifest.get("learning"))
+        if learning is not None and not layers:
+            raise AkidaModelFileError("'learning' is given for a model without layers.")
         total = 0
         for index, entry in enumerate(layers):
             layer = _build_layer(index, entry)
             where = f"layer {index} ({entry['type']} {entry['name']!r})"
             try:
                 model.add(layer)
+                if learning is not None and index == len(layers) - 1:
+                    model.compile(learning[0])  # gives the layer its learning variables
             except (ValueError, TypeError) as err:
                 raise AkidaModelFileError(f"{where}: inconsistent model: {err}") from None
             if set(entry["variables"]) != set(layer.variables):
@@ -227,12 +290,40 @@ def _read(handle, model):
                 model.class_names = manifest["class_names"]
             except (ValueError, TypeError) as err:
                 raise AkidaModelFileError(f"{MANIFEST}: invalid class_names: {err}") from None
+        if learning is not None:
+            model.learning_register = learning[1]  # after the variables, which reset it
+
+
+def _check_learning(learning):
+    """(optimizer, register) of the manifest's "learning" entry, or None."""
+    if learning is None:
+        return None
+    if not isinstance(learning, dict):
+        raise AkidaModelFileError("'learning' must be a JSON object.")
+    _expect_keys(learning, {"optimizer", "register"}, set(), "'learning'")
+    config, register = learning["optimizer"], learning["register"]
+    if not isinstance(config, dict):
+        raise AkidaModelFileError("'learning' optimizer must be a JSON object.")
+    accepted = set(inspect.signature(AkidaUnsupervised.__init__).parameters) - {"self"}
+    _expect_keys(config, {"num_weights"}, accepted - {"num_weights"}, "'learning' optimizer")
+    try:
+        optimizer = AkidaUnsupervised(**config)
+    except (ValueError, TypeError) as err:
+        raise AkidaModelFileError(f"'learning' optimizer: {err}") from None
+    if type(register) is not int or not 0 <= register <= INT32_MAX:
+        raise AkidaModelFileError(f"'learning' register must be an integer in [0, 2**31), got "
+                                  f"{register!r}.")
+    return optimizer, register
 
 
 def _check_members(archive) -> Dict[str, zipfile.ZipInfo]:
     infos = archive.infolist()
     if len(infos) > 1 + 4 * MAX_LAYERS:
         raise AkidaModelFileError(f"too many members ({len(infos)}).")
+    try:
+        check_zip(archive, "model file")  # the caps every reader shares
+    except ArchiveLimitError as err:
+        raise AkidaModelFileError(str(err).split(": ", 1)[1]) from None
     by_name = {}
     for info in infos:
         name = info.filename
@@ -254,15 +345,10 @@ def _check_members(archive) -> Dict[str, zipfile.ZipInfo]:
 
 
 def _read_capped(archive, info: zipfile.ZipInfo, cap: int) -> bytes:
-    if info.file_size > cap:
-        raise AkidaModelFileError(f"member {info.filename!r} declares {info.file_size} bytes, "
-                                  f"more than the {cap} allowed.")
-    with archive.open(info) as stream:
-        data = stream.read(cap + 1)  # never more than the cap, whatever the stream holds
-    if len(data) != info.file_size:
-        raise AkidaModelFileError(f"member {info.filename!r} holds {len(data)} bytes but "
-                                  f"declares {info.file_size}.")
-    return data
+    try:
+        return read_zip_member(archive, info, cap, where="model file")
+    except ArchiveLimitError as err:
+        raise AkidaModelFileError(str(err).split(": ", 1)[1]) from None
 
 
 def _reject_constant(value):
@@ -298,7 +384,11 @@ def _read_manifest(archive, infos) -> dict:
             else ""
         raise AkidaModelFileError(f"unsupported format_version {version}{newer}; this reader "
                                   f"reads versions {', '.join(map(str, READABLE_VERSIONS))}.")
-    optional = {"producer"} | ({"class_names"} if version >= 2 else set())
+    optional = {"producer"}
+    if version >= CLASS_NAMES_VERSION:
+        optional.add("class_names")
+    if version >= LEARNING_VERSION:
+        optional.add("learning")
     _expect_keys(manifest, {"format", "format_version", "layers"}, optional, MANIFEST)
     names = manifest.get("class_names")
     if names is not None and (not isinstance(names, list) or not all(

@@ -19,11 +19,12 @@ Example:
 from __future__ import annotations
 
 import numbers
+import re
 from typing import Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["batches", "is_array", "sample_count", "dataset_layout"]
+__all__ = ["batches", "is_array", "sample_count", "dataset_layout", "stream_error_message"]
 
 Batch = Tuple[np.ndarray, Optional[np.ndarray]]
 
@@ -183,10 +184,59 @@ def dataset_layout(dataset) -> Tuple[bool, bool]:
     return isinstance(spec, tuple), images_spec.shape.rank != 3  # unknown: checked per batch
 
 
+def stream_error_message(err: BaseException) -> str:
+    """The one line that says what went wrong inside a ``tf.data`` pipeline.
+
+    TensorFlow reports an error raised while a dataset is read (a Python exception in a
+    generator, a failed assertion, an image that does not decode) as its own error, with the
+    Python traceback inside the message; this is the original message (which names the file,
+    for the package's readers).
+
+    Arguments:
+        err: the error raised by the iterator.
+
+    Returns:
+        One line.
+
+    Example:
+        >>> stream_error_message(ValueError("{{function_node x}} ValueError: a.png: corrupt"
+        ...                                 "\\nTraceback ...\\nValueError: a.png: corrupt"))
+        'a.png: corrupt'
+    """
+    lines = [line.strip() for line in str(err).replace("\\n", "\n").splitlines()
+             if line.strip()]
+    for line in reversed(lines):  # a Python exception raised while reading: its own message
+        found = re.match(r"^(?:[A-Za-z_][\w.]*)?(?:Error|Exception): (.+)$", line)
+        if found:
+            return found.group(1)
+    first = lines[0] if lines else type(err).__name__
+    first = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", first)
+    asserted = re.search(r"assertion failed: \[(.*)\]", first)
+    if asserted:
+        return asserted.group(1).replace('\\"', '"')
+    first = re.sub(r"^Error in user-defined function passed to .*?: ", "", first)
+    return re.sub(r"\s*\[Op:\w+\].*$", "", first)
+
+
+def _is_tensorflow_error(err: BaseException) -> bool:
+    return type(err).__module__.startswith("tensorflow")
+
+
 def _dataset_batches(dataset, batch_size: int) -> Iterable:
     if not dataset_layout(dataset)[1]:  # unbatched elements
         dataset = dataset.batch(batch_size)
-    return dataset.as_numpy_iterator()
+    iterator = dataset.as_numpy_iterator()
+    while True:
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        except Exception as err:  # TensorFlow's, wrapping the reader's: re-raised once, plain
+            if not _is_tensorflow_error(err):
+                raise
+            raise ValueError(f"reading the dataset failed: {stream_error_message(err)}"
+                             ) from None
+        yield item
 
 
 def batches(x, batch_size: int, input_shape, input_bits: Optional[int] = None,

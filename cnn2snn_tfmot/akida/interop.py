@@ -17,9 +17,11 @@ Examples need BrainChip's optional ``akida`` wheel, so they are not run as docte
 from __future__ import annotations
 
 import importlib
+import os
 
 from cnn2snn_tfmot.chip.enums import Padding, PoolType
 from cnn2snn_tfmot.chip.layers import LAYER_TYPES
+from cnn2snn_tfmot.chip.learning import AkidaUnsupervised
 
 __all__ = ["to_akida", "read_into", "import_akida"]
 
@@ -49,7 +51,13 @@ def to_akida(model):
         model: a :class:`cnn2snn_tfmot.akida.Model`.
 
     Returns:
-        An ``akida.Model`` with the same layers, parameters and variables.
+        An ``akida.Model`` with the same layers, parameters and variables; a model compiled
+        for edge learning is compiled with the same ``AkidaUnsupervised`` arguments (but the
+        seed) and gets the same connections, ``threshold_learning`` and ``thswap``. The
+        round-robin register that picks the connections a learning step moves cannot be set
+        on the runtime: it starts at 0 there (as after any ``set_variable``), so the two
+        models learn identically when ours is at 0 too (after compile, a variable set, or
+        loading a file saved at 0).
 
     Raises:
         ImportError: the ``akida`` wheel is not installed.
@@ -64,9 +72,28 @@ def to_akida(model):
                   for key, value in _constructor_values(layer).items()}
         runtime_layer = getattr(akida, layer.layer_type)(name=layer.name, **kwargs)
         result.add(runtime_layer)
+        if layer is model.layers[-1] and model.learning is not None:
+            # The runtime creates the learning variables when compiling (and draws random
+            # connections, replaced just below by ours).
+            result.compile(_runtime_optimizer(akida, model.learning))
         for name in layer.variables:
             runtime_layer.set_variable(name, layer.get_variable(name))
     return result
+
+
+def _runtime_optimizer(akida, optimizer):
+    config = optimizer.get_config()
+    config.pop("seed")  # the runtime's draws are not seedable; its connections are set after
+    return akida.AkidaUnsupervised(**config)
+
+
+def _our_optimizer(learning) -> AkidaUnsupervised:
+    values = {name: getattr(learning, name) for name in (
+        "num_weights", "num_classes", "initial_plasticity", "learning_competition",
+        "min_plasticity", "plasticity_decay")}
+    for name in ("num_weights", "num_classes"):
+        values[name] = int(values[name])  # the runtime reports them as floats
+    return AkidaUnsupervised(**values)
 
 
 def _constructor_values(layer) -> dict:
@@ -90,7 +117,10 @@ def read_into(model, akida_model) -> None:
     (used by :func:`cnn2snn_tfmot.akida.from_akida`).
 
     Layers are added with ``Model.add`` and their variables set with ``Layer.set_variable``:
-    a runtime model gets exactly the validation of a model built in code.
+    a runtime model gets exactly the validation of a model built in code. A runtime model
+    compiled for learning gives a compiled model with the same optimizer arguments (seed None),
+    connections, ``threshold_learning`` and ``thswap``, and the round-robin register at 0 (the
+    runtime's cannot be read; it is 0 after loading a file or setting a variable).
 
     Arguments:
         model: an empty :class:`cnn2snn_tfmot.akida.Model`.
@@ -109,9 +139,16 @@ def read_into(model, akida_model) -> None:
         >>> model = Model()                                     # doctest: +SKIP
         >>> read_into(model, akida.Model("model.fbz"))          # doctest: +SKIP
     """
+    if isinstance(akida_model, (str, bytes, os.PathLike)) or not hasattr(akida_model, "layers"):
+        hint = (f" For a BrainChip file: from_akida(akida.Model({os.fsdecode(akida_model)!r})); "
+                f"for our .akida files: cnn2snn_tfmot.akida.Model(path)."
+                if isinstance(akida_model, (str, bytes, os.PathLike)) else "")
+        raise TypeError(f"`akida_model` must be a BrainChip runtime model (an akida.Model), got "
+                        f"{type(akida_model).__name__}.{hint}")
     akida = import_akida()
     previous = None
-    for runtime_layer in akida_model.layers:
+    runtime_layers = akida_model.layers
+    for index, runtime_layer in enumerate(runtime_layers):
         layer_type = runtime_layer.parameters.layer_type.name
         if layer_type not in LAYER_TYPES:
             raise ValueError(f"layer '{runtime_layer.name}' has type {layer_type}, not an "
@@ -124,6 +161,8 @@ def read_into(model, akida_model) -> None:
         values = _FROM_RUNTIME[layer_type](akida, runtime_layer.parameters)
         layer = LAYER_TYPES[layer_type](name=runtime_layer.name, **values)
         model.add(layer)
+        if index == len(runtime_layers) - 1 and akida_model.learning is not None:
+            model.compile(_our_optimizer(akida_model.learning))
         for name in runtime_layer.get_variable_names():
             layer.set_variable(name, runtime_layer.get_variable(name))
         previous = runtime_layer.name

@@ -20,7 +20,8 @@ def _shape(dims) -> str:
 
 
 def summary_rows(model) -> List[tuple]:
-    """One tuple of strings per layer, in the order of :data:`HEADERS`.
+    """One tuple of strings per layer, in the order of :data:`HEADERS` (and, once the model is
+    mapped, :data:`MAPPED_HEADER`).
 
     Arguments:
         model: a :class:`cnn2snn_tfmot.akida.Model`.
@@ -41,7 +42,15 @@ def summary_rows(model) -> List[tuple]:
         rows.append((layer.name, layer.layer_type, _shape(layer.input_dims),
                      _shape(layer.output_dims), kernels, weight_bits,
                      "-" if out_bits is None else str(out_bits)))
+    mapping = model.mapping
+    if mapping is not None:
+        rows = [row + (mapping.layer_nps(row[0]),) for row in rows]
     return rows
+
+
+# -- the NPs of a mapped model (Model.map) ------------------------------------------------------
+#: The column added once the model is mapped: the NPs of each layer, as BrainChip's summary.
+MAPPED_HEADER = "NPs"
 
 
 def format_table(headers, rows) -> List[str]:
@@ -86,10 +95,21 @@ def summary_lines(model) -> List[str]:
         True
     """
     rows = summary_rows(model)
+    mapping = model.mapping
+    headers = HEADERS + ((MAPPED_HEADER,) if mapping is not None else ())
     lines = [f"Model: {len(rows)} layers, input {_shape(model.input_shape)}, output "
-             f"{_shape(model.output_shape)}"] + format_table(HEADERS, rows)
+             f"{_shape(model.output_shape)}"] + format_table(headers, rows)
     weights = sum(int(np.prod(shape)) for layer in model.layers
                   for shape in layer.kernel_shapes())
     lines.append(f"Weights: {weights} integers; act bits '-' = int32 potentials "
                  f"(no activation); InputData shows its input bits.")
+    learning = model.learning
+    if learning is not None:  # as the runtime's "Learning Summary"
+        last = model.layers[-1]
+        lines.append(f"Learning: layer '{last.name}', {int(np.prod(last.input_dims))} inputs, "
+                     f"{learning.num_weights} connections per neuron, "
+                     f"{learning.num_classes} class(es) x "
+                     f"{last.parameters.units // learning.num_classes} neurons.")
+    if mapping is not None:
+        lines += mapping.summary_lines()
     return lines

@@ -8,8 +8,13 @@ says where each number comes from.
   and variables (:mod:`~cnn2snn_tfmot.chip.params`, :mod:`~cnn2snn_tfmot.chip.variables`,
   :mod:`~cnn2snn_tfmot.chip.enums`, :mod:`~cnn2snn_tfmot.chip.shapes`);
 * :mod:`~cnn2snn_tfmot.chip.limits`: value limits (bitwidths, registers, sizes);
+* :mod:`~cnn2snn_tfmot.chip.learning`: the edge-learning rule of the last layer
+  (``AkidaUnsupervised``), on plain arrays;
 * :mod:`~cnn2snn_tfmot.chip.rules`: the model rules, functions of plain values that quantize,
   the rewrites, the compatibility check and the converter call.
+* :mod:`~cnn2snn_tfmot.chip.hardware`: the AKD1000's hardware limits (what its neural
+  processors take, how a layer spreads over them), read by the mapper
+  (:mod:`cnn2snn_tfmot.akida.mapping`) and ``check_model_compatibility(device="AKD1000")``.
 
 Example:
     >>> from cnn2snn_tfmot.chip import FullyConnected
@@ -25,7 +30,8 @@ from cnn2snn_tfmot.chip.layers import (
     Layer,
     SeparableConvolutional,
 )
+from cnn2snn_tfmot.chip.learning import AkidaUnsupervised
 from cnn2snn_tfmot.chip.rules import IncompatibleModelError
 
 __all__ = ["Layer", "InputData", "InputConvolutional", "Convolutional", "SeparableConvolutional",
-           "FullyConnected", "Padding", "PoolType", "IncompatibleModelError"]
+           "FullyConnected", "Padding", "PoolType", "IncompatibleModelError", "AkidaUnsupervised"]

@@ -30,6 +30,7 @@ import numpy as np
 from cnn2snn_tfmot.chip import limits
 from cnn2snn_tfmot.chip import params as P
 from cnn2snn_tfmot.chip.enums import Padding, PoolType
+from cnn2snn_tfmot.chip.learning import learning_variable_specs
 from cnn2snn_tfmot.chip.shapes import out_size
 from cnn2snn_tfmot.chip.variables import VariableSpec
 
@@ -585,7 +586,9 @@ class FullyConnected(_Neural):
     Output dims are (1, 1, units).
 
     Variables: ``weights`` int8 (1, 1, H*W*C, units) in that row order, ``threshold`` int32
-    (units,), ``act_step`` float32 (units,).
+    (units,), ``act_step`` float32 (units,); once the model is compiled for edge learning
+    (:meth:`~cnn2snn_tfmot.akida.Model.compile`), also ``threshold_learning`` and ``thswap``
+    int32 (units,) (see :mod:`cnn2snn_tfmot.chip.learning`).
 
     Example:
         >>> FullyConnected(10, weights_bits=4, activation=False).parameters.units
@@ -601,9 +604,42 @@ class FullyConnected(_Neural):
         values = {"units": P.check_int(units, f"{what} 'units'", low=1)}
         values.update(self._check_common(name, weights_bits, activation, act_bits))
         super().__init__(name, values)
+        self._learns = False
 
     def _units(self) -> int:
         return self._params.units
+
+    # -- edge learning (issue 24; the rule: cnn2snn_tfmot.chip.learning) -------------------------
+    @property
+    def learns(self) -> bool:
+        """Whether the layer has the edge-learning variables (its model was compiled)."""
+        return self._learns
+
+    def enable_learning(self) -> None:
+        """Gives the layer the two variables of edge learning, ``threshold_learning`` and
+        ``thswap`` (zeros until set), as BrainChip's runtime does when it compiles a model.
+
+        Called by :meth:`cnn2snn_tfmot.akida.Model.compile`, which first checks that the layer
+        can learn and then sets the variables; nothing else changes (thresholds, act_steps and
+        outputs are kept).
+
+        Raises:
+            ValueError: the layer's weights are not 1-bit (only binary weights learn).
+
+        Example:
+            >>> from cnn2snn_tfmot.chip import FullyConnected
+            >>> layer = FullyConnected(2, weights_bits=1, activation=False)
+            >>> layer.enable_learning()
+            >>> layer.learns, layer.variables
+            (True, ['act_step', 'threshold', 'threshold_learning', 'thswap', 'weights'])
+        """
+        if self._params.weights_bits != 1:
+            raise ValueError(f"{self.label} cannot learn: it has "
+                             f"{self._params.weights_bits}-bit weights; only binary weights "
+                             f"learn (FullyConnected(..., weights_bits=1)).")
+        if not self._learns:
+            self._learns = True
+            self._version += 1
 
     def _compute_output_dims(self, input_dims):
         return (1, 1, self._params.units)
@@ -615,6 +651,8 @@ class FullyConnected(_Neural):
             "(1, 1, H*W*C of the input, units), rows in column-major input order "
             "h + H*w + H*W*c")}
         specs.update(self._fire_specs(require))
+        if self._learns:
+            specs.update(learning_variable_specs(self._params.units if require else 0))
         return specs
 
 

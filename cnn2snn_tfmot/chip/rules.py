@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -29,6 +30,7 @@ __all__ = [
     "is_separable_merge_candidate", "separable_merge_problems", "lone_depthwise_problem",
     "quantizer_problems", "weight_bits_problems", "stride_problems", "dense_input_problems",
     "chip_size_warnings", "max_pool_swap_problems", "register_problems", "float_model_problem",
+    "value_problems", "input_shape_problems", "NONNEGATIVE_VARIABLES",
 ]
 
 #: Integer weight bitwidths of the quantizers (docs/akida-v1.md section 1).
@@ -58,8 +60,23 @@ def _pair(value) -> Tuple[int, ...]:
 
 # Input ------------------------------------------------------------------------------------
 
+_SCALING_FORM = ("a pair of numbers (scale, shift), e.g. (255, 0) for Keras inputs img / 255 "
+                 "(x_akida = scale * x_keras + shift; --input-scaling 255 0 on the command "
+                 "line)")
+
+
+def _real(value) -> bool:
+    return isinstance(value, (numbers.Real, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
 def check_input_scaling(input_scaling, input_is_sparse: bool) -> Tuple[float, int]:
-    """Validates ``input_scaling = (scale, shift)``: scale > 0, shift an integer.
+    """Validates ``input_scaling = (scale, shift)``: the one parser of every entry point
+    (``quantize``, ``convert``, ``check_model_compatibility``, ``hardware_exact``,
+    ``ScaleFactorMonitor``, the command line).
+
+    A tuple, list or 1-D array of exactly two real numbers: a finite scale > 0 and an integer
+    shift (in 0..255, 0 for sparse inputs). A string (``"25"`` is not (2, 5)), a single number
+    and any other length are refused with the expected form.
 
     Arguments:
         input_scaling: the pair given to convert(): ``x_akida = scale * x_keras + shift``.
@@ -69,23 +86,36 @@ def check_input_scaling(input_scaling, input_is_sparse: bool) -> Tuple[float, in
         ``(scale, shift)`` as (float, int).
 
     Raises:
-        ValueError: naming the argument and the valid values.
+        ValueError: naming the argument, what was given and the expected form.
 
     Example:
         >>> check_input_scaling((255, 0), False)
         (255.0, 0)
+        >>> check_input_scaling("25", False)
+        Traceback (most recent call last):
+        ...
+        ValueError: `input_scaling` must be a pair of numbers (scale, shift), ...; got the \
+string '25'.
     """
-    try:
-        scale, shift = input_scaling
-        scale = float(scale)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"`input_scaling` must be a pair (scale, shift), e.g. (255, 0) for "
-                         f"Keras inputs img / 255; got {input_scaling!r}.") from err
-    if not math.isfinite(scale) or scale <= 0:
-        raise ValueError(f"`input_scaling` scale must be a positive number; got {scale}.")
-    if isinstance(shift, bool) or not float(shift).is_integer():
-        raise ValueError(f"`input_scaling` shift must be an integer; got {shift!r}.")
-    shift = int(shift)
+    if isinstance(input_scaling, (str, bytes)):
+        raise ValueError(f"`input_scaling` must be {_SCALING_FORM}; got the string "
+                         f"{input_scaling!r}.")
+    if isinstance(input_scaling, np.ndarray) and input_scaling.ndim == 1:
+        input_scaling = input_scaling.tolist()
+    if not isinstance(input_scaling, (tuple, list)):
+        raise ValueError(f"`input_scaling` must be {_SCALING_FORM}; got "
+                         f"{type(input_scaling).__name__} {input_scaling!r:.60}.")
+    if len(input_scaling) != 2:
+        raise ValueError(f"`input_scaling` must be {_SCALING_FORM}; got {len(input_scaling)} "
+                         f"value{'s' if len(input_scaling) != 1 else ''}: {input_scaling!r:.60}.")
+    scale, shift = input_scaling
+    if not _real(scale) or not math.isfinite(float(scale)) or float(scale) <= 0:
+        raise ValueError(f"`input_scaling` scale must be a positive number; got {scale!r}. "
+                         f"Expected {_SCALING_FORM}.")
+    if not _real(shift) or not math.isfinite(float(shift)) or not float(shift).is_integer():
+        raise ValueError(f"`input_scaling` shift must be an integer; got {shift!r}. Expected "
+                         f"{_SCALING_FORM}.")
+    scale, shift = float(scale), int(shift)
     if input_is_sparse and shift != 0:
         raise ValueError(f"`input_scaling` shift must be 0 for sparse inputs "
                          f"(input_is_sparse=True); got {shift}.")
@@ -93,6 +123,81 @@ def check_input_scaling(input_scaling, input_is_sparse: bool) -> Tuple[float, in
         raise ValueError(f"`input_scaling` shift must be in 0..255 (it pads the input image); "
                          f"got {shift}.")
     return scale, shift
+
+
+# Values ------------------------------------------------------------------------------------
+
+#: Variables that are variances: a negative value is as corrupt as a NaN.
+NONNEGATIVE_VARIABLES = ("moving_variance", "variance")
+_FIX_NONFINITE = ("the training diverged or the weights are corrupt: restore them from a "
+                  "checkpoint, or retrain (e.g. with a lower learning rate); quantizing or "
+                  "converting them would turn them into arbitrary integers")
+_FIX_NEGATIVE = ("its moving statistics are corrupt: recompute them (a few training steps, or "
+                 "cnn2snn_tfmot.data.zoo.calibrate_batchnorm) or restore them from a checkpoint")
+
+
+def value_problems(layer: str, variables, what: str = "Layer") -> List[str]:
+    """Every non-finite (NaN, infinite) value of a layer's variables, and every negative
+    variance: the one check of weights, biases, BatchNormalization statistics, thresholds and
+    steps wherever a model is quantized, checked, converted or trained into registers.
+
+    Arguments:
+        layer: the layer's name.
+        variables: ``{variable name: array or number}``; a name in
+            :data:`NONNEGATIVE_VARIABLES` must also be >= 0.
+        what: how messages name the layer ("Layer", "BatchNormalization"...).
+
+    Returns:
+        One message per variable that breaks the rule: the layer, the variable, how many
+        values and the fix.
+
+    Example:
+        >>> value_problems("dense", {"kernel": np.ones(3), "bias": np.array([1, np.nan])})
+        ["Layer 'dense': variable 'bias' has 1 non-finite value (NaN or infinite) of 2; the \
+training diverged or the weights are corrupt: restore them from a checkpoint, or retrain (e.g. \
+with a lower learning rate); quantizing or converting them would turn them into arbitrary \
+integers."]
+    """
+    problems = []
+    for name, value in variables.items():
+        if value is None:
+            continue
+        array = np.asarray(value, dtype=np.float64) if not hasattr(value, "numpy") else \
+            np.asarray(value.numpy(), dtype=np.float64)
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        if bad:
+            problems.append(f"{what} '{layer}': variable '{name}' has {bad} non-finite "
+                            f"value{'s' if bad > 1 else ''} (NaN or infinite) of {array.size}; "
+                            f"{_FIX_NONFINITE}.")
+        elif name in NONNEGATIVE_VARIABLES:
+            negative = int(np.count_nonzero(array < 0))
+            if negative:
+                problems.append(f"{what} '{layer}': variable '{name}' has {negative} negative "
+                                f"value{'s' if negative > 1 else ''} of {array.size}, which a "
+                                f"variance cannot have; {_FIX_NEGATIVE}.")
+    return problems
+
+
+def input_shape_problems(layer: str, shape: Sequence) -> List[str]:
+    """An input shape must be fully defined (batch excluded) to be converted.
+
+    Arguments:
+        layer: the input layer's name.
+        shape: its shape, batch excluded (None for an unknown dimension).
+
+    Returns:
+        The message, or an empty list.
+
+    Example:
+        >>> input_shape_problems("input_1", (None, None, 1))
+        ["input shape must be fully defined: layer 'input_1' has (None, None, 1); build the \
+model with keras.Input((height, width, channels)) of the images it will take."]
+    """
+    if all(isinstance(d, (int, np.integer)) and d is not None and d > 0 for d in shape) \
+            and len(shape):
+        return []
+    return [f"input shape must be fully defined: layer '{layer}' has {tuple(shape)}; build the "
+            "model with keras.Input((height, width, channels)) of the images it will take."]
 
 
 def float_model_problem(model_name: str, float_layers: Sequence[str],
@@ -609,9 +714,10 @@ def register_problems(registers) -> List[str]:
     problems = []
     name, is_input = registers.name, registers.kind == "input"
     act_step = registers.act_step
-    if not np.all(np.isfinite(act_step)):
-        problems.append(f"Layer '{name}': non-finite act_step; {_FIX_TOO_LARGE}.")
-        return problems
+    infinite = value_problems(name, {"threshold": registers.threshold_float,
+                                     "act_step": act_step})
+    if infinite:  # from finite weights: scale factors beyond float range
+        return [f"{problem[:problem.index(';')]}; {_FIX_TOO_LARGE}." for problem in infinite]
     smallest = int(np.argmin(act_step))
     if act_step[smallest] < limits.ACT_STEP_MIN:
         problems.append(f"Layer '{name}': act_step {act_step[smallest]:.6g} (channel {smallest}) "

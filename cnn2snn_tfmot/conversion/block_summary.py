@@ -14,8 +14,9 @@ Example:
 """
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
+from cnn2snn_tfmot.akida.mapping import check_mode
 from cnn2snn_tfmot.akida.summary import format_table
 from cnn2snn_tfmot.chip.layers import (
     Convolutional,
@@ -24,6 +25,7 @@ from cnn2snn_tfmot.chip.layers import (
     SeparableConvolutional,
 )
 from cnn2snn_tfmot.conversion.blocks import Block, akida_kind, analyze, weights_bits
+from cnn2snn_tfmot.conversion.hardware_check import check_device, map_blocks
 from cnn2snn_tfmot.keras3 import check_keras_model
 from cnn2snn_tfmot.quantization.input_scaling import input_scaling_of
 from cnn2snn_tfmot.rewriting.quantizing import quantize
@@ -58,16 +60,24 @@ def _row(model, block: Block, index: int, input_is_sparse: bool) -> tuple:
             "-" if block.activation is None else str(block.activation.bitwidth))
 
 
-def block_summary_lines(model, input_is_sparse: bool = False) -> List[str]:
+def block_summary_lines(model, input_is_sparse: bool = False, device: Optional[str] = None,
+                        mode: str = "all_nps") -> List[str]:
     """The blocks of a Keras model and the Akida layers they become, as lines of text.
 
     Arguments:
         model: a quantized (or float: previewed as ``quantize(model, 4, 4, 8)``) model.
         input_is_sparse: as for ``convert`` (InputData first).
+        device: None, or "AKD1000": also the mapping of those Akida layers onto the chip
+            (:func:`cnn2snn_tfmot.conversion.hardware_check.map_blocks`).
+        mode: the mapping mode with ``device``: "all_nps" (default), "hw_pr" or "minimal".
 
     Returns:
         The lines: a title, the table (one row per Akida layer: its Keras layers, output
-        shape, weight and activation bits), then the problems, if any.
+        shape, weight and activation bits), then the problems, if any; with ``device``, the
+        sequences and the NPs of each layer.
+
+    Raises:
+        ValueError: an unknown device or mode.
 
     Example:
         >>> block_summary_lines(model)[0]
@@ -75,6 +85,8 @@ def block_summary_lines(model, input_is_sparse: bool = False) -> List[str]:
 (16, 16, 1); input scaling: not remembered"
     """
     model = check_keras_model(model)
+    if device is not None:
+        device, mode = check_device(device), check_mode(mode)
     analysis = analyze(model, input_is_sparse)
     state = "quantized"
     if not _is_quantized(analysis):
@@ -96,4 +108,10 @@ def block_summary_lines(model, input_is_sparse: bool = False) -> List[str]:
         lines.append(f"{len(analysis.violations)} problem(s) before conversion:")
         lines += [f"  - {problem}" for problem in analysis.violations]
     lines += [f"  warning: {warning}" for warning in analysis.warnings]
+    if device is not None and analysis.violations:
+        lines.append(f"Not mapped onto the {device}: the model does not convert.")
+    elif device is not None:
+        mapping = map_blocks(analysis, input_is_sparse, device, mode)
+        lines += mapping.summary_lines()
+        lines += format_table(("Sequence", "Akida layer", "NPs"), mapping.layer_rows())
     return lines

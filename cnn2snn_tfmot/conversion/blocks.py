@@ -1,11 +1,11 @@
 """Reading a quantized Keras model as Akida blocks: the one adapter of the converter.
 
-Both kinds of quantized model, seed-style (Quantized* layers, quantized activations) and
+Both kinds of quantized model, cnn2snn-style (Quantized* layers, quantized activations) and
 TFMOT-wrapped (the Akida QuantizeConfigs), are read layer by layer into small items
 (neural, activation, pooling, BatchNormalization, other). Items are grouped into blocks,
-``[neural layer][BatchNormalization][pooling][quantized activation]``, and every rule of the
-seeds' "How to build a compatible Keras quantized model" that the model breaks is collected
-as one message naming the layer and the rule. Everything after this module (compatibility
+``[neural layer][BatchNormalization][pooling][quantized activation]``, and every rule of
+BrainChip's cnn2snn "How to build a compatible Keras quantized model" that the model breaks is
+collected as one message naming the layer and the rule. Everything after this module (compatibility
 report, conversion, the scale-factor callback) works on blocks and does not care which kind of
 model they came from.
 """
@@ -29,7 +29,8 @@ from cnn2snn_tfmot.rewriting.transforms import batchnorm_parameters
 from cnn2snn_tfmot.tfkeras import tf
 
 __all__ = ["NeuralItem", "ActivationItem", "PoolItem", "BatchNormItem", "OtherItem", "Block",
-           "Analysis", "analyze", "analyze_layers", "read_layer", "akida_kind", "weights_bits"]
+           "Analysis", "analyze", "analyze_layers", "read_layer", "akida_kind", "weights_bits",
+           "value_rules"]
 
 _QuantizeWrapper = tfmot.quantization.keras.QuantizeWrapper
 
@@ -201,7 +202,7 @@ def read_layer(layer, io: Optional[Tuple[tuple, tuple]] = None):
     """Reads one Keras layer into an item (see the module docstring).
 
     Arguments:
-        layer: a layer of a seed-style or TFMOT-quantized model.
+        layer: a layer of a cnn2snn-style or TFMOT-quantized model.
         io: its (input, output) shapes without the batch axis; by default those of the model
             it was called in.
 
@@ -233,6 +234,41 @@ output_shape=(1024,))
 
 
 # Rules -------------------------------------------------------------------------------------
+
+#: The variable a kernel role is, as the layers name it.
+_KERNEL_VARIABLES = {"kernel": "kernel", "depthwise": "depthwise_kernel",
+                     "pointwise": "pointwise_kernel"}
+
+
+def value_rules(item) -> List[str]:
+    """The non-finite weights, biases, BatchNormalization statistics (and negative variances),
+    thresholds and steps of one item (:func:`cnn2snn_tfmot.chip.rules.value_problems`).
+
+    Arguments:
+        item: an item from :func:`read_layer`.
+
+    Returns:
+        The messages (empty when every value is finite).
+
+    Example:
+        >>> value_rules(read_layer(model_quantized.get_layer("dense")))
+        []
+    """
+    if isinstance(item, NeuralItem):
+        variables = {_KERNEL_VARIABLES.get(role, role): kernel
+                     for role, kernel in item.kernels.items()}
+        return rules.value_problems(item.name, {**variables, "bias": item.bias})
+    if isinstance(item, ActivationItem):
+        return rules.value_problems(item.name, {"threshold": item.threshold,
+                                                "step_height": item.step_height,
+                                                "step_width": item.step_width})
+    if isinstance(item, BatchNormItem):
+        return rules.value_problems(item.name, {"gamma": item.gamma, "beta": item.beta,
+                                                "moving_mean": item.mean,
+                                                "moving_variance": item.variance},
+                                    what="BatchNormalization")
+    return []
+
 
 def _supported() -> str:
     return (f"{registry.current().supported_names()}, ActivationDiscreteRelu or another "
@@ -464,7 +500,7 @@ def analyze(model, input_is_sparse: bool = False) -> Analysis:
     it as ``akida_layers``) is read as those layers.
 
     Arguments:
-        model: a seed-style or TFMOT-quantized tf_keras model.
+        model: a cnn2snn-style or TFMOT-quantized tf_keras model.
         input_is_sparse: whether the Akida model starts with InputData (events) instead of an
             InputConvolutional layer (images).
 
@@ -479,6 +515,11 @@ def analyze(model, input_is_sparse: bool = False) -> Analysis:
         layers = single_branch_layers(model, "check_model_compatibility")
     except ValueError as err:
         return Analysis([], [str(err)], [], ())
+    shape = tuple(model.inputs[0].shape[1:])
+    undefined = rules.input_shape_problems((getattr(model, "input_names", None) or
+                                            ["input"])[0], shape)
+    if undefined:
+        return Analysis([], undefined, [], ())
     return analyze_layers(expand_networks(layers), _shape(model.inputs[0].shape),
                           input_is_sparse, model.name)
 
@@ -518,6 +559,7 @@ def analyze_layers(layers, input_shape, input_is_sparse: bool = False,
         output = tuple(_output_shape(layer, shape))
         items.append(read_layer(layer, (_shape(shape), _shape(output))))
         shape = output
+    violations += [problem for item in items for problem in value_rules(item)]
     float_layers = [item.name for item in items
                     if isinstance(item, OtherItem) and item.kind == "float_neural"]
     if float_layers and not any(isinstance(item, NeuralItem) for item in items):

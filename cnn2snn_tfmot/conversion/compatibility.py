@@ -12,6 +12,7 @@ from typing import List, Optional, Tuple
 
 from cnn2snn_tfmot.chip.rules import IncompatibleModelError, check_input_scaling, register_problems
 from cnn2snn_tfmot.conversion.blocks import Analysis, analyze
+from cnn2snn_tfmot.conversion.hardware_check import check_device, hardware_problems
 from cnn2snn_tfmot.conversion.registers import BlockRegisters, model_registers
 from cnn2snn_tfmot.keras3 import check_keras_model
 from cnn2snn_tfmot.quantization.input_scaling import resolve_input_scaling
@@ -77,10 +78,10 @@ def checked_blocks(model, input_is_sparse: bool = False, input_scaling=None,
 
 
 def check_model_compatibility(model_keras, input_is_sparse: bool = False,
-                              input_scaling=None) -> bool:
-    """Checks that a quantized Keras model can be converted to Akida.
+                              input_scaling=None, device: Optional[str] = None) -> bool:
+    """Checks that a quantized Keras model can be converted to Akida, and run on the chip.
 
-    The rules are the seeds' "How to build a compatible Keras quantized model": block
+    The rules are BrainChip's cnn2snn "How to build a compatible Keras quantized model": block
     structure, input constraints, layer parameters and order of layers. All violations are
     reported together, each naming the layer and the rule. What only the chip refuses (not the
     software runtime: 8-bit weights on inner layers, image widths, pooling sizes) is a warning
@@ -89,24 +90,42 @@ def check_model_compatibility(model_keras, input_is_sparse: bool = False,
     ``convert(model_keras, input_scaling=...)`` succeeds.
 
     Arguments:
-        model_keras: the quantized tf_keras model (seed-style or TFMOT-quantized).
+        model_keras: the quantized tf_keras model (cnn2snn-style or TFMOT-quantized).
         input_is_sparse: True if the Akida model starts with InputData (events), False for an
             InputConvolutional first layer (images).
         input_scaling: ``(scale, shift)`` as for ``convert``, or None (default): the one the
             model remembers (``quantize(..., input_scaling=...)``), else the rules only.
+        device: None (default) or "AKD1000": also require the model to run in hardware on it.
 
     Returns:
         True when the model is compatible.
 
     Raises:
         IncompatibleModelError: one error listing every violation.
-        ValueError: with ``input_scaling``, the registers that do not fit.
+        ValueError: with ``input_scaling``, the registers that do not fit; an unknown device.
 
     Example:
         >>> check_model_compatibility(model_quantized)
         True
+        >>> check_model_compatibility(model_quantized, device="AKD1000")
+        True
     """
     model_keras = check_keras_model(model_keras, "model_keras")
+    device_name = None if device is None else check_device(device)
     scaling, _ = resolve_input_scaling(model_keras, input_scaling, input_is_sparse)
-    checked_blocks(model_keras, input_is_sparse, scaling)
+    analysis, registers = checked_blocks(model_keras, input_is_sparse, scaling)
+    problems = hardware_problems(analysis, input_is_sparse, device_name or "AKD1000",
+                                 registers)
+    if problems and device_name is not None:
+        count = len(problems)
+        raise IncompatibleModelError(
+            f"Model '{model_keras.name}' cannot run in hardware on the {device_name} in one "
+            f"sequence ({count} problem{'s' if count > 1 else ''}):" + _listed(problems))
+    if problems:
+        more = len(problems) - 1
+        warnings.warn(f"Model '{model_keras.name}' would not run in hardware on the AKD1000 in "
+                      f"one sequence: {problems[0]}"
+                      + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+                      + " check_model_compatibility(model, device='AKD1000') (command line: "
+                      "check --device AKD1000) lists them.", AkidaChipWarning, stacklevel=2)
     return True

@@ -2,7 +2,7 @@
 
 The model is read into blocks and checked by
 :func:`cnn2snn_tfmot.conversion.compatibility.checked_blocks` (the same check as
-``check_model_compatibility``, for seed-style and TFMOT-quantized models alike); each block's
+``check_model_compatibility``, for cnn2snn-style and TFMOT-quantized models alike); each block's
 integer weights, thresholds and act_steps come from :mod:`cnn2snn_tfmot.conversion.registers`, which
 the training callbacks use too. This module turns each block into its Akida layer.
 """
@@ -13,7 +13,9 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from cnn2snn_tfmot.akida.fileformat import AKIDA_MODEL_FILE
 from cnn2snn_tfmot.akida.model import Model
+from cnn2snn_tfmot.atomic import check_output
 from cnn2snn_tfmot.chip.enums import PoolType
 from cnn2snn_tfmot.chip.layers import (
     Convolutional,
@@ -86,13 +88,14 @@ def _input_data_shape(input_shape: Sequence[int]) -> Tuple[int, int, int]:
 
 
 def convert(model, file_path: Optional[str] = None, input_scaling=None,
-            input_is_sparse: bool = False, class_names: Optional[Sequence[str]] = None) -> Model:
+            input_is_sparse: bool = False, class_names: Optional[Sequence[str]] = None,
+            overwrite: bool = False) -> Model:
     """Converts a quantized Keras model to an Akida model.
 
     Depthwise + pointwise pairs are merged, Dropout, Flatten, Reshape and a final Softmax are
     absorbed, BatchNormalization layers left in blocks are folded into the thresholds, and each
     block becomes an Akida layer (InputConvolutional first for image inputs, InputData then
-    normal layers for sparse inputs). Seed-style and TFMOT-quantized models go through the same
+    normal layers for sparse inputs). cnn2snn-style and TFMOT-quantized models go through the same
     path.
 
     The relation between inputs is ``input_akida = scale * input_keras + shift``: for Keras
@@ -101,16 +104,18 @@ def convert(model, file_path: Optional[str] = None, input_scaling=None,
 
     Arguments:
         model: a quantized tf_keras model (see check_model_compatibility for the rules).
-        file_path: where to save the Akida model (our safe format), or None.
+        file_path: where to save the Akida model (our safe format), or None. An existing
+            Akida model file is replaced; any other file only with ``overwrite``.
         input_scaling: ``(scale, shift)``, scale > 0, shift an integer (0 for sparse inputs),
             or None (default): the pair the model remembers (see
-            :func:`cnn2snn_tfmot.input_scaling_of`), else the seeds' default ``(1.0, 0)`` with
+            :func:`cnn2snn_tfmot.input_scaling_of`), else cnn2snn's default ``(1.0, 0)`` with
             a warning. A pair that contradicts the remembered one is a ValueError.
         input_is_sparse: True for an InputData first layer (events / low-bit data, 4 bits),
             False for an InputConvolutional first layer (uint8 images).
         class_names: the names of the classes the outputs score, one per output, kept by the
             Akida model (:attr:`cnn2snn_tfmot.akida.Model.class_names`) and its file; None
             (default) for none.
+        overwrite: replace whatever file is at ``file_path``.
 
     Returns:
         The :class:`cnn2snn_tfmot.akida.Model`.
@@ -118,7 +123,9 @@ def convert(model, file_path: Optional[str] = None, input_scaling=None,
     Raises:
         IncompatibleModelError: listing every rule the model breaks.
         ValueError: a register (threshold, act_step) that does not fit the chip, naming the
-            layer, the value, the limit and the fix; a bad ``input_scaling``.
+            layer, the value, the limit and the fix; a bad ``input_scaling``; a non-finite
+            weight, bias, BatchNormalization statistic, threshold or step.
+        cnn2snn_tfmot.atomic.OutputExistsError: ``file_path`` holds something else.
 
     Example:
         >>> akida_model = convert(model_quantized, input_scaling=(255, 0))
@@ -128,6 +135,8 @@ def convert(model, file_path: Optional[str] = None, input_scaling=None,
         True
     """
     model = check_keras_model(model)
+    if file_path is not None:
+        check_output(file_path, AKIDA_MODEL_FILE, overwrite, argument="file_path")
     scaling = scaling_for_conversion(model, input_scaling, input_is_sparse)
     analysis, registers = checked_blocks(model, input_is_sparse, scaling)
     akida_model = Model()
@@ -142,5 +151,5 @@ def convert(model, file_path: Optional[str] = None, input_scaling=None,
         _set_variables(layer, block_regs)
     akida_model.class_names = class_names
     if file_path is not None:
-        akida_model.save(os.fspath(file_path))
+        akida_model.save(os.fspath(file_path), overwrite)
     return akida_model

@@ -7,16 +7,19 @@ when the op library loads) it runs the compiled Akida ops: a process must load t
 loading the SavedModel, which ``import cnn2snn_tfmot`` does. Exported with ``backend="tf"`` it
 uses stock TensorFlow ops only and runs anywhere TensorFlow runs (TensorFlow Serving included).
 
-Directories are written next to their destination, then renamed into place: a reader never
-sees a half-written model.
+Folders are written next to their destination, then renamed into place: a reader never sees a
+half-written model. An existing path is replaced only when it is a previous output of the same
+kind (a SavedModel folder holding nothing else, an Akida model file of ours), or with
+``overwrite=True``.
 """
 from __future__ import annotations
 
 import os
 from typing import Dict, Optional
 
+from cnn2snn_tfmot.akida.fileformat import AKIDA_MODEL_FILE
 from cnn2snn_tfmot.akida.model import Model
-from cnn2snn_tfmot.atomic import atomic_directory
+from cnn2snn_tfmot.atomic import SAVED_MODEL, atomic_directory, check_output
 from cnn2snn_tfmot.engine import GRAPH_BACKENDS, get_backend, ops, resolve_backend
 from cnn2snn_tfmot.keras3 import check_keras_model
 from cnn2snn_tfmot.quantization.saving import save_model
@@ -48,19 +51,25 @@ class EmulatorLoadError(RuntimeError):
 
 
 def export_saved_model(akida_model, path, backend: Optional[str] = None, *,
-                       engine: Optional[str] = None) -> str:
-    """Writes the emulator of ``akida_model`` as a SavedModel directory.
+                       engine: Optional[str] = None, overwrite: bool = False) -> str:
+    """Writes the emulator of ``akida_model`` as a SavedModel folder.
 
     Arguments:
         akida_model: a :class:`cnn2snn_tfmot.akida.Model`.
-        path: the SavedModel directory to write (replaced if it exists).
+        path: the SavedModel folder to write; an existing SavedModel folder (holding nothing
+            else) is replaced, anything else only with ``overwrite``.
         backend: the graph back-end the SavedModel carries: None (compiled ops when they
             load, else stock TF ops), "custom" or "tf" ("tf" gives a SavedModel that runs in
             any TensorFlow, e.g. TensorFlow Serving).
         engine: the former name of ``backend``, still accepted.
+        overwrite: replace whatever is at ``path``.
 
     Returns:
         The absolute path written.
+
+    Raises:
+        cnn2snn_tfmot.atomic.OutputExistsError: ``path`` holds something else (a folder of
+            other files, a regular file), naming it.
 
     Example:
         >>> path = export_saved_model(akida_model, "emulator", backend="tf")
@@ -73,6 +82,7 @@ def export_saved_model(akida_model, path, backend: Optional[str] = None, *,
     if not isinstance(akida_model, Model):
         raise TypeError(f"`akida_model` must be a cnn2snn_tfmot.akida.Model, got "
                         f"{type(akida_model).__name__}.")
+    path = check_output(path, SAVED_MODEL, overwrite, argument="path")  # before the work
     backend = get_backend(resolve_backend(backend, engine, GRAPH_BACKENDS))
     forward = akida_model.emulator_function(backend.name)
     post = akida_model.float_outputs(tensorflow=True)
@@ -88,10 +98,9 @@ def export_saved_model(akida_model, path, backend: Optional[str] = None, *,
         return {"outputs": outputs, "float_outputs": post(outputs)}
 
     module.serve = serve
-    path = os.path.abspath(os.fspath(path))
     last_dtype = "uint8 levels" if akida_model.layers[-1].parameters.activation \
         else "int32 potentials"
-    with atomic_directory(path) as temporary:
+    with atomic_directory(path, SAVED_MODEL, overwrite) as temporary:
         tf.saved_model.save(module, temporary, signatures={SIGNATURE_KEY: serve})
         extra = os.path.join(temporary, "assets.extra")
         os.makedirs(extra, exist_ok=True)
@@ -139,7 +148,7 @@ def load_saved_model(path):
 
 
 def export(keras_model, akida_model, directory, backend: Optional[str] = None, *,
-           engine: Optional[str] = None) -> Dict[str, str]:
+           engine: Optional[str] = None, overwrite: bool = False) -> Dict[str, str]:
     """Writes a model's three artefacts side by side in ``directory``.
 
     * ``keras_savedmodel/``: the quantized Keras model (SavedModel; reload it with
@@ -150,12 +159,19 @@ def export(keras_model, akida_model, directory, backend: Optional[str] = None, *
     Arguments:
         keras_model: the quantized tf_keras model that was converted.
         akida_model: the :class:`cnn2snn_tfmot.akida.Model`.
-        directory: the output directory (created if needed; existing artefacts are replaced).
+        directory: the output folder (created if needed; it may hold other files). Previous
+            artefacts are replaced; anything else at their three paths is refused unless
+            ``overwrite`` (checked for the three before any is written).
         backend: the emulator SavedModel's graph back-end (see :func:`export_saved_model`).
         engine: the former name of ``backend``, still accepted.
+        overwrite: replace whatever is at the three paths.
 
     Returns:
         The written paths, by artefact name ("keras", "akida", "emulator").
+
+    Raises:
+        cnn2snn_tfmot.atomic.OutputExistsError: one of the three paths holds something else,
+            or ``directory`` is a file.
 
     Example:
         >>> paths = export(model_quantized, akida_model, "exported")
@@ -164,12 +180,21 @@ def export(keras_model, akida_model, directory, backend: Optional[str] = None, *
     """
 
     keras_model = check_keras_model(keras_model, "keras_model")
+    if not isinstance(akida_model, Model):
+        raise TypeError(f"`akida_model` must be a cnn2snn_tfmot.akida.Model, got "
+                        f"{type(akida_model).__name__}.")
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"`directory` must be a folder path (str or os.PathLike), got "
+                        f"{type(directory).__name__}.")
     directory = os.path.abspath(os.fspath(directory))
-    os.makedirs(directory, exist_ok=True)
     paths = {"keras": os.path.join(directory, "keras_savedmodel"),
              "akida": os.path.join(directory, "model.akida"),
              "emulator": os.path.join(directory, "emulator_savedmodel")}
-    save_model(keras_model, paths["keras"])  # a SavedModel directory, atomically
-    akida_model.save(paths["akida"])
-    export_saved_model(akida_model, paths["emulator"], backend, engine=engine)
+    kinds = {"keras": SAVED_MODEL, "akida": AKIDA_MODEL_FILE, "emulator": SAVED_MODEL}
+    for name, path in paths.items():  # all three, before any is written
+        check_output(path, kinds[name], overwrite)
+    save_model(keras_model, paths["keras"], overwrite)  # a SavedModel folder, atomically
+    akida_model.save(paths["akida"], overwrite)
+    export_saved_model(akida_model, paths["emulator"], backend, engine=engine,
+                       overwrite=overwrite)
     return paths

@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from cnn2snn_tfmot.chip import limits
+from cnn2snn_tfmot.chip import limits, rules
 from cnn2snn_tfmot.conversion.blocks import Block, akida_kind
 from cnn2snn_tfmot.tfkeras import tf
 
@@ -182,6 +182,10 @@ def _integer_array(integers, kernel: np.ndarray, quantizer, name: str, role: str
     values = integers.numpy().astype(np.float64)
     quantized = quantizer.quantize(tf.constant(kernel)).numpy().astype(np.float64)
     scale_factor = np.asarray(quantizer.scale_factor(tf.constant(kernel)).numpy(), np.float64)
+    problems = rules.value_problems(name, {f"{role} quantizer's scale factor": scale_factor,
+                                           f"{role} integer weights": values})
+    if problems:  # a quantizer's own variable (a trainable threshold) is not finite
+        raise ValueError(problems[0])
     if np.max(np.abs(quantized * scale_factor - values), initial=0.0) > 1e-3:
         raise ValueError(f"Layer '{name}': the {role} quantizer {quantizer!r} does not put the "
                          "weights on the grid of its scale factor (quantize(w) * "
@@ -265,10 +269,18 @@ def block_registers(block: Block, input_scaling: Tuple[float, int], index: int =
         weights=arrays["depthwise" if separable else "kernel"],
         weights_pw=arrays["pointwise"] if separable else None,
         scale_factor=tensors["scale_factor"].numpy(), threshold_float=threshold_float,
-        threshold=np.floor(threshold_float).astype(np.int64),
+        threshold=_floored(threshold_float),
         act_step=tensors["act_step"].numpy(),
         act_bits=None if activation is None else activation.bitwidth,
         output_scaling=output_scaling(activation))
+
+
+def _floored(threshold_float: np.ndarray) -> np.ndarray:
+    """int64 thresholds; a non-finite or huge float (reported by
+    :func:`cnn2snn_tfmot.chip.rules.register_problems` from ``threshold_float``) becomes a value
+    far out of every register's range instead of an undefined cast."""
+    finite = np.where(np.isfinite(threshold_float), threshold_float, 2.0 ** 62)
+    return np.floor(np.clip(finite, -2.0 ** 62, 2.0 ** 62)).astype(np.int64)
 
 
 def output_scaling(activation) -> Tuple[float, int]:

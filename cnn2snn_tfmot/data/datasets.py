@@ -10,11 +10,12 @@ from __future__ import annotations
 import gzip
 import math
 import os
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["IdxFormatError", "read_idx", "load_mnist", "mnist_split", "DEFAULT_MNIST_DIR"]
+__all__ = ["IdxFormatError", "read_idx", "load_mnist", "mnist_split", "stratified_split",
+           "DEFAULT_MNIST_DIR"]
 
 #: Where the package ships the MNIST test set (package data: present in a wheel too).
 DEFAULT_MNIST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mnist")
@@ -116,3 +117,46 @@ def mnist_split(directory: str = DEFAULT_MNIST_DIR, train: int = 8000):
     """
     images, labels = load_mnist(directory)
     return (images[:train], labels[:train]), (images[train:], labels[train:])
+
+
+def stratified_split(labels: Sequence[int], validation: int, seed: int = 0
+                     ) -> Tuple[np.ndarray, np.ndarray]:
+    """Splits sample indices into training and validation, each class in proportion.
+
+    Each class gives ``validation * class_count / total`` samples, rounded so that exactly
+    ``validation`` are drawn (the largest remainders get the extra ones), chosen by a numpy
+    generator seeded with ``seed``: the same labels and seed give the same split everywhere.
+
+    Arguments:
+        labels: the class label of each sample.
+        validation: how many samples to hold out, 1 .. len(labels) - 1.
+        seed: the seed of the draw.
+
+    Returns:
+        ``(train_indices, validation_indices)``, sorted int64 arrays.
+
+    Raises:
+        ValueError: ``validation`` out of range.
+
+    Example:
+        >>> labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+        >>> train, held_out = stratified_split(labels, 4, seed=0)
+        >>> len(train), np.bincount(labels[held_out]).tolist()
+        (4, [2, 2])
+    """
+    labels = np.asarray(labels)
+    total = len(labels)
+    if isinstance(validation, bool) or not 0 < int(validation) < total:
+        raise ValueError(f"validation must be between 1 and {total - 1} (the samples minus "
+                         f"one), got {validation!r}.")
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = validation * counts / total
+    taken = np.floor(exact).astype(int)
+    # Largest remainders first, so that the classes' shares add up to `validation`.
+    for index in np.argsort(-(exact - taken), kind="stable")[:validation - taken.sum()]:
+        taken[index] += 1
+    rng = np.random.default_rng(seed)
+    held_out = [rng.permutation(np.flatnonzero(labels == c))[:n] for c, n in zip(classes, taken)]
+    held_out = np.sort(np.concatenate(held_out)).astype(np.int64)
+    train = np.setdiff1d(np.arange(total, dtype=np.int64), held_out)
+    return train, held_out

@@ -120,7 +120,7 @@ def synchronize_batchnorm(model):
     its slice with its own statistics (for a global batch of 64 on 2 replicas: 32 images),
     which trains a different model. Inference, a single device and folded models (``quantize()``
     folds BatchNormalization into the weights) are unaffected. Call it inside
-    ``strategy.scope()``, on the model you train (float, seed-style quantized or
+    ``strategy.scope()``, on the model you train (float, cnn2snn-style quantized or
     TFMOT-annotated); the copy has the same layers, names and weights, and saves and reloads
     synchronized (.h5 and SavedModel; the package makes tf_keras keep the setting in the
     layer's config, which tf_keras alone drops). The input model is not modified.

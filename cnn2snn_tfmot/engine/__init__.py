@@ -9,8 +9,10 @@ on one of three back-ends, which give bit-identical results:
   in any TensorFlow.
 
 ``backend=`` of ``Model.forward`` / ``predict`` / ``evaluate`` / ``statistics`` picks one;
-``None`` (the default) takes the direct back-end when it runs the model, else the graph of the
-compiled ops when they load, else the pure-TF graph (with one warning per process saying why).
+``None`` (the default) takes the faster of the direct back-end and the graph of the compiled
+ops (:mod:`.choice`: the direct one, unless the graph measured faster on the model and batch size
+once the model has run long enough), the graph of the compiled ops when the direct back-end
+cannot run the model, else the pure-TF graph (with one warning per process saying why).
 The argument's former name, ``engine=``, is still accepted. :mod:`.graph` builds the graphs,
 :mod:`.probe` the graphs that keep every layer's potentials; the Akida model caches all of them.
 """

@@ -28,7 +28,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -124,6 +124,13 @@ def default_threads() -> int:
     return cpus
 
 
+def _threads_or_adaptive() -> int:
+    """``CNN2SNN_TFMOT_THREADS`` when set, else minus the CPUs: the C entry point then picks 1
+    or all of them (custom_ops/direct_api.h)."""
+    threads = default_threads()
+    return threads if os.environ.get(THREADS_ENV_VAR, "") else -threads
+
+
 def _descriptors(lowered: Sequence[LoweredLayer]):
     """The ctypes layer descriptors of the lowered layers and the arrays they point into."""
     layers = [layer for layer in lowered if layer.kind != "input"]
@@ -204,9 +211,17 @@ class DirectPlan:
         self.output_shape = tuple(lowered[-1].output_dims)
         self.dtype = np.dtype(np.int32 if lowered[-1].fire is None else np.uint8)
         self.kernel_set = self._lib.cnn2snn_tfmot_direct_kernel_set(handle).decode()
-        #: How each neural layer is computed ("convolution", "winograd", "separable", "dense").
-        self.algorithms = [self._lib.cnn2snn_tfmot_direct_layer_algorithm(handle, i).decode()
-                           for i in range(len(descriptors))]
+        self._count = len(descriptors)
+
+    @property
+    def algorithms(self) -> List[str]:
+        """How each neural layer is computed now: "convolution", "winograd", "separable",
+        "separable_int16" or "dense", with "+events" for a layer that skips the output pixels
+        whose input patch is all zero (their potentials are 0). After the first runs the plan
+        moves a separable layer whose depthwise sums often leave int8 to "separable_int16", and
+        turns "+events" on in the layers where at least 1/8 of the patches were all zero."""
+        return [self._lib.cnn2snn_tfmot_direct_layer_algorithm(self._handle, i).decode()
+                for i in range(self._count)]
 
     def run(self, x: np.ndarray, threads: Optional[int] = None) -> np.ndarray:
         """The model's output for a batch (as ``Model.forward``, without its input checks).
@@ -214,7 +229,10 @@ class DirectPlan:
         Arguments:
             x: uint8 numpy array (N,) + input_shape, values within the first layer's range
                 (``Model.forward`` checks them).
-            threads: threads to use (default: :func:`default_threads`).
+            threads: threads to use. Default: ``CNN2SNN_TFMOT_THREADS`` when set, else 1 or
+                all the CPUs this process may use (:func:`default_threads`), whichever the plan
+                measured faster lately for this batch size (other work on the machine can make
+                one thread faster).
 
         Returns:
             uint8 levels or int32 potentials, shape (N,) + output_shape.
@@ -236,7 +254,7 @@ class DirectPlan:
         error = ctypes.create_string_buffer(_ERROR_BYTES)
         status = self._lib.cnn2snn_tfmot_direct_run(
             self._handle, x.ctypes.data, x.shape[0], out.ctypes.data,
-            threads or default_threads(), error, _ERROR_BYTES)
+            threads or _threads_or_adaptive(), error, _ERROR_BYTES)
         if status != 0:  # pragma: no cover - only an allocation failure can get here
             raise RuntimeError(f"the direct engine failed: {error.value.decode()}")
         return out

@@ -2,12 +2,15 @@
 
 :func:`report` writes into a directory ``index.html`` with the model summaries, the
 compatibility result (every rule and register problem, and what only the chip refuses), the
+mapping onto the AKD1000's neural processors (sequences, NPs per layer, program bytes), the
 per-layer statistics of :meth:`cnn2snn_tfmot.akida.Model.statistics`, the Keras and Akida
 accuracies and their agreement when labels are given, and the figures of
 :mod:`cnn2snn_tfmot.inspection.plots` as PNG files beside it, plus ``statistics.json`` with the
 figures. The page is self-contained: inline style, no script, no remote font, style sheet or image,
-so it opens offline and can be archived or attached to a CI run. Every file is written atomically
-(temporary file, then rename), the page last.
+so it opens offline and can be archived or attached to a CI run. The folder is written whole,
+atomically (a temporary folder renamed into place), with a marker file listing what it holds
+(``.cnn2snn_tfmot-report.json``): an existing report folder is replaced, any other existing path
+is refused unless ``overwrite=True``.
 
 The command line is ``cnn2snn_tfmot report MODEL --data FILE --out DIR`` (data: an IDX file,
 a ``.npy`` / ``.npz`` array or a folder of images, as for ``evaluate``).
@@ -18,8 +21,8 @@ Example:
     >>> result.path, result.compatible
     ('report/index.html', True)
     >>> sorted(os.listdir("report"))                       # doctest: +NORMALIZE_WHITESPACE
-    ['activations.png', 'activity.png', 'agreement.png', 'index.html', 'levels.png',
-     'statistics.json', 'weights.png']
+    ['.cnn2snn_tfmot-report.json', 'activations.png', 'activity.png', 'agreement.png',
+     'index.html', 'levels.png', 'statistics.json', 'weights.png']
 """
 from __future__ import annotations
 
@@ -37,7 +40,8 @@ import numpy as np
 
 from cnn2snn_tfmot.akida import Model
 from cnn2snn_tfmot.akida.inputs import batches, is_array
-from cnn2snn_tfmot.atomic import atomic_file
+from cnn2snn_tfmot.akida.mapping import map_model
+from cnn2snn_tfmot.atomic import OutputKind, atomic_directory, check_output
 from cnn2snn_tfmot.chip.rules import IncompatibleModelError
 from cnn2snn_tfmot.conversion.compatibility import AkidaChipWarning, checked_blocks
 from cnn2snn_tfmot.conversion.converter import convert
@@ -49,7 +53,11 @@ from cnn2snn_tfmot.quantization.input_scaling import scaling_for_conversion
 from cnn2snn_tfmot.quantization.saving import load_quantized_model
 from cnn2snn_tfmot.version import __version__
 
-__all__ = ["report", "Report"]
+__all__ = ["report", "Report", "REPORT_FOLDER"]
+
+#: A report folder: recognised by its marker (and nothing else in it), replaced as a whole.
+REPORT_FOLDER = OutputKind("a report folder written by cnn2snn_tfmot", directory=True,
+                           marker="report")
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 72em; color: #222;
@@ -78,6 +86,8 @@ class Report:
         comparison: the Keras-vs-Akida :class:`cnn2snn_tfmot.inspection.comparison.Comparison`, or
         None. akida_accuracy: the Akida model's accuracy, or None without labels.
         figures: the PNG file names written.
+        mapping: the Akida model's :class:`cnn2snn_tfmot.akida.Mapping` onto the AKD1000 (this
+            project's mapper, mode "all_nps"), or None.
 
     Example:
         >>> result = report(akida_model, images, "report", backend="tf")
@@ -92,18 +102,20 @@ class Report:
     comparison: object = None
     akida_accuracy: Optional[float] = None
     figures: List[str] = dataclasses.field(default_factory=list)
+    mapping: object = None
 
 
 # -- files ----------------------------------------------------------------------------------
-def _write_atomic(path: str, data: bytes) -> None:
-    with atomic_file(path) as handle:
+def _write(path: str, data: bytes) -> None:
+    """A file of the report, inside its temporary folder (renamed into place whole)."""
+    with open(path, "wb") as handle:
         handle.write(data)
 
 
 def _save_figure(fig, path: str) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    _write_atomic(path, buffer.getvalue())
+    _write(path, buffer.getvalue())
 
 
 def _json_ready(value):
@@ -183,6 +195,17 @@ def _compatibility(model, input_scaling, input_is_sparse):
     return akida_model, [], _chip(caught, AkidaChipWarning)
 
 
+def _mapping_section(mapping) -> str:
+    hardware = not mapping.software_layers and len(mapping.sequences) == 1
+    verdict = ('<p class="ok">Runs in hardware on the AKD1000, in one sequence.</p>' if hardware
+               else '<p class="bad">Does not run in hardware on the AKD1000 in one sequence: '
+                    'see the software layers and the sequences below.</p>')
+    return ("<h2>AKD1000 mapping</h2>" + verdict + _pre(mapping.summary_lines()) +
+            _table(("sequence", "layer", "NPs"), mapping.layer_rows()) +
+            f"<p>Mode {mapping.mode} (BrainChip's MapMode.AllNps), {mapping.total_nps} NPs "
+            "(the HRC apart); this project's mapper, measured equal to BrainChip's.</p>")
+
+
 def _chip(caught, category) -> List[str]:
     return list(dict.fromkeys(str(w.message) for w in caught
                               if issubclass(w.category, category)))
@@ -191,7 +214,7 @@ def _chip(caught, category) -> List[str]:
 def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None,
            input_is_sparse: bool = False, log=None, title: Optional[str] = None,
            batch_size: int = 256, backend: Optional[str] = None, *,
-           engine: Optional[str] = None) -> Report:
+           engine: Optional[str] = None, overwrite: bool = False) -> Report:
     """Writes an HTML report on ``model`` run on ``x`` into ``out_dir`` (see the module
     docstring for its content).
 
@@ -204,7 +227,8 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
             an Akida model file; otherwise ``.h5`` or a SavedModel directory).
         x: uint8 images as for ``Model.forward`` (read several times: an array, a
             ``tf.data.Dataset`` or a list of batches, not an iterator).
-        out_dir: the directory to write (created if needed; our files in it are replaced).
+        out_dir: the folder to write, whole: created, or replaced when it is a previous report
+            folder (anything else only with ``overwrite``; never the model or log read).
         y: integer labels for an array ``x`` (accuracy and per-class agreement), or None.
         input_scaling: ``(scale, shift)`` as for ``convert``: Akida input =
             ``scale * Keras input + shift`` (for a Keras model; an Akida model has its own).
@@ -218,12 +242,15 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
         backend: the emulator's back-end: None, "custom" or "tf" (the statistics run in
             the graph).
         engine: the former name of ``backend``, still accepted.
+        overwrite: replace whatever is at ``out_dir``.
 
     Returns:
         A :class:`Report` (``path`` is that of ``index.html``).
 
     Raises:
         TypeError / ValueError: bad model, data or arguments (named in the message).
+        cnn2snn_tfmot.atomic.OutputExistsError: ``out_dir`` holds something else, or is an
+            input.
         ImportError: matplotlib is missing (``pip install 'cnn2snn_tfmot[plot]'``).
 
     Example:
@@ -233,6 +260,11 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
         512
     """
 
+    inputs = [path for path in (model, log) if isinstance(path, (str, os.PathLike))]
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise TypeError(f"`out_dir` must be a folder path (str or os.PathLike), got "
+                        f"{type(out_dir).__name__}.")
+    check_output(out_dir, REPORT_FOLDER, overwrite, inputs)  # before any work
     model = _load_model(model)
     if not isinstance(model, Model):  # an argument error, not a problem of the model
         input_scaling = scaling_for_conversion(model, input_scaling, input_is_sparse)
@@ -240,7 +272,6 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
     _check_replayable(x)
     plots.require_matplotlib()  # before any work: the fix, not a late failure
     out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
     is_keras = not isinstance(model, Model)
     name = model.name if is_keras else "Akida model"
     sections: List[str] = []
@@ -262,7 +293,7 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
     sections.append("<h2>Compatibility</h2>" + verdict + (f"<ul>{items}</ul>" if items else "")
                     + (f"<p>Only the chip refuses (the software runtime accepts):</p>"
                        f"<ul>{chip_items}</ul>" if chip_items else ""))
-    stats = comparison = accuracy = None
+    stats = comparison = accuracy = mapping = None
     if compatible:
         lines = []
         akida_model.summary(print_fn=lines.append)
@@ -291,6 +322,9 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
             f"non-zero values: the chip's work grows with them. Headroom: bits left in the "
             f"register holding the potentials (20-bit, saturating; '*': exact 32-bit "
             f"accumulator). Margin: bits left in the threshold and act_step registers.</p>")
+        # This project's mapper, not kept on the model (the report does not change it).
+        mapping = map_model(akida_model, "AKD1000")
+        sections.append(_mapping_section(mapping))
         figures += [
             ("weights.png", "Integer weights per layer", lambda: plots.weight_histograms(
                 akida_model)),
@@ -307,9 +341,21 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
     if log is not None:
         figures.append(("margins.png", "Register margins during training",
                         lambda: plots.margins(log)))
+    with atomic_directory(out_dir, REPORT_FOLDER, overwrite, inputs) as folder:
+        _write_files(folder, figures, sections, name, compatible, problems, chip, stats,
+                     comparison, accuracy, mapping, title)
+    return Report(path=os.path.join(out_dir, "index.html"), compatible=compatible,
+                  problems=problems, chip_warnings=chip, statistics=stats, comparison=comparison,
+                  akida_accuracy=accuracy, figures=[filename for filename, _, _ in figures],
+                  mapping=mapping)
+
+
+def _write_files(folder, figures, sections, name, compatible, problems, chip, stats, comparison,
+                 accuracy, mapping, title) -> None:
+    """Writes the figures, ``statistics.json`` and ``index.html`` into ``folder``."""
     written = []
     for filename, caption, build in figures:
-        _save_figure(build(), os.path.join(out_dir, filename))
+        _save_figure(build(), os.path.join(folder, filename))
         written.append((filename, caption))
     if written:
         sections.append("<h2>Figures</h2>" + "".join(
@@ -321,9 +367,10 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
                {"samples": stats.samples, "input_events_per_image": stats.input_events_per_image,
                 "layers": stats.to_dict()},
                "comparison": None if comparison is None else comparison.to_dict(),
-               "akida_accuracy": accuracy}
-    _write_atomic(os.path.join(out_dir, "statistics.json"),
-                  json.dumps(_json_ready(summary), indent=1).encode("utf-8"))
+               "akida_accuracy": accuracy,
+               "akd1000_mapping": None if mapping is None else mapping.to_dict()}
+    _write(os.path.join(folder, "statistics.json"),
+           json.dumps(_json_ready(summary), indent=1).encode("utf-8"))
     title = title or f"Akida report: {name}"
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -331,8 +378,4 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
             f"<h1>{html.escape(title)}</h1><p>cnn2snn_tfmot {html.escape(__version__)}, "
             f"{stamp}. Figures as numbers: <code>statistics.json</code>.</p>"
             + "".join(f"<section>{s}</section>" for s in sections) + "</body></html>\n")
-    path = os.path.join(out_dir, "index.html")
-    _write_atomic(path, page.encode("utf-8"))
-    return Report(path=path, compatible=compatible, problems=problems, chip_warnings=chip,
-                  statistics=stats, comparison=comparison, akida_accuracy=accuracy,
-                  figures=[filename for filename, _ in written])
+    _write(os.path.join(folder, "index.html"), page.encode("utf-8"))

@@ -8,9 +8,9 @@ function is called, not with this module.
 * :func:`weight_histograms`: per-layer histograms of the integer weights (Akida model, or the
   integers ``convert`` would produce from a quantized Keras model);
 * :func:`discretized_weights`: float weights next to their discretized values (the figure of
-  the seeds' tutorial);
+  BrainChip's cnn2snn tutorial);
 * :func:`transfer_curves`: float input -> quantized output of each quantized activation, with
-  the clipped linear function its gradient follows (the seeds' tutorial figure);
+  the clipped linear function its gradient follows (BrainChip's cnn2snn tutorial figure);
 * :func:`activation_histograms` and :func:`layer_activity`: output levels, events and
   sparsity per layer (from :meth:`cnn2snn_tfmot.akida.Model.statistics`);
 * :func:`margins`: the register margins logged during training (CSV, TensorBoard, History);
@@ -177,7 +177,7 @@ def weight_histograms(model, layers: Optional[Sequence[str]] = None, columns: in
 
 
 def discretized_weights(weights, quantizer=None, bins: int = 50):
-    """The seeds' tutorial figure: the float weights' distribution next to the distribution of
+    """cnn2snn's tutorial figure: the float weights' distribution next to the distribution of
     their discretized values ``quantizer.quantize(weights)``.
 
     Arguments:

@@ -29,6 +29,8 @@ from __future__ import annotations
 import warnings
 from typing import Optional, Tuple
 
+import numpy as np
+
 from cnn2snn_tfmot.chip.rules import check_input_scaling
 from cnn2snn_tfmot.quantization.configs import NeuralQuantizeConfig
 from cnn2snn_tfmot.quantization.layers import QuantizedLayerMixin
@@ -37,12 +39,12 @@ from cnn2snn_tfmot.tfkeras import keras
 __all__ = ["InputScaling", "InputScalingWarning", "input_scaling_of", "remember_input_scaling",
            "resolve_input_scaling", "scaling_for_conversion", "DEFAULT_INPUT_SCALING"]
 
-#: The seeds' default of ``convert``: the Keras model takes the uint8 values themselves.
+#: BrainChip's cnn2snn default of ``convert``: the Keras model takes the uint8 values themselves.
 DEFAULT_INPUT_SCALING = (1.0, 0)
 
 
 class InputScalingWarning(UserWarning):
-    """An image model is converted with the seeds' default input scaling ``(1.0, 0)`` because
+    """An image model is converted with cnn2snn's default input scaling ``(1.0, 0)`` because
     neither the call nor the model says which one it is meant for.
 
     Pass ``input_scaling`` explicitly (``(1, 0)`` included) to silence it.
@@ -177,11 +179,15 @@ def resolve_input_scaling(model, input_scaling, input_is_sparse: bool = False,
 
     Raises:
         ValueError: an invalid pair, or one that contradicts the remembered one (naming both).
+        TypeError: ``input_is_sparse`` is not a bool.
 
     Example:
         >>> resolve_input_scaling(model, (255, 0))
         ((255.0, 0), 'given')
     """
+    if not isinstance(input_is_sparse, (bool, np.bool_)):
+        raise TypeError(f"`input_is_sparse` must be True or False, got "
+                        f"{type(input_is_sparse).__name__} {input_is_sparse!r:.40}.")
     remembered = input_scaling_of(model)
     if remembered is not None:
         remembered = check_input_scaling(remembered, input_is_sparse)
@@ -199,7 +205,7 @@ def resolve_input_scaling(model, input_scaling, input_is_sparse: bool = False,
 
 def scaling_for_conversion(model, input_scaling, input_is_sparse: bool = False,
                            ) -> Tuple[float, int]:
-    """The input scaling ``convert`` uses: given, else remembered, else the seeds' default.
+    """The input scaling ``convert`` uses: given, else remembered, else BrainChip's cnn2snn default.
 
     The default ``(1.0, 0)`` (the Keras model takes the uint8 values themselves) comes with an
     :class:`InputScalingWarning` for image inputs: it is rarely what a model trained on

@@ -1,6 +1,6 @@
 """Weight quantizers and the quantized-activation formula (docs/akida-v1.md sections 1 and 2).
 
-A weight quantizer is written once and serves twice: the seed-style ``Quantized*`` layers call
+A weight quantizer is written once and serves twice: the cnn2snn-style ``Quantized*`` layers call
 it, and the TFMOT ``QuantizeConfig``s of :mod:`cnn2snn_tfmot.quantization.configs` return it, since
 every quantizer here implements TFMOT's ``Quantizer`` interface (``build`` creates its variables
 on the layer, ``__call__`` quantizes). Quantizers are registered Keras serializables, so saved
@@ -450,7 +450,7 @@ def discrete_relu_parameters(bitwidth: int, max_value: Optional[float] = None
 
     Arguments:
         bitwidth: the activation bitwidth, 1..8.
-        max_value: the value of the top level, or None for the seeds' default.
+        max_value: the value of the top level, or None for BrainChip's cnn2snn default.
 
     Returns:
         ``(threshold, step)`` as Python floats.

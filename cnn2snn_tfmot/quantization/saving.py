@@ -32,7 +32,8 @@ from typing import Callable, Dict, Optional
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
-from cnn2snn_tfmot.atomic import atomic_directory, atomic_path
+from cnn2snn_tfmot.archives import HDF5_SIGNATURE, check_hdf5, check_zip, read_zip_member
+from cnn2snn_tfmot.atomic import SAVED_MODEL, OutputKind, atomic_directory, atomic_path
 from cnn2snn_tfmot.keras3 import check_keras_model, from_keras3, is_keras3_file, walk_config
 from cnn2snn_tfmot.quantization.layers import (
     QuantizedActivation,
@@ -43,7 +44,11 @@ from cnn2snn_tfmot.quantization.scheme import quantize_scope
 from cnn2snn_tfmot.tfkeras import keras
 
 __all__ = ["load_quantized_model", "load_partial_weights", "save_model", "refuse_code",
-           "weight_key", "layer_key"]
+           "weight_key", "layer_key", "is_keras_model_file", "KERAS_MODEL_FILE",
+           "KERAS_FILE_SUFFIXES"]
+
+#: The suffixes of Keras model files (anything else is a SavedModel folder).
+KERAS_FILE_SUFFIXES = (".h5", ".hdf5", ".keras")
 
 _TFMOT_WRAPPERS = ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeAnnotate")
 _QuantizeWrapper = tfmot.quantization.keras.QuantizeWrapper
@@ -124,12 +129,57 @@ def _refuse_tfmot_keras_archive(config, path: str) -> None:
 
 # Loaders, by file kind -----------------------------------------------------------------
 
-def _load_keras_archive(path: str, compile: bool, custom_objects: dict):
+def read_keras_archive_config(path: str) -> dict:
+    """The model configuration of a ``.keras`` archive, read within the caps of
+    :mod:`cnn2snn_tfmot.archives` (every member's declared size is checked first), after
+    checking that its weights member, if any, is an HDF5 file.
+
+    Arguments:
+        path: the ``.keras`` file.
+
+    Returns:
+        The parsed ``config.json``.
+
+    Raises:
+        ValueError: not a zip archive, no ``config.json``, invalid JSON, a weights member that
+            is not HDF5, or sizes beyond the caps (naming the member).
+
+    Example:
+        >>> model.save("float.keras")
+        >>> read_keras_archive_config("float.keras")["class_name"]
+        'Sequential'
+    """
     try:
         with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError) as err:
+            members = check_zip(archive, path)
+            if "config.json" not in members:
+                raise ValueError(f"{path} is not a valid .keras archive: it has no config.json "
+                                 f"(members: {sorted(members)[:5]}).")
+            config = json.loads(read_zip_member(archive, "config.json", where=path))
+            weights = members.get("model.weights.h5")
+            if weights is not None:
+                with archive.open(weights) as stream:
+                    head = stream.read(len(HDF5_SIGNATURE))
+                if head != HDF5_SIGNATURE:
+                    raise ValueError(
+                        f"{path}: its weights member 'model.weights.h5' is not an HDF5 file "
+                        "(the archive is corrupt or was not written by Keras); save the model "
+                        "again with model.save('model.keras').")
+                import h5py  # a TensorFlow dependency; imported here to keep start-up light
+
+                with archive.open(weights) as stream, h5py.File(stream, "r") as handle:
+                    check_hdf5(handle, f"{path} (model.weights.h5)")
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
         raise ValueError(f"{path} is not a valid .keras archive ({err}).") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: its config.json is not valid JSON ({err}).") from err
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: its config.json is not a model configuration.")
+    return config
+
+
+def _load_keras_archive(path: str, compile: bool, custom_objects: dict):
+    config = read_keras_archive_config(path)
     refuse_code(config, path)
     _refuse_tfmot_keras_archive(config, path)
     with quantize_scope(custom_objects):
@@ -158,20 +208,20 @@ def _assign_h5_weights(model, weights_group, path: str) -> None:
         if layer.name not in weights_group:
             raise ValueError(f"{path}: no weights stored for layer '{layer.name}'.")
         group = weights_group[layer.name]
-        stored = {}
+        stored = {}  # datasets, not yet read: shapes are compared first
         for raw_name in group.attrs.get("weight_names", []):
             name = raw_name.decode("utf-8") if isinstance(raw_name, bytes) else str(raw_name)
-            stored[_key_in_layer(layer.name, name)] = np.asarray(group[name])
+            stored[_key_in_layer(layer.name, name)] = group[name]
         keys = [_key_in_layer(layer.name, variable.name) for variable in layer.weights]
         if sorted(keys) != sorted(stored):
             raise ValueError(f"{path}: layer '{layer.name}' stores weights {sorted(stored)} but "
                              f"the model defines {sorted(keys)}.")
         for variable, key in zip(layer.weights, keys):
-            if tuple(variable.shape) != stored[key].shape:
+            if tuple(variable.shape) != tuple(stored[key].shape):
                 raise ValueError(f"{path}: weight '{key}' of layer '{layer.name}' has shape "
-                                 f"{stored[key].shape} in the file, {tuple(variable.shape)} in "
-                                 "the model.")
-            variable.assign(stored[key])
+                                 f"{tuple(stored[key].shape)} in the file, "
+                                 f"{tuple(variable.shape)} in the model.")
+            variable.assign(np.asarray(stored[key]))
 
 
 def _load_h5(path: str, compile: bool, custom_objects: dict):
@@ -182,6 +232,7 @@ def _load_h5(path: str, compile: bool, custom_objects: dict):
     except OSError as err:
         raise ValueError(f"{path} is not a readable HDF5 file ({err}).") from err
     with handle:
+        check_hdf5(handle, path)  # declared sizes, before anything is read
         model_config = _h5_text_attribute(handle, "model_config")
         if model_config is None:
             raise ValueError(f"{path} holds no model architecture (it was probably written by "
@@ -227,17 +278,30 @@ _LOADERS: Dict[str, Callable] = {
 }
 
 
+_KERAS_FORMS = "a Keras model file (.h5, .hdf5, .keras) or a SavedModel folder"
+
+
 def _file_kind(path: str) -> str:
     if os.path.isdir(path):
         return "savedmodel"
     if not os.path.exists(path):
-        raise FileNotFoundError(f"No model file or SavedModel directory at {path}.")
+        raise FileNotFoundError(f"No model file or SavedModel folder at {path}.")
     if path.endswith(".keras"):
         return "keras"
     if path.endswith((".h5", ".hdf5")):
         return "h5"
-    raise ValueError(f"{path}: unknown model format; expected a .h5 / .hdf5 file, a SavedModel "
-                     "directory or a .keras archive of a model without TFMOT wrappers.")
+    suffix = os.path.splitext(path)[1]
+    if suffix == ".akida":
+        raise ValueError(f"'{path}' is an Akida model file, not a Keras model: read it with "
+                         f"cnn2snn_tfmot.akida.Model(path); this takes {_KERAS_FORMS}.")
+    if suffix.lower() in (".h5", ".hdf5", ".keras"):
+        raise ValueError(f"'{path}' is not a Keras model file: suffixes are lower case; rename "
+                         f"it to end in {suffix.lower()}.")
+    if suffix.lower() == ".fbz":
+        raise ValueError(f"'{path}' is a BrainChip runtime file: read it with "
+                         "cnn2snn_tfmot.akida.from_akida(akida.Model(path)).")
+    raise ValueError(f"'{path}' is not a Keras model file; Akida model files end in .akida. "
+                     f"Expected {_KERAS_FORMS} (of a model without TFMOT wrappers for .keras).")
 
 
 def load_quantized_model(filepath, compile: bool = True, custom_objects: Optional[dict] = None):
@@ -267,6 +331,12 @@ def load_quantized_model(filepath, compile: bool = True, custom_objects: Optiona
         >>> [type(layer).__name__ for layer in load_quantized_model("model.h5").layers]
         ['QuantizedConv2D', 'ActivationDiscreteRelu']
     """
+    if not isinstance(filepath, (str, os.PathLike)):
+        raise TypeError(f"`filepath` must be a path (str or os.PathLike) to {_KERAS_FORMS}, "
+                        f"got {type(filepath).__name__}.")
+    if custom_objects is not None and not isinstance(custom_objects, dict):
+        raise TypeError(f"`custom_objects` must be a dict {{name: class}}, e.g. "
+                        f"{{'MyQuantizer': MyQuantizer}}; got {type(custom_objects).__name__}.")
     path = os.fspath(filepath)
     kind = _file_kind(path)
 
@@ -275,13 +345,63 @@ def load_quantized_model(filepath, compile: bool = True, custom_objects: Optiona
     return _LOADERS[kind](path, compile, dict(custom_objects or {}))
 
 
-def save_model(model, filepath) -> None:
-    """Saves a Keras model atomically: a ``.h5`` / ``.keras`` file, or a SavedModel directory
+def is_keras_model_file(path) -> bool:
+    """Whether ``path`` is a Keras model file: an HDF5 file with a model (``.h5``, ``.hdf5``)
+    or a ``.keras`` archive (a zip holding ``config.json``).
+
+    Arguments:
+        path: a file path.
+
+    Returns:
+        True for a Keras model file; False for anything else (a missing file included).
+
+    Example:
+        >>> model.save("float.h5")
+        >>> is_keras_model_file("float.h5"), is_keras_model_file("missing.h5")
+        (True, False)
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        return False
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if path.endswith(".keras"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return "config.json" in archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return False
+    if head != HDF5_SIGNATURE:
+        return False
+    import h5py  # a TensorFlow dependency; imported here to keep start-up light
+
+    try:
+        with h5py.File(path, "r") as handle:
+            return "model_config" in handle.attrs or "keras_version" in handle.attrs
+    except OSError:
+        return False
+
+
+#: A Keras model file: an existing one is replaced, any other file is not (overwrite=True).
+KERAS_MODEL_FILE = OutputKind("a Keras model file", directory=False,
+                              recognise=is_keras_model_file)
+
+
+def save_model(model, filepath, overwrite: bool = False) -> None:
+    """Saves a Keras model atomically: a ``.h5`` / ``.keras`` file, or a SavedModel folder
     for any other path, written under a temporary name and renamed into place.
+
+    An existing path is replaced only when it is a Keras model file (for a file path) or a
+    SavedModel folder holding nothing else (for a folder), unless ``overwrite`` is True.
 
     Arguments:
         model: the tf_keras model.
-        filepath: ``.h5`` / ``.hdf5`` / ``.keras`` file, or a directory (SavedModel).
+        filepath: ``.h5`` / ``.hdf5`` / ``.keras`` file, or a folder (SavedModel).
+        overwrite: replace whatever is at ``filepath``.
+
+    Raises:
+        cnn2snn_tfmot.atomic.OutputExistsError: ``filepath`` holds something else (a folder of
+            other files, a file where the SavedModel folder goes...), naming it.
 
     Example:
         >>> from cnn2snn_tfmot import keras
@@ -290,13 +410,16 @@ def save_model(model, filepath) -> None:
         >>> load_quantized_model("float.h5").name
         'tiny'
     """
-
+    model = check_keras_model(model)
+    if not isinstance(filepath, (str, os.PathLike)):
+        raise TypeError(f"`filepath` must be a path (str or os.PathLike), got "
+                        f"{type(filepath).__name__}.")
     path = os.fspath(filepath)
-    if path.endswith((".h5", ".hdf5", ".keras")):
-        with atomic_path(path) as temporary:
+    if path.endswith(KERAS_FILE_SUFFIXES):
+        with atomic_path(path, KERAS_MODEL_FILE, overwrite, argument="filepath") as temporary:
             model.save(temporary)
     else:
-        with atomic_directory(path) as temporary:
+        with atomic_directory(path, SAVED_MODEL, overwrite, argument="filepath") as temporary:
             model.save(temporary, save_format="tf")
 
 

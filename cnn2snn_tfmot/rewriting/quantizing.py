@@ -111,6 +111,9 @@ def _layer_problems(spec: LayerSpec) -> List[str]:
 
 def _check_layers(chain: List[LayerSpec], caller: str) -> None:
     problems = [problem for spec in chain for problem in _layer_problems(spec)]
+    problems += [problem for spec in chain for problem in rules.value_problems(
+        spec.name, spec.weights,
+        "BatchNormalization" if "moving_variance" in spec.weights else "Layer")]
     if problems:
         raise ValueError(f"{caller}(): " + (problems[0] if len(problems) == 1 else
                          f"{len(problems)} problems:\n  - " + "\n  - ".join(problems)))
@@ -148,21 +151,27 @@ def _activation(spec: LayerSpec, bitwidth: int, trainable: bool = False) -> Laye
     return LayerSpec(cls, config, {}, spec.input_shape)
 
 
+def _is_zero(bitwidth) -> bool:
+    """0 (float) as an integer; anything else (arrays, bools, strings) is checked."""
+    return isinstance(bitwidth, (int, np.integer)) and not isinstance(
+        bitwidth, (bool, np.bool_)) and bitwidth == 0
+
+
 def _check_bitwidths(weight_quantization, activ_quantization, input_weight_quantization):
-    if weight_quantization != 0 or isinstance(weight_quantization, bool):
+    if not _is_zero(weight_quantization):
         check_weight_bitwidth(weight_quantization, "weight_quantization")
-    if activ_quantization != 0 or isinstance(activ_quantization, bool):
+    if not _is_zero(activ_quantization):
         check_activation_bitwidth(activ_quantization, "activ_quantization")
     if input_weight_quantization is None:
         return weight_quantization
-    if input_weight_quantization != 0 or isinstance(input_weight_quantization, bool):
+    if not _is_zero(input_weight_quantization):
         check_weight_bitwidth(input_weight_quantization, "input_weight_quantization")
     return input_weight_quantization
 
 
 def _remember_input_scaling(chain: Chain, input_scaling) -> None:
     """Puts an InputScaling layer first, unless the chain already remembers the same pair."""
-    scaling = InputScaling(*input_scaling).akida_input_scaling  # validates
+    scaling = rules.check_input_scaling(input_scaling, input_is_sparse=False)
     for spec in chain.specs:
         if issubclass(spec.cls, InputScaling):
             remembered = spec.cls.from_config(spec.config).akida_input_scaling

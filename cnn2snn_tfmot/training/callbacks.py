@@ -3,7 +3,7 @@
 BatchNormalization gammas that become tiny make folded weights tiny and scale factors huge,
 beyond the chip's threshold and act_step registers (docs/akida-v1.md section 6). Three tools:
 
-* ``add_gamma_constraint(model)``: the akida_models helper of the seeds' tutorial, a gamma
+* ``add_gamma_constraint(model)``: the akida_models helper of BrainChip's cnn2snn tutorial, a gamma
   constraint on every BatchNormalization of a model you build;
 * ``GammaClipping``: a callback doing the same for models built elsewhere;
 * ``ScaleFactorMonitor``: a callback computing, from the current weights, the registers that
@@ -294,6 +294,8 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
         """
 
         analysis = analyze(self._monitored, self.input_is_sparse)
+        if analysis.violations:  # e.g. weights that turned NaN while training
+            return {}, list(analysis.violations)
         margins, problems = {}, []
         scaling, _ = self._scaling()
         for registers in model_registers(analysis, scaling, self.input_is_sparse):

@@ -2,7 +2,7 @@
 the package (nothing is downloaded).
 
 * :mod:`~cnn2snn_tfmot.data.zoo.networks`: the float Keras networks (``mnist_cnn``,
-  ``cifar_separable_cnn``, ``deep_separable_cnn``, ``akidanet_like``...);
+  ``cifar_separable_cnn``, ``cifar_vgg``, ``deep_separable_cnn``, ``akidanet_like``...);
 * :mod:`~cnn2snn_tfmot.data.zoo.pretrained`: :func:`pretrained` gives a trained float model,
   its quantized model and the converted Akida model, with the input scaling, the class names
   and what the training measured; :func:`pretrained_names` lists them.
@@ -18,6 +18,7 @@ from cnn2snn_tfmot.data.zoo.networks import (
     akidanet_like,
     calibrate_batchnorm,
     cifar_separable_cnn,
+    cifar_vgg,
     deep_separable_cnn,
     mnist_cnn,
 )
@@ -28,6 +29,6 @@ from cnn2snn_tfmot.data.zoo.pretrained import (
     pretrained_names,
 )
 
-__all__ = ["mnist_cnn", "cifar_separable_cnn", "deep_separable_cnn", "akidanet_like",
-           "calibrate_batchnorm", "pretrained", "pretrained_names", "Pretrained",
+__all__ = ["mnist_cnn", "cifar_separable_cnn", "cifar_vgg", "deep_separable_cnn",
+           "akidanet_like", "calibrate_batchnorm", "pretrained", "pretrained_names", "Pretrained",
            "PretrainedModelError"]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from cnn2snn_tfmot.tfkeras import keras
 
-__all__ = ["mnist_cnn", "cifar_separable_cnn", "deep_separable_cnn", "akidanet_like",
-           "calibrate_batchnorm"]
+__all__ = ["mnist_cnn", "cifar_separable_cnn", "cifar_vgg", "deep_separable_cnn",
+           "akidanet_like", "calibrate_batchnorm"]
 
 L = keras.layers
 
@@ -69,6 +69,80 @@ def cifar_separable_cnn(name: str = "cifar_separable_cnn"):
                    else pool(name=f"separable_{index}_pool"),
                    L.ReLU(name=f"separable_{index}_relu")]
     layers.append(L.Dense(10, name="dense"))
+    return keras.Sequential(layers, name=name)
+
+
+def cifar_vgg(input_shape=(32, 32, 3), widths=(64, 256, 256), stem: int = 32,
+              classes: int = 10, momentum: float = 0.9, name: str = "cifar_vgg"):
+    """A VGG-like CIFAR network for Akida 1.0: an input convolution, then per stage a
+    convolution with 2x2 max pooling and a convolution, then a dense classifier.
+
+    Every block is convolution, (pooling,) BatchNormalization, ReLU(6): the pooling sits before
+    the BatchNormalization, as the block converts (and as fast CIFAR-10 networks put it); the
+    last stage's second convolution pools globally before its activation. ReLU(6) is the top
+    level of a 4-bit (and 2-bit) activation, so the float model clips where the chip will.
+    At the default widths: 7 convolutions (a 3x3 input convolution on 3 channels, 32 filters,
+    then 64, 64, 256, 256, 256, 256), 152 M multiply-accumulates per 32x32 image,
+    1.98 M parameters.
+
+    Arguments:
+        input_shape: (height, width, channels); channels 1 or 3 (an Akida input layer),
+            height and width divisible by 2 ** len(widths) with at least 3 rows left for the
+            global pooling.
+        widths: the filters of each stage (one max pooling per stage).
+        stem: the filters of the input convolution (at most 192 for AKD1000's 3x3 input
+            convolution on 3 channels).
+        classes: units of the dense classifier.
+        momentum: the BatchNormalization momentum (0.9: the moving statistics follow the
+            weights within a short schedule, and quantize() folds them).
+        name: the model's name.
+
+    Returns:
+        An uncompiled float tf_keras Sequential model for inputs ``img / 255`` (convert with
+        ``input_scaling=(255, 0)``) and ``classes`` logits.
+
+    Raises:
+        ValueError: a bad ``input_shape``, ``widths``, ``stem`` or ``classes``.
+
+    Example:
+        >>> model = cifar_vgg()
+        >>> model.count_params()
+        1980394
+        >>> cifar_vgg(widths=(32, 64), stem=16).output_shape
+        (None, 10)
+    """
+    shape = tuple(int(v) for v in input_shape)
+    widths = tuple(int(w) for w in widths)
+    if not widths or min(widths) < 1:
+        raise ValueError(f"widths must be a non-empty sequence of positive filter counts, got "
+                         f"{widths!r}.")
+    reduction = 2 ** len(widths)
+    if (len(shape) != 3 or shape[2] not in (1, 3) or shape[0] % reduction or
+            shape[1] % reduction or min(shape[:2]) // reduction < 3):
+        raise ValueError(f"input_shape must be (height, width, channels) with 1 or 3 channels "
+                         f"and height and width multiples of {reduction} (one 2x2 pooling per "
+                         f"stage of widths={widths}) leaving at least 3 rows for the global "
+                         f"pooling; got {input_shape!r}.")
+    if int(stem) < 1 or int(classes) < 1:
+        raise ValueError(f"stem and classes must be positive, got stem={stem!r}, "
+                         f"classes={classes!r}.")
+
+    def block(index, filters, pool=None):
+        out = [L.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv_{index}")]
+        if pool is not None:
+            out.append(pool)
+        return out + [L.BatchNormalization(momentum=momentum, name=f"conv_{index}_bn"),
+                      L.ReLU(6.0, name=f"conv_{index}_relu")]
+
+    layers = [keras.Input(shape, name="image")] + block(0, int(stem))
+    index = 1
+    for stage, filters in enumerate(widths):
+        layers += block(index, filters, L.MaxPool2D(padding="same", name=f"conv_{index}_pool"))
+        last = stage == len(widths) - 1
+        layers += block(index + 1, filters,
+                        L.GlobalAveragePooling2D(name=f"conv_{index + 1}_pool") if last else None)
+        index += 2
+    layers.append(L.Dense(int(classes), name="dense"))
     return keras.Sequential(layers, name=name)
 
 

@@ -11,7 +11,9 @@ command that reproduces it. Nothing is downloaded: each model is a folder of
                             "quantized_model": <Keras config>, "input_scaling": [255, 0],
                             "class_names": [...], "metrics": {...}, "command": "..."}
     <name>/float.npz       the float model's weights ("w0", "w1"... in get_weights() order;
-                           float32, or float16 where the manifest says so)
+                           float32, or float16 where the manifest says so); absent when the
+                           manifest says "float_weights_from": <another model's name>, whose
+                           float model (same network, same weights) it shares
     <name>/quantized.npz   the quantized model's weights (float32)
     <name>/model.akida     the Akida model (its class names included)
 
@@ -37,13 +39,14 @@ import dataclasses
 import io
 import json
 import os
+import re
 import zipfile
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from cnn2snn_tfmot.akida import Model
-from cnn2snn_tfmot.atomic import atomic_directory
+from cnn2snn_tfmot.atomic import OutputKind, atomic_directory, check_output
 from cnn2snn_tfmot.quantization import quantize_scope
 from cnn2snn_tfmot.quantization.input_scaling import input_scaling_of
 from cnn2snn_tfmot.quantization.saving import refuse_code
@@ -63,8 +66,7 @@ MAX_MANIFEST_BYTES = 4 << 20
 MAX_ARRAY_BYTES = 256 << 20
 MAX_ARCHIVE_BYTES = 512 << 20
 _FLOAT_DTYPES = ("float32", "float16")
-
-
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 class PretrainedModelError(ValueError):
     """A pretrained model's folder is missing, incomplete, corrupted or inconsistent.
 
@@ -186,7 +188,7 @@ def load_pretrained(directory) -> Pretrained:
     with quantize_scope():
         float_model = _model(manifest["float_model"], where, "float_model")
         quantized_model = _model(manifest["quantized_model"], where, "quantized_model")
-    _fill(float_model, os.path.join(directory, _FILES["float"]))
+    _fill(float_model, _float_weights_path(directory, manifest))
     _fill(quantized_model, os.path.join(directory, _FILES["quantized"]))
     akida_path = os.path.join(directory, _FILES["akida"])
     if not os.path.isfile(akida_path):
@@ -201,14 +203,28 @@ def load_pretrained(directory) -> Pretrained:
                       dict(manifest["metrics"]), manifest["command"])
 
 
+def _is_pretrained_folder(path: str) -> bool:
+    """A folder of a manifest and our weight files only."""
+    entries = set(os.listdir(path))
+    return MANIFEST in entries and entries <= {MANIFEST, *_FILES.values()}
+
+
+#: What :func:`save_pretrained` writes: a folder of our files only, replaced without
+#: ``overwrite`` only while it holds nothing else (no marker file: the folders ship as they are).
+PRETRAINED_FOLDER = OutputKind("a pretrained model's folder", directory=True,
+                               recognise=_is_pretrained_folder)
+
+
 def save_pretrained(directory, name: str, description: str, float_model, quantized_model,
                     akida_model: Model, class_names: Sequence[str], metrics: Dict[str, object],
-                    command: str, float_dtype: str = "float32", overwrite: bool = False) -> str:
+                    command: str, float_dtype: str = "float32", overwrite: bool = False,
+                    float_weights_from: Optional[str] = None) -> str:
     """Writes a pretrained model's folder atomically (what :func:`load_pretrained` reads).
 
     Arguments:
-        directory: the folder to write. An existing one is replaced only when it is a
-            pretrained model's folder and ``overwrite`` is True.
+        directory: the folder to write. An existing pretrained model's folder (holding
+            nothing else) or an empty folder is replaced; anything else only with
+            ``overwrite``.
         name: the model's name.
         description: what the model is.
         float_model: the float tf_keras model.
@@ -220,14 +236,20 @@ def save_pretrained(directory, name: str, description: str, float_model, quantiz
         command: the command that reproduces the folder.
         float_dtype: "float32" or "float16" (halves the float weights' size; the metrics
             must then be measured on the model as reloaded).
-        overwrite: replace an existing pretrained model's folder.
+        overwrite: replace whatever is at ``directory``.
+        float_weights_from: the name of another pretrained model, in the same parent folder,
+            whose float model this one shares (e.g. two quantizations of one float network):
+            its ``float.npz`` is read instead of writing one. It must hold the same network
+            and the same weights, at ``float_dtype``.
 
     Returns:
         The folder's absolute path.
 
     Raises:
-        ValueError: an existing path that is not a pretrained model's folder, or without
-            ``overwrite``; a quantized model that remembers no input scaling; a bad dtype.
+        cnn2snn_tfmot.atomic.OutputExistsError: ``directory`` holds something else (a folder
+            of other files, a file), naming it.
+        ValueError: a quantized model that remembers no input scaling; a bad dtype; a
+            ``float_weights_from`` model that is missing or holds another float model.
 
     Example:
         >>> from cnn2snn_tfmot.data.examples import example_models
@@ -246,11 +268,9 @@ def save_pretrained(directory, name: str, description: str, float_model, quantiz
     if scaling is None:
         raise ValueError("save_pretrained: the quantized model remembers no input scaling; "
                          "quantize it with input_scaling=(scale, shift).")
-    path = os.path.abspath(os.fspath(directory))
-    if os.path.lexists(path):
-        if not os.path.isfile(os.path.join(path, MANIFEST)) or not overwrite:
-            raise ValueError(f"{path} exists: save_pretrained replaces only a pretrained "
-                             f"model's folder, and only with overwrite=True.")
+    path = check_output(directory, PRETRAINED_FOLDER, overwrite, argument="directory")
+    if float_weights_from is not None:
+        _check_shared_float(path, float_weights_from, float_model, float_dtype)
     akida_model.class_names = list(class_names)
     manifest = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "name": name,
                 "description": description,
@@ -258,10 +278,13 @@ def save_pretrained(directory, name: str, description: str, float_model, quantiz
                 "quantized_model": json.loads(quantized_model.to_json()),
                 "float_dtype": float_dtype, "input_scaling": [float(scaling[0]), int(scaling[1])],
                 "class_names": list(class_names), "metrics": metrics, "command": command}
-    with atomic_directory(path) as temporary:
+    if float_weights_from is not None:
+        manifest["float_weights_from"] = float_weights_from
+    with atomic_directory(path, PRETRAINED_FOLDER, overwrite, argument="directory") as temporary:
         with open(os.path.join(temporary, MANIFEST), "w") as handle:
             json.dump(manifest, handle, indent=1)
-        _write_weights(os.path.join(temporary, _FILES["float"]), float_model, float_dtype)
+        if float_weights_from is None:
+            _write_weights(os.path.join(temporary, _FILES["float"]), float_model, float_dtype)
         _write_weights(os.path.join(temporary, _FILES["quantized"]), quantized_model,
                        "float32")
         akida_model.save(os.path.join(temporary, _FILES["akida"]))
@@ -299,6 +322,48 @@ def _read_manifest(directory: str) -> dict:
     if manifest["float_dtype"] not in _FLOAT_DTYPES:
         raise PretrainedModelError(f"{path}: float_dtype must be one of {_FLOAT_DTYPES}.")
     return manifest
+
+
+def _float_weights_path(directory: str, manifest: dict) -> str:
+    """The float.npz a model reads: its own, or that of the model it shares it with."""
+    shared = manifest.get("float_weights_from")
+    if shared is None:
+        return os.path.join(directory, _FILES["float"])
+    where = os.path.join(directory, MANIFEST)
+    if not isinstance(shared, str) or not _NAME.fullmatch(shared) or shared in (".", ".."):
+        raise PretrainedModelError(f"{where}: float_weights_from must be the name of another "
+                                   f"pretrained model (letters, digits, '_', '-', '.'); got "
+                                   f"{shared!r}.")
+    other = os.path.join(os.path.dirname(os.path.abspath(directory)), shared)
+    other_manifest = _read_manifest(other)
+    if "float_weights_from" in other_manifest:
+        raise PretrainedModelError(f"{where}: float_weights_from {shared!r} shares its own "
+                                   "float model in turn; name the model that holds float.npz.")
+    for key in ("float_model", "float_dtype"):
+        if other_manifest[key] != manifest[key]:
+            raise PretrainedModelError(f"{where}: its {key} differs from that of {shared!r}, "
+                                       "whose float weights it reads.")
+    return os.path.join(other, _FILES["float"])
+
+
+def _check_shared_float(path: str, shared: str, float_model, float_dtype: str) -> None:
+    """Refuses to write a model sharing a float model that is not the same."""
+    if not isinstance(shared, str) or not _NAME.fullmatch(shared) or shared in (".", ".."):
+        raise ValueError(f"float_weights_from must be a pretrained model's name; got "
+                         f"{shared!r}.")
+    try:
+        other = load_pretrained(os.path.join(os.path.dirname(path), shared))
+    except PretrainedModelError as err:
+        raise ValueError(f"float_weights_from={shared!r}: cannot read that model ({err}).") \
+            from None
+    if other.float_model.to_json() != float_model.to_json() or _read_manifest(os.path.join(
+            os.path.dirname(path), shared))["float_dtype"] != float_dtype:
+        raise ValueError(f"float_weights_from={shared!r}: that model's float network or "
+                         "float_dtype differs from this one's.")
+    for ours, theirs in zip(float_model.get_weights(), other.float_model.get_weights()):
+        if not np.array_equal(np.asarray(ours, float_dtype).astype(np.float32), theirs):
+            raise ValueError(f"float_weights_from={shared!r}: that model's float weights "
+                             "differ from this one's; share only the same float model.")
 
 
 def _refuse_constant(name: str):

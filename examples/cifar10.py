@@ -1,0 +1,414 @@
+"""CIFAR-10 from image folders to the chip: float VGG -> 8/4/4 quantized -> QAT -> hardware-exact
+QAT -> Akida model.
+
+Reads ``DATA/<class>/<image>.jpg`` (BrainChip users' layout) with the package's image-folder
+reader (``cnn2snn_tfmot.data.image_files``: the classes are the sorted folder names, as keras'
+``image_dataset_from_directory`` and ``cnn2snn_tfmot evaluate`` give them), holds out a
+stratified validation split (``--validation`` images, ``--seed``), decodes every JPEG once into
+memory (uint8, a parallel ``tf.data`` pipeline), and trains ``cnn2snn_tfmot.zoo.cifar_vgg`` with a
+``tf.data`` pipeline that augments on the fly (random translation by up to 4 pixels with
+reflected borders, horizontal flips):
+
+1. float training: SGD with Nesterov momentum, batch 512, one-cycle learning rate (linear warm-up
+   then linear decay to 0), label smoothing, weight decay on the kernels only, BatchNorm gammas
+   kept >= 1e-2; bfloat16 mixed precision on CPUs that have it (``--precision``);
+2. quantization: 8-bit input-layer weights, 4-bit weights, 4-bit activations (``--bits``), for
+   Keras inputs ``img / 255`` (``input_scaling=(255, 0)``);
+3. quantization-aware training with the standard quantizers (Adam, cosine decay), then
+   hardware-exact training (``hardware_exact``: the model computes the chip's integers);
+4. conversion, and the Akida model's accuracy on the uint8 validation images.
+
+It prints and writes (``--output-dir``, JSON lines log and ``summary.json``) the float,
+post-training quantized, QAT Keras and Akida accuracies, the Keras-vs-Akida argmax agreement,
+the time of every epoch (wall and process CPU seconds, and the load average, since other jobs
+may share the cores) and the total time. With ``--output-dir`` the trained models are written
+there too (``float.h5``, ``quantized.h5``, ``model.akida`` with the class names); the folder is
+created and must not exist yet or be empty, so that nothing of the user's is overwritten.
+``python examples/train_pretrained.py cifar10 --from-run DIR`` makes the package's pretrained
+"cifar10" model of such a folder (``train_pretrained.py cifar10`` alone runs this training).
+
+The defaults are the recipe of the shipped model (40 float epochs at widths 64 128 128; about
+1 h 10 min to 2 h on 2 cores, depending on what else runs). ``--quick`` runs the whole pipeline
+on 600 images with one epoch per stage (CI).
+
+Run: ``python examples/cifar10.py [--data DIR] [--output-dir DIR] [--epochs N] [--quick]``
+"""
+import argparse
+import json
+import os
+import resource
+import time
+
+import numpy as np
+
+import cnn2snn_tfmot
+from cnn2snn_tfmot import (
+    ScaleFactorMonitor,
+    add_gamma_constraint,
+    check_model_compatibility,
+    convert,
+    hardware_exact,
+    load_partial_weights,
+    quantize,
+)
+from cnn2snn_tfmot.data.datasets import stratified_split
+from cnn2snn_tfmot.data.image_files import ImageSource, list_class_folders
+from cnn2snn_tfmot.data.zoo import cifar_vgg
+from cnn2snn_tfmot.tfkeras import keras, tf
+
+DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
+                            "shared", "data", "cifar10", "train")
+SHAPE = (32, 32, 3)
+PAD = 4
+
+
+def step(message):
+    print(f"\n== {message}", flush=True)
+
+
+def cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Logs each epoch's wall and CPU seconds, the load average and the metrics (JSON lines)."""
+
+    def __init__(self, stage, log):
+        super().__init__()
+        self.stage, self.log = stage, log
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.wall, self.cpu = time.time(), cpu_seconds()
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {"stage": self.stage, "epoch": epoch + 1,
+                  "wall_s": round(time.time() - self.wall, 1),
+                  "cpu_s": round(cpu_seconds() - self.cpu, 1),
+                  "load": round(os.getloadavg()[0], 2),
+                  **{k: round(float(v), 5) for k, v in (logs or {}).items()}}
+        self.log(record)
+
+
+def augmented(images, labels, batch_size, seed):
+    """Random translations (reflected borders) and horizontal flips, computed per batch."""
+    def augment(x, y):
+        n = tf.shape(x)[0]
+        x = tf.pad(x, [[0, 0], [PAD, PAD], [PAD, PAD], [0, 0]], mode="REFLECT")
+        offsets = tf.random.uniform((n, 2), 0, 2 * PAD + 1, dtype=tf.int32)
+        span = tf.range(SHAPE[0])
+        x = tf.gather(x, offsets[:, :1] + span, axis=1, batch_dims=1)
+        x = tf.gather(x, offsets[:, 1:] + span, axis=2, batch_dims=1)
+        flip = tf.random.uniform((n, 1, 1, 1)) < 0.5
+        x = tf.where(flip, tf.reverse(x, axis=[2]), x)
+        return tf.cast(x, tf.float32) / 255, y
+
+    return (tf.data.Dataset.from_tensor_slices((images, labels))
+            .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size, drop_remainder=True)
+            .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(2))
+
+
+class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from peak / 10 to ``peak`` over ``warmup`` steps, then linear to 0."""
+
+    def __init__(self, peak, warmup, total):
+        self.peak, self.warmup, self.total = float(peak), int(warmup), int(total)
+
+    def __call__(self, step_index):
+        step_index = tf.cast(step_index, tf.float32)
+        up = self.peak * (0.1 + 0.9 * step_index / max(self.warmup, 1))
+        down = self.peak * (self.total - step_index) / max(self.total - self.warmup, 1)
+        return tf.maximum(tf.where(step_index < self.warmup, up, down), 0.0)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup": self.warmup, "total": self.total}
+
+
+def logits_of(model, x, batch_size=500):
+    return model.predict(x.astype(np.float32) / 255, batch_size=batch_size, verbose=0)
+
+
+def accuracy(labels, outputs):
+    return float(np.mean(np.argmax(outputs.reshape(len(labels), -1), axis=1) == labels))
+
+
+def float32_copy(model, args):
+    """The float model rebuilt in float32 (quantize() takes float32 layers) with its weights."""
+    keras.mixed_precision.set_global_policy("float32")
+    copy = build(args)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def build(args):
+    return add_gamma_constraint(cifar_vgg(SHAPE, widths=args.widths, stem=args.stem,
+                                          classes=10))
+
+
+def train_float(args, data, validation, steps, precision, log):
+    """Float training (one-cycle SGD, label smoothing); returns the float32 model."""
+    if precision == "bfloat16":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    model = build(args)
+    inputs = keras.Input(SHAPE)
+    trainer = keras.Model(inputs, tf.cast(model(inputs), tf.float32))  # float32 loss
+    optimizer = keras.optimizers.SGD(
+        OneCycle(args.lr, args.warmup * steps * args.epochs, steps * args.epochs),
+        momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
+    optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    smooth_loss = keras.losses.CategoricalCrossentropy(from_logits=True,
+                                                       label_smoothing=args.label_smoothing)
+
+    def loss(y, logits):
+        return smooth_loss(tf.one_hot(tf.cast(tf.reshape(y, [-1]), tf.int32), 10), logits)
+
+    trainer.compile(optimizer, loss, metrics=["accuracy"])
+    trainer.fit(data, epochs=args.epochs, verbose=2, validation_data=validation,
+                callbacks=[EpochTimer("float", log)])
+    return float32_copy(model, args)
+
+
+def output_folder(path):
+    """Creates ``path`` (or accepts an empty folder): never writes over files we did not write."""
+    if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+        raise SystemExit(f"--output-dir {path}: exists and is not an empty folder; give a new "
+                         "folder (nothing is overwritten).")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def parse_args(argv=None):
+    """The command line (``argv``: a list of arguments, None for sys.argv)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=DEFAULT_DATA,
+                        help="folder of class folders of 32x32 RGB images")
+    parser.add_argument("--output-dir", default=None,
+                        help="new folder for the log, summary and trained models")
+    parser.add_argument("--validation", type=int, default=5000, help="held-out images")
+    parser.add_argument("--epochs", type=int, default=40, help="float epochs")
+    parser.add_argument("--qat-epochs", type=int, default=2, help="standard QAT epochs")
+    parser.add_argument("--exact-epochs", type=int, default=1, help="hardware-exact epochs")
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--lr", type=float, default=0.4, help="peak SGD learning rate")
+    parser.add_argument("--warmup", type=float, default=0.2, help="warm-up fraction")
+    parser.add_argument("--weight-decay", type=float, default=5e-3,
+                        help="decoupled weight decay of the kernels (times the learning rate)")
+    parser.add_argument("--label-smoothing", type=float, default=0.2)
+    parser.add_argument("--qat-steps", type=int, default=None,
+                        help="steps per QAT and hardware-exact epoch (default: the whole "
+                             "training split)")
+    parser.add_argument("--qat-lr", type=float, default=2e-4, help="standard QAT Adam rate")
+    parser.add_argument("--exact-lr", type=float, default=5e-5, help="hardware-exact Adam rate")
+    parser.add_argument("--bits", type=int, nargs=3, default=(4, 4, 8),
+                        metavar=("WEIGHTS", "ACTIVATIONS", "INPUT_WEIGHTS"))
+    parser.add_argument("--widths", type=int, nargs="+", default=(64, 128, 128))
+    parser.add_argument("--stem", type=int, default=32)
+    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+                        help="float training precision (auto: bfloat16 when the CPU has "
+                             "AVX-512 BF16)")
+    parser.add_argument("--float-model", default=None,
+                        help="start from this trained float model's weights (.h5 of the same "
+                             "network) instead of training one")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true",
+                        help="600 images, one epoch per stage (CI)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.validation, args.epochs, args.qat_epochs, args.exact_epochs = 200, 1, 1, 1
+        args.batch_size = 100
+    return args
+
+
+def load_data(args, log=print, validation_only=False):
+    """The training and validation splits, decoded: ``(x_train, y_train), (x_val, y_val),
+    class_names`` (uint8 images; x_train and y_train None when ``validation_only``)."""
+    if not os.path.isdir(args.data):
+        raise SystemExit(f"--data {args.data}: no such folder; give the folder holding one "
+                         "sub-folder of 32x32 images per class (e.g. the CIFAR-10 training "
+                         "set as JPEG files).")
+    folders = list_class_folders(args.data)
+    if folders.labels is None:
+        raise SystemExit(f"--data {args.data}: no class sub-folders; put each class's images "
+                         f"in {args.data}/<class name>/.")
+    files, labels = folders.files, folders.labels
+    if args.quick:  # 60 images per class: 40 train, 20 validation
+        rng = np.random.default_rng(args.seed)
+        keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:60]
+                                       for c in range(len(folders.class_names))]))
+        files, labels = [files[i] for i in keep], labels[keep]
+    train, held_out = stratified_split(labels, args.validation, args.seed)
+    decoded_at = time.time()
+
+    def decoded(indices):
+        source = ImageSource(args.data, SHAPE, files=[files[i] for i in indices],
+                             labels=labels[indices], class_names=folders.class_names)
+        for note in folders.notes + source.notes:
+            print(f"note: {note}")
+        return np.concatenate(list(source.batches(1000))), source.labels
+
+    validation = decoded(held_out)
+    training = (None, None) if validation_only else decoded(train)
+    log({"stage": "data", "classes": folders.class_names, "train": len(train),
+         "validation": len(held_out), "decode_s": round(time.time() - decoded_at, 1)})
+    return training, validation, folders.class_names
+
+
+def train(args, log=print):
+    """The whole pipeline; returns a dict of the models (float, quantized, hardware-exact,
+    Akida), the validation data and the figures."""
+    started, started_cpu = time.time(), cpu_seconds()
+    records = []
+
+    def logged(record):
+        records.append(record)
+        log(record)
+
+    keras.utils.set_random_seed(args.seed)
+    step(f"Data: {os.path.abspath(args.data)}")
+    (x_train, y_train), (x_val, y_val), class_names = load_data(args, logged)
+    steps = len(x_train) // args.batch_size
+    qat_steps = min(args.qat_steps or steps, steps)
+
+    def dataset(seed):
+        return augmented(x_train, y_train, args.batch_size, seed)
+
+    precision = args.precision
+    if precision == "auto":
+        with open("/proc/cpuinfo") as handle:
+            precision = "bfloat16" if "avx512_bf16" in handle.read() else "float32"
+    float_started = time.time()
+    if args.float_model:
+        step(f"Float model: the weights of {args.float_model} (no float training)")
+        model = build(args)
+        model.load_weights(args.float_model)
+    else:
+        step(f"Float training: {args.epochs} epochs of {steps} steps, {precision}")
+        model = train_float(args, dataset(args.seed), (x_val.astype(np.float32) / 255, y_val),
+                            steps, precision, logged)
+    float_seconds = time.time() - float_started
+    float_accuracy = accuracy(y_val, logits_of(model, x_val))
+    logged({"stage": "float done", "float_accuracy": float_accuracy,
+            "seconds": round(float_seconds, 1)})
+
+    weight_bits, activation_bits, input_bits = args.bits
+    step(f"Quantize: {input_bits}-bit input weights, {weight_bits}-bit weights, "
+         f"{activation_bits}-bit activations")
+    quantized = quantize(model, weight_bits, activation_bits, input_bits, input_scaling=(255, 0))
+    ptq_accuracy = accuracy(y_val, logits_of(quantized, x_val))
+    logged({"stage": "post-training quantized", "ptq_accuracy": ptq_accuracy})
+
+    plain_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    step(f"Quantization-aware training, standard quantizers: {args.qat_epochs} epochs")
+    qat_started = time.time()
+    if args.qat_epochs:
+        quantized.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+            args.qat_lr, qat_steps * args.qat_epochs)), plain_loss, metrics=["accuracy"])
+        quantized.fit(dataset(args.seed + 1).repeat(), epochs=args.qat_epochs, verbose=2,
+                      steps_per_epoch=qat_steps,
+                      callbacks=[EpochTimer("qat", logged),
+                                 ScaleFactorMonitor(on_violation="warn")])
+    qat_seconds = time.time() - qat_started
+    qat_accuracy = accuracy(y_val, logits_of(quantized, x_val))
+    logged({"stage": "qat done", "qat_accuracy": qat_accuracy,
+            "seconds": round(qat_seconds, 1)})
+
+    step(f"Hardware-exact training: {args.exact_epochs} epochs (the chip's integers)")
+    exact_started = time.time()
+    exact = hardware_exact(quantized)
+    if args.exact_epochs:
+        exact.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+            args.exact_lr, qat_steps * args.exact_epochs)), plain_loss, metrics=["accuracy"])
+        exact.fit(dataset(args.seed + 2).repeat(), epochs=args.exact_epochs, verbose=2,
+                  steps_per_epoch=qat_steps,
+                  callbacks=[EpochTimer("exact", logged),
+                             ScaleFactorMonitor(on_violation="warn")])
+    exact_seconds = time.time() - exact_started
+    keras_outputs = logits_of(exact, x_val)
+    keras_accuracy = accuracy(y_val, keras_outputs)
+    # The quantized Keras model takes what the hardware-exact training learned: the model saved
+    # and shipped.
+    load_partial_weights(quantized, exact)
+    final_quantized_accuracy = accuracy(y_val, logits_of(quantized, x_val))
+
+    step("Check compatibility, convert, evaluate the Akida model on the uint8 images")
+    check_model_compatibility(exact)
+    convert_started = time.time()
+    akida_model = convert(exact, class_names=class_names)
+    akida_outputs = akida_model.predict(x_val)
+    akida_seconds = time.time() - convert_started
+    akida_accuracy = accuracy(y_val, akida_outputs)
+    agreement = float(np.mean(np.argmax(akida_outputs.reshape(len(y_val), -1), 1)
+                              == np.argmax(keras_outputs, 1)))
+    akida_model.summary()
+
+    summary = {
+        "network": f"cifar_vgg(widths={list(args.widths)}, stem={args.stem})",
+        "bits (weights, activations, input weights)": list(args.bits),
+        "train_images": len(x_train), "validation_images": len(x_val),
+        "epochs": [args.epochs, args.qat_epochs, args.exact_epochs], "precision": precision,
+        "float_model": args.float_model, "steps_per_epoch": [steps, qat_steps, qat_steps],
+        "float_accuracy": float_accuracy, "ptq_accuracy": ptq_accuracy,
+        "qat_accuracy": qat_accuracy, "exact_keras_accuracy": keras_accuracy,
+        "final_quantized_keras_accuracy": final_quantized_accuracy,
+        "akida_accuracy": akida_accuracy, "keras_akida_agreement": agreement,
+        "float_seconds": round(float_seconds, 1), "qat_seconds": round(qat_seconds, 1),
+        "exact_seconds": round(exact_seconds, 1), "akida_eval_seconds": round(akida_seconds, 1),
+        "total_seconds": round(time.time() - started, 1),
+        "total_cpu_seconds": round(cpu_seconds() - started_cpu, 1),
+        "cores": os.cpu_count(),
+    }
+    for stage in ("float", "qat", "exact"):
+        epochs = [r for r in records if r.get("stage") == stage and "wall_s" in r]
+        if epochs:
+            summary[f"{stage}_epoch_wall_s"] = round(np.median([r["wall_s"] for r in epochs]), 1)
+            summary[f"{stage}_epoch_cpu_s"] = round(np.median([r["cpu_s"] for r in epochs]), 1)
+            per_epoch = steps if stage == "float" else qat_steps
+            summary[f"{stage}_step_ms"] = round(1000 * summary[f"{stage}_epoch_wall_s"]
+                                                / per_epoch, 1)
+            summary[f"{stage}_step_cpu_ms"] = round(1000 * summary[f"{stage}_epoch_cpu_s"]
+                                                    / per_epoch, 1)
+    return dict(float_model=model, quantized_model=quantized, exact_model=exact,
+                akida_model=akida_model, class_names=class_names, validation=(x_val, y_val),
+                summary=summary)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = output_folder(args.output_dir) if args.output_dir else None
+
+    def log(record):
+        print(json.dumps(record), flush=True)
+        if out:
+            with open(os.path.join(out, "log.jsonl"), "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    result = train(args, log)
+    summary = result["summary"]
+    log({"stage": "summary", **summary})
+    if out:
+        result["float_model"].save(os.path.join(out, "float.h5"), include_optimizer=False)
+        result["quantized_model"].save(os.path.join(out, "quantized.h5"),
+                                       include_optimizer=False)
+        result["akida_model"].save(os.path.join(out, "model.akida"))
+        with open(os.path.join(out, "summary.json"), "w") as handle:
+            json.dump(summary, handle, indent=2)
+
+    print("\n| model | validation accuracy |\n|---|---|")
+    for name, key in [("float Keras", "float_accuracy"),
+                      ("quantized Keras, post-training", "ptq_accuracy"),
+                      ("quantized Keras, standard QAT", "qat_accuracy"),
+                      ("hardware-exact Keras (the chip's integers)", "exact_keras_accuracy"),
+                      ("quantized Keras, final weights", "final_quantized_keras_accuracy"),
+                      ("Akida", "akida_accuracy"),
+                      ("Keras-vs-Akida argmax agreement", "keras_akida_agreement")]:
+        print(f"| {name} | {summary[key]:.2%} |")
+    print(f"\nDone in {summary['total_seconds']} s ({summary['total_cpu_seconds']} CPU s on "
+          f"{os.cpu_count()} cores).")
+    return 0
+
+
+if __name__ == "__main__":
+    cnn2snn_tfmot.tfkeras  # noqa: B018 - imported first: tensorflow.keras is Keras 2
+    raise SystemExit(main())
