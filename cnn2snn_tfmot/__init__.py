@@ -28,6 +28,7 @@ from cnn2snn_tfmot import quantization
 from cnn2snn_tfmot.quantization import (
     ActivationDiscreteRelu, ActivationQuantizer, AkidaQuantizeScheme, Conv2DQuantizeConfig,
     DenseQuantizeConfig, DepthwiseConv2DQuantizeConfig, InputScaling, InputScalingWarning,
+    LearnedActivationQuantizer, LearnedStepQuantizer, LearnedStepReLU, initialize_steps,
     LinearWeightQuantizer, MaxPerAxisQuantizer, MaxQuantizer, QuantizedActivation,
     QuantizedConv2D, QuantizedDense, QuantizedDepthwiseConv2D, QuantizedReLU,
     QuantizedSeparableConv2D, ReLUQuantizeConfig, SeparableConv2DQuantizeConfig,
@@ -36,16 +37,17 @@ from cnn2snn_tfmot.quantization import (
     load_quantized_model, quantize_scope)
 from cnn2snn_tfmot import quantization_layers, quantization_ops
 from cnn2snn_tfmot.rewriting import (
-    Change, Changes, adapt, create_trainable_quantizer_model, merge_separable_conv, quantize,
-    quantize_layer, sanitize)
+    Change, Changes, adapt, create_trainable_quantizer_model, learned_steps, merge_separable_conv,
+    quantize, quantize_layer, sanitize)
 from cnn2snn_tfmot.conversion import (
     AkidaChipWarning, EmulatorLoadError, check_model_compatibility, convert, export,
     export_saved_model, load_saved_model)
 from cnn2snn_tfmot import distributed
 from cnn2snn_tfmot.distributed import ChiefOnly, evaluate_sharded, is_chief, synchronize_batchnorm
 from cnn2snn_tfmot.training import (
-    AkidaRegisterWarning, AkidaTensorBoard, GammaClipping, MinValueConstraint, ScaleFactorMonitor,
-    add_gamma_constraint, hardware_exact)
+    AkidaRegisterWarning, AkidaTensorBoard, BitwidthSchedule, BitwidthStage, Distiller,
+    GammaClipping, MinValueConstraint, ScaleFactorMonitor, add_gamma_constraint, distill,
+    hardware_exact)
 from cnn2snn_tfmot.data import datasets, zoo
 from cnn2snn_tfmot.inspection import plots, report
 
@@ -83,6 +85,9 @@ __all__ = [
     "AkidaMappingError",
     # training what the chip computes
     "hardware_exact",
+    # low bitwidths: learned step sizes (LSQ, LSQ+), bitwidth schedules, distillation
+    "LearnedStepQuantizer", "LearnedStepReLU", "LearnedActivationQuantizer", "learned_steps",
+    "initialize_steps", "BitwidthSchedule", "BitwidthStage", "distill", "Distiller",
     # scaling out (tf.distribute)
     "synchronize_batchnorm", "ChiefOnly", "is_chief", "evaluate_sharded",
     # the emulator

@@ -6,6 +6,8 @@ input scaling a model is meant for, and the table of supported layer types.
 * :mod:`~cnn2snn_tfmot.quantization.layers`: the ``Quantized*`` layers and quantized activations
   (cnn2snn's ``quantization_layers``), each carrying its
   :mod:`~cnn2snn_tfmot.quantization.kernels` description as class data;
+* :mod:`~cnn2snn_tfmot.quantization.learned`: learned step sizes (LSQ, LSQ+) for weights and
+  activations, both kinds of model;
 * :mod:`~cnn2snn_tfmot.quantization.configs` and :mod:`~cnn2snn_tfmot.quantization.scheme`: the
   TFMOT way to the same layers (``QuantizeConfig``\\ s, ``AkidaQuantizeScheme``,
   ``quantize_scope``);
@@ -44,6 +46,12 @@ from cnn2snn_tfmot.quantization.layers import (
     QuantizedReLU,
     QuantizedSeparableConv2D,
 )
+from cnn2snn_tfmot.quantization.learned import (
+    LearnedActivationQuantizer,
+    LearnedStepQuantizer,
+    LearnedStepReLU,
+    initialize_steps,
+)
 from cnn2snn_tfmot.quantization.quantizers import (
     LinearWeightQuantizer,
     MaxPerAxisQuantizer,
@@ -73,6 +81,8 @@ __all__ = [
     "QuantizedLayerMixin", "QuantizedConv2D", "QuantizedDepthwiseConv2D",
     "QuantizedSeparableConv2D", "QuantizedDense", "QuantizedActivation",
     "ActivationDiscreteRelu", "QuantizedReLU", "Kernel", "KernelDescription",
+    # learned step sizes (LSQ, LSQ+)
+    "LearnedStepQuantizer", "LearnedStepReLU", "LearnedActivationQuantizer", "initialize_steps",
     # the TFMOT way
     "ActivationQuantizer", "NeuralQuantizeConfig", "Conv2DQuantizeConfig",
     "DepthwiseConv2DQuantizeConfig", "SeparableConv2DQuantizeConfig", "DenseQuantizeConfig",

@@ -19,7 +19,7 @@ one math for both kinds of model.
 from __future__ import annotations
 
 import warnings
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import tensorflow_model_optimization as tfmot
 
@@ -27,6 +27,8 @@ from cnn2snn_tfmot.chip import rules
 from cnn2snn_tfmot.quantization import kernels
 from cnn2snn_tfmot.quantization.kernels import KernelDescription
 from cnn2snn_tfmot.quantization.layers import (
+    ActivationDiscreteRelu,
+    QuantizedReLU,
     as_weight_quantizer,
     call_once_with,
     depthwise_quantizer,
@@ -108,6 +110,48 @@ class ActivationQuantizer(ConfigEqualityMixin, Quantizer):
     def __call__(self, inputs, training=None, weights=None, **kwargs):
         threshold, step_height, step_width = self.parameters(weights or {})
         return quantized_activation(inputs, threshold, step_height, step_width, self.levels)
+
+    def cnn2snn_equivalent(self) -> Tuple[type, dict, Dict[str, str]]:
+        """The cnn2snn-style activation computing what this quantizer computes.
+
+        Returns:
+            ``(class, config without the name, {its weight name: this quantizer's variable
+            name})``: ActivationDiscreteRelu, or QuantizedReLU when trainable (its
+            ``threshold`` and ``step`` are this quantizer's).
+
+        Example:
+            >>> ActivationQuantizer(2).cnn2snn_equivalent()[0].__name__
+            'ActivationDiscreteRelu'
+        """
+        config = {"bitwidth": self.bitwidth}
+        if self.max_value is not None:  # a bounded ReLU: its steps follow max_value
+            config["max_value"] = self.max_value
+        if self.trainable:
+            return QuantizedReLU, config, {"threshold": "threshold", "step": "step"}
+        return ActivationDiscreteRelu, config, {}
+
+    def set_bitwidth(self, bitwidth: int, weights: Optional[dict] = None) -> None:
+        """Changes the bitwidth in place (a bitwidth schedule), as
+        ``QuantizedActivation.set_bitwidth`` does for the seed-style activations.
+
+        Arguments:
+            bitwidth: the new activation bitwidth, 1..8.
+            weights: the variables of ``build`` (a trainable quantizer's threshold and step are
+                multiplied by the ratio of the initial steps of the two bitwidths).
+
+        Example:
+            >>> quantizer = ActivationQuantizer(4)
+            >>> quantizer.set_bitwidth(2)
+            >>> quantizer.levels
+            3
+        """
+        old = discrete_relu_parameters(self.bitwidth, self.max_value)[1]
+        self.bitwidth = check_activation_bitwidth(bitwidth)
+        self.levels = 2 ** self.bitwidth - 1
+        if self.trainable and weights:
+            ratio = discrete_relu_parameters(self.bitwidth, self.max_value)[1] / old
+            for name in ("threshold", "step"):
+                weights[name].assign(weights[name] * ratio)
 
     def get_config(self) -> dict:
         config = {"bitwidth": self.bitwidth, "trainable": self.trainable}

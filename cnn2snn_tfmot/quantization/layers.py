@@ -395,6 +395,25 @@ class QuantizedActivation(keras.layers.Layer):
     def call(self, inputs):
         return self.quantized_activation(inputs)
 
+    def set_bitwidth(self, bitwidth: int) -> None:
+        """Changes the bitwidth in place (a bitwidth schedule, during training).
+
+        Subclasses adapt their threshold and step; the variables keep their shapes. A model
+        whose activations changed must retrace its training function (``BitwidthSchedule``
+        does).
+
+        Arguments:
+            bitwidth: the new activation bitwidth, 1..8.
+
+        Example:
+            >>> relu = ActivationDiscreteRelu(4)
+            >>> relu.set_bitwidth(2)
+            >>> relu.levels, float(relu.step_height)
+            (3, 1.0)
+        """
+        self.bitwidth = check_activation_bitwidth(bitwidth)
+        self.levels = 2 ** self.bitwidth - 1
+
     def compute_output_shape(self, input_shape):
         return input_shape
 
@@ -433,6 +452,11 @@ class ActivationDiscreteRelu(QuantizedActivation):
         if self.max_value is not None:
             config["max_value"] = self.max_value
         return config
+
+    def set_bitwidth(self, bitwidth: int) -> None:
+        """Changes the bitwidth: threshold and step become those of the new bitwidth."""
+        super().set_bitwidth(bitwidth)
+        self._threshold, self._step = discrete_relu_parameters(self.bitwidth, self.max_value)
 
     @property
     def threshold(self):
@@ -475,6 +499,16 @@ class QuantizedReLU(QuantizedActivation):
         variables = add_activation_variables(self, self.bitwidth, max_value=self.max_value)
         self.threshold_, self.step_ = variables["threshold"], variables["step"]
         super().build(input_shape)
+
+    def set_bitwidth(self, bitwidth: int) -> None:
+        """Changes the bitwidth: the threshold and step are multiplied by the ratio of the
+        initial steps of the two bitwidths (they keep what they learned, relative to it)."""
+        old = discrete_relu_parameters(self.bitwidth, self.max_value)[1]
+        super().set_bitwidth(bitwidth)
+        if self.built:
+            ratio = discrete_relu_parameters(self.bitwidth, self.max_value)[1] / old
+            self.threshold_.assign(self.threshold_ * ratio)
+            self.step_.assign(self.step_ * ratio)
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -198,6 +198,29 @@ class WeightQuantizerBase(ConfigEqualityMixin, tfmot.quantization.keras.quantize
         scaled = self.quantize(w) * sf
         return scaled + tf.stop_gradient(tf.round(scaled) - scaled), sf
 
+    def set_bitwidth(self, bitwidth: int, kernel=None) -> None:
+        """Changes the bitwidth in place (a bitwidth schedule, during training).
+
+        The quantizer's variables keep their shapes; a quantizer with a learned step restarts
+        it (see :class:`~cnn2snn_tfmot.quantization.learned.LearnedStepQuantizer`). A model
+        whose quantizers changed must retrace its training function (``BitwidthSchedule``
+        does).
+
+        Arguments:
+            bitwidth: the new bitwidth, 2..8.
+            kernel: the weights it quantizes (used by quantizers that re-initialise).
+
+        Example:
+            >>> quantizer = MaxPerAxisQuantizer(4)
+            >>> quantizer.set_bitwidth(2)
+            >>> quantizer
+            MaxPerAxisQuantizer(bitwidth=2)
+        """
+        if self.kmax_ is None:
+            raise ValueError(f"{self!r} has float weights: it has no bitwidth to change.")
+        self.bitwidth = check_weight_bitwidth(bitwidth)
+        self.kmax_ = 2 ** (self.bitwidth - 1) - 1
+
     # TFMOT Quantizer interface -------------------------------------------------------------
     def build(self, tensor_shape, name: str, layer) -> dict:
         """Creates the quantizer's variables on ``layer`` (TFMOT interface); none by default."""

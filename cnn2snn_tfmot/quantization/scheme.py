@@ -22,11 +22,14 @@ Example:
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import tensorflow_model_optimization as tfmot
 
-from cnn2snn_tfmot.quantization import layer_table, quantizers
+from cnn2snn_tfmot.quantization import layer_table, learned, quantizers
 from cnn2snn_tfmot.quantization import layers as quantized_layers
 from cnn2snn_tfmot.quantization.configs import ActivationQuantizer, ReLUQuantizeConfig
+from cnn2snn_tfmot.quantization.learned import LearnedActivationQuantizer, LearnedStepQuantizer
 from cnn2snn_tfmot.quantization.quantizers import (
     check_activation_bitwidth,
     check_weight_bitwidth,
@@ -52,15 +55,34 @@ class AkidaQuantizeRegistry(_tfmot_keras.QuantizeRegistry):
     Arguments:
         weight_bits: default weight bitwidth, 2..8.
         activ_bits: default activation bitwidth, 1..8.
+        learned_steps: None (default: MaxPerAxisQuantizer / MaxQuantizer weights and discrete
+            ReLUs), or "lsq" / "lsq+": learned steps
+            (:class:`~cnn2snn_tfmot.quantization.learned.LearnedStepQuantizer`, per output
+            channel except depthwise kernels, and
+            :class:`~cnn2snn_tfmot.quantization.learned.LearnedActivationQuantizer`).
 
     Example:
         >>> AkidaQuantizeRegistry(4, 4).get_quantize_config(keras.layers.Dense(3))
         DenseQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4))
+        >>> AkidaQuantizeRegistry(2, 2, learned_steps="lsq").get_quantize_config(
+        ...     keras.layers.ReLU())
+        ReLUQuantizeConfig(quantizer=LearnedActivationQuantizer(bitwidth=2, method='lsq', \
+gradient_scale=True))
     """
 
-    def __init__(self, weight_bits: int = 4, activ_bits: int = 4):
+    def __init__(self, weight_bits: int = 4, activ_bits: int = 4,
+                 learned_steps: Optional[str] = None):
         self.weight_bits = check_weight_bitwidth(weight_bits, "weight_bits")
         self.activ_bits = check_activation_bitwidth(activ_bits, "activ_bits")
+        if learned_steps is not None and learned_steps not in learned.METHODS:
+            raise ValueError(f"AkidaQuantizeRegistry: `learned_steps` must be None or one of "
+                             f"{', '.join(map(repr, learned.METHODS))}; got {learned_steps!r}.")
+        self.learned_steps = learned_steps
+
+    def _weight_quantizer(self, per_axis: bool):
+        if self.learned_steps is None:
+            return default_weight_quantizer(self.weight_bits, per_axis)
+        return LearnedStepQuantizer(self.weight_bits, per_axis, self.learned_steps)
 
     def supports(self, layer) -> bool:
         table = layer_table.current()
@@ -79,10 +101,13 @@ class AkidaQuantizeRegistry(_tfmot_keras.QuantizeRegistry):
         if entry is None:  # a ReLU: a bounded one keeps its clip (said when it changes steps)
             max_value = relu_max_value(layer.name, layer.get_config().get("max_value"),
                                        self.activ_bits)
+            if self.learned_steps is not None:
+                return ReLUQuantizeConfig(quantizer=LearnedActivationQuantizer(
+                    self.activ_bits, self.learned_steps, max_value=max_value))
             return ReLUQuantizeConfig(quantizer=ActivationQuantizer(self.activ_bits,
                                                                     max_value=max_value))
         return entry.quantize_config(**{
-            kernel.quantizer: default_weight_quantizer(self.weight_bits, kernel.per_axis)
+            kernel.quantizer: self._weight_quantizer(kernel.per_axis)
             for kernel in entry.kernels})
 
 
@@ -111,6 +136,8 @@ class AkidaQuantizeScheme(_tfmot_keras.QuantizeScheme):
     Arguments:
         weight_bits: weight bitwidth for layers annotated without a config (default 4).
         activ_bits: activation bitwidth for ReLUs annotated without a config (default 4).
+        learned_steps: None, "lsq" or "lsq+": learned-step quantizers for layers annotated
+            without a config (see :class:`AkidaQuantizeRegistry`).
 
     Example:
         >>> annotate = tfmot.quantization.keras.quantize_annotate_layer
@@ -124,8 +151,9 @@ class AkidaQuantizeScheme(_tfmot_keras.QuantizeScheme):
         Conv2DQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4))
     """
 
-    def __init__(self, weight_bits: int = 4, activ_bits: int = 4):
-        self._registry = AkidaQuantizeRegistry(weight_bits, activ_bits)
+    def __init__(self, weight_bits: int = 4, activ_bits: int = 4,
+                 learned_steps: Optional[str] = None):
+        self._registry = AkidaQuantizeRegistry(weight_bits, activ_bits, learned_steps)
 
     def get_layout_transformer(self):
         return AkidaQuantizeLayoutTransform()
@@ -145,7 +173,7 @@ def custom_objects() -> dict:
         True
     """
     objects = {}
-    for module in (quantizers, quantized_layers):
+    for module in (quantizers, quantized_layers, learned):
         for name in module.__all__:
             value = getattr(module, name)
             if isinstance(value, type):

@@ -29,6 +29,7 @@ Example:
 """
 from cnn2snn_tfmot.rewriting.adapting import adapt
 from cnn2snn_tfmot.rewriting.chain import Change, Changes
+from cnn2snn_tfmot.rewriting.learning import learned_steps
 from cnn2snn_tfmot.rewriting.merging import merge_separable_conv
 from cnn2snn_tfmot.rewriting.quantizing import (
     create_trainable_quantizer_model,
@@ -37,5 +38,5 @@ from cnn2snn_tfmot.rewriting.quantizing import (
 )
 from cnn2snn_tfmot.rewriting.sanitizing import sanitize
 
-__all__ = ["quantize", "quantize_layer", "create_trainable_quantizer_model",
+__all__ = ["quantize", "quantize_layer", "create_trainable_quantizer_model", "learned_steps",
            "merge_separable_conv", "sanitize", "adapt", "Change", "Changes"]

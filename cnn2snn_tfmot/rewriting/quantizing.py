@@ -36,6 +36,7 @@ from cnn2snn_tfmot.quantization.layers import (
     QuantizedReLU,
     as_weight_quantizer,
 )
+from cnn2snn_tfmot.quantization.learned import LearnedStepReLU
 from cnn2snn_tfmot.quantization.quantizers import (
     StdWeightQuantizer,
     TrainableStdWeightQuantizer,
@@ -318,8 +319,10 @@ def quantize_layer(model, target_layer: Union[str, int], bitwidth: int):
 
     A neural layer gets ``bitwidth``-bit weights (its quantizer type is kept; float layers get
     MaxPerAxisQuantizer, MaxQuantizer for depthwise kernels); an activation (ReLU,
-    ActivationDiscreteRelu, QuantizedReLU) gets ``bitwidth``-bit activations (a QuantizedReLU
-    restarts from its initial threshold and step). 0 makes it float. Other layers are untouched.
+    ActivationDiscreteRelu, QuantizedReLU, LearnedStepReLU) gets ``bitwidth``-bit activations (a
+    QuantizedReLU restarts from its initial threshold and step; a LearnedStepReLU keeps learning,
+    its step multiplied by ``sqrt(old levels / new levels)``). 0 makes it float. Other layers are
+    untouched.
 
     Arguments:
         model: a Sequential or single-branch Functional tf_keras model; not modified.
@@ -356,6 +359,12 @@ def quantize_layer(model, target_layer: Union[str, int], bitwidth: int):
             key: value for key, value in spec.weights.items() if key in base}
         chain.specs[index] = LayerSpec(entry.quantized_class, config, weights,
                                        spec.input_shape)
+    elif issubclass(spec.cls, LearnedStepReLU) and bitwidth:
+        # A learned activation stays one: its step follows LSQ's ratio of initial steps.
+        ratio = ((2 ** spec.config["bitwidth"] - 1)
+                 / (2 ** check_activation_bitwidth(bitwidth) - 1)) ** 0.5
+        chain.specs[index] = spec.replace(config={**spec.config, "bitwidth": bitwidth}, weights={
+            **spec.weights, "step": (spec.weights["step"] * ratio).astype("float32")})
     elif is_quantizable_activation(spec):
         if bitwidth != 0 or isinstance(bitwidth, bool):
             check_activation_bitwidth(bitwidth)
@@ -421,15 +430,11 @@ def _cnn2snn_spec_of_wrapper(wrapper) -> LayerSpec:
         return LayerSpec(entry.quantized_class, layer_config, weights,
                          tuple(wrapper.input_shape))
     if isinstance(config, ReLUQuantizeConfig):
-        quantizer = config.quantizer
-        layer_config = {"name": inner.name, "bitwidth": quantizer.bitwidth}
-        if quantizer.max_value is not None:  # a bounded ReLU: its steps follow max_value
-            layer_config["max_value"] = quantizer.max_value
-        if quantizer.trainable:  # its variables are the wrapper's output_threshold / _step
-            return LayerSpec(QuantizedReLU, layer_config,
-                             {name: weights[f"output_{name}"] for name in ("threshold", "step")},
-                             tuple(wrapper.input_shape))
-        return LayerSpec(ActivationDiscreteRelu, layer_config, {}, tuple(wrapper.input_shape))
+        # The quantizer names its cnn2snn-style twin; its variables are the wrapper's output_*.
+        cls, layer_config, names = config.quantizer.cnn2snn_equivalent()
+        return LayerSpec(cls, {"name": inner.name, **layer_config},
+                         {ours: weights[f"output_{theirs}"] for ours, theirs in names.items()},
+                         tuple(wrapper.input_shape))
     raise ValueError(f"Layer '{wrapper.name}' is wrapped with {type(config).__name__}, not an "
                      "Akida QuantizeConfig; annotate it with the configs of "
                      "cnn2snn_tfmot.quantization.configs.")

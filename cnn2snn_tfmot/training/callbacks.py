@@ -35,6 +35,7 @@ from cnn2snn_tfmot.quantization.input_scaling import (
     resolve_input_scaling,
 )
 from cnn2snn_tfmot.tfkeras import keras, tf
+from cnn2snn_tfmot.training.distillation import trained_model
 
 __all__ = ["MinValueConstraint", "add_gamma_constraint", "GammaClipping", "ScaleFactorMonitor",
            "AkidaRegisterWarning"]
@@ -143,7 +144,8 @@ class GammaClipping(keras.callbacks.Callback):
         self._gammas: List[tf.Variable] = []
 
     def on_train_begin(self, logs=None):
-        self._gammas = _batchnorm_gammas(self.model)
+        # A Distiller's teacher is not the user's to change: only the student is clipped.
+        self._gammas = _batchnorm_gammas(trained_model(self.model))
         self._clip()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -245,26 +247,31 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
         self.margins: Dict[str, float] = {}
         self.problems: List[str] = []
 
+    @property
+    def _monitored(self):
+        """The model whose registers are monitored (a Distiller's student)."""
+        return trained_model(self.model)
+
     def on_train_begin(self, logs=None):
-        require_convertible("ScaleFactorMonitor", self.model, self.input_is_sparse)
+        require_convertible("ScaleFactorMonitor", self._monitored, self.input_is_sparse)
         scaling, source = self._scaling()
         if source == "given":
 
-            if input_scaling_of(self.model) is None:  # remembered from now on, and reported
-                layer = remember_input_scaling(self.model, scaling)
+            if input_scaling_of(self._monitored) is None:  # remembered from now on, reported
+                layer = remember_input_scaling(self._monitored, scaling)
                 print(
-                    f"ScaleFactorMonitor: model '{self.model.name}' now remembers "
+                    f"ScaleFactorMonitor: model '{self._monitored.name}' now remembers "
                     f"input_scaling={scaling} (in layer '{layer}'); convert() and the command "
                     "line use it.")
 
     def _scaling(self):
         """The monitor's input scaling (given, else the model's) and where it came from."""
 
-        scaling, source = resolve_input_scaling(self.model, self.input_scaling,
+        scaling, source = resolve_input_scaling(self._monitored, self.input_scaling,
                                                 self.input_is_sparse)
         if scaling is None:
             raise ValueError(
-                f"ScaleFactorMonitor: model '{self.model.name}' does not remember an input "
+                f"ScaleFactorMonitor: model '{self._monitored.name}' does not remember an input "
                 "scaling and none was given: pass ScaleFactorMonitor(input_scaling=(255, 0)) "
                 "(for Keras inputs img / 255), or quantize the model with "
                 "quantize(..., input_scaling=(255, 0)) so that it remembers it.")
@@ -286,7 +293,7 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
             layers that do not fit (empty when all fit).
         """
 
-        analysis = analyze(self.model, self.input_is_sparse)
+        analysis = analyze(self._monitored, self.input_is_sparse)
         if analysis.violations:  # e.g. weights that turned NaN while training
             return {}, list(analysis.violations)
         margins, problems = {}, []

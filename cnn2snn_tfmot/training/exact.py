@@ -62,9 +62,16 @@ __all__ = ["hardware_exact", "HardwareExactNetwork"]
 _register = keras.utils.register_keras_serializable(package="cnn2snn_tfmot")
 
 
+@tf.custom_gradient
 def _straight_through(value, keras_value):
-    """``value`` forward, the gradient of ``keras_value`` backward."""
-    return keras_value + tf.stop_gradient(value - keras_value)
+    """``value`` forward, bit for bit, the gradient of ``keras_value`` backward.
+
+    (Not ``keras_value + stop_gradient(value - keras_value)``: that sum rounds, and moved the
+    dequantized outputs of a trained model by one unit in the last place.)"""
+    def gradient(upstream):
+        return None, upstream
+
+    return tf.identity(value), gradient
 
 
 @dataclasses.dataclass
@@ -133,11 +140,38 @@ class HardwareExactNetwork(keras.layers.Layer):
     # -- structure --------------------------------------------------------------------------
     def build(self, input_shape):
         shape = tf.TensorShape(input_shape)
-        shapes = {}
         for layer in self.chain:
             if not layer.built:  # (a SavedModel revives them built)
                 with tf.name_scope(layer.name):  # unique variable names (.h5 files need them)
                     layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self._input_shape = tuple(input_shape)
+        self.update_blocks()
+        super().build(input_shape)
+
+    def update_blocks(self) -> None:
+        """Reads the blocks again from the layers: after their bitwidths changed
+        (``BitwidthSchedule`` calls it), the largest input levels and potentials change.
+
+        Raises:
+            ValueError: the layers now break an Akida rule (e.g. a bitwidth the chip does not
+                run).
+
+        Example:
+            >>> from cnn2snn_tfmot import hardware_exact, keras, quantize
+            >>> float_model = keras.Sequential([keras.Input((8, 8, 1)),
+            ...     keras.layers.Conv2D(4, 3), keras.layers.ReLU(name="relu"),
+            ...     keras.layers.Flatten(), keras.layers.Dense(2)])
+            >>> exact = hardware_exact(quantize(float_model, 4, 4, 8), input_scaling=(255, 0))
+            >>> network = exact.get_layer("hardware_exact")
+            >>> network.chain[1].set_bitwidth(2)     # the activation, now 2 bits
+            >>> network.update_blocks()
+            >>> network.chain[1].levels
+            3
+        """
+        input_shape = self._input_shape
+        shape, shapes = tf.TensorShape(input_shape), {}
+        for layer in self.chain:
             shape = shapes[layer.name] = layer.compute_output_shape(shape)
         analysis = analyze_layers(self.chain, tuple(int(d) for d in input_shape[1:]),
                                   self.input_is_sparse)
@@ -168,7 +202,6 @@ class HardwareExactNetwork(keras.layers.Layer):
                 input_max = 2 ** block.activation.bitwidth - 1
         last = self._blocks[-1]
         self._output_shape = shapes[(last.pool or last.neural).name][1:]
-        super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
         return tf.TensorShape([input_shape[0]] + list(self._output_shape))

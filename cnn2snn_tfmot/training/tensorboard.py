@@ -38,6 +38,7 @@ from cnn2snn_tfmot.conversion.blocks import analyze
 from cnn2snn_tfmot.conversion.registers import model_registers
 from cnn2snn_tfmot.tfkeras import keras, tf
 from cnn2snn_tfmot.training.callbacks import check_frequency, require_convertible
+from cnn2snn_tfmot.training.distillation import trained_model
 
 __all__ = ["AkidaTensorBoard", "read_scalars", "RUN_NAME"]
 
@@ -136,7 +137,8 @@ class AkidaTensorBoard(keras.callbacks.Callback):
         self._batches = 0
 
     def on_train_begin(self, logs=None):
-        require_convertible("AkidaTensorBoard", self.model, self.input_is_sparse)
+        require_convertible("AkidaTensorBoard", trained_model(self.model),
+                            self.input_is_sparse)
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, RUN_NAME))
 
@@ -165,7 +167,7 @@ class AkidaTensorBoard(keras.callbacks.Callback):
 
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, RUN_NAME))
-        analysis = analyze(self.model, self.input_is_sparse)
+        analysis = analyze(trained_model(self.model), self.input_is_sparse)
         margins = {}
         with self._writer.as_default():
             for registers in model_registers(analysis, self.input_scaling,
