@@ -15,6 +15,7 @@ A file beyond a cap raises :class:`ArchiveLimitError` (a ValueError) naming the 
 member, its size and the cap; nothing has been allocated.
 
 Example:
+    >>> from cnn2snn_tfmot.archives import check_zip
     >>> import zipfile
     >>> with zipfile.ZipFile("small.zip", "w") as archive:
     ...     archive.writestr("config.json", "{}")
@@ -52,6 +53,7 @@ class ArchiveLimitError(ValueError):
     """A file declares (or inflates to) more data than the readers accept.
 
     Example:
+        >>> from cnn2snn_tfmot.archives import ArchiveLimitError
         >>> str(ArchiveLimitError("m.keras: member 'config.json' ..."))[:8]
         'm.keras:'
     """
@@ -81,6 +83,7 @@ def member_cap(name: str) -> int:
         The cap in bytes.
 
     Example:
+        >>> from cnn2snn_tfmot.archives import MAX_METADATA_BYTES, member_cap
         >>> member_cap("config.json") == MAX_METADATA_BYTES
         True
     """
@@ -106,6 +109,7 @@ def check_zip(archive, where: Optional[str] = None) -> Dict[str, zipfile.ZipInfo
         zipfile.BadZipFile: not a zip archive.
 
     Example:
+        >>> from cnn2snn_tfmot.archives import check_zip
         >>> import zipfile
         >>> with zipfile.ZipFile("one.zip", "w") as archive:
         ...     archive.writestr("a.npy", b"0")
@@ -151,6 +155,7 @@ def read_zip_member(archive: zipfile.ZipFile, name, cap: Optional[int] = None,
         KeyError: no such member.
 
     Example:
+        >>> from cnn2snn_tfmot.archives import read_zip_member
         >>> import zipfile
         >>> with zipfile.ZipFile("two.zip", "w") as archive:
         ...     archive.writestr("config.json", "{}")
@@ -182,6 +187,8 @@ def check_hdf5(handle, where: Optional[str] = None) -> None:
             objects.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.archives import check_hdf5
         >>> import h5py
         >>> with h5py.File("small.h5", "w") as handle:
         ...     _ = handle.create_dataset("w", data=np.zeros(4))
@@ -238,6 +245,8 @@ def check_npy(path, where: Optional[str] = None) -> Tuple[Tuple[int, ...], np.dt
         ValueError: not an ``.npy`` file, an object dtype, or fewer bytes than declared.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.archives import check_npy
         >>> np.save("a.npy", np.zeros((2, 3), np.uint8))
         >>> check_npy("a.npy")
         ((2, 3), dtype('uint8'))
@@ -283,6 +292,7 @@ def check_tfrecord(path, where: Optional[str] = None) -> int:
         ValueError: a record running past the end of the file (truncated or not a TFRecord).
 
     Example:
+        >>> from cnn2snn_tfmot.archives import check_tfrecord
         >>> import tensorflow as tf
         >>> with tf.io.TFRecordWriter("one.tfrecord") as writer:
         ...     writer.write(b"abc")

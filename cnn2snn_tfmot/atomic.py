@@ -19,6 +19,7 @@ Every file or folder the package writes goes through this module:
   :class:`OutputExistsError`, naming the path and the option.
 
 Example:
+    >>> from cnn2snn_tfmot.atomic import atomic_file
     >>> with atomic_file("notes.txt", "w") as handle:
     ...     _ = handle.write("done")
     >>> open("notes.txt").read()
@@ -63,6 +64,7 @@ class OutputExistsError(FileExistsError):
     an input never is).
 
     Example:
+        >>> from cnn2snn_tfmot.atomic import ANY_FILE, OutputExistsError, check_output
         >>> _ = open("thesis.tex", "w").write("chapter 1")
         >>> try:
         ...     check_output("thesis.tex", ANY_FILE)
@@ -86,6 +88,7 @@ class OutputKind:
             folder holds nothing else), e.g. ``"report"``.
 
     Example:
+        >>> from cnn2snn_tfmot.atomic import OutputKind
         >>> OutputKind("a notes file", directory=False, recognise=None).description
         'a notes file'
     """
@@ -143,6 +146,7 @@ def is_saved_model(path: str) -> bool:
         True when it has ``saved_model.pb`` and only TensorFlow's SavedModel entries.
 
     Example:
+        >>> from cnn2snn_tfmot.atomic import is_saved_model, os
         >>> os.makedirs("notes", exist_ok=True)
         >>> is_saved_model("notes")
         False
@@ -206,6 +210,7 @@ def check_output(path, kind: OutputKind = ANY_FILE, overwrite: bool = False,
         TypeError: ``path`` is not a str or os.PathLike; ValueError: it is empty.
 
     Example:
+        >>> from cnn2snn_tfmot.atomic import ANY_FILE, check_output
         >>> check_output("fresh.akida", ANY_FILE).endswith("fresh.akida")
         True
     """
@@ -303,6 +308,8 @@ def atomic_path(path, kind: OutputKind = ANY_FILE, overwrite: bool = False,
         OutputExistsError: see :func:`check_output`.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.atomic import atomic_path
         >>> with atomic_path("weights.npy") as temporary:
         ...     np.save(temporary, np.zeros(2))
         >>> np.load("weights.npy").tolist()
@@ -354,6 +361,7 @@ def atomic_file(path, mode: str = "wb", kind: OutputKind = ANY_FILE, overwrite: 
         OutputExistsError: see :func:`check_output`.
 
     Example:
+        >>> from cnn2snn_tfmot.atomic import atomic_file
         >>> with atomic_file("out.bin") as handle:
         ...     _ = handle.write(b"ok")
     """
@@ -421,6 +429,7 @@ def atomic_directory(path, kind: OutputKind = SAVED_MODEL, overwrite: bool = Fal
         OutputExistsError: see :func:`check_output`.
 
     Example:
+        >>> from cnn2snn_tfmot.atomic import OutputKind, atomic_directory, os
         >>> notes = OutputKind("a notes folder", directory=True, marker="notes")
         >>> with atomic_directory("saved", notes) as temporary:
         ...     open(os.path.join(temporary, "a.txt"), "w").close()

@@ -11,6 +11,7 @@ and checked here first (a Lambda layer, a custom class or a serialized function 
 and only then handed to Keras 3's loader, in its safe mode.
 
 Example:
+    >>> from cnn2snn_tfmot.keras3 import from_keras3
     >>> import keras as keras3                       # Keras 3
     >>> mine = keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(2, name="dense")])
     >>> rebuilt = from_keras3(mine)
@@ -42,6 +43,7 @@ class Keras3IntakeError(ValueError):
     """A Keras 3 model or file that cannot be rebuilt in tf_keras; the message names the layer.
 
     Example:
+        >>> from cnn2snn_tfmot.keras3 import Keras3IntakeError
         >>> str(Keras3IntakeError("Layer 'x' ..."))
         "Layer 'x' ..."
     """
@@ -58,6 +60,7 @@ class Translation:
             options need more than the generic translation (run after it).
 
     Example:
+        >>> from cnn2snn_tfmot.keras3 import TRANSLATIONS
         >>> TRANSLATIONS["DepthwiseConv2D"].weights
         {'kernel': 'depthwise_kernel'}
     """
@@ -385,6 +388,7 @@ def walk_config(node) -> Iterator[dict]:
         An iterator over the dicts, each before the dicts it contains.
 
     Example:
+        >>> from cnn2snn_tfmot.keras3 import walk_config
         >>> config = {"class_name": "Sequential", "config": {"layers": [
         ...     {"class_name": "Dense", "config": {"name": "dense"}}]}}
         >>> [entry["class_name"] for entry in walk_config(config) if "class_name" in entry]
@@ -419,6 +423,7 @@ def check_keras3_config(config: dict, path: str) -> None:
         Keras3IntakeError: naming the layer.
 
     Example:
+        >>> from cnn2snn_tfmot.keras3 import check_keras3_config
         >>> check_keras3_config({"class_name": "Sequential", "config": {"layers": []}}, "m")
     """
     for entry in walk_config(config):
@@ -481,6 +486,7 @@ def is_keras3_file(path) -> bool:
         True for a Keras 3 ``.keras`` archive or ``.h5`` model file.
 
     Example:
+        >>> from cnn2snn_tfmot.keras3 import is_keras3_file
         >>> from cnn2snn_tfmot import keras
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
         >>> model.save("float.keras")         # tf_keras writes Keras 2 archives
@@ -542,6 +548,7 @@ def from_keras3(model_or_path):
             and the supported types; code in a file.
 
     Example:
+        >>> from cnn2snn_tfmot.keras3 import from_keras3
         >>> import keras as keras3
         >>> inputs = keras3.Input((8, 8, 3))
         >>> outputs = keras3.layers.Conv2D(4, 3, activation="relu")(inputs)

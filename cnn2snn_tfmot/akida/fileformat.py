@@ -85,6 +85,7 @@ class AkidaModelFileError(ValueError):
     """A model file is truncated, corrupted, of another format or version, or inconsistent.
 
     Example:
+        >>> from cnn2snn_tfmot.akida.fileformat import AkidaModelFileError
         >>> from cnn2snn_tfmot.akida import Model
         >>> _ = open("not_a_model.txt", "w").write("text")
         >>> try:
@@ -107,6 +108,9 @@ def is_akida_model_file(path) -> bool:
         True for a file :func:`save` wrote; False otherwise (a missing file included).
 
     Example:
+        >>> from cnn2snn_tfmot.akida.fileformat import is_akida_model_file, save
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> save(akida_model, "model.akida")
         >>> is_akida_model_file("model.akida"), is_akida_model_file("missing.akida")
         (True, False)
@@ -139,6 +143,9 @@ def save(model, path, overwrite: bool = False) -> None:
         cnn2snn_tfmot.atomic.OutputExistsError: ``path`` holds something else.
 
     Example:
+        >>> from cnn2snn_tfmot.akida.fileformat import save, zipfile
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> save(akida_model, "model.akida")
         >>> sorted(zipfile.ZipFile("model.akida").namelist())[-1]
         'manifest.json'
@@ -199,6 +206,9 @@ def read_into(model, path) -> None:
         OSError: the path cannot be opened.
 
     Example:
+        >>> from cnn2snn_tfmot.akida.fileformat import read_into
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> from cnn2snn_tfmot.akida import Model
         >>> akida_model.save("model.akida")
         >>> empty = Model()

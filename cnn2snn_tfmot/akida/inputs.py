@@ -11,6 +11,7 @@ Inputs are uint8 images (N, H, W, C), never cast. They may come as:
 Only one batch is held at a time, so a stream of any length is evaluated in bounded memory.
 
 Example:
+    >>> import numpy as np
     >>> from cnn2snn_tfmot.akida.inputs import batches
     >>> stream = batches(np.zeros((5, 2, 2, 1), np.uint8), batch_size=2, input_shape=(2, 2, 1))
     >>> [images.shape[0] for images, _ in stream]
@@ -39,6 +40,8 @@ def is_array(x) -> bool:
         True for numpy arrays and eager tensors.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.akida.inputs import is_array
         >>> is_array(np.zeros((1, 2, 2, 1), np.uint8)), is_array(iter([]))
         (True, False)
     """
@@ -56,6 +59,8 @@ def sample_count(x) -> Optional[int]:
         ``x.shape[0]`` for arrays, else None.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.akida.inputs import sample_count
         >>> sample_count(np.zeros((3, 2, 2, 1), np.uint8))
         3
     """
@@ -99,6 +104,8 @@ def check_images(images, input_shape, input_bits: Optional[int] = None,
         ValueError: wrong shape, or values beyond ``2**input_bits - 1``.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.akida.inputs import check_images
         >>> check_images(np.zeros((2, 4, 4, 1), np.uint8), (4, 4, 1)).shape
         (2, 4, 4, 1)
     """
@@ -160,6 +167,8 @@ def dataset_layout(dataset) -> Tuple[bool, bool]:
             (images, labels) pairs.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.akida.inputs import dataset_layout
         >>> import tensorflow as tf
         >>> dataset_layout(tf.data.Dataset.from_tensor_slices(np.zeros((4, 2, 2, 1), np.uint8)))
         (False, False)
@@ -199,6 +208,7 @@ def stream_error_message(err: BaseException) -> str:
         One line.
 
     Example:
+        >>> from cnn2snn_tfmot.akida.inputs import stream_error_message
         >>> stream_error_message(ValueError("{{function_node x}} ValueError: a.png: corrupt"
         ...                                 "\\nTraceback ...\\nValueError: a.png: corrupt"))
         'a.png: corrupt'
@@ -259,6 +269,8 @@ def batches(x, batch_size: int, input_shape, input_bits: Optional[int] = None,
             a stream (name the batch and the expected values).
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.akida.inputs import batches
         >>> images = np.zeros((3, 2, 2, 1), np.uint8)
         >>> [(b.shape[0], l.tolist()) for b, l in batches(images, 2, (2, 2, 1), y=np.arange(3))]
         [(2, [0, 1]), (1, [2])]

@@ -10,6 +10,10 @@ The runtime names the first spatial axis "x"/"width": its ``kernel_width``, ``st
 
 Examples need BrainChip's optional ``akida`` wheel, so they are not run as doctests:
 
+    >>> from cnn2snn_tfmot.akida.interop import to_akida
+    >>> from cnn2snn_tfmot.akida import from_akida
+    >>> from cnn2snn_tfmot.data.examples import example_models
+    >>> model, model_quantized, akida_model, images, labels = example_models()
     >>> runtime_model = to_akida(akida_model)   # doctest: +SKIP
     >>> runtime_model.save("model.fbz")         # doctest: +SKIP
     >>> same = from_akida(runtime_model)        # doctest: +SKIP
@@ -33,6 +37,7 @@ def import_akida():
     """The ``akida`` module, or an ImportError saying how to install it.
 
     Example:
+        >>> from cnn2snn_tfmot.akida.interop import import_akida
         >>> try:
         ...     akida = import_akida()
         ... except ImportError as err:  # the message says how to install it
@@ -63,6 +68,9 @@ def to_akida(model):
         ImportError: the ``akida`` wheel is not installed.
 
     Example (needs the optional ``akida`` wheel: not run as a doctest):
+        >>> from cnn2snn_tfmot.akida.interop import to_akida
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> to_akida(akida_model).forward(images)   # doctest: +SKIP
     """
     akida = import_akida()
@@ -134,6 +142,7 @@ def read_into(model, akida_model) -> None:
         ImportError: the optional ``akida`` wheel is not installed.
 
     Example (needs the optional ``akida`` wheel: not run as a doctest):
+        >>> from cnn2snn_tfmot.akida.interop import read_into
         >>> import akida                                        # doctest: +SKIP
         >>> from cnn2snn_tfmot.akida import Model               # doctest: +SKIP
         >>> model = Model()                                     # doctest: +SKIP

@@ -23,6 +23,7 @@ were measured against the runtime's mapper (akida 2.19.3, docs/akida-v1.md secti
   BrainChip's ``MapMode.AllNps`` and ``MapMode.HwPr`` do.
 
 Example:
+    >>> import numpy as np
     >>> from cnn2snn_tfmot.akida import Model, InputConvolutional, FullyConnected, PoolType
     >>> model = Model()
     >>> model.add(InputConvolutional((28, 28, 1), (3, 3), 8, weights_bits=8, act_bits=4,
@@ -59,6 +60,7 @@ class AkidaMappingError(ValueError):
         problems: ``[(layer name, reason), ...]``.
 
     Example:
+        >>> from cnn2snn_tfmot.akida.mapping import AkidaMappingError
         >>> error = AkidaMappingError([("conv", "has 8-bit weights ...")])
         >>> error.problems[0][0]
         'conv'
@@ -84,6 +86,7 @@ class MappedNP:
         filters: the filters (units) it computes; 0 for the HRC (it computes them all).
 
     Example:
+        >>> from cnn2snn_tfmot.akida.mapping import MappedNP
         >>> MappedNP((1, 3, 0), "FNP3", 10).type
         'FNP3'
     """
@@ -104,6 +107,7 @@ class MappedSequence:
             software.
 
     Example:
+        >>> from cnn2snn_tfmot.akida.mapping import MappedSequence
         >>> MappedSequence(False, [["conv"]], {}).name
         'SW/conv'
     """
@@ -136,6 +140,8 @@ class Mapping:
         max_filters: the most filters per CNP the mode settled on.
 
     Example:
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> mapping = akida_model.map("AKD1000")
         >>> [sequence.name for sequence in mapping.sequences]
         ['HW/conv_0-dense']
@@ -153,6 +159,8 @@ class Mapping:
             ``{layer name: {np type: count}}``, in layer order.
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> akida_model.map("AKD1000", mode="minimal").np_counts()["conv_0"]
             {'HRC': 1}
         """
@@ -198,6 +206,8 @@ class Mapping:
             a layer that is not mapped (InputData).
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> akida_model.map("AKD1000", mode="minimal").layer_nps("conv_0")
             '1 HRC'
         """
@@ -214,6 +224,8 @@ class Mapping:
             The rows.
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> akida_model.map("AKD1000", mode="minimal").layer_rows()[0]
             ('HW/conv_0-dense', 'conv_0', '1 HRC')
         """
@@ -233,6 +245,8 @@ class Mapping:
             ValueError: no sequence holds it (the message lists the mapped layers).
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> akida_model.map("AKD1000").sequence_of("dense").hardware
             True
         """
@@ -250,6 +264,8 @@ class Mapping:
             A dict.
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> sorted(akida_model.map("AKD1000").to_dict())
             ['device', 'hw_only', 'max_filters', 'mode', 'sequences']
         """
@@ -272,6 +288,8 @@ class Mapping:
             The lines.
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> akida_model.map("AKD1000").summary_lines()[0].startswith("AKD1000")
             True
         """
@@ -309,6 +327,9 @@ def hardware_layers(model) -> List[hw.HardwareLayer]:
         One description per layer, InputData included.
 
     Example:
+        >>> from cnn2snn_tfmot.akida.mapping import hardware_layers
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> [layer.kind for layer in hardware_layers(akida_model)]
         ['input_conv', 'separable', 'dense']
     """
@@ -586,6 +607,7 @@ def map_layers(layers: Sequence[hw.HardwareLayer], device: str = "AKD1000",
         AkidaMappingError: with ``hw_only=True``, the layers that stop one hardware sequence.
 
     Example:
+        >>> from cnn2snn_tfmot.akida.mapping import hw, map_layers
         >>> layer = hw.HardwareLayer("fc", "dense", (1, 1, 64), (1, 1, 10), 4, filters=10)
         >>> map_layers([layer], mode="minimal").np_counts()
         {'fc': {'FNP3': 1}}
@@ -637,6 +659,9 @@ def map_model(model, device: str = "AKD1000", hw_only: bool = False,
         AkidaMappingError: with ``hw_only=True``, naming each layer that stops it and why.
 
     Example:
+        >>> from cnn2snn_tfmot.akida.mapping import map_model
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> map_model(akida_model, mode="minimal").total_nps
         2
     """
@@ -666,6 +691,7 @@ def check_mode(mode) -> str:
         ValueError: another value, listing the valid ones.
 
     Example:
+        >>> from cnn2snn_tfmot.akida.mapping import check_mode
         >>> check_mode("HwPr")
         'hw_pr'
     """
@@ -708,6 +734,7 @@ def program_bytes(layers: Sequence[hw.HardwareLayer], nps: Dict[str, List[Mapped
         Bytes.
 
     Example:
+        >>> from cnn2snn_tfmot.akida.mapping import MappedNP, hw, program_bytes
         >>> layer = hw.HardwareLayer("fc", "dense", (1, 1, 512), (1, 1, 10), 4, filters=10)
         >>> program_bytes([layer], {"fc": [MappedNP((1, 3, 0), "FNP3", 10)]})
         4680

@@ -76,6 +76,8 @@ def dequantize(outputs, threshold, act_step, cast: Callable):
         float32 values like ``outputs``.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.akida.model import dequantize
         >>> cast = lambda x, dtype: np.asarray(x).astype(dtype)
         >>> dequantize(np.array([7], np.int32), np.array([1]), np.float32([4.0]), cast)
         array([1.5], dtype=float32)
@@ -106,6 +108,9 @@ class Model:
             with ``akida.Model(path)`` and :func:`cnn2snn_tfmot.akida.from_akida`).
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> from cnn2snn_tfmot.akida import Model, InputConvolutional
         >>> built = Model()
         >>> built.add(InputConvolutional((28, 28, 1), (3, 3), 8, weights_bits=8, act_bits=4))
@@ -219,6 +224,8 @@ class Model:
             ValueError: no layer has that name (the message lists the names).
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> akida_model.get_layer("conv_0").parameters.filters
             8
         """
@@ -507,6 +514,8 @@ class Model:
             print_fn: called with each line. Defaults to ``print``.
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> akida_model.summary()
             Model: 3 layers, input (16, 16, 1), output (1, 1, 10)
             ...
@@ -537,6 +546,8 @@ class Model:
                 hardware sequence, with the reason and a fix.
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> mapping = akida_model.map("AKD1000", mode="minimal")
             >>> mapping.np_counts()["conv_0"]
             {'HRC': 1}
@@ -1070,6 +1081,9 @@ class Model:
             cnn2snn_tfmot.atomic.OutputExistsError: ``path`` holds something else.
 
         Example:
+            >>> from cnn2snn_tfmot.akida.model import Model
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> akida_model.save("mnist.akida")
             >>> len(Model("mnist.akida").layers)
             3
@@ -1085,6 +1099,8 @@ class Model:
             An ``akida.Model`` with the same layers and variables (its ``save("x.fbz")`` works).
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> akida_model.to_akida().save("model.fbz")  # doctest: +SKIP
         """
         return interop.to_akida(self)

@@ -33,6 +33,8 @@ value is 0): how many more bits the largest value could grow before reaching the
 bound. 0 means a value reached the bound (for a saturating register: possibly clipped).
 
 Example:
+    >>> from cnn2snn_tfmot.data.examples import example_models
+    >>> model, model_quantized, akida_model, images, labels = example_models()
     >>> stats = akida_model.statistics(images, backend="tf")
     >>> print(stats)                                     # doctest: +ELLIPSIS
     Statistics of 3 layers over 32 images (input: ... events per image)
@@ -73,6 +75,7 @@ def headroom_bits(low: float, high: float, vmin: float, vmax: float) -> float:
         both are 0; negative when a value lies outside the register.
 
     Example:
+        >>> from cnn2snn_tfmot.akida.statistics import headroom_bits
         >>> headroom_bits(-2 ** 19, 2 ** 19 - 1, -1000, 2 ** 17)
         1.99...
         >>> headroom_bits(-8, 7, 0, 0)
@@ -118,6 +121,8 @@ class LayerStatistics:
         level_counts: number of outputs at each level ``0 .. 2**output_bits - 1``.
 
     Example:
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> layer = akida_model.statistics(images, backend="tf")["separable_1"]
         >>> layer.outputs_per_image, layer.output_bits, len(layer.level_counts)
         (1024, 4, 16)
@@ -154,6 +159,8 @@ class LayerStatistics:
             ``{figure: value}`` in the order of the fields.
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> figures = akida_model.statistics(images, backend="tf")["dense"].to_dict()
             >>> figures["output_bits"], figures["potential_bits"], figures["level_counts"]
             (None, 20, None)
@@ -175,6 +182,8 @@ class Statistics:
         input_events_per_image: mean number of non-zero input values per image.
 
     Example:
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> stats = akida_model.statistics(images, backend="tf")
         >>> [layer.name for layer in stats], stats.samples
         (['conv_0', 'separable_1', 'dense'], 32)
@@ -217,6 +226,8 @@ class Statistics:
             values. ``samples`` and ``input_events_per_image`` are attributes.
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> stats = akida_model.statistics(images, backend="tf")
             >>> stats.to_dict()["conv_0"]["outputs_per_image"]
             512
@@ -233,6 +244,8 @@ class Statistics:
             ImportError: pandas is not installed (it is not a dependency of this package).
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> frame = akida_model.statistics(images, backend="tf").to_pandas()
             >>> int(frame.loc["conv_0", "outputs_per_image"])
             512
@@ -255,6 +268,8 @@ class Statistics:
             ``(headers, rows)``, tuples of strings.
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> headers, rows = akida_model.statistics(images, backend="tf").rows()
             >>> headers[:2], [row[0] for row in rows]
             (('Layer', 'Bits'), ['conv_0', 'separable_1', 'dense'])
@@ -268,6 +283,8 @@ class Statistics:
             A list of strings: a title, the header, one line per layer, the registers' legend.
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> akida_model.statistics(images, backend="tf").table()[2].split()[:3]
             ['Layer', 'Bits', 'Non-zero']
         """
@@ -397,6 +414,9 @@ def model_statistics(model, x, batch_size: int = 256, verbose: int = 0,
         ValueError: an empty model, or ``x`` without any sample.
 
     Example:
+        >>> from cnn2snn_tfmot.akida.statistics import model_statistics
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> model_statistics(akida_model, images, backend="tf").samples
         32
     """

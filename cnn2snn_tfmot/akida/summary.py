@@ -1,6 +1,9 @@
 """The text table printed by ``Model.summary()``.
 
 Example:
+    >>> from cnn2snn_tfmot.akida.summary import summary_lines
+    >>> from cnn2snn_tfmot.data.examples import example_models
+    >>> model, model_quantized, akida_model, images, labels = example_models()
     >>> print("\\n".join(summary_lines(akida_model)))
     Model: 3 layers, input (16, 16, 1), output (1, 1, 10)
     ...
@@ -30,6 +33,9 @@ def summary_rows(model) -> List[tuple]:
         A list of 7-tuples of strings.
 
     Example:
+        >>> from cnn2snn_tfmot.akida.summary import summary_rows
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> summary_rows(akida_model)[0][1]
         'InputConvolutional'
     """
@@ -91,6 +97,9 @@ def summary_lines(model) -> List[str]:
         A list of strings.
 
     Example:
+        >>> from cnn2snn_tfmot.akida.summary import summary_lines
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> summary_lines(akida_model)[0].startswith("Model:")
         True
     """

@@ -16,6 +16,7 @@ class Padding(enum.Enum):
     pad.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.enums import Padding
         >>> Padding.coerce("same") is Padding.Same
         True
     """
@@ -28,6 +29,7 @@ class Padding(enum.Enum):
         ``akida.Padding``), else raises a ValueError naming ``what`` and the valid choices.
 
         Example:
+            >>> from cnn2snn_tfmot.chip.enums import Padding
             >>> Padding.coerce("Valid")
             <Padding.Valid: 0>
         """
@@ -46,6 +48,7 @@ class PoolType(enum.Enum):
     pooling, which sums (does not divide) the potentials over the whole map.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.enums import PoolType
         >>> PoolType.coerce("max") is PoolType.Max
         True
     """
@@ -59,6 +62,7 @@ class PoolType(enum.Enum):
         runtime ``akida.PoolType``), else raises a ValueError naming ``what`` and the choices.
 
         Example:
+            >>> from cnn2snn_tfmot.chip.enums import PoolType
             >>> PoolType.coerce("average")
             <PoolType.Average: 2>
         """

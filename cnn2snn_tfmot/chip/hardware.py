@@ -22,6 +22,7 @@ order (BrainChip's runtime calls the first axis "x"/"width"; its messages about 
 say "second dimension").
 
 Example:
+    >>> from cnn2snn_tfmot.chip.hardware import input_conv_problems
     >>> input_conv_problems((224, 224, 3), (3, 3), (2, 2), "same", 256, "none", (1, 1), (1, 1),
     ...                     True)
     ['has 256 filters: a 3x3 input convolution on 3 channels takes at most 192 (measured, as \
@@ -87,6 +88,7 @@ def check_device(device) -> str:
         ValueError: another name, listing the valid ones.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import check_device
         >>> check_device("akd1000")
         'AKD1000'
     """
@@ -105,6 +107,7 @@ class NPInfo:
         types: the NP types it can run (a subset of :data:`NP_TYPES`).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import akd1000_mesh
         >>> akd1000_mesh()[0]
         NPInfo(ident=(1, 3, 0), types=('CNP1', 'FNP3'))
     """
@@ -124,6 +127,7 @@ def akd1000_mesh() -> Tuple[NPInfo, ...]:
         A tuple of :class:`NPInfo`.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import akd1000_mesh
         >>> mesh = akd1000_mesh()
         >>> len(mesh), sum("FNP3" in np_.types for np_ in mesh)
         (78, 18)
@@ -169,6 +173,7 @@ class HardwareLayer:
         act_step_max: largest act_step, None when unknown.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import HardwareLayer
         >>> layer = HardwareLayer("conv", "conv", (16, 16, 8), (16, 16, 32), 4, (3, 3))
         >>> layer.pool_type, layer.weights_bits
         ('none', 4)
@@ -238,6 +243,7 @@ def input_conv_max_filters(kernel: int, channels: int) -> Optional[int]:
         size or channel count the HRC does not take.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import input_conv_max_filters
         >>> input_conv_max_filters(5, 3)
         64
     """
@@ -271,6 +277,7 @@ def input_conv_problems(input_shape: Sequence[int], kernel_size: Sequence[int],
         The reasons, each with its limit, its source and a fix (empty when it maps).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import input_conv_problems
         >>> input_conv_problems((32, 300, 3), (3, 3), (1, 1), "same", 16, "none", (1, 1),
         ...                     (1, 1), True)
         ['has 300 image columns: the input convolution takes 5 to 256 (published "width 5 to \
@@ -366,6 +373,7 @@ def conv_weight_words(kernel: int, weights_bits: int, filters: int) -> int:
         Words per input channel.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import conv_weight_words
         >>> conv_weight_words(3, 4, 64), conv_weight_words(7, 4, 8)
         (6, 6)
     """
@@ -388,6 +396,7 @@ def separable_words(kernel: int, weights_bits: int, filters: int) -> Tuple[int, 
         ``(depthwise words per 16 channels, pointwise words per channel)``.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import separable_words
         >>> separable_words(3, 4, 64)
         (2, 6)
     """
@@ -419,6 +428,7 @@ def cnp_weight_bytes(kind: str, kernel: int, weights_bits: int, channels: int,
         Bytes (compare with :data:`CNP_WEIGHT_BYTES`).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import cnp_weight_bytes
         >>> cnp_weight_bytes("conv", 3, 4, 16, 64), cnp_weight_bytes("separable", 3, 4, 32, 64)
         (4800, 1400)
     """
@@ -454,6 +464,7 @@ def cnp_filter_split(kind: str, kernel: int, weights_bits: int, channels: int, f
         The filters of each group, or None when even one filter does not fit.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import cnp_filter_split
         >>> cnp_filter_split("conv", 3, 4, 16, 64, max_filters=31)
         [22, 22, 20]
     """
@@ -483,6 +494,7 @@ def cnp_input_row_bytes(columns: int, channels: int, bits: int) -> int:
         Bytes.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import cnp_input_row_bytes
         >>> cnp_input_row_bytes(5, 3, 4)
         12
     """
@@ -533,6 +545,7 @@ def cnp_spatial_split(input_shape: Sequence[int], bits: int, kernel: int,
         ``(row parts, column parts)``, or None when no split fits.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import cnp_spatial_split
         >>> cnp_spatial_split((64, 64, 64), 4, 3), cnp_spatial_split((32, 32, 141), 4, 7)
         ((4, 1), (1, 2))
     """
@@ -579,6 +592,7 @@ def cnp_problems(kind: str, input_shape: Sequence[int], kernel_size: Sequence[in
         The reasons, each with its limit, its source and a fix (empty when it maps).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import cnp_problems
         >>> cnp_problems("conv", (16, 16, 8), (5, 5), (2, 2), "same", "none", (1, 1), (1, 1),
         ...              4, (8, 8))
         ['has a 5x5 kernel with stride 2: stride 2 needs a 3x3 kernel (published); use stride 1 \
@@ -675,6 +689,7 @@ def cnp_split_problems(kind: str, input_shape: Sequence[int], input_bits: int,
         The reasons, each with a fix (empty when the split maps).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import cnp_split_problems
         >>> cnp_split_problems("conv", (16, 16, 1), 4, (1, 1), "none", (1, 1), (1, 1), (1, 1),
         ...                    [24])
         ['has 24 filters on an NP with 1 input channel: above 16 filters, the chip needs an even \
@@ -730,6 +745,7 @@ def fnp_weight_bytes(inputs: int, units: int, weights_bits: int) -> int:
         Bytes.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import fnp_weight_bytes
         >>> fnp_weight_bytes(3136, 10, 4)
         23680
     """
@@ -748,6 +764,7 @@ def fnp_type(inputs: int, units: int, weights_bits: int) -> str:
         "FNP3" or "FNP2".
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import fnp_type
         >>> fnp_type(3136, 10, 4), fnp_type(8192, 1000, 4)
         ('FNP3', 'FNP2')
     """
@@ -770,6 +787,7 @@ def fnp_problems(inputs: int, weights_bits: int, input_bits: int) -> List[str]:
         The reasons, each with a fix (empty when it maps).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import fnp_problems
         >>> fnp_problems(64 * 64 * 16, 4, 4)
         ['has 65536 inputs: a fully connected layer takes at most 57334 (published); pool or \
 downsample before it.']
@@ -823,6 +841,7 @@ def layer_problems(layer: HardwareLayer) -> List[str]:
         The reasons (empty when it can map; InputData always can: it is not mapped).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import HardwareLayer, layer_problems
         >>> layer_problems(HardwareLayer("fc", "dense", (64, 64, 16), (1, 1, 10), 4,
         ...                              filters=10))
         ['has 65536 inputs: a fully connected layer takes at most 57334 (published); pool or \
@@ -866,6 +885,7 @@ def max_pool_sequence_problems(layer: HardwareLayer, next_layer: Optional[Hardwa
         The reasons (empty when the rule holds).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import HardwareLayer, max_pool_sequence_problems
         >>> conv = HardwareLayer("c", "conv", (8, 8, 8), (4, 4, 8), 4, (3, 3), pool_type="max",
         ...                      pool_size=(2, 2), pool_stride=(2, 2))
         >>> max_pool_sequence_problems(conv, None)
@@ -894,6 +914,7 @@ def fnp_counts() -> Dict[str, int]:
         ``{"FNP3": 18, "FNP2": 4}``.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.hardware import fnp_counts
         >>> fnp_counts()
         {'FNP3': 18, 'FNP2': 4}
     """

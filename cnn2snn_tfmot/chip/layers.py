@@ -154,6 +154,8 @@ class Layer:
             ``{"name": ..., <parameter>: <value>, ...}``; padding and pool type as enum members.
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> layer = akida_model.layers[1]
             >>> copy = type(layer)(**layer.constructor_arguments())
             >>> copy.parameters == layer.parameters
@@ -179,6 +181,8 @@ class Layer:
             A numpy array of the variable's dtype and shape.
 
         Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> akida_model.get_layer("conv_0").get_variable("threshold").dtype
             dtype('int32')
         """
@@ -200,6 +204,7 @@ class Layer:
                 layer whose input shape is not known yet (add it to a model first).
 
         Example:
+            >>> import numpy as np
             >>> from cnn2snn_tfmot.akida import Model, InputData, FullyConnected
             >>> model = Model()
             >>> model.add(InputData((1, 1, 4)))
@@ -299,6 +304,7 @@ class InputData(Layer):
         name: layer name ('' lets the model choose).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.layers import InputData
         >>> InputData((28, 28, 1), input_bits=4).output_dims
         (28, 28, 1)
     """
@@ -446,6 +452,7 @@ class InputConvolutional(_ConvBase):
     [1/16, 2**20).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.layers import InputConvolutional
         >>> layer = InputConvolutional((28, 28, 1), (3, 3), 8, weights_bits=8, act_bits=4)
         >>> layer.output_dims
         (28, 28, 8)
@@ -497,6 +504,7 @@ class Convolutional(_ConvBase):
     them (``keras_kernel[::-1, ::-1]``), ``threshold`` int32 (F,), ``act_step`` float32 (F,).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.layers import Convolutional
         >>> Convolutional((3, 3), 16, weights_bits=4, act_bits=4).parameters.filters
         16
     """
@@ -541,6 +549,7 @@ class SeparableConvolutional(_ConvBase):
     ``weights_pw`` int8 (1, 1, C, F), ``threshold`` int32 (F,), ``act_step`` float32 (F,).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.layers import SeparableConvolutional
         >>> SeparableConvolutional((3, 3), 32, weights_bits=4).parameters.kernel_size
         (3, 3)
     """
@@ -591,6 +600,7 @@ class FullyConnected(_Neural):
     int32 (units,) (see :mod:`cnn2snn_tfmot.chip.learning`).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.layers import FullyConnected
         >>> FullyConnected(10, weights_bits=4, activation=False).parameters.units
         10
     """

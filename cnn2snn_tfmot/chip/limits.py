@@ -101,6 +101,7 @@ def weight_range(bits: int) -> tuple:
         A tuple ``(low, high)``.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.limits import weight_range
         >>> weight_range(4)
         (-7, 7)
     """
@@ -122,6 +123,7 @@ def register_bits(is_input_layer: bool) -> int:
         24 for the input layer, 20 otherwise.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.limits import register_bits
         >>> register_bits(True)
         24
     """
@@ -138,6 +140,7 @@ def threshold_range(is_input_layer: bool) -> tuple:
         A tuple ``(low, high)``.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.limits import threshold_range
         >>> threshold_range(False)
         (-524288, 524287)
     """
@@ -155,6 +158,7 @@ def act_step_limit(is_input_layer: bool) -> float:
         ``2**20`` for the input layer, ``2**16`` otherwise.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.limits import act_step_limit
         >>> act_step_limit(False)
         65536.0
     """
@@ -179,6 +183,7 @@ def potential_register(layer_type: str, pooled: bool) -> tuple:
         whether values beyond it saturate to it.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.limits import potential_register
         >>> potential_register("Convolutional", pooled=True)
         (20, -524288, 524287, True)
         >>> potential_register("Convolutional", pooled=False)[0]

@@ -18,6 +18,7 @@ class Parameters:
     """Read-only parameters of a layer: ``layer.parameters.kernel_size`` etc.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.params import Parameters
         >>> p = Parameters(layer_type="FullyConnected", units=10)
         >>> p.units
         10
@@ -67,6 +68,7 @@ def layer_prefix(layer_type: str, name) -> str:
     """How messages name a layer: "Convolutional layer 'conv1'" (or without the name if unset).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.params import layer_prefix
         >>> layer_prefix("FullyConnected", "head")
         "FullyConnected layer 'head'"
     """
@@ -79,6 +81,7 @@ def check_int(value, what: str, *, low: Optional[int] = None, high: Optional[int
     """An integer (Python or numpy, not bool) within [low, high] or among ``choices``.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.params import check_int
         >>> check_int(4, "act_bits", choices=(1, 2, 4))
         4
     """
@@ -104,6 +107,7 @@ def check_pair(value, what: str, *, low: Optional[int] = None, odd: bool = False
     ``allow_unset`` also accepts the runtime's "unset" value (-1, -1).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.params import check_pair
         >>> check_pair(3, "kernel_size", low=1, odd=True)
         (3, 3)
     """
@@ -129,6 +133,7 @@ def check_bool(value, what: str) -> bool:
     """A bool (Python or numpy).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.params import check_bool
         >>> check_bool(True, "activation")
         True
     """
@@ -141,6 +146,7 @@ def check_shape3(value, what: str) -> tuple:
     """A 3D shape (height, width, channels) of positive integers.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.params import check_shape3
         >>> check_shape3([28, 28, 1], "input_shape")
         (28, 28, 1)
     """
@@ -158,6 +164,7 @@ def check_name(value, what: str) -> str:
     """A layer name: a string ('' lets the model choose one).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.params import check_name
         >>> check_name("conv1", "name")
         'conv1'
     """
@@ -176,6 +183,7 @@ def check_pooling(pool_type, pool_size, pool_stride, prefix: str) -> tuple:
     ``Average`` (global pooling) both must be (-1, -1).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.params import check_pooling
         >>> check_pooling("max", (2, 2), (-1, -1), "layer")
         (<PoolType.Max: 1>, (2, 2), (2, 2))
     """

@@ -8,6 +8,7 @@ the block reader behind ``check_model_compatibility()`` and ``convert()`` collec
 message at once. So what the check accepts, convert converts.
 
 Example:
+    >>> from cnn2snn_tfmot.chip.rules import layer_parameter_problems
     >>> layer_parameter_problems("conv", {"kernel_size": (2, 2), "groups": 2}, "conv")
     ["Layer 'conv' has groups=2: Akida convolutions are not grouped; use groups=1.", \
 "Layer 'conv' has kernel_size=(2, 2): Akida kernels have odd sizes."]
@@ -45,6 +46,7 @@ class IncompatibleModelError(ValueError):
     """The Keras model breaks Akida rules; the message lists every violation.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import IncompatibleModelError
         >>> str(IncompatibleModelError("Layer 'x' ..."))
         "Layer 'x' ..."
     """
@@ -89,6 +91,7 @@ def check_input_scaling(input_scaling, input_is_sparse: bool) -> Tuple[float, in
         ValueError: naming the argument, what was given and the expected form.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import check_input_scaling
         >>> check_input_scaling((255, 0), False)
         (255.0, 0)
         >>> check_input_scaling("25", False)
@@ -152,6 +155,8 @@ def value_problems(layer: str, variables, what: str = "Layer") -> List[str]:
         values and the fix.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.chip.rules import value_problems
         >>> value_problems("dense", {"kernel": np.ones(3), "bias": np.array([1, np.nan])})
         ["Layer 'dense': variable 'bias' has 1 non-finite value (NaN or infinite) of 2; the \
 training diverged or the weights are corrupt: restore them from a checkpoint, or retrain (e.g. \
@@ -189,6 +194,7 @@ def input_shape_problems(layer: str, shape: Sequence) -> List[str]:
         The message, or an empty list.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import input_shape_problems
         >>> input_shape_problems("input_1", (None, None, 1))
         ["input shape must be fully defined: layer 'input_1' has (None, None, 1); build the \
 model with keras.Input((height, width, channels)) of the images it will take."]
@@ -214,6 +220,7 @@ def float_model_problem(model_name: str, float_layers: Sequence[str],
         The message.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import float_model_problem
         >>> float_model_problem("m", ["conv"], [])
         "Model 'm' is a float model: its neural layers ('conv') are not quantized. Quantize \
 it first: quantize(model, weight_quantization=4, activ_quantization=4, \
@@ -245,6 +252,7 @@ def data_format_problems(name: str, config: dict) -> List[str]:
         The messages.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import data_format_problems
         >>> data_format_problems("p", {"data_format": "channels_last"})
         []
     """
@@ -269,6 +277,7 @@ def layer_parameter_problems(name: str, config: dict, kind: str) -> List[str]:
         The messages (empty when the parameters are fine).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import layer_parameter_problems
         >>> layer_parameter_problems("c", {"dilation_rate": (2, 2)}, "conv")
         ["Layer 'c' has dilation_rate=(2, 2): Akida has no dilated convolution; use \
 dilation_rate=1."]
@@ -306,6 +315,7 @@ def fused_activation_problems(name: str, config: dict) -> List[str]:
         The messages (empty without a fused activation).
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import fused_activation_problems
         >>> fused_activation_problems("c", {"activation": "linear"})
         []
     """
@@ -329,6 +339,7 @@ def stride_problems(name: str, config: dict, akida_kind: str) -> List[str]:
         The messages.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import stride_problems
         >>> stride_problems("c", {"strides": (2, 2), "kernel_size": (1, 1)}, "input")
         []
     """
@@ -353,6 +364,7 @@ def dense_input_problems(name: str, input_shape: Sequence[int]) -> List[str]:
         The messages.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import dense_input_problems
         >>> dense_input_problems("d", (1, 1, 8))
         []
     """
@@ -377,6 +389,7 @@ def chip_size_warnings(name: str, akida_kind: str, input_shape: Sequence[int],
         The warning messages.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import chip_size_warnings
         >>> chip_size_warnings("c", "input", (4, 4, 1), None)
         ["Layer 'c': the chip's input layer takes images 5 to 256 pixels wide, not 4."]
     """
@@ -405,6 +418,7 @@ def relu_problems(name: str, config: dict) -> List[str]:
         The messages.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import relu_problems
         >>> relu_problems("r", {"negative_slope": 0.1, "threshold": 0.0})
         ["ReLU 'r' has negative_slope=0.1 and threshold=0.0; Akida activations are plain \
 ReLUs: use negative_slope=0 and threshold=0."]
@@ -427,6 +441,7 @@ def activation_bits_problems(name: str, bits: int) -> List[str]:
         The messages.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import activation_bits_problems
         >>> activation_bits_problems("relu", 3)
         ["Activation 'relu' has 3 bits: Akida activations have 1, 2, 4 bits."]
     """
@@ -463,6 +478,8 @@ def batchnorm_problems(name: str, axis, rank: int, gamma: np.ndarray, use: str) 
         The messages.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.chip.rules import batchnorm_problems
         >>> batchnorm_problems("bn", -1, 4, np.ones(3), "fold")
         []
     """
@@ -492,6 +509,8 @@ def max_pool_swap_problems(pool_name: str, batchnorm_name: str,
         The messages.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.chip.rules import max_pool_swap_problems
         >>> max_pool_swap_problems("pool", "bn", np.array([1.0, 2.0]))
         []
     """
@@ -521,6 +540,7 @@ def pool_problems(name: str, kind: str, size: Sequence[int], strides: Sequence[i
         The messages.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import pool_problems
         >>> pool_problems("p", "max", (2, 2), (2, 2), "same", "c", "conv", "same")
         []
     """
@@ -556,6 +576,7 @@ def is_separable_merge_candidate(kind: str, next_kind: Optional[str],
         True for a depthwise layer followed by a convolution with a 1x1 kernel.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import is_separable_merge_candidate
         >>> is_separable_merge_candidate("depthwise", "conv", {"kernel_size": (1, 1)})
         True
     """
@@ -579,6 +600,7 @@ def separable_merge_problems(depthwise_name: str, depthwise_config: dict, pointw
         The messages, naming both layers.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import separable_merge_problems
         >>> separable_merge_problems("dw", {}, "pw", {"kernel_size": (1, 1), "groups": 2})[0]
         "Layers 'dw' + 'pw' cannot be merged into a separable convolution: 'pw' has groups=2 \
 (a separable convolution's pointwise part needs 1)."
@@ -613,6 +635,7 @@ def lone_depthwise_problem(name: str) -> str:
         The message.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import lone_depthwise_problem
         >>> lone_depthwise_problem("dw").startswith("Layer 'dw' (depthwise")
         True
     """
@@ -635,6 +658,7 @@ def quantizer_problems(name: str, kind: str, quantizers: dict) -> List[str]:
         The messages.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import quantizer_problems
         >>> from cnn2snn_tfmot.quantization.quantizers import MaxQuantizer
         >>> quantizer_problems("c", "conv", {"kernel": MaxQuantizer(4)})
         []
@@ -666,6 +690,7 @@ def weight_bits_problems(name: str, akida_kind: str, bits: int) -> Tuple[List[st
         ``(violations, chip_warnings)``.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import weight_bits_problems
         >>> weight_bits_problems("c", "conv", 8)[0]
         []
     """
@@ -703,6 +728,9 @@ def register_problems(registers) -> List[str]:
         A list of messages.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.rules import register_problems
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> from cnn2snn_tfmot.conversion.blocks import analyze
         >>> from cnn2snn_tfmot.conversion.registers import model_registers
         >>> registers = model_registers(analyze(model_quantized), (255, 0), False)

@@ -16,6 +16,7 @@ def out_size(size: int, window: int, stride: int, padding: str) -> int:
     """Number of outputs along one axis ("same" or "valid"); <= 0 means the window does not fit.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.shapes import out_size
         >>> out_size(7, 3, 2, "same"), out_size(7, 3, 2, "valid")
         (4, 3)
     """
@@ -28,6 +29,7 @@ def pad_amounts(size: int, window: int, stride: int, padding: str) -> Tuple[int,
     """(before, after) padding along one axis, TensorFlow's convention.
 
     Example:
+        >>> from cnn2snn_tfmot.chip.shapes import pad_amounts
         >>> pad_amounts(8, 3, 2, "same")
         (0, 1)
     """

@@ -26,6 +26,8 @@ class VariableSpec:
         range_note: why the range is what it is, for error messages.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.chip.variables import VariableSpec
         >>> VariableSpec("threshold", np.dtype(np.int32), (4,)).default_value().tolist()
         [0, 0, 0, 0]
     """

@@ -69,6 +69,7 @@ class MissingInputScalingError(ValueError):
     line gives it.
 
     Example:
+        >>> from cnn2snn_tfmot.cli.commands import MissingInputScalingError
         >>> str(MissingInputScalingError("q.h5")).startswith("q.h5 does not remember")
         True
     """
@@ -138,6 +139,7 @@ def check_paths(args) -> None:
             :func:`cnn2snn_tfmot.atomic.check_output`.
 
     Example:
+        >>> from cnn2snn_tfmot.cli.commands import check_paths
         >>> import argparse
         >>> check_paths(argparse.Namespace(inputs=["q.h5"], outputs=[("m.akida", "akida")]))
     """

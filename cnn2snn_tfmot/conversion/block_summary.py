@@ -6,6 +6,9 @@ it. A float model is shown as ``quantize(model, 4, 4, 8)`` would make it (a prev
 activations bitwidths are those defaults). Problems (rules the model breaks) follow the table.
 
 Example:
+    >>> from cnn2snn_tfmot.conversion.block_summary import block_summary_lines
+    >>> from cnn2snn_tfmot.data.examples import example_models
+    >>> model, model_quantized, akida_model, images, labels = example_models()
     >>> print("\\n".join(block_summary_lines(model_quantized)))
     Model 'doctest_cnn': quantized; input (16, 16, 1); input scaling: not remembered
     ...
@@ -80,6 +83,9 @@ def block_summary_lines(model, input_is_sparse: bool = False, device: Optional[s
         ValueError: an unknown device or mode.
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.block_summary import block_summary_lines
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> block_summary_lines(model)[0]
         "Model 'doctest_cnn': float, shown as quantize(model, 4, 4, 8) would make it; input \
 (16, 16, 1); input scaling: not remembered"

@@ -210,6 +210,9 @@ def read_layer(layer, io: Optional[Tuple[tuple, tuple]] = None):
         A NeuralItem, ActivationItem, PoolItem, BatchNormItem or OtherItem.
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.blocks import read_layer
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> read_layer(model_quantized.get_layer("flatten"))
         OtherItem(name='flatten', kind='flatten', type_name='Flatten', input_shape=(8, 8, 16), \
 output_shape=(1024,))
@@ -251,6 +254,9 @@ def value_rules(item) -> List[str]:
         The messages (empty when every value is finite).
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.blocks import read_layer, value_rules
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> value_rules(read_layer(model_quantized.get_layer("dense")))
         []
     """
@@ -451,6 +457,9 @@ def akida_kind(block: Block, index: int, input_is_sparse: bool) -> str:
         The kind; the first block of an image model is "input" (InputConvolutional).
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.blocks import akida_kind, analyze
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> akida_kind(analyze(model_quantized).blocks[0], 0, False)
         'input'
     """
@@ -469,6 +478,9 @@ def weights_bits(block: Block) -> int:
         The largest bitwidth of its quantizers (they must agree, see the quantizer rules).
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.blocks import analyze, weights_bits
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> weights_bits(analyze(model_quantized).blocks[0])
         8
     """
@@ -508,6 +520,9 @@ def analyze(model, input_is_sparse: bool = False) -> Analysis:
         An :class:`Analysis` (blocks, violations, chip-only warnings, input shape).
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.blocks import analyze
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> analyze(model_quantized).violations
         []
     """
@@ -547,6 +562,9 @@ def analyze_layers(layers, input_shape, input_is_sparse: bool = False,
         An :class:`Analysis`.
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.blocks import analyze_layers
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> len(analyze_layers(model_quantized.layers, (16, 16, 1)).blocks)
         3
     """

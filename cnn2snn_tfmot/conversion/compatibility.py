@@ -24,6 +24,7 @@ class AkidaChipWarning(UserWarning):
     """Something BrainChip's software runtime accepts but the Akida 1.0 chip cannot map.
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.compatibility import AkidaChipWarning
         >>> import warnings
         >>> warnings.simplefilter("ignore", AkidaChipWarning)
     """
@@ -53,6 +54,9 @@ def checked_blocks(model, input_is_sparse: bool = False, input_scaling=None,
             the fix; a bad ``input_scaling``.
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.compatibility import checked_blocks
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> analysis, registers = checked_blocks(model_quantized, input_scaling=(255, 0))
         >>> len(registers) == len(analysis.blocks)
         True
@@ -105,6 +109,9 @@ def check_model_compatibility(model_keras, input_is_sparse: bool = False,
         ValueError: with ``input_scaling``, the registers that do not fit; an unknown device.
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.compatibility import check_model_compatibility
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> check_model_compatibility(model_quantized)
         True
         >>> check_model_compatibility(model_quantized, device="AKD1000")

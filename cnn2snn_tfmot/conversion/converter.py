@@ -128,6 +128,9 @@ def convert(model, file_path: Optional[str] = None, input_scaling=None,
         cnn2snn_tfmot.atomic.OutputExistsError: ``file_path`` holds something else.
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.converter import convert
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> akida_model = convert(model_quantized, input_scaling=(255, 0))
         >>> [layer.layer_type for layer in akida_model.layers]
         ['InputConvolutional', 'SeparableConvolutional', 'FullyConnected']

@@ -42,6 +42,7 @@ class EmulatorLoadError(RuntimeError):
     """An emulator SavedModel could not be loaded; the message says what to import or fix.
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.export import EmulatorLoadError, load_saved_model
         >>> try:
         ...     load_saved_model("emulator_exported_with_custom_ops")
         ... except (EmulatorLoadError, OSError) as err:
@@ -72,6 +73,11 @@ def export_saved_model(akida_model, path, backend: Optional[str] = None, *,
             other files, a regular file), naming it.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.conversion.export import export_saved_model, load_saved_model
+        >>> from cnn2snn_tfmot import tf
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> path = export_saved_model(akida_model, "emulator", backend="tf")
         >>> served = load_saved_model(path).signatures["serving_default"]
         >>> outputs = served(images=tf.constant(images[:4]))
@@ -127,6 +133,9 @@ def load_saved_model(path):
             here; the message gives the reason and the fix.
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.export import export_saved_model, load_saved_model
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> path = export_saved_model(akida_model, "emulator")
         >>> sorted(load_saved_model(path).signatures)
         ['serving_default']
@@ -174,6 +183,9 @@ def export(keras_model, akida_model, directory, backend: Optional[str] = None, *
             or ``directory`` is a file.
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.export import export
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> paths = export(model_quantized, akida_model, "exported")
         >>> sorted(paths)
         ['akida', 'emulator', 'keras']

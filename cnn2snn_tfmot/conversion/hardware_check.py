@@ -10,6 +10,9 @@ conversion. Without registers (no input scaling) the checks that need the intege
 (all-zero kernels, thresholds and act_steps of a last layer without activation) are skipped.
 
 Example:
+    >>> from cnn2snn_tfmot.conversion.hardware_check import hardware_problems
+    >>> from cnn2snn_tfmot.data.examples import example_models
+    >>> model, model_quantized, akida_model, images, labels = example_models()
     >>> from cnn2snn_tfmot.conversion.blocks import analyze
     >>> hardware_problems(analyze(model_quantized))
     []
@@ -44,6 +47,7 @@ def check_device(device) -> str:
         ValueError: another name, listing the valid ones.
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.hardware_check import check_device
         >>> check_device("akd1000")
         'AKD1000'
     """
@@ -78,6 +82,9 @@ def block_hardware_layers(analysis: Analysis, input_is_sparse: bool = False,
         first for sparse inputs).
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.hardware_check import block_hardware_layers
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> from cnn2snn_tfmot.conversion.blocks import analyze
         >>> [layer.kind for layer in block_hardware_layers(analyze(model_quantized))]
         ['input_conv', 'separable', 'dense']
@@ -152,6 +159,9 @@ def map_blocks(analysis: Analysis, input_is_sparse: bool = False, device: str = 
         AkidaMappingError: with ``hw_only=True``, the layers that stop one hardware sequence.
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.hardware_check import map_blocks
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> from cnn2snn_tfmot.conversion.blocks import analyze
         >>> map_blocks(analyze(model_quantized), mode="minimal").total_nps
         2
@@ -180,6 +190,9 @@ def hardware_problems(analysis: Analysis, input_is_sparse: bool = False,
         The messages, empty when the model maps in hardware.
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.hardware_check import hardware_problems
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> from cnn2snn_tfmot.conversion.blocks import analyze
         >>> hardware_problems(analyze(model_quantized), device="AKD1000")
         []

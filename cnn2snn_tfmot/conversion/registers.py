@@ -83,6 +83,8 @@ class RegisterInputs:
         shift: the block's input shift ``z`` (an int; the input layer only).
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.registers import RegisterInputs, register_tensors
+        >>> from cnn2snn_tfmot import MaxQuantizer, tf
         >>> inputs = RegisterInputs("dense", {"kernel": tf.ones((4, 2))},
         ...                         {"kernel": MaxQuantizer(4)}, None, None, None, None, 1.0, 0)
         >>> register_tensors(inputs)["act_step"].numpy()
@@ -129,6 +131,8 @@ def register_tensors(inputs: RegisterInputs) -> Dict[str, tf.Tensor]:
         "act_step": float32 (F,)}``.
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.registers import RegisterInputs, register_tensors
+        >>> from cnn2snn_tfmot import MaxPerAxisQuantizer, tf
         >>> inputs = RegisterInputs("conv", {"kernel": tf.ones((3, 3, 1, 2))},
         ...                         {"kernel": MaxPerAxisQuantizer(4)}, None,
         ...                         (4, tf.constant(0.2), tf.constant(0.4)), None, None, 255.0, 0)
@@ -209,6 +213,9 @@ def block_inputs(block: Block, kind: str, input_scaling: Tuple[float, int]) -> R
         A RegisterInputs.
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.registers import block_inputs
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> from cnn2snn_tfmot.conversion.blocks import analyze
         >>> block_inputs(analyze(model_quantized).blocks[0], "input", (255, 0)).pool_area
     """
@@ -249,6 +256,9 @@ def block_registers(block: Block, input_scaling: Tuple[float, int], index: int =
         :func:`cnn2snn_tfmot.chip.rules.register_problems`).
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.registers import block_registers
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> from cnn2snn_tfmot.conversion.blocks import analyze
         >>> block = analyze(model_quantized).blocks[0]
         >>> registers = block_registers(block, (255, 0), index=0)
@@ -295,6 +305,7 @@ def output_scaling(activation) -> Tuple[float, int]:
         ``(scale, shift)``.
 
     Example:
+        >>> from cnn2snn_tfmot.conversion.registers import output_scaling
         >>> output_scaling(None)
         (1.0, 0)
     """

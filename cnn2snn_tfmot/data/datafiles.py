@@ -19,6 +19,10 @@ labels refused, one-hot labels converted with a warning). Declared sizes are che
 caps of :mod:`cnn2snn_tfmot.archives` before anything is read.
 
 Example:
+    >>> import numpy as np
+    >>> from cnn2snn_tfmot.data.datafiles import open_dataset
+    >>> from cnn2snn_tfmot.data.examples import example_models
+    >>> model, model_quantized, akida_model, images, labels = example_models()
     >>> np.save("images.npy", images)
     >>> np.save("labels.npy", labels)
     >>> stream = open_dataset("images.npy", labels="labels.npy")
@@ -49,6 +53,7 @@ class DataFileError(ValueError):
     """A data file cannot be read as images (and labels); the message names it and the fix.
 
     Example:
+        >>> from cnn2snn_tfmot.data.datafiles import DataFileError, open_dataset
         >>> try:
         ...     open_dataset("images.csv")
         ... except DataFileError as err:
@@ -227,6 +232,10 @@ def open_dataset(images: Union[str, os.PathLike, Sequence[str]],
             :mod:`cnn2snn_tfmot.archives`.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.data.datafiles import open_dataset
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> np.savez("test_set.npz", images=images, labels=labels)
         >>> akida_model.predict(open_dataset("test_set.npz")).shape
         (32, 1, 1, 10)

@@ -41,6 +41,7 @@ def read_idx(path: str) -> np.ndarray:
         IdxFormatError: bad magic number, unknown type, or a size that does not match.
 
     Example:
+        >>> from cnn2snn_tfmot.data.datasets import DEFAULT_MNIST_DIR, os, read_idx
         >>> read_idx(os.path.join(DEFAULT_MNIST_DIR, "t10k-labels-idx1-ubyte.gz")).shape
         (10000,)
     """
@@ -86,6 +87,7 @@ def load_mnist(directory: str = DEFAULT_MNIST_DIR) -> Tuple[np.ndarray, np.ndarr
         ``(images, labels)``.
 
     Example:
+        >>> from cnn2snn_tfmot.data.datasets import load_mnist
         >>> images, labels = load_mnist()
     """
     paths = [os.path.join(directory, name) for name in
@@ -113,6 +115,7 @@ def mnist_split(directory: str = DEFAULT_MNIST_DIR, train: int = 8000):
         ``(x_train, y_train), (x_test, y_test)`` with uint8 images of shape (N, 28, 28, 1).
 
     Example:
+        >>> from cnn2snn_tfmot.data.datasets import mnist_split
         >>> (x_train, y_train), (x_test, y_test) = mnist_split()
     """
     images, labels = load_mnist(directory)
@@ -139,6 +142,8 @@ def stratified_split(labels: Sequence[int], validation: int, seed: int = 0
         ValueError: ``validation`` out of range.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.data.datasets import stratified_split
         >>> labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
         >>> train, held_out = stratified_split(labels, 4, seed=0)
         >>> len(train), np.bincount(labels[held_out]).tolist()

@@ -19,6 +19,10 @@ converted (with a note). ``.npy`` / ``.npz`` files are read with ``allow_pickle=
 their declared sizes are checked (:mod:`cnn2snn_tfmot.archives`).
 
 Example:
+    >>> import numpy as np
+    >>> from cnn2snn_tfmot.data.image_files import open_images
+    >>> from cnn2snn_tfmot.data.examples import example_models
+    >>> model, model_quantized, akida_model, images, labels = example_models()
     >>> np.save("images.npy", images)
     >>> source = open_images("images.npy", (16, 16, 1))
     >>> len(source), next(source.batches(8)).shape
@@ -105,6 +109,8 @@ def file_labels(labels, where: str) -> Tuple[np.ndarray, Optional[str]]:
         ValueError: naming the file, what was found and the fix.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.data.image_files import file_labels
         >>> file_labels(np.eye(3)[[2, 0]], "y.npy")
         (array([2, 0]), 'y.npy: one-hot labels (2, 3) converted to class indices (argmax)')
     """
@@ -165,6 +171,10 @@ def read_labels(path: str) -> np.ndarray:
         ValueError: an unreadable file, float labels, or not a 1-D (or one-hot) array.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.data.image_files import read_labels
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> np.save("labels.npy", labels)
         >>> read_labels("labels.npy").shape
         (32,)
@@ -233,6 +243,9 @@ def image_header(path: str) -> Tuple[int, int, int]:
             file).
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot import tf
+        >>> from cnn2snn_tfmot.data.image_files import image_header
         >>> _ = open("one.png", "wb").write(tf.io.encode_png(np.zeros((4, 6, 1), np.uint8))
         ...                                 .numpy())
         >>> image_header("one.png")
@@ -307,6 +320,9 @@ class ImageSource:
             resized or converted; None to read them now.
 
     Example:
+        >>> from cnn2snn_tfmot.data.image_files import ImageSource
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> source = ImageSource("x", (16, 16, 1), images=images, labels=labels)
         >>> source.labels.shape, source.notes
         ((32,), [])
@@ -408,6 +424,10 @@ class ImageSource:
             ValueError: images beyond 0..255 (the message names the file and the range).
 
         Example:
+            >>> import numpy as np
+            >>> from cnn2snn_tfmot.data.image_files import ImageSource
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> ImageSource("x", None, images=images.astype(np.int32)).check_values()
         """
         if self._images is None or self._images.dtype == np.uint8:
@@ -448,6 +468,9 @@ def decode_image_file(file, input_shape: Sequence[int]):
         tf.errors.InvalidArgumentError: a file that is not an image.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot import tf
+        >>> from cnn2snn_tfmot.data.image_files import decode_image_file
         >>> _ = open("one.png", "wb").write(tf.io.encode_png(np.zeros((4, 6, 3), np.uint8))
         ...                                 .numpy())
         >>> decode_image_file("one.png", (8, 8, 1)).shape
@@ -521,6 +544,9 @@ def list_class_folders(path) -> ClassFolders:
         ValueError: no image in it or in its class sub-folders.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.data.image_files import list_class_folders, os
+        >>> from cnn2snn_tfmot import tf
         >>> for name in ("dog", "cat"):
         ...     os.makedirs(os.path.join("pets", name))
         ...     _ = open(os.path.join("pets", name, "0.png"), "wb").write(
@@ -592,6 +618,10 @@ def open_images(path, input_shape: Optional[Sequence[int]], labels=None) -> Imag
             the images, a file of a folder that is not an image (naming it).
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.data.image_files import open_images
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> np.savez("data.npz", x=images, y=labels)
         >>> source = open_images("data.npz", (16, 16, 1))
         >>> int(source.labels[0]) == int(labels[0])

@@ -7,6 +7,7 @@ own index. The same training script runs unchanged on N machines, each with its 
 trying a multi-worker script, for tests and for the examples.
 
 Example:
+    >>> from cnn2snn_tfmot.distributed.cluster import tf_config
     >>> config = tf_config(["localhost:12345", "localhost:12346"], index=1)
     >>> config["task"]
     {'type': 'worker', 'index': 1}
@@ -43,6 +44,7 @@ def tf_config(addresses: Sequence[str], index: int, job: str = "worker") -> dict
         ``{"cluster": {job: addresses}, "task": {"type": job, "index": index}}``.
 
     Example:
+        >>> from cnn2snn_tfmot.distributed.cluster import tf_config
         >>> tf_config(["10.0.0.1:2222", "10.0.0.2:2222"], 0)["cluster"]
         {'worker': ['10.0.0.1:2222', '10.0.0.2:2222']}
     """
@@ -67,6 +69,7 @@ def free_ports(count: int) -> List[int]:
         which :func:`run_local_workers` reports as a worker failure).
 
     Example:
+        >>> from cnn2snn_tfmot.distributed.cluster import free_ports
         >>> len(set(free_ports(3)))
         3
     """
@@ -95,6 +98,8 @@ def is_chief(strategy=None) -> bool:
         True on the chief.
 
     Example:
+        >>> from cnn2snn_tfmot.distributed.cluster import is_chief
+        >>> from cnn2snn_tfmot import tf
         >>> is_chief(tf.distribute.get_strategy())
         True
     """
@@ -135,6 +140,7 @@ class WorkerError(RuntimeError):
         results: the :class:`WorkerResult` of every worker (killed ones included).
 
     Example:
+        >>> from cnn2snn_tfmot.distributed.cluster import WorkerError
         >>> raise WorkerError("worker 1 exited with status 1", [])
         Traceback (most recent call last):
         ...
@@ -154,6 +160,7 @@ def stop_process_group(process: subprocess.Popen) -> None:
         process: the ``subprocess.Popen`` (nothing happens if it has exited).
 
     Example:
+        >>> from cnn2snn_tfmot.distributed.cluster import stop_process_group
         >>> import subprocess, sys
         >>> process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
         ...                            start_new_session=True)
@@ -205,6 +212,7 @@ def run_local_workers(argv: Sequence[str], num_workers: int = 2, timeout: float 
         WorkerError: a worker exited with a non-zero status, or the time ran out.
 
     Example:
+        >>> from cnn2snn_tfmot.distributed.cluster import run_local_workers
         >>> script = "import json, os; print(json.loads(os.environ['TF_CONFIG'])['task'])"
         >>> results = run_local_workers(["-c", script], num_workers=2)
         >>> [result.stdout.strip() for result in results]

@@ -23,6 +23,11 @@ in the dataset's order and the result is checked to cover every image exactly on
 one process computes (``Model.predict`` / ``Model.evaluate``), bit for bit.
 
 Example:
+    >>> import numpy as np
+    >>> from cnn2snn_tfmot import tf
+    >>> from cnn2snn_tfmot.distributed.evaluation import evaluate_sharded
+    >>> from cnn2snn_tfmot.data.examples import example_models
+    >>> model, model_quantized, akida_model, images, labels = example_models()
     >>> dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     >>> result = evaluate_sharded(akida_model, dataset, strategy=tf.distribute.get_strategy())
     >>> result.accuracy == akida_model.evaluate(images, labels)
@@ -272,6 +277,10 @@ def evaluate_sharded(model, dataset, strategy=None, service=None, batch_size: in
         RuntimeError: the workers did not cover the dataset exactly once.
 
     Example:
+        >>> from cnn2snn_tfmot.distributed.evaluation import evaluate_sharded
+        >>> from cnn2snn_tfmot import tf
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> from cnn2snn_tfmot.distributed import LocalDataService
         >>> with LocalDataService(num_workers=2) as service:
         ...     result = evaluate_sharded(akida_model, tf.data.Dataset.from_tensor_slices(

@@ -18,6 +18,7 @@ then pass ``service="grpc://host0:5050"`` to ``evaluate_sharded``. On one machin
 :class:`LocalDataService` starts them for you.
 
 Example:
+    >>> from cnn2snn_tfmot.distributed.service import LocalDataService
     >>> with LocalDataService(num_workers=1) as service:
     ...     service.target.startswith("grpc://localhost:")
     True
@@ -54,6 +55,8 @@ class LocalDataService:
         target: the dispatcher's address, ``"grpc://localhost:<port>"``.
 
     Example:
+        >>> from cnn2snn_tfmot.distributed.service import LocalDataService
+        >>> from cnn2snn_tfmot import tf
         >>> with LocalDataService(num_workers=2, processes=False) as service:
         ...     dataset = tf.data.Dataset.range(6).apply(tf.data.experimental.service.distribute(
         ...         "distributed_epoch", service.target))
@@ -134,6 +137,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         argv: command-line arguments (default: ``sys.argv[1:]``).
 
     Example:
+        >>> from cnn2snn_tfmot.distributed.service import main
         >>> main(["--help"])  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...

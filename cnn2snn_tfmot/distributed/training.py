@@ -15,6 +15,9 @@ leave the others waiting), and only the chief prints its warnings. Callbacks tha
 ``TensorBoard`` already handle several workers.
 
 Example:
+    >>> from cnn2snn_tfmot.distributed.training import synchronize_batchnorm
+    >>> from cnn2snn_tfmot.data.examples import example_models
+    >>> model, model_quantized, akida_model, images, labels = example_models()
     >>> synchronized = synchronize_batchnorm(model)
     >>> synchronized.get_layer("conv_0_bn").synchronized
     True
@@ -79,6 +82,9 @@ def unsynchronized_batchnorms(model) -> List[str]:
         Layer names, in model order (nested models included).
 
     Example:
+        >>> from cnn2snn_tfmot.distributed.training import unsynchronized_batchnorms
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> unsynchronized_batchnorms(model)
         ['conv_0_bn', 'separable_1_bn']
     """
@@ -132,6 +138,11 @@ def synchronize_batchnorm(model):
         A new model with synchronized BatchNormalization layers and the same weights.
 
     Example:
+        >>> from cnn2snn_tfmot import tf
+        >>> from cnn2snn_tfmot.distributed.training import (synchronize_batchnorm,
+        ...     unsynchronized_batchnorms)
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> strategy = tf.distribute.get_strategy()   # e.g. MirroredStrategy()
         >>> with strategy.scope():
         ...     synchronized = synchronize_batchnorm(model)
@@ -177,6 +188,12 @@ class ChiefOnly(keras.callbacks.Callback):
         active: whether this process is the chief (known once training starts).
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.distributed.training import ChiefOnly
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
+        >>> x, y = (images / 255).astype(np.float32), labels
         >>> logger = ChiefOnly(keras.callbacks.CSVLogger("train.csv"))
         >>> model_quantized.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
         >>> _ = model_quantized.fit(x, y, verbose=0, callbacks=[logger])

@@ -84,6 +84,8 @@ def check_kernel(kernel, rank: int, what: str) -> np.ndarray:
         The kernel as a C-contiguous int8 array.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.engine.backend import check_kernel
         >>> check_kernel(np.zeros((3, 3, 1, 2), np.int8), 4, "kernel").shape
         (3, 3, 1, 2)
     """
@@ -121,6 +123,8 @@ def check_fire(fire: FireSpec, filters: int) -> Tuple[np.ndarray, np.ndarray]:
             not of shape (F,), not finite or below 1/16.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.engine.backend import FireSpec, check_fire
         >>> check_fire(FireSpec(np.zeros(2, np.int32), np.ones(2, np.float32), 4), 2)[1]
         array([1., 1.], dtype=float32)
     """

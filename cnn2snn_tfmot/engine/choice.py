@@ -24,6 +24,7 @@ plan they were measured for. Every back-end gives the same outputs, bit for bit,
 only ever changes the speed.
 
 Example:
+    >>> from cnn2snn_tfmot.engine.choice import BackendChoice
     >>> import numpy as np
     >>> choice = BackendChoice()
     >>> run = choice.runner(4, lambda x: x + 1, lambda: (lambda x: x + 1))
@@ -72,6 +73,8 @@ def race(runs: Dict[str, Runner], batch: np.ndarray, rounds: int = ROUNDS):
         output of the last run.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.engine.choice import race
         >>> seconds, out = race({"a": np.negative, "b": np.negative}, np.ones(3), rounds=2)
         >>> sorted(seconds), len(seconds["a"]), out.tolist()
         (['a', 'b'], 2, [-1.0, -1.0, -1.0])
@@ -107,6 +110,7 @@ def graph_is_faster(seconds: Dict[str, list]) -> bool:
         True to run the graph.
 
     Example:
+        >>> from cnn2snn_tfmot.engine.choice import graph_is_faster
         >>> graph_is_faster({"direct": [2.0, 2.1], "custom": [1.0, 2.5]})
         False
     """
@@ -119,6 +123,7 @@ class BackendChoice:
     """The default back-end's decisions for one model (by batch size), and what they rest on.
 
     Example:
+        >>> from cnn2snn_tfmot.engine.choice import BackendChoice
         >>> choice = BackendChoice()
         >>> choice.chosen(256)
         'direct'

@@ -10,6 +10,8 @@ The parameters are validated here, at build time, with the same errors as the pu
 (InvalidArgumentError).
 
 Example:
+    >>> import numpy as np
+    >>> from cnn2snn_tfmot import tf
     >>> from cnn2snn_tfmot.engine import custom_backend
     >>> x = tf.constant([[1, 2, 3]], tf.uint8)
     >>> custom_backend.dense_block(x, np.ones((3, 2), np.int8), fire=None).numpy()
@@ -52,6 +54,9 @@ def conv_block(x, kernel: np.ndarray, *, strides: Tuple[int, int], padding: str,
         uint8 levels (N, H', W', F) when ``fire`` is given, else int32 potentials.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot import tf
+        >>> from cnn2snn_tfmot.engine.custom_backend import PoolSpec, conv_block
         >>> x = tf.constant(np.arange(2 * 4 * 4 * 2, dtype=np.uint8).reshape(2, 4, 4, 2))
         >>> conv_block(x, np.ones((3, 3, 2, 1), np.int8), strides=(1, 1), padding="same",
         ...            padding_value=0, pool=PoolSpec("max", (2, 2), (2, 2)), fire=None).shape
@@ -90,6 +95,9 @@ def separable_block(x, depthwise: np.ndarray, pointwise: np.ndarray, *,
         uint8 levels when ``fire`` is given, else int32 potentials.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot import tf
+        >>> from cnn2snn_tfmot.engine.custom_backend import PoolSpec, separable_block
         >>> x = tf.constant(np.arange(2 * 4 * 4 * 2, dtype=np.uint8).reshape(2, 4, 4, 2))
         >>> separable_block(x, np.ones((3, 3, 2), np.int8), np.ones((2, 4), np.int8),
         ...                 strides=(1, 1), padding="valid", pool=PoolSpec(), fire=None).shape
@@ -124,6 +132,9 @@ def dense_block(x, weights: np.ndarray, *, fire: Optional[FireSpec]):
         uint8 levels (N, U) when ``fire`` is given, else int32 potentials (N, U).
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot import tf
+        >>> from cnn2snn_tfmot.engine.custom_backend import FireSpec, dense_block
         >>> x = tf.constant([[1, 2, 3]], tf.uint8)
         >>> dense_block(x, np.ones((3, 2), np.int8), fire=FireSpec(
         ...     np.zeros(2, np.int32), np.full(2, 0.5, np.float32), 4)).numpy()  # ceil(6 / 0.5)

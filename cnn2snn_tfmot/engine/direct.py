@@ -187,6 +187,7 @@ class DirectPlan:
         OpLibraryUnavailable: the compiled op library cannot be loaded.
 
     Example:
+        >>> from cnn2snn_tfmot.engine.direct import DirectPlan
         >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
         >>> model = Model()
         >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
@@ -241,6 +242,7 @@ class DirectPlan:
             TypeError / ValueError: x is not a uint8 array of the input shape.
 
         Example:
+            >>> import numpy as np
             >>> plan.run(np.zeros((1, 8, 8, 1), np.uint8)).shape   # doctest: +SKIP
             (1, 8, 8, 4)
         """

@@ -44,6 +44,7 @@ def load_library():
         OpLibraryUnavailable: when the library is missing or fails to load.
 
     Example:
+        >>> from cnn2snn_tfmot.engine.ops import load_library
         >>> library = load_library()
         >>> hasattr(library, "cnn2snn_tfmot_akida_conv_fire")
         True
@@ -99,6 +100,7 @@ def kernel_set() -> dict:
             unsupported kernel set.
 
     Example:
+        >>> from cnn2snn_tfmot.engine.ops import kernel_set
         >>> kernel_set()["selected"] in kernel_set()["supported"]
         True
     """

@@ -69,6 +69,9 @@ def conv_block(x, kernel: np.ndarray, *, strides: Tuple[int, int], padding: str,
         uint8 levels (N, H', W', F) when ``fire`` is given, else int32 potentials.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot import tf
+        >>> from cnn2snn_tfmot.engine.tf_backend import PoolSpec, conv_block
         >>> x = tf.constant(np.arange(2 * 4 * 4 * 2, dtype=np.uint8).reshape(2, 4, 4, 2))
         >>> conv_block(x, np.ones((3, 3, 2, 1), np.int8), strides=(1, 1), padding="same",
         ...            padding_value=0, pool=PoolSpec(), fire=None).shape
@@ -103,6 +106,9 @@ def separable_block(x, depthwise: np.ndarray, pointwise: np.ndarray, *,
         uint8 levels when ``fire`` is given, else int32 potentials.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot import tf
+        >>> from cnn2snn_tfmot.engine.tf_backend import PoolSpec, separable_block
         >>> x = tf.constant(np.arange(2 * 4 * 4 * 2, dtype=np.uint8).reshape(2, 4, 4, 2))
         >>> separable_block(x, np.ones((3, 3, 2), np.int8), np.ones((2, 4), np.int8),
         ...                 strides=(2, 2), padding="same", pool=PoolSpec(), fire=None).shape
@@ -139,6 +145,9 @@ def dense_block(x, weights: np.ndarray, *, fire: Optional[FireSpec]):
         uint8 levels (N, U) when ``fire`` is given, else int32 potentials (N, U).
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.engine.tf_backend import dense_block
+        >>> from cnn2snn_tfmot import tf
         >>> dense_block(tf.constant([[1, 2, 3]], tf.uint8), np.ones((3, 2), np.int8),
         ...             fire=None).numpy()
         array([[6, 6]], dtype=int32)
@@ -168,6 +177,8 @@ def depthwise_conv2d(x, kernel, strides: Tuple[int, int], padding: str):
         The (N, H', W', C) sums.
 
     Example:
+        >>> from cnn2snn_tfmot.engine.tf_backend import depthwise_conv2d
+        >>> from cnn2snn_tfmot import tf
         >>> depthwise_conv2d(tf.ones((1, 4, 4, 2)), tf.ones((3, 3, 2, 1)), (1, 2), "same").shape
         TensorShape([1, 4, 2, 2])
     """
@@ -198,6 +209,8 @@ def fire_levels(p, threshold, step16, act_bits: int):
         int64 levels in [0, 2**act_bits - 1].
 
     Example:
+        >>> from cnn2snn_tfmot.engine.tf_backend import fire_levels
+        >>> from cnn2snn_tfmot import tf
         >>> fire_levels(tf.constant([7], tf.int64), tf.constant([1], tf.int64),
         ...             tf.constant([8], tf.int64), 4).numpy()  # ceil(16 * 6 / 8)
         array([12])
@@ -218,6 +231,8 @@ def step16(act_step, act_bits: int):
         ``floor(16 * act_step) * 2**(4 - act_bits)``, int64.
 
     Example:
+        >>> from cnn2snn_tfmot.engine.tf_backend import step16
+        >>> from cnn2snn_tfmot import tf
         >>> step16(tf.constant([0.3]), 4).numpy()
         array([4])
     """
@@ -247,6 +262,7 @@ def exact_dtype(bound: int):
         ValueError: beyond exact float64 arithmetic.
 
     Example:
+        >>> from cnn2snn_tfmot.engine.tf_backend import exact_dtype
         >>> exact_dtype(255 * 127 * 27)
         tf.float32
     """
@@ -279,6 +295,8 @@ def conv2d(x, kernel, window, strides, padding: str, padding_value: float):
         The (N, H', W', F) sums, exact for integers within the dtype's exact range.
 
     Example:
+        >>> from cnn2snn_tfmot.engine.tf_backend import conv2d
+        >>> from cnn2snn_tfmot import tf
         >>> conv2d(tf.ones((1, 3, 3, 1)), tf.ones((3, 3, 1, 1)), (3, 3), (1, 1), "same",
         ...        2.0).numpy()[0, 0, 0]  # 4 ones and 5 padded twos
         array([14.], dtype=float32)
@@ -340,6 +358,8 @@ def saturate(p):
         ``clip(p, -2**19, 2**19 - 1)``.
 
     Example:
+        >>> from cnn2snn_tfmot.engine.tf_backend import saturate
+        >>> from cnn2snn_tfmot import tf
         >>> saturate(tf.constant([2 ** 20, -5])).numpy()
         array([524287,     -5], dtype=int32)
     """
@@ -367,6 +387,8 @@ def saturating_global_sum(p, bound: int):
         int32 sums (N, 1, 1, F).
 
     Example:
+        >>> from cnn2snn_tfmot import tf
+        >>> from cnn2snn_tfmot.engine.tf_backend import saturating_global_sum
         >>> p = tf.constant([[[[975360]], [[-960120]]]], tf.int64)  # H=2, W=1
         >>> saturating_global_sum(p, 2 ** 20).numpy().ravel()  # 524287 - 960120, not 15240
         array([-435833], dtype=int32)
@@ -419,6 +441,8 @@ def fire_steps(fire: FireSpec) -> np.ndarray:
         ValueError: act_bits not in (1, 2, 4), or an act_step below 1/16 or not finite.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.engine.tf_backend import FireSpec, fire_steps
         >>> fire_steps(FireSpec(np.zeros(1, np.int32), np.array([0.3], np.float32), 4)).tolist()
         [4]
     """

@@ -7,6 +7,9 @@ streamed pass and counts, overall and per class, the accuracy of each and how of
 decisions (argmax) agree.
 
 Example:
+    >>> from cnn2snn_tfmot.inspection.comparison import compare
+    >>> from cnn2snn_tfmot.data.examples import example_models
+    >>> model, model_quantized, akida_model, images, labels = example_models()
     >>> result = compare(model_quantized, akida_model, images, labels, input_scaling=(255, 0),
     ...                  backend="tf")
     >>> result.samples, 0.0 <= result.agreement <= 1.0
@@ -42,6 +45,9 @@ class Comparison:
             (accuracies None without labels).
 
     Example:
+        >>> from cnn2snn_tfmot.inspection.comparison import compare
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> result = compare(model_quantized, akida_model, images, labels,
         ...                  input_scaling=(255, 0), backend="tf")
         >>> sum(row["samples"] for row in result.per_class.values())
@@ -62,6 +68,9 @@ class Comparison:
             "per_class"}``.
 
         Example:
+            >>> from cnn2snn_tfmot.inspection.comparison import compare
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> model, model_quantized, akida_model, images, labels = example_models()
             >>> compare(model_quantized, akida_model, images, input_scaling=(255, 0),
             ...         backend="tf").to_dict()["keras_accuracy"] is None
             True
@@ -102,6 +111,9 @@ def compare(keras_model, akida_model, x, y: Optional[np.ndarray] = None, input_s
         ValueError: no samples, labels on some batches only, or a bad input scaling.
 
     Example:
+        >>> from cnn2snn_tfmot.inspection.comparison import compare
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> result = compare(model_quantized, akida_model, images, labels,
         ...                  input_scaling=(255, 0), backend="tf")
         >>> result.akida_accuracy == akida_model.evaluate(images, labels, backend="tf")

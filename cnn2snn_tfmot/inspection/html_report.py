@@ -16,6 +16,9 @@ The command line is ``cnn2snn_tfmot report MODEL --data FILE --out DIR`` (data: 
 a ``.npy`` / ``.npz`` array or a folder of images, as for ``evaluate``).
 
 Example:
+    >>> from cnn2snn_tfmot.inspection.html_report import os, report
+    >>> from cnn2snn_tfmot.data.examples import example_models
+    >>> model, model_quantized, akida_model, images, labels = example_models()
     >>> result = report(model_quantized, images, "report", y=labels, input_scaling=(255, 0),
     ...                 backend="tf")
     >>> result.path, result.compatible
@@ -90,6 +93,9 @@ class Report:
             project's mapper, mode "all_nps"), or None.
 
     Example:
+        >>> from cnn2snn_tfmot.inspection.html_report import report
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> result = report(akida_model, images, "report", backend="tf")
         >>> result.compatible, result.comparison, result.figures
         (True, None, ['weights.png', 'levels.png', 'activity.png'])
@@ -254,6 +260,9 @@ def report(model, x, out_dir, y: Optional[np.ndarray] = None, input_scaling=None
         ImportError: matplotlib is missing (``pip install 'cnn2snn_tfmot[plot]'``).
 
     Example:
+        >>> from cnn2snn_tfmot.inspection.html_report import report
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> result = report(model_quantized, images, "out", input_scaling=(255, 0),
         ...                 backend="tf")
         >>> print(result.statistics["conv_0"].outputs_per_image)

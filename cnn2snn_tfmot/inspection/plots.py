@@ -17,6 +17,9 @@ function is called, not with this module.
 * :func:`agreement`: per class, the Keras and Akida accuracies and their agreement.
 
 Example:
+    >>> from cnn2snn_tfmot.inspection.plots import weight_histograms
+    >>> from cnn2snn_tfmot.data.examples import example_models
+    >>> model, model_quantized, akida_model, images, labels = example_models()
     >>> fig = weight_histograms(akida_model)
     >>> [axes.get_title() for axes in fig.axes]
     ['conv_0 (8-bit)', 'separable_1 depthwise (4-bit)', 'separable_1 pointwise (4-bit)', \
@@ -149,6 +152,9 @@ def weight_histograms(model, layers: Optional[Sequence[str]] = None, columns: in
         weight range, titled ``"<layer> (<bits>-bit)"``.
 
     Example:
+        >>> from cnn2snn_tfmot.inspection.plots import weight_histograms
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> fig = weight_histograms(model_quantized, layers=["dense"])
         >>> len(fig.axes[0].patches)                # one bar per integer in [-7, 7]
         15
@@ -193,6 +199,9 @@ def discretized_weights(weights, quantizer=None, bins: int = 50):
         discretized value).
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.inspection.plots import discretized_weights
+        >>> from cnn2snn_tfmot import MaxQuantizer
         >>> w = np.random.default_rng(0).normal(0, 0.05, (64, 10)).astype(np.float32)
         >>> fig = discretized_weights(w, MaxQuantizer(bitwidth=4))
         >>> [axes.get_title() for axes in fig.axes]
@@ -270,6 +279,8 @@ def transfer_curves(model, layers: Optional[Sequence[str]] = None, columns: int 
         ValueError: the model has no quantized activation.
 
     Example:
+        >>> from cnn2snn_tfmot.inspection.plots import transfer_curves
+        >>> from cnn2snn_tfmot import ActivationDiscreteRelu
         >>> fig = transfer_curves(ActivationDiscreteRelu(bitwidth=4, name="relu"))
         >>> [line.get_label() for line in fig.axes[0].get_lines()]
         ['quantized', 'clipped linear']
@@ -335,6 +346,9 @@ def activation_histograms(model_or_statistics, x=None, layers: Optional[Sequence
         ``0 .. 2**bits - 1``.
 
     Example:
+        >>> from cnn2snn_tfmot.inspection.plots import activation_histograms
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> fig = activation_histograms(akida_model, images, backend="tf")
         >>> [len(axes.patches) for axes in fig.axes]             # 4-bit levels
         [16, 16]
@@ -375,6 +389,9 @@ def layer_activity(model_or_statistics, x=None, batch_size: int = 256,
         A ``matplotlib.figure.Figure`` with two bar charts, one bar per layer.
 
     Example:
+        >>> from cnn2snn_tfmot.inspection.plots import layer_activity
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> stats = akida_model.statistics(images, backend="tf")
         >>> fig = layer_activity(stats)
         >>> [bar.get_height() for bar in fig.axes[0].patches] == [
@@ -430,6 +447,7 @@ def read_margins(log) -> Dict[str, Tuple[List[int], List[float]]]:
             log them).
 
     Example:
+        >>> from cnn2snn_tfmot.inspection.plots import read_margins
         >>> read_margins({"loss": [1.0, 0.5], "akida_margin/conv_0": [6.5, 6.25]})
         {'conv_0': ([0, 1], [6.5, 6.25])}
     """
@@ -473,6 +491,7 @@ def margins(log, layers: Optional[Sequence[str]] = None):
         A ``matplotlib.figure.Figure`` with one line per layer and a dashed line at 0.
 
     Example:
+        >>> from cnn2snn_tfmot.inspection.plots import margins
         >>> fig = margins({"akida_margin/conv_0": [6.5, 6.2], "akida_margin/dense": [3.0, 2.5]})
         >>> [line.get_label() for line in fig.axes[0].get_lines()]
         ['conv_0', 'dense', 'limit']
@@ -503,6 +522,9 @@ def comparison_figure(result):
         A ``matplotlib.figure.Figure``.
 
     Example:
+        >>> from cnn2snn_tfmot.inspection.plots import comparison_figure
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> from cnn2snn_tfmot.inspection.comparison import compare
         >>> result = compare(model_quantized, akida_model, images, labels,
         ...                  input_scaling=(255, 0), backend="tf")
@@ -556,6 +578,9 @@ def agreement(keras_model, akida_model, x, y=None, input_scaling=(1.0, 0),
         without), the overall figures in the title.
 
     Example:
+        >>> from cnn2snn_tfmot.inspection.plots import agreement
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> fig = agreement(model_quantized, akida_model, images, labels,
         ...                 input_scaling=(255, 0), backend="tf")
         >>> [container.get_label() for container in fig.axes[0].containers]

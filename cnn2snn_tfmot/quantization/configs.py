@@ -70,6 +70,7 @@ class ActivationQuantizer(ConfigEqualityMixin, Quantizer):
         max_value: the value of the top level, or None (default) for ``min(levels, 6)``.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.configs import ActivationQuantizer, ReLUQuantizeConfig
         >>> ReLUQuantizeConfig(quantizer=ActivationQuantizer(bitwidth=2, trainable=True))
         ReLUQuantizeConfig(quantizer=ActivationQuantizer(bitwidth=2, trainable=True))
     """
@@ -120,6 +121,7 @@ class ActivationQuantizer(ConfigEqualityMixin, Quantizer):
             ``threshold`` and ``step`` are this quantizer's).
 
         Example:
+            >>> from cnn2snn_tfmot.quantization.configs import ActivationQuantizer
             >>> ActivationQuantizer(2).cnn2snn_equivalent()[0].__name__
             'ActivationDiscreteRelu'
         """
@@ -140,6 +142,7 @@ class ActivationQuantizer(ConfigEqualityMixin, Quantizer):
                 multiplied by the ratio of the initial steps of the two bitwidths).
 
         Example:
+            >>> from cnn2snn_tfmot.quantization.configs import ActivationQuantizer
             >>> quantizer = ActivationQuantizer(4)
             >>> quantizer.set_bitwidth(2)
             >>> quantizer.levels
@@ -255,6 +258,8 @@ class Conv2DQuantizeConfig(NeuralQuantizeConfig):
         quantizer: the weight quantizer (default WeightFloat).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.configs import Conv2DQuantizeConfig
+        >>> from cnn2snn_tfmot import MaxPerAxisQuantizer
         >>> Conv2DQuantizeConfig(MaxPerAxisQuantizer(bitwidth=8))
         Conv2DQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=8))
     """
@@ -270,6 +275,8 @@ class DepthwiseConv2DQuantizeConfig(NeuralQuantizeConfig):
         quantizer: the weight quantizer (default WeightFloat).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.configs import DepthwiseConv2DQuantizeConfig
+        >>> from cnn2snn_tfmot import MaxQuantizer
         >>> DepthwiseConv2DQuantizeConfig(MaxQuantizer(bitwidth=4))
         DepthwiseConv2DQuantizeConfig(quantizer=MaxQuantizer(bitwidth=4))
     """
@@ -285,6 +292,8 @@ class DenseQuantizeConfig(NeuralQuantizeConfig):
         quantizer: the weight quantizer (default WeightFloat).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.configs import DenseQuantizeConfig
+        >>> from cnn2snn_tfmot import MaxPerAxisQuantizer
         >>> DenseQuantizeConfig(MaxPerAxisQuantizer(bitwidth=4))
         DenseQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4))
     """
@@ -302,6 +311,8 @@ class SeparableConv2DQuantizeConfig(NeuralQuantizeConfig):
             ``quantizer`` (an error if that is per-axis).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.configs import SeparableConv2DQuantizeConfig
+        >>> from cnn2snn_tfmot import MaxPerAxisQuantizer, MaxQuantizer
         >>> SeparableConv2DQuantizeConfig(MaxPerAxisQuantizer(4), MaxQuantizer(4))
         SeparableConv2DQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4), \
 quantizer_dw=MaxQuantizer(bitwidth=4))
@@ -329,6 +340,7 @@ class ReLUQuantizeConfig(ConfigEqualityMixin, QuantizeConfig):
         quantizer: an ActivationQuantizer (default ActivationQuantizer(bitwidth)).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.configs import ReLUQuantizeConfig
         >>> ReLUQuantizeConfig(bitwidth=4)
         ReLUQuantizeConfig(quantizer=ActivationQuantizer(bitwidth=4, trainable=False))
     """

@@ -20,6 +20,10 @@ model can carry the pair it is meant for:
   must agree with the remembered one; no pair means the remembered one.
 
 Example:
+    >>> from cnn2snn_tfmot import quantize
+    >>> from cnn2snn_tfmot.quantization.input_scaling import input_scaling_of
+    >>> from cnn2snn_tfmot.data.examples import example_models
+    >>> model, model_quantized, akida_model, images, labels = example_models()
     >>> remembering = quantize(model, 4, 4, 8, input_scaling=(255, 0))
     >>> input_scaling_of(remembering)
     (255.0, 0)
@@ -50,6 +54,7 @@ class InputScalingWarning(UserWarning):
     Pass ``input_scaling`` explicitly (``(1, 0)`` included) to silence it.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.input_scaling import InputScalingWarning
         >>> import warnings
         >>> warnings.simplefilter("error", InputScalingWarning)  # make it an exception
         >>> warnings.resetwarnings()
@@ -71,6 +76,8 @@ class InputScaling(keras.layers.Layer):
         **kwargs: the usual Keras layer arguments (``name``...).
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.quantization.input_scaling import InputScaling
         >>> scaled = keras.Sequential([keras.Input((4,)), InputScaling(255, 0),
         ...                            keras.layers.Dense(2)])
         >>> scaled.layers[0].akida_input_scaling
@@ -111,6 +118,9 @@ def input_scaling_of(model) -> Optional[Tuple[float, int]]:
         ``(scale, shift)`` as (float, int), or None when no layer remembers one.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.input_scaling import input_scaling_of
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> input_scaling_of(model) is None
         True
     """
@@ -142,6 +152,10 @@ def remember_input_scaling(model, input_scaling) -> str:
         ValueError: the model has no quantized neural layer.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.input_scaling import (input_scaling_of,
+        ...     remember_input_scaling)
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> remember_input_scaling(model_quantized, (255, 0))
         'conv_0'
         >>> input_scaling_of(model_quantized)
@@ -182,6 +196,9 @@ def resolve_input_scaling(model, input_scaling, input_is_sparse: bool = False,
         TypeError: ``input_is_sparse`` is not a bool.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.input_scaling import resolve_input_scaling
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> resolve_input_scaling(model, (255, 0))
         ((255.0, 0), 'given')
     """
@@ -223,6 +240,9 @@ def scaling_for_conversion(model, input_scaling, input_is_sparse: bool = False,
         ValueError: as :func:`resolve_input_scaling`.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.input_scaling import scaling_for_conversion
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> scaling_for_conversion(model, (255, 0))
         (255.0, 0)
     """

@@ -67,6 +67,7 @@ class NeuralType:
         TypeError: a class without a ``kernel_description``, or two different ones.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.layer_table import NeuralType
         >>> from cnn2snn_tfmot import DenseQuantizeConfig, QuantizedDense
         >>> NeuralType(QuantizedDense, DenseQuantizeConfig).keras_class.__name__
         'Dense'
@@ -146,6 +147,8 @@ class LayerRegistry:
             the layer's config returning one.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.layer_table import current
+        >>> from cnn2snn_tfmot import keras
         >>> mine = current().copy()
         >>> mine.neural(keras.layers.Conv2D).akida_kind
         'conv'
@@ -166,6 +169,8 @@ class LayerRegistry:
             neural_type: the row to add.
 
         Example:
+            >>> from cnn2snn_tfmot.quantization.layer_table import current
+            >>> from cnn2snn_tfmot import keras
             >>> current().copy().register(current().neural(keras.layers.Dense))
         """
         if not isinstance(neural_type, NeuralType):
@@ -181,6 +186,7 @@ class LayerRegistry:
             A new LayerRegistry with the same rows.
 
         Example:
+            >>> from cnn2snn_tfmot.quantization.layer_table import current
             >>> current().copy() is not current()
             True
         """
@@ -205,6 +211,8 @@ class LayerRegistry:
             The NeuralType, or None when the class is not a supported neural layer.
 
         Example:
+            >>> from cnn2snn_tfmot.quantization.layer_table import current
+            >>> from cnn2snn_tfmot import keras
             >>> current().neural(keras.layers.Conv2DTranspose) is None
             True
         """
@@ -236,6 +244,8 @@ class LayerRegistry:
             A key of :data:`ROLES`, or None.
 
         Example:
+            >>> from cnn2snn_tfmot.quantization.layer_table import current
+            >>> from cnn2snn_tfmot import keras
             >>> current().role(keras.layers.Activation, {"activation": "softmax"})
             'final'
         """
@@ -252,6 +262,7 @@ class LayerRegistry:
         """The supported Keras layer class names, for messages.
 
         Example:
+            >>> from cnn2snn_tfmot.quantization.layer_table import current
             >>> "SeparableConv2D" in current().supported_names()
             True
         """
@@ -290,6 +301,8 @@ def current() -> LayerRegistry:
         A LayerRegistry.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.layer_table import current
+        >>> from cnn2snn_tfmot import keras
         >>> current().neural(keras.layers.Conv2D).akida_kind
         'conv'
     """
@@ -308,6 +321,7 @@ def use(registry: LayerRegistry) -> Iterator[LayerRegistry]:
         A context manager yielding the registry.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.layer_table import current, use
         >>> with use(current().copy()) as mine:
         ...     mine is current()
         True

@@ -48,6 +48,7 @@ def as_weight_quantizer(value, argument: str, owner: str) -> WeightQuantizerBase
         A WeightQuantizerBase instance.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.layers import as_weight_quantizer
         >>> as_weight_quantizer(None, "quantizer", "dense")
         WeightFloat()
     """
@@ -84,6 +85,7 @@ def depthwise_quantizer(quantizer_dw, quantizer: WeightQuantizerBase,
         ValueError: when the depthwise quantizer is per-axis (Akida needs per-tensor).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.layers import depthwise_quantizer
         >>> from cnn2snn_tfmot.quantization.quantizers import MaxQuantizer
         >>> depthwise_quantizer(None, MaxQuantizer(4), "sep")
         MaxQuantizer(bitwidth=4)
@@ -143,6 +145,8 @@ def call_with_kernels(keras_class: type, layer, inputs, kernels: Dict[str, tf.Te
         The outputs of the Keras computation.
 
     Example:
+        >>> from cnn2snn_tfmot import keras, tf
+        >>> from cnn2snn_tfmot.quantization.layers import call_with_kernels
         >>> dense = keras.layers.Dense(1, use_bias=False)
         >>> _ = dense(tf.ones((1, 2)))
         >>> call_with_kernels(keras.layers.Dense, dense, tf.ones((1, 2)),
@@ -256,6 +260,8 @@ class QuantizedConv2D(QuantizedLayerMixin, keras.layers.Conv2D):
         quantizer: the weight quantizer of the kernel (default WeightFloat: no quantization).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.layers import QuantizedConv2D
+        >>> from cnn2snn_tfmot import MaxPerAxisQuantizer, tf
         >>> layer = QuantizedConv2D(8, 3, quantizer=MaxPerAxisQuantizer(bitwidth=8))
         >>> layer(tf.ones((1, 5, 5, 1))).shape
         TensorShape([1, 3, 3, 8])
@@ -279,6 +285,8 @@ class QuantizedDepthwiseConv2D(QuantizedLayerMixin, keras.layers.DepthwiseConv2D
         quantizer: the weight quantizer of the depthwise kernel (default WeightFloat).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.layers import QuantizedDepthwiseConv2D
+        >>> from cnn2snn_tfmot import MaxQuantizer, tf
         >>> layer = QuantizedDepthwiseConv2D(3, padding="same", quantizer=MaxQuantizer(4))
         >>> layer(tf.ones((1, 5, 5, 2))).shape
         TensorShape([1, 5, 5, 2])
@@ -304,6 +312,8 @@ class QuantizedSeparableConv2D(QuantizedLayerMixin, keras.layers.SeparableConv2D
             Defaults to a quantizer configured like ``quantizer``.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.layers import QuantizedSeparableConv2D
+        >>> from cnn2snn_tfmot import MaxPerAxisQuantizer, MaxQuantizer, tf
         >>> layer = QuantizedSeparableConv2D(32, 3, quantizer=MaxPerAxisQuantizer(4),
         ...                                  quantizer_dw=MaxQuantizer(4))
         >>> layer(tf.ones((1, 5, 5, 2))).shape
@@ -330,6 +340,8 @@ class QuantizedDense(QuantizedLayerMixin, keras.layers.Dense):
         quantizer: the weight quantizer of the kernel (default WeightFloat).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.layers import QuantizedDense
+        >>> from cnn2snn_tfmot import MaxQuantizer, tf
         >>> QuantizedDense(10, quantizer=MaxQuantizer(bitwidth=4))(tf.ones((2, 3))).shape
         TensorShape([2, 10])
     """
@@ -354,6 +366,8 @@ class QuantizedActivation(keras.layers.Layer):
         bitwidth: the activation bitwidth, 1..8 (Akida runs 1, 2 and 4).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.layers import QuantizedActivation
+        >>> from cnn2snn_tfmot import tf
         >>> class Clipped3(QuantizedActivation):
         ...     threshold = property(lambda self: tf.constant(0.1))
         ...     step_height = property(lambda self: tf.constant(0.2))
@@ -406,6 +420,7 @@ class QuantizedActivation(keras.layers.Layer):
             bitwidth: the new activation bitwidth, 1..8.
 
         Example:
+            >>> from cnn2snn_tfmot.quantization.layers import ActivationDiscreteRelu
             >>> relu = ActivationDiscreteRelu(4)
             >>> relu.set_bitwidth(2)
             >>> relu.levels, float(relu.step_height)
@@ -436,6 +451,8 @@ class ActivationDiscreteRelu(QuantizedActivation):
         max_value: the value of the top level, or None (default) for ``min(levels, 6)``.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.layers import ActivationDiscreteRelu
+        >>> from cnn2snn_tfmot import tf
         >>> float(ActivationDiscreteRelu(bitwidth=4).step_height)
         0.4000000059604645
         >>> ActivationDiscreteRelu(2, max_value=6.0)(tf.constant([3.0, 7.0])).numpy()
@@ -484,6 +501,8 @@ class QuantizedReLU(QuantizedActivation):
         max_value: the initial top level, or None (default) for ``min(levels, 6)``.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.layers import QuantizedReLU
+        >>> from cnn2snn_tfmot import tf
         >>> relu = QuantizedReLU(bitwidth=4, name="relu")
         >>> relu(tf.constant([0.1, 0.3, 9.0])).numpy()
         array([0. , 0.4, 6. ], dtype=float32)

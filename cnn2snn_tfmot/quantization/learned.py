@@ -97,6 +97,7 @@ def gradient_scale(count: int, top_level: int) -> float:
         The scale, a Python float.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.learned import gradient_scale
         >>> gradient_scale(9 * 16, 1)   # a 2-bit 3x3x16 channel: 1 / sqrt(144)
         0.08333333333333333
     """
@@ -122,6 +123,8 @@ def scale_gradient(x, scale: float):
         A tensor equal to ``x``.
 
     Example:
+        >>> from cnn2snn_tfmot import tf
+        >>> from cnn2snn_tfmot.quantization.learned import scale_gradient
         >>> step = tf.Variable(0.5)
         >>> with tf.GradientTape() as tape:
         ...     y = 3.0 * scale_gradient(step, 0.1)
@@ -164,6 +167,8 @@ def initial_weight_step(w, bitwidth: int, per_axis: bool = False, method: str = 
         A float32 tensor: a scalar, or one step per output channel.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.quantization.learned import initial_weight_step
         >>> float(initial_weight_step(np.array([0.5, -1.0, 1.5], np.float32), bitwidth=2))
         2.0
     """
@@ -207,6 +212,8 @@ def initial_activation_step(x, bitwidth: int, method: str = "lsq",
         ``(step, offset)`` as Python floats.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.quantization.learned import initial_activation_step
         >>> initial_activation_step(np.array([0.0, 1.0, 2.0, -5.0]), bitwidth=2)  # 1.5 / 3**.5
         (0.8660254037844387, 0.0)
     """
@@ -254,6 +261,8 @@ class LearnedStepQuantizer(WeightQuantizerBase):
         gradient_scale: multiply the step's gradient by ``1 / sqrt(N * kmax)`` (LSQ).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.learned import LearnedStepQuantizer
+        >>> from cnn2snn_tfmot import tf
         >>> quantizer = LearnedStepQuantizer(bitwidth=4)   # unbuilt: the initial step
         >>> quantizer.quantize(tf.constant([0.1, -0.5, 2.0])).numpy()
         array([ 0.       , -0.6551384,  1.9654151], dtype=float32)
@@ -412,6 +421,8 @@ class LearnedStepReLU(QuantizedActivation):
         max_value: the initial top level (None: ``min(levels, 6)``, as ActivationDiscreteRelu).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.learned import LearnedStepReLU
+        >>> from cnn2snn_tfmot import tf
         >>> relu = LearnedStepReLU(bitwidth=2, name="relu")
         >>> relu(tf.constant([[0.4, 0.6, 1.7, 9.0]])).numpy()   # step 1: levels 0, 1, 2, 3
         array([[0., 1., 2., 3.]], dtype=float32)
@@ -505,6 +516,7 @@ class LearnedActivationQuantizer(ActivationQuantizer):
         max_value: the initial top level (None: ``min(levels, 6)``).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.learned import LearnedActivationQuantizer
         >>> from cnn2snn_tfmot.quantization.configs import ReLUQuantizeConfig
         >>> ReLUQuantizeConfig(quantizer=LearnedActivationQuantizer(2))
         ReLUQuantizeConfig(quantizer=LearnedActivationQuantizer(bitwidth=2, method='lsq', \
@@ -668,6 +680,10 @@ def initialize_steps(model, x=None, weights: bool = True, activations: bool = Tr
         ``{layer name: step}`` of the activations initialised (their new step).
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.quantization.learned import (LearnedStepQuantizer, LearnedStepReLU,
+        ...     initialize_steps)
         >>> from cnn2snn_tfmot.quantization.layers import QuantizedDense
         >>> model = keras.Sequential([keras.Input((4,)),
         ...     QuantizedDense(3, quantizer=LearnedStepQuantizer(4), name="dense"),

@@ -58,6 +58,7 @@ def check_weight_bitwidth(bitwidth, argument: str = "bitwidth") -> int:
         The bitwidth as a Python int.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.quantizers import check_weight_bitwidth
         >>> check_weight_bitwidth(4)
         4
     """
@@ -78,6 +79,7 @@ def check_activation_bitwidth(bitwidth, argument: str = "bitwidth") -> int:
         The bitwidth as a Python int.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.quantizers import check_activation_bitwidth
         >>> check_activation_bitwidth(2)
         2
     """
@@ -91,6 +93,7 @@ class ConfigEqualityMixin:
     Two objects are equal when they have the same type and the same configuration.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.quantizers import MaxQuantizer
         >>> MaxQuantizer(4) == MaxQuantizer(4)
         True
     """
@@ -137,6 +140,8 @@ class WeightQuantizerBase(ConfigEqualityMixin, tfmot.quantization.keras.quantize
         bitwidth: the number of bits of the integer weights, 2..8.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.quantizers import WeightQuantizerBase
+        >>> from cnn2snn_tfmot import tf
         >>> class Halves(WeightQuantizerBase):
         ...     def scale_factor(self, w):
         ...         return tf.constant(2.0)
@@ -189,6 +194,8 @@ class WeightQuantizerBase(ConfigEqualityMixin, tfmot.quantization.keras.quantize
             factor (scalar or per last-axis channel).
 
         Example:
+            >>> from cnn2snn_tfmot.quantization.quantizers import MaxQuantizer
+            >>> from cnn2snn_tfmot import tf
             >>> integers, sf = MaxQuantizer(4).integer_weights(tf.constant([0.7, -0.05, 0.2]))
             >>> integers.numpy(), float(sf)
             (array([7., 0., 2.], dtype=float32), 10.0)
@@ -211,6 +218,7 @@ class WeightQuantizerBase(ConfigEqualityMixin, tfmot.quantization.keras.quantize
             kernel: the weights it quantizes (used by quantizers that re-initialise).
 
         Example:
+            >>> from cnn2snn_tfmot.quantization.quantizers import MaxPerAxisQuantizer
             >>> quantizer = MaxPerAxisQuantizer(4)
             >>> quantizer.set_bitwidth(2)
             >>> quantizer
@@ -245,6 +253,8 @@ class LinearWeightQuantizer(WeightQuantizerBase):
         bitwidth: the number of bits of the integer weights, 2..8.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.quantizers import LinearWeightQuantizer
+        >>> from cnn2snn_tfmot import tf
         >>> class TwoSigma(LinearWeightQuantizer):
         ...     def scale_factor(self, w):
         ...         return self.kmax_ / (2 * tf.math.reduce_std(w))
@@ -276,6 +286,8 @@ class MaxQuantizer(LinearWeightQuantizer):
         bitwidth: the number of bits of the integer weights, 2..8.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.quantizers import MaxQuantizer
+        >>> from cnn2snn_tfmot import tf
         >>> MaxQuantizer(bitwidth=4).quantize(tf.constant([0.7, -0.05, 0.2])).numpy()  # 0.1 steps
         array([0.7, 0. , 0.2], dtype=float32)
     """
@@ -295,6 +307,8 @@ class MaxPerAxisQuantizer(LinearWeightQuantizer):
         bitwidth: the number of bits of the integer weights, 2..8.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.quantizers import MaxPerAxisQuantizer
+        >>> from cnn2snn_tfmot import tf
         >>> MaxPerAxisQuantizer(bitwidth=8).scale_factor(tf.ones((3, 3, 1, 2))).numpy()
         array([127., 127.], dtype=float32)
     """
@@ -318,6 +332,9 @@ class StdWeightQuantizer(LinearWeightQuantizer):
         bitwidth: the number of bits of the integer weights, 2..8.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot import tf
+        >>> from cnn2snn_tfmot.quantization.quantizers import StdWeightQuantizer
         >>> w = tf.constant(np.random.default_rng(0).normal(size=(64, 10)), tf.float32)
         >>> len(np.unique(StdWeightQuantizer(threshold=3, bitwidth=4).quantize(w)))  # 2 * 7 + 1
         15
@@ -354,6 +371,8 @@ class TrainableStdWeightQuantizer(StdWeightQuantizer):
         bitwidth: the number of bits of the integer weights, 2..8.
 
     Example:
+        >>> from cnn2snn_tfmot import QuantizedDense, tf
+        >>> from cnn2snn_tfmot.quantization.quantizers import TrainableStdWeightQuantizer
         >>> layer = QuantizedDense(10, quantizer=TrainableStdWeightQuantizer(bitwidth=4), name="d")
         >>> _ = layer(tf.ones((1, 8)))
         >>> [weight.name for weight in layer.trainable_weights]
@@ -390,6 +409,8 @@ class WeightFloat(WeightQuantizerBase):
         bitwidth: only 0 (float) is accepted; kept for symmetry with the other quantizers.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.quantizers import WeightFloat
+        >>> from cnn2snn_tfmot import tf
         >>> WeightFloat().quantize(tf.constant([0.123])).numpy()  # unchanged
         array([0.123], dtype=float32)
     """
@@ -428,6 +449,7 @@ def default_weight_quantizer(bitwidth: int, per_axis: bool) -> WeightQuantizerBa
         A new quantizer instance.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.quantizers import default_weight_quantizer
         >>> default_weight_quantizer(4, per_axis=False)
         MaxQuantizer(bitwidth=4)
     """
@@ -456,6 +478,7 @@ def discrete_relu_parameters(bitwidth: int, max_value: Optional[float] = None
         ``(threshold, step)`` as Python floats.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.quantizers import discrete_relu_parameters
         >>> discrete_relu_parameters(4)
         (0.2, 0.4)
         >>> discrete_relu_parameters(2, max_value=6.0)
@@ -477,6 +500,7 @@ def default_top_level(bitwidth: int) -> float:
         The top level's value (6 for 4 bits, 3 for 2 bits, 1 for 1 bit).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.quantizers import default_top_level
         >>> default_top_level(4), default_top_level(2)
         (6.0, 3.0)
     """
@@ -494,6 +518,7 @@ def check_max_value(max_value, argument: str = "max_value") -> float:
         The float.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.quantizers import check_max_value
         >>> check_max_value(6)
         6.0
     """
@@ -522,6 +547,7 @@ def relu_max_value(name: str, max_value, bitwidth: int) -> Optional[float]:
         None, or the top level to give the quantized activation.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.quantizers import relu_max_value
         >>> relu_max_value("relu", 6.0, 4) is None  # ReLU6 at 4 bits: steps of 0.4 reach 6
         True
     """
@@ -555,6 +581,8 @@ def add_activation_variables(layer, bitwidth: int, prefix: str = "",
         ``{"threshold": variable, "step": variable}``.
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.quantization.quantizers import add_activation_variables
         >>> layer = keras.layers.Layer()
         >>> sorted(add_activation_variables(layer, 4))
         ['step', 'threshold']
@@ -587,6 +615,8 @@ def quantized_activation(x, threshold, step_height, step_width, levels: int):
         A tensor like ``x`` holding ``step_height * level``.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.quantizers import quantized_activation
+        >>> from cnn2snn_tfmot import tf
         >>> quantized_activation(tf.constant([0.1, 0.3, 9.0]), 0.2, 0.4, 0.4, 15).numpy()
         array([0. , 0.4, 6. ], dtype=float32)
     """

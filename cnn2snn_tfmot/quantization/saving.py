@@ -66,6 +66,7 @@ def weight_key(variable) -> str:
         The name without scope and without the ``:0`` suffix.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.saving import weight_key
         >>> weight_key("conv2d/kernel:0")
         'kernel'
     """
@@ -83,6 +84,7 @@ def layer_key(layer) -> str:
         The layer's name, or the wrapped layer's name for TFMOT wrappers.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.saving import layer_key
         >>> from cnn2snn_tfmot import keras
         >>> layer_key(keras.layers.Dense(3, name="dense"))
         'dense'
@@ -145,6 +147,9 @@ def read_keras_archive_config(path: str) -> dict:
             is not HDF5, or sizes beyond the caps (naming the member).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.saving import read_keras_archive_config
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> model.save("float.keras")
         >>> read_keras_archive_config("float.keras")["class_name"]
         'Sequential'
@@ -324,6 +329,7 @@ def load_quantized_model(filepath, compile: bool = True, custom_objects: Optiona
         The tf_keras model.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.saving import load_quantized_model
         >>> from cnn2snn_tfmot import keras, quantize
         >>> model = quantize(keras.Sequential([keras.Input((8, 8, 1)),
         ...     keras.layers.Conv2D(4, 3, name="conv"), keras.layers.ReLU(name="relu")]), 4, 4)
@@ -356,6 +362,9 @@ def is_keras_model_file(path) -> bool:
         True for a Keras model file; False for anything else (a missing file included).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.saving import is_keras_model_file
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> model.save("float.h5")
         >>> is_keras_model_file("float.h5"), is_keras_model_file("missing.h5")
         (True, False)
@@ -404,6 +413,7 @@ def save_model(model, filepath, overwrite: bool = False) -> None:
             other files, a file where the SavedModel folder goes...), naming it.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.saving import load_quantized_model, save_model
         >>> from cnn2snn_tfmot import keras
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)], name="tiny")
         >>> save_model(model, "float.h5")
@@ -459,6 +469,7 @@ def load_partial_weights(dest_model, src_model) -> None:
             differ; the message names the layer and the weight.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.saving import load_partial_weights
         >>> import numpy as np
         >>> from cnn2snn_tfmot import keras, quantize
         >>> model = keras.Sequential([keras.Input((8, 8, 1)),

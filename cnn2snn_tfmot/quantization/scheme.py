@@ -62,6 +62,8 @@ class AkidaQuantizeRegistry(_tfmot_keras.QuantizeRegistry):
             :class:`~cnn2snn_tfmot.quantization.learned.LearnedActivationQuantizer`).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.scheme import AkidaQuantizeRegistry
+        >>> from cnn2snn_tfmot import keras
         >>> AkidaQuantizeRegistry(4, 4).get_quantize_config(keras.layers.Dense(3))
         DenseQuantizeConfig(quantizer=MaxPerAxisQuantizer(bitwidth=4))
         >>> AkidaQuantizeRegistry(2, 2, learned_steps="lsq").get_quantize_config(
@@ -119,6 +121,9 @@ class AkidaQuantizeLayoutTransform(_tfmot_keras.QuantizeLayoutTransform):
     the quantize map (TFMOT adds them so that default schemes quantize the input).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.scheme import AkidaQuantizeLayoutTransform
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> kept, quantize_map = AkidaQuantizeLayoutTransform().apply(model, {})
         >>> kept is model
         True
@@ -140,6 +145,8 @@ class AkidaQuantizeScheme(_tfmot_keras.QuantizeScheme):
             without a config (see :class:`AkidaQuantizeRegistry`).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.scheme import AkidaQuantizeScheme, quantize_scope, tfmot
+        >>> from cnn2snn_tfmot import keras
         >>> annotate = tfmot.quantization.keras.quantize_annotate_layer
         >>> annotated = keras.Sequential([
         ...     keras.Input((8, 8, 1)), annotate(keras.layers.Conv2D(4, 3)),
@@ -169,6 +176,7 @@ def custom_objects() -> dict:
         A dict from class name to class, usable as ``custom_objects`` of Keras loaders.
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.scheme import custom_objects
         >>> "QuantizedConv2D" in custom_objects()
         True
     """
@@ -199,6 +207,10 @@ def quantize_scope(*args):
         A context manager (a Keras CustomObjectScope).
 
     Example:
+        >>> from cnn2snn_tfmot.quantization.scheme import quantize_scope
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> model_quantized.save("quantized.h5")
         >>> with quantize_scope():
         ...     reloaded = keras.models.load_model("quantized.h5")

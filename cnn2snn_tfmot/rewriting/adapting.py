@@ -67,6 +67,7 @@ def activations_to_relu(chain: Chain) -> None:
         chain: the chain being rewritten.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.adapting import activations_to_relu
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
@@ -105,6 +106,7 @@ def batchnorm_before_activation(chain: Chain) -> None:
         chain: the chain being rewritten.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.adapting import batchnorm_before_activation
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
@@ -169,6 +171,7 @@ def classifier_convs_to_dense(chain: Chain) -> None:
         chain: the chain being rewritten.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.adapting import classifier_convs_to_dense
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4, 4, 3)),
@@ -239,6 +242,7 @@ def separable_convolutions(chain: Chain) -> None:
             both layers.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.adapting import separable_convolutions
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((8, 8, 3)),
@@ -296,6 +300,7 @@ def pooling_before_activation(chain: Chain) -> None:
         chain: the chain being rewritten.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.adapting import pooling_before_activation
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4, 4, 3)),
@@ -342,6 +347,7 @@ def adapt(model) -> Tuple[object, Changes]:
         ValueError: a layer that cannot be adapted, naming it and the reason.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.adapting import adapt
         >>> from cnn2snn_tfmot import keras
         >>> adapted, changes = adapt(keras.Sequential([keras.Input((8, 8, 3)),
         ...     keras.layers.Conv2D(8, 3, name="conv"), keras.layers.ReLU(name="relu"),

@@ -60,6 +60,7 @@ class LayerSpec:
         input_shape: the layer's input shape (batch included), when known.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.chain import LayerSpec
         >>> from cnn2snn_tfmot import keras
         >>> dense = keras.layers.Dense(3, name="dense")
         >>> _ = dense(keras.Input((4,)))
@@ -122,6 +123,7 @@ def spec_neural(spec: LayerSpec) -> Optional[NeuralType]:
         without weights to quantize.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.chain import LayerSpec, spec_neural
         >>> from cnn2snn_tfmot import keras
         >>> spec_neural(LayerSpec(keras.layers.Dense, {"name": "d"})).akida_kind
         'dense'
@@ -139,6 +141,7 @@ def spec_kind(spec: LayerSpec) -> Optional[str]:
         The layer table's ``akida_kind``, or None for other layers.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.chain import LayerSpec, spec_kind
         >>> from cnn2snn_tfmot import keras
         >>> spec_kind(LayerSpec(keras.layers.Conv2D, {"name": "c"}))
         'conv'
@@ -157,6 +160,7 @@ def spec_role(spec: LayerSpec) -> Optional[str]:
         The role, or None (neural or unsupported layers).
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.chain import LayerSpec, spec_role
         >>> from cnn2snn_tfmot import keras
         >>> spec_role(LayerSpec(keras.layers.Dropout, {"name": "d", "rate": 0.1}))
         'identity'
@@ -175,6 +179,7 @@ def is_plain_relu(spec: LayerSpec) -> bool:
         True for a ReLU without slope or threshold, or an ``Activation('relu')``.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.chain import LayerSpec, is_plain_relu
         >>> from cnn2snn_tfmot import keras
         >>> is_plain_relu(LayerSpec(keras.layers.ReLU, {"name": "r", "negative_slope": 0.0}))
         True
@@ -195,6 +200,7 @@ def free_name(name: str, taken: Iterable[str]) -> str:
         A name not in ``taken``.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.chain import free_name
         >>> free_name("conv_relu", ["conv", "conv_relu", "conv_relu_1"])
         'conv_relu_2'
     """
@@ -226,6 +232,7 @@ def single_branch_layers(model, caller: str = "quantize") -> list:
             and the fix.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.chain import single_branch_layers
         >>> from cnn2snn_tfmot import keras
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="hidden"),
         ...                           keras.layers.Dense(2, name="out")])
@@ -278,6 +285,7 @@ def model_chain(model, caller: str = "quantize") -> List[LayerSpec]:
             naming the layer and the fix.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.chain import model_chain
         >>> from cnn2snn_tfmot import keras
         >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
         ...                           keras.layers.ReLU(name="relu")])
@@ -306,6 +314,7 @@ def build_model(model, specs: List[LayerSpec]):
         ValueError: a spec's weight that its layer has no variable for, or of another shape.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.chain import build_model, model_chain
         >>> from cnn2snn_tfmot import keras
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="dense")])
         >>> clone = build_model(model, model_chain(model))
@@ -353,6 +362,7 @@ class Change:
             architecture changes after which the model needs fine-tuning.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.chain import Change
         >>> print(Change("drop", "removed", "Dropout is an identity at inference"))
         drop: removed (Dropout is an identity at inference)
         >>> print(Change("relu", "moved after 'pool'", "Akida pools before firing", exact=False))
@@ -375,6 +385,7 @@ class Changes(list):
         iterable: the records (optional).
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.chain import Change, Changes
         >>> changes = Changes([Change("drop", "removed", "an identity at inference")])
         >>> print(changes)
         - drop: removed (an identity at inference)
@@ -410,6 +421,7 @@ class Chain:
         argument: the name of the public function's model argument, for messages.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> from cnn2snn_tfmot import keras
         >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
         ...     keras.layers.Flatten(name="flat"), keras.layers.Dense(2, name="dense")])

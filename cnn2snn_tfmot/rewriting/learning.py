@@ -95,6 +95,7 @@ def learned_steps(model, x=None, method: str = "lsq", gradient_scale: bool = Tru
         ValueError: a bad ``method``, or a model ``quantize()`` could not read.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.learning import learned_steps
         >>> from cnn2snn_tfmot import keras, quantize
         >>> float_model = keras.Sequential([keras.Input((8, 8, 1)),
         ...     keras.layers.Conv2D(4, 3, name="conv"), keras.layers.ReLU(name="relu"),

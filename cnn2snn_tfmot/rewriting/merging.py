@@ -50,6 +50,7 @@ def merged_separable_bias(depthwise_bias: Optional[np.ndarray], pointwise_kernel
         float32 (F,), or None when neither layer has a bias.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.merging import merged_separable_bias
         >>> import numpy as np
         >>> merged_separable_bias(np.ones(2), np.ones((1, 1, 2, 3)), None).tolist()
         [2.0, 2.0, 2.0]
@@ -88,6 +89,7 @@ def merge_pair(depthwise: LayerSpec, pointwise: LayerSpec, pointwise_layer=None)
         ValueError: one layer quantized and the other not.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.merging import merge_pair
         >>> import numpy as np
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import LayerSpec
@@ -155,6 +157,7 @@ def merge_separable_pairs(chain: Chain) -> None:
         ValueError: naming each pair that cannot be merged and why.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.merging import merge_separable_pairs
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((8, 8, 3)),
@@ -216,6 +219,7 @@ def merge_separable_conv(model):
         ValueError: naming each pair that cannot be merged and why.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.merging import merge_separable_conv
         >>> from cnn2snn_tfmot import keras
         >>> pair = keras.Sequential([keras.Input((8, 8, 3)),
         ...                          keras.layers.DepthwiseConv2D(3, name="dw"),

@@ -82,6 +82,7 @@ def is_quantizable_activation(spec: LayerSpec) -> bool:
         QuantizedActivation layers.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.quantizing import is_quantizable_activation
         >>> from cnn2snn_tfmot import ActivationDiscreteRelu, keras
         >>> from cnn2snn_tfmot.rewriting.chain import LayerSpec
         >>> is_quantizable_activation(LayerSpec(ActivationDiscreteRelu, {"name": "a"}))
@@ -201,6 +202,7 @@ def quantize_layers(chain: Chain, weight_bits: int, activation_bits: int,
         input_weight_bits: weight bitwidth of the first neural layer.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.quantizing import quantize_layers
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d"),
@@ -262,6 +264,7 @@ def quantize(model, weight_quantization: int = 0, activ_quantization: int = 0,
         one is given).
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.quantizing import quantize
         >>> from cnn2snn_tfmot import keras
         >>> model = keras.Sequential([keras.Input((16, 16, 1)),
         ...     keras.layers.Conv2D(8, 3, use_bias=False, name="conv_0"),
@@ -333,6 +336,7 @@ def quantize_layer(model, target_layer: Union[str, int], bitwidth: int):
         A new model.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.quantizing import quantize_layer
         >>> from cnn2snn_tfmot import keras
         >>> model = keras.Sequential([keras.Input((8, 8, 1)),
         ...     keras.layers.Conv2D(4, 3, name="conv"), keras.layers.ReLU(name="relu")])
@@ -389,6 +393,7 @@ def create_trainable_quantizer_model(quantized_model):
         A new model with trainable quantizers.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.quantizing import create_trainable_quantizer_model
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.quantizing import quantize
         >>> model = keras.Sequential([keras.Input((8, 8, 1)),
@@ -453,6 +458,7 @@ def cnn2snn_style_chain(model, caller: str = "hardware_exact") -> Chain:
         A :class:`~cnn2snn_tfmot.rewriting.chain.Chain` (``.build()`` makes the model).
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.quantizing import cnn2snn_style_chain
         >>> from cnn2snn_tfmot import keras, quantize
         >>> model = keras.Sequential([keras.Input((8, 8, 1)),
         ...     keras.layers.Conv2D(4, 3, name="conv"), keras.layers.ReLU(name="relu")])

@@ -48,6 +48,7 @@ def remove_identities(chain: Chain) -> None:
         chain: the chain being rewritten.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.sanitizing import remove_identities
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.1),
@@ -76,6 +77,7 @@ def split_activations(chain: Chain) -> None:
         chain: the chain being rewritten.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.sanitizing import split_activations
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4,)),
@@ -126,6 +128,7 @@ def same_padding(size: int, kernel: int, stride: int) -> Tuple[int, int]:
         ``(before, after)``.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.sanitizing import same_padding
         >>> same_padding(64, 3, 2), same_padding(7, 3, 2)
         ((0, 1), (1, 1))
     """
@@ -184,6 +187,7 @@ def absorb_zero_padding(chain: Chain, exact_only: bool = True) -> None:
         ValueError: a ZeroPadding2D that cannot be absorbed, naming it and the fix.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.sanitizing import absorb_zero_padding
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((8, 8, 3)),
@@ -233,6 +237,7 @@ def normalize_reshapes(chain: Chain) -> None:
         chain: the chain being rewritten.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.sanitizing import normalize_reshapes
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4, 4, 3)),
@@ -280,6 +285,7 @@ def sanitize_chain(chain: Chain, exact_only: bool = True) -> None:
         exact_only: refuse the padding rewrites that change the function.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.sanitizing import sanitize_chain
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((8, 8, 1)),
@@ -319,6 +325,7 @@ def sanitize(model) -> Tuple[object, Changes]:
             'same' padding does not reproduce), naming it and the fix.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.sanitizing import sanitize
         >>> from cnn2snn_tfmot import keras
         >>> clean, changes = sanitize(keras.Sequential([keras.Input((8, 8, 1)),
         ...     keras.layers.Conv2D(4, 3, activation="relu", name="conv"),

@@ -13,6 +13,8 @@ computes (up to float rounding). ``quantize`` runs them in this order:
   (:func:`fold_batchnorm`, which ``adapt`` uses too).
 
 Example:
+    >>> from cnn2snn_tfmot.rewriting.transforms import (split_fused_activations,
+    ...     swap_activation_pooling)
     >>> from cnn2snn_tfmot import keras
     >>> from cnn2snn_tfmot.rewriting.chain import Chain
     >>> model = keras.Sequential([keras.Input((8, 8, 1)),
@@ -68,6 +70,7 @@ def relu_spec(name: str, max_value: Optional[float], input_shape=None) -> LayerS
         A ``ReLU`` LayerSpec.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.transforms import relu_spec
         >>> relu_spec("act", 6).config
         {'name': 'act', 'max_value': 6.0}
     """
@@ -92,6 +95,7 @@ def split_fused_activation(chain: Chain, index: int) -> bool:
         Whether the layer had a fused activation (the new layer is then at ``index + 1``).
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.transforms import split_fused_activation
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4,)),
@@ -125,6 +129,7 @@ def split_fused_activations(chain: Chain) -> None:
         chain: the chain being rewritten.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.transforms import split_fused_activations
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4,)),
@@ -146,6 +151,7 @@ def swap_activation_pooling(chain: Chain) -> None:
         chain: the chain being rewritten.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.transforms import swap_activation_pooling
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4, 4, 1)),
@@ -177,6 +183,7 @@ def batchnorm_parameters(spec: LayerSpec) -> Tuple[np.ndarray, np.ndarray, np.nd
         Four float64 arrays and the epsilon.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.transforms import batchnorm_parameters
         >>> from cnn2snn_tfmot import keras, tf
         >>> from cnn2snn_tfmot.rewriting.chain import LayerSpec
         >>> bn = keras.layers.BatchNormalization(name="bn")
@@ -204,6 +211,7 @@ def swap_pooling_batchnorm(chain: Chain) -> None:
         ValueError: a max pooling before a BatchNormalization with non-positive gammas.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.transforms import swap_pooling_batchnorm
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4, 4, 2)),
@@ -260,6 +268,7 @@ def fold_batchnorm(neural: LayerSpec, batchnorm: LayerSpec) -> LayerSpec:
         ValueError: a BatchNormalization that cannot be folded (axis, zero gammas).
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.transforms import fold_batchnorm
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import model_chain
         >>> model = keras.Sequential([keras.Input((8, 8, 1)),
@@ -296,6 +305,7 @@ def fold_batchnorms(chain: Chain) -> None:
         ValueError: a BatchNormalization that cannot be folded.
 
     Example:
+        >>> from cnn2snn_tfmot.rewriting.transforms import fold_batchnorms
         >>> from cnn2snn_tfmot import keras
         >>> from cnn2snn_tfmot.rewriting.chain import Chain
         >>> chain = Chain(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d"),

@@ -11,6 +11,12 @@ beyond the chip's threshold and act_step registers (docs/akida-v1.md section 6).
   so that a model that will not fit is caught while it trains.
 
 Example:
+    >>> import numpy as np
+    >>> from cnn2snn_tfmot import keras, quantize
+    >>> from cnn2snn_tfmot.training.callbacks import GammaClipping, ScaleFactorMonitor
+    >>> from cnn2snn_tfmot.data.examples import example_models
+    >>> model, model_quantized, akida_model, images, labels = example_models()
+    >>> x, y = (images / 255).astype(np.float32), labels
     >>> loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     >>> quantized = quantize(model, 4, 4, 8, input_scaling=(255, 0))  # remembers its scaling
     >>> quantized.compile(keras.optimizers.Adam(1e-4), loss)
@@ -49,6 +55,8 @@ class MinValueConstraint(keras.constraints.Constraint):
         min_value: the smallest value allowed.
 
     Example:
+        >>> from cnn2snn_tfmot import keras, tf
+        >>> from cnn2snn_tfmot.training.callbacks import MinValueConstraint
         >>> bn = keras.layers.BatchNormalization(gamma_constraint=MinValueConstraint(1e-2))
         >>> MinValueConstraint(1e-2)(tf.constant([-1.0, 0.5])).numpy()
         array([0.01, 0.5 ], dtype=float32)
@@ -93,6 +101,12 @@ def add_gamma_constraint(model, min_value: float = 1e-2):
         A new model with constrained BatchNormalization layers and the same weights.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.training.callbacks import add_gamma_constraint
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
+        >>> x, y = (images / 255).astype(np.float32), labels
         >>> constrained = add_gamma_constraint(model)
         >>> constrained.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
         >>> constrained.get_layer("conv_0_bn").gamma.assign([-1.0] * 8)
@@ -127,6 +141,12 @@ class GammaClipping(keras.callbacks.Callback):
         min_value: the smallest gamma allowed (default 1e-2).
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.training.callbacks import GammaClipping
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
+        >>> x, y = (images / 255).astype(np.float32), labels
         >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         >>> model.get_layer("conv_0_bn").gamma.assign([-1.0] * 8)
         <...>
@@ -165,6 +185,7 @@ class AkidaRegisterWarning(UserWarning):
     :class:`ScaleFactorMonitor` emits it (``on_violation="warn"`` or ``"stop"``).
 
     Example:
+        >>> from cnn2snn_tfmot.training.callbacks import AkidaRegisterWarning
         >>> import warnings
         >>> warnings.simplefilter("error", AkidaRegisterWarning)  # turn it into an exception
         >>> warnings.resetwarnings()
@@ -220,6 +241,12 @@ class ScaleFactorMonitor(keras.callbacks.Callback):
         input_is_sparse: as for ``convert``.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot import keras, quantize
+        >>> from cnn2snn_tfmot.training.callbacks import ScaleFactorMonitor
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
+        >>> x, y = (images / 255).astype(np.float32), labels
         >>> quantized = quantize(model, 4, 4, 8)            # remembers no input scaling
         >>> monitor = ScaleFactorMonitor((255, 0), on_violation="stop")
         >>> quantized.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))

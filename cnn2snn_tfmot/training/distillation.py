@@ -14,6 +14,8 @@ loss, as without distillation) and ``distillation_loss`` (the KL term, times ``T
 Convert and save the student: the Distiller is a training wrapper (it is not saved itself).
 
 Example:
+    >>> import numpy as np
+    >>> from cnn2snn_tfmot.training.distillation import distill
     >>> from cnn2snn_tfmot import hardware_exact, keras, quantize
     >>> teacher = keras.Sequential([keras.Input((8, 8, 1)),
     ...     keras.layers.Conv2D(4, 3, name="conv"), keras.layers.ReLU(name="relu"),
@@ -57,6 +59,8 @@ class Distiller(keras.Model):
         alpha: the weight of the distillation term, in [0, 1].
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.training.distillation import Distiller
         >>> teacher = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
         >>> student = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
         >>> distiller = Distiller(student, teacher, temperature=2.0, alpha=0.5)
@@ -147,6 +151,8 @@ def distill(student, teacher, temperature: float = 4.0, alpha: float = 0.9) -> D
         ValueError: outputs of different shapes, or a bad ``temperature`` or ``alpha``.
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.training.distillation import distill
         >>> teacher = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
         >>> student = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
         >>> distill(student, teacher, temperature=2.0).alpha
@@ -173,6 +179,8 @@ def trained_model(model):
         The student of a :class:`Distiller`, or ``model``.
 
     Example:
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.training.distillation import distill, trained_model
         >>> teacher = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
         >>> student = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
         >>> trained_model(distill(student, teacher)) is student

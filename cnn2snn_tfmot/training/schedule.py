@@ -19,6 +19,8 @@ again. Optimizer state, weights and every other variable are kept. The saved mod
 carries the new bitwidths.
 
 Example:
+    >>> import numpy as np
+    >>> from cnn2snn_tfmot.training.schedule import BitwidthSchedule
     >>> from cnn2snn_tfmot import hardware_exact, keras, quantize
     >>> float_model = keras.Sequential([keras.Input((8, 8, 1)),
     ...     keras.layers.Conv2D(4, 3, name="conv"), keras.layers.ReLU(name="relu"),
@@ -74,6 +76,7 @@ class BitwidthStage:
             for an activation; applied after ``activations`` and ``weights``.
 
     Example:
+        >>> from cnn2snn_tfmot.training.schedule import BitwidthStage
         >>> BitwidthStage(4, layers={"separable_4_relu": 1}).layers
         {'separable_4_relu': 1}
     """
@@ -185,6 +188,7 @@ class BitwidthSchedule(keras.callbacks.Callback):
         verbose: 1 to print the changes, 0 to keep them silent (still recorded).
 
     Example:
+        >>> from cnn2snn_tfmot.training.schedule import BitwidthSchedule
         >>> BitwidthSchedule([{"epoch": 2, "activations": 2}]).stages[0].activations
         2
     """

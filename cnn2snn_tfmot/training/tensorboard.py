@@ -18,6 +18,12 @@ package; viewing the log does (``tensorboard --logdir DIR``). :func:`read_scalar
 scalars of any TensorBoard log back (ours, or Keras's ``TensorBoard`` callback's).
 
 Example:
+    >>> import numpy as np
+    >>> from cnn2snn_tfmot import keras
+    >>> from cnn2snn_tfmot.training.tensorboard import AkidaTensorBoard, read_scalars
+    >>> from cnn2snn_tfmot.data.examples import example_models
+    >>> model, model_quantized, akida_model, images, labels = example_models()
+    >>> x, y = (images / 255).astype(np.float32), labels
     >>> model_quantized.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
     >>> _ = model_quantized.fit(x, y, epochs=2, verbose=0,
     ...                         callbacks=[AkidaTensorBoard("logs", input_scaling=(255, 0))])
@@ -72,6 +78,8 @@ def histogram_buckets(values: np.ndarray) -> np.ndarray:
         A float64 array of shape (buckets, 3).
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.training.tensorboard import histogram_buckets
         >>> histogram_buckets(np.array([-1, 1, 1, 0], np.int8)).tolist()
         [[-1.5, -0.5, 1.0], [-0.5, 0.5, 1.0], [0.5, 1.5, 2.0]]
     """
@@ -117,6 +125,12 @@ class AkidaTensorBoard(keras.callbacks.Callback):
         input_is_sparse: as for ``convert``.
 
     Example:
+        >>> import numpy as np
+        >>> from cnn2snn_tfmot.training.tensorboard import AkidaTensorBoard, read_scalars
+        >>> from cnn2snn_tfmot import keras
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
+        >>> x, y = (images / 255).astype(np.float32), labels
         >>> board = AkidaTensorBoard("logs", input_scaling=(255, 0), frequency=1)
         >>> model_quantized.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
         >>> _ = model_quantized.fit(x, y, batch_size=16, verbose=0, callbacks=[board])
@@ -219,6 +233,8 @@ def read_scalars(log_dir: Union[str, os.PathLike],
         FileNotFoundError: ``log_dir`` does not exist or holds no event file.
 
     Example:
+        >>> from cnn2snn_tfmot import tf
+        >>> from cnn2snn_tfmot.training.tensorboard import read_scalars
         >>> writer = tf.summary.create_file_writer("logs")
         >>> with writer.as_default():
         ...     _ = tf.summary.write("epoch_akida_margin/conv_0", 3.5, step=0)

@@ -25,6 +25,7 @@ def mnist_cnn(name: str = "mnist_cnn"):
         An uncompiled float tf_keras Sequential model for (28, 28, 1) inputs and 10 logits.
 
     Example:
+        >>> from cnn2snn_tfmot.data.zoo.networks import mnist_cnn
         >>> mnist_cnn().count_params()
         39306
     """
@@ -53,6 +54,7 @@ def cifar_separable_cnn(name: str = "cifar_separable_cnn"):
         An uncompiled float tf_keras Sequential model for (32, 32, 3) inputs and 10 logits.
 
     Example:
+        >>> from cnn2snn_tfmot.data.zoo.networks import cifar_separable_cnn
         >>> model = cifar_separable_cnn()
     """
     layers = [keras.Input((32, 32, 3), name="image"),
@@ -105,6 +107,7 @@ def cifar_vgg(input_shape=(32, 32, 3), widths=(64, 256, 256), stem: int = 32,
         ValueError: a bad ``input_shape``, ``widths``, ``stem`` or ``classes``.
 
     Example:
+        >>> from cnn2snn_tfmot.data.zoo.networks import cifar_vgg
         >>> model = cifar_vgg()
         >>> model.count_params()
         1980394
@@ -165,6 +168,7 @@ def deep_separable_cnn(input_shape=(28, 28, 1), classes: int = 10, momentum: flo
         An uncompiled float tf_keras Sequential model (logits out).
 
     Example:
+        >>> from cnn2snn_tfmot.data.zoo.networks import deep_separable_cnn
         >>> model = deep_separable_cnn()
         >>> [type(layer).__name__ for layer in model.layers].count("SeparableConv2D")
         7
@@ -215,6 +219,7 @@ def akidanet_like(input_shape=(224, 224, 3), width: float = 0.5, classes: int = 
         ValueError: a bad ``input_shape``, ``width`` or ``classes`` (the message names it).
 
     Example:
+        >>> from cnn2snn_tfmot.data.zoo.networks import akidanet_like
         >>> model = akidanet_like((128, 128, 3), width=0.5)
     """
     shape = tuple(int(v) for v in input_shape)
@@ -266,6 +271,9 @@ def calibrate_batchnorm(model, x) -> None:
         x: a batch of inputs, as the model takes them.
 
     Example:
+        >>> from cnn2snn_tfmot.data.zoo.networks import calibrate_batchnorm
+        >>> from cnn2snn_tfmot.data.examples import example_models
+        >>> model, model_quantized, akida_model, images, labels = example_models()
         >>> calibrate_batchnorm(model, images[:512] / 255)
     """
     batchnorms = [layer for layer in model.layers if isinstance(layer, L.BatchNormalization)]
