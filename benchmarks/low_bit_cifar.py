@@ -61,6 +61,7 @@ from cnn2snn_tfmot import (
     tf,
 )
 from cnn2snn_tfmot.data import zoo
+from cnn2snn_tfmot.data.datasets import stratified_split
 from cnn2snn_tfmot.data.image_files import ImageSource, open_images
 from cnn2snn_tfmot.data.zoo.pretrained import load_pretrained, save_pretrained
 
@@ -72,21 +73,6 @@ METHODS = ("standard", "lsq", "lsq_schedule_distill")
 
 
 # Data ------------------------------------------------------------------------------------------
-
-def stratified_split(labels, validation, seed=0):
-    """Sample indices held out per class in proportion (largest remainders), drawn by a numpy
-    generator seeded with ``seed``: the draw of examples/cifar10.py."""
-    labels = np.asarray(labels)
-    classes, counts = np.unique(labels, return_counts=True)
-    exact = validation * counts / len(labels)
-    taken = np.floor(exact).astype(int)
-    for index in np.argsort(-(exact - taken), kind="stable")[:validation - taken.sum()]:
-        taken[index] += 1
-    rng = np.random.default_rng(seed)
-    held_out = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:n]
-                                       for c, n in zip(classes, taken)])).astype(np.int64)
-    return np.setdiff1d(np.arange(len(labels), dtype=np.int64), held_out), held_out
-
 
 def load_images(args):
     """(uint8 images, labels) of the folder (or of a per-class subset in quick mode), through
