@@ -299,16 +299,21 @@ def train(args, log=print):
     ptq_accuracy = accuracy(y_val, logits_of(quantized, x_val))
     logged({"stage": "post-training quantized", "ptq_accuracy": ptq_accuracy})
 
-    plain_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    def fine_tune(model, stage, rate, epochs, seed):
+        """Adam with cosine decay over the stage's steps, register margins watched."""
+        if epochs:
+            model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+                rate, qat_steps * epochs)),
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
+            model.fit(dataset(seed).repeat(), epochs=epochs, verbose=2,
+                      steps_per_epoch=qat_steps,
+                      callbacks=[EpochTimer(stage, logged),
+                                 ScaleFactorMonitor(on_violation="warn")])
+
     step(f"Quantization-aware training, standard quantizers: {args.qat_epochs} epochs")
     qat_started = time.time()
-    if args.qat_epochs:
-        quantized.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
-            args.qat_lr, qat_steps * args.qat_epochs)), plain_loss, metrics=["accuracy"])
-        quantized.fit(dataset(args.seed + 1).repeat(), epochs=args.qat_epochs, verbose=2,
-                      steps_per_epoch=qat_steps,
-                      callbacks=[EpochTimer("qat", logged),
-                                 ScaleFactorMonitor(on_violation="warn")])
+    fine_tune(quantized, "qat", args.qat_lr, args.qat_epochs, args.seed + 1)
     qat_seconds = time.time() - qat_started
     qat_accuracy = accuracy(y_val, logits_of(quantized, x_val))
     logged({"stage": "qat done", "qat_accuracy": qat_accuracy,
@@ -317,13 +322,7 @@ def train(args, log=print):
     step(f"Hardware-exact training: {args.exact_epochs} epochs (the chip's integers)")
     exact_started = time.time()
     exact = hardware_exact(quantized)
-    if args.exact_epochs:
-        exact.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
-            args.exact_lr, qat_steps * args.exact_epochs)), plain_loss, metrics=["accuracy"])
-        exact.fit(dataset(args.seed + 2).repeat(), epochs=args.exact_epochs, verbose=2,
-                  steps_per_epoch=qat_steps,
-                  callbacks=[EpochTimer("exact", logged),
-                             ScaleFactorMonitor(on_violation="warn")])
+    fine_tune(exact, "exact", args.exact_lr, args.exact_epochs, args.seed + 2)
     exact_seconds = time.time() - exact_started
     keras_outputs = logits_of(exact, x_val)
     keras_accuracy = accuracy(y_val, keras_outputs)
