@@ -42,22 +42,11 @@ def _best_seconds(run, rounds):
 
 
 def _zoo_model(name, size):
-    import numpy as np
-
     if name == "ds_cnn_kws":  # BrainChip's keyword-spotting layout, not in our zoo
         from akida_mapping_models import ds_cnn_kws_akida
         return ds_cnn_kws_akida()
-
-    from cnn2snn_tfmot import convert, quantize, zoo
-    if name == "akidanet_like":
-        keras_model = zoo.akidanet_like((size, size, 3), width=0.5, classes=1000)
-    elif name == "deep_separable_cnn":
-        keras_model = zoo.deep_separable_cnn((size, size, 1))
-    else:
-        keras_model = getattr(zoo, name)()
-    images = np.random.default_rng(0).integers(0, 256, (64,) + keras_model.input_shape[1:])
-    zoo.calibrate_batchnorm(keras_model, images.astype(np.float32) / 255)
-    return convert(quantize(keras_model, 4, 4, 8), input_scaling=(255, 0))
+    from akida_mapping_models import converted_zoo_model
+    return converted_zoo_model(name, size)
 
 
 def _summary(mapping: dict) -> dict:

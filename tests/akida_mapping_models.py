@@ -198,3 +198,20 @@ def ds_cnn_kws_akida():
     for index, layer in enumerate(model.layers):
         fill_weights(layer, index)
     return model
+
+
+def converted_zoo_model(name: str, size: int):
+    """A zoo network (``cnn2snn_tfmot.data.zoo``) quantized 4/4/8 and converted, its BatchNorm
+    calibrated on 64 seeded random images (``input_scaling=(255, 0)``); ``size`` sets the input
+    of ``akidanet_like`` and ``deep_separable_cnn`` (the others have their own). The models of
+    the mapper's differential test and of ``benchmarks/mapping.py``."""
+    from cnn2snn_tfmot import convert, quantize, zoo
+    if name == "akidanet_like":
+        keras_model = zoo.akidanet_like((size, size, 3))
+    elif name == "deep_separable_cnn":
+        keras_model = zoo.deep_separable_cnn((size, size, 1))
+    else:
+        keras_model = getattr(zoo, name)()
+    images = np.random.default_rng(0).integers(0, 256, (64,) + keras_model.input_shape[1:])
+    zoo.calibrate_batchnorm(keras_model, images.astype(np.float32) / 255)
+    return convert(quantize(keras_model, 4, 4, 8), input_scaling=(255, 0))

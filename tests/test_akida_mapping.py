@@ -22,7 +22,6 @@ from cnn2snn_tfmot import (
     convert,
     quantize,
     report,
-    zoo,
 )
 from cnn2snn_tfmot.akida import (
     AkidaMappingError,
@@ -44,6 +43,7 @@ from cnn2snn_tfmot_cli import main
 
 from akida_mapping_models import (
     akidanet_akida,
+    converted_zoo_model,
     ds_cnn_kws_akida,
     fill_weights,
     mnist_akida,
@@ -418,15 +418,7 @@ def test_zoo_like_models_map_as_brainchips(factory, mode, hw_only):
                                         ("deep_separable_cnn", 28), ("akidanet_like", 64),
                                         ("akidanet_like", 128), ("akidanet_like", 224)])
 def test_converted_zoo_models_map_as_brainchips(name, size):
-    if name == "akidanet_like":
-        keras_model = zoo.akidanet_like((size, size, 3))
-    elif name == "deep_separable_cnn":
-        keras_model = zoo.deep_separable_cnn((size, size, 1))
-    else:
-        keras_model = getattr(zoo, name)()
-    images = np.random.default_rng(0).integers(0, 256, (64,) + keras_model.input_shape[1:])
-    zoo.calibrate_batchnorm(keras_model, images.astype(np.float32) / 255)
-    model = convert(quantize(keras_model, 4, 4, 8), input_scaling=(255, 0))
+    model = converted_zoo_model(name, size)
     for mode in MODES:
         for hw_only in (False, True):
             _compare(model, mode, hw_only)
