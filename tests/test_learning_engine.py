@@ -70,7 +70,10 @@ def _labels(case, count, rng):
     return rng.integers(-1, case["classes"], count).astype(np.int64)
 
 
-def _check_case(case):
+# A thousand cases take a few seconds: no need for a slow variant.
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_cases())
+def test_the_compiled_rule_is_the_numpy_rule_bit_for_bit(case):
     rng = np.random.default_rng(case["seed"])
     ours = _initial_state(case, rng)
     theirs = [array.copy() for array in ours]
@@ -90,19 +93,6 @@ def _check_case(case):
             assert got.dtype == expected.dtype, name
             np.testing.assert_array_equal(got, expected, err_msg=name)
         assert register_ours == register_theirs
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_cases())
-def test_the_compiled_rule_is_the_numpy_rule_bit_for_bit(case):
-    _check_case(case)
-
-
-@pytest.mark.slow
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_cases())
-def test_the_compiled_rule_is_the_numpy_rule_long_sweep(case):
-    _check_case(case)
 
 
 def _big_state(inputs=2048, units=40, num_weights=300, seed=0):
