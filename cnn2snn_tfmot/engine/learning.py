@@ -139,8 +139,19 @@ def learn(weights: np.ndarray, spikes: np.ndarray, labels: Optional[np.ndarray],
 
 
 def is_enabled() -> bool:
-    """Whether ``Model.fit`` may use the compiled rule: not turned off by
-    ``CNN2SNN_TFMOT_COMPILED_LEARNING=0`` and the op library loads."""
+    """Whether ``Model.fit`` may use the compiled rule.
+
+    Returns:
+        True when ``CNN2SNN_TFMOT_COMPILED_LEARNING`` is not "0" and the op library loads.
+
+    Example:
+        >>> import os
+        >>> from cnn2snn_tfmot.engine import ops
+        >>> from cnn2snn_tfmot.engine.learning import is_enabled
+        >>> is_enabled() == (os.environ.get("CNN2SNN_TFMOT_COMPILED_LEARNING") != "0"
+        ...                  and ops.is_available())
+        True
+    """
     return os.environ.get(COMPILED_LEARNING_ENV_VAR, "1") != "0" and ops.is_available()
 
 
