@@ -5,11 +5,11 @@ weights fed 1-bit spikes. ``Model.compile(AkidaUnsupervised(...))`` prepares it 
 ``Model.fit(x, y)`` learns (:class:`cnn2snn_tfmot.akida.Model`); this module is the rule itself,
 on plain arrays: :func:`learn` is its definition, a NumPy loop, which ``fit`` runs when the
 compiled library does not load (when it does, ``fit`` runs its bit-identical compiled twin,
-:mod:`cnn2snn_tfmot.engine.learning`). It was measured against BrainChip's runtime (akida 2.19.3, docs/akida-v1.md
-section 9), which it reproduces exactly: from the same weights and the same inputs, ours and the
-runtime's give the same weights, learning thresholds and swap counts after every sample. Only the
-initial connections drawn by ``compile`` are random; the runtime draws them unseeded, we draw
-them from ``seed``.
+:mod:`cnn2snn_tfmot.engine.learning`). It was measured against BrainChip's runtime (akida
+2.19.3, docs/akida-v1.md section 9), which it reproduces exactly: from the same weights and the
+same inputs, ours and the runtime's give the same weights, learning thresholds and swap counts
+after every sample. Only the initial connections drawn by ``compile`` are random; the runtime
+draws them unseeded, we draw them from ``seed``.
 
 Per neuron the layer keeps its binary connections (``weights``), a learning threshold
 (``threshold_learning``) and a swap budget (``thswap``, the plasticity in connections); per
