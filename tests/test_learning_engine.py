@@ -193,9 +193,31 @@ def test_fit_uses_the_compiled_rule_and_falls_back_to_numpy(monkeypatch):
     numpy_rule = _fit_state(_spike_model(), x, y)
     monkeypatch.delenv(compiled.COMPILED_LEARNING_ENV_VAR)
     # Without the library (not built, or built for another TensorFlow): the NumPy loop.
-    monkeypatch.setattr(ops, "is_available", lambda: False)
+    def missing():
+        raise ops.OpLibraryUnavailable("the op library was not built")
+
+    monkeypatch.setattr(ops, "load_library", missing)
     assert compiled.learning_rule() is reference.learn
     without_library = _fit_state(_spike_model(), x, y)
     for a, b, c in zip(fast, numpy_rule, without_library):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
+
+
+def test_a_library_built_before_the_entry_point_falls_back(monkeypatch):
+    """An op library built from older sources loads but lacks cnn2snn_tfmot_learn: fit must
+    then take the NumPy rule, not fail."""
+    class OldLibrary:
+        pass
+
+    monkeypatch.setattr(compiled, "_STATE", {})
+    monkeypatch.setattr(compiled.ctypes, "CDLL", lambda path: OldLibrary())
+    assert not compiled.is_enabled()
+    assert compiled.learning_rule() is reference.learn
+    with pytest.raises(ops.OpLibraryUnavailable, match="no edge-learning entry point"):
+        compiled.learn(np.zeros((2, 1), np.uint8), np.zeros((1, 2), bool), None,
+                       np.zeros(1, np.int64), np.zeros(1, np.int64), 0, AkidaUnsupervised(1))
+    model = _spike_model()
+    model.fit(np.ones((2, 1, 1, 64), np.uint8), np.array([0, 1]))
+    assert model.layers[-1].get_variable("thswap").min() < 10  # it learned, in NumPy
+

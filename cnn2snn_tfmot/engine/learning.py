@@ -52,12 +52,18 @@ _I64 = ctypes.c_int64
 def _entry_point():
     """``cnn2snn_tfmot_learn`` of the op library (raises OpLibraryUnavailable, with the
     reason, when the library does not load)."""
+    ops.load_library()  # raises OpLibraryUnavailable, with the reason (cached by ops)
     with _LOCK:
         if "learn" in _STATE:
             return _STATE["learn"]
-    ops.load_library()  # raises OpLibraryUnavailable, with the reason
     # The library TensorFlow loaded: dlopen gives the same copy.
-    function = ctypes.CDLL(ops.library_path()).cnn2snn_tfmot_learn
+    try:
+        function = ctypes.CDLL(ops.library_path()).cnn2snn_tfmot_learn
+    except AttributeError as err:  # a library built from older sources
+        raise ops.OpLibraryUnavailable(
+            f"the op library {ops.library_path()} has no edge-learning entry point (built "
+            "before it existed); rebuild it with `pip install --no-build-isolation -e .`"
+        ) from err
     function.restype = ctypes.c_int32
     function.argtypes = [_P, _I64, _I64, _P, _I64, _P, _I64, _P, _P, ctypes.POINTER(_I64),
                          _I64, _I64, _I64, _P, ctypes.c_char_p, _I64]
@@ -142,17 +148,24 @@ def is_enabled() -> bool:
     """Whether ``Model.fit`` may use the compiled rule.
 
     Returns:
-        True when ``CNN2SNN_TFMOT_COMPILED_LEARNING`` is not "0" and the op library loads.
+        True when ``CNN2SNN_TFMOT_COMPILED_LEARNING`` is not "0" and the op library loads with
+        the rule's entry point.
 
     Example:
         >>> import os
         >>> from cnn2snn_tfmot.engine import ops
         >>> from cnn2snn_tfmot.engine.learning import is_enabled
-        >>> is_enabled() == (os.environ.get("CNN2SNN_TFMOT_COMPILED_LEARNING") != "0"
-        ...                  and ops.is_available())
+        >>> (os.environ.get("CNN2SNN_TFMOT_COMPILED_LEARNING") == "0"
+        ...  or is_enabled() == ops.is_available())
         True
     """
-    return os.environ.get(COMPILED_LEARNING_ENV_VAR, "1") != "0" and ops.is_available()
+    if os.environ.get(COMPILED_LEARNING_ENV_VAR, "1") == "0":
+        return False
+    try:
+        _entry_point()
+    except ops.OpLibraryUnavailable:
+        return False
+    return True
 
 
 def learning_rule() -> Callable:
