@@ -1,5 +1,6 @@
-"""Speed of edge learning (Model.fit of a compiled Akida model) next to BrainChip's runtime: one
-JSON line per configuration.
+"""Speed of edge learning (Model.fit of a compiled Akida model): the rule in the compiled library,
+the same rule in NumPy and BrainChip's runtime, side by side in one run: one JSON line per
+configuration.
 
 Two kinds of model:
 
@@ -9,16 +10,20 @@ Two kinds of model:
   SeparableConvolutional 3x3x32 + max pool, 1-bit spikes, random integer weights) -> learning
   layer: what ``fit`` costs end to end, the extractor run by the emulator engine.
 
-Both models are compiled by us (seeded) and given to the runtime with ``to_akida()``, so that
-both learn the same thing (the script checks that the learned weights are identical). Rates are
-samples/s, best of ``--rounds`` (each round learns the same samples on fresh copies of the
-compiled model); the runtime's ``fit`` runs in the same process (it needs no TensorFlow).
+Ours runs twice: with the compiled rule (``fit``'s default when the op library loads,
+cnn2snn_tfmot.engine.learning) and with the NumPy loop (``CNN2SNN_TFMOT_COMPILED_LEARNING=0``,
+cnn2snn_tfmot.chip.learning.learn). Both models are compiled by us (seeded) and given to the
+runtime with ``to_akida()``, so that all three learn the same thing (the script checks that the
+learned weights are identical). Rates are samples/s, best of ``--rounds`` (each round learns the
+same samples on a fresh copy of the compiled model); the runtime's ``fit`` runs in the same
+process (it needs no TensorFlow).
 
 Run: ``python benchmarks/edge_learning.py [--rounds 3] [--samples 2000]``
 """
 import argparse
 import functools
 import json
+import os
 import time
 
 import numpy as np
@@ -61,7 +66,6 @@ def _cnn_model(classes, per_class, num_weights, seed):
 
 def _copy(model):
     """A fresh copy of a compiled model (through our file format, in memory on disk)."""
-    import os
     import tempfile
 
     from cnn2snn_tfmot.akida import Model
@@ -80,30 +84,55 @@ def _best(run, rounds):
     return min(times), float(np.median(times))
 
 
+def _ours(model, x, y, rounds, compiled):
+    """Best and median rates of our fit, with the compiled rule or the NumPy one, and the
+    learned weights."""
+    from cnn2snn_tfmot.engine.learning import COMPILED_LEARNING_ENV_VAR
+    before = os.environ.get(COMPILED_LEARNING_ENV_VAR)
+    os.environ[COMPILED_LEARNING_ENV_VAR] = "1" if compiled else "0"
+    try:
+        copies = [_copy(model) for _ in range(rounds + 1)]
+        copies[-1].fit(x[:8], y[:8])  # warm-up: builds the extractor's engine plan
+        pool = iter(copies[:rounds])
+        best, median = _best(lambda: next(pool).fit(x, y), rounds)
+    finally:
+        if before is None:
+            del os.environ[COMPILED_LEARNING_ENV_VAR]
+        else:
+            os.environ[COMPILED_LEARNING_ENV_VAR] = before
+    return len(x) / best, len(x) / median, copies[0].layers[-1].get_variable("weights")
+
+
 def _measure(name, build, x, y, rounds, runtime_available):
+    from cnn2snn_tfmot.engine.learning import is_enabled
     model = build()
     line = {"benchmark": "edge_learning", "model": name, "samples": len(x),
             "inputs": int(np.prod(model.layers[-1].input_dims)),
             "units": model.layers[-1].parameters.units,
             "num_weights": model.learning.num_weights,
             "num_classes": model.learning.num_classes}
-    copies = [_copy(model) for _ in range(rounds + 1)]
-    copies[-1].fit(x[:8], y[:8])  # warm-up: builds the extractor's engine plan
-    pool = iter(copies[:rounds])
-    best, median = _best(lambda: next(pool).fit(x, y), rounds)
-    line["ours_samples_per_s"] = round(len(x) / best, 1)
-    line["ours_median_samples_per_s"] = round(len(x) / median, 1)
+    if not is_enabled():
+        raise SystemExit("the compiled op library does not load: build it first "
+                         "(python setup.py build_ext --inplace)")
+    rates, weights = {}, {}
+    for key, compiled in (("compiled", True), ("numpy", False)):
+        best, median, weights[key] = _ours(model, x, y, rounds, compiled)
+        rates[key] = best
+        line[f"{key}_samples_per_s"] = round(best, 1)
+        line[f"{key}_median_samples_per_s"] = round(median, 1)
+    line["compiled_over_numpy"] = round(rates["compiled"] / rates["numpy"], 2)
+    same = np.array_equal(weights["compiled"], weights["numpy"])
     if runtime_available:
         runtimes = [model.to_akida() for _ in range(rounds)]
         pool = iter(runtimes)
         best, median = _best(lambda: next(pool).fit(x, y.astype(np.int32)), rounds)
         line["runtime_samples_per_s"] = round(len(x) / best, 1)
         line["runtime_median_samples_per_s"] = round(len(x) / median, 1)
-        line["ours_over_runtime"] = round(line["ours_samples_per_s"] /
-                                          line["runtime_samples_per_s"], 2)
-        line["identical_weights"] = bool(np.array_equal(
-            copies[0].layers[-1].get_variable("weights"),
-            runtimes[0].layers[-1].get_variable("weights")))
+        line["compiled_over_runtime"] = round(rates["compiled"] * best / len(x), 2)
+        line["numpy_over_runtime"] = round(rates["numpy"] * best / len(x), 2)
+        same = same and np.array_equal(weights["compiled"],
+                                       runtimes[0].layers[-1].get_variable("weights"))
+    line["identical_weights"] = bool(same)
     print(json.dumps(line), flush=True)
 
 

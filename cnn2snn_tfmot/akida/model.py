@@ -52,6 +52,7 @@ from cnn2snn_tfmot.engine import (
 )
 from cnn2snn_tfmot.engine.choice import BackendChoice
 from cnn2snn_tfmot.engine.direct import DirectPlan, DirectUnsupported
+from cnn2snn_tfmot.engine.learning import learning_rule
 from cnn2snn_tfmot.tfkeras import keras, tf
 
 __all__ = ["Model", "dequantize", "from_akida"]
@@ -903,7 +904,8 @@ class Model:
         Labelled mode (``num_classes`` > 1): only the neurons of a sample's class learn it; a
         negative label learns the sample without label. Unlabelled (``num_classes`` 1 or no
         labels): every neuron competes. The rule is in :mod:`cnn2snn_tfmot.chip.learning`;
-        batches only bound memory, they change nothing.
+        the compiled library applies it when it loads (:mod:`cnn2snn_tfmot.engine.learning`,
+        bit-identical), else that NumPy loop. Batches only bound memory, they change nothing.
 
         Arguments:
             x: uint8 inputs as for :meth:`forward` (array, ``tf.data`` dataset or iterable of
@@ -948,7 +950,7 @@ class Model:
             # Checked before anything is learned (the runtime learns the samples before a bad one).
             y = check_labels(y, count, optimizer.num_classes, "y")
         layer = self._layers[-1]
-        learner = Learner(layer, optimizer, self.learning_register)
+        learner = Learner(layer, optimizer, self.learning_register, learning_rule())
         progbar = None
         if verbose:
             progbar = keras.utils.Progbar(count, verbose=verbose, unit_name="sample")

@@ -3,11 +3,13 @@
 The last layer of an Akida 1.0 model can learn on the chip: a FullyConnected layer with 1-bit
 weights fed 1-bit spikes. ``Model.compile(AkidaUnsupervised(...))`` prepares it and
 ``Model.fit(x, y)`` learns (:class:`cnn2snn_tfmot.akida.Model`); this module is the rule itself,
-on plain arrays. It was measured against BrainChip's runtime (akida 2.19.3, docs/akida-v1.md
-section 9), which it reproduces exactly: from the same weights and the same inputs, ours and the
-runtime's give the same weights, learning thresholds and swap counts after every sample. Only the
-initial connections drawn by ``compile`` are random; the runtime draws them unseeded, we draw
-them from ``seed``.
+on plain arrays: :func:`learn` is its definition, a NumPy loop, which ``fit`` runs when the
+compiled library does not load (when it does, ``fit`` runs its bit-identical compiled twin,
+:mod:`cnn2snn_tfmot.engine.learning`). It was measured against BrainChip's runtime (akida
+2.19.3, docs/akida-v1.md section 9), which it reproduces exactly: from the same weights and the
+same inputs, ours and the runtime's give the same weights, learning thresholds and swap counts
+after every sample. Only the initial connections drawn by ``compile`` are random; the runtime
+draws them unseeded, we draw them from ``seed``.
 
 Per neuron the layer keeps its binary connections (``weights``), a learning threshold
 (``threshold_learning``) and a swap budget (``thswap``, the plasticity in connections); per
@@ -44,7 +46,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -553,6 +555,9 @@ class Learner:
             ``thswap``).
         optimizer: the model's :class:`AkidaUnsupervised`.
         register: the round-robin register to start from.
+        rule: the function that applies the rule, with the signature of :func:`learn`: that
+            NumPy loop (default) or its compiled twin, which ``Model.fit`` takes when the op
+            library loads (:func:`cnn2snn_tfmot.engine.learning.learning_rule`).
 
     Attributes:
         register: the register after the samples learned so far.
@@ -576,9 +581,11 @@ class Learner:
         [0, 3]
     """
 
-    def __init__(self, layer, optimizer: AkidaUnsupervised, register: int):
+    def __init__(self, layer, optimizer: AkidaUnsupervised, register: int,
+                 rule: Callable = learn):
         self._layer = layer
         self._optimizer = optimizer
+        self._rule = rule
         self.register = register
         self._fan_in = math.prod(layer.input_dims)
         self._weights = np.ascontiguousarray(
@@ -587,7 +594,7 @@ class Learner:
         self._thswap = layer.variable("thswap").astype(np.int64)
 
     def learn(self, spikes: np.ndarray, labels: Optional[np.ndarray]) -> np.ndarray:
-        """Learns ``spikes`` one sample after the other (:func:`learn`).
+        """Learns ``spikes`` one sample after the other (with the ``rule`` it was given).
 
         Arguments:
             spikes: bool (samples, inputs), in the runtime's row order (:func:`spike_rows`).
@@ -597,9 +604,9 @@ class Learner:
             The layer's outputs for each sample before its own learning step, (samples, 1, 1,
             units): int32 potentials, or uint8 levels with an activation.
         """
-        potentials, self.register = learn(self._weights, spikes, labels,
-                                          self._threshold_learning, self._thswap,
-                                          self.register, self._optimizer)
+        potentials, self.register = self._rule(self._weights, spikes, labels,
+                                               self._threshold_learning, self._thswap,
+                                               self.register, self._optimizer)
         return _outputs(self._layer, potentials)
 
     def store(self) -> None:
