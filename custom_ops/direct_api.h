@@ -72,6 +72,11 @@ double cnn2snn_tfmot_direct_layer_seconds(void* plan, int32_t i);
 // range.
 int64_t cnn2snn_tfmot_direct_layer_macs(void* plan, int32_t i);
 
+// Runs a chain of dependent one-cycle integer additions (x86-64) and returns their number, so
+// that the caller, timing it, finds the clock the core runs at (benchmarks/machine_peak.py);
+// 0 where there is no such chain.
+int64_t cnn2snn_tfmot_clock_probe(int64_t iterations);
+
 void cnn2snn_tfmot_direct_destroy(void* plan);
 
 }  // extern "C"

@@ -820,6 +820,24 @@ AKIDA_EXPORT int64_t cnn2snn_tfmot_direct_layer_macs(void* plan, int32_t i) {
   return p->layer_macs[i];
 }
 
+AKIDA_EXPORT int64_t cnn2snn_tfmot_clock_probe(int64_t iterations) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  // Eight dependent one-cycle additions per iteration: the loop's own instructions run beside
+  // them, so an iteration takes eight cycles.
+  uint64_t x = 0;
+  for (int64_t i = 0; i < iterations; ++i) {
+    asm volatile(
+        "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+        "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0"
+        : "+r"(x));
+  }
+  return 8 * iterations;
+#else
+  (void)iterations;
+  return 0;
+#endif
+}
+
 AKIDA_EXPORT void cnn2snn_tfmot_direct_destroy(void* plan) {
   delete static_cast<akida_ops::DirectPlan*>(plan);
 }
