@@ -86,7 +86,7 @@ void ConvRowsOf(const BlockGeometry& g, int64_t o0, int64_t o1, int64_t* c0, int
 
 // Per-thread grow-only scratch buffers (slots 0 .. kScratchSlots - 1), 64-byte aligned; slots 0
 // and 1 are for TileFns, 2..4 for the driver, 5.. for the direct engine (direct_run.cc).
-inline constexpr int kScratchSlots = 17;
+inline constexpr int kScratchSlots = 18;
 void* ThreadScratch(int slot, size_t bytes);
 
 // Validation helpers shared by the ops (InvalidArgument with the op's argument names).

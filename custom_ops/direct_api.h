@@ -55,9 +55,27 @@ const char* cnn2snn_tfmot_direct_kernel_set(void* plan);
 // How layer i is computed: "convolution", "winograd", "separable" (int8 operands with outlier
 // corrections), "separable_int16" (int16 operands: chosen after the first runs when the
 // depthwise sums often leave int8) or "dense", with "+events" when the layer skips the rows of
-// all-zero input patches (chosen after the first runs when they are frequent); null when i is
-// out of range.
+// all-zero input patches, or for a dense layer the weight rows of zero inputs (chosen after the
+// first runs when they are frequent); null when i is out of range.
 const char* cnn2snn_tfmot_direct_layer_algorithm(void* plan, int32_t i);
+
+// Profiling, off by default: on != 0 times every work item into its layer from now on (two
+// clock reads per item), 0 stops; both reset the times to 0.
+void cnn2snn_tfmot_direct_set_profiling(void* plan, int32_t on);
+
+// Seconds spent in layer i's work items while profiling, summed over threads (-1: i out of
+// range).
+double cnn2snn_tfmot_direct_layer_seconds(void* plan, int32_t i);
+
+// Multiply-adds of layer i for one image, counted as a direct convolution over the output
+// pixels (padding taps included; a separable layer: depthwise plus pointwise); -1: i out of
+// range.
+int64_t cnn2snn_tfmot_direct_layer_macs(void* plan, int32_t i);
+
+// Runs a chain of dependent one-cycle integer additions (x86-64) and returns their number, so
+// that the caller, timing it, finds the clock the core runs at (benchmarks/machine_peak.py);
+// 0 where there is no such chain.
+int64_t cnn2snn_tfmot_clock_probe(int64_t iterations);
 
 void cnn2snn_tfmot_direct_destroy(void* plan);
 

@@ -72,7 +72,9 @@ struct DirectLayer {
   // Event-driven rows (convolution and separable layers, not Winograd): an output pixel whose
   // input patch (kh x kw x c, padding included) is all zero has potentials 0 exactly, so its
   // GEMM row is skipped and its potentials set to 0 (levels: zero_levels, the fire of 0). The
-  // plan turns it on from the share of zero patches counted in the first runs.
+  // plan turns it on from the share of zero patches counted in the first runs. Dense layers:
+  // the k groups (4 inputs with VNNI, else 2) zero in every image of the GEMM add 0, so only
+  // the others are accumulated (the counters count k groups as patches).
   bool events = false;
   bool events_decided = true;  // set false for the layers that may use it
   std::vector<uint8_t> zero_levels;  // [f] when the layer fires
@@ -101,6 +103,9 @@ struct DirectCounters {
   std::atomic<int64_t> dw_outliers{0};  // ... and those outside [-128, 127]
   std::atomic<int64_t> patches{0};      // GEMM rows made before events are decided
   std::atomic<int64_t> zero_patches{0};  // ... and those whose input patch is all zero
+  // Profiling (DirectPlan::profile): nanoseconds spent in the layer's work items, summed over
+  // threads.
+  std::atomic<int64_t> nanos{0};
 };
 
 struct ThreadTiming {
@@ -121,6 +126,10 @@ struct DirectPlan {
   bool out_u8 = false;
   int coop_threads = 0;  // the thread count coop_bands / coop_parts were chosen for
   int64_t macs = 0;      // multiply-adds of one image (direct convolution count)
+  std::vector<int64_t> layer_macs;  // ... per layer
+  // Off by default: when on, each work item is timed into its layer's counters.nanos (two
+  // clock reads per item; cnn2snn_tfmot_direct_set_profiling).
+  bool profile = false;
   // Batches: each thread runs groups of `group` images; the layers from grouped_from on (small
   // activations, one work item per image) run for the whole group at once, one GEMM over all
   // the images' rows, so that their weights are read once per group.
@@ -142,6 +151,10 @@ struct DirectPlan {
 
 // Validates `layers` and prepares the plan; InvalidArgument naming the layer and the field.
 absl::Status BuildDirectPlan(const AkidaDirectLayer* layers, int32_t count, DirectPlan* plan);
+
+// Whether layer L can skip zero inputs (event-driven rows of a convolution or separable layer
+// that is not Winograd; zero k groups of a dense layer where the kernels have gemm_u8_groups).
+bool EventsPossible(const DirectPlan& plan, const DirectLayer& L);
 
 // Chooses each layer's cooperative split for `threads` threads.
 void SplitForThreads(DirectPlan* plan, int threads);

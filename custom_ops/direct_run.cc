@@ -57,7 +57,7 @@ void ApplyOperandOverride(DirectPlan* plan) {
   const char* events = std::getenv("CNN2SNN_TFMOT_DIRECT_EVENTS");
   if (events != nullptr && (events[0] == '0' || events[0] == '1') && events[1] == '\0') {
     for (DirectLayer& L : plan->layers) {
-      if (L.kind != kDirectDense && !L.winograd) {
+      if (EventsPossible(*plan, L)) {
         L.events = events[0] == '1';
         L.events_decided = true;
       }
@@ -195,6 +195,42 @@ int64_t MarkZeroPatches(const DirectLayer& L, const uint8_t* const* ins, int64_t
   return found;
 }
 
+// Event-driven dense layers: marks the k groups (the kernels' packing group: 4 inputs for
+// VNNI, 2 otherwise) that are zero in all `count` images, counts them while the plan has not
+// decided, and when L.events is on lists the others for gemm_u8_groups
+// (in.view.kgroup_index). Reads up to 3 bytes past an input (the buffers' zero slack).
+void FindDenseGroups(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
+                     int64_t count, GemmInput* in) {
+  if (!L.events && L.events_decided) return;
+  const int64_t groups = L.kps;
+  const int64_t width = plan.kernels->u8_format.group;
+  int32_t* index = static_cast<int32_t*>(
+      ThreadScratch(17, static_cast<size_t>(groups) * sizeof(int32_t) + 64));
+  int64_t kept = 0;
+  for (int64_t k = 0; k < groups; ++k) {
+    uint32_t any = 0;
+    for (int64_t n = 0; n < count; ++n) {
+      uint32_t word = 0;
+      if (width == 4) {
+        std::memcpy(&word, ins[n] + 4 * k, 4);
+      } else {
+        std::memcpy(&word, ins[n] + width * k, 2);
+      }
+      any |= word;
+    }
+    index[kept] = static_cast<int32_t>(k);
+    kept += any != 0;
+  }
+  if (!L.events_decided) {
+    DirectCounters& c = plan.counters[&L - plan.layers.data()];
+    c.patches.fetch_add(groups, std::memory_order_relaxed);
+    c.zero_patches.fetch_add(groups - kept, std::memory_order_relaxed);
+  }
+  if (!L.events) return;
+  in->view.kgroup_index = index;
+  in->view.kgroups_per_seg = kept;
+}
+
 // Event-driven rows of layer L for the GEMM rows in.m of conv rows [c0, c1): counts the zero
 // patches while the plan has not decided, and when L.events is on keeps in s.kept the rows to
 // compute (in.m becomes their number, in.compact true). Returns whether s.zero was filled.
@@ -258,6 +294,7 @@ GemmInput PrepareGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_
   if (L.kind == kDirectDense) {
     for (int64_t n = 0; n < count; ++n) s.rows[n] = reinterpret_cast<const char*>(ins[n]);
     in.m = count;
+    FindDenseGroups(plan, L, ins, count, &in);
     return in;
   }
   for (int64_t n = 0; n < count; ++n) {
@@ -337,8 +374,12 @@ int64_t ComputeTile(const DirectPlan& plan, const DirectLayer& L, const uint8_t*
   CountOutliers(plan, L, in);
   const PackedB b = SubPanels(L.packed.packed, plan.kernels->u8_format.lanes, f0, f1);
   const int64_t ldc = b.fp;
-  plan.kernels->gemm_u8_rows(s.rows, in.view, in.m, b, in.bias ? in.bias + f0 : nullptr, s.tile,
-                             ldc);
+  if (in.view.kgroup_index != nullptr) {
+    plan.kernels->gemm_u8_groups(s.rows, in.view, in.m, b, s.tile, ldc);
+  } else {
+    plan.kernels->gemm_u8_rows(s.rows, in.view, in.m, b, in.bias ? in.bias + f0 : nullptr,
+                               s.tile, ldc);
+  }
   if (in.compact) ExpandTile(s.tile, ldc, s, in.m, in.full_m);
   // Depthwise sums beyond [-128, 127]: add what the clamp removed (unsigned: wraps like the
   // kernels; the exact potential fits int32).
@@ -409,11 +450,34 @@ void FireInGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_t* con
   plan.kernels->gemm_u8_fire(a);
 }
 
+// Adds the time from its construction to its destruction to a layer's profile counter (when
+// the plan is profiled: off by default, it costs two clock reads per work item).
+class ItemTimer {
+ public:
+  ItemTimer(const DirectPlan& plan, const DirectLayer& L)
+      : counter_(plan.profile ? &plan.counters[&L - plan.layers.data()].nanos : nullptr) {
+    if (counter_ != nullptr) started_ = std::chrono::steady_clock::now();
+  }
+  ~ItemTimer() {
+    if (counter_ == nullptr) return;
+    counter_->fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now() - started_).count(),
+                        std::memory_order_relaxed);
+  }
+  ItemTimer(const ItemTimer&) = delete;
+  ItemTimer& operator=(const ItemTimer&) = delete;
+
+ private:
+  std::atomic<int64_t>* counter_;
+  std::chrono::steady_clock::time_point started_;
+};
+
 // Block output rows [o0, o1) (all rows for a global sum), channels [f0, f1), of `count` images
 // (more than one only when one item covers a whole image: see DirectLayer::grouped).
 void ExecItem(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
               const OutView* outs, int64_t count, int64_t o0, int64_t o1, int64_t f0,
               int64_t f1, const Scratch& s) {
+  const ItemTimer timer(plan, L);
   const BlockGeometry& g = L.g;
   const int64_t nch = f1 - f0;
   PoolFireArgs a{};
@@ -729,9 +793,49 @@ AKIDA_EXPORT const char* cnn2snn_tfmot_direct_layer_algorithm(void* plan, int32_
     if (L.s16) return L.events ? "separable_int16+events" : "separable_int16";
     return L.events ? "separable+events" : "separable";
   }
-  if (L.kind == akida_ops::kDirectDense) return "dense";
+  if (L.kind == akida_ops::kDirectDense) return L.events ? "dense+events" : "dense";
   if (L.winograd) return "winograd";
   return L.events ? "convolution+events" : "convolution";
+}
+
+AKIDA_EXPORT void cnn2snn_tfmot_direct_set_profiling(void* plan, int32_t on) {
+  auto* p = static_cast<akida_ops::DirectPlan*>(plan);
+  std::lock_guard<std::mutex> lock(p->mu);
+  p->profile = on != 0;
+  for (size_t i = 0; i < p->layers.size(); ++i) {
+    p->counters[i].nanos.store(0, std::memory_order_relaxed);
+  }
+}
+
+AKIDA_EXPORT double cnn2snn_tfmot_direct_layer_seconds(void* plan, int32_t i) {
+  auto* p = static_cast<akida_ops::DirectPlan*>(plan);
+  if (i < 0 || i >= static_cast<int32_t>(p->layers.size())) return -1;
+  std::lock_guard<std::mutex> lock(p->mu);
+  return static_cast<double>(p->counters[i].nanos.load(std::memory_order_relaxed)) * 1e-9;
+}
+
+AKIDA_EXPORT int64_t cnn2snn_tfmot_direct_layer_macs(void* plan, int32_t i) {
+  const auto* p = static_cast<akida_ops::DirectPlan*>(plan);
+  if (i < 0 || i >= static_cast<int32_t>(p->layers.size())) return -1;
+  return p->layer_macs[i];
+}
+
+AKIDA_EXPORT int64_t cnn2snn_tfmot_clock_probe(int64_t iterations) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  // Eight dependent one-cycle additions per iteration: the loop's own instructions run beside
+  // them, so an iteration takes eight cycles.
+  uint64_t x = 0;
+  for (int64_t i = 0; i < iterations; ++i) {
+    asm volatile(
+        "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+        "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0"
+        : "+r"(x));
+  }
+  return 8 * iterations;
+#else
+  (void)iterations;
+  return 0;
+#endif
 }
 
 AKIDA_EXPORT void cnn2snn_tfmot_direct_destroy(void* plan) {

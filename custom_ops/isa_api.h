@@ -65,6 +65,8 @@ struct FireTable {
 struct AView {
   const void* base;
   int64_t lda, row_len, row_stride, nseg, seg_stride, kgroups_per_seg;
+  // gemm_u8_groups only: the k groups to accumulate (increasing), kgroups_per_seg of them.
+  const int32_t* kgroup_index = nullptr;
 };
 
 // Depthwise convolution of one output row band, from its padded input rows (block.h PadBand:
@@ -199,6 +201,11 @@ struct IsaKernels {
   // bias may be null (zeros). Exact int32 with wrap-around, as gemm_u8.
   void (*gemm_u8_rows)(const char* const* rows, const AView& view, int64_t m, const PackedB& b,
                        const int32_t* bias, int32_t* c, int64_t ldc);
+  // Event-driven dense layers (direct engine): as gemm_u8_rows without bias, over only the k
+  // groups view.kgroup_index lists (those where some row has a nonzero input; the others add
+  // 0). Null where the kernels have no such path.
+  void (*gemm_u8_groups)(const char* const* rows, const AView& view, int64_t m,
+                         const PackedB& b, int32_t* c, int64_t ldc);
   // Null where the kernels do not fuse the fire.
   void (*gemm_u8_fire)(const GemmFireArgs& args);
   // Returns the number of outliers written.

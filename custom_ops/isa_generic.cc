@@ -95,6 +95,7 @@ IsaKernels MakeGenericKernels() {
   k.depthwise_s32 = &DepthwiseS32;
   k.epilogue = &Epilogue;
   k.gemm_u8_rows = &GemmU8Rows;
+  k.gemm_u8_groups = nullptr;
   k.gemm_u8_fire = nullptr;
   k.depthwise_u8 = &DepthwiseU8;
   k.pool_fire = &PoolFire;

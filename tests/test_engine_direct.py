@@ -85,9 +85,11 @@ def assert_direct_exact(model, x, reference):
                 assert f"separable_{operands}" in kinds or (
                     operands == "int8" and "separable" in kinds)
             if events is not None:
+                # Dense layers skip zero inputs where the kernel set has gemm_u8_groups.
+                kinds = ("convolution", "separable") + (
+                    ("dense",) if plan.kernel_set != "generic" else ())
                 assert all(name.endswith("+events") == (events == "1")
-                           for name in plan.algorithms
-                           if name.startswith(("convolution", "separable")))
+                           for name in plan.algorithms if name.startswith(kinds))
     return plan
 
 
@@ -150,6 +152,74 @@ def test_event_driven_rows_chosen_from_the_zero_patches(monkeypatch):
     algorithms = [name.replace("_int16", "") for name in plan.algorithms]  # either operands
     assert algorithms == ["convolution+events", "separable+events", "convolution", "dense"]
     np.testing.assert_array_equal(plan.run(x), reference)
+
+
+def wide_dense_model():
+    """Dense layers wide enough (64+ units) for the plan to consider skipping zero inputs."""
+    return _build(InputData((6, 6, 8), input_bits=4),
+                  FullyConnected(96, weights_bits=4, act_bits=4),
+                  FullyConnected(64, weights_bits=8, act_bits=2),
+                  FullyConnected(7, weights_bits=4, activation=False))
+
+
+@pytest.mark.parametrize("zeros", [0.0, 0.8, 1.0])
+def test_event_driven_dense(zeros):
+    """Dense layers accumulating only the weight rows of nonzero inputs (forced and as the plan
+    decides), bit for bit against the reference, on dense, sparse and all-zero inputs."""
+    model = wide_dense_model()
+    rng = np.random.default_rng(53)
+    x = random_input(model, rng, 9)
+    randomize(model, x, rng)
+    x[rng.random(x.shape) < zeros] = 0
+    assert_direct_exact(model, x, ref_forward(model, x))
+
+
+def test_event_driven_dense_chosen_from_the_zero_inputs(monkeypatch):
+    """The plan skips zero inputs in a dense layer of 64+ units when at least a quarter of the
+    input groups (the kernels' packing: 4 or 2 inputs) are zero in every image of a GEMM, and
+    not on dense inputs."""
+    monkeypatch.delenv(EVENTS_ENV_VAR, raising=False)
+    model = wide_dense_model()
+    rng = np.random.default_rng(59)
+    x = random_input(model, rng, 64)
+    randomize(model, x, rng)
+    sparse = x.copy()
+    sparse[rng.random(x.shape) < 0.9] = 0
+    for inputs, expected in ((x, "dense"), (sparse, "dense+events")):
+        reference = ref_forward(model, inputs)
+        plan = direct.DirectPlan(model.lowered(), model.input_shape)
+        if plan.kernel_set == "generic":
+            pytest.skip("the generic kernels have no event-driven dense path")
+        for i in range(64):  # enough input groups counted to decide (4096: 72+ a run)
+            np.testing.assert_array_equal(plan.run(inputs[i:i + 1], threads=1),
+                                          reference[i:i + 1])
+        assert plan.algorithms[0] == expected
+        np.testing.assert_array_equal(plan.run(inputs), reference)
+
+
+def test_layer_profile():
+    """Multiply-adds per layer as a direct convolution count; the per-layer timing is off by
+    default, counts only while on, and changes no output."""
+    model = _build(InputData((10, 10, 4), input_bits=4),
+                   Convolutional((3, 3), 16, weights_bits=4, act_bits=4, padding="valid"),
+                   SeparableConvolutional((3, 3), 32, weights_bits=4, act_bits=4),
+                   FullyConnected(5, weights_bits=4, activation=False))
+    rng = np.random.default_rng(61)
+    x = random_input(model, rng, 6)
+    reference = randomize(model, x, rng)
+    plan = direct.DirectPlan(model.lowered(), model.input_shape)
+    assert plan.layer_macs == [8 * 8 * 3 * 3 * 4 * 16, 8 * 8 * 16 * (3 * 3 + 32),
+                               8 * 8 * 32 * 5]
+    np.testing.assert_array_equal(plan.run(x), reference)
+    assert plan.layer_seconds == [0.0, 0.0, 0.0]
+    plan.set_profiling(True)
+    np.testing.assert_array_equal(plan.run(x), reference)
+    profiled = plan.layer_seconds
+    assert all(seconds > 0 for seconds in profiled)
+    plan.set_profiling(False)
+    assert plan.layer_seconds == [0.0, 0.0, 0.0]
+    plan.run(x)
+    assert plan.layer_seconds == [0.0, 0.0, 0.0]
 
 
 @pytest.mark.parametrize("factory", list(MODEL_FACTORIES))

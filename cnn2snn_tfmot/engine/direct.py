@@ -86,6 +86,12 @@ def _library() -> ctypes.CDLL:
     lib.cnn2snn_tfmot_direct_kernel_set.argtypes = [ctypes.c_void_p]
     lib.cnn2snn_tfmot_direct_layer_algorithm.restype = ctypes.c_char_p
     lib.cnn2snn_tfmot_direct_layer_algorithm.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    lib.cnn2snn_tfmot_direct_set_profiling.restype = None
+    lib.cnn2snn_tfmot_direct_set_profiling.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    lib.cnn2snn_tfmot_direct_layer_seconds.restype = ctypes.c_double
+    lib.cnn2snn_tfmot_direct_layer_seconds.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    lib.cnn2snn_tfmot_direct_layer_macs.restype = ctypes.c_int64
+    lib.cnn2snn_tfmot_direct_layer_macs.argtypes = [ctypes.c_void_p, ctypes.c_int32]
     lib.cnn2snn_tfmot_direct_destroy.restype = None
     lib.cnn2snn_tfmot_direct_destroy.argtypes = [ctypes.c_void_p]
     with _LOCK:
@@ -218,10 +224,45 @@ class DirectPlan:
     def algorithms(self) -> List[str]:
         """How each neural layer is computed now: "convolution", "winograd", "separable",
         "separable_int16" or "dense", with "+events" for a layer that skips the output pixels
-        whose input patch is all zero (their potentials are 0). After the first runs the plan
+        whose input patch is all zero (their potentials are 0), or for a dense layer that
+        accumulates only the weight rows of nonzero inputs. After the first runs the plan
         moves a separable layer whose depthwise sums often leave int8 to "separable_int16", and
-        turns "+events" on in the layers where at least 1/8 of the patches were all zero."""
+        turns "+events" on in the layers where at least 1/8 of the patches were all zero (dense
+        layers of 64+ units: a quarter of the input groups of 4, or 2 without VNNI)."""
         return [self._lib.cnn2snn_tfmot_direct_layer_algorithm(self._handle, i).decode()
+                for i in range(self._count)]
+
+    @property
+    def layer_macs(self) -> List[int]:
+        """Multiply-adds of each neural layer for one image, counted as a direct convolution
+        over the output pixels (padding taps included; a separable layer: its depthwise and
+        pointwise products), whatever algorithm computes them (Winograd does fewer)."""
+        return [int(self._lib.cnn2snn_tfmot_direct_layer_macs(self._handle, i))
+                for i in range(self._count)]
+
+    def set_profiling(self, on: bool) -> None:
+        """Turns the per-layer timing on or off (off by default) and resets the times to 0.
+
+        While it is on, each work item of a layer is timed (two clock reads per item) into
+        :attr:`layer_seconds`; with several threads the seconds of all of them add up, so
+        ``layer_macs[i] * images / layer_seconds[i]`` is the rate of one thread.
+
+        Arguments:
+            on: True to time the runs from now on, False to stop.
+
+        Example:
+            >>> plan.set_profiling(True)                               # doctest: +SKIP
+            >>> _ = plan.run(np.zeros((4, 8, 8, 1), np.uint8))         # doctest: +SKIP
+            >>> [seconds > 0 for seconds in plan.layer_seconds]        # doctest: +SKIP
+            [True]
+        """
+        self._lib.cnn2snn_tfmot_direct_set_profiling(self._handle, int(bool(on)))
+
+    @property
+    def layer_seconds(self) -> List[float]:
+        """Seconds spent in each neural layer's work items, summed over threads, since the last
+        :meth:`set_profiling` call (0 while profiling is off)."""
+        return [float(self._lib.cnn2snn_tfmot_direct_layer_seconds(self._handle, i))
                 for i in range(self._count)]
 
     def run(self, x: np.ndarray, threads: Optional[int] = None) -> np.ndarray:
