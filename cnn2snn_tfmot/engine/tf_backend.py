@@ -11,9 +11,10 @@ Exactness strategy (every choice is made once, at graph-build time, from the act
 * Potentials are cast to int32 (exact integers). A convolution potential beyond the int32 range
   (only possible with ``bound >= 2**31``, i.e. absurd fan-ins) is an InvalidArgumentError, as in
   the compiled ops; FullyConnected sums are saturated to 20 bits from the exact int64 value.
-* The fire is done in int64: ``16 * (P - threshold)`` against the integer step
-  ``floor(16 * act_step) * 2**(4 - b)`` with an exact ceiling division ``-((-n) // d)``; a float
-  division may be rewritten as a multiplication by the reciprocal and flip ceilings.
+* The fire compares ``16 * (P - threshold)`` with the integer step
+  ``floor(16 * act_step) * 2**(4 - b)`` by a correctly rounded float64 division and a ceiling,
+  exact for these integers (:func:`fire_levels`); a DivNoNan, since Grappler may rewrite a
+  division by a constant as a multiplication by the rounded reciprocal and flip ceilings.
 * Saturation (measured on akida 2.19.3, see :mod:`cnn2snn_tfmot.chip.limits`): FullyConnected
   and pooled potentials saturate to [-2**19, 2**19 - 1]; global pooling is a row-major sequential
   saturating sum, computed here exactly with a log-depth tree of clamp compositions (or a plain
@@ -197,27 +198,37 @@ def depthwise_conv2d(x, kernel, strides: Tuple[int, int], padding: str):
 
 
 def fire_levels(p, threshold, step16, act_bits: int):
-    """The chip's fire on int64 tensors: ``clip(ceil(16 * (P - threshold) / step16), 0, L)``.
+    """The chip's fire: ``clip(ceil(16 * (P - threshold) / step16), 0, L)``, exactly.
+
+    Computed in float64, whatever the inputs' dtype: potentials, thresholds and steps are
+    integers, so ``n = 16 * (P - threshold)`` is exact below 2**52, and the correctly rounded
+    quotient of two such integers has the exact ceiling (an integer quotient is exact; any
+    other lies at least ``1 / step16`` from an integer, more than its rounding error). Beyond
+    2**52 the quotient is far outside [0, L] with its sign, so the clip is still exact. DivNoNan,
+    not ``/``: Grappler turns a division by a constant into a multiplication by its rounded
+    reciprocal, which may flip ceilings. Vectorized float64 is several times faster than
+    TensorFlow's int64 floor division (the fire runs on every activation of hardware-exact
+    training).
 
     Arguments:
-        p: int64 potentials (..., F).
-        threshold: int64 thresholds (F,).
-        step16: int64 steps in 1/16 units, ``floor(16 * act_step) * 2**(4 - b)`` (F,), >= 1.
+        p: potentials (..., F), integer values of any integer or float dtype.
+        threshold: thresholds (F,), integer values.
+        step16: steps in 1/16 units, ``floor(16 * act_step) * 2**(4 - b)`` (F,), >= 1.
         act_bits: 1, 2 or 4.
 
     Returns:
-        int64 levels in [0, 2**act_bits - 1].
+        float64 levels in [0, 2**act_bits - 1] (integer values).
 
     Example:
         >>> from cnn2snn_tfmot.engine.tf_backend import fire_levels
         >>> from cnn2snn_tfmot import tf
         >>> fire_levels(tf.constant([7], tf.int64), tf.constant([1], tf.int64),
         ...             tf.constant([8], tf.int64), 4).numpy()  # ceil(16 * 6 / 8)
-        array([12])
+        array([12.])
     """
-    numerator = (p - threshold) * 16
-    levels = -tf.math.floordiv(-numerator, step16)  # exact ceiling division
-    return tf.clip_by_value(levels, 0, 2 ** act_bits - 1)
+    numerator = (tf.cast(p, tf.float64) - tf.cast(threshold, tf.float64)) * 16.0
+    levels = tf.math.ceil(tf.math.divide_no_nan(numerator, tf.cast(step16, tf.float64)))
+    return tf.clip_by_value(levels, 0.0, float(2 ** act_bits - 1))
 
 
 def step16(act_step, act_bits: int):
