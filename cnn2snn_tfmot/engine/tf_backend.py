@@ -12,9 +12,10 @@ Exactness strategy (every choice is made once, at graph-build time, from the act
   (only possible with ``bound >= 2**31``, i.e. absurd fan-ins) is an InvalidArgumentError, as in
   the compiled ops; FullyConnected sums are saturated to 20 bits from the exact int64 value.
 * The fire compares ``16 * (P - threshold)`` with the integer step
-  ``floor(16 * act_step) * 2**(4 - b)`` by a correctly rounded float64 division and a ceiling,
-  exact for these integers (:func:`fire_levels`); a DivNoNan, since Grappler may rewrite a
-  division by a constant as a multiplication by the rounded reciprocal and flip ceilings.
+  ``floor(16 * act_step) * 2**(4 - b)`` by a correctly rounded float division and a ceiling,
+  exact for these integers (float32 or float64: :func:`fire_levels`); a DivNoNan, since Grappler
+  may rewrite a division by a constant as a multiplication by the rounded reciprocal and flip
+  ceilings.
 * Saturation (measured on akida 2.19.3, see :mod:`cnn2snn_tfmot.chip.limits`): FullyConnected
   and pooled potentials saturate to [-2**19, 2**19 - 1]; global pooling is a row-major sequential
   saturating sum, computed here exactly with a log-depth tree of clamp compositions (or a plain
@@ -200,15 +201,19 @@ def depthwise_conv2d(x, kernel, strides: Tuple[int, int], padding: str):
 def fire_levels(p, threshold, step16, act_bits: int):
     """The chip's fire: ``clip(ceil(16 * (P - threshold) / step16), 0, L)``, exactly.
 
-    Computed in float64, whatever the inputs' dtype: potentials, thresholds and steps are
-    integers, so ``n = 16 * (P - threshold)`` is exact below 2**52, and the correctly rounded
-    quotient of two such integers has the exact ceiling (an integer quotient is exact; any
-    other lies at least ``1 / step16`` from an integer, more than its rounding error). Beyond
-    2**52 the quotient is far outside [0, L] with its sign, so the clip is still exact. DivNoNan,
-    not ``/``: Grappler turns a division by a constant into a multiplication by its rounded
-    reciprocal, which may flip ceilings. Vectorized float64 is several times faster than
-    TensorFlow's int64 floor division (the fire runs on every activation of hardware-exact
-    training).
+    A correctly rounded float division and a ceiling, not an integer floor division (which
+    TensorFlow runs as a scalar loop; the fire runs on every activation of hardware-exact
+    training). With integers ``n = P - threshold`` and ``d = step16``, the quotient
+    ``q = n / (d / 16)`` (the same real as ``16 n / d``; ``d / 16`` is exact) is an integer, or
+    at least ``1 / d`` from one. Where ``0 < q <= L + 1 <= 16`` (elsewhere the clip decides, and
+    rounding is monotonic) its rounding error is below ``16 * 2**-24 = 2**-20`` in float32 and
+    far below in float64, so the ceiling is exact when ``d < 2**20`` (float32: every act_step
+    that fits its register) or ``d < 2**49`` (float64). ``n`` is exact below 2**24 (float32) or
+    2**53 (float64); a rounded larger ``n`` keeps ``|q| > 16`` and its sign. So: float32 for
+    float32 potentials (exact integers) when every ``|threshold| < 2**24`` and ``d < 2**20``,
+    float64 otherwise (a ``tf.cond`` on the (F,) registers). Clipped before the ceiling (the
+    same result for integer bounds), so that no level is ``-0.0``. DivNoNan, not ``/``: Grappler
+    turns a division by a constant into a multiplication by its rounded reciprocal.
 
     Arguments:
         p: potentials (..., F), integer values of any integer or float dtype.
@@ -217,18 +222,29 @@ def fire_levels(p, threshold, step16, act_bits: int):
         act_bits: 1, 2 or 4.
 
     Returns:
-        float64 levels in [0, 2**act_bits - 1] (integer values).
+        float32 levels in [0, 2**act_bits - 1] (integer values).
 
     Example:
         >>> from cnn2snn_tfmot.engine.tf_backend import fire_levels
         >>> from cnn2snn_tfmot import tf
         >>> fire_levels(tf.constant([7], tf.int64), tf.constant([1], tf.int64),
         ...             tf.constant([8], tf.int64), 4).numpy()  # ceil(16 * 6 / 8)
-        array([12.])
+        array([12.], dtype=float32)
     """
-    numerator = (tf.cast(p, tf.float64) - tf.cast(threshold, tf.float64)) * 16.0
-    levels = tf.math.ceil(tf.math.divide_no_nan(numerator, tf.cast(step16, tf.float64)))
-    return tf.clip_by_value(levels, 0.0, float(2 ** act_bits - 1))
+    threshold = tf.cast(threshold, tf.float64)
+    step16 = tf.cast(step16, tf.float64)
+    top = float(2 ** act_bits - 1)
+
+    def fire(dtype):
+        n = tf.cast(p, dtype) - tf.cast(threshold, dtype)
+        q = tf.math.divide_no_nan(n, tf.cast(step16 / 16, dtype))
+        return tf.cast(tf.math.ceil(tf.clip_by_value(q, 0.0, top)), tf.float32)
+
+    if p.dtype != tf.float32:
+        return fire(tf.float64)
+    fits = tf.logical_and(tf.reduce_max(tf.abs(threshold)) < 2.0 ** 24,
+                          tf.reduce_max(step16) < 2.0 ** 20)
+    return tf.cond(fits, lambda: fire(tf.float32), lambda: fire(tf.float64))
 
 
 def step16(act_step, act_bits: int):

@@ -331,9 +331,8 @@ class HardwareExactNetwork(keras.layers.Layer):
             return dequantize(p, tf.cast(registers["threshold"], tf.int64),
                               registers["act_step"], tf.cast)
         bits = block.activation.bitwidth
-        levels = tf_backend.fire_levels(p, registers["threshold"], tf_backend.step16(
+        return tf_backend.fire_levels(p, registers["threshold"], tf_backend.step16(
             registers["act_step"], bits), bits)
-        return tf.cast(levels, tf.float32)
 
     def _keras(self, block: _BlockLayers, potentials, registers, scale):
         """The quantized Keras computation of the block, from the same potentials: its values
