@@ -275,3 +275,48 @@ def test_default_engine_uses_custom_backend_when_it_loads(monkeypatch):
     monkeypatch.setattr(engine, "custom_backend", fake)
     assert engine.get_backend() is fake
     assert engine.get_backend("custom") is fake
+
+
+def _fire_case(rng, bits, beyond_float32):
+    """Steps (in 1/16 units), thresholds and potentials probing every rounding edge."""
+    levels = 2 ** bits - 1
+    # Steps: small and just below 2**20 (the float32 limit); with beyond_float32 also at and
+    # beyond it, and a threshold beyond 2**24.
+    parts = [rng.integers(1, 64, 8), 2 ** 20 - rng.integers(1, 9, 4) * 2 ** (4 - bits)]
+    if beyond_float32:
+        # (2**22 .. 2**23: float32 quotients would flip ceilings, potentials still fit)
+        parts += [2 ** 20 + rng.integers(0, 9, 2) * 2 ** (4 - bits),
+                  rng.integers(2 ** 22, 2 ** 23, 6), rng.integers(2 ** 24, 2 ** 30, 2)]
+    step16 = np.concatenate(parts) // 2 ** (4 - bits) * 2 ** (4 - bits)
+    step16 = np.maximum(step16, 2 ** (4 - bits)).astype(np.int64)
+    channels = len(step16)
+    threshold = rng.integers(-2 ** 20, 2 ** 20, channels)
+    if beyond_float32:
+        threshold[-1] = 2 ** 24 + 3
+    # Potentials: 16 (P - T) = k * step exactly, one unit off either way, and random.
+    k = rng.integers(-2, levels + 3, (64, channels))
+    around = threshold + (k * step16) // 16 + rng.integers(-1, 2, (64, channels))
+    p = np.concatenate([around, rng.integers(-2 ** 24 + 1, 2 ** 24, (64, channels))])
+    return step16, threshold, np.clip(p, -2 ** 24 + 1, 2 ** 24 - 1)
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+@pytest.mark.parametrize("beyond_float32", [False, True])
+def test_fire_levels_equal_the_integer_ceiling_division(bits, dtype, beyond_float32):
+    """fire_levels divides in float (float32 for float32 potentials when the registers are in
+    its proven range, float64 otherwise): equal to the int64 ceiling division everywhere,
+    including quotients exactly on and one unit off each level boundary, steps just below
+    2**20 (the float32 limit) and beyond, thresholds beyond 2**24, potentials near +-2**24."""
+    rng = np.random.default_rng(bits + 10 * beyond_float32)
+    step16, threshold, p = _fire_case(rng, bits, beyond_float32)
+    expected = ref_fire(p, threshold, (step16 // 2 ** (4 - bits)) / 16, bits)
+    got = tf_backend.fire_levels(tf.constant(p.astype(dtype)), tf.constant(threshold),
+                                 tf.constant(step16), bits)
+    assert got.dtype == tf.float32
+    np.testing.assert_array_equal(got.numpy(), expected.astype(np.float32))
+    assert not np.any(np.signbit(got.numpy()))  # no -0.0 levels
+    variables = tf.Variable(threshold), tf.Variable(step16)  # not folded as constants
+    graph = tf.function(lambda: tf_backend.fire_levels(tf.constant(p.astype(dtype)),
+                                                       *variables, bits))()
+    np.testing.assert_array_equal(graph.numpy(), expected.astype(np.float32))

@@ -29,6 +29,7 @@ from cnn2snn_tfmot.conversion.compatibility import AkidaChipWarning
 from cnn2snn_tfmot.quantization import layers as qlayers
 from cnn2snn_tfmot.quantization import quantizers as qops
 from cnn2snn_tfmot.tfkeras import keras, tf
+from cnn2snn_tfmot.training import exact as exact_module
 
 from helpers import AKIDA
 
@@ -378,3 +379,18 @@ def test_refuses_what_convert_refuses():
         hardware_exact(tiny, (255, 0))
     with pytest.raises(ValueError, match="shift must be 0 for sparse"):
         hardware_exact(build(CASES[4], seed=13), (15, 1), input_is_sparse=True)
+
+
+def test_straight_through_passes_the_chip_value_bit_for_bit():
+    """The forward value is the chip's exactly (``keras + stop_gradient(chip - keras)`` rounds:
+    it moved a trained model's dequantized outputs by one ulp); the gradient is the Keras
+    value's."""
+    rng = np.random.default_rng(14)
+    chip, keras_value = ((rng.normal(size=10000) * 10.0 ** rng.uniform(-3, 3, 10000))
+                         .astype(np.float32) for _ in range(2))
+    chip, keras_value = tf.constant(chip), tf.Variable(keras_value)
+    with tf.GradientTape() as tape:
+        value = exact_module._straight_through(chip, keras_value)
+        loss = tf.reduce_sum(value * 3.0)
+    np.testing.assert_array_equal(value.numpy(), chip.numpy())
+    np.testing.assert_array_equal(tape.gradient(loss, keras_value).numpy(), np.full(10000, 3.0))

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from cnn2snn_tfmot.conversion.blocks import akida_kind, analyze
-from cnn2snn_tfmot.conversion.registers import block_inputs, block_registers, register_tensors
+from cnn2snn_tfmot.conversion.registers import (
+    RegisterInputs,
+    block_inputs,
+    block_registers,
+    register_tensors,
+)
 from cnn2snn_tfmot.quantization import layers as qlayers
 from cnn2snn_tfmot.quantization import quantizers as qops
 from cnn2snn_tfmot.tfkeras import keras, tf
@@ -190,3 +195,26 @@ def test_graph_evaluation_equals_eager(case):
         np.testing.assert_array_equal(graph[key].numpy(), eager[key].numpy())
     for role, integers in eager["integers"].items():
         np.testing.assert_array_equal(graph["integers"][role].numpy(), integers.numpy())
+
+
+@pytest.mark.parametrize("act_bits", [4, None])
+def test_graph_evaluation_on_variables_equals_eager(act_bits):
+    """Hardware-exact training evaluates the formula in a tf.function on variables, which
+    Grappler does not fold as constants: a BatchNormalization's ``gamma / sqrt(variance + eps)``
+    there became ``gamma * rsqrt(...)``, one ulp off on a third of the channels, moving rare
+    thresholds and act_steps (hence levels and dequantized outputs) away from convert()'s."""
+    rng = np.random.default_rng(12)
+    channels = 4096  # rare float64 -> float32 rounding flips need many channels to show
+    kernel = tf.Variable(rng.normal(size=(3, 3, 2, channels)).astype(np.float32))
+    gamma, beta, mean, variance = (tf.Variable(rng.uniform(low, high, channels)
+                                               .astype(np.float32))
+                                   for low, high in ((0.2, 3.0), (-1, 1), (-1, 1), (0.2, 3.0)))
+    activation = None if act_bits is None else (
+        act_bits, tf.Variable(np.float32(0.3)), tf.Variable(np.float32(0.45)))
+    inputs = RegisterInputs("conv", {"kernel": kernel}, {"kernel": qops.MaxPerAxisQuantizer(4)},
+                            None, activation, (gamma, beta, mean, variance, 1e-3), None,
+                            1 / 0.35, 0)
+    eager = register_tensors(inputs)
+    graph = tf.function(lambda: register_tensors(inputs))()
+    for key in ("scale_factor", "threshold_float", "threshold", "act_step"):
+        np.testing.assert_array_equal(graph[key].numpy(), eager[key].numpy(), err_msg=key)

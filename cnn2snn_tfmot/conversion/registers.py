@@ -161,7 +161,10 @@ def register_tensors(inputs: RegisterInputs) -> Dict[str, tf.Tensor]:
         threshold, step = tf.zeros([channels], tf.float64), tf.ones([channels], tf.float64)
     if inputs.batchnorm is not None:  # u = a y + c: fire when a y + c > t
         gamma, beta, mean, variance, epsilon = inputs.batchnorm
-        a = _f64(gamma) / tf.sqrt(_f64(variance) + epsilon)
+        # DivNoNan, not ``/``: in a graph on variables (hardware-exact training) Grappler
+        # turns x / sqrt(y) into x * rsqrt(y), one ulp off on a third of the values (the
+        # variance + epsilon is never zero).
+        a = tf.math.divide_no_nan(_f64(gamma), tf.sqrt(_f64(variance) + epsilon))
         c = _f64(beta) - _f64(mean) * a
         threshold, step = (threshold - c) / a, step / a
     scaled_sf = tf.cast(_f64(inputs.scale) * _f64(scale_factor), tf.float32)

@@ -11,9 +11,11 @@ Exactness strategy (every choice is made once, at graph-build time, from the act
 * Potentials are cast to int32 (exact integers). A convolution potential beyond the int32 range
   (only possible with ``bound >= 2**31``, i.e. absurd fan-ins) is an InvalidArgumentError, as in
   the compiled ops; FullyConnected sums are saturated to 20 bits from the exact int64 value.
-* The fire is done in int64: ``16 * (P - threshold)`` against the integer step
-  ``floor(16 * act_step) * 2**(4 - b)`` with an exact ceiling division ``-((-n) // d)``; a float
-  division may be rewritten as a multiplication by the reciprocal and flip ceilings.
+* The fire compares ``16 * (P - threshold)`` with the integer step
+  ``floor(16 * act_step) * 2**(4 - b)`` by a correctly rounded float division and a ceiling,
+  exact for these integers (float32 or float64: :func:`fire_levels`); a DivNoNan, since Grappler
+  may rewrite a division by a constant as a multiplication by the rounded reciprocal and flip
+  ceilings.
 * Saturation (measured on akida 2.19.3, see :mod:`cnn2snn_tfmot.chip.limits`): FullyConnected
   and pooled potentials saturate to [-2**19, 2**19 - 1]; global pooling is a row-major sequential
   saturating sum, computed here exactly with a log-depth tree of clamp compositions (or a plain
@@ -197,27 +199,52 @@ def depthwise_conv2d(x, kernel, strides: Tuple[int, int], padding: str):
 
 
 def fire_levels(p, threshold, step16, act_bits: int):
-    """The chip's fire on int64 tensors: ``clip(ceil(16 * (P - threshold) / step16), 0, L)``.
+    """The chip's fire: ``clip(ceil(16 * (P - threshold) / step16), 0, L)``, exactly.
+
+    A correctly rounded float division and a ceiling, not an integer floor division (which
+    TensorFlow runs as a scalar loop; the fire runs on every activation of hardware-exact
+    training). With integers ``n = P - threshold`` and ``d = step16``, the quotient
+    ``q = n / (d / 16)`` (the same real as ``16 n / d``; ``d / 16`` is exact) is an integer, or
+    at least ``1 / d`` from one. Where ``0 < q <= L + 1 <= 16`` (elsewhere the clip decides, and
+    rounding is monotonic) its rounding error is below ``16 * 2**-24 = 2**-20`` in float32 and
+    far below in float64, so the ceiling is exact when ``d < 2**20`` (float32: every act_step
+    that fits its register) or ``d < 2**49`` (float64). ``n`` is exact below 2**24 (float32) or
+    2**53 (float64); a rounded larger ``n`` keeps ``|q| > 16`` and its sign. So: float32 for
+    float32 potentials (exact integers) when every ``|threshold| < 2**24`` and ``d < 2**20``,
+    float64 otherwise (a ``tf.cond`` on the (F,) registers). Clipped before the ceiling (the
+    same result for integer bounds), so that no level is ``-0.0``. DivNoNan, not ``/``: Grappler
+    turns a division by a constant into a multiplication by its rounded reciprocal.
 
     Arguments:
-        p: int64 potentials (..., F).
-        threshold: int64 thresholds (F,).
-        step16: int64 steps in 1/16 units, ``floor(16 * act_step) * 2**(4 - b)`` (F,), >= 1.
+        p: potentials (..., F), integer values of any integer or float dtype.
+        threshold: thresholds (F,), integer values.
+        step16: steps in 1/16 units, ``floor(16 * act_step) * 2**(4 - b)`` (F,), >= 1.
         act_bits: 1, 2 or 4.
 
     Returns:
-        int64 levels in [0, 2**act_bits - 1].
+        float32 levels in [0, 2**act_bits - 1] (integer values).
 
     Example:
         >>> from cnn2snn_tfmot.engine.tf_backend import fire_levels
         >>> from cnn2snn_tfmot import tf
         >>> fire_levels(tf.constant([7], tf.int64), tf.constant([1], tf.int64),
         ...             tf.constant([8], tf.int64), 4).numpy()  # ceil(16 * 6 / 8)
-        array([12])
+        array([12.], dtype=float32)
     """
-    numerator = (p - threshold) * 16
-    levels = -tf.math.floordiv(-numerator, step16)  # exact ceiling division
-    return tf.clip_by_value(levels, 0, 2 ** act_bits - 1)
+    threshold = tf.cast(threshold, tf.float64)
+    step16 = tf.cast(step16, tf.float64)
+    top = float(2 ** act_bits - 1)
+
+    def fire(dtype):
+        n = tf.cast(p, dtype) - tf.cast(threshold, dtype)
+        q = tf.math.divide_no_nan(n, tf.cast(step16 / 16, dtype))
+        return tf.cast(tf.math.ceil(tf.clip_by_value(q, 0.0, top)), tf.float32)
+
+    if p.dtype != tf.float32:
+        return fire(tf.float64)
+    fits = tf.logical_and(tf.reduce_max(tf.abs(threshold)) < 2.0 ** 24,
+                          tf.reduce_max(step16) < 2.0 ** 20)
+    return tf.cond(fits, lambda: fire(tf.float32), lambda: fire(tf.float64))
 
 
 def step16(act_step, act_bits: int):

@@ -311,25 +311,28 @@ class HardwareExactNetwork(keras.layers.Layer):
 
     def _chip(self, block: _BlockLayers, potentials, registers):
         """The chip's output: levels (float32), or the dequantized potentials without
-        activation."""
-        p = tf.cast(potentials, tf.int64)
+        activation.
+
+        The potentials stay in their exact float dtype (integers below 2**24 in float32, 2**53
+        in float64): pooling and 20-bit saturation are exact on them, and the fire is exact
+        from any dtype (:func:`cnn2snn_tfmot.engine.tf_backend.fire_levels`); int64 tensors
+        as large as the feature maps only where a global sum can saturate."""
+        p = potentials
         pool = block.block.pool
         if pool is not None and pool.kind == "max":
-            p = tf.cast(tf.nn.max_pool2d(potentials, list(pool.size), list(pool.strides),
-                                         pool.padding.upper()), tf.int64)
-            p = tf_backend.saturate(p)
+            p = tf_backend.saturate(tf.nn.max_pool2d(p, list(pool.size), list(pool.strides),
+                                                     pool.padding.upper()))
         elif pool is not None:
-            p = tf.cast(tf_backend.saturating_global_sum(p, block.bound), tf.int64)
+            p = tf_backend.saturating_global_sum(p, block.bound)
             p = tf.reshape(p, [-1, int(p.shape[-1])])
         elif block.kind == "dense":
             p = tf_backend.saturate(p)
-        threshold = tf.cast(registers["threshold"], tf.int64)
         if block.activation is None:
-            return dequantize(p, threshold, registers["act_step"], tf.cast)
+            return dequantize(p, tf.cast(registers["threshold"], tf.int64),
+                              registers["act_step"], tf.cast)
         bits = block.activation.bitwidth
-        levels = tf_backend.fire_levels(p, threshold, tf_backend.step16(
+        return tf_backend.fire_levels(p, registers["threshold"], tf_backend.step16(
             registers["act_step"], bits), bits)
-        return tf.cast(levels, tf.float32)
 
     def _keras(self, block: _BlockLayers, potentials, registers, scale):
         """The quantized Keras computation of the block, from the same potentials: its values
