@@ -480,18 +480,13 @@ bool FusesPool(const DirectPlan& plan, const DirectLayer& L) {
          g.pool_sw >= g.pool_w;
 }
 
-// Whether gemm_pool fires the pooled potentials of channels [f0, f1) itself: the 4-bit division
-// form, windows of at most 6 rows (one micro-tile: the kernels' kMr), and thresholds such that
-// the pooled value's saturation to 20 bits cannot change a level (the fire clamps P to
-// [low, high] first, which then lies within 20 bits).
-bool FiresPooled(const DirectLayer& L, int64_t f0, int64_t f1) {
+// Whether gemm_pool fires the pooled potentials itself (after their saturation to 20 bits):
+// the 4-bit division form (float32, or float64 for large steps) and windows of at most 6 rows
+// (one micro-tile: the kernels' kMr).
+bool FiresPooled(const DirectLayer& L) {
   if (!L.fires || L.g.pool_h * L.g.pool_w > 6) return false;
   const FireTable& t = L.fire.table();
-  if (!t.division_ok || t.levels <= 3) return false;
-  for (int64_t j = f0; j < f1; ++j) {
-    if (t.low[j] < -(1 << 19) || t.high[j] > (1 << 19) - 1) return false;
-  }
-  return true;
+  return (t.division_ok || t.division_wide_ok) && t.levels > 3;
 }
 
 // Block output rows [o0, o1), channels [f0, f1), of `count` images, pooled by the GEMM into
@@ -519,19 +514,22 @@ void PoolInGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_t* con
     a.u8 = 1;
   }
   // The GEMM rows window after window (TensorFlow's max pooling: only the window's cells inside
-  // the conv output). Conv pixel (y, x) of image n is operand row n * pixels + (y - c0) * ow + x
-  // of a separable layer, input patch (y * sh, x * sw) of a convolution.
+  // the conv output). Conv pixel (y, x) of image n is the input patch at (y * sh, x * sw) of a
+  // convolution, operand row n * pixels + (y - c0) * ow + x of a separable layer.
   const int64_t pixels = (c1 - c0) * g.ow;
-  const int64_t row_bytes = L.in_cols * L.in_ch;
   const int64_t operand_bytes = s16 ? L.cp16 * 2 : L.cp;
   const bool conv = L.kind == kDirectConv;
+  const int64_t step_y = conv ? g.sh * L.in_cols * L.in_ch : g.ow * operand_bytes;
+  const int64_t step_x = conv ? g.sw * g.c : operand_bytes;
+  const int64_t y_origin = conv ? 0 : c0;
   int32_t* start = s.kept;
   int32_t* pos = s.pos;  // a conv pixel's row in the window order (-1: in no window)
   if (in.outliers > 0) std::fill(pos, pos + in.m, -1);
   int64_t w = 0, i = 0;
   for (int64_t n = 0; n < count; ++n) {
-    const char* image = reinterpret_cast<const char*>(ins[n]);
-    const char* operands = reinterpret_cast<const char*>(s.operands) + n * pixels * operand_bytes;
+    const char* base = conv ? reinterpret_cast<const char*>(ins[n])
+                            : reinterpret_cast<const char*>(s.operands) +
+                                  n * pixels * operand_bytes;
     for (int64_t p = o0; p < o1; ++p) {
       const int64_t y0 = p * g.pool_sh - g.pool_top;
       const int64_t ylo = std::max<int64_t>(y0, 0), yhi = std::min(y0 + g.pool_h, g.oh);
@@ -539,13 +537,17 @@ void PoolInGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_t* con
         const int64_t x0 = q * g.pool_sw - g.pool_left;
         const int64_t xlo = std::max<int64_t>(x0, 0), xhi = std::min(x0 + g.pool_w, g.ow);
         start[w++] = static_cast<int32_t>(i);
-        for (int64_t y = ylo; y < yhi; ++y) {
-          for (int64_t x = xlo; x < xhi; ++x) {
-            const int64_t from = (y - c0) * g.ow + x;
-            if (in.outliers > 0) pos[n * pixels + from] = static_cast<int32_t>(i);
-            s.rows[i++] = conv ? image + y * g.sh * row_bytes + x * g.sw * g.c
-                               : operands + from * operand_bytes;
+        if (in.outliers > 0) {
+          for (int64_t y = ylo; y < yhi; ++y) {
+            for (int64_t x = xlo; x < xhi; ++x) {
+              pos[n * pixels + (y - c0) * g.ow + x] = static_cast<int32_t>(i + (y - ylo) *
+                                                                           (xhi - xlo) + x - xlo);
+            }
           }
+        }
+        for (int64_t y = ylo; y < yhi; ++y) {
+          const char* row = base + (y - y_origin) * step_y;
+          for (int64_t x = xlo; x < xhi; ++x) s.rows[i++] = row + x * step_x;
         }
       }
     }
@@ -572,7 +574,7 @@ void PoolInGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_t* con
   a.outlier_count = kept;
   a.pw = L.kind == kDirectSeparable ? L.pw.data() + f0 : nullptr;
   a.pw_stride = L.f;
-  if (FiresPooled(L, f0, f1)) {
+  if (FiresPooled(L)) {
     // The fire of each window's max in the kernel: its output pixel, window after window.
     w = 0;
     for (int64_t n = 0; n < count; ++n) {

@@ -188,9 +188,9 @@ struct GemmFireArgs {
 // window_start[w + 1]) (at least one); c[w * ldc + 0:fp] = the max over its rows of bias +
 // A_i * B (+ the outliers' corrections, as GemmFireArgs; outlier pixels are rows of `rows`),
 // neither saturated nor fired. Operands uint8 with u8_format weights, or int16 (u8 = 0) with
-// s16_format weights. With `fire` (the 4-bit division form of FireTable; every window at most 6
-// rows; the caller has checked that the 20-bit saturation cannot change a level), each window's
-// max is fired into out[w] (uint8, at channel f0 of the table) instead.
+// s16_format weights. With `fire` (the 4-bit division form of FireTable, in float32 when
+// division_ok, else float64; every window at most 6 rows), each window's max is saturated to
+// 20 bits and fired into out[w] (uint8, at channel f0 of the table) instead.
 struct GemmPoolArgs {
   const char* const* rows;
   AView view;

@@ -524,7 +524,15 @@ def test_pooling_in_the_gemm(padding, pool, size):
     every schedule."""
     pool_size, pool_stride = POOLS[pool]
     model = pooled_model(padding, pool, POOL_SIZES[max(pool_stride)][size])
-    x, reference = _randomized(model, 23, n=7)
+    rng = np.random.default_rng(23)
+    x = random_input(model, rng, 7)
+    randomize(model, x, rng)
+    # Input-layer steps above 2**15 / 16: the float64 fire form (as in test_fire_with_large_steps).
+    conv = model.layers[0]
+    steps = rng.uniform(4096, 60000, 24).astype(np.float32)
+    conv.set_variable("act_step", steps.astype(np.float32))
+    conv.set_variable("threshold", rng.integers(-20000, 20000, 24).astype(np.int32))
+    reference = ref_forward(model, x)
     plan = direct.DirectPlan(model.lowered(), model.input_shape)
     fusable = (plan.kernel_set.startswith("avx512")
                and all(s >= k for k, s in zip(pool_size, pool_stride)))
