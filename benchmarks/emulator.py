@@ -258,9 +258,9 @@ def main():
                                                 ["failed"])[-1][:300]}
                 else:
                     result[engine] = json.loads(lines[-1])
-            custom, keras_float, runtime = (result[e] for e in ("custom", "keras_float",
-                                                                "akida_runtime"))
-            try:
+            try:  # --engines may leave some out
+                custom, keras_float, runtime = (result[e] for e in ("custom", "keras_float",
+                                                                    "akida_runtime"))
                 result["custom_over_keras_float_batch_256"] = round(
                     custom["batch_256_images_per_s"] / keras_float["batch_256_images_per_s"], 2)
                 result["custom_over_akida_runtime_batch_256"] = round(

@@ -517,11 +517,11 @@ def pooled_model(padding, pool, size):
 @pytest.mark.parametrize("size", [0, 1])
 @pytest.mark.parametrize("pool", list(POOLS))
 @pytest.mark.parametrize("padding", ["same", "valid"])
-def test_pooling_in_the_gemm(padding, pool, size):
+def test_pooling_in_the_gemm(isa, padding, pool, size):
     """Max pooling in the GEMM (windows that do not overlap, AVX-512 kernel sets) against the
     tile of conv potentials pooled afterwards (CNN2SNN_TFMOT_DIRECT_POOL_GEMM=0): both equal the
     reference bit for bit, with partial windows at the edges, on both separable operand paths,
-    every schedule."""
+    every schedule and every kernel set."""
     pool_size, pool_stride = POOLS[pool]
     model = pooled_model(padding, pool, POOL_SIZES[max(pool_stride)][size])
     rng = np.random.default_rng(23)
@@ -534,7 +534,8 @@ def test_pooling_in_the_gemm(padding, pool, size):
     conv.set_variable("threshold", rng.integers(-20000, 20000, 24).astype(np.int32))
     reference = ref_forward(model, x)
     plan = direct.DirectPlan(model.lowered(), model.input_shape)
-    fusable = (plan.kernel_set.startswith("avx512")
+    assert plan.kernel_set == isa
+    fusable = (isa.startswith("avx512")
                and all(s >= k for k, s in zip(pool_size, pool_stride)))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(EVENTS_ENV_VAR, "0")
