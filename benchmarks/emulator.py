@@ -22,7 +22,11 @@ of zero activation levels is reported, since it drives event-driven kernels.
 For ``custom`` on the direct engine it also reports the multiply-adds per second of each layer
 kind against this machine's int8 peak (``machine_peak.py``, as ``tflite_anchor.py`` does).
 
-Run: ``python benchmarks/emulator.py [--rounds 5] [--models mnist cifar issue23]``
+``pool_in_gemm`` times the direct engine with max pooling in the GEMM against its tile path
+(``CNN2SNN_TFMOT_DIRECT_POOL_GEMM=0``), alternating in one process, at batches 1, 32 and 256.
+
+Run: ``python benchmarks/emulator.py [--rounds 5] [--models mnist cifar issue23]
+[--engines custom pool_in_gemm ...]``
 Targets: custom >= keras_float at batch 256, and custom >= 5 x akida_runtime at batch 256 and
 at batch 1; issue #23: custom >= 40 x akida_runtime at batch 256 on the MNIST CNN and issue 23's
 separable CNN (``target_issue_23``).
@@ -37,8 +41,11 @@ import sys
 import tempfile
 import time
 
-ENGINES = ("custom", "custom_graph", "tf", "keras_float", "akida_runtime")
+ENGINES = ("custom", "custom_graph", "tf", "keras_float", "akida_runtime", "pool_in_gemm")
 BATCHES = (1, 256)
+#: Batches of the ``pool_in_gemm`` comparison.
+POOL_GEMM_BATCHES = (1, 32, 256)
+POOL_GEMM_ENV_VAR = "CNN2SNN_TFMOT_DIRECT_POOL_GEMM"
 #: Issue 23's separable CNN in engine_choice.py's notation.
 ISSUE23_LAYERS = "c32 s64p s64 s128p d10"
 #: custom over akida_runtime at batch 256 asked for by issue #23 (MNIST CNN, issue23).
@@ -84,17 +91,64 @@ def _runner(engine, directory):
     return run
 
 
+def _batches(images, batch):
+    """64 images at batch 1, else the whole set (at least 1024 images), in full batches."""
+    count = 64 if batch == 1 else max(len(images), 1024)
+    batches = [images[(i * batch) % len(images):][:batch] for i in range(count // batch)]
+    return [b for b in batches if len(b) == batch]
+
+
+def pool_gemm_worker(directory, rounds):
+    """The direct engine with max pooling in the GEMM (the default) against the tile of conv
+    potentials pooled afterwards (``CNN2SNN_TFMOT_DIRECT_POOL_GEMM=0``), side by side in this
+    process: the two alternate round by round (the switch is read at every run), and each
+    figure is the best round, so that the load of the machine weighs on both alike."""
+    import numpy as np
+
+    images = np.load(os.path.join(directory, "images.npy"))
+    run = _runner("custom", directory)
+    result = {}
+    modes = {"0": "tile", "1": "pool_in_gemm"}
+    for batch in POOL_GEMM_BATCHES:
+        batches = _batches(images, batch)
+        best = dict.fromkeys(modes, 0.0)
+        outputs = {}
+        for mode in modes:
+            os.environ[POOL_GEMM_ENV_VAR] = mode
+            outputs[mode] = run(batches[0])
+            for b in batches[:3]:
+                run(b)  # warm up
+        for r in range(rounds):
+            for mode in modes if r % 2 == 0 else reversed(list(modes)):
+                os.environ[POOL_GEMM_ENV_VAR] = mode
+                started = time.perf_counter()
+                for b in batches:
+                    run(b)
+                best[mode] = max(best[mode],
+                                 len(batches) * batch / (time.perf_counter() - started))
+        result[f"batch_{batch}"] = {
+            **{f"{name}_images_per_s": round(best[mode], 1) for mode, name in modes.items()},
+            "ratio": round(best["1"] / best["0"], 3),
+            "identical": bool(np.array_equal(outputs["0"], outputs["1"]))}
+    os.environ[POOL_GEMM_ENV_VAR] = "1"
+    run(batches[0])
+    if run.plan is not None:
+        result["pools_in_gemm"] = run.plan.pools_in_gemm
+    print(json.dumps(result))
+
+
 def worker(engine, directory, rounds):
     import numpy as np
 
+    if engine == "pool_in_gemm":
+        pool_gemm_worker(directory, rounds)
+        return
     images = np.load(os.path.join(directory, "images.npy"))
     run = _runner(engine, directory)
     result = {}
     plan = getattr(run, "plan", None)
     for batch in BATCHES:
-        count = 64 if batch == 1 else max(len(images), 1024)
-        batches = [images[(i * batch) % len(images):][:batch] for i in range(count // batch)]
-        batches = [b for b in batches if len(b) == batch]
+        batches = _batches(images, batch)
         for b in batches[:3]:
             run(b)  # trace / warm up
         timings = []
@@ -177,6 +231,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--models", nargs="+", default=["mnist", "cifar", "issue23"],
                         choices=["mnist", "cifar", "issue23"])
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--directory", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -192,7 +247,7 @@ def main():
                       "input_shape": list(akida_model.input_shape),
                       "layers": [layer.layer_type for layer in akida_model.layers],
                       "zero_activation_fraction": sparsity(akida_model, images)}
-            for engine in ENGINES:
+            for engine in args.engines:
                 process = subprocess.run(
                     [sys.executable, __file__, "--worker", engine, "--directory", directory,
                      "--rounds", str(args.rounds)], capture_output=True, text=True,
@@ -203,9 +258,9 @@ def main():
                                                 ["failed"])[-1][:300]}
                 else:
                     result[engine] = json.loads(lines[-1])
-            custom, keras_float, runtime = (result[e] for e in ("custom", "keras_float",
-                                                                "akida_runtime"))
-            try:
+            try:  # --engines may leave some out
+                custom, keras_float, runtime = (result[e] for e in ("custom", "keras_float",
+                                                                    "akida_runtime"))
                 result["custom_over_keras_float_batch_256"] = round(
                     custom["batch_256_images_per_s"] / keras_float["batch_256_images_per_s"], 2)
                 result["custom_over_akida_runtime_batch_256"] = round(

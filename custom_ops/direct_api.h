@@ -59,6 +59,11 @@ const char* cnn2snn_tfmot_direct_kernel_set(void* plan);
 // first runs when they are frequent); null when i is out of range.
 const char* cnn2snn_tfmot_direct_layer_algorithm(void* plan, int32_t i);
 
+// Whether layer i's max pooling runs in the GEMM (1: only the pooled potentials are made, see
+// custom_ops/README.md) or through a tile of conv potentials pooled afterwards (0), as the last
+// run left the switch CNN2SNN_TFMOT_DIRECT_POOL_GEMM and the plan's choices; -1: i out of range.
+int32_t cnn2snn_tfmot_direct_layer_pools_in_gemm(void* plan, int32_t i);
+
 // Profiling, off by default: on != 0 times every work item into its layer from now on (two
 // clock reads per item), 0 stops; both reset the times to 0.
 void cnn2snn_tfmot_direct_set_profiling(void* plan, int32_t on);

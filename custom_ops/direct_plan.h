@@ -135,6 +135,9 @@ struct DirectPlan {
   // the images' rows, so that their weights are read once per group.
   int64_t group = 1;
   size_t grouped_from = 0;
+  // Max pooling in the GEMM (direct_run.cc FusesPool) where the layer allows it; off only when
+  // CNN2SNN_TFMOT_DIRECT_POOL_GEMM=0 (read at every run: the tests compare both paths).
+  bool pool_in_gemm = true;
 
   // Scratch sizes for one work item, max over layers (bytes).
   size_t tile_bytes = 0, operand_bytes = 0, outlier_count = 0, rows_count = 0,

@@ -65,6 +65,13 @@ void ApplyOperandOverride(DirectPlan* plan) {
   }
 }
 
+// CNN2SNN_TFMOT_DIRECT_POOL_GEMM=0 computes pooled layers through an int32 tile of conv
+// potentials, pooled afterwards; anything else pools in the GEMM where the layer allows it.
+void ApplyPoolOverride(DirectPlan* plan) {
+  const char* value = std::getenv("CNN2SNN_TFMOT_DIRECT_POOL_GEMM");
+  plan->pool_in_gemm = !(value != nullptr && value[0] == '0' && value[1] == '\0');
+}
+
 int64_t MacsPerHelper() {
   const char* value = std::getenv("CNN2SNN_TFMOT_DIRECT_MACS_PER_THREAD");
   const int64_t parsed = value != nullptr ? std::strtoll(value, nullptr, 10) : 0;
@@ -269,8 +276,11 @@ void ExpandTile(int32_t* tile, int64_t ldc, const Scratch& s, int64_t m, int64_t
   }
 }
 
+// fill_rows false: a convolution or separable layer's row pointers are left to the caller
+// (PoolInGemm, which orders them by pooling window; the rows are not compacted then).
 GemmInput PrepareGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
-                      int64_t count, int64_t c0, int64_t c1, const Scratch& s) {
+                      int64_t count, int64_t c0, int64_t c1, const Scratch& s,
+                      bool fill_rows = true) {
   const BlockGeometry& g = L.g;
   const int64_t pixels = (c1 - c0) * g.ow;
   GemmInput in{count * pixels, AView{}, nullptr, 0};
@@ -280,7 +290,7 @@ GemmInput PrepareGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_
   if (L.kind == kDirectConv) {
     in.view.seg_stride = row_bytes;
     int64_t i = 0;
-    for (int64_t n = 0; n < count; ++n) {
+    for (int64_t n = 0; n < count && fill_rows; ++n) {
       for (int64_t r = c0; r < c1; ++r) {
         const char* row = reinterpret_cast<const char*>(ins[n]) + r * g.sh * row_bytes;
         for (int64_t ox = 0; ox < g.ow; ++ox) s.rows[i++] = row + ox * g.sw * g.c;
@@ -314,7 +324,7 @@ GemmInput PrepareGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_
     }
     return in;
   }
-  for (int64_t i = 0; i < in.m; ++i) {
+  for (int64_t i = 0; i < in.m && fill_rows; ++i) {
     s.rows[i] = reinterpret_cast<const char*>(s.operands + i * L.cp);
   }
   return in;
@@ -329,13 +339,12 @@ void CountOutliers(const DirectPlan& plan, const DirectLayer& L, const GemmInput
   c.dw_outliers.fetch_add(in.outliers, std::memory_order_relaxed);
 }
 
-// A separable layer on the int16 operand path: exact int16 depthwise sums of conv rows
-// [c0, c1) of `count` images as the operands of one gemm_s16 (no outliers, no bias).
-int64_t SeparableS16Tile(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
-                         int64_t count, int64_t c0, int64_t c1, int64_t f0, int64_t f1,
-                         const Scratch& s) {
+// The int16 depthwise sums of conv rows [c0, c1) of `count` images into s.operands (L.cp16
+// per row), and the event-driven rows' search (FindEvents).
+GemmInput DepthwiseS16Operands(const DirectPlan& plan, const DirectLayer& L,
+                               const uint8_t* const* ins, int64_t count, int64_t c0, int64_t c1,
+                               const Scratch& s) {
   const BlockGeometry& g = L.g;
-  const IsaKernels& k = *plan.kernels;
   const int64_t pixels = (c1 - c0) * g.ow;
   const int64_t row_bytes = L.in_cols * L.in_ch;
   int16_t* operands = reinterpret_cast<int16_t*>(s.operands);
@@ -343,10 +352,22 @@ int64_t SeparableS16Tile(const DirectPlan& plan, const DirectLayer& L, const uin
     DepthwiseArgs a{ins[n] + c0 * g.sh * row_bytes, L.in_cols, g.c, L.cw, g.kh, g.kw, g.sh,
                     g.sw, g.ow, c1 - c0, L.dw16.data(), operands + n * pixels * L.cp16,
                     L.cp16};
-    k.depthwise_s16(a);
+    plan.kernels->depthwise_s16(a);
   }
   GemmInput in{count * pixels, AView{}, nullptr, 0};
-  if (FindEvents(plan, L, ins, count, c0, c1, s, &in) && in.compact) {
+  FindEvents(plan, L, ins, count, c0, c1, s, &in);
+  return in;
+}
+
+// A separable layer on the int16 operand path: exact int16 depthwise sums of conv rows
+// [c0, c1) of `count` images as the operands of one gemm_s16 (no outliers, no bias).
+int64_t SeparableS16Tile(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
+                         int64_t count, int64_t c0, int64_t c1, int64_t f0, int64_t f1,
+                         const Scratch& s) {
+  const IsaKernels& k = *plan.kernels;
+  int16_t* operands = reinterpret_cast<int16_t*>(s.operands);
+  GemmInput in = DepthwiseS16Operands(plan, L, ins, count, c0, c1, s);
+  if (in.compact) {
     for (int64_t j = 0; j < in.m; ++j) {  // rows move down only: in order
       if (s.kept[j] != j) {
         std::memcpy(operands + j * L.cp16, operands + s.kept[j] * L.cp16,
@@ -450,6 +471,142 @@ void FireInGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_t* con
   plan.kernels->gemm_u8_fire(a);
 }
 
+// Whether layer L's max pooling runs in the GEMM (gemm_pool): windows that do not overlap (an
+// overlapping one would compute its shared pixels twice), every row computed (no events).
+bool FusesPool(const DirectPlan& plan, const DirectLayer& L) {
+  const BlockGeometry& g = L.g;
+  return plan.pool_in_gemm && plan.kernels->gemm_pool != nullptr && g.pool == kPoolMax &&
+         !L.winograd && L.kind != kDirectDense && !L.events && g.pool_sh >= g.pool_h &&
+         g.pool_sw >= g.pool_w;
+}
+
+// Whether gemm_pool fires the pooled potentials itself (after their saturation to 20 bits):
+// the 4-bit division form (float32, or float64 for large steps) and windows of at most 6 rows
+// (one micro-tile: the kernels' kMr).
+bool FiresPooled(const DirectLayer& L) {
+  if (!L.fires || L.g.pool_h * L.g.pool_w > 6) return false;
+  const FireTable& t = L.fire.table();
+  return (t.division_ok || t.division_wide_ok) && t.levels > 3;
+}
+
+// Block output rows [o0, o1), channels [f0, f1), of `count` images, pooled by the GEMM into
+// s.tile (pooled pixels of the images one after the other), then saturated to 20 bits and
+// fired (or stored) by pool_fire as unpooled potentials, as PoolFire does after its max.
+void PoolInGemm(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const* ins,
+                const OutView* outs, int64_t count, int64_t o0, int64_t o1, int64_t f0,
+                int64_t f1, const Scratch& s) {
+  const BlockGeometry& g = L.g;
+  const IsaKernels& k = *plan.kernels;
+  int64_t c0, c1;
+  ConvRowsOf(g, o0, o1, &c0, &c1);
+  const bool s16 = L.kind == kDirectSeparable && L.s16;
+  GemmPoolArgs a{};
+  GemmInput in;
+  if (s16) {
+    in = DepthwiseS16Operands(plan, L, ins, count, c0, c1, s);
+    in.view.nseg = 1;
+    in.view.kgroups_per_seg = L.packed16.packed.kgroups;
+    a.b = SubPanels(L.packed16.packed, k.s16_format.lanes, f0, f1);
+  } else {
+    in = PrepareGemm(plan, L, ins, count, c0, c1, s, false);
+    CountOutliers(plan, L, in);
+    a.b = SubPanels(L.packed.packed, k.u8_format.lanes, f0, f1);
+    a.u8 = 1;
+  }
+  // The GEMM rows window after window (TensorFlow's max pooling: only the window's cells inside
+  // the conv output). Conv pixel (y, x) of image n is the input patch at (y * sh, x * sw) of a
+  // convolution, operand row n * pixels + (y - c0) * ow + x of a separable layer.
+  const int64_t pixels = (c1 - c0) * g.ow;
+  const int64_t operand_bytes = s16 ? L.cp16 * 2 : L.cp;
+  const bool conv = L.kind == kDirectConv;
+  const int64_t step_y = conv ? g.sh * L.in_cols * L.in_ch : g.ow * operand_bytes;
+  const int64_t step_x = conv ? g.sw * g.c : operand_bytes;
+  const int64_t y_origin = conv ? 0 : c0;
+  int32_t* start = s.kept;
+  int32_t* pos = s.pos;  // a conv pixel's row in the window order (-1: in no window)
+  if (in.outliers > 0) std::fill(pos, pos + in.m, -1);
+  int64_t w = 0, i = 0;
+  for (int64_t n = 0; n < count; ++n) {
+    const char* base = conv ? reinterpret_cast<const char*>(ins[n])
+                            : reinterpret_cast<const char*>(s.operands) +
+                                  n * pixels * operand_bytes;
+    for (int64_t p = o0; p < o1; ++p) {
+      const int64_t y0 = p * g.pool_sh - g.pool_top;
+      const int64_t ylo = std::max<int64_t>(y0, 0), yhi = std::min(y0 + g.pool_h, g.oh);
+      for (int64_t q = 0; q < g.pow; ++q) {
+        const int64_t x0 = q * g.pool_sw - g.pool_left;
+        const int64_t xlo = std::max<int64_t>(x0, 0), xhi = std::min(x0 + g.pool_w, g.ow);
+        start[w++] = static_cast<int32_t>(i);
+        if (in.outliers > 0) {
+          for (int64_t y = ylo; y < yhi; ++y) {
+            for (int64_t x = xlo; x < xhi; ++x) {
+              pos[n * pixels + (y - c0) * g.ow + x] = static_cast<int32_t>(i + (y - ylo) *
+                                                                           (xhi - xlo) + x - xlo);
+            }
+          }
+        }
+        for (int64_t y = ylo; y < yhi; ++y) {
+          const char* row = base + (y - y_origin) * step_y;
+          for (int64_t x = xlo; x < xhi; ++x) s.rows[i++] = row + x * step_x;
+        }
+      }
+    }
+  }
+  start[w] = static_cast<int32_t>(i);
+  int64_t kept = 0;
+  for (int64_t o = 0; o < in.outliers; ++o) {
+    DwOutlier out = s.outliers[o];
+    out.pixel = pos[out.pixel];
+    if (out.pixel >= 0) s.outliers[kept++] = out;
+  }
+  if (kept > 1) {
+    std::sort(s.outliers, s.outliers + kept,
+              [](const DwOutlier& x, const DwOutlier& y) { return x.pixel < y.pixel; });
+  }
+  a.rows = s.rows;
+  a.view = in.view;
+  a.window_start = start;
+  a.windows = w;
+  a.bias = in.bias != nullptr ? in.bias + f0 : nullptr;
+  a.c = s.tile;
+  a.ldc = a.b.fp;
+  a.outliers = s.outliers;
+  a.outlier_count = kept;
+  a.pw = L.kind == kDirectSeparable ? L.pw.data() + f0 : nullptr;
+  a.pw_stride = L.f;
+  if (FiresPooled(L)) {
+    // The fire of each window's max in the kernel: its output pixel, window after window.
+    w = 0;
+    for (int64_t n = 0; n < count; ++n) {
+      for (int64_t p = o0; p < o1; ++p) {
+        uint8_t* row = reinterpret_cast<uint8_t*>(outs[n].base) + p * outs[n].row + f0;
+        for (int64_t q = 0; q < g.pow; ++q) s.outs[w++] = row + q * outs[n].px;
+      }
+    }
+    a.fire = &L.fire.table();
+    a.f0 = f0;
+    a.out = s.outs;
+    k.gemm_pool(a);
+    return;
+  }
+  k.gemm_pool(a);
+  PoolFireArgs f{};
+  f.ldc = a.ldc;
+  f.row0 = o0; f.rows = o1 - o0; f.oh = g.poh; f.ow = g.pow; f.nch = f1 - f0; f.f0 = f0;
+  f.pool = kPoolNone;
+  f.out_row0 = o0; f.out_rows = o1 - o0;
+  f.saturate20 = 1;  // the pooled value saturates to 20 bits (PoolFire)
+  f.fire = L.fires ? &L.fire.table() : nullptr;
+  f.scratch = s.pool;
+  for (int64_t n = 0; n < count; ++n) {
+    f.tile = s.tile + n * (o1 - o0) * g.pow * a.ldc;
+    f.out = outs[n].base + f0 * outs[n].elem;
+    f.out_row = outs[n].row;
+    f.out_px = outs[n].px;
+    k.pool_fire(f);
+  }
+}
+
 // Adds the time from its construction to its destruction to a layer's profile counter (when
 // the plan is profiled: off by default, it costs two clock reads per work item).
 class ItemTimer {
@@ -513,6 +670,10 @@ void ExecItem(const DirectPlan& plan, const DirectLayer& L, const uint8_t* const
         }
       }
     }
+    return;
+  }
+  if (FusesPool(plan, L)) {
+    PoolInGemm(plan, L, ins, outs, count, o0, o1, f0, f1, s);
     return;
   }
   int64_t c0, c1;
@@ -679,6 +840,7 @@ absl::Status RunPlan(DirectPlan* plan, const uint8_t* x, int64_t n, void* out, i
   std::lock_guard<std::mutex> lock(plan->mu);
   if (n <= 0) return absl::OkStatus();
   ApplyOperandOverride(plan);
+  ApplyPoolOverride(plan);
   const bool adaptive = threads < 0;
   threads = std::clamp(std::abs(threads), 1, 256);
   int mode = -1;
@@ -796,6 +958,13 @@ AKIDA_EXPORT const char* cnn2snn_tfmot_direct_layer_algorithm(void* plan, int32_
   if (L.kind == akida_ops::kDirectDense) return L.events ? "dense+events" : "dense";
   if (L.winograd) return "winograd";
   return L.events ? "convolution+events" : "convolution";
+}
+
+AKIDA_EXPORT int32_t cnn2snn_tfmot_direct_layer_pools_in_gemm(void* plan, int32_t i) {
+  auto* p = static_cast<akida_ops::DirectPlan*>(plan);
+  if (i < 0 || i >= static_cast<int32_t>(p->layers.size())) return -1;
+  std::lock_guard<std::mutex> lock(p->mu);
+  return akida_ops::FusesPool(*p, p->layers[i]) ? 1 : 0;
 }
 
 AKIDA_EXPORT void cnn2snn_tfmot_direct_set_profiling(void* plan, int32_t on) {

@@ -183,6 +183,33 @@ struct GemmFireArgs {
   int64_t pw_stride;
 };
 
+// The direct engine's GEMM with max pooling fused in (no int32 tile of conv potentials): the
+// GEMM rows come window after window, window w being rows [window_start[w],
+// window_start[w + 1]) (at least one); c[w * ldc + 0:fp] = the max over its rows of bias +
+// A_i * B (+ the outliers' corrections, as GemmFireArgs; outlier pixels are rows of `rows`),
+// neither saturated nor fired. Operands uint8 with u8_format weights, or int16 (u8 = 0) with
+// s16_format weights. With `fire` (the 4-bit division form of FireTable, in float32 when
+// division_ok, else float64; every window at most 6 rows), each window's max is saturated to
+// 20 bits and fired into out[w] (uint8, at channel f0 of the table) instead.
+struct GemmPoolArgs {
+  const char* const* rows;
+  AView view;
+  const int32_t* window_start;  // [windows + 1]
+  int64_t windows;
+  PackedB b;
+  int u8;
+  const int32_t* bias;  // may be null
+  int32_t* c;
+  int64_t ldc;
+  const DwOutlier* outliers;  // sorted by row
+  int64_t outlier_count;
+  const int8_t* pw;  // pointwise weights at column 0 of b (row stride pw_stride)
+  int64_t pw_stride;
+  const FireTable* fire;  // null: store to c
+  int64_t f0;
+  uint8_t* const* out;  // [windows]
+};
+
 struct IsaKernels {
   const char* name;
   PackingFormat u8_format;   // for gemm_u8
@@ -208,6 +235,8 @@ struct IsaKernels {
                          const PackedB& b, int32_t* c, int64_t ldc);
   // Null where the kernels do not fuse the fire.
   void (*gemm_u8_fire)(const GemmFireArgs& args);
+  // Null where the kernels do not fuse the max pooling.
+  void (*gemm_pool)(const GemmPoolArgs& args);
   // Returns the number of outliers written.
   int64_t (*depthwise_u8)(const DepthwiseU8Args& args);
   // Null where the direct engine convolves directly instead.

@@ -97,6 +97,7 @@ IsaKernels MakeGenericKernels() {
   k.gemm_u8_rows = &GemmU8Rows;
   k.gemm_u8_groups = nullptr;
   k.gemm_u8_fire = nullptr;
+  k.gemm_pool = nullptr;
   k.depthwise_u8 = &DepthwiseU8;
   k.pool_fire = &PoolFire;
   k.winograd_input = nullptr;  // the direct engine convolves directly

@@ -489,3 +489,65 @@ def test_fallback_without_the_op_library(python_runner):
         "print('OK')\n")
     result = python_runner(code)
     assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
+
+
+POOL_GEMM_ENV_VAR = "CNN2SNN_TFMOT_DIRECT_POOL_GEMM"
+# (pool size, pool stride): windows that tile the rows, that overlap (never in the GEMM), of 9
+# rows (more than one micro-tile), and of 3 x 2.
+POOLS = {"max2": ((2, 2), (2, 2)), "max3s2": ((3, 3), (2, 2)), "max3s3": ((3, 3), (3, 3)),
+         "max3x2": ((3, 2), (3, 2))}
+# Odd input sizes (partial windows at the edges) large enough for three pooled 'valid' layers,
+# per pool stride.
+POOL_SIZES = {2: [(29, 31), (36, 41)], 3: [(55, 58), (62, 67)]}
+
+
+def pooled_model(padding, pool, size):
+    """Max pooling in three layers: an input convolution (1 channel, 8-bit weights: the
+    float64 fire form), a 4-bit convolution (the division form) and, after an unpooled 2-bit
+    separable layer (the ladder), a separable layer without fire (int32 potentials out)."""
+    pool_size, pool_stride = POOLS[pool]
+    kwargs = dict(padding=padding, pool_type="max", pool_size=pool_size, pool_stride=pool_stride)
+    return _build(
+        InputConvolutional(size + (1,), (3, 3), 24, weights_bits=8, act_bits=4, **kwargs),
+        Convolutional((3, 3), 40, weights_bits=4, act_bits=4, **kwargs),
+        SeparableConvolutional((3, 3), 72, padding="same", weights_bits=4, act_bits=2),
+        SeparableConvolutional((3, 3), 20, weights_bits=4, activation=False, **kwargs))
+
+
+@pytest.mark.parametrize("size", [0, 1])
+@pytest.mark.parametrize("pool", list(POOLS))
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_pooling_in_the_gemm(isa, padding, pool, size):
+    """Max pooling in the GEMM (windows that do not overlap, AVX-512 kernel sets) against the
+    tile of conv potentials pooled afterwards (CNN2SNN_TFMOT_DIRECT_POOL_GEMM=0): both equal the
+    reference bit for bit, with partial windows at the edges, on both separable operand paths,
+    every schedule and every kernel set."""
+    pool_size, pool_stride = POOLS[pool]
+    model = pooled_model(padding, pool, POOL_SIZES[max(pool_stride)][size])
+    rng = np.random.default_rng(23)
+    x = random_input(model, rng, 7)
+    randomize(model, x, rng)
+    # Input-layer steps above 2**15 / 16: the float64 fire form (as in test_fire_with_large_steps).
+    conv = model.layers[0]
+    steps = rng.uniform(4096, 60000, 24).astype(np.float32)
+    conv.set_variable("act_step", steps.astype(np.float32))
+    conv.set_variable("threshold", rng.integers(-20000, 20000, 24).astype(np.int32))
+    reference = ref_forward(model, x)
+    plan = direct.DirectPlan(model.lowered(), model.input_shape)
+    assert plan.kernel_set == isa
+    fusable = (isa.startswith("avx512")
+               and all(s >= k for k, s in zip(pool_size, pool_stride)))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(EVENTS_ENV_VAR, "0")
+        patch.setenv(SHARING_ENV_VAR, "1")
+        for mode in ("0", "1"):
+            patch.setenv(POOL_GEMM_ENV_VAR, mode)
+            for operands in OPERANDS[1:]:
+                patch.setenv(OPERANDS_ENV_VAR, operands)
+                for threads in (1, 2):
+                    for n in (1, 3, len(x)):
+                        np.testing.assert_array_equal(
+                            plan.run(x[:n], threads=threads), reference[:n],
+                            err_msg=f"pool in GEMM={mode} {operands} threads={threads} n={n}")
+            fused = fusable and mode == "1"
+            assert plan.pools_in_gemm == [fused, fused, False, fused]

@@ -86,6 +86,8 @@ def _library() -> ctypes.CDLL:
     lib.cnn2snn_tfmot_direct_kernel_set.argtypes = [ctypes.c_void_p]
     lib.cnn2snn_tfmot_direct_layer_algorithm.restype = ctypes.c_char_p
     lib.cnn2snn_tfmot_direct_layer_algorithm.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    lib.cnn2snn_tfmot_direct_layer_pools_in_gemm.restype = ctypes.c_int32
+    lib.cnn2snn_tfmot_direct_layer_pools_in_gemm.argtypes = [ctypes.c_void_p, ctypes.c_int32]
     lib.cnn2snn_tfmot_direct_set_profiling.restype = None
     lib.cnn2snn_tfmot_direct_set_profiling.argtypes = [ctypes.c_void_p, ctypes.c_int32]
     lib.cnn2snn_tfmot_direct_layer_seconds.restype = ctypes.c_double
@@ -230,6 +232,26 @@ class DirectPlan:
         turns "+events" on in the layers where at least 1/8 of the patches were all zero (dense
         layers of 64+ units: a quarter of the input groups of 4, or 2 without VNNI)."""
         return [self._lib.cnn2snn_tfmot_direct_layer_algorithm(self._handle, i).decode()
+                for i in range(self._count)]
+
+    @property
+    def pools_in_gemm(self) -> List[bool]:
+        """Whether each neural layer's max pooling runs in the GEMM: the potentials are
+        maxed over each pooling window in registers and only the pooled ones are stored (or
+        fired), instead of a tile of every pixel's potentials pooled afterwards. It is the
+        default for max pooling whose windows do not overlap, with the AVX-512 kernel sets,
+        except in layers that skip all-zero patches ("+events"). Setting the environment
+        variable ``CNN2SNN_TFMOT_DIRECT_POOL_GEMM=0`` turns it off from the next run (the
+        outputs are the same bit for bit; the tests compare both).
+
+        Returns:
+            One bool per neural layer, as of the last run.
+
+        Example:
+            >>> plan.pools_in_gemm                                      # doctest: +SKIP
+            [True, False, False]
+        """
+        return [bool(self._lib.cnn2snn_tfmot_direct_layer_pools_in_gemm(self._handle, i))
                 for i in range(self._count)]
 
     @property
