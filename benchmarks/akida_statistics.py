@@ -16,13 +16,7 @@ import argparse
 import json
 import time
 
-
-def _vm_hwm_mb() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from emulator import _peak_rss_mb  # this script's folder is on sys.path
 
 
 def _best_rate(run, images, rounds):
@@ -56,12 +50,12 @@ def main():
                              args.rounds)
         stats = _best_rate(lambda x, e=engine: akida_model.statistics(x, engine=e), images,
                            args.rounds)
-        before = _vm_hwm_mb()
+        before = _peak_rss_mb()
         repeats = 10
         stream = (images[i:i + 256] for _ in range(repeats)
                   for i in range(0, len(images), 256))
         summary = akida_model.statistics(stream, engine=engine)
-        after = _vm_hwm_mb()
+        after = _peak_rss_mb()
         print(json.dumps({
             "benchmark": "statistics", "model": "mnist_cnn 8/4/4", "engine": engine,
             "images": len(images), "batch": 256,

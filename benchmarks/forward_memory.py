@@ -21,18 +21,12 @@ import os
 import subprocess
 import sys
 
+from emulator import _peak_rss_mb  # this script's folder is on sys.path
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TREE = os.path.dirname(HERE)
 CASES = (("akidanet_like", 64, 32), ("akidanet_like", 224, 32), ("mnist_cnn", 28, 256),
          ("cifar_separable_cnn", 32, 256))
-
-
-def _peak_mb() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise OSError("no VmHWM in /proc/self/status (Linux only)")
 
 
 def _case(name: str, size: int, batch: int) -> dict:
@@ -47,10 +41,10 @@ def _case(name: str, size: int, batch: int) -> dict:
                                                dtype=np.uint8)
     zoo.calibrate_batchnorm(keras_model, images.astype(np.float32) / 255)
     model = convert(quantize(keras_model, 4, 4, 8), input_scaling=(255, 0))
-    before = _peak_mb()
+    before = _peak_rss_mb()
     for _ in range(20):
         model.forward(images, batch_size=batch)
-    after = _peak_mb()
+    after = _peak_rss_mb()
     return {"before_forward_mb": round(before, 1), "peak_mb": round(after, 1),
             "added_mb": round(after - before, 1)}
 
