@@ -178,6 +178,13 @@ def test_initialisation_formulas():
         LearnedStepQuantizer(4, method="pact")
 
 
+def test_learned_step_quantizer_serves_one_weight():
+    quantizer = LearnedStepQuantizer(4)
+    quantizer.build((3, 3), "kernel", keras.layers.Layer())
+    with pytest.raises(ValueError, match="one weight of one layer.*layer 'second'"):
+        quantizer.build((3, 3), "kernel", keras.layers.Layer(name="second"))
+
+
 # The chip's arithmetic --------------------------------------------------------------------------
 
 CASES = {

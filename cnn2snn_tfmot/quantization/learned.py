@@ -280,11 +280,7 @@ class LearnedStepQuantizer(WeightQuantizerBase):
         self.gradient_scale = bool(gradient_scale)
 
     def build(self, tensor_shape, name: str, layer) -> dict:
-        if self._variables is not None:
-            raise ValueError(
-                f"This {type(self).__name__} already quantizes another weight; a trainable "
-                f"quantizer serves one weight of one layer. Give layer '{layer.name}' its own "
-                f"instance, e.g. {type(self).__name__}.from_config(quantizer.get_config()).")
+        self._check_unbuilt(layer)
         shape = (int(tensor_shape[-1]),) if self.per_axis else ()
         kernel = _kernel_of(layer, name)
 

@@ -234,6 +234,15 @@ class WeightQuantizerBase(ConfigEqualityMixin, tfmot.quantization.keras.quantize
         """Creates the quantizer's variables on ``layer`` (TFMOT interface); none by default."""
         return {}
 
+    def _check_unbuilt(self, layer) -> None:
+        """Refuses a second ``build`` of a quantizer that owns variables: they belong to the
+        one weight of the one layer that built it."""
+        if self._variables is not None:
+            raise ValueError(
+                f"This {type(self).__name__} already quantizes another weight; a trainable "
+                f"quantizer serves one weight of one layer. Give layer '{layer.name}' its own "
+                f"instance, e.g. {type(self).__name__}.from_config(quantizer.get_config()).")
+
     def __call__(self, inputs, training=None, weights=None, **kwargs):
         """Quantizes ``inputs`` (TFMOT interface); same result in training and inference."""
         return self.quantize(inputs)
@@ -384,11 +393,7 @@ class TrainableStdWeightQuantizer(StdWeightQuantizer):
     __hash__ = None
 
     def build(self, tensor_shape, name: str, layer) -> dict:
-        if self._variables is not None:
-            raise ValueError(
-                f"This {type(self).__name__} already quantizes another weight; a trainable "
-                f"quantizer serves one weight of one layer. Give layer '{layer.name}' its own "
-                f"instance, e.g. {type(self).__name__}.from_config(quantizer.get_config()).")
+        self._check_unbuilt(layer)
         variable = layer.add_weight(
             name=f"{name}_threshold", shape=(), dtype=tf.float32, trainable=True,
             initializer=keras.initializers.Constant(self.threshold))
