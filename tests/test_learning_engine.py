@@ -210,11 +210,11 @@ def test_a_library_built_before_the_entry_point_falls_back(monkeypatch):
     class OldLibrary:
         pass
 
-    monkeypatch.setattr(compiled, "_STATE", {})
-    monkeypatch.setattr(compiled.ctypes, "CDLL", lambda path: OldLibrary())
+    ops.load_library()
+    monkeypatch.setitem(ops._STATE, "cdll", OldLibrary())  # the shared ctypes handle
     assert not compiled.is_enabled()
     assert compiled.learning_rule() is reference.learn
-    with pytest.raises(ops.OpLibraryUnavailable, match="no edge-learning entry point"):
+    with pytest.raises(ops.OpLibraryUnavailable, match="no entry point cnn2snn_tfmot_learn"):
         compiled.learn(np.zeros((2, 1), np.uint8), np.zeros((1, 2), bool), None,
                        np.zeros(1, np.int64), np.zeros(1, np.int64), 0, AkidaUnsupervised(1))
     model = _spike_model()

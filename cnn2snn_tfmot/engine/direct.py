@@ -19,8 +19,8 @@ Example:
     >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
     >>> model = Model()
     >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
-    >>> plan = model.direct_plan()                   # doctest: +SKIP
-    >>> plan.run(np.zeros((2, 8, 8, 1), np.uint8)).shape   # doctest: +SKIP
+    >>> plan = model.direct_plan()
+    >>> plan.run(np.zeros((2, 8, 8, 1), np.uint8)).shape
     (2, 8, 8, 4)
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
+import types
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -68,37 +69,37 @@ _STATE: dict = {}
 _ERROR_BYTES = 1024
 
 
-def _library() -> ctypes.CDLL:
-    """The op library's C entry points (loaded by TensorFlow first, so the same copy)."""
+#: The library's direct-engine entry points: name -> (return type, argument types).
+_ENTRY_POINTS = {
+    "cnn2snn_tfmot_direct_create": (ctypes.c_void_p, [ctypes.POINTER(_Layer), ctypes.c_int32,
+                                                      ctypes.c_char_p, ctypes.c_int64]),
+    "cnn2snn_tfmot_direct_run": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_void_p,
+                                                  ctypes.c_int64, ctypes.c_void_p,
+                                                  ctypes.c_int32, ctypes.c_char_p,
+                                                  ctypes.c_int64]),
+    "cnn2snn_tfmot_direct_kernel_set": (ctypes.c_char_p, [ctypes.c_void_p]),
+    "cnn2snn_tfmot_direct_layer_algorithm": (ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_int32]),
+    "cnn2snn_tfmot_direct_layer_pools_in_gemm": (ctypes.c_int32,
+                                                 [ctypes.c_void_p, ctypes.c_int32]),
+    "cnn2snn_tfmot_direct_set_profiling": (None, [ctypes.c_void_p, ctypes.c_int32]),
+    "cnn2snn_tfmot_direct_layer_seconds": (ctypes.c_double, [ctypes.c_void_p, ctypes.c_int32]),
+    "cnn2snn_tfmot_direct_layer_macs": (ctypes.c_int64, [ctypes.c_void_p, ctypes.c_int32]),
+    "cnn2snn_tfmot_direct_destroy": (None, [ctypes.c_void_p]),
+}
+
+
+def _library() -> types.SimpleNamespace:
+    """The op library's direct-engine entry points, typed (raises OpLibraryUnavailable, with
+    the reason, when the library does not load)."""
     with _LOCK:
         if "lib" in _STATE:
             return _STATE["lib"]
-    ops.load_library()  # raises OpLibraryUnavailable, with the reason
-    lib = ctypes.CDLL(ops.library_path())
-    lib.cnn2snn_tfmot_direct_create.restype = ctypes.c_void_p
-    lib.cnn2snn_tfmot_direct_create.argtypes = [ctypes.POINTER(_Layer), ctypes.c_int32,
-                                                ctypes.c_char_p, ctypes.c_int64]
-    lib.cnn2snn_tfmot_direct_run.restype = ctypes.c_int32
-    lib.cnn2snn_tfmot_direct_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
-                                             ctypes.c_void_p, ctypes.c_int32, ctypes.c_char_p,
-                                             ctypes.c_int64]
-    lib.cnn2snn_tfmot_direct_kernel_set.restype = ctypes.c_char_p
-    lib.cnn2snn_tfmot_direct_kernel_set.argtypes = [ctypes.c_void_p]
-    lib.cnn2snn_tfmot_direct_layer_algorithm.restype = ctypes.c_char_p
-    lib.cnn2snn_tfmot_direct_layer_algorithm.argtypes = [ctypes.c_void_p, ctypes.c_int32]
-    lib.cnn2snn_tfmot_direct_layer_pools_in_gemm.restype = ctypes.c_int32
-    lib.cnn2snn_tfmot_direct_layer_pools_in_gemm.argtypes = [ctypes.c_void_p, ctypes.c_int32]
-    lib.cnn2snn_tfmot_direct_set_profiling.restype = None
-    lib.cnn2snn_tfmot_direct_set_profiling.argtypes = [ctypes.c_void_p, ctypes.c_int32]
-    lib.cnn2snn_tfmot_direct_layer_seconds.restype = ctypes.c_double
-    lib.cnn2snn_tfmot_direct_layer_seconds.argtypes = [ctypes.c_void_p, ctypes.c_int32]
-    lib.cnn2snn_tfmot_direct_layer_macs.restype = ctypes.c_int64
-    lib.cnn2snn_tfmot_direct_layer_macs.argtypes = [ctypes.c_void_p, ctypes.c_int32]
-    lib.cnn2snn_tfmot_direct_destroy.restype = None
-    lib.cnn2snn_tfmot_direct_destroy.argtypes = [ctypes.c_void_p]
+    lib = types.SimpleNamespace(**{name: ops.c_function(name, restype, argtypes)
+                                   for name, (restype, argtypes) in _ENTRY_POINTS.items()})
     with _LOCK:
         _STATE["lib"] = lib
     return lib
+
 
 
 def is_enabled() -> bool:
@@ -199,8 +200,8 @@ class DirectPlan:
         >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
         >>> model = Model()
         >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
-        >>> plan = DirectPlan(model.lowered(), model.input_shape)   # doctest: +SKIP
-        >>> plan.algorithms                                         # doctest: +SKIP
+        >>> plan = DirectPlan(model.lowered(), model.input_shape)
+        >>> plan.algorithms
         ['convolution']
     """
 
@@ -247,9 +248,14 @@ class DirectPlan:
         Returns:
             One bool per neural layer, as of the last run.
 
-        Example:
-            >>> plan.pools_in_gemm                                      # doctest: +SKIP
-            [True, False, False]
+        Example (one convolution, no pooling):
+            >>> from cnn2snn_tfmot.engine.direct import DirectPlan
+            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+            >>> model = Model()
+            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+            >>> plan = DirectPlan(model.lowered(), model.input_shape)
+            >>> plan.pools_in_gemm
+            [False]
         """
         return [bool(self._lib.cnn2snn_tfmot_direct_layer_pools_in_gemm(self._handle, i))
                 for i in range(self._count)]
@@ -258,7 +264,17 @@ class DirectPlan:
     def layer_macs(self) -> List[int]:
         """Multiply-adds of each neural layer for one image, counted as a direct convolution
         over the output pixels (padding taps included; a separable layer: its depthwise and
-        pointwise products), whatever algorithm computes them (Winograd does fewer)."""
+        pointwise products), whatever algorithm computes them (Winograd does fewer).
+
+        Example (8 x 8 output pixels, 3 x 3 taps, 1 input channel, 4 filters):
+            >>> from cnn2snn_tfmot.engine.direct import DirectPlan
+            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+            >>> model = Model()
+            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+            >>> plan = DirectPlan(model.lowered(), model.input_shape)
+            >>> plan.layer_macs
+            [2304]
+        """
         return [int(self._lib.cnn2snn_tfmot_direct_layer_macs(self._handle, i))
                 for i in range(self._count)]
 
@@ -273,9 +289,15 @@ class DirectPlan:
             on: True to time the runs from now on, False to stop.
 
         Example:
-            >>> plan.set_profiling(True)                               # doctest: +SKIP
-            >>> _ = plan.run(np.zeros((4, 8, 8, 1), np.uint8))         # doctest: +SKIP
-            >>> [seconds > 0 for seconds in plan.layer_seconds]        # doctest: +SKIP
+            >>> import numpy as np
+            >>> from cnn2snn_tfmot.engine.direct import DirectPlan
+            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+            >>> model = Model()
+            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+            >>> plan = DirectPlan(model.lowered(), model.input_shape)
+            >>> plan.set_profiling(True)
+            >>> _ = plan.run(np.zeros((4, 8, 8, 1), np.uint8))
+            >>> [seconds > 0 for seconds in plan.layer_seconds]
             [True]
         """
         self._lib.cnn2snn_tfmot_direct_set_profiling(self._handle, int(bool(on)))
@@ -283,7 +305,22 @@ class DirectPlan:
     @property
     def layer_seconds(self) -> List[float]:
         """Seconds spent in each neural layer's work items, summed over threads, since the last
-        :meth:`set_profiling` call (0 while profiling is off)."""
+        :meth:`set_profiling` call (0 while profiling is off).
+
+        Example:
+            >>> import numpy as np
+            >>> from cnn2snn_tfmot.engine.direct import DirectPlan
+            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+            >>> model = Model()
+            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+            >>> plan = DirectPlan(model.lowered(), model.input_shape)
+            >>> plan.layer_seconds          # profiling is off
+            [0.0]
+            >>> plan.set_profiling(True)
+            >>> _ = plan.run(np.zeros((2, 8, 8, 1), np.uint8))
+            >>> plan.layer_seconds[0] > 0
+            True
+        """
         return [float(self._lib.cnn2snn_tfmot_direct_layer_seconds(self._handle, i))
                 for i in range(self._count)]
 
@@ -306,7 +343,12 @@ class DirectPlan:
 
         Example:
             >>> import numpy as np
-            >>> plan.run(np.zeros((1, 8, 8, 1), np.uint8)).shape   # doctest: +SKIP
+            >>> from cnn2snn_tfmot.engine.direct import DirectPlan
+            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
+            >>> model = Model()
+            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
+            >>> plan = DirectPlan(model.lowered(), model.input_shape)
+            >>> plan.run(np.zeros((1, 8, 8, 1), np.uint8)).shape
             (1, 8, 8, 4)
         """
         if not isinstance(x, np.ndarray) or x.dtype != np.uint8:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import threading
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -42,8 +41,6 @@ __all__ = ["learn", "learning_rule", "is_enabled", "COMPILED_LEARNING_ENV_VAR"]
 #: Environment variable that, set to "0", keeps ``Model.fit`` on the NumPy rule.
 COMPILED_LEARNING_ENV_VAR = "CNN2SNN_TFMOT_COMPILED_LEARNING"
 
-_LOCK = threading.Lock()
-_STATE: dict = {}
 _ERROR_BYTES = 256
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
@@ -51,25 +48,10 @@ _I64 = ctypes.c_int64
 
 def _entry_point():
     """``cnn2snn_tfmot_learn`` of the op library (raises OpLibraryUnavailable, with the
-    reason, when the library does not load)."""
-    ops.load_library()  # raises OpLibraryUnavailable, with the reason (cached by ops)
-    with _LOCK:
-        if "learn" in _STATE:
-            return _STATE["learn"]
-    # The library TensorFlow loaded: dlopen gives the same copy.
-    try:
-        function = ctypes.CDLL(ops.library_path()).cnn2snn_tfmot_learn
-    except AttributeError as err:  # a library built from older sources
-        raise ops.OpLibraryUnavailable(
-            f"the op library {ops.library_path()} has no edge-learning entry point (built "
-            "before it existed); rebuild it with `pip install --no-build-isolation -e .`"
-        ) from err
-    function.restype = ctypes.c_int32
-    function.argtypes = [_P, _I64, _I64, _P, _I64, _P, _I64, _P, _P, ctypes.POINTER(_I64),
-                         _I64, _I64, _I64, _P, ctypes.c_char_p, _I64]
-    with _LOCK:
-        _STATE["learn"] = function
-    return function
+    reason, when the library does not load or predates the entry point)."""
+    return ops.c_function("cnn2snn_tfmot_learn", ctypes.c_int32,
+                          [_P, _I64, _I64, _P, _I64, _P, _I64, _P, _P, ctypes.POINTER(_I64),
+                           _I64, _I64, _I64, _P, ctypes.c_char_p, _I64])
 
 
 def _working(array: np.ndarray, dtype) -> np.ndarray:

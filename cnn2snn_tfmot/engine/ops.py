@@ -7,9 +7,11 @@ in ``custom_ops/README.md``.
 """
 from __future__ import annotations
 
+import ctypes
 import glob
 import os
 import threading
+from typing import Optional, Sequence
 
 #: Environment variable forcing the ops' kernel set ("generic", "avx2", "avx512bw",
 #: "avx512vnni"); unset or "auto" picks the fastest one the CPU supports.
@@ -77,6 +79,47 @@ def load_library():
             raise OpLibraryUnavailable(_STATE["error"]) from err
         _STATE["module"] = module
         return module
+
+
+def c_function(name: str, restype: Optional[type], argtypes: Sequence[type]):
+    """A plain C entry point of the op library, typed for ctypes.
+
+    The library is the copy TensorFlow loaded (:func:`load_library` runs first; ``dlopen``
+    then returns the same copy), opened once per process; every module that calls into it
+    shares that handle.
+
+    Arguments:
+        name: the exported C symbol (``extern "C"`` in ``custom_ops/``).
+        restype: its ctypes return type (None for void).
+        argtypes: its ctypes argument types.
+
+    Returns:
+        The ctypes function, ready to call.
+
+    Raises:
+        OpLibraryUnavailable: the library does not load, or it was built from older sources
+            without ``name``.
+
+    Example:
+        >>> import ctypes
+        >>> from cnn2snn_tfmot.engine.ops import c_function
+        >>> destroy = c_function("cnn2snn_tfmot_direct_destroy", None, [ctypes.c_void_p])
+        >>> destroy.restype is None
+        True
+    """
+    load_library()  # raises OpLibraryUnavailable, with the reason
+    with _LOCK:
+        if "cdll" not in _STATE:
+            _STATE["cdll"] = ctypes.CDLL(library_path())
+        try:
+            function = getattr(_STATE["cdll"], name)
+        except AttributeError as err:
+            raise OpLibraryUnavailable(
+                f"the op library {library_path()} has no entry point {name} (built from older "
+                "sources); rebuild it with `pip install --no-build-isolation -e .`") from err
+        function.restype = restype
+        function.argtypes = list(argtypes)
+    return function
 
 
 def is_available() -> bool:
