@@ -90,8 +90,10 @@ class EpochTimer(keras.callbacks.Callback):
         self.log(record)
 
 
-def augmented(images, labels, batch_size, seed):
-    """Random translations (reflected borders) and horizontal flips, computed per batch."""
+def augmented(images, labels, batch_size, seed, cutout=0):
+    """Random translations (reflected borders), horizontal flips and, with ``cutout`` > 0, one
+    ``cutout`` x ``cutout`` square per image set to black (DeVries & Taylor 2017; its centre may
+    lie near a border, so less may be cut), computed per batch."""
     def augment(x, y):
         n = tf.shape(x)[0]
         x = tf.pad(x, [[0, 0], [PAD, PAD], [PAD, PAD], [0, 0]], mode="REFLECT")
@@ -101,6 +103,12 @@ def augmented(images, labels, batch_size, seed):
         x = tf.gather(x, offsets[:, 1:] + span, axis=2, batch_dims=1)
         flip = tf.random.uniform((n, 1, 1, 1)) < 0.5
         x = tf.where(flip, tf.reverse(x, axis=[2]), x)
+        if cutout:
+            centres = tf.random.uniform((n, 2), 0, SHAPE[0], dtype=tf.int32)
+            rows = tf.abs(span[None, :] - centres[:, :1]) <= (cutout - 1) // 2
+            cols = tf.abs(span[None, :] - centres[:, 1:]) <= (cutout - 1) // 2
+            keep = ~(rows[:, :, None] & cols[:, None, :])
+            x = x * tf.cast(keep[..., None], x.dtype)
         return tf.cast(x, tf.float32) / 255, y
 
     return (tf.data.Dataset.from_tensor_slices((images, labels))
@@ -196,6 +204,9 @@ def parse_args(argv=None):
     parser.add_argument("--weight-decay", type=float, default=5e-3,
                         help="decoupled weight decay of the kernels (times the learning rate)")
     parser.add_argument("--label-smoothing", type=float, default=0.2)
+    parser.add_argument("--cutout", type=int, default=0,
+                        help="side in pixels of the square cut out of each training image "
+                             "(odd; 0: none)")
     parser.add_argument("--qat-steps", type=int, default=None,
                         help="steps per QAT and hardware-exact epoch (default: the whole "
                              "training split)")
@@ -215,6 +226,9 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="600 images, one epoch per stage (CI)")
     args = parser.parse_args(argv)
+    if args.cutout < 0 or (args.cutout and args.cutout % 2 == 0) or args.cutout > SHAPE[0]:
+        parser.error(f"--cutout {args.cutout}: give 0 (none) or an odd side of at most "
+                     f"{SHAPE[0]} pixels (the square is centred on a pixel).")
     if args.quick:
         args.validation, args.epochs, args.qat_epochs, args.exact_epochs = 200, 1, 1, 1
         args.batch_size = 100
@@ -272,7 +286,7 @@ def train(args, log=print):
     qat_steps = min(args.qat_steps or steps, steps)
 
     def dataset(seed):
-        return augmented(x_train, y_train, args.batch_size, seed)
+        return augmented(x_train, y_train, args.batch_size, seed, args.cutout)
 
     precision = args.precision
     if precision == "auto":

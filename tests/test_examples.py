@@ -142,6 +142,36 @@ def test_edge_learning_quick(python_runner, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.processes
+def _cifar10_example():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "cifar10_example", os.path.join(REPO, "examples", "cifar10.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cifar10_cutout_cuts_one_square_per_image():
+    import numpy as np
+
+    example = _cifar10_example()
+    images = np.full((64, 32, 32, 3), 200, np.uint8)
+    batch, _ = next(iter(example.augmented(images, np.zeros(64), 64, 0, cutout=9)))
+    black = (batch.numpy() == 0).all(axis=-1)
+    cut = black.sum(axis=(1, 2))
+    assert cut.max() == 81 and cut.min() >= 25 and (cut < 81).any()  # borders clip some
+    for mask in black:  # one axis-aligned rectangle: its bounding box is all black
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        assert mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].all()
+        assert mask.sum() == len(rows) * len(cols) and len(rows) <= 9 and len(cols) <= 9
+    plain, _ = next(iter(example.augmented(images, np.zeros(64), 64, 0)))
+    assert not (plain.numpy() == 0).all(axis=-1).any()
+    for bad in ("8", "-1", "33"):
+        with pytest.raises(SystemExit):
+            example.parse_args(["--cutout", bad])
+
+
 def test_cifar10_quick(python_runner, tmp_path):
     """The whole CIFAR-10 pipeline on 600 JPEG files of a class-folder tree (about a minute)."""
     import json
