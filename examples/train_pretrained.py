@@ -80,10 +80,10 @@ def train_mnist(args):
 
 
 def train_cifar10(args):
-    """examples/cifar10.py with its defaults: cifar_vgg (widths 64 128 128), 40 float epochs,
-    quantized 8/4/4, 2 epochs of QAT then one of hardware-exact QAT, on 45,000 of the 50,000
-    CIFAR-10 training images; measured on the other 5,000 (stratified, seed 0). The float
-    weights are shipped as float16 (the figures are those of the model as shipped)."""
+    """examples/cifar10.py with its defaults (its docstring gives the recipe: cifar_vgg, float
+    training, quantized 8/4/4, QAT then hardware-exact QAT), on 45,000 of the 50,000 CIFAR-10
+    training images; measured on the other 5,000 (stratified, seed 0). The float weights are
+    shipped as float16 (the figures are those of the model as shipped)."""
     recipe = cifar10.parse_args(["--data", args.data, "--seed", str(args.seed)])
     if args.from_run:
         with open(os.path.join(args.from_run, "summary.json")) as handle:
@@ -99,12 +99,16 @@ def train_cifar10(args):
         float_model, quantized = trained["float_model"], trained["quantized_model"]
         images_val, y_val = trained["validation"]
         class_names, summary, seconds = trained["class_names"], trained["summary"], None
+    # Described from the trained model itself (a --from-run folder may hold other widths).
+    filters = [layer.filters for layer in float_model.layers
+               if isinstance(layer, keras.layers.Conv2D)]
+    stem = "" if filters[0] == 32 else f", stem={filters[0]}"
+    network = f"cifar_vgg(widths={tuple(filters[1::2])}{stem})"
     return dict(
-        description="CIFAR-10 VGG-like CNN (zoo.cifar_vgg(widths=(64, 128, 128)): 7 "
-                    "convolutions, dense 10), 8-bit input weights, 4-bit weights and "
-                    "activations",
+        description=f"CIFAR-10 VGG-like CNN (zoo.{network}: {len(filters)} convolutions, "
+                    "dense 10), 8-bit input weights, 4-bit weights and activations",
         float_model=float_model, quantized_model=quantized, class_names=class_names,
-        network="`cifar_vgg(widths=(64, 128, 128))`, 8/4/4",
+        network=f"`{network}`, 8/4/4",
         evaluation=(images_val / np.float32(255), images_val, y_val),
         evaluated_on=f"{len(y_val)} CIFAR-10 training images held out (stratified, seed "
                      f"{args.seed}; the training used the other {summary['train_images']})",
