@@ -248,14 +248,11 @@ class DirectPlan:
         Returns:
             One bool per neural layer, as of the last run.
 
-        Example (one convolution, no pooling):
-            >>> from cnn2snn_tfmot.engine.direct import DirectPlan
-            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
-            >>> model = Model()
-            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
-            >>> plan = DirectPlan(model.lowered(), model.input_shape)
-            >>> plan.pools_in_gemm
-            [False]
+        Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> plan = example_models()[2].direct_plan()   # conv + pool, separable, dense
+            >>> plan.pools_in_gemm[1:]     # no max pooling in these two layers
+            [False, False]
         """
         return [bool(self._lib.cnn2snn_tfmot_direct_layer_pools_in_gemm(self._handle, i))
                 for i in range(self._count)]
@@ -266,14 +263,11 @@ class DirectPlan:
         over the output pixels (padding taps included; a separable layer: its depthwise and
         pointwise products), whatever algorithm computes them (Winograd does fewer).
 
-        Example (8 x 8 output pixels, 3 x 3 taps, 1 input channel, 4 filters):
-            >>> from cnn2snn_tfmot.engine.direct import DirectPlan
-            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
-            >>> model = Model()
-            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
-            >>> plan = DirectPlan(model.lowered(), model.input_shape)
-            >>> plan.layer_macs
-            [2304]
+        Example:
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> plan = example_models()[2].direct_plan()   # conv + pool, separable, dense
+            >>> plan.layer_macs[0]         # 16 x 16 pixels, 3 x 3 taps, 8 filters
+            18432
         """
         return [int(self._lib.cnn2snn_tfmot_direct_layer_macs(self._handle, i))
                 for i in range(self._count)]
@@ -290,15 +284,12 @@ class DirectPlan:
 
         Example:
             >>> import numpy as np
-            >>> from cnn2snn_tfmot.engine.direct import DirectPlan
-            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
-            >>> model = Model()
-            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
-            >>> plan = DirectPlan(model.lowered(), model.input_shape)
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> plan = example_models()[2].direct_plan()   # conv + pool, separable, dense
             >>> plan.set_profiling(True)
-            >>> _ = plan.run(np.zeros((4, 8, 8, 1), np.uint8))
+            >>> _ = plan.run(np.zeros((4, 16, 16, 1), np.uint8))
             >>> [seconds > 0 for seconds in plan.layer_seconds]
-            [True]
+            [True, True, True]
         """
         self._lib.cnn2snn_tfmot_direct_set_profiling(self._handle, int(bool(on)))
 
@@ -309,15 +300,12 @@ class DirectPlan:
 
         Example:
             >>> import numpy as np
-            >>> from cnn2snn_tfmot.engine.direct import DirectPlan
-            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
-            >>> model = Model()
-            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
-            >>> plan = DirectPlan(model.lowered(), model.input_shape)
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> plan = example_models()[2].direct_plan()   # conv + pool, separable, dense
             >>> plan.layer_seconds          # profiling is off
-            [0.0]
+            [0.0, 0.0, 0.0]
             >>> plan.set_profiling(True)
-            >>> _ = plan.run(np.zeros((2, 8, 8, 1), np.uint8))
+            >>> _ = plan.run(np.zeros((2, 16, 16, 1), np.uint8))
             >>> plan.layer_seconds[0] > 0
             True
         """
@@ -343,13 +331,10 @@ class DirectPlan:
 
         Example:
             >>> import numpy as np
-            >>> from cnn2snn_tfmot.engine.direct import DirectPlan
-            >>> from cnn2snn_tfmot.akida import InputConvolutional, Model
-            >>> model = Model()
-            >>> model.add(InputConvolutional((8, 8, 1), (3, 3), 4, weights_bits=8, act_bits=4))
-            >>> plan = DirectPlan(model.lowered(), model.input_shape)
-            >>> plan.run(np.zeros((1, 8, 8, 1), np.uint8)).shape
-            (1, 8, 8, 4)
+            >>> from cnn2snn_tfmot.data.examples import example_models
+            >>> plan = example_models()[2].direct_plan()   # conv + pool, separable, dense
+            >>> plan.run(np.zeros((1, 16, 16, 1), np.uint8)).shape
+            (1, 1, 1, 10)
         """
         if not isinstance(x, np.ndarray) or x.dtype != np.uint8:
             raise TypeError(f"x must be a uint8 numpy array, got "
