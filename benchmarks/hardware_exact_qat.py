@@ -32,6 +32,7 @@ deep_separable_cnn mnist_cnn] [--activation-bits 4 2] [--epochs 3] [--qat-epochs
 """
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -52,6 +53,9 @@ from cnn2snn_tfmot.data.image_files import ImageSource, open_images
 from cnn2snn_tfmot.data.zoo import cifar_separable_cnn, deep_separable_cnn, mnist_cnn
 
 SCALING = (255, 0)
+# ../shared beside the repository
+CIFAR10_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__)))), "shared", "data", "cifar10", "train")
 TEST_IMAGES = 2000
 NETWORKS = {"cifar_separable_cnn": cifar_separable_cnn, "deep_separable_cnn": deep_separable_cnn,
             "mnist_cnn": mnist_cnn}
@@ -201,7 +205,7 @@ def main(argv=None) -> int:
                         default=["cifar_separable_cnn", "deep_separable_cnn", "mnist_cnn"])
     parser.add_argument("--activation-bits", type=int, nargs="+", default=[4, 2],
                         help="of deep_separable_cnn (default 4 2; the others: 4)")
-    parser.add_argument("--cifar", default="/work/shared/data/cifar10/train",
+    parser.add_argument("--cifar", default=CIFAR10_DATA,
                         help="CIFAR-10 class folders of images")
     parser.add_argument("--epochs", type=int, default=3, help="float epochs (default 3)")
     parser.add_argument("--qat-epochs", type=int, default=2, help="QAT epochs (default 2)")

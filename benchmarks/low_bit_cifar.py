@@ -67,6 +67,9 @@ from cnn2snn_tfmot.data.zoo.pretrained import load_pretrained, save_pretrained
 
 SCALING = (255, 0)
 INPUT_SHAPE = (32, 32, 3)
+# ../shared beside the repository
+CIFAR10_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__)))), "shared", "data", "cifar10", "train")
 SETTINGS = {  # name: (weight bits, activation bits, bits of the last block's activation)
     "w4a4": (4, 4, None), "w4a2": (4, 2, None), "w2a2": (2, 2, None), "w2a2_last1": (2, 2, 1)}
 METHODS = ("standard", "lsq", "lsq_schedule_distill")
@@ -316,7 +319,7 @@ def git_commit():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default="/work/shared/data/cifar10/train",
+    parser.add_argument("--data", default=CIFAR10_DATA,
                         help="CIFAR-10 training images, one folder per class")
     parser.add_argument("--out", default="low_bit_cifar.jsonl", help="JSON lines, appended")
     parser.add_argument("--cache", default=None, help="decoded images (.npz), made once")

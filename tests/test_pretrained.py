@@ -77,7 +77,8 @@ def test_the_akida_model_is_the_conversion_of_the_quantized_model(name):
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                    "ship", "truck")
-CIFAR10_DATA = "/work/shared/data/cifar10/train"
+# ../shared beside the repository, as CI lays it out
+CIFAR10_DATA = os.path.join(os.path.dirname(REPO), "shared", "data", "cifar10", "train")
 
 
 @pytest.mark.skipif("cifar10" not in zoo.pretrained_names(), reason="not shipped yet")

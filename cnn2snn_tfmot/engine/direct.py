@@ -101,7 +101,6 @@ def _library() -> types.SimpleNamespace:
     return lib
 
 
-
 def is_enabled() -> bool:
     """Whether forward / predict may use the direct engine: not turned off by
     ``CNN2SNN_TFMOT_DIRECT=0`` and the op library loads."""
