@@ -251,28 +251,11 @@ def run(setting, method, args, float_net, train, validation, calibration, record
     return result, keras_model, akida_model
 
 
-def snap_kernels(keras_model):
-    """Sets every quantized kernel to the values its quantizer gives it (``step * level``).
-
-    The model computes the same (a quantizer maps its own levels to themselves) and converts
-    to the same Akida model, while its weights compress to a few levels per channel: the
-    pretrained folder stays small. Fine-tuning restarts from the quantized values."""
-    for layer in keras_model.layers:
-        if hasattr(layer, "quantized_weights"):
-            for attribute, value in layer.quantized_weights().items():
-                getattr(layer, attribute).assign(value)
-
-
 def write_pretrained(args, float_net, keras_model, akida_model, validation, result, seconds):
     """Writes the trained models as a pretrained folder (cnn2snn_tfmot.data.zoo's format),
     measured as the folder reloads them."""
     images, labels = validation
     x = images.astype(np.float32) / 255
-    before = akida_model.predict(images)
-    snap_kernels(keras_model)
-    akida_model = convert(keras_model)
-    if not np.array_equal(akida_model.predict(images), before):
-        raise RuntimeError("snapping the kernels to their levels changed the Akida model")
     class_names = open_images(args.data, INPUT_SHAPE).class_names
     setting, method = result["setting"], result["method"]
     weights, activations, last = SETTINGS[setting]
@@ -283,7 +266,8 @@ def write_pretrained(args, float_net, keras_model, akida_model, validation, resu
     command = result["command"]
     path = save_pretrained(args.save_pretrained, args.pretrained_name, description, float_net,
                            keras_model, akida_model, class_names, {}, command,
-                           float_dtype="float16", overwrite=True)
+                           float_dtype="float16", overwrite=True, quantized_levels=True,
+                           float_weights_from=args.float_weights_from)
     shipped = load_pretrained(path)
 
     def accuracy(outputs):
@@ -304,7 +288,8 @@ def write_pretrained(args, float_net, keras_model, akida_model, validation, resu
         "training_seconds": round(seconds, 1)}
     save_pretrained(path, args.pretrained_name, description, shipped.float_model,
                     shipped.quantized_model, shipped.akida_model, shipped.class_names, metrics,
-                    command, float_dtype="float16", overwrite=True)
+                    command, float_dtype="float16", overwrite=True, quantized_levels=True,
+                    float_weights_from=args.float_weights_from)
     return path, metrics
 
 
@@ -347,6 +332,9 @@ def main(argv=None):
                         help="write the trained models (one setting, one method) as a "
                              "pretrained folder of cnn2snn_tfmot.data.zoo here")
     parser.add_argument("--pretrained-name", default="cifar10_2bit")
+    parser.add_argument("--float-weights-from", default=None,
+                        help="with --save-pretrained: the pretrained model beside it whose "
+                             "float model (the same as --float-model) it shares")
     parser.add_argument("--quick", action="store_true",
                         help="a few hundred images, one epoch each: the whole pipeline, fast")
     parser.add_argument("--quick-per-class", type=int, default=60)

@@ -112,7 +112,7 @@ def train_cifar10(args):
         evaluation=(images_val / np.float32(255), images_val, y_val),
         evaluated_on=f"{len(y_val)} CIFAR-10 training images held out (stratified, seed "
                      f"{args.seed}; the training used the other {summary['train_images']})",
-        float_dtype="float16", training_seconds=seconds,
+        float_dtype="float16", quantized_levels=True, training_seconds=seconds,
         timing={key: summary[key] for key in (
             "float_epoch_wall_s", "float_step_ms", "qat_epoch_wall_s", "qat_step_ms",
             "exact_epoch_wall_s", "exact_step_ms", "total_seconds", "cores", "epochs")
@@ -145,9 +145,11 @@ def main():
     command = f"python examples/train_pretrained.py {args.name} --overwrite"
     seconds = trained.get("training_seconds") or round(time.time() - started, 1)
     float_dtype = trained.get("float_dtype", "float32")
+    levels = trained.get("quantized_levels", False)
     path = save_pretrained(output, args.name, trained["description"], trained["float_model"],
                            trained["quantized_model"], akida_model, trained["class_names"],
-                           {}, command, float_dtype=float_dtype, overwrite=args.overwrite)
+                           {}, command, float_dtype=float_dtype, overwrite=args.overwrite,
+                           quantized_levels=levels)
     # The figures are those of the models as the package ships and reloads them.
     shipped = load_pretrained(path)
     x_test, images_test, y_test = trained["evaluation"]
@@ -174,7 +176,7 @@ def main():
             "which measured them again here as shipped")
     save_pretrained(path, args.name, trained["description"], shipped.float_model,
                     shipped.quantized_model, shipped.akida_model, shipped.class_names, metrics,
-                    command, float_dtype=float_dtype, overwrite=True)
+                    command, float_dtype=float_dtype, overwrite=True, quantized_levels=levels)
     print(f"{path}: {metrics}")
     print("README row (Pretrained models):")
     print(readme_row(args.name, trained["network"], metrics))

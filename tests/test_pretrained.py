@@ -155,6 +155,47 @@ def test_float16_float_weights(tmp_path):
                         [str(i) for i in range(10)], {}, "none", float_dtype="int8")
 
 
+def test_quantized_kernels_may_be_stored_as_their_levels(tmp_path):
+    from cnn2snn_tfmot import quantize_scope
+
+    model, _, akida_model, images, _ = example_models()
+    remembering = quantize(model, 4, 4, 8, input_scaling=(255, 0))
+    original = [weight.copy() for weight in remembering.get_weights()]
+    names = [str(i) for i in range(10)]
+    plain = save_pretrained(tmp_path / "plain", "plain", "", model, remembering, akida_model,
+                            names, {}, "none")
+    path = save_pretrained(tmp_path / "levels", "levels", "", model, remembering, akida_model,
+                           names, {}, "none", quantized_levels=True)
+    for weight, before in zip(remembering.get_weights(), original):  # the model is not changed
+        np.testing.assert_array_equal(weight, before)
+    loaded = load_pretrained(path)
+    kernel = loaded.quantized_model.get_layer("dense").kernel.numpy()
+    assert kernel.shape[1] == 10 and all(len(np.unique(kernel[:, unit])) <= 16
+                                         for unit in range(10))  # 4-bit: 15 levels and 0
+    assert not np.array_equal(kernel, remembering.get_layer("dense").kernel.numpy())
+    x = images[:64] / 255
+    np.testing.assert_array_equal(loaded.quantized_model.predict(x, verbose=0),
+                                  remembering.predict(x, verbose=0))
+    np.testing.assert_array_equal(convert(loaded.quantized_model).forward(images[:64]),
+                                  akida_model.forward(images[:64]))
+    assert (os.path.getsize(os.path.join(path, "quantized.npz"))
+            < 0.6 * os.path.getsize(os.path.join(plain, "quantized.npz")))
+    # A quantizer whose scale depends on the weights' spread would not give its values back.
+    config = json.loads(remembering.to_json())
+    for layer in config["config"]["layers"]:
+        if layer["config"]["name"] == "dense":
+            layer["config"]["quantizer"].update(
+                class_name="StdWeightQuantizer", registered_name="cnn2snn_tfmot>StdWeightQuantizer",
+                config={"threshold": 1.5, "bitwidth": 4})
+    with quantize_scope():
+        spread = keras.models.model_from_json(json.dumps(config))
+    spread.set_weights(remembering.get_weights())
+    with pytest.raises(ValueError, match="layer 'dense' \\(kernel\\): its quantizer does not"):
+        save_pretrained(tmp_path / "x", "x", "", model, spread, akida_model, names, {}, "none",
+                        quantized_levels=True)
+    assert not os.path.exists(tmp_path / "x")
+
+
 def test_save_never_replaces_what_it_did_not_write(tmp_path, folder):
     model, model_quantized, akida_model, _, _ = example_models()
     remembering = quantize(model, 4, 4, 8, input_scaling=(255, 0))
