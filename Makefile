@@ -76,7 +76,7 @@ demo: install
 	$(PY) examples/mnist_end_to_end.py
 
 # CIFAR-10 from the JPEG class folders to the chip: float training, 8/4/4 quantization, QAT,
-# hardware-exact QAT, conversion (the recipe of the pretrained "cifar10" model: 1 to 2 hours on
+# hardware-exact QAT, conversion (the float recipe of the pretrained "cifar10" model: about 70 min on
 # 2 cores). CIFAR10_ARGS=--quick runs it on 600 images in about a minute.
 CIFAR10_DATA ?= ../shared/data/cifar10/train
 CIFAR10_ARGS ?=

@@ -172,6 +172,73 @@ def test_cifar10_cutout_cuts_one_square_per_image():
             example.parse_args(["--cutout", bad])
 
 
+def test_cifar10_float_recipe_whitens_freezes_and_averages():
+    """The float recipe's pieces: the whitening input convolution (orthonormal principal
+    directions and their negatives, frozen), identity-started convolutions, the scaled dense
+    layer, frozen gammas and faster betas in the training step, the triangular learning rate
+    and the weight averaging."""
+    import numpy as np
+
+    from cnn2snn_tfmot.tfkeras import keras
+
+    example = _cifar10_example()
+    default = example.parse_args([])
+    assert (default.recipe, default.lr, default.weight_decay) == ("onecycle", 0.4, 5e-3)
+    assert example.parse_args(["--recipe", "airbench", "--lr", "0.5"]).lr == 0.5
+    args = example.parse_args(["--recipe", "airbench", "--widths", "8", "16", "--stem", "6"])
+    assert (args.lr, args.momentum, args.warmup, args.weight_decay) == (0.75, 0.85, 0.23, 0.01)
+    model = example.build(args)
+    assert model.get_layer("conv_1_bn").momentum == 0.6
+    dense_before = model.get_layer("dense").kernel.numpy()
+    images = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3)).astype(np.uint8)
+    frozen = example.initialise(model, images, args.stem)
+    kernel = model.get_layer("conv_0").kernel.numpy().reshape(27, 6)
+    np.testing.assert_allclose(kernel[:, :3].T @ kernel[:, :3], np.eye(3), atol=1e-5)
+    np.testing.assert_array_equal(kernel[:, 3:], -kernel[:, :3])
+    conv_1 = model.get_layer("conv_1").kernel.numpy()  # 6 inputs, 8 filters
+    assert (conv_1[1, 1, np.arange(6), np.arange(6)] == 1).all()
+    assert np.count_nonzero(conv_1[:, :, :, :6]) == 6 and np.count_nonzero(conv_1[..., 6:])
+    np.testing.assert_allclose(model.get_layer("dense").kernel.numpy(),
+                               dense_before * example.LOGIT_SCALE, rtol=1e-6)
+    assert [v.name for v in frozen] == [model.get_layer("conv_0").kernel.name]
+
+    gammas = [layer.gamma for layer in model.layers
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    inputs = keras.Input(example.SHAPE)
+    trainer = example.FloatTrainer(inputs, model(inputs))
+    trainer.setup(model, frozen + gammas)
+    assert len(trainer.update) == len(trainer.trainable_variables) - 1 - len(gammas)
+    assert sorted(set(trainer.factors)) == [example.LOGIT_SCALE ** 2, 1.0, example.BETA_RATE]
+    trainer.compile(keras.optimizers.SGD(0.1),
+                    keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = [v.numpy() for v in trainer.trainable_variables]
+    trainer.train_on_batch(images[:8] / 255, np.arange(8))
+    frozen_ids = {id(v) for v in frozen + gammas}
+    for variable, old in zip(trainer.trainable_variables, before):
+        changed = not np.array_equal(variable.numpy(), old)
+        assert changed == (id(variable) not in frozen_ids), variable.name
+
+    schedule = example.Triangle(1.0, 20, 100)
+    np.testing.assert_allclose([float(schedule(i)) for i in (0, 10, 20, 100)],
+                               [0.2, 0.6, 1.0, 0.07], rtol=1e-6)
+
+    small = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
+    averaging = example.Lookahead(small, total=10, start=0, every=1, decay=0.5)
+    averaging.on_train_begin()
+    averaging.on_epoch_begin(0)
+    small.set_weights([np.array([[1.0], [1.0]])])
+    averaging.on_train_batch_end(0)  # the first step starts the average
+    small.set_weights([np.array([[3.0], [5.0]])])
+    averaging.on_train_batch_end(1)  # rho = 0.5 * (2 / 10) ** 3 = 0.004
+    rho = 0.5 * 0.2 ** 3
+    np.testing.assert_allclose(small.get_weights()[0][:, 0],
+                               [rho * 1 + (1 - rho) * 3, rho * 1 + (1 - rho) * 5], rtol=1e-6)
+    averaged = small.get_weights()[0]
+    small.set_weights([np.array([[7.0], [7.0]])])
+    averaging.on_train_end()  # training ends on the average
+    np.testing.assert_array_equal(small.get_weights()[0], averaged)
+
+
 def test_cifar10_quick(python_runner, tmp_path):
     """The whole CIFAR-10 pipeline on 600 JPEG files of a class-folder tree (about a minute)."""
     import json
