@@ -93,12 +93,19 @@ def train_cifar10(args):
         quantized = load_quantized_model(os.path.join(args.from_run, "quantized.h5"),
                                          compile=False)
         _, (images_val, y_val), class_names = cifar10.load_data(recipe, validation_only=True)
-        seconds = summary.get("total_seconds")
+        seconds, made = summary.get("total_seconds"), _run_command(args.from_run, summary)
+        if summary.get("float_model"):  # its float model came from an earlier run's folder
+            earlier = os.path.dirname(os.path.abspath(summary["float_model"]))
+            with open(os.path.join(earlier, "summary.json")) as handle:
+                first = json.load(handle)
+            seconds = round(seconds + first["float_seconds"], 1)
+            made = f"{_run_command(earlier, first)}, then {made}"
     else:
         trained = cifar10.train(recipe)
         float_model, quantized = trained["float_model"], trained["quantized_model"]
         images_val, y_val = trained["validation"]
         class_names, summary, seconds = trained["class_names"], trained["summary"], None
+        made = None
     # Described from the trained model itself (a --from-run folder may hold other widths).
     filters = [layer.filters for layer in float_model.layers
                if isinstance(layer, keras.layers.Conv2D)]
@@ -112,11 +119,35 @@ def train_cifar10(args):
         evaluation=(images_val / np.float32(255), images_val, y_val),
         evaluated_on=f"{len(y_val)} CIFAR-10 training images held out (stratified, seed "
                      f"{args.seed}; the training used the other {summary['train_images']})",
-        float_dtype="float16", quantized_levels=True, training_seconds=seconds,
+        float_dtype="float16", quantized_levels=True, training_seconds=seconds, made=made,
         timing={key: summary[key] for key in (
             "float_epoch_wall_s", "float_step_ms", "qat_epoch_wall_s", "qat_step_ms",
             "exact_epoch_wall_s", "exact_step_ms", "total_seconds", "cores", "epochs")
             if key in summary})
+
+
+def _run_command(folder, summary):
+    """The examples/cifar10.py command that wrote a run's folder, from its summary (the options
+    it was given that differ from the defaults)."""
+    defaults = cifar10.parse_args([])
+    epochs = dict(zip(("epochs", "qat_epochs", "exact_epochs"), summary["epochs"]))
+    options = [f"--{key.replace('_', '-')} {value}" for key, value in epochs.items()
+               if value != getattr(defaults, key) and not (key == "epochs"
+                                                           and summary.get("float_model"))]
+    for key, value in summary.get("recipe", {}).items():
+        if value != getattr(defaults, key):
+            options.append(f"--{key.replace('_', '-')} {value}")
+    alpha = summary.get("distill (alpha, temperature)", [0.0])[0]
+    if alpha:
+        options.append(f"--distill {alpha}")
+    if summary.get("float_model"):
+        earlier = os.path.basename(os.path.dirname(os.path.abspath(summary["float_model"])))
+        options.append(f"--float-model {earlier}/float.h5")
+    widths = [int(w) for w in summary["network"].split("widths=[")[1].split("]")[0].split(",")]
+    if tuple(widths) != tuple(defaults.widths):
+        options.append("--widths " + " ".join(map(str, widths)))
+    return (f"python examples/cifar10.py {' '.join(options + [''])}--output-dir "
+            f"{os.path.basename(os.path.normpath(folder))}")
 
 
 #: Name -> recipe (of the parsed arguments) returning the models and the evaluation data.
@@ -168,12 +199,11 @@ def main():
         "evaluated_on": trained["evaluated_on"], "training_seconds": seconds}
     if "timing" in trained:
         metrics["timing"] = trained["timing"]
-    if args.from_run:
+    if trained.get("made"):
         metrics["made_from_run"] = (
-            f"the models written by examples/cifar10.py --output-dir "
-            f"{os.path.basename(os.path.normpath(args.from_run))} (the recipe's defaults), "
-            "then python examples/train_pretrained.py cifar10 --from-run DIR --overwrite, "
-            "which measured them again here as shipped")
+            f"{trained['made']}; then python examples/train_pretrained.py cifar10 --from-run "
+            f"{os.path.basename(os.path.normpath(args.from_run))} --overwrite, which measured "
+            "them again here as shipped")
     save_pretrained(path, args.name, trained["description"], shipped.float_model,
                     shipped.quantized_model, shipped.akida_model, shipped.class_names, metrics,
                     command, float_dtype=float_dtype, overwrite=True, quantized_levels=levels)
