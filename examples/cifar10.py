@@ -75,6 +75,8 @@ LOGIT_SCALE = 1 / 9  # airbench: the dense layer learns as if its logits were mu
 #: --weight-decay, the BatchNorm momentum, and whether airbench's parametrisation is used.
 #: "onecycle" is the shipped model's; "airbench" (Jordan 2024) reaches more in a short
 #: schedule, less in a long one (README, "Real images").
+#: The command-line options whose defaults a recipe gives (the summary records them).
+RECIPE_OPTIONS = ("lr", "momentum", "warmup", "weight_decay")
 RECIPES = {
     "onecycle": dict(lr=0.4, momentum=0.9, warmup=0.2, weight_decay=5e-3, bn_momentum=0.9,
                      airbench=False),
@@ -388,7 +390,7 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="600 images, one epoch per stage (CI)")
     args = parser.parse_args(argv)
-    for key in ("lr", "momentum", "warmup", "weight_decay"):
+    for key in RECIPE_OPTIONS:
         if getattr(args, key) is None:
             setattr(args, key, RECIPES[args.recipe][key])
     if args.cutout < 0 or (args.cutout and args.cutout % 2 == 0) or args.cutout > SHAPE[0]:
@@ -530,8 +532,7 @@ def train(args, log=print):
         "bits (weights, activations, input weights)": list(args.bits),
         "train_images": len(x_train), "validation_images": len(x_val),
         "epochs": [args.epochs, args.qat_epochs, args.exact_epochs], "precision": precision,
-        "recipe": {key: getattr(args, key)
-                   for key in ("recipe", "lr", "momentum", "warmup", "weight_decay")},
+        "recipe": {key: getattr(args, key) for key in ("recipe",) + RECIPE_OPTIONS},
         "distill (alpha, temperature)": [args.distill, args.temperature],
         "float_model": args.float_model, "steps_per_epoch": [steps, qat_steps, qat_steps],
         "float_accuracy": float_accuracy, "ptq_accuracy": ptq_accuracy,

@@ -434,20 +434,23 @@ def _quantized_levels(model) -> List[np.ndarray]:
     """``model.get_weights()`` with every quantized kernel replaced by its quantized values,
     checked on a copy: quantizing those values again must give them back, else the reloaded
     model would compute something else."""
-    layers = [layer for layer in model.submodules if hasattr(layer, "quantized_weights")]
+    def quantized_layers(keras_model):
+        return [layer for layer in keras_model.submodules if hasattr(layer, "quantized_weights")]
+
+    layers = quantized_layers(model)
+    levels = [{attribute: np.asarray(value) for attribute, value
+               in layer.quantized_weights().items()} for layer in layers]
     position = {id(variable): index for index, variable in enumerate(model.weights)}
     weights = model.get_weights()
-    for layer in layers:
-        for attribute, value in layer.quantized_weights().items():
-            weights[position[id(getattr(layer, attribute))]] = np.asarray(value)
+    for layer, values in zip(layers, levels):
+        for attribute, value in values.items():
+            weights[position[id(getattr(layer, attribute))]] = value
     with quantize_scope():
         copy = keras.models.clone_model(model)
     copy.set_weights(weights)
-    for layer, again in zip(layers, [layer for layer in copy.submodules
-                                     if hasattr(layer, "quantized_weights")]):
-        for attribute, value in layer.quantized_weights().items():
-            if not np.array_equal(np.asarray(value), np.asarray(
-                    again.quantized_weights()[attribute])):
+    for layer, values, again in zip(layers, levels, quantized_layers(copy)):
+        for attribute, value in again.quantized_weights().items():
+            if not np.array_equal(values[attribute], np.asarray(value)):
                 raise ValueError(f"save_pretrained(quantized_levels=True): layer "
                                  f"'{layer.name}' ({attribute}): its quantizer does not give "
                                  "its own values back; save without quantized_levels.")
