@@ -57,6 +57,7 @@ from cnn2snn_tfmot import (
     convert,
     distill,
     hardware_exact,
+    learned_steps,
     load_partial_weights,
     quantize,
 )
@@ -366,6 +367,15 @@ def parse_args(argv=None):
     parser.add_argument("--cutout", type=int, default=9,
                         help="side in pixels of the square cut out of each training image "
                              "(odd; 0: none)")
+    parser.add_argument("--learned-steps", choices=("lsq", "lsq+"), default=None,
+                        help="train the quantizers' steps too (cnn2snn_tfmot.learned_steps, "
+                             "initialised from --calibration training images; default: the "
+                             "fixed steps of quantize())")
+    parser.add_argument("--calibration", type=int, default=512,
+                        help="training images that initialise the learned steps")
+    parser.add_argument("--qat-batch-size", type=int, default=None,
+                        help="batch of the QAT and hardware-exact epochs (default: "
+                             "--batch-size)")
     parser.add_argument("--qat-steps", type=int, default=None,
                         help="steps per QAT and hardware-exact epoch (default: the whole "
                              "training split)")
@@ -398,8 +408,19 @@ def parse_args(argv=None):
                      f"{SHAPE[0]} pixels (the square is centred on a pixel).")
     if args.quick:
         args.validation, args.epochs, args.qat_epochs, args.exact_epochs = 200, 1, 1, 1
-        args.batch_size = 100
+        args.batch_size, args.calibration = 100, min(args.calibration, 64)
     return args
+
+
+def changed_options(args):
+    """``{option: value}`` of the parsed ``args`` that differ from the defaults (no
+    ``--output-dir``, ``--data``: where the run read and wrote, not how it trained)."""
+    defaults = vars(parse_args([]))
+    return {key: list(value) if isinstance(value, tuple) else value
+            for key, value in vars(args).items()
+            if key not in ("output_dir", "data") and value != defaults[key]
+            and not (isinstance(value, (list, tuple))
+                     and list(value) == list(defaults[key] or ()))}
 
 
 def load_data(args, log=print, validation_only=False):
@@ -450,10 +471,12 @@ def train(args, log=print):
     step(f"Data: {os.path.abspath(args.data)}")
     (x_train, y_train), (x_val, y_val), class_names = load_data(args, logged)
     steps = len(x_train) // args.batch_size
-    qat_steps = min(args.qat_steps or steps, steps)
+    qat_batch = args.qat_batch_size or args.batch_size
+    qat_full = len(x_train) // qat_batch
+    qat_steps = min(args.qat_steps or qat_full, qat_full)
 
-    def dataset(seed):
-        return augmented(x_train, y_train, args.batch_size, seed, args.cutout)
+    def dataset(seed, batch_size=args.batch_size):
+        return augmented(x_train, y_train, batch_size, seed, args.cutout)
 
     precision = args.precision
     if precision == "auto":
@@ -480,6 +503,14 @@ def train(args, log=print):
     quantized = quantize(model, weight_bits, activation_bits, input_bits, input_scaling=(255, 0))
     ptq_accuracy = accuracy(y_val, logits_of(quantized, x_val))
     logged({"stage": "post-training quantized", "ptq_accuracy": ptq_accuracy})
+    if args.learned_steps:
+        # Random training images (the split is ordered by class) start the steps.
+        pick = np.random.default_rng(args.seed).permutation(len(x_train))[:args.calibration]
+        step(f"Learned steps ({args.learned_steps}), started from {len(pick)} training images")
+        quantized = learned_steps(quantized, x_train[pick].astype(np.float32) / 255,
+                                  method=args.learned_steps)
+        logged({"stage": "learned steps", "start_accuracy": accuracy(
+            y_val, logits_of(quantized, x_val))})
 
     def fine_tune(model, stage, rate, epochs, seed):
         """Adam with cosine decay over the stage's steps, register margins watched; with
@@ -491,7 +522,7 @@ def train(args, log=print):
                 rate, qat_steps * epochs)),
                 keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"])
-            trainer.fit(dataset(seed).repeat(), epochs=epochs, verbose=2,
+            trainer.fit(dataset(seed, qat_batch).repeat(), epochs=epochs, verbose=2,
                       steps_per_epoch=qat_steps,
                       callbacks=[EpochTimer(stage, logged),
                                  ScaleFactorMonitor(on_violation="warn")])
@@ -535,6 +566,9 @@ def train(args, log=print):
         "recipe": {key: getattr(args, key) for key in ("recipe",) + RECIPE_OPTIONS},
         "distill (alpha, temperature)": [args.distill, args.temperature],
         "float_model": args.float_model, "steps_per_epoch": [steps, qat_steps, qat_steps],
+        "qat_batch_size": qat_batch, "learned_steps": args.learned_steps,
+        # The command line's options that differ from the defaults: the run's command.
+        "options": changed_options(args),
         "float_accuracy": float_accuracy, "ptq_accuracy": ptq_accuracy,
         "qat_accuracy": qat_accuracy, "exact_keras_accuracy": keras_accuracy,
         "final_quantized_keras_accuracy": final_quantized_accuracy,

@@ -111,11 +111,13 @@ def train_cifar10(args):
                if isinstance(layer, keras.layers.Conv2D)]
     stem = "" if filters[0] == 32 else f", stem={filters[0]}"
     network = f"cifar_vgg(widths={tuple(filters[1::2])}{stem})"
+    steps = summary.get("learned_steps")
+    how = f", learned steps ({steps.upper()})" if steps else ""
     return dict(
         description=f"CIFAR-10 VGG-like CNN (zoo.{network}: {len(filters)} convolutions, "
-                    "dense 10), 8-bit input weights, 4-bit weights and activations",
+                    f"dense 10), 8-bit input weights, 4-bit weights and activations{how}",
         float_model=float_model, quantized_model=quantized, class_names=class_names,
-        network=f"`{network}`, 8/4/4",
+        network=f"`{network}`, 8/4/4{how}",
         evaluation=(images_val / np.float32(255), images_val, y_val),
         evaluated_on=f"{len(y_val)} CIFAR-10 training images held out (stratified, seed "
                      f"{args.seed}; the training used the other {summary['train_images']})",
@@ -128,26 +130,45 @@ def train_cifar10(args):
 
 def _run_command(folder, summary):
     """The examples/cifar10.py command that wrote a run's folder, from its summary (the options
-    it was given that differ from the defaults)."""
+    it was given that differ from the defaults: its "options", or, in summaries written before
+    it had them, the figures it recorded)."""
+    options = summary.get("options")
+    if options is None:
+        options = _legacy_options(summary)
+    words = []
+    for key, value in options.items():
+        if key == "float_model":  # the earlier run's folder, as it sits beside this one
+            value = f"{os.path.basename(os.path.dirname(os.path.abspath(value)))}/float.h5"
+        flag = f"--{key.replace('_', '-')}"
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, list):
+            words.append(" ".join([flag, *map(str, value)]))
+        else:
+            words.append(f"{flag} {value}")
+    return (f"python examples/cifar10.py {' '.join(words + [''])}--output-dir "
+            f"{os.path.basename(os.path.normpath(folder))}")
+
+
+def _legacy_options(summary):
+    """The options of a summary that has no "options" (older runs), read from its figures."""
     defaults = cifar10.parse_args([])
     epochs = dict(zip(("epochs", "qat_epochs", "exact_epochs"), summary["epochs"]))
-    options = [f"--{key.replace('_', '-')} {value}" for key, value in epochs.items()
+    options = {key: value for key, value in epochs.items()
                if value != getattr(defaults, key) and not (key == "epochs"
-                                                           and summary.get("float_model"))]
-    for key, value in summary.get("recipe", {}).items():
-        if value != getattr(defaults, key):
-            options.append(f"--{key.replace('_', '-')} {value}")
+                                                           and summary.get("float_model"))}
+    options.update({key: value for key, value in summary.get("recipe", {}).items()
+                    if value != getattr(defaults, key)})
     alpha = summary.get("distill (alpha, temperature)", [0.0])[0]
     if alpha:
-        options.append(f"--distill {alpha}")
+        options["distill"] = alpha
     if summary.get("float_model"):
-        earlier = os.path.basename(os.path.dirname(os.path.abspath(summary["float_model"])))
-        options.append(f"--float-model {earlier}/float.h5")
+        options["float_model"] = summary["float_model"]
+    # Older summaries record the widths in the network's name only.
     widths = [int(w) for w in summary["network"].split("widths=[")[1].split("]")[0].split(",")]
     if tuple(widths) != tuple(defaults.widths):
-        options.append("--widths " + " ".join(map(str, widths)))
-    return (f"python examples/cifar10.py {' '.join(options + [''])}--output-dir "
-            f"{os.path.basename(os.path.normpath(folder))}")
+        options["widths"] = widths
+    return options
 
 
 #: Name -> recipe (of the parsed arguments) returning the models and the evaluation data.

@@ -140,8 +140,6 @@ def test_edge_learning_quick(python_runner, tmp_path):
     assert learner.learning.num_classes == 10
 
 
-@pytest.mark.slow
-@pytest.mark.processes
 def _cifar10_example():
     import importlib.util
 
@@ -239,6 +237,35 @@ def test_cifar10_float_recipe_whitens_freezes_and_averages():
     np.testing.assert_array_equal(small.get_weights()[0], averaged)
 
 
+def test_cifar10_run_command_gives_the_run_options_back(tmp_path):
+    """A run's summary records the options that differ from the defaults; the command
+    train_pretrained writes into the manifest from it parses back to the same options."""
+    import sys
+
+    example = _cifar10_example()
+    given = ["--float-model", str(tmp_path / "w192" / "float.h5"), "--learned-steps", "lsq+",
+             "--distill", "0.9", "--qat-epochs", "0", "--exact-epochs", "8",
+             "--qat-batch-size", "128", "--widths", "64", "256", "256", "--cutout", "0"]
+    args = example.parse_args(given)
+    options = example.changed_options(args)
+    assert options["widths"] == [64, 256, 256] and options["learned_steps"] == "lsq+"
+    assert "output_dir" not in options and "batch_size" not in options
+    assert example.changed_options(example.parse_args([])) == {}
+    sys.path.insert(0, os.path.join(REPO, "examples"))
+    try:
+        import train_pretrained
+    finally:
+        sys.path.remove(os.path.join(REPO, "examples"))
+    command = train_pretrained._run_command(str(tmp_path / "run"), {"options": options})
+    words = command.split()
+    assert words[:2] == ["python", "examples/cifar10.py"] and words[-2:] == ["--output-dir", "run"]
+    assert "--float-model w192/float.h5" in command  # as the two runs' folders sit side by side
+    again = example.parse_args(words[2:-2])
+    assert vars(again) == {**vars(args), "float_model": "w192/float.h5"}
+
+
+@pytest.mark.slow
+@pytest.mark.processes
 def test_cifar10_quick(python_runner, tmp_path):
     """The whole CIFAR-10 pipeline on 600 JPEG files of a class-folder tree (about a minute)."""
     import json
