@@ -22,6 +22,8 @@ reflected borders, horizontal flips, and a 9 x 9 cutout, ``--cutout``):
    Keras inputs ``img / 255`` (``input_scaling=(255, 0)``);
 3. quantization-aware training with the standard quantizers (Adam, cosine decay), then
    hardware-exact training (``hardware_exact``: the model computes the chip's integers);
+   ``--learned-steps lsq+`` trains the quantizers' steps too (``learned_steps``), ``--distill
+   ALPHA`` teaches with the float model (``distill``);
 4. conversion, and the Akida model's accuracy on the uint8 validation images.
 
 It prints and writes (``--output-dir``, JSON lines log and ``summary.json``) the float,
@@ -35,9 +37,11 @@ created and must not exist yet or be empty, so that nothing of the user's is ove
 
 The defaults are the recipe of the shipped model's float training (85 float epochs at widths
 64 192 192, 9 x 9 cutout, ``--recipe onecycle``; about 70 minutes on 2 cores, depending on what
-else runs); the shipped quantized model then comes from ``--float-model DIR/float.h5
---exact-epochs 0`` (the README says why). ``--quick`` runs the whole pipeline on 600 images
-with one epoch per stage (CI).
+else runs). The shipped quantized model then comes from 8 hardware-exact epochs of learned
+steps, distilled from that float model: ``--float-model DIR/float.h5 --learned-steps lsq+
+--distill 0.9 --qat-epochs 0 --exact-epochs 8 --qat-steps 250 --qat-batch-size 128 --exact-lr
+2e-4 --cutout 0`` (about 12 minutes; the README compares it with the standard quantizers).
+``--quick`` runs the whole pipeline on 600 images with one epoch per stage (CI).
 
 Run: ``python examples/cifar10.py [--data DIR] [--output-dir DIR] [--epochs N] [--quick]``
 """
