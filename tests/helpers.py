@@ -17,6 +17,10 @@ from cnn2snn_tfmot.tfkeras import keras
 
 L = keras.layers
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The CIFAR-10 training set's class folders: ../shared beside the repository, as CI lays it
+# out, or CNN2SNN_TFMOT_CIFAR10. Tests that read it skip when it is absent.
+CIFAR10_DATA = os.environ.get("CNN2SNN_TFMOT_CIFAR10", os.path.join(
+    os.path.dirname(REPO), "shared", "data", "cifar10", "train"))
 
 
 # BrainChip's runtime: optional, imported the package's one way (import_akida). Tests that need

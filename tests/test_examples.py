@@ -6,7 +6,7 @@ import pytest
 
 from cnn2snn_tfmot.akida import Model
 
-from helpers import AKIDA, REPO
+from helpers import AKIDA, CIFAR10_DATA, REPO
 
 
 def test_advanced_tutorial(python_runner, tmp_path):
@@ -114,8 +114,7 @@ def test_byom_mobilenet_short(python_runner, tmp_path):
     assert (tmp_path / "mobilenet.akida").exists()
 
 
-CIFAR10 = os.environ.get("CNN2SNN_TFMOT_CIFAR10",
-                         os.path.join(os.path.dirname(REPO), "shared", "data", "cifar10", "train"))
+CIFAR10 = CIFAR10_DATA
 
 
 @pytest.mark.slow

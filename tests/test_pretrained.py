@@ -22,7 +22,7 @@ from cnn2snn_tfmot.data.zoo.pretrained import (
     save_pretrained,
 )
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import CIFAR10_DATA, REPO
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +77,6 @@ def test_the_akida_model_is_the_conversion_of_the_quantized_model(name):
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                    "ship", "truck")
-# ../shared beside the repository, as CI lays it out
-CIFAR10_DATA = os.path.join(os.path.dirname(REPO), "shared", "data", "cifar10", "train")
 
 
 @pytest.mark.skipif("cifar10" not in zoo.pretrained_names(), reason="not shipped yet")
