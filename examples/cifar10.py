@@ -76,12 +76,12 @@ SHAPE = (32, 32, 3)
 PAD = 4
 BETA_RATE = 64.0  # airbench: the BatchNorm betas' learning rate, times the others'
 LOGIT_SCALE = 1 / 9  # airbench: the dense layer learns as if its logits were multiplied by this
-#: The float training recipes (--recipe): the defaults of --lr, --momentum, --warmup and
-#: --weight-decay, the BatchNorm momentum, and whether airbench's parametrisation is used.
-#: "onecycle" is the shipped model's; "airbench" (Jordan 2024) reaches more in a short
-#: schedule, less in a long one (README, "Real images").
 #: The command-line options whose defaults a recipe gives (the summary records them).
 RECIPE_OPTIONS = ("lr", "momentum", "warmup", "weight_decay")
+#: The float training recipes (--recipe): the defaults of RECIPE_OPTIONS, the BatchNorm
+#: momentum, and whether airbench's parametrisation is used. "onecycle" is the shipped
+#: model's; "airbench" (Jordan 2024) reaches more in a short schedule, less in a long one
+#: (README, "Real images").
 RECIPES = {
     "onecycle": dict(lr=0.4, momentum=0.9, warmup=0.2, weight_decay=5e-3, bn_momentum=0.9,
                      airbench=False),
@@ -419,12 +419,12 @@ def parse_args(argv=None):
 def changed_options(args):
     """``{option: value}`` of the parsed ``args`` that differ from the defaults (no
     ``--output-dir``, ``--data``: where the run read and wrote, not how it trained)."""
+    def plain(value):  # nargs options: a tuple by default, a list when given
+        return list(value) if isinstance(value, tuple) else value
+
     defaults = vars(parse_args([]))
-    return {key: list(value) if isinstance(value, tuple) else value
-            for key, value in vars(args).items()
-            if key not in ("output_dir", "data") and value != defaults[key]
-            and not (isinstance(value, (list, tuple))
-                     and list(value) == list(defaults[key] or ()))}
+    return {key: plain(value) for key, value in vars(args).items()
+            if key not in ("output_dir", "data") and plain(value) != plain(defaults[key])}
 
 
 def load_data(args, log=print, validation_only=False):

@@ -114,18 +114,15 @@ def test_byom_mobilenet_short(python_runner, tmp_path):
     assert (tmp_path / "mobilenet.akida").exists()
 
 
-CIFAR10 = CIFAR10_DATA
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not os.path.isdir(CIFAR10), reason="the CIFAR-10 image folders are absent")
+@pytest.mark.skipif(not os.path.isdir(CIFAR10_DATA), reason="the CIFAR-10 image folders are absent")
 def test_edge_learning_quick(python_runner, tmp_path):
     """examples/edge_learning.py --quick: train, quantize (last block 1-bit), convert, learn
     the 2 held-out classes on the emulated chip; the summary has every figure."""
     import json
 
     result = python_runner([os.path.join(REPO, "examples", "edge_learning.py"), "--quick",
-                            "--data", CIFAR10, "--output-dir", str(tmp_path)], timeout=900)
+                            "--data", CIFAR10_DATA, "--output-dir", str(tmp_path)], timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "| ... then 10 images per new class learned on chip |" in result.stdout
     summary = json.loads((tmp_path / "summary.json").read_text())
